@@ -1,0 +1,38 @@
+# The README's two commands. `make run` starts the server with the demo cluster; `make test` passes every test.
+BUILD ?= build
+PRESET ?= release
+JOBS ?= $(shell nproc)
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+export CCACHE_NOHASHDIR = 1
+export CCACHE_BASEDIR = $(CURDIR)
+
+.PHONY: all deps test-deps build run test bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+$(BUILD)/build.ninja:
+	cmake --preset $(PRESET) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	scripts/run-demo.sh
+
+test: test-deps build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD) build-dev build-bench
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -1,0 +1,29 @@
+# One INTERFACE target that carries the language level, warnings and sanitizers for every allot target.
+add_library(allot_options INTERFACE)
+target_compile_features(allot_options INTERFACE cxx_std_20)
+target_compile_options(allot_options INTERFACE -Wall -Wextra -Wshadow -Wnon-virtual-dtor
+  -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+if(ALLOT_WERROR)
+  target_compile_options(allot_options INTERFACE -Werror)
+endif()
+if(ALLOT_SANITIZE)
+  target_compile_options(allot_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(allot_options INTERFACE -fsanitize=address,undefined)
+endif()
+target_include_directories(allot_options INTERFACE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+
+# allot_module(NAME DEPS...) builds src/NAME/*.cc into the static library allot_NAME.
+function(allot_module name)
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  add_library(allot_${name} STATIC ${_srcs})
+  target_link_libraries(allot_${name} PUBLIC allot_options ${ARGN})
+endfunction()
+
+# allot_test(NAME DEPS...) builds tests/NAME/*.cc into one GoogleTest binary registered with CTest.
+function(allot_test name)
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  add_executable(test_${name} ${_srcs})
+  target_link_libraries(test_${name} PRIVATE allot_options allot_test_support ${ARGN} GTest::gtest GTest::gmock GTest::gtest_main)
+  add_dependencies(test_${name} allot)
+  gtest_discover_tests(test_${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
+endfunction()

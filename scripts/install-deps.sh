@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages allot needs to build and test. Idempotent and quiet when all is present.
+# Usage: scripts/install-deps.sh [build|test|run]
+set -euo pipefail
+need=(cmake ninja-build g++ pkg-config ccache libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+      libbenchmark-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev curl)
+case "${1:-build}" in
+  test) need+=(prometheus etcd-server etcd-client redis-server python3-psutil python3-yaml) ;;
+esac
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null || true
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,78 @@
+// The `allot` command line: a registry of subcommands and a small argument parser.
+//
+// Each subcommand lives in its own file in src/cli and registers itself with ALLOT_COMMAND, so adding one
+// touches no central list. Conventions (DESIGN.md): every command takes --help; `--` ends the options;
+// errors go to stderr as `allot: <what>: <why>`; exit 0 success, 1 "no", 2 bad input or usage.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "allot/result.h"
+
+namespace allot::cli {
+
+using Argv = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Argv& args);  // args exclude the program and command names
+};
+
+const std::vector<Command>& Commands();
+
+struct Registrar {
+  explicit Registrar(Command c);
+};
+
+#define ALLOT_CONCAT_INNER(a, b) a##b
+#define ALLOT_CONCAT(a, b) ALLOT_CONCAT_INNER(a, b)
+#define ALLOT_COMMAND(name, summary, fn) \
+  static ::allot::cli::Registrar ALLOT_CONCAT(allot_registrar_, __LINE__)({name, summary, fn})
+
+// Prints `allot: what: why` to stderr and returns `code`.
+int Fail(const std::string& what, const std::string& why, int code = 2);
+// Prints an Error as `allot: what: message` and returns its exit code.
+int Fail(const std::string& what, const Error& e);
+
+struct ParsedArgs {
+  std::map<std::string, std::vector<std::string>> values;  // option -> values in order ("" for flags)
+  std::vector<std::string> positionals;
+
+  bool Has(const std::string& name) const { return values.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback = "") const;
+  const std::vector<std::string>& GetAll(const std::string& name) const;
+};
+
+// Declares options, parses argv, prints --help. Options are `--name value`, `--name=value` or flags.
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::string usage, std::string description = "");
+  ArgParser& Flag(const std::string& name, const std::string& help);
+  ArgParser& Option(const std::string& name, const std::string& value_name, const std::string& help);
+  // Stops option parsing at the first positional (for `guard run REQS -- CMD`, sub-subcommands).
+  ArgParser& StopAtFirstPositional() {
+    stop_at_positional_ = true;
+    return *this;
+  }
+  // Returns the parsed arguments, or nullopt with *exit_code set (0 after --help, 2 on a usage error).
+  std::optional<ParsedArgs> Parse(const Argv& args, int* exit_code) const;
+  std::string Help() const;
+
+ private:
+  struct Opt {
+    std::string name, value_name, help;
+    bool flag;
+  };
+  std::string command_, usage_, description_;
+  std::vector<Opt> opts_;
+  bool stop_at_positional_ = false;
+};
+
+// Reads a whole file ("-" is stdin). Errors name the path.
+Result<std::string> ReadFileOrStdin(const std::string& path);
+
+}  // namespace allot::cli

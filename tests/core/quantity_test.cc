@@ -1,0 +1,178 @@
+// The quantity table: inputs, their milli-values and Kubernetes' canonical form.
+#include "allot/quantity.h"
+
+#include <gtest/gtest.h>
+
+#include "support.h"
+
+namespace allot {
+namespace {
+
+struct Case {
+  const char* in;
+  int64_t milli;
+  const char* canonical;
+};
+
+// Each row follows apimachinery's rules: values are rounded up (away from zero) to 1n; an input already
+// in canonical form is printed back as typed; BinarySI prints as DecimalSI when inexact or |v| < 1024.
+const Case kValid[] = {
+    {"0", 0, "0"},
+    {"1", 1000, "1"},
+    {"500m", 500, "500m"},
+    {"0.5", 500, "500m"},
+    {".5", 500, "500m"},
+    {"1.", 1000, "1."},               // fast path keeps the typed string
+    {"1.5", 1500, "1500m"},
+    {"2", 2000, "2"},
+    {"100m", 100, "100m"},
+    {"1000m", 1000, "1"},           // 1000m has trailing zeros: recomputed as 1
+    {"1500m", 1500, "1500m"},
+    {"1k", 1000000, "1k"},
+    {"1000", 1000000, "1k"},        // shifted "1000" ends in 000: recomputed
+    {"100", 100000, "100"},
+    {"1M", 1000000000, "1M"},
+    {"1G", 1000000000000LL, "1G"},
+    {"8G", 8000000000000LL, "8G"},
+    {"1T", 1000000000000000LL, "1T"},
+    {"1P", 1000000000000000000LL, "1P"},
+    {"1Ki", 1024000, "1Ki"},
+    {"1Mi", 1048576000, "1Mi"},
+    {"512Mi", 536870912000LL, "512Mi"},
+    {"2Gi", 2147483648000LL, "2Gi"},
+    {"1024Mi", 1073741824000LL, "1Gi"},  // 1024 & 7 == 0: recomputed
+    {"1.5Gi", 1610612736000LL, "1536Mi"},
+    {"0.5Gi", 536870912000LL, "512Mi"},
+    {"0.5Ki", 512000, "512"},           // below 1024: DecimalSI
+    {"1.1Ki", 1126400, "1126400m"},      // inexact in bytes: DecimalSI
+    {"1e3", 1000000, "1e3"},
+    {"1E3", 1000000, "1E3"},           // canonical by Kubernetes' test: the input string is kept
+    {"1e+3", 1000000, "1e+3"},
+    {"1e-3", 1, "1e-3"},
+    {"1.5e3", 1500000, "1500"},
+    {"12e6", 12000000000LL, "12e6"},
+    {"1e0", 1000, "1e0"},
+    {"e3", 0, "0"},                     // no digits: zero, as Kubernetes parses it
+    {"2e2", 200000, "200"},
+    {"1n", 1, "1n"},                    // milli rounds up
+    {"1u", 1, "1u"},
+    {"1500u", 2, "1500u"},
+    {"1.5m", 2, "1500u"},
+    {"0.0001", 1, "100u"},
+    {"1e-10", 1, "1e-9"},               // rounded up to 1n
+    {"0.0000000001", 1, "1n"},
+    {"-1", -1000, "-1"},
+    {"-1.5", -1500, "-1500m"},
+    {"-500m", -500, "-500m"},
+    {"-1Ki", -1024000, "-1Ki"},
+    {"-1.5m", -2, "-1500u"},
+    {"+1", 1000, "+1"},                 // kept as typed, as Kubernetes does
+    {"+1.5", 1500, "1500m"},
+    {"01", 1000, "01"},                 // leading zeros stripped, yet the input is kept
+    {"000", 0, "0"},
+    {"0.0", 0, "0"},
+    {"0Mi", 0, "0"},
+    {"Ki", 0, "0"},                     // an empty number is 0 in Kubernetes
+    {"1.500", 1500, "1.500"},
+    {"1.5000", 1500, "1500m"},
+    {"100E", 0, nullptr},               // too large for int64 milli: listed below as invalid
+};
+
+TEST(QuantityTest, ValidTable) {
+  for (const auto& c : kValid) {
+    if (c.canonical == nullptr) continue;
+    auto q = ParseQuantity(c.in);
+    ASSERT_TRUE(q.ok()) << c.in << ": " << q.error().message;
+    EXPECT_EQ(q->Milli(), c.milli) << c.in;
+    EXPECT_EQ(q->canonical, c.canonical) << c.in;
+  }
+}
+
+TEST(QuantityTest, CanonicalFormIsStable) {
+  // Parsing a canonical form again gives the same value and the same text.
+  for (const auto& c : kValid) {
+    if (c.canonical == nullptr) continue;
+    auto q = ParseQuantity(c.canonical);
+    ASSERT_TRUE(q.ok()) << c.canonical;
+    EXPECT_EQ(q->Milli(), c.milli) << c.canonical;
+    EXPECT_EQ(q->canonical, c.canonical) << c.canonical;
+  }
+}
+
+TEST(QuantityTest, InvalidTable) {
+  const char* kInvalid[] = {"",     "x",      "1x",  "1 Ki", " 1", "1 ",  "1.2.3", "1Ki2", "1e3e", "1e",
+                            "1ki",  "1KI",    "1mi", "1Gb",  "--1", "1..", "1e1.5",   "1k1", "1Kii", "1e3.0",
+                            "100E", "10000P", "9Ei", "1e100", "1µ", "0x10", "1_000", "∞"};
+  for (const char* in : kInvalid) {
+    auto q = ParseQuantity(in);
+    EXPECT_FALSE(q.ok()) << "'" << in << "' should be rejected, got " << (q.ok() ? q->canonical : "");
+    if (!q.ok()) {
+      EXPECT_NE(q.error().message.find("invalid quantity"), std::string::npos);
+    }
+  }
+}
+
+TEST(QuantityTest, LargestAccepted) {
+  // 9223372036854775807m is the largest milli-value; one more nano is rejected.
+  auto q = ParseQuantity("9223372036854775807m");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->Milli(), INT64_MAX);
+  EXPECT_FALSE(ParseQuantity("9223372036854775808m").ok());
+  EXPECT_TRUE(ParseQuantity("8Pi").ok());
+  EXPECT_EQ(ParseQuantity("8Pi")->Value(), 9007199254740992LL);
+}
+
+TEST(QuantityTest, FormatHelpers) {
+  EXPECT_EQ(FormatMilli(1500), "1500m");
+  EXPECT_EQ(FormatMilli(2000), "2");
+  EXPECT_EQ(FormatBytes(2147483648LL), "2Gi");
+  EXPECT_EQ(FormatBytes(1000), "1k");
+  EXPECT_EQ(FormatBytes(1536), "1536");
+  EXPECT_EQ(FormatBytes(3 * 1024), "3Ki");
+}
+
+TEST(DockerUnitsTest, Memory) {
+  struct {
+    const char* in;
+    int64_t bytes;
+  } cases[] = {{"512m", 512LL << 20}, {"2g", 2LL << 30}, {"1gb", 1LL << 30}, {"1GB", 1LL << 30},
+               {"100", 100},          {"100b", 100},     {"1k", 1024},       {"1.5g", 3LL << 29},
+               {"1kb", 1024},         {"1t", 1LL << 40}, {"2 g", 2LL << 30}, {"0.5k", 512},
+               {"1gib", 1LL << 30}};
+  for (auto& c : cases) {
+    auto r = ParseDockerMemory(c.in);
+    ASSERT_TRUE(r.ok()) << c.in << ": " << r.error().message;
+    EXPECT_EQ(*r, c.bytes) << c.in;
+  }
+  for (const char* bad : {"", "g", "1x", "-1g", "1.2.3m", "1gg"}) EXPECT_FALSE(ParseDockerMemory(bad).ok()) << bad;
+}
+
+TEST(DockerUnitsTest, Cpus) {
+  EXPECT_EQ(*ParseDockerCpus("0.5"), 500);
+  EXPECT_EQ(*ParseDockerCpus("2"), 2000);
+  EXPECT_EQ(*ParseDockerCpus("0.0001"), 1);
+  EXPECT_EQ(*ParseDockerCpus("1.25"), 1250);
+  EXPECT_FALSE(ParseDockerCpus("-1").ok());
+  EXPECT_FALSE(ParseDockerCpus("half").ok());
+  EXPECT_FALSE(ParseDockerCpus("500m").ok());
+}
+
+TEST(QuantityCliTest, JsonAndExitCodes) {
+  auto r = testing::RunAllot({"quantity", "--json", "500m", "2Gi", "bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("\"milli\": 500"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"canonical\": \"2Gi\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"error\""), std::string::npos);
+  auto neg = testing::RunAllot({"quantity", "--", "-1"});
+  EXPECT_EQ(neg.exit_code, 0);
+  EXPECT_EQ(neg.out, "-1\n");
+  auto plain = testing::RunAllot({"quantity", "1024Mi", "1.5"});
+  EXPECT_EQ(plain.exit_code, 0);
+  EXPECT_EQ(plain.out, "1Gi\n1500m\n");
+  auto bad = testing::RunAllot({"quantity", "1x"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err.rfind("allot: quantity: ", 0), 0u) << bad.err;
+}
+
+}  // namespace
+}  // namespace allot
