@@ -1,4 +1,5 @@
 // allot quantity [--json] Q...
+// module: core
 #include <iostream>
 
 #include <nlohmann/json.hpp>
