@@ -1,0 +1,241 @@
+// The allot placement engine: nodes, requests, quotas, fair share, preemption, backfill, reservations.
+//
+// An Engine is a deterministic state machine. It does no I/O and reads no clock: every call takes `now`
+// (milliseconds on any monotonic scale the caller chooses; the simulator uses scenario time, the server
+// wall-clock time). Mutations record EngineEvents that the caller drains with TakeEvents() to persist,
+// audit or report them. Amounts are int64 in internal units (include/allot/resources.h): cpu and gpu in
+// milli-units, everything else in base units.
+//
+// Scheduling: Submit() only enqueues; Schedule(now) first ends what is due (leases, waits, burst grace,
+// reservation windows), then runs one pass over the queue in policy order (priority, then dominant
+// share under DRF, then FIFO). A request is placed by filter (free capacity in every dimension, selector,
+// taints, reservations) and score (kube-scheduler's strategies, integer 0-100; ties go to the node added
+// first). Without backfill the queue is strict FCFS: the first request that cannot start for lack of
+// capacity stops the pass. With backfill (EASY) later requests may start if they do not delay that head.
+//
+// Thread-safety: none; callers serialise access (the server holds one mutex around an Engine).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "allot/result.h"
+
+namespace allot {
+
+using TimeMs = int64_t;
+using ResourceMap = std::map<std::string, int64_t>;  // canonical resource name -> internal units
+using Labels = std::map<std::string, std::string>;
+
+struct Taint {
+  std::string key, value;
+  std::string effect = "NoSchedule";  // NoSchedule | PreferNoSchedule | NoExecute
+};
+struct Toleration {
+  std::string key, value;
+  std::string op = "Equal";  // Equal | Exists
+  std::string effect;        // empty: tolerates every effect
+};
+
+struct NodeSpec {
+  std::string name;
+  ResourceMap capacity;   // allocatable
+  ResourceMap allocated;  // in use by work allot does not manage; counted in filtering and scoring
+  Labels labels;
+  std::vector<Taint> taints;
+  std::string pool;
+};
+
+struct RequestSpec {
+  std::string id;  // unique; empty: the engine assigns one
+  std::string tenant = "default";
+  std::string workflow;
+  int priority = 2;
+  ResourceMap requests;
+  ResourceMap limits;                // empty: equal to requests
+  std::optional<TimeMs> duration;    // lease length; nullopt: held until released
+  bool ttl = false;                  // the duration is a lease TTL: its end is `expired`, not `completed`
+  Labels selector;                   // node labels that must match
+  std::vector<Toleration> tolerations;
+  bool preemptible = false;          // may be evicted for higher-priority work or quota reclaim
+  int count = 1;                     // gang: all `count` units at once, or none
+  bool spread = false;               // gang units on distinct nodes
+  std::optional<TimeMs> wait;        // how long it may queue before it is rejected
+  std::string reservation;           // use this reservation's capacity
+};
+
+enum class AllocState { kQueued, kPlaced, kCompleted, kReleased, kExpired, kPreempted, kRejected };
+const char* AllocStateName(AllocState s);  // "queued", "placed", ...
+
+// Kubernetes QoS class from requests and limits (cpu and memory, per Kubernetes' rules).
+enum class QosClass { kGuaranteed, kBurstable, kBestEffort };
+const char* QosClassName(QosClass q);
+QosClass ComputeQos(const ResourceMap& requests, const ResourceMap& limits);
+
+struct AllocationInfo {
+  std::string id, tenant, workflow;
+  int priority = 2;
+  AllocState state = AllocState::kQueued;
+  std::vector<std::string> nodes;  // one per gang unit
+  ResourceMap requests, limits;    // per unit
+  int count = 1;
+  bool preemptible = false;
+  TimeMs submitted = 0;
+  TimeMs started = -1;
+  TimeMs ended = -1;
+  TimeMs expires = -1;  // lease end while placed; -1 if none
+  std::string reason;   // why it waits, or why it ended
+  std::string preempted_by;
+  std::string reservation;
+  QosClass qos = QosClass::kBestEffort;
+};
+
+enum class EventType {
+  kSubmitted, kPlaced, kCompleted, kReleased, kExpired, kPreempted, kRejected, kRenewed,
+  kNodeAdded, kNodeUpdated, kNodeRemoved, kNodeDown, kNodeUp, kNodeDrained,
+  kReserved, kUnreserved, kQuotaChanged,
+};
+const char* EventTypeName(EventType t);
+
+struct EngineEvent {
+  EventType type;
+  TimeMs at = 0;
+  std::string id;      // allocation, node, reservation or tenant the event is about
+  std::string node;    // node(s), comma-separated, where relevant
+  std::string tenant;
+  std::string reason;
+  std::string by;      // the preemptor, for kPreempted
+};
+
+struct TenantSpec {
+  std::string path;  // "org/team/agent"; parents are implied
+  double weight = 1.0;
+  ResourceMap guaranteed, max, lending_limit;
+  double burst = 1.0;   // may go to burst × max ...
+  TimeMs grace = 0;     // ... for at most this long
+};
+
+struct ReservationSpec {
+  std::string id, tenant;
+  TimeMs start = 0, end = 0;  // [start, end)
+  ResourceMap requests;
+  std::vector<std::string> nodes;  // candidate nodes; empty: any node (of `pool` if set)
+  std::string pool;
+};
+
+struct ReservationInfo {
+  ReservationSpec spec;
+  std::string node;   // where it is held
+  ResourceMap used;   // capacity of it in use by allocations
+  bool active = false;
+};
+
+struct NodeInfo {
+  std::string name, pool;
+  Labels labels;
+  std::vector<Taint> taints;
+  ResourceMap capacity, allocated, free, observed;  // allocated includes unmanaged work
+  bool up = true, draining = false;
+  size_t allocations = 0;
+};
+
+struct TenantUsage {
+  std::string path;
+  ResourceMap used, guaranteed, max, borrowed;
+  double dominant_share = 0;
+  size_t running = 0, queued = 0;
+};
+
+// One placement decision, for --explain.
+struct Explanation {
+  std::string id;
+  TimeMs at = 0;
+  std::vector<std::pair<std::string, int64_t>> scores;      // feasible node -> score 0-100
+  std::vector<std::pair<std::string, std::string>> filtered;  // node -> why it was filtered out
+  std::string chosen;    // node(s), empty if not placed
+  std::string outcome;   // placed | queued | preempted victims ... | backfilled | rejected
+  std::string detail;    // order position, quota, reservation, backfill notes
+};
+
+enum class QuotaMode { kQueue, kStrict };
+
+// Policy: mechanism is fixed, these choose the scorer and ordering. Defaults follow kube-scheduler.
+struct EngineOptions {
+  std::string scoring = "least-allocated";  // least-allocated | most-allocated |
+                                            // requested-to-capacity-ratio | balanced-allocation
+  ResourceMap weights;                      // resource -> weight; empty: {cpu: 1, memory: 1}
+  std::vector<std::pair<int64_t, int64_t>> shape;  // requested-to-capacity-ratio (utilization 0-100, score 0-10)
+  std::string fair_share = "none";          // none | drf
+  bool preemption = false;
+  bool backfill = false;
+  QuotaMode quota_mode = QuotaMode::kQueue;
+  TimeMs preemption_grace = 0;              // victims keep running this long after notice (not modelled in sim)
+};
+
+class Engine {
+ public:
+  // Validates the options (unknown scorer, bad shape) and builds an engine.
+  static Result<std::unique_ptr<Engine>> Create(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Nodes.
+  Status AddNode(const NodeSpec& node, TimeMs now);
+  Status UpdateNode(const NodeSpec& node, TimeMs now);  // new capacity/labels; never strands allocations
+  Status RemoveNode(const std::string& name, TimeMs now);  // its allocations are preempted
+  Status SetNodeDown(const std::string& name, TimeMs now);  // likewise, but the node stays known
+  Status SetNodeUp(const std::string& name, TimeMs now);
+  Status DrainNode(const std::string& name, TimeMs now);   // no new placements; running work stays
+  Status SetObservedUsage(const std::string& name, const ResourceMap& usage, TimeMs now);
+
+  // Tenants and quotas. SetTenants validates the whole tree first and applies nothing on error.
+  Status SetTenants(const std::vector<TenantSpec>& tenants, TimeMs now);
+  Status SetTenant(const TenantSpec& tenant, TimeMs now);
+
+  // Requests.
+  Result<AllocState> Submit(const RequestSpec& request, TimeMs now);  // returns the id via LastId()
+  const std::string& LastId() const;
+  Status Release(const std::string& id, TimeMs now);
+  Status Renew(const std::string& id, TimeMs extend_to, TimeMs now);  // new lease end (absolute)
+  // Puts an allocation back as it was (recovery from a store): placed on its nodes, or queued.
+  Status Restore(const AllocationInfo& info, TimeMs now);
+
+  // Reservations.
+  Status Reserve(const ReservationSpec& r, TimeMs now);
+  Status Unreserve(const std::string& id, TimeMs now);
+
+  // Ends what is due at `now`, then runs one scheduling pass.
+  void Schedule(TimeMs now);
+  // The next time something is due (lease end, wait deadline, reservation edge, grace end), if any.
+  std::optional<TimeMs> NextWakeup() const;
+
+  std::vector<EngineEvent> TakeEvents();
+  void SetExplain(bool on);
+  std::vector<Explanation> TakeExplanations();
+
+  // Queries.
+  Result<AllocationInfo> Get(const std::string& id) const;
+  void ForEachAllocation(const std::function<void(const AllocationInfo&)>& fn) const;
+  std::vector<NodeInfo> Nodes() const;
+  Result<NodeInfo> Node(const std::string& name) const;
+  std::vector<TenantUsage> Tenants() const;
+  std::vector<ReservationInfo> Reservations() const;
+  ResourceMap TotalCapacity() const;   // schedulable nodes
+  ResourceMap TotalAllocated() const;  // managed + unmanaged on schedulable nodes
+  size_t QueueDepth() const;
+  size_t RunningCount() const;
+  const EngineOptions& options() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace allot
