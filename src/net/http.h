@@ -1,0 +1,165 @@
+// HTTP/1.1 messages, an epoll-based server and a small blocking client.
+//
+// HttpServer: one I/O thread owns every socket (epoll, level-triggered); parsed requests go through a
+// bounded admission queue to worker threads that call the handler. A handler answers through a Responder,
+// at once or later from any thread (after a group commit, or when a long-poll watch fires); the I/O thread
+// writes the answer. Past `max_queue` waiting requests the I/O thread itself answers 429 with Retry-After.
+// Keep-alive, Expect: 100-continue, header/body size limits (431/413), read and idle timeouts; one request
+// per connection is in flight at a time (pipelined requests wait in the socket). Shutdown() may be called
+// from any thread (and RequestShutdown from a signal handler): the listener closes, in-flight requests
+// finish and are written, then Run() returns.
+//
+// HttpClient: blocking, one keep-alive connection, reconnects once when the server closed it.
+// Thread-safety: HttpServer's public methods are thread-safe; an HttpClient is used by one thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "allot/result.h"
+
+namespace allot::net {
+
+struct HttpRequest {
+  std::string method;
+  std::string target;  // as sent: path plus query
+  std::string path;    // percent-decoded, without the query
+  std::map<std::string, std::string> query;    // decoded; the last value of a repeated key wins
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote;  // peer address
+
+  // The header value, or "" when absent. `name` must be lower-case.
+  std::string Header(const std::string& name) const;
+  bool HasQuery(const std::string& name) const { return query.count(name) > 0; }
+  std::string Query(const std::string& name, const std::string& fallback = "") const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+const char* HttpReason(int status);
+
+// Percent-decodes `s` ('+' as space when `plus_is_space`). Returns false on a malformed escape.
+bool PercentDecode(std::string_view s, std::string* out, bool plus_is_space);
+std::string PercentEncode(std::string_view s);
+
+class HttpServer;
+struct ResponderState;
+
+// Completes one request exactly once. Copies share the request; the first Send wins. When the last copy
+// is dropped without a Send, the client gets a 500 (a handler bug must not hang a connection).
+class Responder {
+ public:
+  Responder() = default;
+  explicit Responder(std::shared_ptr<ResponderState> state) : state_(std::move(state)) {}
+  void Send(HttpResponse response) const;
+  // A label for the access log (the authenticated actor).
+  void SetActor(const std::string& actor) const;
+  bool valid() const { return state_ != nullptr; }
+
+ private:
+  std::shared_ptr<ResponderState> state_;
+};
+
+using Handler = std::function<void(HttpRequest&& request, const Responder& responder)>;
+
+// One access-log record, given to HttpServerOptions::on_response on the thread that answered.
+struct AccessRecord {
+  std::string_view method, path, remote, actor;
+  int status = 0;
+  int64_t micros = 0;   // from the request's arrival to its answer
+  size_t bytes = 0;     // response body size
+};
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 7070;                          // 0: any free port (see HttpServer::port())
+  size_t max_header_bytes = 16 * 1024;      // request line + headers; past it: 431
+  size_t max_body_bytes = 1024 * 1024;      // past it: 413
+  size_t max_queue = 4096;                  // requests waiting for a worker; past it: 429
+  int retry_after_s = 1;                    // Retry-After of a 429
+  size_t max_connections = 20000;           // past it new connections are closed at once
+  int workers = 2;                          // handler threads
+  int64_t request_timeout_ms = 10'000;      // a started request must arrive whole within this
+  int64_t idle_timeout_ms = 120'000;        // a keep-alive connection with nothing to do is closed
+  int64_t shutdown_grace_ms = 10'000;       // Shutdown waits this long for in-flight requests
+  std::function<void(const AccessRecord&)> on_response;  // access log / metrics hook (may be empty)
+};
+
+class HttpServer {
+ public:
+  // Binds and listens (so port() is known), but serves nothing until Run().
+  static Result<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const;
+  // Serves until Shutdown(); returns after in-flight requests were answered (or the grace ran out).
+  void Run();
+  // Thread-safe; idempotent.
+  void Shutdown();
+  // Async-signal-safe variant of Shutdown (only writes to an eventfd).
+  void RequestShutdown();
+  // Requests admitted but not yet answered.
+  size_t InFlight() const;
+  // Requests waiting for a worker.
+  size_t QueueDepth() const;
+  uint64_t Rejected429() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+// A blocking HTTP/1.1 client over one keep-alive TCP connection.
+class HttpClient {
+ public:
+  // `base` is "http://host:port" (or "host:port"); https is not supported.
+  static Result<HttpClient> Create(const std::string& base, int64_t timeout_ms = 30'000);
+  HttpClient(HttpClient&& other) noexcept;
+  HttpClient& operator=(HttpClient&& other) noexcept;
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  ~HttpClient();
+
+  Result<ClientResponse> Request(const std::string& method, const std::string& target,
+                                 const std::string& body = "",
+                                 const std::vector<std::pair<std::string, std::string>>& headers = {});
+  void Close();
+
+ private:
+  HttpClient() = default;
+  Status Connect();
+  Result<ClientResponse> TryOnce(const std::string& wire, bool* retryable);
+  std::string host_;
+  int port_ = 0;
+  int64_t timeout_ms_ = 30'000;
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// Splits "host:port" (IPv4 or a name; "[::1]:80" for IPv6). Errors name the input.
+Status SplitHostPort(const std::string& s, std::string* host, int* port);
+
+}  // namespace allot::net

@@ -1,0 +1,712 @@
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "net/http.h"
+
+namespace allot::net {
+
+namespace {
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr uint64_t kListenId = 1;
+constexpr uint64_t kCompletionId = 2;
+constexpr uint64_t kShutdownId = 3;
+constexpr uint64_t kFirstConnId = 16;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+std::string Serialize(const HttpResponse& r, bool close) {
+  std::string out;
+  out.reserve(r.body.size() + 160);
+  out += "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  out += HttpReason(r.status);
+  out += "\r\nContent-Type: ";
+  out += r.content_type;
+  out += "\r\nContent-Length: ";
+  out += std::to_string(r.body.size());
+  for (const auto& [k, v] : r.headers) {
+    out += "\r\n";
+    out += k;
+    out += ": ";
+    out += v;
+  }
+  out += close ? "\r\nConnection: close\r\n\r\n" : "\r\n\r\n";
+  out += r.body;
+  return out;
+}
+
+}  // namespace
+
+std::string HttpRequest::Header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+std::string HttpRequest::Query(const std::string& name, const std::string& fallback) const {
+  auto it = query.find(name);
+  return it == query.end() ? fallback : it->second;
+}
+
+const char* HttpReason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+bool PercentDecode(std::string_view s, std::string* out, bool plus_is_space) {
+  out->clear();
+  out->reserve(s.size());
+  for (size_t i = 0; i < s.size(); i++) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return false;
+      int v = 0;
+      auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (ec != std::errc() || p != s.data() + i + 3) return false;
+      out->push_back(static_cast<char>(v));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+std::string PercentEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// What Responders share with the server; outlives the server if a Responder does.
+struct Shared {
+  std::mutex mu;
+  struct Completion {
+    uint64_t conn;
+    std::string wire;
+    bool close;
+  };
+  std::vector<Completion> completions;
+  int event_fd = -1;
+  std::atomic<size_t> in_flight{0};
+  std::function<void(const AccessRecord&)> on_response;
+  bool gone = false;  // the server was destroyed
+
+  void Complete(uint64_t conn, std::string wire, bool close) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (gone) return;
+      wake = completions.empty();
+      completions.push_back({conn, std::move(wire), close});
+    }
+    if (wake) {
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = write(event_fd, &one, sizeof one);
+    }
+  }
+};
+
+struct ResponderState {
+  std::shared_ptr<Shared> shared;
+  uint64_t conn = 0;
+  bool close = false;  // the client asked for Connection: close
+  std::atomic<bool> done{false};
+  std::string method, path, remote;
+  std::mutex actor_mu;
+  std::string actor;
+  int64_t start_us = 0;
+
+  void Send(HttpResponse r) {
+    if (done.exchange(true)) return;
+    bool close_conn = close || r.status == 408 || r.status == 413 || r.status == 431;
+    std::string wire = Serialize(r, close_conn);
+    if (shared->on_response) {
+      std::lock_guard<std::mutex> l(actor_mu);
+      AccessRecord rec{method, path, remote, actor, r.status, NowMicros() - start_us, r.body.size()};
+      shared->on_response(rec);
+    }
+    shared->in_flight.fetch_sub(1);
+    shared->Complete(conn, std::move(wire), close_conn);
+  }
+  ~ResponderState() {
+    if (!done.load()) {
+      HttpResponse r;
+      r.status = 500;
+      r.body = R"({"error":{"code":"internal","message":"the request was dropped without an answer"}})";
+      Send(std::move(r));
+    }
+  }
+};
+
+void Responder::Send(HttpResponse response) const {
+  if (state_) state_->Send(std::move(response));
+}
+void Responder::SetActor(const std::string& actor) const {
+  if (!state_) return;
+  std::lock_guard<std::mutex> l(state_->actor_mu);
+  state_->actor = actor;
+}
+
+struct HttpServer::Impl {
+  HttpServerOptions opt;
+  Handler handler;
+  int listen_fd = -1;
+  int epoll_fd = -1;
+  int shutdown_fd = -1;
+  int port = 0;
+  std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+
+  struct Conn {
+    int fd = -1;
+    std::string in;
+    std::string out;
+    size_t out_off = 0;
+    bool busy = false;          // a request is with the handler
+    bool close_after = false;   // close once `out` is written
+    bool sent_continue = false;
+    int64_t started_us = 0;     // first byte of the current request; 0: none
+    int64_t last_us = 0;
+    uint32_t events = 0;
+    std::string remote;
+  };
+  std::unordered_map<uint64_t, Conn> conns;
+  uint64_t next_id = kFirstConnId;
+
+  // Admission queue.
+  std::mutex qmu;
+  std::condition_variable qcv;
+  struct Work {
+    HttpRequest req;
+    Responder responder;
+  };
+  std::deque<Work> queue;
+  bool stop_workers = false;
+  std::vector<std::thread> workers;
+  std::atomic<size_t> queue_depth{0};
+  std::atomic<uint64_t> rejected{0};
+
+  std::atomic<bool> shutdown_requested{false};
+  bool draining = false;
+  int64_t drain_deadline_us = 0;
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> l(shared->mu);
+      shared->gone = true;
+    }
+    for (auto& [id, c] : conns) close(c.fd);
+    if (listen_fd >= 0) close(listen_fd);
+    if (epoll_fd >= 0) close(epoll_fd);
+    if (shutdown_fd >= 0) close(shutdown_fd);
+    if (shared->event_fd >= 0) close(shared->event_fd);
+  }
+
+  void SetEvents(uint64_t id, Conn& c, uint32_t ev) {
+    if (c.events == ev) return;
+    epoll_event e{};
+    e.events = ev;
+    e.data.u64 = id;
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c.fd, &e);
+    c.events = ev;
+  }
+
+  void CloseConn(uint64_t id) {
+    auto it = conns.find(id);
+    if (it == conns.end()) return;
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->second.fd, nullptr);
+    close(it->second.fd);
+    conns.erase(it);
+  }
+
+  void Accept() {
+    for (;;) {
+      sockaddr_storage addr{};
+      socklen_t len = sizeof addr;
+      int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;  // EAGAIN or a transient error (EMFILE): try again on the next event
+      if (conns.size() >= opt.max_connections || draining) {
+        close(fd);
+        continue;
+      }
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      uint64_t id = next_id++;
+      Conn& c = conns[id];
+      c.fd = fd;
+      c.last_us = NowMicros();
+      char host[INET6_ADDRSTRLEN] = "?";
+      if (addr.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, host, sizeof host);
+      } else if (addr.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host, sizeof host);
+      }
+      c.remote = host;
+      epoll_event e{};
+      e.events = EPOLLIN | EPOLLRDHUP;
+      e.data.u64 = id;
+      c.events = e.events;
+      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &e);
+    }
+  }
+
+  // Writes what it can; returns false if the connection was closed.
+  bool Flush(uint64_t id, Conn& c) {
+    while (c.out_off < c.out.size()) {
+      ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out_off += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        SetEvents(id, c, EPOLLOUT | EPOLLRDHUP);
+        return true;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      CloseConn(id);
+      return false;
+    }
+    c.out.clear();
+    c.out_off = 0;
+    if (c.close_after) {
+      CloseConn(id);
+      return false;
+    }
+    if (draining && !c.busy) {
+      CloseConn(id);
+      return false;
+    }
+    SetEvents(id, c, c.busy ? EPOLLRDHUP : (EPOLLIN | EPOLLRDHUP));
+    return true;
+  }
+
+  // Answers from the I/O thread itself (errors found while parsing); closes after writing.
+  void Reject(uint64_t id, Conn& c, int status, const std::string& message) {
+    HttpResponse r;
+    r.status = status;
+    r.body = std::string(R"({"error":{"code":")") + (status == 413 || status == 431 ? "resource_exhausted" :
+                                                         status == 408 ? "timeout" : "invalid_argument") +
+             R"(","message":")" + message + "\"}}";
+    c.out += Serialize(r, true);
+    c.close_after = true;
+    c.in.clear();
+    Flush(id, c);
+  }
+
+  void Read(uint64_t id, Conn& c) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        c.in.append(buf, static_cast<size_t>(n));
+        c.last_us = NowMicros();
+        if (c.started_us == 0) c.started_us = c.last_us;
+        if (static_cast<size_t>(n) < sizeof buf) break;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) continue;
+      CloseConn(id);  // EOF or error
+      return;
+    }
+    Parse(id, c);
+  }
+
+  void Parse(uint64_t id, Conn& c) {
+    if (c.busy || c.close_after || c.in.empty()) return;
+    if (c.started_us == 0) c.started_us = NowMicros();
+    size_t end = c.in.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      if (c.in.size() > opt.max_header_bytes) Reject(id, c, 431, "request headers are too large");
+      return;
+    }
+    if (end + 4 > opt.max_header_bytes) {
+      Reject(id, c, 431, "request headers are too large");
+      return;
+    }
+    std::string_view head(c.in.data(), end);
+    size_t line_end = head.find("\r\n");
+    std::string_view line = head.substr(0, line_end);
+    size_t sp1 = line.find(' ');
+    size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
+      Reject(id, c, 400, "malformed request line");
+      return;
+    }
+    HttpRequest req;
+    req.method = std::string(line.substr(0, sp1));
+    req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+    std::string_view version = line.substr(sp2 + 1);
+    if (version != "HTTP/1.1" && version != "HTTP/1.0") {
+      Reject(id, c, 400, "unsupported HTTP version");
+      return;
+    }
+    bool keep_alive = version == "HTTP/1.1";
+    size_t content_length = 0;
+    bool has_length = false;
+    size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
+    while (pos < head.size()) {
+      size_t e = head.find("\r\n", pos);
+      if (e == std::string_view::npos) e = head.size();
+      std::string_view h = head.substr(pos, e - pos);
+      pos = e + 2;
+      size_t colon = h.find(':');
+      if (colon == std::string_view::npos || colon == 0) {
+        Reject(id, c, 400, "malformed header line");
+        return;
+      }
+      std::string name = Lower(h.substr(0, colon));
+      std::string value(Trim(h.substr(colon + 1)));
+      if (name == "content-length") {
+        size_t v = 0;
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (ec != std::errc() || p != value.data() + value.size() || (has_length && v != content_length)) {
+          Reject(id, c, 400, "invalid Content-Length");
+          return;
+        }
+        has_length = true;
+        content_length = v;
+      } else if (name == "transfer-encoding") {
+        Reject(id, c, 501, "Transfer-Encoding is not supported; send Content-Length");
+        return;
+      } else if (name == "connection") {
+        std::string v = Lower(value);
+        if (v.find("close") != std::string::npos) keep_alive = false;
+        if (v.find("keep-alive") != std::string::npos) keep_alive = true;
+      }
+      req.headers[name] = std::move(value);
+    }
+    if (content_length > opt.max_body_bytes) {
+      Reject(id, c, 413, "request body is larger than " + std::to_string(opt.max_body_bytes) + " bytes");
+      return;
+    }
+    size_t total = end + 4 + content_length;
+    if (c.in.size() < total) {
+      if (!c.sent_continue && Lower(req.Header("expect")) == "100-continue") {
+        c.sent_continue = true;
+        c.out += "HTTP/1.1 100 Continue\r\n\r\n";
+        Flush(id, c);
+      }
+      return;
+    }
+    req.body = c.in.substr(end + 4, content_length);
+    c.in.erase(0, total);
+    c.sent_continue = false;
+    size_t q = req.target.find('?');
+    std::string_view raw_path = std::string_view(req.target).substr(0, q);
+    if (!PercentDecode(raw_path, &req.path, false)) {
+      Reject(id, c, 400, "malformed percent-escape in the path");
+      return;
+    }
+    if (q != std::string::npos) {
+      std::string_view qs = std::string_view(req.target).substr(q + 1);
+      while (!qs.empty()) {
+        size_t amp = qs.find('&');
+        std::string_view kv = qs.substr(0, amp);
+        qs = amp == std::string_view::npos ? std::string_view() : qs.substr(amp + 1);
+        if (kv.empty()) continue;
+        size_t eq = kv.find('=');
+        std::string k, v;
+        if (!PercentDecode(kv.substr(0, eq), &k, true) ||
+            !PercentDecode(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1), &v, true)) {
+          Reject(id, c, 400, "malformed percent-escape in the query");
+          return;
+        }
+        req.query[k] = v;
+      }
+    }
+    req.remote = c.remote;
+    Dispatch(id, c, std::move(req), keep_alive);
+  }
+
+  void Dispatch(uint64_t id, Conn& c, HttpRequest&& req, bool keep_alive) {
+    c.busy = true;
+    SetEvents(id, c, EPOLLRDHUP);
+    auto st = std::make_shared<ResponderState>();
+    st->shared = shared;
+    st->conn = id;
+    st->close = !keep_alive || draining;
+    st->method = req.method;
+    st->path = req.path;
+    st->remote = c.remote;
+    st->start_us = c.started_us;
+    c.started_us = 0;
+    shared->in_flight.fetch_add(1);
+    Responder responder(std::move(st));
+    {
+      std::unique_lock<std::mutex> l(qmu);
+      if (queue.size() < opt.max_queue) {
+        bool was_empty = queue.empty();
+        queue.push_back({std::move(req), responder});
+        queue_depth.store(queue.size());
+        l.unlock();
+        if (was_empty) qcv.notify_one();
+        return;
+      }
+    }
+    rejected.fetch_add(1);
+    HttpResponse r;
+    r.status = 429;
+    r.headers.push_back({"Retry-After", std::to_string(opt.retry_after_s)});
+    r.body = R"({"error":{"code":"resource_exhausted","message":"the admission queue is full; retry later"}})";
+    responder.Send(std::move(r));
+  }
+
+  void Completions() {
+    uint64_t v;
+    [[maybe_unused]] ssize_t n = read(shared->event_fd, &v, sizeof v);
+    std::vector<Shared::Completion> done;
+    {
+      std::lock_guard<std::mutex> l(shared->mu);
+      done.swap(shared->completions);
+    }
+    for (auto& d : done) {
+      auto it = conns.find(d.conn);
+      if (it == conns.end()) continue;
+      Conn& c = it->second;
+      c.busy = false;
+      c.last_us = NowMicros();
+      if (d.close) c.close_after = true;
+      c.out += d.wire;
+      if (Flush(d.conn, c)) Parse(d.conn, c);
+    }
+  }
+
+  void Sweep() {
+    int64_t now = NowMicros();
+    std::vector<uint64_t> idle, slow;
+    for (auto& [id, c] : conns) {
+      if (c.busy || !c.out.empty()) continue;
+      if (c.started_us != 0 && !c.in.empty()) {
+        if (now - c.started_us > opt.request_timeout_ms * 1000) slow.push_back(id);
+      } else if (now - c.last_us > opt.idle_timeout_ms * 1000 || draining) {
+        idle.push_back(id);
+      }
+    }
+    for (uint64_t id : idle) CloseConn(id);
+    for (uint64_t id : slow) {
+      auto it = conns.find(id);
+      if (it != conns.end()) Reject(id, it->second, 408, "the request did not arrive in time");
+    }
+  }
+
+  void WorkerLoop() {
+    std::vector<Work> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> l(qmu);
+        qcv.wait(l, [&] { return stop_workers || !queue.empty(); });
+        if (queue.empty() && stop_workers) return;
+        // Take a few at a time so several workers share a burst.
+        size_t take = std::max<size_t>(1, std::min<size_t>(queue.size() / static_cast<size_t>(std::max(1, opt.workers)), 64));
+        for (size_t i = 0; i < take && !queue.empty(); i++) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+        queue_depth.store(queue.size());
+        if (!queue.empty()) qcv.notify_one();
+      }
+      for (auto& w : batch) handler(std::move(w.req), w.responder);
+      batch.clear();
+    }
+  }
+
+  void BeginDrain() {
+    if (draining) return;
+    draining = true;
+    drain_deadline_us = NowMicros() + opt.shutdown_grace_ms * 1000;
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+    close(listen_fd);
+    listen_fd = -1;
+    Sweep();
+  }
+
+  void Loop() {
+    for (int i = 0; i < std::max(1, opt.workers); i++) workers.emplace_back([this] { WorkerLoop(); });
+    epoll_event evs[256];
+    int64_t last_sweep = NowMicros();
+    for (;;) {
+      int n = epoll_wait(epoll_fd, evs, 256, 200);
+      for (int i = 0; i < n; i++) {
+        uint64_t id = evs[i].data.u64;
+        if (id == kListenId) {
+          Accept();
+        } else if (id == kCompletionId) {
+          Completions();
+        } else if (id == kShutdownId) {
+          uint64_t v;
+          [[maybe_unused]] ssize_t r = read(shutdown_fd, &v, sizeof v);
+          BeginDrain();
+        } else {
+          auto it = conns.find(id);
+          if (it == conns.end()) continue;
+          Conn& c = it->second;
+          if (evs[i].events & EPOLLOUT) {
+            if (!Flush(id, c)) continue;
+          }
+          if (evs[i].events & (EPOLLIN | EPOLLERR)) {
+            Read(id, c);
+          } else if ((evs[i].events & (EPOLLRDHUP | EPOLLHUP)) && !c.busy && c.out.empty()) {
+            Read(id, c);  // reads the EOF and closes
+          }
+        }
+      }
+      int64_t now = NowMicros();
+      if (now - last_sweep > 200'000) {
+        last_sweep = now;
+        Sweep();
+      }
+      if (shutdown_requested.load() && !draining) BeginDrain();
+      if (draining) {
+        bool pending_writes = false;
+        for (auto& [cid, c] : conns) pending_writes |= !c.out.empty();
+        if ((shared->in_flight.load() == 0 && !pending_writes) || now > drain_deadline_us) break;
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(qmu);
+      stop_workers = true;
+    }
+    qcv.notify_all();
+    for (auto& t : workers) t.join();
+    workers.clear();
+  }
+};
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpServer::~HttpServer() = default;
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options, Handler handler) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = options;
+  impl->handler = std::move(handler);
+  impl->shared->on_response = options.on_response;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(options.port);
+  int gai = getaddrinfo(options.host.empty() ? nullptr : options.host.c_str(), port.c_str(), &hints, &res);
+  if (gai != 0) {
+    return Error{ErrorCode::kInvalidArgument, "listen address " + options.host + ": " + gai_strerror(gai)};
+  }
+  std::string last_error = "no address";
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
+      impl->listen_fd = fd;
+      break;
+    }
+    last_error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(res);
+  if (impl->listen_fd < 0) {
+    return Error{ErrorCode::kUnavailable,
+                 "cannot listen on " + options.host + ":" + std::to_string(options.port) + ": " + last_error};
+  }
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  getsockname(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  impl->port = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                                : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  impl->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  impl->shared->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  impl->shutdown_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl->epoll_fd < 0 || impl->shared->event_fd < 0 || impl->shutdown_fd < 0) {
+    return Error{ErrorCode::kInternal, std::string("epoll/eventfd: ") + std::strerror(errno)};
+  }
+  auto add = [&](int fd, uint64_t id) {
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.u64 = id;
+    epoll_ctl(impl->epoll_fd, EPOLL_CTL_ADD, fd, &e);
+  };
+  add(impl->listen_fd, kListenId);
+  add(impl->shared->event_fd, kCompletionId);
+  add(impl->shutdown_fd, kShutdownId);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+int HttpServer::port() const { return impl_->port; }
+void HttpServer::Run() { impl_->Loop(); }
+void HttpServer::Shutdown() { RequestShutdown(); }
+void HttpServer::RequestShutdown() {
+  impl_->shutdown_requested.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(impl_->shutdown_fd, &one, sizeof one);
+}
+size_t HttpServer::InFlight() const { return impl_->shared->in_flight.load(); }
+size_t HttpServer::QueueDepth() const { return impl_->queue_depth.load(); }
+uint64_t HttpServer::Rejected429() const { return impl_->rejected.load(); }
+
+}  // namespace allot::net
