@@ -1,0 +1,115 @@
+// The state store behind `allot serve`: durable tables of opaque records plus an append-only audit log.
+//
+// The server keeps its live state in memory (the Engine) and writes every change through a Store before it
+// answers. A Store knows nothing about allocations: it holds key -> value records in a few named tables
+// (the server encodes the values) and audit events. Commit() queues a Batch and calls `done` once the
+// whole batch is durable; batches become durable atomically and in the order they were committed, so a
+// crash loses at most a suffix of unacknowledged batches and never half of one. Load() returns every
+// record, to rebuild the state on start.
+//
+// Implementations: SQLite in WAL mode (the embedded default; a committer thread batches many Commit calls
+// into one transaction and one fsync — group commit) and an in-memory store for tests. An etcd-backed
+// store fits the same interface: a Batch maps to one etcd transaction, tables to key prefixes, audit
+// events to a revision-ordered prefix.
+// Thread-safety: every method of a Store may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "allot/result.h"
+
+namespace allot {
+
+enum class Table : uint8_t {
+  kNodes = 0,
+  kTenants = 1,
+  kReservations = 2,
+  kAllocations = 3,
+  kIdempotency = 4,
+  kMeta = 5,
+};
+inline constexpr int kNumTables = 6;
+const char* TableName(Table t);
+
+// One audit record: who (actor), what (type, id, node, tenant), when (at, ms since the Unix epoch), why.
+struct AuditEvent {
+  int64_t seq = 0;  // assigned by the store, increasing; 0 before Commit
+  int64_t at = 0;
+  std::string type, id, node, tenant, reason, by, actor;
+};
+
+struct Mutation {
+  enum class Op : uint8_t { kPut, kDelete };
+  Op op = Op::kPut;
+  Table table = Table::kMeta;
+  std::string key, value;
+};
+
+// What one request changed: applied atomically.
+struct Batch {
+  std::vector<Mutation> mutations;
+  std::vector<AuditEvent> events;
+
+  void Put(Table t, std::string key, std::string value) {
+    mutations.push_back({Mutation::Op::kPut, t, std::move(key), std::move(value)});
+  }
+  void Delete(Table t, std::string key) { mutations.push_back({Mutation::Op::kDelete, t, std::move(key), {}}); }
+  bool empty() const { return mutations.empty() && events.empty(); }
+};
+
+struct Snapshot {
+  std::vector<std::pair<std::string, std::string>> tables[kNumTables];  // key -> value, by key
+  int64_t last_event_seq = 0;
+  const std::vector<std::pair<std::string, std::string>>& rows(Table t) const {
+    return tables[static_cast<int>(t)];
+  }
+};
+
+struct EventQuery {
+  int64_t after_seq = 0;   // only events with seq > after_seq
+  int64_t since_ms = 0;    // only events with at >= since_ms
+  std::vector<std::string> tenants;  // if non-empty: events of these tenants or their subtrees only
+  std::string id;          // if non-empty: events about this id only
+  size_t limit = 1000;
+};
+
+struct StoreStats {
+  uint64_t transactions = 0;  // durable commits (fsyncs)
+  uint64_t batches = 0;       // Commit() calls made durable
+  uint64_t failures = 0;
+  size_t pending = 0;         // queued, not yet durable
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Every record, for a restart. Call before the first Commit.
+  virtual Result<Snapshot> Load() = 0;
+  // Queues `batch`; `done` runs once it is durable (Status ok) or failed. `done` may run on the store's
+  // thread and must not block. An empty batch is a barrier: done runs once everything before it is durable.
+  virtual void Commit(Batch batch, std::function<void(const Status&)> done) = 0;
+  // Blocks until every queued batch is durable (or failed).
+  virtual Status Flush() = 0;
+  virtual Result<std::vector<AuditEvent>> Events(const EventQuery& query) = 0;
+  // Drops audit events older than `before_ms` (retention). Returns how many.
+  virtual Result<int64_t> PruneEvents(int64_t before_ms) = 0;
+  virtual StoreStats Stats() const = 0;
+  // Flushes and releases the store; later Commits fail.
+  virtual void Close() = 0;
+};
+
+struct SqliteStoreOptions {
+  bool synchronous_full = true;   // fsync the WAL on every commit (durable across power loss)
+  size_t max_batches_per_transaction = 8192;
+};
+
+// Opens (creating if needed) DIR/allot.db. Errors name the path.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir, const SqliteStoreOptions& options = {});
+std::unique_ptr<Store> NewMemoryStore();
+
+}  // namespace allot

@@ -1,0 +1,156 @@
+// Both Store implementations behave alike; the SQLite one keeps everything across a reopen.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "allot/store.h"
+#include "support.h"
+
+namespace allot {
+namespace {
+
+AuditEvent Ev(int64_t at, const std::string& type, const std::string& tenant) {
+  AuditEvent e;
+  e.at = at;
+  e.type = type;
+  e.id = std::string("a").append(std::to_string(at));
+  e.tenant = tenant;
+  e.actor = "tester";
+  return e;
+}
+
+void CommitSync(Store& s, Batch b) {
+  std::atomic<bool> ok{false};
+  s.Commit(std::move(b), [&](const Status& st) { ok = st.ok(); });
+  ASSERT_TRUE(s.Flush().ok());
+  ASSERT_TRUE(ok.load());
+}
+
+void Exercise(Store& s) {
+  Batch b;
+  b.Put(Table::kNodes, "n1", "{cap:1}");
+  b.Put(Table::kAllocations, "a1", "x");
+  b.Put(Table::kAllocations, "a2", "y");
+  b.events.push_back(Ev(100, "placed", "org/a"));
+  b.events.push_back(Ev(200, "placed", "org/ab"));
+  b.events.push_back(Ev(300, "released", "org/a/x"));
+  CommitSync(s, std::move(b));
+  Batch b2;
+  b2.Delete(Table::kAllocations, "a1");
+  b2.Put(Table::kNodes, "n1", "{cap:2}");
+  CommitSync(s, std::move(b2));
+
+  auto snap = s.Load();
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(snap->rows(Table::kNodes).size(), 1u);
+  EXPECT_EQ(snap->rows(Table::kNodes)[0].second, "{cap:2}");
+  ASSERT_EQ(snap->rows(Table::kAllocations).size(), 1u);
+  EXPECT_EQ(snap->rows(Table::kAllocations)[0].first, "a2");
+  EXPECT_EQ(snap->last_event_seq, 3);
+
+  EventQuery q;
+  auto all = s.Events(q);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].seq, 1);
+  EXPECT_EQ((*all)[2].type, "released");
+  EXPECT_EQ((*all)[2].actor, "tester");
+
+  q.tenants = {"org/a"};  // the subtree org/a holds org/a and org/a/x, not org/ab
+  auto sub = s.Events(q);
+  ASSERT_TRUE(sub.ok());
+  ASSERT_EQ(sub->size(), 2u);
+  EXPECT_EQ((*sub)[0].tenant, "org/a");
+  EXPECT_EQ((*sub)[1].tenant, "org/a/x");
+
+  EventQuery since;
+  since.since_ms = 200;
+  since.limit = 1;
+  auto one = s.Events(since);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].at, 200);
+
+  EventQuery after;
+  after.after_seq = 2;
+  EXPECT_EQ(s.Events(after)->size(), 1u);
+
+  auto pruned = s.PruneEvents(150);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 1);
+  EXPECT_EQ(s.Events(EventQuery{})->size(), 2u);
+}
+
+TEST(StoreTest, MemoryStore) {
+  auto s = NewMemoryStore();
+  Exercise(*s);
+}
+
+TEST(StoreTest, SqliteStoreSurvivesReopen) {
+  testing::TempDir dir;
+  {
+    auto s = OpenSqliteStore(dir.path());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    Exercise(**s);
+    (*s)->Close();
+  }
+  auto s = OpenSqliteStore(dir.path());
+  ASSERT_TRUE(s.ok());
+  auto snap = (*s)->Load();
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->rows(Table::kAllocations).size(), 1u);
+  EXPECT_EQ(snap->last_event_seq, 3);
+  Batch b;
+  b.events.push_back(Ev(400, "renewed", "org/a"));
+  CommitSync(**s, std::move(b));
+  auto evs = (*s)->Events(EventQuery{});
+  ASSERT_TRUE(evs.ok());
+  EXPECT_EQ(evs->back().seq, 4);  // numbering continues after the reopen
+}
+
+TEST(StoreTest, GroupCommitKeepsOrderAndCallsEveryDone) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.path());
+  ASSERT_TRUE(s.ok());
+  constexpr int kThreads = 4, kPer = 250;
+  std::atomic<int> done{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPer; i++) {
+        Batch b;
+        std::string key = std::to_string(t);
+        key.append("-").append(std::to_string(i));
+        b.Put(Table::kAllocations, key, "v");
+        b.events.push_back(Ev(i, "placed", "x"));
+        (*s)->Commit(std::move(b), [&](const Status& st) { done += st.ok() ? 1 : 0; });
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  ASSERT_TRUE((*s)->Flush().ok());
+  EXPECT_EQ(done.load(), kThreads * kPer);
+  auto st = (*s)->Stats();
+  EXPECT_EQ(st.batches, static_cast<uint64_t>(kThreads * kPer));
+  EXPECT_LE(st.transactions, st.batches);
+  EXPECT_EQ((*s)->Load()->rows(Table::kAllocations).size(), static_cast<size_t>(kThreads * kPer));
+}
+
+TEST(StoreTest, ClosedStoreRefusesCommits) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.path());
+  ASSERT_TRUE(s.ok());
+  (*s)->Close();
+  bool failed = false;
+  (*s)->Commit(Batch{}, [&](const Status& st) { failed = !st.ok(); });
+  EXPECT_TRUE(failed);
+}
+
+TEST(StoreTest, UnwritableDirectoryIsAnError) {
+  auto s = OpenSqliteStore("/proc/allot-cannot-be-here");
+  EXPECT_FALSE(s.ok());
+}
+
+}  // namespace
+}  // namespace allot
