@@ -210,7 +210,7 @@ Result<TimeZone> TimeZone::Load(std::string_view name, std::string_view root) {
   }
   for (char c : name) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' ||
-                    c == '_' || c == '-' || c == '+';
+                    c == '_' || c == '-' || c == '+' || c == '.';
     if (!ok) return InvalidArgument(what + "want an IANA name such as Europe/Berlin");
   }
   const std::string path = std::string(root) + "/" + std::string(name);
