@@ -1,0 +1,254 @@
+// The planner behind `allot plan`: loads Kubernetes manifests and docker-compose files, computes each
+// workload's effective pod requests/limits, QoS class and replica range, totals per namespace and overall,
+// environment multipliers, quota fit, node sizing (a small first-fit-decreasing bin packer with
+// most-allocated choice among open nodes) and lint findings, and renders them as table, markdown or JSON.
+//
+// Units: every int64 amount is in allot's internal units (include/allot/resources.h): cpu and gpu in
+// milli-units, everything else in base units (bytes, counts). Renderers convert to output units.
+// Kubernetes semantics followed: API defaulting (a missing request takes the limit), LimitRange defaults,
+// the init-container rule (max of the largest init container and the sum of app containers, sidecars
+// counted with both, plus pod overhead) and the QoS rules of pkg/apis/core/helper/qos.
+// Errors are values; nothing here throws. Thread-safety: pure functions over values; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "allot/result.h"
+
+namespace allot::plan {
+
+// Canonical resource name ("cpu", "memory", "gpu", "ephemeral-storage", ...) -> internal amount.
+using ResourceList = std::map<std::string, int64_t>;
+
+struct Container {
+  std::string name;
+  ResourceList requests;
+  ResourceList limits;
+  bool init = false;
+  bool sidecar = false;  // an init container with restartPolicy: Always
+  std::string image;
+  std::vector<std::string> env_values;  // values of env entries and args, for the JVM heap hint
+};
+
+// Where a document came from, for error messages and findings.
+struct Location {
+  std::string file;
+  int line = 0;  // 1-based; 0 when unknown
+};
+
+enum class Qos { kBestEffort, kBurstable, kGuaranteed };
+const char* QosName(Qos q);
+
+struct Workload {
+  std::string kind;  // Deployment, StatefulSet, ..., or ComposeService
+  std::string name;
+  std::string ns;
+  Location where;
+  std::vector<Container> containers;  // init containers first (in order), then app containers
+  ResourceList overhead;
+  int64_t replicas = 1;     // declared (spec.replicas, parallelism, deploy.replicas)
+  int64_t min_replicas = 1; // from an HPA that targets it, else replicas
+  int64_t max_replicas = 1;
+  bool per_node = false;    // DaemonSet / compose `mode: global`: one pod per node
+  std::string hpa;          // name of the HPA that targets it, if any
+  std::string priority_class;
+  std::string runtime_class;
+  std::map<std::string, std::string> annotations;
+  std::vector<std::string> profiles;  // compose profiles
+  int64_t pvc_count = 0;              // volumeClaimTemplates per replica
+  int64_t pvc_storage = 0;            // their storage requests per replica, bytes
+
+  // Filled by ComputeWorkload.
+  ResourceList pod_requests;
+  ResourceList pod_limits;
+  Qos qos = Qos::kBestEffort;
+};
+
+struct Hpa {
+  std::string name, ns, target_kind, target_name;
+  int64_t min_replicas = 1, max_replicas = 1;
+  Location where;
+  bool matched = false;
+};
+
+struct ResourceQuota {
+  std::string name, ns;
+  std::map<std::string, std::string> hard;  // as written ("requests.cpu" -> "500m")
+  Location where;
+};
+
+struct LimitRangeItem {
+  std::string type;  // Container, Pod, PersistentVolumeClaim
+  ResourceList max, min, default_limit, default_request;
+};
+
+struct LimitRange {
+  std::string name, ns;
+  std::vector<LimitRangeItem> items;
+  Location where;
+};
+
+// Everything read from the inputs.
+struct Manifests {
+  std::vector<Workload> workloads;
+  std::vector<Hpa> hpas;
+  std::vector<ResourceQuota> quotas;
+  std::vector<LimitRange> limit_ranges;
+  std::map<std::string, int64_t> priority_classes;  // name -> value
+  std::map<std::string, ResourceList> runtime_classes;  // name -> overhead.podFixed
+  std::map<std::string, std::map<std::string, int64_t>> object_counts;  // namespace -> kind -> count
+  std::map<std::string, int64_t> ignored_kinds;  // kinds not planned, counted
+  std::map<std::string, int64_t> pvc_storage;    // namespace -> bytes requested by PVC objects
+  int documents = 0;
+};
+
+struct LoadOptions {
+  // Namespace for objects that carry none (as `kubectl apply --namespace`).
+  std::string default_namespace = "default";
+};
+
+// Loads files, directories (their *.yaml, *.yml, *.json files, sorted, recursively) and "-" (stdin).
+// A malformed document is an error naming file and line.
+Result<Manifests> Load(const std::vector<std::string>& paths, const LoadOptions& options = {});
+// Loads one YAML text (Kubernetes multi-document or a compose file) named `source` in errors.
+Status LoadText(const std::string& text, const std::string& source, const LoadOptions& options,
+                Manifests* out);
+
+// Multipliers of one environment, as parts per million (1'000'000 = 1×).
+struct EnvMultipliers {
+  std::map<std::string, int64_t> ppm;  // resource -> factor; resources not named keep 1×
+  int64_t Factor(const std::string& resource) const;
+};
+
+// The environments known to the planner: dev 0.5× cpu/memory, staging 1×, prod 1.5× (gpu 1× everywhere),
+// unless a config overrides them.
+struct EnvConfig {
+  std::map<std::string, EnvMultipliers> envs;
+  static EnvConfig Defaults();
+};
+
+// Lint thresholds (limit/request ratio guidance) and the rules turned off.
+struct LintConfig {
+  double cpu_ratio_min = 2.0, cpu_ratio_max = 4.0;
+  double memory_ratio_min = 1.5, memory_ratio_max = 2.0;
+  int64_t default_cpu_request = 100;                  // millicores suggested when missing
+  int64_t default_memory_request = 128LL << 20;       // bytes suggested when missing
+  std::vector<std::string> disabled;
+};
+
+// Parses the planner's config YAML:
+//   environments: {dev: {cpu: 0.5, memory: 0.5, gpu: 1}, ...}
+//   lint: {cpu_ratio: [2, 4], memory_ratio: [1.5, 2], disable: [rule, ...]}
+// Environments given replace the defaults of the same name; others stay.
+Status ParseConfig(const std::string& yaml_text, const std::string& source, EnvConfig* env, LintConfig* lint);
+
+struct NodeShape {
+  std::string name;
+  ResourceList capacity;  // internal units; "pods" defaults to 110
+  int64_t max_count = -1; // -1: unlimited
+  double cost = 0;        // per node; 0 when not given
+};
+// Parses "cpu=8,memory=16Gi,gpu=1[,pods=110][,count=3][,cost=2.5][,name=big]".
+Result<NodeShape> ParseNodeShape(const std::string& text);
+
+struct SizingOptions {
+  std::vector<NodeShape> shapes;
+  double headroom = 0;          // fraction of each node kept free (0.2 = pack to 80%)
+  bool ha = false;              // replicas of one workload (≥ 2) go to at least 2 nodes
+  bool gpu_nodes_shared = false;// let pods without GPUs use GPU nodes
+};
+
+enum class Severity { kInfo, kWarning, kError };
+const char* SeverityName(Severity s);
+Result<Severity> ParseSeverity(const std::string& text);
+
+struct Finding {
+  std::string rule;
+  Severity severity = Severity::kInfo;
+  std::string kind, name, ns, container;
+  Location where;
+  std::string message;
+  std::string fix;
+  // A strategic-merge patch (JSON text) that applies the fix, when one can be computed.
+  std::string patch;
+};
+
+struct Totals {
+  ResourceList requests, limits;
+  int64_t pods = 0;
+};
+
+struct QuotaCheck {
+  std::string ns, quota, key;
+  std::string hard;    // as written
+  int64_t hard_value = 0, used_min = 0, used_max = 0;  // internal units
+  bool checked = true; // false for keys the planner cannot evaluate
+};
+
+struct ShapeCount {
+  std::string shape;
+  int64_t nodes = 0;
+  double cost = 0;
+};
+
+struct SizingResult {
+  int64_t nodes = 0;
+  int64_t lower_bound = 0;
+  double cost = 0;
+  std::vector<ShapeCount> by_shape;
+  std::map<std::string, double> utilization;  // resource -> percent of placed capacity requested
+  std::vector<std::string> unplaced;          // "namespace/name" of pods that fit no shape
+};
+
+struct Sizing {
+  bool enabled = false;
+  SizingResult at_min, at_max;
+};
+
+struct PlanOptions {
+  std::string env;                 // "" = as written
+  EnvConfig env_config = EnvConfig::Defaults();
+  LintConfig lint;
+  SizingOptions sizing;
+  int64_t daemonset_nodes = -1;    // replicas of per-node workloads; -1: sizing's node count, else 1
+};
+
+struct Plan {
+  std::vector<Workload> workloads;                       // computed, env multipliers applied
+  Totals total_min, total_max;
+  std::map<std::string, std::pair<Totals, Totals>> by_namespace;  // (min, max)
+  std::map<std::string, std::pair<Totals, Totals>> by_env;        // every configured env
+  std::vector<QuotaCheck> quota;
+  Sizing sizing;
+  std::vector<Finding> findings;
+  std::map<std::string, int64_t> ignored_kinds;
+  std::vector<ResourceQuota> quotas;
+  std::string env;
+};
+
+// Applies LimitRange defaults and computes pod requests/limits and QoS of one workload in place.
+void ComputeWorkload(Workload* w, const std::vector<LimitRange>& limit_ranges,
+                     const std::map<std::string, ResourceList>& runtime_classes);
+
+// Runs the whole planner. Errors only for invalid options (unknown env, ...).
+Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options);
+
+// Sizes a cluster for `workloads` (pods at min or max replicas). Exposed for tests and benchmarks.
+SizingResult SizeCluster(const std::vector<Workload>& workloads, bool at_max, const SizingOptions& options);
+
+std::string RenderJson(const Plan& plan);
+std::string RenderTable(const Plan& plan);
+std::string RenderMarkdown(const Plan& plan);
+// `kubectl patch` payloads for the findings that carry one: a JSON array.
+std::string RenderPatches(const Plan& plan);
+// A ResourceQuota and a LimitRange per namespace sized from the totals at max replicas × (1 + headroom).
+std::string RenderQuotas(const Plan& plan, double headroom);
+
+// True when a finding at or above `threshold` exists.
+bool HasFindingAtOrAbove(const Plan& plan, Severity threshold);
+
+}  // namespace allot::plan

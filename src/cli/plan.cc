@@ -1,0 +1,119 @@
+// allot plan PATH... [--env NAME] [--node-shape SHAPE]... [--format table|json|markdown]
+// module: plan
+#include <iostream>
+
+#include "allot/plan.h"
+#include "cli/command.h"
+
+namespace allot::cli {
+namespace {
+
+Result<double> ParseFraction(const std::string& text, const std::string& what) {
+  std::string t = text;
+  bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.pop_back();
+  char* end = nullptr;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end != '\0' || !(v >= 0)) return InvalidArgument(what + " \"" + text + "\" is not a number like 0.2 or 20%");
+  if (percent) v /= 100;
+  return v;
+}
+
+int RunPlan(const Argv& argv) {
+  ArgParser p("plan", "PATH... [options]",
+              "Plans resources for Kubernetes manifests and docker-compose files: per-workload requests/limits,\n"
+              "QoS, replica ranges (HPA), totals per namespace at min and max replicas, environment multipliers,\n"
+              "quota fit, node sizing and lint findings. PATH is a file, a directory (its *.yaml/*.yml/*.json)\n"
+              "or - for stdin. Exit 0 ok, 1 when a finding at or above --fail-on exists, 2 on bad input.");
+  p.Option("format", "FMT", "table (default), markdown or json");
+  p.Option("env", "NAME", "apply an environment's multipliers (dev 0.5x, staging 1x, prod 1.5x cpu/memory)");
+  p.Option("config", "FILE", "YAML with environments: {NAME: {cpu: 0.5, memory: 0.5, gpu: 1}} and lint: {...}");
+  p.Option("namespace", "NS", "namespace for objects that carry none (default: default)");
+  p.Option("node-shape", "SHAPE", "cpu=8,memory=16Gi[,gpu=1][,pods=110][,count=N][,cost=C][,name=N]; repeatable");
+  p.Option("headroom", "F", "fraction of each node kept free when sizing (0.2 or 20%)");
+  p.Flag("ha", "spread replicas of workloads with 2+ replicas over at least 2 nodes");
+  p.Flag("gpu-nodes-shared", "let pods without GPUs run on GPU nodes");
+  p.Option("daemonset-nodes", "N", "node count for DaemonSets (default: sizing's node count, else 1)");
+  p.Option("fail-on", "SEVERITY", "exit 1 when a finding at or above info|warning|error exists");
+  p.Option("emit", "WHAT", "patch: kubectl patch JSON for each fix; quota: a ResourceQuota and LimitRange per namespace");
+  p.Option("quota-headroom", "F", "headroom for --emit quota (default 0.2)");
+  int code = 0;
+  auto args = p.Parse(argv, &code);
+  if (!args) return code;
+  if (args->positionals.empty()) return Fail("plan", "no input given (usage: allot plan PATH... [options])");
+
+  std::string format = args->Get("format", "table");
+  if (format != "table" && format != "json" && format != "markdown") {
+    return Fail("plan", "unknown --format \"" + format + "\" (use table, markdown or json)");
+  }
+  std::string emit = args->Get("emit");
+  if (!emit.empty() && emit != "patch" && emit != "quota") {
+    return Fail("plan", "unknown --emit \"" + emit + "\" (use patch or quota)");
+  }
+  plan::PlanOptions options;
+  options.env = args->Get("env");
+  if (args->Has("config")) {
+    auto text = ReadFileOrStdin(args->Get("config"));
+    if (!text.ok()) return Fail("plan", text.error());
+    if (auto s = plan::ParseConfig(*text, args->Get("config"), &options.env_config, &options.lint); !s.ok()) {
+      return Fail("plan", s.error());
+    }
+  }
+  for (const auto& shape : args->GetAll("node-shape")) {
+    auto s = plan::ParseNodeShape(shape);
+    if (!s.ok()) return Fail("plan", s.error());
+    options.sizing.shapes.push_back(*s);
+  }
+  if (args->Has("headroom")) {
+    auto h = ParseFraction(args->Get("headroom"), "--headroom");
+    if (!h.ok() || *h >= 1) return Fail("plan", "--headroom must be a fraction below 1 (0.2 or 20%)");
+    options.sizing.headroom = *h;
+  }
+  options.sizing.ha = args->Has("ha");
+  options.sizing.gpu_nodes_shared = args->Has("gpu-nodes-shared");
+  if (args->Has("daemonset-nodes")) {
+    const std::string v = args->Get("daemonset-nodes");
+    char* end = nullptr;
+    long long n = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < 0) return Fail("plan", "--daemonset-nodes must be a non-negative integer");
+    options.daemonset_nodes = n;
+  }
+  std::optional<plan::Severity> fail_on;
+  if (args->Has("fail-on")) {
+    auto s = plan::ParseSeverity(args->Get("fail-on"));
+    if (!s.ok()) return Fail("plan", s.error());
+    fail_on = *s;
+  }
+  double quota_headroom = 0.2;
+  if (args->Has("quota-headroom")) {
+    auto h = ParseFraction(args->Get("quota-headroom"), "--quota-headroom");
+    if (!h.ok()) return Fail("plan", h.error());
+    quota_headroom = *h;
+  }
+
+  plan::LoadOptions load;
+  if (args->Has("namespace")) load.default_namespace = args->Get("namespace");
+  auto manifests = plan::Load(args->positionals, load);
+  if (!manifests.ok()) return Fail("plan", manifests.error());
+  auto result = plan::MakePlan(*manifests, options);
+  if (!result.ok()) return Fail("plan", result.error());
+
+  if (emit == "patch") {
+    std::cout << plan::RenderPatches(*result);
+  } else if (emit == "quota") {
+    std::cout << plan::RenderQuotas(*result, quota_headroom);
+  } else if (format == "json") {
+    std::cout << plan::RenderJson(*result);
+  } else if (format == "markdown") {
+    std::cout << plan::RenderMarkdown(*result);
+  } else {
+    std::cout << plan::RenderTable(*result);
+  }
+  if (fail_on && plan::HasFindingAtOrAbove(*result, *fail_on)) return 1;
+  return 0;
+}
+
+}  // namespace
+ALLOT_COMMAND("plan", "plan requests, limits, QoS, totals, quotas and node sizing for manifests and compose files",
+              RunPlan);
+}  // namespace allot::cli

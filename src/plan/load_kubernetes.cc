@@ -1,0 +1,360 @@
+// Kubernetes manifest loading: multi-document YAML, List objects, directories and stdin.
+//
+// Only the fields that matter for resources are read; other kinds are counted and skipped. Every error
+// names the file and the 1-based line of the offending node (yaml-cpp marks are 0-based).
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "allot/plan.h"
+#include "allot/resources.h"
+#include "plan/internal.h"
+
+namespace allot::plan {
+namespace {
+
+namespace fs = std::filesystem;
+using internal::Where;
+
+Location LocOf(const std::string& file, const YAML::Node& n) {
+  int line = n.Mark().line >= 0 ? n.Mark().line + 1 : 0;
+  return {file, line};
+}
+
+std::string Scalar(const YAML::Node& n, const std::string& fallback = "") {
+  if (!n || !n.IsScalar()) return fallback;
+  return n.Scalar();
+}
+
+Result<int64_t> IntField(const YAML::Node& n, int64_t fallback, const std::string& file, const std::string& what) {
+  if (!n || n.IsNull()) return fallback;
+  if (!n.IsScalar()) return InvalidArgument(Where(LocOf(file, n)) + ": " + what + ": expected an integer");
+  const std::string& s = n.Scalar();
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < 0) {
+    return InvalidArgument(Where(LocOf(file, n)) + ": " + what + ": \"" + s + "\" is not a non-negative integer");
+  }
+  return static_cast<int64_t>(v);
+}
+
+Status ReadResourceList(const YAML::Node& n, const std::string& file, const std::string& what, ResourceList* out) {
+  if (!n || n.IsNull()) return Status::Ok();
+  if (!n.IsMap()) return InvalidArgument(Where(LocOf(file, n)) + ": " + what + ": expected a map of resources");
+  for (const auto& kv : n) {
+    std::string name = CanonicalResourceName(kv.first.Scalar());
+    if (!kv.second.IsScalar()) {
+      return InvalidArgument(Where(LocOf(file, kv.second)) + ": " + what + "." + name + ": expected a quantity");
+    }
+    auto amount = ParseResourceAmount(name, kv.second.Scalar());
+    if (!amount.ok()) return InvalidArgument(Where(LocOf(file, kv.second)) + ": " + what + "." + amount.error().message);
+    (*out)[name] = *amount;
+  }
+  return Status::Ok();
+}
+
+Status ReadContainers(const YAML::Node& list, bool init, const std::string& file, const std::string& owner,
+                      std::vector<Container>* out) {
+  if (!list || list.IsNull()) return Status::Ok();
+  if (!list.IsSequence()) return InvalidArgument(Where(LocOf(file, list)) + ": " + owner + ": containers must be a list");
+  for (const auto& c : list) {
+    if (!c.IsMap()) return InvalidArgument(Where(LocOf(file, c)) + ": " + owner + ": a container must be a map");
+    Container k;
+    k.name = Scalar(c["name"]);
+    k.init = init;
+    k.sidecar = init && Scalar(c["restartPolicy"]) == "Always";
+    k.image = Scalar(c["image"]);
+    std::string what = owner + " container " + k.name + ": resources";
+    const YAML::Node res = c["resources"];
+    if (res && res.IsMap()) {
+      if (auto s = ReadResourceList(res["requests"], file, what + ".requests", &k.requests); !s.ok()) return s;
+      if (auto s = ReadResourceList(res["limits"], file, what + ".limits", &k.limits); !s.ok()) return s;
+    } else if (res && !res.IsNull()) {
+      return InvalidArgument(Where(LocOf(file, res)) + ": " + what + ": expected a map");
+    }
+    // API defaulting: a resource with a limit but no request gets the limit as its request.
+    for (const auto& [name, amount] : k.limits) k.requests.emplace(name, amount);
+    if (const YAML::Node env = c["env"]; env && env.IsSequence()) {
+      for (const auto& e : env) {
+        if (e.IsMap() && e["value"] && e["value"].IsScalar()) k.env_values.push_back(e["value"].Scalar());
+      }
+    }
+    for (const char* key : {"args", "command"}) {
+      if (const YAML::Node a = c[key]; a && a.IsSequence()) {
+        for (const auto& v : a) {
+          if (v.IsScalar()) k.env_values.push_back(v.Scalar());
+        }
+      }
+    }
+    out->push_back(std::move(k));
+  }
+  return Status::Ok();
+}
+
+void ReadStringMap(const YAML::Node& n, std::map<std::string, std::string>* out) {
+  if (!n || !n.IsMap()) return;
+  for (const auto& kv : n) {
+    if (kv.second.IsScalar()) (*out)[kv.first.Scalar()] = kv.second.Scalar();
+  }
+}
+
+// Reads a pod spec (and the template metadata beside it) into `w`.
+Status ReadPodSpec(const YAML::Node& tmpl_meta, const YAML::Node& spec, const std::string& file, Workload* w) {
+  std::string owner = w->kind + "/" + w->name;
+  if (!spec || !spec.IsMap()) return InvalidArgument(Where(w->where) + ": " + owner + ": missing pod spec");
+  ReadStringMap(tmpl_meta["annotations"], &w->annotations);
+  if (auto s = ReadContainers(spec["initContainers"], true, file, owner, &w->containers); !s.ok()) return s;
+  if (auto s = ReadContainers(spec["containers"], false, file, owner, &w->containers); !s.ok()) return s;
+  if (auto s = ReadResourceList(spec["overhead"], file, owner + ": overhead", &w->overhead); !s.ok()) return s;
+  w->priority_class = Scalar(spec["priorityClassName"]);
+  w->runtime_class = Scalar(spec["runtimeClassName"]);
+  return Status::Ok();
+}
+
+std::string NamespaceOf(const YAML::Node& meta, const LoadOptions& options) {
+  std::string ns = Scalar(meta["namespace"]);
+  return ns.empty() ? options.default_namespace : ns;
+}
+
+bool IsClusterScoped(const std::string& kind) {
+  static const char* kinds[] = {"Namespace", "PriorityClass", "ClusterRole", "ClusterRoleBinding", "RuntimeClass",
+                                "StorageClass", "PersistentVolume", "CustomResourceDefinition", "Node",
+                                "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+                                "APIService", "IngressClass", "PodSecurityPolicy"};
+  return std::find(std::begin(kinds), std::end(kinds), kind) != std::end(kinds);
+}
+
+Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOptions& options, Manifests* out);
+
+Status LoadWorkload(const YAML::Node& obj, const std::string& kind, const std::string& file,
+                    const LoadOptions& options, Manifests* out) {
+  const YAML::Node meta = obj["metadata"];
+  const YAML::Node spec = obj["spec"];
+  Workload w;
+  w.kind = kind;
+  w.name = Scalar(meta["name"]);
+  w.ns = NamespaceOf(meta, options);
+  w.where = LocOf(file, obj);
+  if (w.name.empty()) return InvalidArgument(Where(w.where) + ": " + kind + " has no metadata.name");
+  ReadStringMap(meta["annotations"], &w.annotations);
+  if (!spec || !spec.IsMap()) return InvalidArgument(Where(w.where) + ": " + kind + "/" + w.name + ": missing spec");
+  std::string what = kind + "/" + w.name;
+  if (kind == "Pod") {
+    if (auto s = ReadPodSpec(meta, spec, file, &w); !s.ok()) return s;
+  } else if (kind == "Job" || kind == "CronJob") {
+    YAML::Node job = kind == "Job" ? spec : spec["jobTemplate"]["spec"];
+    if (!job || !job.IsMap()) return InvalidArgument(Where(w.where) + ": " + what + ": missing jobTemplate.spec");
+    auto parallelism = IntField(job["parallelism"], 1, file, what + ": parallelism");
+    if (!parallelism.ok()) return parallelism.status();
+    auto completions = IntField(job["completions"], -1, file, what + ": completions");
+    if (!completions.ok()) return completions.status();
+    // As the Job controller: never more pods at once than completions still needed.
+    w.replicas = *completions >= 0 ? std::min(*parallelism, *completions) : *parallelism;
+    if (auto s = ReadPodSpec(job["template"]["metadata"], job["template"]["spec"], file, &w); !s.ok()) return s;
+  } else {
+    if (kind == "DaemonSet") {
+      w.per_node = true;
+    } else {
+      auto replicas = IntField(spec["replicas"], 1, file, what + ": spec.replicas");
+      if (!replicas.ok()) return replicas.status();
+      w.replicas = *replicas;
+    }
+    if (auto s = ReadPodSpec(spec["template"]["metadata"], spec["template"]["spec"], file, &w); !s.ok()) return s;
+    if (const YAML::Node vcts = spec["volumeClaimTemplates"]; kind == "StatefulSet" && vcts && vcts.IsSequence()) {
+      for (const auto& v : vcts) {
+        ResourceList req;
+        if (auto s = ReadResourceList(v["spec"]["resources"]["requests"], file, what + ": volumeClaimTemplates", &req);
+            !s.ok()) {
+          return s;
+        }
+        w.pvc_count++;
+        w.pvc_storage += internal::Get(req, "storage");
+      }
+    }
+  }
+  w.min_replicas = w.max_replicas = w.replicas;
+  out->workloads.push_back(std::move(w));
+  return Status::Ok();
+}
+
+Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOptions& options, Manifests* out) {
+  if (!obj || obj.IsNull()) return Status::Ok();
+  if (!obj.IsMap()) {
+    out->ignored_kinds["(not an object)"]++;
+    return Status::Ok();
+  }
+  std::string kind = Scalar(obj["kind"]);
+  if (kind.empty()) {
+    if (obj["services"] && obj["services"].IsMap()) return internal::LoadCompose(obj, file, out);
+    out->ignored_kinds["(no kind)"]++;
+    return Status::Ok();
+  }
+  const YAML::Node meta = obj["metadata"];
+  if (kind == "List" || (kind.size() > 4 && kind.substr(kind.size() - 4) == "List" && obj["items"])) {
+    const YAML::Node items = obj["items"];
+    if (items && !items.IsSequence()) return InvalidArgument(Where(LocOf(file, items)) + ": List items must be a list");
+    if (items) {
+      for (const auto& item : items) {
+        if (auto s = LoadObject(item, file, options, out); !s.ok()) return s;
+      }
+    }
+    return Status::Ok();
+  }
+  if (meta && !meta.IsMap()) return InvalidArgument(Where(LocOf(file, meta)) + ": metadata must be a map");
+  std::string ns = IsClusterScoped(kind) ? "" : NamespaceOf(meta, options);
+  if (!ns.empty()) out->object_counts[ns][kind]++;
+  const YAML::Node spec = obj["spec"];
+  static const char* workload_kinds[] = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
+                                         "ReplicationController", "Job", "CronJob"};
+  if (std::find(std::begin(workload_kinds), std::end(workload_kinds), kind) != std::end(workload_kinds)) {
+    return LoadWorkload(obj, kind, file, options, out);
+  }
+  std::string name = Scalar(meta["name"]);
+  Location where = LocOf(file, obj);
+  if (kind == "HorizontalPodAutoscaler") {
+    Hpa h;
+    h.name = name;
+    h.ns = ns;
+    h.where = where;
+    if (!spec || !spec.IsMap()) return InvalidArgument(Where(where) + ": HorizontalPodAutoscaler/" + name + ": missing spec");
+    h.target_kind = Scalar(spec["scaleTargetRef"]["kind"]);
+    h.target_name = Scalar(spec["scaleTargetRef"]["name"]);
+    auto mn = IntField(spec["minReplicas"], 1, file, "HorizontalPodAutoscaler/" + name + ": minReplicas");
+    if (!mn.ok()) return mn.status();
+    auto mx = IntField(spec["maxReplicas"], -1, file, "HorizontalPodAutoscaler/" + name + ": maxReplicas");
+    if (!mx.ok()) return mx.status();
+    if (*mx < 0) return InvalidArgument(Where(where) + ": HorizontalPodAutoscaler/" + name + ": maxReplicas is required");
+    if (*mx < *mn) {
+      return InvalidArgument(Where(where) + ": HorizontalPodAutoscaler/" + name + ": maxReplicas " +
+                             std::to_string(*mx) + " is below minReplicas " + std::to_string(*mn));
+    }
+    h.min_replicas = *mn;
+    h.max_replicas = *mx;
+    out->hpas.push_back(std::move(h));
+  } else if (kind == "ResourceQuota") {
+    ResourceQuota q;
+    q.name = name;
+    q.ns = ns;
+    q.where = where;
+    if (spec && spec["hard"]) ReadStringMap(spec["hard"], &q.hard);
+    out->quotas.push_back(std::move(q));
+  } else if (kind == "LimitRange") {
+    LimitRange lr;
+    lr.name = name;
+    lr.ns = ns;
+    lr.where = where;
+    const YAML::Node limits = spec ? spec["limits"] : YAML::Node();
+    if (limits && limits.IsSequence()) {
+      for (const auto& item : limits) {
+        LimitRangeItem it;
+        it.type = Scalar(item["type"], "Container");
+        std::string what = "LimitRange/" + name;
+        if (auto s = ReadResourceList(item["max"], file, what + ".max", &it.max); !s.ok()) return s;
+        if (auto s = ReadResourceList(item["min"], file, what + ".min", &it.min); !s.ok()) return s;
+        if (auto s = ReadResourceList(item["default"], file, what + ".default", &it.default_limit); !s.ok()) return s;
+        if (auto s = ReadResourceList(item["defaultRequest"], file, what + ".defaultRequest", &it.default_request);
+            !s.ok()) {
+          return s;
+        }
+        if (it.type == "Container") {
+          // The API server's defaulting of LimitRange items: default <- max, defaultRequest <- default <- min.
+          for (const auto& [k, v] : it.max) it.default_limit.emplace(k, v);
+          for (const auto& [k, v] : it.default_limit) it.default_request.emplace(k, v);
+          for (const auto& [k, v] : it.min) it.default_request.emplace(k, v);
+        }
+        lr.items.push_back(std::move(it));
+      }
+    }
+    out->limit_ranges.push_back(std::move(lr));
+  } else if (kind == "PriorityClass") {
+    auto v = ParsePriority(Scalar(obj["value"], "0"));
+    out->priority_classes[name] = v.ok() ? *v : 0;
+  } else if (kind == "RuntimeClass") {
+    ResourceList overhead;
+    if (auto s = ReadResourceList(obj["overhead"]["podFixed"], file, "RuntimeClass/" + name + ".overhead", &overhead);
+        !s.ok()) {
+      return s;
+    }
+    out->runtime_classes[name] = overhead;
+  } else if (kind == "PersistentVolumeClaim") {
+    ResourceList req;
+    if (spec) {
+      if (auto s = ReadResourceList(spec["resources"]["requests"], file, "PersistentVolumeClaim/" + name, &req); !s.ok()) {
+        return s;
+      }
+    }
+    out->pvc_storage[ns] += internal::Get(req, "storage");
+  } else {
+    out->ignored_kinds[kind]++;
+  }
+  return Status::Ok();
+}
+
+Status LoadFile(const std::string& path, const LoadOptions& options, Manifests* out) {
+  std::string text;
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    text = ss.str();
+  } else {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return InvalidArgument(path + ": cannot read file");
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    text = ss.str();
+  }
+  return LoadText(text, path == "-" ? "<stdin>" : path, options, out);
+}
+
+}  // namespace
+
+Status LoadText(const std::string& text, const std::string& source, const LoadOptions& options, Manifests* out) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
+  }
+  try {
+    for (const auto& doc : docs) {
+      out->documents++;
+      if (auto s = LoadObject(doc, source, options, out); !s.ok()) return s;
+    }
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return Status::Ok();
+}
+
+Result<Manifests> Load(const std::vector<std::string>& paths, const LoadOptions& options) {
+  Manifests out;
+  if (paths.empty()) return InvalidArgument("no input files");
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (path != "-" && fs::is_directory(path, ec)) {
+      std::vector<std::string> files;
+      for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (!it->is_regular_file(ec)) continue;
+        std::string ext = it->path().extension().string();
+        if (ext == ".yaml" || ext == ".yml" || ext == ".json") files.push_back(it->path().string());
+      }
+      if (ec) return InvalidArgument(path + ": cannot list directory: " + ec.message());
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) {
+        if (auto s = LoadFile(f, options, &out); !s.ok()) return s.error();
+      }
+    } else {
+      if (path != "-" && !fs::exists(path, ec)) return InvalidArgument(path + ": no such file or directory");
+      if (auto s = LoadFile(path, options, &out); !s.ok()) return s.error();
+    }
+  }
+  return out;
+}
+
+}  // namespace allot::plan

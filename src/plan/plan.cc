@@ -1,0 +1,218 @@
+// MakePlan: environment multipliers, per-workload computation, HPA matching, per-node replicas, totals,
+// quota fit and sizing. Lint rules live in lint.cc, the packer in sizing.cc, the renderers in render.cc.
+#include <algorithm>
+
+#include "allot/plan.h"
+#include "allot/quantity.h"
+#include "allot/resources.h"
+#include "plan/internal.h"
+#include "plan/lint.h"
+
+namespace allot::plan {
+namespace {
+
+using internal::AddScaled;
+using internal::Get;
+
+// The workloads as an environment would run them: cpu/memory of every container scaled, then computed.
+std::vector<Workload> Prepare(const Manifests& m, const EnvMultipliers* env) {
+  std::vector<Workload> out = m.workloads;
+  for (auto& w : out) {
+    if (env != nullptr) {
+      for (auto& c : w.containers) {
+        for (auto* list : {&c.requests, &c.limits}) {
+          for (auto& [k, v] : *list) v = internal::ScalePpm(v, env->Factor(k));
+        }
+      }
+    }
+    ComputeWorkload(&w, m.limit_ranges, m.runtime_classes);
+  }
+  return out;
+}
+
+void MatchHpas(std::vector<Workload>* workloads, std::vector<Hpa>* hpas) {
+  for (auto& h : *hpas) {
+    for (auto& w : *workloads) {
+      if (w.ns != h.ns || w.name != h.target_name) continue;
+      if (!h.target_kind.empty() && h.target_kind != w.kind) continue;
+      w.hpa = h.name;
+      w.min_replicas = h.min_replicas;
+      w.max_replicas = h.max_replicas;
+      h.matched = true;
+      break;
+    }
+  }
+}
+
+void SetPerNode(std::vector<Workload>* workloads, int64_t at_min, int64_t at_max) {
+  for (auto& w : *workloads) {
+    if (!w.per_node) continue;
+    w.replicas = w.min_replicas = at_min;
+    w.max_replicas = at_max;
+  }
+}
+
+void AddTotals(const std::vector<Workload>& workloads, Totals* min, Totals* max,
+               std::map<std::string, std::pair<Totals, Totals>>* by_ns) {
+  for (const auto& w : workloads) {
+    for (auto [t, n] : {std::pair{min, w.min_replicas}, std::pair{max, w.max_replicas}}) {
+      AddScaled(&t->requests, w.pod_requests, n);
+      AddScaled(&t->limits, w.pod_limits, n);
+      t->pods += n;
+    }
+    if (by_ns != nullptr) {
+      auto& [nmin, nmax] = (*by_ns)[w.ns];
+      AddScaled(&nmin.requests, w.pod_requests, w.min_replicas);
+      AddScaled(&nmin.limits, w.pod_limits, w.min_replicas);
+      nmin.pods += w.min_replicas;
+      AddScaled(&nmax.requests, w.pod_requests, w.max_replicas);
+      AddScaled(&nmax.limits, w.pod_limits, w.max_replicas);
+      nmax.pods += w.max_replicas;
+    }
+  }
+  for (auto* t : {min, max}) {
+    t->requests.emplace("cpu", 0);
+    t->requests.emplace("memory", 0);
+    t->limits.emplace("cpu", 0);
+    t->limits.emplace("memory", 0);
+  }
+}
+
+// Object-count quota keys ("count/deployments.apps") -> kind.
+std::string KindForCountKey(const std::string& resource) {
+  static const std::map<std::string, std::string> kinds = {
+      {"pods", "Pod"}, {"deployments.apps", "Deployment"}, {"statefulsets.apps", "StatefulSet"},
+      {"daemonsets.apps", "DaemonSet"}, {"replicasets.apps", "ReplicaSet"}, {"jobs.batch", "Job"},
+      {"cronjobs.batch", "CronJob"}, {"services", "Service"}, {"configmaps", "ConfigMap"}, {"secrets", "Secret"},
+      {"serviceaccounts", "ServiceAccount"}, {"replicationcontrollers", "ReplicationController"},
+      {"horizontalpodautoscalers.autoscaling", "HorizontalPodAutoscaler"},
+      {"ingresses.networking.k8s.io", "Ingress"}, {"networkpolicies.networking.k8s.io", "NetworkPolicy"},
+      {"poddisruptionbudgets.policy", "PodDisruptionBudget"}, {"resourcequotas", "ResourceQuota"},
+      {"limitranges", "LimitRange"}};
+  auto it = kinds.find(resource);
+  return it == kinds.end() ? "" : it->second;
+}
+
+void CheckQuotas(const Manifests& m, const std::vector<Workload>& workloads,
+                 const std::map<std::string, std::pair<Totals, Totals>>& by_ns, std::vector<QuotaCheck>* out) {
+  for (const auto& q : m.quotas) {
+    Totals empty;
+    auto it = by_ns.find(q.ns);
+    const Totals& tmin = it == by_ns.end() ? empty : it->second.first;
+    const Totals& tmax = it == by_ns.end() ? empty : it->second.second;
+    int64_t pvc_min = 0, pvc_max = 0, storage_min = 0, storage_max = 0;
+    for (const auto& w : workloads) {
+      if (w.ns != q.ns) continue;
+      pvc_min += w.pvc_count * w.min_replicas;
+      pvc_max += w.pvc_count * w.max_replicas;
+      storage_min += w.pvc_storage * w.min_replicas;
+      storage_max += w.pvc_storage * w.max_replicas;
+    }
+    int64_t pvc_objects = 0;
+    if (auto c = m.object_counts.find(q.ns); c != m.object_counts.end()) {
+      if (auto k = c->second.find("PersistentVolumeClaim"); k != c->second.end()) pvc_objects = k->second;
+    }
+    int64_t pvc_storage_objects = 0;
+    if (auto s = m.pvc_storage.find(q.ns); s != m.pvc_storage.end()) pvc_storage_objects = s->second;
+    for (const auto& [key, hard] : q.hard) {
+      QuotaCheck c;
+      c.ns = q.ns;
+      c.quota = q.name;
+      c.key = key;
+      c.hard = hard;
+      std::string unit_name = "count";
+      bool known = true;
+      if (key == "pods" || key == "count/pods") {
+        c.used_min = tmin.pods;
+        c.used_max = tmax.pods;
+      } else if (key == "requests.storage") {
+        unit_name = "storage";
+        c.used_min = storage_min + pvc_storage_objects;
+        c.used_max = storage_max + pvc_storage_objects;
+      } else if (key == "persistentvolumeclaims" || key == "count/persistentvolumeclaims") {
+        c.used_min = pvc_min + pvc_objects;
+        c.used_max = pvc_max + pvc_objects;
+      } else if (key.rfind("count/", 0) == 0) {
+        std::string kind = KindForCountKey(key.substr(6));
+        known = !kind.empty();
+        if (known) {
+          int64_t n = 0;
+          if (auto cnt = m.object_counts.find(q.ns); cnt != m.object_counts.end()) {
+            if (auto k = cnt->second.find(kind); k != cnt->second.end()) n = k->second;
+          }
+          c.used_min = c.used_max = n;
+        }
+      } else {
+        bool limits = key.rfind("limits.", 0) == 0;
+        bool requests = key.rfind("requests.", 0) == 0;
+        std::string res = limits ? key.substr(7) : requests ? key.substr(9) : key;
+        res = CanonicalResourceName(res);
+        // Bare "cpu"/"memory"/"ephemeral-storage" mean requests; other bare names are not compute resources.
+        known = limits || requests || res == "cpu" || res == "memory" || res == "ephemeral-storage";
+        unit_name = res;
+        c.used_min = Get(limits ? tmin.limits : tmin.requests, res);
+        c.used_max = Get(limits ? tmax.limits : tmax.requests, res);
+      }
+      auto value = ParseResourceAmount(unit_name == "count" ? "pods" : unit_name, hard);
+      c.checked = known && value.ok();
+      if (value.ok()) c.hard_value = *value;
+      out->push_back(std::move(c));
+    }
+  }
+}
+
+}  // namespace
+
+Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
+  Plan plan;
+  plan.env = options.env;
+  const EnvMultipliers* env = nullptr;
+  if (!options.env.empty()) {
+    auto it = options.env_config.envs.find(options.env);
+    if (it == options.env_config.envs.end()) {
+      std::string known;
+      for (const auto& [name, m] : options.env_config.envs) known += (known.empty() ? "" : ", ") + name;
+      return InvalidArgument("unknown environment \"" + options.env + "\" (known: " + known + ")");
+    }
+    env = &it->second;
+  }
+  std::vector<Hpa> hpas = manifests.hpas;
+  plan.workloads = Prepare(manifests, env);
+  MatchHpas(&plan.workloads, &hpas);
+
+  int64_t per_node_min = options.daemonset_nodes >= 0 ? options.daemonset_nodes : 1;
+  int64_t per_node_max = per_node_min;
+  if (!options.sizing.shapes.empty()) {
+    plan.sizing.enabled = true;
+    plan.sizing.at_min = SizeCluster(plan.workloads, false, options.sizing);
+    plan.sizing.at_max = SizeCluster(plan.workloads, true, options.sizing);
+    if (options.daemonset_nodes < 0) {
+      per_node_min = plan.sizing.at_min.nodes;
+      per_node_max = plan.sizing.at_max.nodes;
+    }
+  }
+  SetPerNode(&plan.workloads, per_node_min, per_node_max);
+  AddTotals(plan.workloads, &plan.total_min, &plan.total_max, &plan.by_namespace);
+
+  for (const auto& [name, mult] : options.env_config.envs) {
+    std::vector<Hpa> h = manifests.hpas;
+    std::vector<Workload> ws = Prepare(manifests, &mult);
+    MatchHpas(&ws, &h);
+    SetPerNode(&ws, per_node_min, per_node_max);
+    auto& [tmin, tmax] = plan.by_env[name];
+    AddTotals(ws, &tmin, &tmax, nullptr);
+  }
+
+  CheckQuotas(manifests, plan.workloads, plan.by_namespace, &plan.quota);
+  plan.quotas = manifests.quotas;
+  plan.ignored_kinds = manifests.ignored_kinds;
+  internal::Lint(manifests, hpas, plan, options, &plan.findings);
+  return plan;
+}
+
+bool HasFindingAtOrAbove(const Plan& plan, Severity threshold) {
+  return std::any_of(plan.findings.begin(), plan.findings.end(),
+                     [&](const Finding& f) { return static_cast<int>(f.severity) >= static_cast<int>(threshold); });
+}
+
+}  // namespace allot::plan
