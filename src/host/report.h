@@ -1,0 +1,27 @@
+// Renderings of guard reports: the status table and JSON, `recommend` lines and Prometheus gauges.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "allot/guard.h"
+
+namespace allot::host {
+
+// The host's level: the highest among cpu, memory and GPUs (disks are per path and not counted).
+int HostLevel(const std::vector<ResourceReport>& reports);
+// "ok" below warn, "warn" from warn, "over" from the limit.
+const char* ResourceState(const ResourceReport& r);
+
+nlohmann::ordered_json StatusJson(const std::vector<ResourceReport>& reports, const HostSnapshot* snapshot,
+                                  const std::string& tier);
+std::string StatusTable(const std::vector<ResourceReport>& reports);
+// Actionable lines, one per resource at or above its warn threshold; one "nothing to do" line otherwise.
+std::vector<std::string> Recommendations(const std::vector<ResourceReport>& reports, const LoadAvg& load);
+// Prometheus text exposition format 0.0.4 (valid under `promtool check metrics`).
+std::string MetricsText(const std::vector<ResourceReport>& reports, const LoadAvg& load);
+
+}  // namespace allot::host
