@@ -26,6 +26,19 @@ Location LocOf(const std::string& file, const YAML::Node& n) {
   return {file, line};
 }
 
+// n[k1][k2]... without yaml-cpp's exception for a missing intermediate: a missing or non-map step
+// yields an undefined-free Null node.
+YAML::Node Path(const YAML::Node& n, std::initializer_list<const char*> keys) {
+  YAML::Node cur = n;
+  for (const char* k : keys) {
+    if (!cur || !cur.IsMap()) return YAML::Node();
+    YAML::Node next = cur[k];
+    if (!next) return YAML::Node();
+    cur.reset(next);  // rebinds; operator= would overwrite the referenced node
+  }
+  return cur;
+}
+
 std::string Scalar(const YAML::Node& n, const std::string& fallback = "") {
   if (!n || !n.IsScalar()) return fallback;
   return n.Scalar();
@@ -133,8 +146,8 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
 
 Status LoadWorkload(const YAML::Node& obj, const std::string& kind, const std::string& file,
                     const LoadOptions& options, Manifests* out) {
-  const YAML::Node meta = obj["metadata"];
-  const YAML::Node spec = obj["spec"];
+  const YAML::Node meta = Path(obj, {"metadata"});
+  const YAML::Node spec = Path(obj, {"spec"});
   Workload w;
   w.kind = kind;
   w.name = Scalar(meta["name"]);
@@ -147,7 +160,7 @@ Status LoadWorkload(const YAML::Node& obj, const std::string& kind, const std::s
   if (kind == "Pod") {
     if (auto s = ReadPodSpec(meta, spec, file, &w); !s.ok()) return s;
   } else if (kind == "Job" || kind == "CronJob") {
-    YAML::Node job = kind == "Job" ? spec : spec["jobTemplate"]["spec"];
+    YAML::Node job = kind == "Job" ? spec : Path(spec, {"jobTemplate", "spec"});
     if (!job || !job.IsMap()) return InvalidArgument(Where(w.where) + ": " + what + ": missing jobTemplate.spec");
     auto parallelism = IntField(job["parallelism"], 1, file, what + ": parallelism");
     if (!parallelism.ok()) return parallelism.status();
@@ -155,7 +168,7 @@ Status LoadWorkload(const YAML::Node& obj, const std::string& kind, const std::s
     if (!completions.ok()) return completions.status();
     // As the Job controller: never more pods at once than completions still needed.
     w.replicas = *completions >= 0 ? std::min(*parallelism, *completions) : *parallelism;
-    if (auto s = ReadPodSpec(job["template"]["metadata"], job["template"]["spec"], file, &w); !s.ok()) return s;
+    if (auto s = ReadPodSpec(Path(job, {"template", "metadata"}), Path(job, {"template", "spec"}), file, &w); !s.ok()) return s;
   } else {
     if (kind == "DaemonSet") {
       w.per_node = true;
@@ -164,11 +177,11 @@ Status LoadWorkload(const YAML::Node& obj, const std::string& kind, const std::s
       if (!replicas.ok()) return replicas.status();
       w.replicas = *replicas;
     }
-    if (auto s = ReadPodSpec(spec["template"]["metadata"], spec["template"]["spec"], file, &w); !s.ok()) return s;
+    if (auto s = ReadPodSpec(Path(spec, {"template", "metadata"}), Path(spec, {"template", "spec"}), file, &w); !s.ok()) return s;
     if (const YAML::Node vcts = spec["volumeClaimTemplates"]; kind == "StatefulSet" && vcts && vcts.IsSequence()) {
       for (const auto& v : vcts) {
         ResourceList req;
-        if (auto s = ReadResourceList(v["spec"]["resources"]["requests"], file, what + ": volumeClaimTemplates", &req);
+        if (auto s = ReadResourceList(Path(v, {"spec", "resources", "requests"}), file, what + ": volumeClaimTemplates", &req);
             !s.ok()) {
           return s;
         }
@@ -194,7 +207,7 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
     out->ignored_kinds["(no kind)"]++;
     return Status::Ok();
   }
-  const YAML::Node meta = obj["metadata"];
+  const YAML::Node meta = Path(obj, {"metadata"});
   if (kind == "List" || (kind.size() > 4 && kind.substr(kind.size() - 4) == "List" && obj["items"])) {
     const YAML::Node items = obj["items"];
     if (items && !items.IsSequence()) return InvalidArgument(Where(LocOf(file, items)) + ": List items must be a list");
@@ -208,7 +221,7 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
   if (meta && !meta.IsMap()) return InvalidArgument(Where(LocOf(file, meta)) + ": metadata must be a map");
   std::string ns = IsClusterScoped(kind) ? "" : NamespaceOf(meta, options);
   if (!ns.empty()) out->object_counts[ns][kind]++;
-  const YAML::Node spec = obj["spec"];
+  const YAML::Node spec = Path(obj, {"spec"});
   static const char* workload_kinds[] = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
                                          "ReplicationController", "Job", "CronJob"};
   if (std::find(std::begin(workload_kinds), std::end(workload_kinds), kind) != std::end(workload_kinds)) {
@@ -222,8 +235,8 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
     h.ns = ns;
     h.where = where;
     if (!spec || !spec.IsMap()) return InvalidArgument(Where(where) + ": HorizontalPodAutoscaler/" + name + ": missing spec");
-    h.target_kind = Scalar(spec["scaleTargetRef"]["kind"]);
-    h.target_name = Scalar(spec["scaleTargetRef"]["name"]);
+    h.target_kind = Scalar(Path(spec, {"scaleTargetRef", "kind"}));
+    h.target_name = Scalar(Path(spec, {"scaleTargetRef", "name"}));
     auto mn = IntField(spec["minReplicas"], 1, file, "HorizontalPodAutoscaler/" + name + ": minReplicas");
     if (!mn.ok()) return mn.status();
     auto mx = IntField(spec["maxReplicas"], -1, file, "HorizontalPodAutoscaler/" + name + ": maxReplicas");
@@ -276,7 +289,7 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
     out->priority_classes[name] = v.ok() ? *v : 0;
   } else if (kind == "RuntimeClass") {
     ResourceList overhead;
-    if (auto s = ReadResourceList(obj["overhead"]["podFixed"], file, "RuntimeClass/" + name + ".overhead", &overhead);
+    if (auto s = ReadResourceList(Path(obj, {"overhead", "podFixed"}), file, "RuntimeClass/" + name + ".overhead", &overhead);
         !s.ok()) {
       return s;
     }
@@ -284,7 +297,7 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
   } else if (kind == "PersistentVolumeClaim") {
     ResourceList req;
     if (spec) {
-      if (auto s = ReadResourceList(spec["resources"]["requests"], file, "PersistentVolumeClaim/" + name, &req); !s.ok()) {
+      if (auto s = ReadResourceList(Path(spec, {"resources", "requests"}), file, "PersistentVolumeClaim/" + name, &req); !s.ok()) {
         return s;
       }
     }
@@ -320,13 +333,14 @@ Status LoadText(const std::string& text, const std::string& source, const LoadOp
   } catch (const YAML::Exception& e) {
     return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
   }
-  try {
-    for (const auto& doc : docs) {
-      out->documents++;
+  for (const auto& doc : docs) {
+    out->documents++;
+    try {
       if (auto s = LoadObject(doc, source, options, out); !s.ok()) return s;
+    } catch (const YAML::Exception& e) {
+      int line = e.mark.line >= 0 ? e.mark.line + 1 : doc.Mark().line + 1;
+      return InvalidArgument(source + ":" + std::to_string(line) + ": malformed document: " + e.msg);
     }
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   return Status::Ok();
 }
