@@ -1,0 +1,153 @@
+// allot autoscale eval|simulate
+// module: autoscale
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "allot/autoscale.h"
+#include "allot/quantity.h"
+#include "cli/command.h"
+
+namespace allot::cli {
+namespace {
+
+int RunEval(const Argv& argv) {
+  ArgParser p("autoscale eval", "INPUT",
+              "Kubernetes-exact HPA arithmetic for one reconcile. INPUT (YAML or JSON, `-` for stdin) holds the\n"
+              "HPA object or spec, current_replicas, pods, object/external metric values, recent recommendations\n"
+              "and scale events (see DESIGN.md). Prints {\"desired_replicas\", \"reason\", \"metrics\", ...}.");
+  int code = 0;
+  auto args = p.Parse(argv, &code);
+  if (!args) return code;
+  if (args->positionals.size() != 1) return Fail("autoscale eval", "expected one INPUT file (usage: allot autoscale eval INPUT)");
+  const std::string& path = args->positionals[0];
+  auto text = ReadFileOrStdin(path);
+  if (!text.ok()) return Fail("autoscale eval", text.error());
+  auto input = autoscale::ParseHpaInput(*text, path == "-" ? "<stdin>" : path);
+  if (!input.ok()) return Fail("autoscale eval", input.error());
+  auto decision = autoscale::EvaluateHpa(*input);
+  if (!decision.ok()) return Fail("autoscale eval", decision.error());
+  std::cout << autoscale::HpaDecisionToJson(*decision) << "\n";
+  return 0;
+}
+
+Result<std::map<std::string, int64_t>> ParseRequests(const std::string& text) {
+  std::map<std::string, int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos) return InvalidArgument("--requests: expected name=quantity, got \"" + item + "\"");
+    auto q = ParseQuantity(item.substr(eq + 1));
+    if (!q.ok()) return InvalidArgument("--requests: " + q.error().message);
+    out[item.substr(0, eq)] = q->Milli();
+  }
+  return out;
+}
+
+int RunSimulate(const Argv& argv) {
+  ArgParser p("autoscale simulate", "--hpa HPA.yaml USAGE.csv [--format json|table] [--plot out.svg]",
+              "Runs an HPA against a usage time series and prints the replica timeline. USAGE.csv has a `time`\n"
+              "column (seconds, strictly increasing) and one column per metric holding the workload's total\n"
+              "(cpu in cores or 500m, memory in bytes or 2Gi, Pods metrics as totals); each total is spread\n"
+              "evenly over the replicas of the moment.");
+  p.Option("hpa", "FILE", "the HPA (autoscaling/v2 object or spec, YAML or JSON)")
+      .Option("initial-replicas", "N", "replicas at the first sample (default: minReplicas)")
+      .Option("requests", "LIST", "per-pod requests, e.g. cpu=500m,memory=1Gi (default cpu=1)")
+      .Option("sync-period", "SECONDS", "controller resync period (default 15)")
+      .Option("tolerance", "X", "global tolerance (default 0.1)")
+      .Option("format", "FMT", "json (default) or table")
+      .Option("plot", "FILE", "also write the timeline as an SVG line chart");
+  int code = 0;
+  auto args = p.Parse(argv, &code);
+  if (!args) return code;
+  if (!args->Has("hpa")) return Fail("autoscale simulate", "--hpa FILE is required");
+  if (args->positionals.size() != 1) return Fail("autoscale simulate", "expected one USAGE.csv");
+  auto hpa_text = ReadFileOrStdin(args->Get("hpa"));
+  if (!hpa_text.ok()) return Fail("autoscale simulate", hpa_text.error());
+  auto spec = autoscale::ParseHpaSpecText(*hpa_text, args->Get("hpa"));
+  if (!spec.ok()) return Fail("autoscale simulate", spec.error());
+  const std::string& csv_path = args->positionals[0];
+  auto csv = ReadFileOrStdin(csv_path);
+  if (!csv.ok()) return Fail("autoscale simulate", csv.error());
+  auto series = autoscale::ParseUsageSeries(*csv, csv_path);
+  if (!series.ok()) return Fail("autoscale simulate", series.error());
+  autoscale::SimulationOptions opt;
+  opt.initial_replicas = spec->min_replicas > 0 ? spec->min_replicas : 1;
+  try {
+    if (args->Has("initial-replicas")) opt.initial_replicas = std::stoi(args->Get("initial-replicas"));
+    if (args->Has("sync-period")) opt.sync_period_seconds = std::stod(args->Get("sync-period"));
+    if (args->Has("tolerance")) opt.hpa.tolerance = std::stod(args->Get("tolerance"));
+  } catch (const std::exception&) {
+    return Fail("autoscale simulate", "--initial-replicas, --sync-period and --tolerance take numbers");
+  }
+  if (opt.initial_replicas < 0 || !(opt.sync_period_seconds > 0) || !(opt.hpa.tolerance >= 0))
+    return Fail("autoscale simulate", "--initial-replicas must be >= 0, --sync-period > 0, --tolerance >= 0");
+  if (args->Has("requests")) {
+    auto r = ParseRequests(args->Get("requests"));
+    if (!r.ok()) return Fail("autoscale simulate", r.error());
+    opt.pod_requests_milli = *r;
+  }
+  auto steps = autoscale::Simulate(*spec, *series, opt);
+  if (!steps.ok()) return Fail("autoscale simulate", steps.error());
+  std::string format = args->Get("format", "json");
+  if (format == "table") {
+    std::cout << std::left << std::setw(10) << "TIME" << std::setw(10) << "REPLICAS" << std::setw(10) << "DESIRED"
+              << "REASON\n";
+    for (const auto& s : *steps)
+      std::cout << std::setw(10) << s.time << std::setw(10) << s.replicas << std::setw(10) << s.desired << s.reason
+                << (s.limited_by.empty() ? "" : " [" + s.limited_by + "]") << "\n";
+  } else if (format == "json") {
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
+    for (const auto& s : *steps) {
+      nlohmann::ordered_json o;
+      o["time"] = s.time;
+      o["replicas"] = s.replicas;
+      o["desired_replicas"] = s.desired;
+      o["reason"] = s.reason;
+      o["limited_by"] = s.limited_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.limited_by);
+      arr.push_back(o);
+    }
+    nlohmann::ordered_json out;
+    out["timeline"] = arr;
+    out["final_replicas"] = steps->empty() ? opt.initial_replicas : steps->back().desired;
+    std::cout << out.dump(2) << "\n";
+  } else {
+    return Fail("autoscale simulate", "--format must be json or table");
+  }
+  if (args->Has("plot")) {
+    std::ofstream f(args->Get("plot"));
+    if (!f) return Fail("autoscale simulate", args->Get("plot") + ": cannot write");
+    f << autoscale::SimulationToSvg(*steps, "HPA simulation: " + csv_path);
+    if (!f) return Fail("autoscale simulate", args->Get("plot") + ": write failed", 1);
+  }
+  return 0;
+}
+
+int RunAutoscale(const Argv& argv) {
+  static const char* kUsage =
+      "usage: allot autoscale eval INPUT\n"
+      "       allot autoscale simulate --hpa HPA.yaml USAGE.csv [--format json|table] [--plot out.svg]\n\n"
+      "Kubernetes-exact HPA arithmetic (eval) and an HPA run against a usage time series (simulate).\n"
+      "Run `allot autoscale eval --help` or `allot autoscale simulate --help` for details.\n";
+  if (argv.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string& sub = argv[0];
+  if (sub == "--help" || sub == "-h" || sub == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  Argv rest(argv.begin() + 1, argv.end());
+  if (sub == "eval") return RunEval(rest);
+  if (sub == "simulate") return RunSimulate(rest);
+  return Fail("autoscale", "unknown subcommand \"" + sub + "\" (eval, simulate)");
+}
+
+}  // namespace
+ALLOT_COMMAND("autoscale", "Kubernetes-exact HPA arithmetic (eval) and HPA simulation over a usage series", RunAutoscale);
+}  // namespace allot::cli
