@@ -1,0 +1,77 @@
+// `allot sim`: a deterministic discrete-event run of the engine over a scenario file (YAML or JSON).
+//
+// The scenario format is DESIGN.md's: policy, nodes, tenants, events. Times are seconds (fractions
+// allowed). All events that share one `at` are applied in file order, then one scheduling pass runs;
+// lease ends, wait deadlines, reservation edges and burst grace ends are further pass times. The run
+// ends when nothing is due any more. Loading validates everything first: a bad scenario yields an
+// error naming file, line and key path, and nothing runs.
+// Thread-safety: none needed; every call works on its own data.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "allot/engine.h"
+#include "allot/result.h"
+
+namespace allot::sim {
+
+struct Event {
+  TimeMs at = 0;
+  enum class Kind { kSubmit, kRelease, kNodeUp, kNodeDown, kDrain, kReserve, kUnreserve, kQuota } kind;
+  RequestSpec submit;
+  std::string name;       // release id, node name, unreserve id
+  NodeSpec node;          // node_up with a spec (a new node)
+  bool has_node_spec = false;
+  ReservationSpec reserve;
+  TenantSpec quota;
+  int line = 0;           // 1-based line in the scenario file
+};
+
+struct Scenario {
+  std::string file;
+  EngineOptions policy;
+  std::vector<NodeSpec> nodes;
+  std::vector<TenantSpec> tenants;
+  std::vector<Event> events;
+};
+
+// Parses and validates a scenario. `file` is used in error messages.
+Result<Scenario> ParseScenario(const std::string& text, const std::string& file);
+Result<Scenario> LoadScenario(const std::string& path);
+
+struct RequestOutcome {
+  AllocationInfo info;
+};
+
+struct Summary {
+  std::map<std::string, size_t> states;          // state -> count
+  std::map<std::string, double> utilization;     // resource -> time-weighted allocated / capacity
+  double mean_wait_s = 0, p99_wait_s = 0;
+  size_t started = 0;
+  size_t nodes_used = 0;
+  size_t preemptions = 0;
+  double end_time_s = 0;
+  double jain_index = 1.0;
+  std::vector<TenantUsage> tenants;
+  std::map<std::string, double> mean_dominant_share;  // tenant -> time-weighted weighted dominant share
+};
+
+struct SimResult {
+  std::vector<AllocationInfo> requests;      // in submission order
+  std::vector<Explanation> explain;
+  std::vector<std::pair<std::string, std::string>> notes;  // (reservation/event, outcome) at run time
+  Summary summary;
+};
+
+struct SimOptions {
+  bool explain = false;
+};
+
+Result<SimResult> Run(const Scenario& scenario, const SimOptions& options = {});
+
+// Renders a result: JSON per DESIGN.md, or human-readable text.
+std::string ToJson(const SimResult& r, bool explain);
+std::string ToText(const SimResult& r, bool explain);
+
+}  // namespace allot::sim

@@ -1,0 +1,215 @@
+// Internal state of allot::Engine. Not part of the public API.
+//
+// Layout: node columns are stored per resource slot (structure of arrays) so the filter+score scan over
+// all nodes touches contiguous int64 arrays. Allocations live in a deque (stable addresses) indexed by
+// id; their per-unit requests are a small sparse list of (slot, amount). Tenants form a tree whose
+// usage is kept per subtree.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <queue>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "allot/engine.h"
+#include "allot/resources.h"
+#include "engine/scorer.h"
+
+namespace allot {
+
+inline constexpr uint32_t kNone = 0xffffffffu;
+inline constexpr TimeMs kForever = INT64_MAX;
+
+// A request's per-unit amounts: up to 4 inline (slot, amount) pairs, more on the heap. Explicit zeros are
+// kept (an explicit `cpu: 0` differs from no cpu request in kube-scheduler's non-zero defaults).
+class SmallRes {
+ public:
+  void Set(uint16_t slot, int64_t amount);
+  int64_t Get(uint16_t slot) const;  // 0 if absent
+  bool Has(uint16_t slot) const;
+  size_t size() const { return n_ + (more_ ? more_->size() : 0); }
+  uint16_t slot(size_t i) const { return i < n_ ? slots_[i] : (*more_)[i - n_].first; }
+  int64_t amount(size_t i) const { return i < n_ ? amounts_[i] : (*more_)[i - n_].second; }
+
+ private:
+  uint16_t slots_[4] = {};
+  int64_t amounts_[4] = {};
+  uint8_t n_ = 0;
+  std::unique_ptr<std::vector<std::pair<uint16_t, int64_t>>> more_;
+};
+
+struct AllocExtra {
+  std::string workflow, reason, preempted_by, reservation;
+  ResourceMap limits;
+  Labels selector;
+  std::vector<Toleration> tolerations;
+  std::vector<uint32_t> nodes;  // gang units beyond the first
+};
+
+struct Alloc {
+  std::string id;
+  SmallRes req;
+  uint64_t seq = 0;
+  TimeMs submitted = 0, started = -1, ended = -1, expires = -1, duration = -1, wait_deadline = -1;
+  uint32_t tenant = 0;
+  uint32_t node = kNone;  // first unit's node
+  int32_t priority = 2;
+  uint16_t count = 1;
+  AllocState state = AllocState::kQueued;
+  bool preemptible = false, ttl = false, spread = false, live = true;
+  int32_t reservation = -1;  // index into reservations_ the allocation draws from
+  std::unique_ptr<AllocExtra> extra;
+
+  AllocExtra& X() {
+    if (!extra) extra = std::make_unique<AllocExtra>();
+    return *extra;
+  }
+  bool HasSelectorOrTolerations() const {
+    return extra && (!extra->selector.empty() || !extra->tolerations.empty());
+  }
+};
+
+struct NodeMeta {
+  std::string name, pool;
+  Labels labels;
+  std::vector<Taint> taints;
+  bool up = true, draining = false, removed = false, hard_taint = false;
+  std::vector<uint32_t> allocs;        // allocation indices with a unit here (one entry per unit)
+  std::vector<int32_t> reservations;   // reservation indices held here
+  ResourceMap unmanaged;               // `allocated` in the spec
+  ResourceMap observed;
+};
+
+struct Tenant {
+  std::string path;
+  uint32_t parent = kNone;
+  std::vector<uint32_t> children;
+  double weight = 1.0;
+  double burst = 1.0;
+  TimeMs grace = 0;
+  bool has_quota = false;
+  std::vector<int64_t> used;        // per slot, subtree
+  std::vector<int64_t> guaranteed;  // per slot, -1 unset
+  std::vector<int64_t> max;         // per slot, -1 unset
+  std::vector<int64_t> lending;     // per slot, -1 unset
+  std::vector<int64_t> children_guaranteed;  // per slot: sum of children's set guaranteed
+  TimeMs burst_since = -1;
+  size_t running = 0, queued = 0;   // own requests (not subtree)
+  // Time-weighted dominant share integral (for the fairness index).
+  double share_integral = 0;
+  bool had_demand = false;
+};
+
+struct Reservation {
+  ReservationSpec spec;
+  SmallRes amount;
+  std::vector<int64_t> used;  // per slot
+  uint32_t node = kNone;
+  uint32_t tenant = kNone;
+  bool live = true;
+};
+
+enum class TryResult { kPlaced, kQuotaWait, kQuotaReject, kNoCapacity, kNeverFits, kWaitReservation };
+
+struct Engine::Impl {
+  EngineOptions opts;
+  std::unique_ptr<engine::Scorer> scorer;
+  ResourceRegistry registry;
+  std::vector<std::pair<uint16_t, int64_t>> score_resources;  // (slot, weight)
+
+  // Nodes (structure of arrays).
+  std::vector<NodeMeta> nodes;
+  std::unordered_map<std::string, uint32_t> node_index;
+  std::vector<std::vector<int64_t>> cap, used;  // [slot][node]
+  std::vector<int64_t> nz_cpu, nz_mem;           // non-zero-adjusted requested cpu/memory per node
+  std::vector<uint8_t> schedulable;
+  std::vector<int64_t> cluster_cap;  // per slot, over up nodes (refreshed each pass)
+  size_t bursting = 0;                // tenants with burst_since set
+
+  // Allocations.
+  std::deque<Alloc> allocs;
+  std::vector<uint32_t> free_slots;
+  std::unordered_map<std::string_view, uint32_t> alloc_index;
+  uint64_t next_seq = 1;
+  uint64_t next_auto_id = 1;
+  std::string last_id;
+  // Queue: ordered by (-priority, seq).
+  std::set<std::pair<std::pair<int32_t, uint64_t>, uint32_t>> queue;
+  // Lease ends and wait deadlines (lazy: checked against the allocation when popped).
+  using TimedItem = std::pair<TimeMs, uint32_t>;
+  std::priority_queue<TimedItem, std::vector<TimedItem>, std::greater<>> lease_heap, wait_heap;
+  size_t running = 0;
+
+  // Tenants.
+  std::vector<Tenant> tenants;
+  std::unordered_map<std::string, uint32_t> tenant_index;
+
+  // Reservations.
+  std::vector<Reservation> reservations;
+  std::unordered_map<std::string, int32_t> reservation_index;
+
+  std::vector<EngineEvent> events;
+  bool explain = false;
+  std::vector<Explanation> explanations;
+  TimeMs last_share_update = 0;
+
+  // engine.cc
+  void EnsureSlots();
+  Result<uint16_t> Slot(const std::string& name);
+  void Emit(EventType t, TimeMs at, const std::string& id, std::string node = "", std::string tenant = "",
+            std::string reason = "", std::string by = "");
+  uint32_t TenantFor(const std::string& path);
+  void AddUsage(Alloc& a, uint32_t node, int sign);
+  void Unplace(uint32_t ai, AllocState to, TimeMs at, const std::string& reason);
+  void EvictNode(uint32_t ni, TimeMs now, const std::string& why);
+  std::string NodeList(const Alloc& a) const;
+  AllocationInfo Info(const Alloc& a) const;
+  void SetReason(Alloc& a, const std::string& r) {
+    if (!r.empty() || a.extra) a.X().reason = r;
+  }
+  void RecomputeScoreResources();
+
+  // quota.cc
+  Status ValidateTenantTree(const std::vector<TenantSpec>& specs) const;
+  void ApplyTenantSpec(const TenantSpec& spec);
+  // OK, or why not: kQuotaWait (borrowing not possible now) or kQuotaReject (over max).
+  TryResult CheckQuota(const Alloc& a, std::string* why) const;
+  double DominantShare(uint32_t t) const;
+  bool IsBorrowing(uint32_t t) const;
+  bool WithinGuaranteed(uint32_t t, const Alloc& a) const;
+  void ReclaimOverMax(TimeMs now, bool burst_only);
+  void RefreshClusterCap();
+  bool TenantIsAncestor(uint32_t ancestor, uint32_t t) const;
+
+  // schedule.cc
+  void ExpireDue(TimeMs now);
+  void Pass(TimeMs now);
+  TryResult TryPlace(uint32_t ai, TimeMs now, const struct Shadow* shadow, const std::vector<uint8_t>* held,
+                     std::string* why, Explanation* ex);
+  // Marks the nodes where `a` could ever run (static match, capacity); returns how many were newly marked.
+  size_t MarkEligible(const Alloc& a, std::vector<uint8_t>* mask) const;
+  bool TryPreempt(uint32_t ai, TimeMs now, Explanation* ex);
+  bool NodeStaticOk(const Alloc& a, uint32_t ni, std::string* why) const;
+  int64_t ReservedAgainst(const Alloc& a, uint32_t ni, uint16_t slot, TimeMs now, TimeMs end) const;
+  void PlaceUnit(uint32_t ai, uint32_t ni);
+  void Finalize(uint32_t ai, TimeMs now);
+  int64_t ScoreNode(const Alloc& a, uint32_t ni) const;
+  bool FitsNow(const Alloc& a, uint32_t ni, TimeMs now, TimeMs end, std::string* why) const;
+  bool EverFits(const Alloc& a) const;
+  bool UsableBy(const Reservation& r, const Alloc& a) const;
+  void RejectExpiredWaits(TimeMs now);
+  bool ComputeShadow(uint32_t ai, TimeMs now, struct Shadow* out) const;
+};
+
+struct Shadow {
+  bool valid = false;
+  TimeMs time = kForever;
+  uint32_t node = kNone;
+  std::vector<int64_t> spare;  // per slot: capacity of the shadow node left at `time` after the head
+};
+
+}  // namespace allot

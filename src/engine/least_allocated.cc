@@ -1,0 +1,26 @@
+// LeastAllocated: favours nodes with more free capacity.
+// Per resource: (allocatable - requested) * 100 / allocatable, 0 when requested > allocatable;
+// node score: sum(score * weight) / sum(weight), integer division, over resources with allocatable > 0.
+#include "engine/scorer.h"
+
+namespace allot::engine {
+namespace {
+
+class LeastAllocated final : public Scorer {
+ public:
+  int64_t Score(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const override {
+    int64_t node_score = 0, weight_sum = 0;
+    for (int i = 0; i < n; i++) {
+      if (allocatable[i] == 0) continue;
+      int64_t s = requested[i] > allocatable[i] ? 0 : (allocatable[i] - requested[i]) * kMaxNodeScore / allocatable[i];
+      node_score += s * weights[i];
+      weight_sum += weights[i];
+    }
+    return weight_sum == 0 ? 0 : node_score / weight_sum;
+  }
+  const char* name() const override { return "least-allocated"; }
+};
+
+}  // namespace
+std::unique_ptr<Scorer> MakeLeastAllocated() { return std::make_unique<LeastAllocated>(); }
+}  // namespace allot::engine

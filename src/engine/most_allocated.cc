@@ -1,0 +1,26 @@
+// MostAllocated: favours nodes that are already busy (bin packing).
+// Per resource: min(requested, allocatable) * 100 / allocatable; node score: weighted integer mean as in
+// LeastAllocated.
+#include "engine/scorer.h"
+
+namespace allot::engine {
+namespace {
+
+class MostAllocated final : public Scorer {
+ public:
+  int64_t Score(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const override {
+    int64_t node_score = 0, weight_sum = 0;
+    for (int i = 0; i < n; i++) {
+      if (allocatable[i] == 0) continue;
+      int64_t r = requested[i] > allocatable[i] ? allocatable[i] : requested[i];
+      node_score += r * kMaxNodeScore / allocatable[i] * weights[i];
+      weight_sum += weights[i];
+    }
+    return weight_sum == 0 ? 0 : node_score / weight_sum;
+  }
+  const char* name() const override { return "most-allocated"; }
+};
+
+}  // namespace
+std::unique_ptr<Scorer> MakeMostAllocated() { return std::make_unique<MostAllocated>(); }
+}  // namespace allot::engine

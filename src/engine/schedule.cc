@@ -1,0 +1,621 @@
+// The scheduling pass: ordering, filter + score placement, gangs, preemption, EASY backfill.
+#include <algorithm>
+#include <cassert>
+
+#include "engine/engine_impl.h"
+
+namespace allot {
+
+void Engine::Schedule(TimeMs now) {
+  impl_->ExpireDue(now);
+  impl_->Pass(now);
+  impl_->RejectExpiredWaits(now);
+}
+
+std::optional<TimeMs> Engine::NextWakeup() const {
+  auto& m = *impl_;
+  std::optional<TimeMs> best;
+  auto consider = [&](TimeMs t) {
+    if (!best || t < *best) best = t;
+  };
+  // Heaps hold stale entries lazily; skip those that no longer match their allocation.
+  auto lease = m.lease_heap;
+  while (!lease.empty()) {
+    auto [t, ai] = lease.top();
+    if (m.allocs[ai].state == AllocState::kPlaced && m.allocs[ai].expires == t) {
+      consider(t);
+      break;
+    }
+    lease.pop();
+  }
+  auto wait = m.wait_heap;
+  while (!wait.empty()) {
+    auto [t, ai] = wait.top();
+    if (m.allocs[ai].state == AllocState::kQueued && m.allocs[ai].wait_deadline == t) {
+      consider(t);
+      break;
+    }
+    wait.pop();
+  }
+  for (const auto& r : m.reservations) {
+    if (!r.live) continue;
+    if (r.spec.start > m.last_share_update) consider(r.spec.start);
+    consider(r.spec.end);
+  }
+  if (m.bursting > 0) {
+    for (const auto& t : m.tenants)
+      if (t.burst_since >= 0) consider(t.burst_since + t.grace);
+  }
+  return best;
+}
+
+void Engine::Impl::ExpireDue(TimeMs now) {
+  while (!lease_heap.empty() && lease_heap.top().first <= now) {
+    auto [t, ai] = lease_heap.top();
+    lease_heap.pop();
+    Alloc& a = allocs[ai];
+    if (a.state != AllocState::kPlaced || a.expires != t) continue;
+    AllocState to = a.ttl ? AllocState::kExpired : AllocState::kCompleted;
+    Emit(a.ttl ? EventType::kExpired : EventType::kCompleted, t, a.id, NodeList(a), tenants[a.tenant].path,
+         a.ttl ? "lease expired without renewal" : "duration elapsed");
+    Unplace(ai, to, t, a.ttl ? "lease expired without renewal" : "");
+  }
+  for (size_t i = 0; i < reservations.size(); i++) {
+    Reservation& r = reservations[i];
+    if (!r.live || r.spec.end > now) continue;
+    if (r.node != kNone) {
+      auto& v = nodes[r.node].reservations;
+      v.erase(std::remove(v.begin(), v.end(), static_cast<int32_t>(i)), v.end());
+    }
+    r.live = false;
+    reservation_index.erase(r.spec.id);
+    Emit(EventType::kUnreserved, r.spec.end, r.spec.id, r.node == kNone ? "" : nodes[r.node].name, r.spec.tenant,
+         "window ended");
+  }
+  if (bursting > 0) ReclaimOverMax(now, true);
+  last_share_update = now;
+}
+
+void Engine::Impl::RejectExpiredWaits(TimeMs now) {
+  while (!wait_heap.empty() && wait_heap.top().first <= now) {
+    auto [t, ai] = wait_heap.top();
+    wait_heap.pop();
+    Alloc& a = allocs[ai];
+    if (a.state != AllocState::kQueued || a.wait_deadline != t) continue;
+    queue.erase({{-a.priority, a.seq}, ai});
+    tenants[a.tenant].queued--;
+    std::string last = a.extra ? a.extra->reason : "";
+    std::string why = "waited " + std::to_string((t - a.submitted) / 1000) + "s without being placed" +
+                      (last.empty() ? "" : ": " + last);
+    a.state = AllocState::kRejected;
+    a.ended = t;
+    SetReason(a, why);
+    Emit(EventType::kRejected, t, a.id, "", tenants[a.tenant].path, why);
+  }
+}
+
+bool Engine::Impl::UsableBy(const Reservation& r, const Alloc& a) const {
+  if (a.reservation >= 0 && &reservations[a.reservation] == &r) return true;
+  return TenantIsAncestor(r.tenant, a.tenant);
+}
+
+int64_t Engine::Impl::ReservedAgainst(const Alloc& a, uint32_t ni, uint16_t slot, TimeMs now, TimeMs end) const {
+  int64_t held = 0;
+  for (int32_t ri : nodes[ni].reservations) {
+    const Reservation& r = reservations[ri];
+    if (!r.live || r.spec.start >= end || r.spec.end <= now || UsableBy(r, a)) continue;
+    int64_t amount = r.amount.Get(slot);
+    if (r.spec.start <= now) amount -= r.used[slot];
+    if (amount > 0) held += amount;
+  }
+  return held;
+}
+
+bool Engine::Impl::NodeStaticOk(const Alloc& a, uint32_t ni, std::string* why) const {
+  const NodeMeta& n = nodes[ni];
+  if (a.extra) {
+    for (const auto& [k, v] : a.extra->selector) {
+      auto it = n.labels.find(k);
+      if (it == n.labels.end() || it->second != v) {
+        if (why) *why = "node didn't match the node selector (" + k + "=" + v + ")";
+        return false;
+      }
+    }
+  }
+  if (n.hard_taint) {
+    for (const auto& t : n.taints) {
+      if (t.effect == "PreferNoSchedule") continue;
+      bool tolerated = false;
+      if (a.extra) {
+        for (const auto& tol : a.extra->tolerations) {
+          bool key_ok = tol.key == t.key || (tol.key.empty() && tol.op == "Exists");
+          bool value_ok = tol.op == "Exists" || tol.value == t.value;
+          bool effect_ok = tol.effect.empty() || tol.effect == t.effect;
+          if (key_ok && value_ok && effect_ok) {
+            tolerated = true;
+            break;
+          }
+        }
+      }
+      if (!tolerated) {
+        if (why) *why = "node had untolerated taint {" + t.key + (t.value.empty() ? "" : ": " + t.value) + "}";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool Engine::Impl::FitsNow(const Alloc& a, uint32_t ni, TimeMs now, TimeMs end, std::string* why) const {
+  bool reserved_here = !nodes[ni].reservations.empty();
+  for (size_t k = 0; k < a.req.size(); k++) {
+    uint16_t s = a.req.slot(k);
+    int64_t need = a.req.amount(k);
+    if (need == 0) continue;
+    int64_t free = cap[s][ni] - used[s][ni];
+    if (need > free) {
+      if (why) *why = "Insufficient " + registry.Name(s);
+      return false;
+    }
+    if (reserved_here) {
+      int64_t held = ReservedAgainst(a, ni, s, now, end);
+      if (need > free - held) {
+        if (why) *why = "Insufficient " + registry.Name(s) + " outside reservations";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool Engine::Impl::EverFits(const Alloc& a) const {
+  for (uint32_t ni = 0; ni < nodes.size(); ni++) {
+    if (nodes[ni].removed) continue;
+    bool ok = true;
+    for (size_t k = 0; k < a.req.size() && ok; k++) {
+      uint16_t s = a.req.slot(k);
+      int64_t unmanaged = 0;
+      auto it = nodes[ni].unmanaged.find(registry.Name(s));
+      if (it != nodes[ni].unmanaged.end()) unmanaged = it->second;
+      ok = a.req.amount(k) <= cap[s][ni] - unmanaged;
+    }
+    if (ok && NodeStaticOk(a, ni, nullptr)) return true;
+  }
+  return false;
+}
+
+int64_t Engine::Impl::ScoreNode(const Alloc& a, uint32_t ni) const {
+  int64_t requested[16], allocatable[16], weights[16];
+  int n = 0;
+  bool nonzero = scorer->UsesNonZeroRequests();
+  for (const auto& [s, w] : score_resources) {
+    if (n >= 16) break;
+    int64_t pod = a.req.Get(s);
+    int64_t node_req = used[s][ni];
+    if (nonzero && s == kCpu) {
+      pod = a.req.Has(kCpu) ? pod : engine::kDefaultMilliCpuRequest;
+      node_req = nz_cpu[ni];
+    } else if (nonzero && s == kMemory) {
+      pod = a.req.Has(kMemory) ? pod : engine::kDefaultMemoryRequest;
+      node_req = nz_mem[ni];
+    }
+    bool scalar = s != kCpu && s != kMemory && s != kDisk;
+    allocatable[n] = (scalar && pod == 0) ? 0 : cap[s][ni];
+    requested[n] = (scalar && pod == 0) ? 0 : node_req + pod;
+    weights[n] = w;
+    n++;
+  }
+  return scorer->Score(requested, allocatable, weights, n);
+}
+
+void Engine::Impl::PlaceUnit(uint32_t ai, uint32_t ni) {
+  Alloc& a = allocs[ai];
+  AddUsage(a, ni, +1);
+  nodes[ni].allocs.push_back(ai);
+  if (a.node == kNone) a.node = ni;
+  else a.X().nodes.push_back(ni);
+}
+
+void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
+  Alloc& a = allocs[ai];
+  queue.erase({{-a.priority, a.seq}, ai});
+  tenants[a.tenant].queued--;
+  tenants[a.tenant].running++;
+  running++;
+  a.state = AllocState::kPlaced;
+  a.started = now;
+  if (a.duration >= 0) {
+    a.expires = now + a.duration;
+    lease_heap.push({a.expires, ai});
+  }
+  SetReason(a, "");
+  Emit(EventType::kPlaced, now, a.id, NodeList(a), tenants[a.tenant].path);
+}
+
+size_t Engine::Impl::MarkEligible(const Alloc& a, std::vector<uint8_t>* mask) const {
+  size_t added = 0;
+  for (uint32_t ni = 0; ni < nodes.size(); ni++) {
+    if ((*mask)[ni] || !schedulable[ni]) continue;
+    bool ok = true;
+    for (size_t k = 0; k < a.req.size() && ok; k++) ok = a.req.amount(k) <= cap[a.req.slot(k)][ni];
+    if (ok && NodeStaticOk(a, ni, nullptr)) {
+      (*mask)[ni] = 1;
+      added++;
+    }
+  }
+  return added;
+}
+
+TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, const std::vector<uint8_t>* held,
+                                 std::string* why, Explanation* ex) {
+  Alloc& a = allocs[ai];
+  const Reservation* named = nullptr;
+  if (a.reservation >= 0 && a.extra && !a.extra->reservation.empty()) {
+    named = &reservations[a.reservation];
+    if (!named->live) {
+      *why = "reservation " + a.extra->reservation + " has ended";
+      return TryResult::kNeverFits;
+    }
+    if (named->spec.start > now) {
+      *why = "reservation " + named->spec.id + " starts at " + std::to_string(named->spec.start / 1000) + "s";
+      return TryResult::kWaitReservation;
+    }
+  }
+  std::string qwhy;
+  TryResult q = CheckQuota(a, &qwhy);
+  if (q != TryResult::kPlaced) {
+    *why = qwhy;
+    if (ex) ex->detail = "quota: " + qwhy;
+    if (q == TryResult::kQuotaReject && opts.quota_mode == QuotaMode::kStrict) return TryResult::kQuotaReject;
+    return TryResult::kQuotaWait;
+  }
+  TimeMs end = a.duration >= 0 ? now + a.duration : kForever;
+  uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
+  std::vector<uint32_t> placed;
+  std::string last_filter;
+  bool checks_static = a.HasSelectorOrTolerations();
+  for (int unit = 0; unit < a.count; unit++) {
+    uint32_t best = kNone;
+    int64_t best_score = -1;
+    bool record = ex != nullptr && unit == 0;
+    for (uint32_t ni = 0; ni < n_nodes; ni++) {
+      if (!schedulable[ni]) {
+        if (record && !nodes[ni].removed) ex->filtered.emplace_back(nodes[ni].name, nodes[ni].up ? "node is draining" : "node is down");
+        continue;
+      }
+      if (held != nullptr && (*held)[ni]) {
+        if (record) ex->filtered.emplace_back(nodes[ni].name, "held for an earlier request in the queue (FCFS)");
+        continue;
+      }
+      if (named != nullptr && ni != named->node) {
+        if (record) ex->filtered.emplace_back(nodes[ni].name, "not the node of reservation " + named->spec.id);
+        continue;
+      }
+      if (a.spread && std::find(placed.begin(), placed.end(), ni) != placed.end()) {
+        if (record) ex->filtered.emplace_back(nodes[ni].name, "holds another unit of this gang (spread)");
+        continue;
+      }
+      std::string fwhy;
+      if ((checks_static || nodes[ni].hard_taint) && !NodeStaticOk(a, ni, record ? &fwhy : nullptr)) {
+        if (record) ex->filtered.emplace_back(nodes[ni].name, fwhy);
+        continue;
+      }
+      if (!FitsNow(a, ni, now, end, (record || last_filter.empty()) ? &fwhy : nullptr)) {
+        if (record) ex->filtered.emplace_back(nodes[ni].name, fwhy);
+        if (last_filter.empty()) last_filter = fwhy;
+        continue;
+      }
+      if (shadow != nullptr && shadow->valid && ni == shadow->node && end > shadow->time) {
+        bool leaves_room = true;
+        for (size_t k = 0; k < a.req.size(); k++)
+          if (a.req.amount(k) > shadow->spare[a.req.slot(k)]) leaves_room = false;
+        if (!leaves_room) {
+          if (record) {
+            ex->filtered.emplace_back(nodes[ni].name, "held for the queue head until " +
+                                                          std::to_string(shadow->time / 1000) + "s (backfill)");
+          }
+          continue;
+        }
+      }
+      int64_t score = ScoreNode(a, ni);
+      if (record) ex->scores.emplace_back(nodes[ni].name, score);
+      if (score > best_score) {
+        best_score = score;
+        best = ni;
+      }
+    }
+    if (best == kNone) {
+      // Roll back the units placed so far.
+      for (uint32_t ni : placed) {
+        AddUsage(a, ni, -1);
+        auto& v = nodes[ni].allocs;
+        v.erase(std::find(v.begin(), v.end(), ai));
+      }
+      a.node = kNone;
+      if (a.extra) a.extra->nodes.clear();
+      if (!EverFits(a)) {
+        *why = "no node can ever fit it" + (last_filter.empty() ? std::string() : " (" + last_filter + ")");
+        return TryResult::kNeverFits;
+      }
+      *why = a.count > 1 ? "gang of " + std::to_string(a.count) + ": only " + std::to_string(placed.size()) +
+                               " units fit now"
+                         : "waiting for capacity" + (last_filter.empty() ? std::string() : ": " + last_filter);
+      return TryResult::kNoCapacity;
+    }
+    // Draw from a reservation of this tenant that is active on the chosen node.
+    if (a.reservation < 0) {
+      for (int32_t ri : nodes[best].reservations) {
+        const Reservation& r = reservations[ri];
+        if (r.live && r.spec.start <= now && TenantIsAncestor(r.tenant, a.tenant)) {
+          a.reservation = ri;
+          break;
+        }
+      }
+    }
+    PlaceUnit(ai, best);
+    placed.push_back(best);
+  }
+  if (ex) ex->chosen = NodeList(a);
+  Finalize(ai, now);
+  return TryResult::kPlaced;
+}
+
+bool Engine::Impl::ComputeShadow(uint32_t ai, TimeMs now, Shadow* out) const {
+  const Alloc& a = allocs[ai];
+  out->valid = false;
+  out->time = kForever;
+  size_t r = registry.size();
+  std::vector<int64_t> free(r);
+  for (uint32_t ni = 0; ni < nodes.size(); ni++) {
+    if (!schedulable[ni] || !NodeStaticOk(a, ni, nullptr)) continue;
+    for (size_t s = 0; s < r; s++) {
+      free[s] = cap[s][ni] - used[s][ni] - ReservedAgainst(a, ni, static_cast<uint16_t>(s), now, kForever);
+    }
+    auto fits = [&]() {
+      for (size_t k = 0; k < a.req.size(); k++)
+        if (a.req.amount(k) > free[a.req.slot(k)]) return false;
+      return true;
+    };
+    TimeMs t = now;
+    if (!fits()) {
+      std::vector<std::pair<TimeMs, uint32_t>> ending;
+      for (uint32_t bj : nodes[ni].allocs) {
+        const Alloc& b = allocs[bj];
+        if (b.state == AllocState::kPlaced && b.expires >= 0) ending.emplace_back(b.expires, bj);
+      }
+      std::sort(ending.begin(), ending.end());
+      t = kForever;
+      for (const auto& [when, bj] : ending) {
+        const Alloc& b = allocs[bj];
+        for (size_t k = 0; k < b.req.size(); k++) free[b.req.slot(k)] += b.req.amount(k);
+        if (fits()) {
+          t = when;
+          break;
+        }
+      }
+    }
+    if (t < out->time) {
+      out->time = t;
+      out->node = ni;
+      out->valid = true;
+      out->spare.assign(r, 0);
+      for (size_t s = 0; s < r; s++) out->spare[s] = free[s] - a.req.Get(static_cast<uint16_t>(s));
+    }
+  }
+  return out->valid;
+}
+
+bool Engine::Impl::TryPreempt(uint32_t ai, TimeMs now, Explanation* ex) {
+  Alloc& a = allocs[ai];
+  if (a.count > 1) return false;
+  bool reclaim = WithinGuaranteed(a.tenant, a);
+  TimeMs end = a.duration >= 0 ? now + a.duration : kForever;
+  struct Candidate {
+    uint32_t node = kNone;
+    std::vector<uint32_t> victims;
+    int64_t max_prio = 0, sum_prio = 0;
+  };
+  Candidate best;
+  size_t r = registry.size();
+  std::vector<int64_t> free(r);
+  for (uint32_t ni = 0; ni < nodes.size(); ni++) {
+    if (!schedulable[ni] || !NodeStaticOk(a, ni, nullptr)) continue;
+    std::vector<uint32_t> pot;
+    for (uint32_t bj : nodes[ni].allocs) {
+      const Alloc& b = allocs[bj];
+      if (b.state != AllocState::kPlaced || !b.preemptible || b.count > 1) continue;
+      bool lower = b.priority < a.priority;
+      bool borrower = reclaim && !TenantIsAncestor(a.tenant, b.tenant) && IsBorrowing(b.tenant);
+      if (lower || borrower) pot.push_back(bj);
+    }
+    if (pot.empty()) continue;
+    for (size_t s = 0; s < r; s++) {
+      free[s] = cap[s][ni] - used[s][ni] - ReservedAgainst(a, ni, static_cast<uint16_t>(s), now, end);
+    }
+    for (uint32_t bj : pot)
+      for (size_t k = 0; k < allocs[bj].req.size(); k++) free[allocs[bj].req.slot(k)] += allocs[bj].req.amount(k);
+    auto fits = [&]() {
+      for (size_t k = 0; k < a.req.size(); k++)
+        if (a.req.amount(k) > free[a.req.slot(k)]) return false;
+      return true;
+    };
+    if (!fits()) continue;
+    // Reprieve the most important victims first (non-borrowers, higher priority, older) while it still fits.
+    std::sort(pot.begin(), pot.end(), [&](uint32_t x, uint32_t y) {
+      bool bx = IsBorrowing(allocs[x].tenant), by = IsBorrowing(allocs[y].tenant);
+      if (bx != by) return !bx;
+      if (allocs[x].priority != allocs[y].priority) return allocs[x].priority > allocs[y].priority;
+      return allocs[x].started < allocs[y].started;
+    });
+    Candidate c;
+    c.node = ni;
+    for (uint32_t bj : pot) {
+      const Alloc& b = allocs[bj];
+      for (size_t k = 0; k < b.req.size(); k++) free[b.req.slot(k)] -= b.req.amount(k);
+      if (fits()) continue;  // reprieved
+      for (size_t k = 0; k < b.req.size(); k++) free[b.req.slot(k)] += b.req.amount(k);
+      c.victims.push_back(bj);
+      c.max_prio = c.victims.size() == 1 ? b.priority : std::max<int64_t>(c.max_prio, b.priority);
+      c.sum_prio += b.priority;
+    }
+    bool better = best.node == kNone || c.max_prio < best.max_prio ||
+                  (c.max_prio == best.max_prio &&
+                   (c.sum_prio < best.sum_prio || (c.sum_prio == best.sum_prio && c.victims.size() < best.victims.size())));
+    if (better) best = std::move(c);
+  }
+  if (best.node == kNone) return false;
+  std::string names;
+  for (uint32_t bj : best.victims) {
+    Alloc& b = allocs[bj];
+    std::string why = "preempted by " + a.id + " (priority " + PriorityName(a.priority) + ") on " + nodes[best.node].name;
+    Emit(EventType::kPreempted, now, b.id, NodeList(b), tenants[b.tenant].path, why, a.id);
+    b.X().preempted_by = a.id;
+    Unplace(bj, AllocState::kPreempted, now, why);
+    names += (names.empty() ? "" : ",") + b.id;
+  }
+  PlaceUnit(ai, best.node);
+  if (ex) {
+    ex->chosen = nodes[best.node].name;
+    ex->outcome = "preempted";
+    ex->detail += (ex->detail.empty() ? "" : "; ") + std::string("victims: ") + names;
+  }
+  Finalize(ai, now);
+  return true;
+}
+
+void Engine::Impl::Pass(TimeMs now) {
+  if (queue.empty()) return;
+  RefreshClusterCap();
+  bool drf = opts.fair_share == "drf";
+  Shadow shadow;
+  bool head_set = false;
+  // Strict FCFS without backfill: nodes an earlier blocked request could use are held for it.
+  std::vector<uint8_t> held;
+  size_t held_count = 0;
+  std::vector<uint32_t> order;  // FIFO order snapshot (priority, then seq)
+  order.reserve(queue.size());
+  for (const auto& e : queue) order.push_back(e.second);
+  // DRF: per-tenant cursors into the FIFO order.
+  std::vector<std::vector<uint32_t>> per_tenant;
+  std::vector<uint32_t> tenant_of_list;
+  std::vector<size_t> cursor;
+  if (drf) {
+    std::unordered_map<uint32_t, size_t> idx;
+    for (uint32_t ai : order) {
+      auto [it, fresh] = idx.emplace(allocs[ai].tenant, per_tenant.size());
+      if (fresh) {
+        per_tenant.emplace_back();
+        tenant_of_list.push_back(allocs[ai].tenant);
+      }
+      per_tenant[it->second].push_back(ai);
+    }
+    cursor.assign(per_tenant.size(), 0);
+  }
+  // Hierarchical DRF comparison: the first differing ancestors (siblings) compare by dominant share.
+  auto path_of = [&](uint32_t t) {
+    std::vector<uint32_t> p;
+    for (; t != kNone; t = tenants[t].parent) p.push_back(t);
+    std::reverse(p.begin(), p.end());
+    return p;
+  };
+  auto drf_less = [&](uint32_t ax, uint32_t ay) {
+    const Alloc& x = allocs[ax];
+    const Alloc& y = allocs[ay];
+    if (x.priority != y.priority) return x.priority > y.priority;
+    if (x.tenant != y.tenant) {
+      auto px = path_of(x.tenant), py = path_of(y.tenant);
+      size_t i = 0;
+      while (i < px.size() && i < py.size() && px[i] == py[i]) i++;
+      uint32_t sx = i < px.size() ? px[i] : x.tenant;
+      uint32_t sy = i < py.size() ? py[i] : y.tenant;
+      double dx = DominantShare(sx), dy = DominantShare(sy);
+      if (dx != dy) return dx < dy;
+    }
+    return x.seq < y.seq;
+  };
+  size_t fifo_pos = 0;
+  int position = 0;
+  while (true) {
+    uint32_t ai = kNone;
+    if (drf) {
+      size_t best_list = SIZE_MAX;
+      for (size_t l = 0; l < per_tenant.size(); l++) {
+        if (cursor[l] >= per_tenant[l].size()) continue;
+        if (best_list == SIZE_MAX || drf_less(per_tenant[l][cursor[l]], per_tenant[best_list][cursor[best_list]])) {
+          best_list = l;
+        }
+      }
+      if (best_list == SIZE_MAX) break;
+      ai = per_tenant[best_list][cursor[best_list]++];
+    } else {
+      if (fifo_pos >= order.size()) break;
+      ai = order[fifo_pos++];
+    }
+    Alloc& a = allocs[ai];
+    if (a.state != AllocState::kQueued) continue;
+    position++;
+    Explanation ex;
+    Explanation* exp = explain ? &ex : nullptr;
+    if (exp) {
+      ex.id = a.id;
+      ex.at = now;
+      ex.detail = "queue position " + std::to_string(position) + " (priority " + PriorityName(a.priority) +
+                  (drf ? ", dominant share " + std::to_string(DominantShare(a.tenant)).substr(0, 6) : std::string()) + ")";
+    }
+    std::string why;
+    TryResult res = TryPlace(ai, now, head_set ? &shadow : nullptr, held_count ? &held : nullptr, &why, exp);
+    bool stop = false;
+    switch (res) {
+      case TryResult::kPlaced:
+        if (exp) ex.outcome = head_set ? "backfilled" : "placed";
+        break;
+      case TryResult::kQuotaReject: {
+        queue.erase({{-a.priority, a.seq}, ai});
+        tenants[a.tenant].queued--;
+        a.state = AllocState::kRejected;
+        a.ended = now;
+        SetReason(a, why);
+        Emit(EventType::kRejected, now, a.id, "", tenants[a.tenant].path, why);
+        if (exp) ex.outcome = "rejected";
+        break;
+      }
+      case TryResult::kQuotaWait:
+      case TryResult::kNeverFits:
+      case TryResult::kWaitReservation:
+        SetReason(a, why);
+        if (exp) ex.outcome = "queued";
+        break;
+      case TryResult::kNoCapacity:
+        if (head_set) {
+          SetReason(a, why + " (backfill: would delay the queue head)");
+          if (exp) ex.outcome = "queued";
+          break;
+        }
+        if (opts.preemption && TryPreempt(ai, now, exp)) break;
+        SetReason(a, held_count > 0 ? why + " (some nodes are held for earlier requests)" : why);
+        if (exp) ex.outcome = "queued";
+        if (opts.backfill) {
+          head_set = true;
+          ComputeShadow(ai, now, &shadow);
+          if (exp) {
+            ex.detail += shadow.valid ? "; queue head: expected start " + std::to_string(shadow.time / 1000) + "s on " +
+                                            nodes[shadow.node].name + ", later requests may backfill"
+                                      : "; queue head: no expected start (capacity held without end), no backfill";
+          }
+          if (!shadow.valid) stop = true;
+        } else {
+          // Strict FCFS: the nodes this request could use are held for it; later requests may still
+          // start on nodes it could never use.
+          if (held.empty()) held.assign(nodes.size(), 0);
+          held_count += MarkEligible(a, &held);
+          if (exp) ex.detail += "; FCFS: nodes it could use are held for it";
+          if (held_count >= nodes.size()) stop = true;
+        }
+        break;
+    }
+    if (exp) explanations.push_back(std::move(ex));
+    if (stop) break;
+  }
+}
+
+}  // namespace allot

@@ -1,0 +1,155 @@
+// Rendering of `allot sim` results as JSON (DESIGN.md contract) and as text.
+#include <cmath>
+#include <iomanip>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "allot/resources.h"
+#include "allot/sim.h"
+
+namespace allot::sim {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+json Seconds(TimeMs t) {
+  if (t < 0) return nullptr;
+  if (t % 1000 == 0) return t / 1000;
+  return static_cast<double>(t) / 1000.0;
+}
+
+double Round4(double v) { return std::round(v * 10000.0) / 10000.0; }
+
+json Amounts(const ResourceMap& m) {
+  json o = json::object();
+  for (const auto& [k, v] : m) {
+    o[k] = ToOutputUnits(k, v);
+    if (k == "gpu" && v % 1000 != 0) o["gpu_milli"] = v;
+  }
+  return o;
+}
+
+}  // namespace
+
+std::string ToJson(const SimResult& r, bool explain) {
+  json out;
+  json reqs = json::array();
+  for (const auto& a : r.requests) {
+    json j;
+    j["id"] = a.id;
+    j["state"] = AllocStateName(a.state);
+    j["node"] = a.nodes.empty() ? json(nullptr) : json(a.nodes.front());
+    if (a.count > 1) j["nodes"] = a.nodes;
+    j["submitted"] = Seconds(a.submitted);
+    j["started"] = Seconds(a.started);
+    j["ended"] = Seconds(a.ended);
+    j["reason"] = a.reason;
+    j["tenant"] = a.tenant;
+    j["priority"] = a.priority;
+    if (!a.preempted_by.empty()) j["preempted_by"] = a.preempted_by;
+    if (a.started >= 0) j["wait"] = Seconds(a.started - a.submitted);
+    reqs.push_back(std::move(j));
+  }
+  out["requests"] = std::move(reqs);
+  const Summary& s = r.summary;
+  json sum;
+  sum["requests"] = r.requests.size();
+  for (const char* st : {"placed", "queued", "completed", "released", "expired", "preempted", "rejected"}) {
+    auto it = s.states.find(st);
+    sum[st] = it == s.states.end() ? 0 : it->second;
+  }
+  json util = json::object();
+  for (const auto& [k, v] : s.utilization) util[k] = Round4(v);
+  sum["utilization"] = util;
+  sum["mean_wait"] = Round4(s.mean_wait_s);
+  sum["p99_wait"] = Round4(s.p99_wait_s);
+  sum["nodes_used"] = s.nodes_used;
+  sum["preemptions"] = s.preemptions;
+  sum["end_time"] = Round4(s.end_time_s);
+  sum["jain_index"] = Round4(s.jain_index);
+  json shares = json::object();
+  for (const auto& [k, v] : s.mean_dominant_share) shares[k] = Round4(v);
+  sum["mean_dominant_share"] = shares;
+  json tenants = json::array();
+  for (const auto& t : s.tenants) {
+    json tj;
+    tj["path"] = t.path;
+    tj["used"] = Amounts(t.used);
+    tj["guaranteed"] = Amounts(t.guaranteed);
+    tj["max"] = Amounts(t.max);
+    tj["borrowed"] = Amounts(t.borrowed);
+    tj["dominant_share"] = Round4(t.dominant_share);
+    tj["running"] = t.running;
+    tj["queued"] = t.queued;
+    tenants.push_back(std::move(tj));
+  }
+  sum["tenants"] = std::move(tenants);
+  out["summary"] = std::move(sum);
+  if (!r.notes.empty()) {
+    json notes = json::array();
+    for (const auto& [id, what] : r.notes) notes.push_back({{"id", id}, {"outcome", what}});
+    out["notes"] = std::move(notes);
+  }
+  if (explain) {
+    json ex = json::array();
+    for (const auto& e : r.explain) {
+      json j;
+      j["id"] = e.id;
+      j["at"] = Seconds(e.at);
+      json sc = json::object();
+      for (const auto& [n, v] : e.scores) sc[n] = v;
+      j["scores"] = std::move(sc);
+      json fl = json::object();
+      for (const auto& [n, why] : e.filtered) fl[n] = why;
+      j["filtered"] = std::move(fl);
+      j["chosen"] = e.chosen.empty() ? json(nullptr) : json(e.chosen);
+      j["outcome"] = e.outcome;
+      j["detail"] = e.detail;
+      ex.push_back(std::move(j));
+    }
+    out["explain"] = std::move(ex);
+  }
+  return out.dump(2) + "\n";
+}
+
+std::string ToText(const SimResult& r, bool explain) {
+  std::ostringstream o;
+  auto secs = [](TimeMs t) -> std::string {
+    if (t < 0) return "-";
+    if (t % 1000 == 0) return std::to_string(t / 1000);
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(3) << static_cast<double>(t) / 1000.0;
+    return s.str();
+  };
+  o << std::left << std::setw(16) << "ID" << std::setw(11) << "STATE" << std::setw(14) << "NODE" << std::setw(10)
+    << "SUBMIT" << std::setw(10) << "START" << std::setw(10) << "END" << "REASON\n";
+  for (const auto& a : r.requests) {
+    std::string node;
+    for (const auto& n : a.nodes) node += (node.empty() ? "" : ",") + n;
+    o << std::setw(16) << a.id << std::setw(11) << AllocStateName(a.state) << std::setw(14) << (node.empty() ? "-" : node)
+      << std::setw(10) << secs(a.submitted) << std::setw(10) << secs(a.started) << std::setw(10) << secs(a.ended)
+      << a.reason << "\n";
+  }
+  const Summary& s = r.summary;
+  o << "\nsummary: " << r.requests.size() << " requests";
+  for (const auto& [k, v] : s.states) o << ", " << v << " " << k;
+  o << "\nutilization (time-weighted):";
+  for (const auto& [k, v] : s.utilization) o << " " << k << " " << std::fixed << std::setprecision(1) << v * 100 << "%";
+  o << std::setprecision(6) << std::defaultfloat << "\nwait: mean " << s.mean_wait_s << "s, p99 " << s.p99_wait_s << "s; nodes used "
+    << s.nodes_used << "; preemptions " << s.preemptions << "; end " << s.end_time_s << "s; Jain index "
+    << s.jain_index << "\n";
+  for (const auto& [id, what] : r.notes) o << "note: " << id << ": " << what << "\n";
+  if (explain) {
+    o << "\nexplain:\n";
+    for (const auto& e : r.explain) {
+      o << "  t=" << secs(e.at) << " " << e.id << " -> " << (e.chosen.empty() ? "(none)" : e.chosen) << " ["
+        << e.outcome << "] " << e.detail << "\n";
+      for (const auto& [n, v] : e.scores) o << "      score " << n << " = " << v << "\n";
+      for (const auto& [n, why] : e.filtered) o << "      filtered " << n << ": " << why << "\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace allot::sim

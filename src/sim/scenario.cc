@@ -1,0 +1,615 @@
+// Scenario loading and validation for `allot sim` (format: DESIGN.md).
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "allot/quantity.h"
+#include "allot/resources.h"
+#include "allot/sim.h"
+#include "sim/yaml_util.h"
+
+namespace allot::sim {
+namespace {
+
+class Loader {
+ public:
+  explicit Loader(const std::string& file) : d_(file) {}
+
+  Result<ResourceMap> Resources(const YAML::Node& n, const std::string& path) {
+    ResourceMap out;
+    if (!n.IsMap()) return d_.Err(n, path, "expected a mapping of resource: quantity");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string name = it->first.Scalar();
+      std::string canon = CanonicalResourceName(name);
+      std::string p = path + "." + name;
+      if (auto st = ValidateResourceName(canon); !st.ok()) return d_.Err(it->first, p, st.message());
+      auto text = d_.Scalar(it->second, p);
+      if (!text.ok()) return text.error();
+      auto v = ParseResourceAmount(canon, *text);
+      if (!v.ok()) return d_.Err(it->second, p, v.error().message);
+      if (out.count(canon)) return d_.Err(it->first, p, "resource given twice (" + canon + ")");
+      out[canon] = *v;
+    }
+    return out;
+  }
+
+  Result<Labels> StringMap(const YAML::Node& n, const std::string& path) {
+    Labels out;
+    if (!n.IsMap()) return d_.Err(n, path, "expected a mapping of key: value");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      auto v = d_.Scalar(it->second, path + "." + it->first.Scalar());
+      if (!v.ok()) return v.error();
+      out[it->first.Scalar()] = *v;
+    }
+    return out;
+  }
+
+  Result<EngineOptions> Policy(const YAML::Node& n) {
+    EngineOptions o;
+    if (!n.IsDefined() || n.IsNull()) return o;
+    if (auto st = d_.CheckKeys(n, "policy", {"scoring", "weights", "shape", "fair_share", "preemption", "backfill",
+                                             "quota_mode", "preemption_grace"});
+        !st.ok())
+      return st.error();
+    if (n["scoring"]) {
+      auto s = d_.Scalar(n["scoring"], "policy.scoring");
+      if (!s.ok()) return s.error();
+      o.scoring = *s;
+      static const std::set<std::string> kKnown = {"least-allocated", "most-allocated", "requested-to-capacity-ratio",
+                                                   "balanced-allocation", "LeastAllocated", "MostAllocated",
+                                                   "RequestedToCapacityRatio", "BalancedAllocation"};
+      if (!kKnown.count(o.scoring)) {
+        return d_.Err(n["scoring"], "policy.scoring",
+                      "unknown strategy \"" + o.scoring +
+                          "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation)");
+      }
+    }
+    if (n["weights"]) {
+      if (!n["weights"].IsMap()) return d_.Err(n["weights"], "policy.weights", "expected a mapping of resource: weight");
+      for (auto it = n["weights"].begin(); it != n["weights"].end(); ++it) {
+        std::string p = "policy.weights." + it->first.Scalar();
+        auto w = d_.Integer(it->second, p);
+        if (!w.ok()) return w.error();
+        if (*w < 0) return d_.Err(it->second, p, "must not be negative");
+        o.weights[CanonicalResourceName(it->first.Scalar())] = *w;
+      }
+    }
+    if (n["shape"]) {
+      const auto& sh = n["shape"];
+      if (!sh.IsSequence() || sh.size() == 0) return d_.Err(sh, "policy.shape", "expected a list of {utilization, score}");
+      for (size_t i = 0; i < sh.size(); i++) {
+        std::string p = "policy.shape[" + std::to_string(i) + "]";
+        if (auto st = d_.CheckKeys(sh[i], p, {"utilization", "score"}); !st.ok()) return st.error();
+        if (!sh[i]["utilization"] || !sh[i]["score"]) return d_.Err(sh[i], p, "needs utilization and score");
+        auto u = d_.Integer(sh[i]["utilization"], p + ".utilization");
+        if (!u.ok()) return u.error();
+        auto s = d_.Integer(sh[i]["score"], p + ".score");
+        if (!s.ok()) return s.error();
+        if (*u < 0 || *u > 100) return d_.Err(sh[i]["utilization"], p + ".utilization", "must be within 0-100");
+        if (*s < 0 || *s > 10) return d_.Err(sh[i]["score"], p + ".score", "must be within 0-10");
+        if (!o.shape.empty() && *u <= o.shape.back().first) {
+          return d_.Err(sh[i]["utilization"], p + ".utilization", "must be greater than the previous point's");
+        }
+        o.shape.emplace_back(*u, *s);
+      }
+    }
+    if (n["fair_share"]) {
+      auto s = d_.Scalar(n["fair_share"], "policy.fair_share");
+      if (!s.ok()) return s.error();
+      if (*s != "none" && *s != "drf" && *s != "fifo") {
+        return d_.Err(n["fair_share"], "policy.fair_share", "unknown \"" + *s + "\" (use none or drf)");
+      }
+      o.fair_share = *s == "fifo" ? "none" : *s;
+    }
+    for (const char* k : {"preemption", "backfill"}) {
+      if (!n[k]) continue;
+      auto b = d_.Bool(n[k], std::string("policy.") + k);
+      if (!b.ok()) return b.error();
+      (std::string(k) == "preemption" ? o.preemption : o.backfill) = *b;
+    }
+    if (n["quota_mode"]) {
+      auto s = d_.Scalar(n["quota_mode"], "policy.quota_mode");
+      if (!s.ok()) return s.error();
+      if (*s == "strict") o.quota_mode = QuotaMode::kStrict;
+      else if (*s == "queue") o.quota_mode = QuotaMode::kQueue;
+      else return d_.Err(n["quota_mode"], "policy.quota_mode", "unknown \"" + *s + "\" (use strict or queue)");
+    }
+    if (n["preemption_grace"]) {
+      auto g = d_.Seconds(n["preemption_grace"], "policy.preemption_grace");
+      if (!g.ok()) return g.error();
+      o.preemption_grace = *g;
+    }
+    return o;
+  }
+
+  Result<std::vector<Taint>> Taints(const YAML::Node& n, const std::string& path) {
+    std::vector<Taint> out;
+    if (!n.IsSequence()) return d_.Err(n, path, "expected a list of taints");
+    for (size_t i = 0; i < n.size(); i++) {
+      std::string p = path + "[" + std::to_string(i) + "]";
+      Taint t;
+      if (n[i].IsScalar()) {  // "key=value:Effect" as kubectl writes it
+        std::string s = n[i].Scalar();
+        auto colon = s.rfind(':');
+        if (colon != std::string::npos) {
+          t.effect = s.substr(colon + 1);
+          s = s.substr(0, colon);
+        }
+        auto eq = s.find('=');
+        t.key = s.substr(0, eq);
+        if (eq != std::string::npos) t.value = s.substr(eq + 1);
+      } else {
+        if (auto st = d_.CheckKeys(n[i], p, {"key", "value", "effect"}); !st.ok()) return st.error();
+        for (const char* k : {"key", "value", "effect"}) {
+          if (!n[i][k]) continue;
+          auto v = d_.Scalar(n[i][k], p + "." + k);
+          if (!v.ok()) return v.error();
+          (std::string(k) == "key" ? t.key : std::string(k) == "value" ? t.value : t.effect) = *v;
+        }
+      }
+      if (t.key.empty()) return d_.Err(n[i], p, "taint needs a key");
+      if (t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" && t.effect != "NoExecute") {
+        return d_.Err(n[i], p, "effect \"" + t.effect + "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
+      }
+      out.push_back(t);
+    }
+    return out;
+  }
+
+  Result<NodeSpec> Node(const YAML::Node& n, const std::string& path) {
+    NodeSpec s;
+    if (auto st = d_.CheckKeys(n, path, {"name", "capacity", "labels", "taints", "pool", "allocated"}); !st.ok())
+      return st.error();
+    if (!n["name"]) return d_.Err(n, path, "node needs a name");
+    auto name = d_.Scalar(n["name"], path + ".name");
+    if (!name.ok()) return name.error();
+    s.name = *name;
+    if (!n["capacity"]) return d_.Err(n, path, "node " + s.name + " needs a capacity");
+    auto cap = Resources(n["capacity"], path + ".capacity");
+    if (!cap.ok()) return cap.error();
+    s.capacity = *cap;
+    if (n["allocated"]) {
+      auto a = Resources(n["allocated"], path + ".allocated");
+      if (!a.ok()) return a.error();
+      s.allocated = *a;
+    }
+    if (n["labels"]) {
+      auto l = StringMap(n["labels"], path + ".labels");
+      if (!l.ok()) return l.error();
+      s.labels = *l;
+    }
+    if (n["taints"]) {
+      auto t = Taints(n["taints"], path + ".taints");
+      if (!t.ok()) return t.error();
+      s.taints = *t;
+    }
+    if (n["pool"]) {
+      auto p = d_.Scalar(n["pool"], path + ".pool");
+      if (!p.ok()) return p.error();
+      s.pool = *p;
+    }
+    return s;
+  }
+
+  Status QuotaBody(const YAML::Node& q, const std::string& p, TenantSpec* t) {
+    if (auto st = d_.CheckKeys(q, p, {"guaranteed", "max", "lending_limit", "burst", "grace"}); !st.ok()) return st;
+    for (const char* k : {"guaranteed", "max", "lending_limit"}) {
+      if (!q[k]) continue;
+      auto r = Resources(q[k], p + "." + k);
+      if (!r.ok()) return r.error();
+      std::string key = k;
+      (key == "guaranteed" ? t->guaranteed : key == "max" ? t->max : t->lending_limit) = *r;
+    }
+    if (q["burst"]) {
+      auto b = d_.Number(q["burst"], p + ".burst");
+      if (!b.ok()) return b.error();
+      if (*b < 1) return d_.Err(q["burst"], p + ".burst", "must be at least 1");
+      t->burst = *b;
+    }
+    if (q["grace"]) {
+      auto g = d_.Seconds(q["grace"], p + ".grace");
+      if (!g.ok()) return g.error();
+      t->grace = *g;
+    }
+    for (const auto& [k, g] : t->guaranteed) {
+      auto mx = t->max.find(k);
+      if (mx != t->max.end() && g > mx->second) {
+        return d_.Err(q["guaranteed"], p + ".guaranteed." + k,
+                      "guaranteed (" + FormatResourceAmount(k, g) + ") is above max (" +
+                          FormatResourceAmount(k, mx->second) + ")");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // A tenant entry: {path | name + parent, weight, quota}. Parents named with `parent` are resolved later.
+  struct RawTenant {
+    TenantSpec spec;
+    std::string name, parent;
+    YAML::Node node;
+  };
+
+  Result<RawTenant> TenantEntry(const YAML::Node& n, const std::string& p) {
+    RawTenant rt;
+    rt.node = n;
+    if (auto st = d_.CheckKeys(n, p, {"path", "name", "parent", "weight", "quota"}); !st.ok()) return st.error();
+    if (n["path"]) {
+      auto s = d_.Scalar(n["path"], p + ".path");
+      if (!s.ok()) return s.error();
+      rt.name = *s;
+    } else if (n["name"]) {
+      auto s = d_.Scalar(n["name"], p + ".name");
+      if (!s.ok()) return s.error();
+      rt.name = *s;
+    } else {
+      return d_.Err(n, p, "tenant needs a path");
+    }
+    if (rt.name.empty() || rt.name.front() == '/' || rt.name.back() == '/' || rt.name.find("//") != std::string::npos) {
+      return d_.Err(n, p, "tenant path \"" + rt.name + "\" is malformed (use org/team/project)");
+    }
+    if (n["parent"]) {
+      auto s = d_.Scalar(n["parent"], p + ".parent");
+      if (!s.ok()) return s.error();
+      rt.parent = *s;
+    }
+    if (n["weight"]) {
+      auto w = d_.Number(n["weight"], p + ".weight");
+      if (!w.ok()) return w.error();
+      if (*w <= 0) return d_.Err(n["weight"], p + ".weight", "must be positive");
+      rt.spec.weight = *w;
+    }
+    if (n["quota"]) {
+      if (auto st = QuotaBody(n["quota"], p + ".quota", &rt.spec); !st.ok()) return st.error();
+    }
+    return rt;
+  }
+
+  Result<std::vector<TenantSpec>> Tenants(const YAML::Node& n) {
+    std::vector<TenantSpec> out;
+    if (!n.IsDefined() || n.IsNull()) return out;
+    if (!n.IsSequence()) return d_.Err(n, "tenants", "expected a list");
+    std::vector<RawTenant> raw;
+    std::map<std::string, size_t> by_name;
+    for (size_t i = 0; i < n.size(); i++) {
+      std::string p = "tenants[" + std::to_string(i) + "]";
+      auto rt = TenantEntry(n[i], p);
+      if (!rt.ok()) return rt.error();
+      if (by_name.count(rt->name)) return d_.Err(n[i], p, "tenant \"" + rt->name + "\" is listed twice");
+      by_name[rt->name] = raw.size();
+      raw.push_back(*rt);
+    }
+    // Resolve `parent` references to full paths; detect unknown parents and cycles.
+    std::vector<std::string> full(raw.size());
+    std::vector<int> state(raw.size(), 0);  // 0 new, 1 visiting, 2 done
+    std::function<Status(size_t)> resolve = [&](size_t i) -> Status {
+      if (state[i] == 2) return Status::Ok();
+      if (state[i] == 1) return d_.Err(raw[i].node, "tenants", "tenant \"" + raw[i].name + "\" is its own ancestor (cycle)");
+      state[i] = 1;
+      if (raw[i].parent.empty()) {
+        full[i] = raw[i].name;
+      } else {
+        auto it = by_name.find(raw[i].parent);
+        if (it == by_name.end()) {
+          return d_.Err(raw[i].node["parent"], "tenants", "tenant \"" + raw[i].name + "\" names unknown parent \"" + raw[i].parent + "\"");
+        }
+        if (auto st = resolve(it->second); !st.ok()) return st;
+        full[i] = full[it->second] + "/" + raw[i].name;
+      }
+      state[i] = 2;
+      return Status::Ok();
+    };
+    for (size_t i = 0; i < raw.size(); i++)
+      if (auto st = resolve(i); !st.ok()) return st.error();
+    for (size_t i = 0; i < raw.size(); i++) {
+      raw[i].spec.path = full[i];
+      out.push_back(raw[i].spec);
+    }
+    // Children's guaranteed must fit in the parent's max.
+    for (const auto& parent : out) {
+      for (const auto& [res, mx] : parent.max) {
+        int64_t sum = 0;
+        for (const auto& c : out) {
+          if (c.path.rfind(parent.path + "/", 0) == 0 && c.path.find('/', parent.path.size() + 1) == std::string::npos) {
+            auto g = c.guaranteed.find(res);
+            if (g != c.guaranteed.end()) sum += g->second;
+          }
+        }
+        if (sum > mx) {
+          return d_.Err(raw[by_name.count(parent.path) ? by_name[parent.path] : 0].node, "tenants",
+                        "children of " + parent.path + " guarantee " + FormatResourceAmount(res, sum) + " " + res +
+                            ", above its max " + FormatResourceAmount(res, mx));
+        }
+      }
+    }
+    return out;
+  }
+
+  Result<RequestSpec> Submit(const YAML::Node& n, const std::string& p) {
+    RequestSpec r;
+    if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "workflow", "priority", "requests", "limits", "duration",
+                                      "selector", "tolerations", "preemptible", "count", "spread", "wait",
+                                      "reservation"});
+        !st.ok())
+      return st.error();
+    if (!n["id"]) return d_.Err(n, p, "submit needs an id");
+    auto id = d_.Scalar(n["id"], p + ".id");
+    if (!id.ok()) return id.error();
+    r.id = *id;
+    if (r.id.empty()) return d_.Err(n["id"], p + ".id", "is empty");
+    for (const char* k : {"tenant", "workflow", "reservation"}) {
+      if (!n[k]) continue;
+      auto v = d_.Scalar(n[k], p + "." + k);
+      if (!v.ok()) return v.error();
+      std::string key = k;
+      (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : r.reservation) = *v;
+    }
+    if (n["priority"]) {
+      auto v = d_.Scalar(n["priority"], p + ".priority");
+      if (!v.ok()) return v.error();
+      auto pr = ParsePriority(*v);
+      if (!pr.ok()) return d_.Err(n["priority"], p + ".priority", pr.error().message);
+      r.priority = *pr;
+    }
+    if (!n["requests"]) return d_.Err(n, p, "submit " + r.id + " needs requests");
+    auto req = Resources(n["requests"], p + ".requests");
+    if (!req.ok()) return req.error();
+    r.requests = *req;
+    if (r.requests.empty()) return d_.Err(n["requests"], p + ".requests", "is empty");
+    if (n["limits"]) {
+      auto lim = Resources(n["limits"], p + ".limits");
+      if (!lim.ok()) return lim.error();
+      for (const auto& [k, v] : *lim) {
+        auto rq = r.requests.find(k);
+        if (rq != r.requests.end() && v < rq->second) {
+          return d_.Err(n["limits"], p + ".limits." + k, "limit is below the request");
+        }
+      }
+      r.limits = *lim;
+    }
+    if (n["duration"]) {
+      auto v = d_.Seconds(n["duration"], p + ".duration");
+      if (!v.ok()) return v.error();
+      if (*v <= 0) return d_.Err(n["duration"], p + ".duration", "must be positive");
+      r.duration = *v;
+    }
+    if (n["wait"]) {
+      auto v = d_.Seconds(n["wait"], p + ".wait");
+      if (!v.ok()) return v.error();
+      r.wait = *v;
+    }
+    if (n["selector"]) {
+      auto s = StringMap(n["selector"], p + ".selector");
+      if (!s.ok()) return s.error();
+      r.selector = *s;
+    }
+    if (n["tolerations"]) {
+      const auto& ts = n["tolerations"];
+      if (!ts.IsSequence()) return d_.Err(ts, p + ".tolerations", "expected a list");
+      for (size_t i = 0; i < ts.size(); i++) {
+        std::string tp = p + ".tolerations[" + std::to_string(i) + "]";
+        if (auto st = d_.CheckKeys(ts[i], tp, {"key", "operator", "value", "effect"}); !st.ok()) return st.error();
+        Toleration t;
+        if (ts[i]["key"]) t.key = ts[i]["key"].Scalar();
+        if (ts[i]["operator"]) t.op = ts[i]["operator"].Scalar();
+        if (ts[i]["value"]) t.value = ts[i]["value"].Scalar();
+        if (ts[i]["effect"]) t.effect = ts[i]["effect"].Scalar();
+        if (t.op != "Equal" && t.op != "Exists") return d_.Err(ts[i], tp + ".operator", "use Equal or Exists");
+        r.tolerations.push_back(t);
+      }
+    }
+    for (const char* k : {"preemptible", "spread"}) {
+      if (!n[k]) continue;
+      auto b = d_.Bool(n[k], p + "." + k);
+      if (!b.ok()) return b.error();
+      (std::string(k) == "preemptible" ? r.preemptible : r.spread) = *b;
+    }
+    if (n["count"]) {
+      auto c = d_.Integer(n["count"], p + ".count");
+      if (!c.ok()) return c.error();
+      if (*c < 1 || *c > 10000) return d_.Err(n["count"], p + ".count", "must be within 1-10000");
+      r.count = static_cast<int>(*c);
+    }
+    return r;
+  }
+
+  Result<ReservationSpec> Reserve(const YAML::Node& n, const std::string& p) {
+    ReservationSpec r;
+    if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "start", "end", "requests", "nodes", "pool"}); !st.ok())
+      return st.error();
+    for (const char* k : {"id", "start", "end", "requests"})
+      if (!n[k]) return d_.Err(n, p, std::string("reservation needs ") + k);
+    auto id = d_.Scalar(n["id"], p + ".id");
+    if (!id.ok()) return id.error();
+    r.id = *id;
+    if (n["tenant"]) {
+      auto t = d_.Scalar(n["tenant"], p + ".tenant");
+      if (!t.ok()) return t.error();
+      r.tenant = *t;
+    }
+    auto s = d_.Seconds(n["start"], p + ".start");
+    if (!s.ok()) return s.error();
+    auto e = d_.Seconds(n["end"], p + ".end");
+    if (!e.ok()) return e.error();
+    if (*e <= *s) return d_.Err(n["end"], p + ".end", "must be after start");
+    r.start = *s;
+    r.end = *e;
+    auto req = Resources(n["requests"], p + ".requests");
+    if (!req.ok()) return req.error();
+    r.requests = *req;
+    if (n["nodes"]) {
+      if (!n["nodes"].IsSequence()) return d_.Err(n["nodes"], p + ".nodes", "expected a list of node names");
+      for (const auto& x : n["nodes"]) r.nodes.push_back(x.Scalar());
+    }
+    if (n["pool"]) r.pool = n["pool"].Scalar();
+    return r;
+  }
+
+  Result<Scenario> Load(const std::string& text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument(d_.file() + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                             ": invalid YAML/JSON: " + e.msg);
+    }
+    try {
+      return LoadRoot(root);
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument(d_.file() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+  }
+
+  Result<Scenario> LoadRoot(const YAML::Node& root) {
+    Scenario sc;
+    sc.file = d_.file();
+    if (!root.IsMap()) return d_.Err(root, "", "a scenario is a mapping with policy, nodes, tenants and events");
+    if (auto st = d_.CheckKeys(root, "", {"name", "description", "policy", "nodes", "tenants", "events"}); !st.ok())
+      return st.error();
+    auto pol = Policy(root["policy"]);
+    if (!pol.ok()) return pol.error();
+    sc.policy = *pol;
+    std::set<std::string> node_names;
+    if (root["nodes"]) {
+      if (!root["nodes"].IsSequence()) return d_.Err(root["nodes"], "nodes", "expected a list");
+      for (size_t i = 0; i < root["nodes"].size(); i++) {
+        std::string p = "nodes[" + std::to_string(i) + "]";
+        auto n = Node(root["nodes"][i], p);
+        if (!n.ok()) return n.error();
+        if (!node_names.insert(n->name).second) return d_.Err(root["nodes"][i], p, "duplicate node name \"" + n->name + "\"");
+        sc.nodes.push_back(*n);
+      }
+    }
+    auto tn = Tenants(root["tenants"]);
+    if (!tn.ok()) return tn.error();
+    sc.tenants = *tn;
+    const auto& evs = root["events"];
+    if (evs && !evs.IsNull() && !evs.IsSequence()) return d_.Err(evs, "events", "expected a list");
+    std::set<std::string> ids, reservation_ids;
+    TimeMs last_at = 0;
+    for (size_t i = 0; evs && evs.IsSequence() && i < evs.size(); i++) {
+      const auto& e = evs[i];
+      std::string p = "events[" + std::to_string(i) + "]";
+      if (auto st = d_.CheckKeys(e, p, {"at", "submit", "release", "node_up", "node_down", "drain", "reserve",
+                                        "unreserve", "quota"});
+          !st.ok())
+        return st.error();
+      if (!e["at"]) return d_.Err(e, p, "event needs `at` (seconds)");
+      auto at = d_.Seconds(e["at"], p + ".at");
+      if (!at.ok()) return at.error();
+      if (*at < last_at) {
+        return d_.Err(e["at"], p + ".at", "events must be in time order (" + std::to_string(*at / 1000.0) +
+                                               "s comes after " + std::to_string(last_at / 1000.0) + "s)");
+      }
+      last_at = *at;
+      if (e.size() != 2) return d_.Err(e, p, "an event has `at` and exactly one action");
+      Event ev;
+      ev.at = *at;
+      ev.line = e.Mark().line + 1;
+      if (e["submit"]) {
+        ev.kind = Event::Kind::kSubmit;
+        auto r = Submit(e["submit"], p + ".submit");
+        if (!r.ok()) return r.error();
+        if (!ids.insert(r->id).second) return d_.Err(e["submit"]["id"], p + ".submit.id", "duplicate id \"" + r->id + "\"");
+        if (!r->reservation.empty() && !reservation_ids.count(r->reservation)) {
+          return d_.Err(e["submit"]["reservation"], p + ".submit.reservation",
+                        "unknown reservation \"" + r->reservation + "\" (reserve it in an earlier event)");
+        }
+        ev.submit = *r;
+      } else if (e["release"]) {
+        ev.kind = Event::Kind::kRelease;
+        auto s = d_.Scalar(e["release"], p + ".release");
+        if (!s.ok()) return s.error();
+        if (!ids.count(*s)) return d_.Err(e["release"], p + ".release", "release of unknown id \"" + *s + "\"");
+        ev.name = *s;
+      } else if (e["node_up"]) {
+        ev.kind = Event::Kind::kNodeUp;
+        if (e["node_up"].IsMap()) {
+          auto n = Node(e["node_up"], p + ".node_up");
+          if (!n.ok()) return n.error();
+          ev.node = *n;
+          ev.has_node_spec = true;
+          ev.name = n->name;
+          if (!node_names.count(n->name)) node_names.insert(n->name);
+        } else {
+          auto s = d_.Scalar(e["node_up"], p + ".node_up");
+          if (!s.ok()) return s.error();
+          if (!node_names.count(*s)) return d_.Err(e["node_up"], p + ".node_up", "unknown node \"" + *s + "\"");
+          ev.name = *s;
+        }
+      } else if (e["node_down"] || e["drain"]) {
+        bool down = static_cast<bool>(e["node_down"]);
+        ev.kind = down ? Event::Kind::kNodeDown : Event::Kind::kDrain;
+        const auto& v = down ? e["node_down"] : e["drain"];
+        std::string key = p + (down ? ".node_down" : ".drain");
+        auto s = d_.Scalar(v, key);
+        if (!s.ok()) return s.error();
+        if (!node_names.count(*s)) return d_.Err(v, key, "unknown node \"" + *s + "\"");
+        ev.name = *s;
+      } else if (e["reserve"]) {
+        ev.kind = Event::Kind::kReserve;
+        auto r = Reserve(e["reserve"], p + ".reserve");
+        if (!r.ok()) return r.error();
+        if (!reservation_ids.insert(r->id).second) {
+          return d_.Err(e["reserve"]["id"], p + ".reserve.id", "duplicate reservation id \"" + r->id + "\"");
+        }
+        for (const auto& nn : r->nodes)
+          if (!node_names.count(nn)) return d_.Err(e["reserve"]["nodes"], p + ".reserve.nodes", "unknown node \"" + nn + "\"");
+        ev.reserve = *r;
+      } else if (e["unreserve"]) {
+        ev.kind = Event::Kind::kUnreserve;
+        auto s = d_.Scalar(e["unreserve"], p + ".unreserve");
+        if (!s.ok()) return s.error();
+        if (!reservation_ids.count(*s)) return d_.Err(e["unreserve"], p + ".unreserve", "unknown reservation \"" + *s + "\"");
+        ev.name = *s;
+      } else if (e["quota"]) {
+        ev.kind = Event::Kind::kQuota;
+        const auto& q = e["quota"];
+        std::string qp = p + ".quota";
+        if (auto st = d_.CheckKeys(q, qp, {"path", "tenant", "weight", "quota", "guaranteed", "max", "lending_limit",
+                                           "burst", "grace"});
+            !st.ok())
+          return st.error();
+        const auto& pn = q["path"] ? q["path"] : q["tenant"];
+        if (!pn) return d_.Err(q, qp, "quota needs the tenant's path");
+        ev.quota.path = pn.Scalar();
+        if (q["weight"]) {
+          auto w = d_.Number(q["weight"], qp + ".weight");
+          if (!w.ok()) return w.error();
+          ev.quota.weight = *w;
+        }
+        YAML::Node body = q["quota"] ? q["quota"] : YAML::Node(YAML::NodeType::Map);
+        if (!q["quota"]) {
+          for (const char* k : {"guaranteed", "max", "lending_limit", "burst", "grace"})
+            if (q[k]) body[k] = q[k];
+        }
+        if (auto st = QuotaBody(body, qp, &ev.quota); !st.ok()) return st.error();
+        // Keep the weight of an existing tenant entry unless given.
+        if (!q["weight"]) {
+          for (const auto& t : sc.tenants)
+            if (t.path == ev.quota.path) ev.quota.weight = t.weight;
+        }
+      }
+      sc.events.push_back(std::move(ev));
+    }
+    return sc;
+  }
+
+ private:
+  Doc d_;
+};
+
+}  // namespace
+
+Result<Scenario> ParseScenario(const std::string& text, const std::string& file) { return Loader(file).Load(text); }
+
+Result<Scenario> LoadScenario(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return InvalidArgument(path + ": cannot open scenario file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ParseScenario(ss.str(), path);
+}
+
+}  // namespace allot::sim

@@ -1,0 +1,77 @@
+#include "sim/yaml_util.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+#include "allot/engine.h"
+
+namespace allot::sim {
+
+Error Doc::Err(const YAML::Node& n, const std::string& path, const std::string& msg) const {
+  std::string where = file_;
+  if (n.IsDefined() && n.Mark().line >= 0) {
+    where += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
+  }
+  where.append(": ");
+  if (!path.empty()) where.append(path).append(": ");
+  where.append(msg);
+  return InvalidArgument(std::move(where));
+}
+
+Status Doc::CheckKeys(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> allowed) const {
+  if (!n.IsMap()) return Err(n, path, "expected a mapping");
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    std::string k = it->first.Scalar();
+    bool ok = false;
+    for (const char* a : allowed) ok |= k == a;
+    if (!ok) {
+      std::string list;
+      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return Err(it->first, path, "unknown key \"" + k + "\" (expected one of: " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Doc::Scalar(const YAML::Node& n, const std::string& path) const {
+  if (!n.IsScalar()) return Err(n, path, "expected a single value");
+  return n.Scalar();
+}
+
+Result<double> Doc::Number(const YAML::Node& n, const std::string& path) const {
+  auto s = Scalar(n, path);
+  if (!s.ok()) return s.error();
+  const std::string& t = *s;
+  char* end = nullptr;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) return Err(n, path, "\"" + t + "\" is not a number");
+  return v;
+}
+
+Result<int64_t> Doc::Integer(const YAML::Node& n, const std::string& path) const {
+  auto s = Scalar(n, path);
+  if (!s.ok()) return s.error();
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (ec != std::errc() || p != s->data() + s->size()) return Err(n, path, "\"" + *s + "\" is not an integer");
+  return v;
+}
+
+Result<bool> Doc::Bool(const YAML::Node& n, const std::string& path) const {
+  auto s = Scalar(n, path);
+  if (!s.ok()) return s.error();
+  if (*s == "true" || *s == "True" || *s == "yes") return true;
+  if (*s == "false" || *s == "False" || *s == "no") return false;
+  return Err(n, path, "\"" + *s + "\" is not true or false");
+}
+
+Result<TimeMs> Doc::Seconds(const YAML::Node& n, const std::string& path) const {
+  auto v = Number(n, path);
+  if (!v.ok()) return v.error();
+  if (*v < 0) return Err(n, path, "must not be negative");
+  if (*v > 1e13) return Err(n, path, "is too large");
+  return static_cast<TimeMs>(std::llround(*v * 1000.0));
+}
+
+}  // namespace allot::sim
