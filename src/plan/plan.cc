@@ -14,20 +14,26 @@ namespace {
 using internal::AddScaled;
 using internal::Get;
 
-// The workloads as an environment would run them: cpu/memory of every container scaled, then computed.
-std::vector<Workload> Prepare(const Manifests& m, const EnvMultipliers* env) {
-  std::vector<Workload> out = m.workloads;
-  for (auto& w : out) {
-    if (env != nullptr) {
-      for (auto& c : w.containers) {
-        for (auto* list : {&c.requests, &c.limits}) {
-          for (auto& [k, v] : *list) v = internal::ScalePpm(v, env->Factor(k));
-        }
-      }
-    }
-    ComputeWorkload(&w, m.limit_ranges, m.runtime_classes);
+void ScaleList(ResourceList* r, const EnvMultipliers& env) {
+  for (auto& [k, v] : *r) v = internal::ScalePpm(v, env.Factor(k));
+}
+
+// Environment multipliers are applied exactly at every level that is reported: each container value, each
+// pod value and each total is ceil(value as written × factor). So a total is the written total times the
+// factor (not a sum of rounded pods), and a pod is its written value times the factor.
+void ScaleWorkload(Workload* w, const EnvMultipliers& env) {
+  for (auto& c : w->containers) {
+    ScaleList(&c.requests, env);
+    ScaleList(&c.limits, env);
   }
-  return out;
+  ScaleList(&w->overhead, env);
+  ScaleList(&w->pod_requests, env);
+  ScaleList(&w->pod_limits, env);
+}
+
+void ScaleTotals(Totals* t, const EnvMultipliers& env) {
+  ScaleList(&t->requests, env);
+  ScaleList(&t->limits, env);
 }
 
 void MatchHpas(std::vector<Workload>* workloads, std::vector<Hpa>* hpas) {
@@ -177,8 +183,13 @@ Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
     env = &it->second;
   }
   std::vector<Hpa> hpas = manifests.hpas;
-  plan.workloads = Prepare(manifests, env);
-  MatchHpas(&plan.workloads, &hpas);
+  std::vector<Workload> base = manifests.workloads;
+  for (auto& w : base) ComputeWorkload(&w, manifests.limit_ranges, manifests.runtime_classes);
+  MatchHpas(&base, &hpas);
+  plan.workloads = base;
+  if (env != nullptr) {
+    for (auto& w : plan.workloads) ScaleWorkload(&w, *env);
+  }
 
   int64_t per_node_min = options.daemonset_nodes >= 0 ? options.daemonset_nodes : 1;
   int64_t per_node_max = per_node_min;
@@ -191,16 +202,29 @@ Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
       per_node_max = plan.sizing.at_max.nodes;
     }
   }
+  SetPerNode(&base, per_node_min, per_node_max);
   SetPerNode(&plan.workloads, per_node_min, per_node_max);
-  AddTotals(plan.workloads, &plan.total_min, &plan.total_max, &plan.by_namespace);
-
+  // Totals of the manifests as written; environments scale them.
+  Totals base_min, base_max;
+  std::map<std::string, std::pair<Totals, Totals>> base_ns;
+  AddTotals(base, &base_min, &base_max, &base_ns);
+  plan.total_min = base_min;
+  plan.total_max = base_max;
+  plan.by_namespace = base_ns;
+  if (env != nullptr) {
+    ScaleTotals(&plan.total_min, *env);
+    ScaleTotals(&plan.total_max, *env);
+    for (auto& [ns, mm] : plan.by_namespace) {
+      ScaleTotals(&mm.first, *env);
+      ScaleTotals(&mm.second, *env);
+    }
+  }
   for (const auto& [name, mult] : options.env_config.envs) {
-    std::vector<Hpa> h = manifests.hpas;
-    std::vector<Workload> ws = Prepare(manifests, &mult);
-    MatchHpas(&ws, &h);
-    SetPerNode(&ws, per_node_min, per_node_max);
     auto& [tmin, tmax] = plan.by_env[name];
-    AddTotals(ws, &tmin, &tmax, nullptr);
+    tmin = base_min;
+    tmax = base_max;
+    ScaleTotals(&tmin, mult);
+    ScaleTotals(&tmax, mult);
   }
 
   CheckQuotas(manifests, plan.workloads, plan.by_namespace, &plan.quota);

@@ -170,7 +170,7 @@ spec:
   EXPECT_EQ(Of(p.total_min.requests, "cpu"), 500);
 }
 
-TEST(ComputeTest, EnvMultipliersRoundUpPerContainer) {
+TEST(ComputeTest, EnvMultipliersScaleEachReportedLevelExactly) {
   Manifests m = LoadOrDie(R"(
 kind: Deployment
 metadata: {name: d}
@@ -183,13 +183,17 @@ spec:
   PlanOptions o;
   o.env = "dev";
   Plan p = PlanOrDie(m, o);
-  // dev = 0.5× cpu and memory: ceil(99m × 0.5) = 50m per pod, × 2 = 100m; memory 101Mi / 2 = 50.5Mi × 2 = 101Mi.
-  EXPECT_EQ(Of(p.total_min.requests, "cpu"), 100);
+  // dev = 0.5× cpu and memory, applied exactly at each reported level: the pod is ceil(99m × 0.5 = 49.5m) = 50m,
+  // the total ceil(2 × 99m × 0.5) = 99m (the written total times the factor, not a sum of rounded pods).
+  EXPECT_EQ(Of(p.workloads[0].pod_requests, "cpu"), 50);
+  EXPECT_EQ(Of(p.workloads[0].containers[0].requests, "cpu"), 50);
+  EXPECT_EQ(Of(p.total_min.requests, "cpu"), 99);
+  // memory: 2 × 101Mi × 0.5 = 101Mi.
   EXPECT_EQ(Of(p.total_min.requests, "memory"), 101 * kMi);
   // gpu is 1× in dev: 2 pods × 1 GPU = 2000 milli-GPU internally.
   EXPECT_EQ(Of(p.total_min.requests, "gpu"), 2000);
-  // prod = 1.5×: ceil(99 × 1.5 = 148.5) = 149m per pod, × 2 = 298m.
-  EXPECT_EQ(Of(p.by_env["prod"].first.requests, "cpu"), 298);
+  // prod = 1.5×: 2 × 99m × 1.5 = 297m.
+  EXPECT_EQ(Of(p.by_env["prod"].first.requests, "cpu"), 297);
   o.env = "qa";
   EXPECT_FALSE(MakePlan(m, o).ok());
 }
