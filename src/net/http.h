@@ -113,6 +113,7 @@ class HttpServer {
   void Shutdown();
   // Async-signal-safe variant of Shutdown (only writes to an eventfd).
   void RequestShutdown();
+  bool ShutdownRequested() const;
   // Requests admitted but not yet answered.
   size_t InFlight() const;
   // Requests waiting for a worker.

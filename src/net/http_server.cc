@@ -705,6 +705,7 @@ void HttpServer::RequestShutdown() {
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = write(impl_->shutdown_fd, &one, sizeof one);
 }
+bool HttpServer::ShutdownRequested() const { return impl_->shutdown_requested.load(); }
 size_t HttpServer::InFlight() const { return impl_->shared->in_flight.load(); }
 size_t HttpServer::QueueDepth() const { return impl_->queue_depth.load(); }
 uint64_t HttpServer::Rejected429() const { return impl_->rejected.load(); }

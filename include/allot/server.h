@@ -1,0 +1,105 @@
+// `allot serve`: the engine as an HTTP/JSON service with durable state, leases, an audit log, bearer-token
+// auth and Prometheus metrics.
+//
+// A Server owns one Engine (behind one mutex), one Store and an HTTP server. Every mutation is applied to
+// the engine, written to the store as one batch together with its audit events, and answered only once
+// that batch is durable (group commit). On start the state is rebuilt from the store: nodes, tenants,
+// reservations, then allocations (placed ones with Engine::Restore, queued ones re-submitted in their
+// original order). A timer thread runs Engine::Schedule when something is due (lease ends, wait
+// deadlines), marks nodes down whose heartbeats stopped, and answers long-poll watches that time out.
+// Thread-safety: Create/Run on one thread; Shutdown and RequestShutdown from any thread (the latter from a
+// signal handler).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "allot/engine.h"
+#include "allot/result.h"
+#include "allot/store.h"
+
+namespace allot {
+
+struct TokenConfig {
+  std::string name;        // who: shown as the actor in logs and the audit log
+  std::string role;        // admin | reader | writer | agent
+  std::string tenant;      // writer: the subtree it may act on
+  std::string sha256_hex;  // SHA-256 of the secret, lower-case hex (a plain `token:` is hashed on load)
+};
+
+// Every key of the config file (YAML). Unknown keys are errors naming the key.
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7070";
+  std::string data_dir = "./allot-data";   // ":memory:" keeps nothing (tests)
+  bool dev = false;                        // no auth, loopback only
+  std::vector<TokenConfig> tokens;
+  EngineOptions policy;
+  // Global limits (0: none). Active = queued + placed.
+  size_t max_allocations_per_tenant = 0;
+  size_t max_concurrent_allocations = 0;
+  int64_t max_lease_ms = 366LL * 86400 * 1000;
+  int64_t heartbeat_timeout_ms = 30'000;   // agent nodes silent this long are marked down
+  int64_t finished_retention_ms = 3'600'000;  // finished allocations stay visible to GET this long ...
+  size_t finished_retention_count = 100'000;  // ... and at most this many
+  int64_t events_retention_ms = 30LL * 86400 * 1000;
+  std::vector<TenantSpec> tenants;
+  std::vector<NodeSpec> nodes;             // registered at start unless the store already knows them
+  // HTTP limits.
+  size_t max_body_bytes = 1 << 20;
+  int max_json_depth = 16;
+  size_t max_queue = 4096;
+  size_t max_connections = 20000;
+  int workers = 2;
+  int64_t request_timeout_ms = 10'000;
+  int64_t idle_timeout_ms = 120'000;
+  int64_t max_watch_ms = 300'000;          // longest long-poll
+  bool sync_full = true;                   // fsync every group commit
+  bool log_requests = true;                // one JSON line per request on stderr
+  std::string throttling_yaml;             // the `throttling:` section, passed through (see throttle/)
+};
+
+// Parses a config file; errors name the file, line and key.
+Result<ServerConfig> LoadServerConfig(const std::string& path);
+Result<ServerConfig> ParseServerConfig(const std::string& yaml_text, const std::string& origin);
+// Lower-case hex SHA-256 of a token secret, as `sha256:` in the config expects.
+std::string HashToken(const std::string& secret);
+
+// An extension route (e.g. /v1/ratelimits/...) that another module serves through this server.
+struct ApiCall {
+  std::string method, path, body;
+  std::vector<std::pair<std::string, std::string>> query;
+  std::string actor, role, tenant_scope;  // who is calling; tenant_scope "" = all tenants
+};
+struct ApiAnswer {
+  int status = 200;
+  std::string body;  // JSON
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class Server {
+ public:
+  // Opens the store (unless one is given), rebuilds the state, binds the listener.
+  static Result<std::unique_ptr<Server>> Create(const ServerConfig& config, std::unique_ptr<Store> store = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Routes requests whose path starts with `prefix` to `fn` (after authentication). Call before Run().
+  void AddRoute(const std::string& prefix, std::function<ApiAnswer(const ApiCall&)> fn);
+  int port() const;
+  // Serves until Shutdown; then finishes in-flight requests and flushes the store.
+  Status Run();
+  void Shutdown();
+  void RequestShutdown();  // async-signal-safe
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace allot

@@ -1,0 +1,360 @@
+// The `allot serve` config file. Every key is checked; an unknown key is an error naming file, line and key.
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "allot/resources.h"
+#include "allot/server.h"
+#include "server/auth.h"
+#include "server/util.h"
+
+namespace allot {
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
+
+  Error Err(const YAML::Node& n, const std::string& key, const std::string& msg) const {
+    std::string where = origin_;
+    if (n.IsDefined() && n.Mark().line >= 0) where += ":" + std::to_string(n.Mark().line + 1);
+    return InvalidArgument(where + ": " + key + ": " + msg);
+  }
+
+  Status Keys(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> allowed) const {
+    if (!n.IsMap()) return Err(n, path, "must be a mapping");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string k = it->first.as<std::string>();
+      bool ok = false;
+      for (const char* a : allowed) ok |= k == a;
+      if (!ok) return Err(it->first, path.empty() ? k : path + "." + k, "unknown key");
+    }
+    return Status::Ok();
+  }
+
+  Status Str(const YAML::Node& n, const std::string& key, std::string* out) const {
+    if (!n.IsScalar()) return Err(n, key, "must be a string");
+    *out = n.as<std::string>();
+    return Status::Ok();
+  }
+  Status Bool(const YAML::Node& n, const std::string& key, bool* out) const {
+    bool v;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) return Err(n, key, "must be true or false");
+    *out = v;
+    return Status::Ok();
+  }
+  Status Int(const YAML::Node& n, const std::string& key, int64_t lo, int64_t hi, int64_t* out) const {
+    int64_t v;
+    if (!n.IsScalar() || !YAML::convert<int64_t>::decode(n, v)) return Err(n, key, "must be an integer");
+    if (v < lo || v > hi) return Err(n, key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    *out = v;
+    return Status::Ok();
+  }
+  Status Double(const YAML::Node& n, const std::string& key, double lo, double hi, double* out) const {
+    double v;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) return Err(n, key, "must be a number");
+    if (!(v >= lo && v <= hi)) return Err(n, key, "is out of range");
+    *out = v;
+    return Status::Ok();
+  }
+  Status Duration(const YAML::Node& n, const std::string& key, int64_t* out) const {
+    if (!n.IsScalar()) return Err(n, key, "must be a duration (90s, 5m, 1h) or seconds");
+    auto ms = server::ParseDurationMs(n.as<std::string>());
+    if (!ms) return Err(n, key, "invalid duration \"" + n.as<std::string>() + "\"");
+    *out = *ms;
+    return Status::Ok();
+  }
+  Status Resources(const YAML::Node& n, const std::string& key, ResourceMap* out) const {
+    if (!n.IsMap()) return Err(n, key, "must be a mapping of resource quantities");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string name = it->first.as<std::string>();
+      std::string f = key + "." + name;
+      if (auto s = ValidateResourceName(name); !s.ok()) return Err(it->first, f, s.message());
+      if (!it->second.IsScalar()) return Err(it->second, f, "must be a quantity");
+      std::string canon = CanonicalResourceName(name);
+      auto v = ParseResourceAmount(canon, it->second.as<std::string>());
+      if (!v.ok()) return Err(it->second, f, v.error().message);
+      (*out)[canon] = *v;
+    }
+    return Status::Ok();
+  }
+  Status Labels(const YAML::Node& n, const std::string& key, allot::Labels* out) const {
+    if (!n.IsMap()) return Err(n, key, "must be a mapping of strings");
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (!it->second.IsScalar()) return Err(it->second, key + "." + it->first.as<std::string>(), "must be a string");
+      (*out)[it->first.as<std::string>()] = it->second.as<std::string>();
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::string origin_;
+};
+
+#define ALLOT_TRY(expr)               \
+  do {                                \
+    if (auto _s = (expr); !_s.ok()) { \
+      return _s.error();              \
+    }                                 \
+  } while (0)
+
+Status ParseTokens(const Reader& r, const YAML::Node& auth, ServerConfig* c) {
+  ALLOT_TRY(r.Keys(auth, "auth", {"tokens"}));
+  if (!auth["tokens"]) return Status::Ok();
+  const YAML::Node& toks = auth["tokens"];
+  if (!toks.IsSequence()) return r.Err(toks, "auth.tokens", "must be a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < toks.size(); i++) {
+    const YAML::Node& t = toks[i];
+    std::string p = "auth.tokens[" + std::to_string(i) + "]";
+    ALLOT_TRY(r.Keys(t, p, {"name", "role", "tenant", "sha256", "token"}));
+    TokenConfig tc;
+    if (!t["name"]) return r.Err(t, p + ".name", "is required");
+    ALLOT_TRY(r.Str(t["name"], p + ".name", &tc.name));
+    if (!names.insert(tc.name).second) return r.Err(t["name"], p + ".name", "duplicate token name \"" + tc.name + "\"");
+    if (!t["role"]) return r.Err(t, p + ".role", "is required (admin, reader, writer or agent)");
+    ALLOT_TRY(r.Str(t["role"], p + ".role", &tc.role));
+    if (tc.role != "admin" && tc.role != "reader" && tc.role != "writer" && tc.role != "agent") {
+      return r.Err(t["role"], p + ".role", "unknown role \"" + tc.role + "\" (admin, reader, writer or agent)");
+    }
+    if (t["tenant"]) {
+      ALLOT_TRY(r.Str(t["tenant"], p + ".tenant", &tc.tenant));
+      if (auto e = server::ValidateTenant(tc.tenant, p + ".tenant")) return r.Err(t["tenant"], p + ".tenant", e->message);
+    }
+    if (tc.role == "writer" && tc.tenant.empty()) {
+      return r.Err(t, p + ".tenant", "a writer token needs the tenant subtree it may act on");
+    }
+    if (t["sha256"] && t["token"]) return r.Err(t, p, "give either sha256 or token, not both");
+    if (t["sha256"]) {
+      ALLOT_TRY(r.Str(t["sha256"], p + ".sha256", &tc.sha256_hex));
+      if (!server::IsSha256Hex(tc.sha256_hex)) return r.Err(t["sha256"], p + ".sha256", "must be 64 hex digits");
+      for (char& ch : tc.sha256_hex) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    } else if (t["token"]) {
+      std::string secret;
+      ALLOT_TRY(r.Str(t["token"], p + ".token", &secret));
+      if (secret.size() < 8) return r.Err(t["token"], p + ".token", "is too short (at least 8 characters)");
+      tc.sha256_hex = HashToken(secret);
+    } else {
+      return r.Err(t, p + ".sha256", "is required (the SHA-256 of the secret; `allot serve --hash-token S`)");
+    }
+    c->tokens.push_back(std::move(tc));
+  }
+  return Status::Ok();
+}
+
+Status ParsePolicy(const Reader& r, const YAML::Node& n, EngineOptions* o) {
+  ALLOT_TRY(r.Keys(n, "policy", {"scoring", "weights", "shape", "fair_share", "preemption", "backfill", "quota_mode",
+                                 "preemption_grace"}));
+  if (n["scoring"]) {
+    ALLOT_TRY(r.Str(n["scoring"], "policy.scoring", &o->scoring));
+    static const std::set<std::string> kScorers = {"least-allocated", "most-allocated",
+                                                   "requested-to-capacity-ratio", "balanced-allocation"};
+    if (!kScorers.count(o->scoring)) {
+      return r.Err(n["scoring"], "policy.scoring",
+                   "unknown scoring \"" + o->scoring +
+                       "\" (least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation)");
+    }
+  }
+  if (n["weights"]) {
+    const YAML::Node& w = n["weights"];
+    if (!w.IsMap()) return r.Err(w, "policy.weights", "must be a mapping of resource: weight");
+    for (auto it = w.begin(); it != w.end(); ++it) {
+      int64_t v;
+      ALLOT_TRY(r.Int(it->second, "policy.weights." + it->first.as<std::string>(), 0, 1000, &v));
+      o->weights[CanonicalResourceName(it->first.as<std::string>())] = v;
+    }
+  }
+  if (n["shape"]) {
+    const YAML::Node& s = n["shape"];
+    if (!s.IsSequence()) return r.Err(s, "policy.shape", "must be a list of {utilization, score}");
+    for (size_t i = 0; i < s.size(); i++) {
+      std::string p = "policy.shape[" + std::to_string(i) + "]";
+      ALLOT_TRY(r.Keys(s[i], p, {"utilization", "score"}));
+      int64_t u = 0, sc = 0;
+      if (!s[i]["utilization"] || !s[i]["score"]) return r.Err(s[i], p, "needs utilization and score");
+      ALLOT_TRY(r.Int(s[i]["utilization"], p + ".utilization", 0, 100, &u));
+      ALLOT_TRY(r.Int(s[i]["score"], p + ".score", 0, 10, &sc));
+      o->shape.emplace_back(u, sc);
+    }
+  }
+  if (n["fair_share"]) {
+    ALLOT_TRY(r.Str(n["fair_share"], "policy.fair_share", &o->fair_share));
+    if (o->fair_share != "none" && o->fair_share != "drf") {
+      return r.Err(n["fair_share"], "policy.fair_share", "must be none or drf");
+    }
+  }
+  if (n["preemption"]) ALLOT_TRY(r.Bool(n["preemption"], "policy.preemption", &o->preemption));
+  if (n["backfill"]) ALLOT_TRY(r.Bool(n["backfill"], "policy.backfill", &o->backfill));
+  if (n["quota_mode"]) {
+    std::string m;
+    ALLOT_TRY(r.Str(n["quota_mode"], "policy.quota_mode", &m));
+    if (m == "queue") o->quota_mode = QuotaMode::kQueue;
+    else if (m == "strict") o->quota_mode = QuotaMode::kStrict;
+    else return r.Err(n["quota_mode"], "policy.quota_mode", "must be queue or strict");
+  }
+  if (n["preemption_grace"]) ALLOT_TRY(r.Duration(n["preemption_grace"], "policy.preemption_grace", &o->preemption_grace));
+  return Status::Ok();
+}
+
+Status ParseTenants(const Reader& r, const YAML::Node& n, std::vector<TenantSpec>* out) {
+  if (!n.IsSequence()) return r.Err(n, "tenants", "must be a list");
+  for (size_t i = 0; i < n.size(); i++) {
+    const YAML::Node& t = n[i];
+    std::string p = "tenants[" + std::to_string(i) + "]";
+    ALLOT_TRY(r.Keys(t, p, {"path", "weight", "quota"}));
+    TenantSpec ts;
+    if (!t["path"]) return r.Err(t, p + ".path", "is required");
+    ALLOT_TRY(r.Str(t["path"], p + ".path", &ts.path));
+    if (auto e = server::ValidateTenant(ts.path, p + ".path")) return r.Err(t["path"], p + ".path", e->message);
+    if (t["weight"]) ALLOT_TRY(r.Double(t["weight"], p + ".weight", 1e-6, 1e6, &ts.weight));
+    if (t["quota"]) {
+      const YAML::Node& q = t["quota"];
+      std::string qp = p + ".quota";
+      ALLOT_TRY(r.Keys(q, qp, {"guaranteed", "max", "lending_limit", "burst", "grace"}));
+      if (q["guaranteed"]) ALLOT_TRY(r.Resources(q["guaranteed"], qp + ".guaranteed", &ts.guaranteed));
+      if (q["max"]) ALLOT_TRY(r.Resources(q["max"], qp + ".max", &ts.max));
+      if (q["lending_limit"]) ALLOT_TRY(r.Resources(q["lending_limit"], qp + ".lending_limit", &ts.lending_limit));
+      if (q["burst"]) ALLOT_TRY(r.Double(q["burst"], qp + ".burst", 1.0, 100.0, &ts.burst));
+      if (q["grace"]) ALLOT_TRY(r.Duration(q["grace"], qp + ".grace", &ts.grace));
+    }
+    out->push_back(std::move(ts));
+  }
+  return Status::Ok();
+}
+
+Status ParseNodes(const Reader& r, const YAML::Node& n, std::vector<NodeSpec>* out) {
+  if (!n.IsSequence()) return r.Err(n, "nodes", "must be a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < n.size(); i++) {
+    const YAML::Node& nd = n[i];
+    std::string p = "nodes[" + std::to_string(i) + "]";
+    ALLOT_TRY(r.Keys(nd, p, {"name", "capacity", "allocated", "labels", "taints", "pool"}));
+    NodeSpec ns;
+    if (!nd["name"]) return r.Err(nd, p + ".name", "is required");
+    ALLOT_TRY(r.Str(nd["name"], p + ".name", &ns.name));
+    if (ns.name.empty() || !names.insert(ns.name).second) return r.Err(nd["name"], p + ".name", "empty or duplicate");
+    if (!nd["capacity"]) return r.Err(nd, p + ".capacity", "is required");
+    ALLOT_TRY(r.Resources(nd["capacity"], p + ".capacity", &ns.capacity));
+    if (nd["allocated"]) ALLOT_TRY(r.Resources(nd["allocated"], p + ".allocated", &ns.allocated));
+    if (nd["labels"]) ALLOT_TRY(r.Labels(nd["labels"], p + ".labels", &ns.labels));
+    if (nd["pool"]) ALLOT_TRY(r.Str(nd["pool"], p + ".pool", &ns.pool));
+    if (nd["taints"]) {
+      const YAML::Node& ts = nd["taints"];
+      if (!ts.IsSequence()) return r.Err(ts, p + ".taints", "must be a list");
+      for (size_t j = 0; j < ts.size(); j++) {
+        std::string tp = p + ".taints[" + std::to_string(j) + "]";
+        ALLOT_TRY(r.Keys(ts[j], tp, {"key", "value", "effect"}));
+        Taint t;
+        if (ts[j]["key"]) ALLOT_TRY(r.Str(ts[j]["key"], tp + ".key", &t.key));
+        if (ts[j]["value"]) ALLOT_TRY(r.Str(ts[j]["value"], tp + ".value", &t.value));
+        if (ts[j]["effect"]) ALLOT_TRY(r.Str(ts[j]["effect"], tp + ".effect", &t.effect));
+        ns.taints.push_back(t);
+      }
+    }
+    out->push_back(std::move(ns));
+  }
+  return Status::Ok();
+}
+
+Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
+  Reader r(origin);
+  ServerConfig c;
+  if (root.IsNull()) return c;
+  ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
+                              "durability", "log", "tenants", "nodes", "throttling"}));
+  if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
+  if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
+  if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
+  if (root["auth"]) ALLOT_TRY(ParseTokens(r, root["auth"], &c));
+  if (root["policy"]) ALLOT_TRY(ParsePolicy(r, root["policy"], &c.policy));
+  if (const YAML::Node& l = root["limits"]) {
+    ALLOT_TRY(r.Keys(l, "limits", {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease",
+                                   "max_body_bytes", "max_json_depth", "max_queue", "max_connections", "workers",
+                                   "request_timeout", "idle_timeout", "max_watch"}));
+    int64_t v;
+    if (l["max_allocations_per_tenant"]) {
+      ALLOT_TRY(r.Int(l["max_allocations_per_tenant"], "limits.max_allocations_per_tenant", 0, 1LL << 40, &v));
+      c.max_allocations_per_tenant = static_cast<size_t>(v);
+    }
+    if (l["max_concurrent_allocations"]) {
+      ALLOT_TRY(r.Int(l["max_concurrent_allocations"], "limits.max_concurrent_allocations", 0, 1LL << 40, &v));
+      c.max_concurrent_allocations = static_cast<size_t>(v);
+    }
+    if (l["max_lease"]) ALLOT_TRY(r.Duration(l["max_lease"], "limits.max_lease", &c.max_lease_ms));
+    if (l["max_body_bytes"]) {
+      ALLOT_TRY(r.Int(l["max_body_bytes"], "limits.max_body_bytes", 1024, 64 << 20, &v));
+      c.max_body_bytes = static_cast<size_t>(v);
+    }
+    if (l["max_json_depth"]) {
+      ALLOT_TRY(r.Int(l["max_json_depth"], "limits.max_json_depth", 2, 256, &v));
+      c.max_json_depth = static_cast<int>(v);
+    }
+    if (l["max_queue"]) {
+      ALLOT_TRY(r.Int(l["max_queue"], "limits.max_queue", 0, 1 << 20, &v));
+      c.max_queue = static_cast<size_t>(v);
+    }
+    if (l["max_connections"]) {
+      ALLOT_TRY(r.Int(l["max_connections"], "limits.max_connections", 1, 1 << 20, &v));
+      c.max_connections = static_cast<size_t>(v);
+    }
+    if (l["workers"]) {
+      ALLOT_TRY(r.Int(l["workers"], "limits.workers", 1, 64, &v));
+      c.workers = static_cast<int>(v);
+    }
+    if (l["request_timeout"]) ALLOT_TRY(r.Duration(l["request_timeout"], "limits.request_timeout", &c.request_timeout_ms));
+    if (l["idle_timeout"]) ALLOT_TRY(r.Duration(l["idle_timeout"], "limits.idle_timeout", &c.idle_timeout_ms));
+    if (l["max_watch"]) ALLOT_TRY(r.Duration(l["max_watch"], "limits.max_watch", &c.max_watch_ms));
+  }
+  if (root["heartbeat_timeout"]) ALLOT_TRY(r.Duration(root["heartbeat_timeout"], "heartbeat_timeout", &c.heartbeat_timeout_ms));
+  if (const YAML::Node& rt = root["retention"]) {
+    ALLOT_TRY(r.Keys(rt, "retention", {"finished_allocations", "finished_count", "events"}));
+    if (rt["finished_allocations"]) {
+      ALLOT_TRY(r.Duration(rt["finished_allocations"], "retention.finished_allocations", &c.finished_retention_ms));
+    }
+    if (rt["finished_count"]) {
+      int64_t v;
+      ALLOT_TRY(r.Int(rt["finished_count"], "retention.finished_count", 0, 100'000'000, &v));
+      c.finished_retention_count = static_cast<size_t>(v);
+    }
+    if (rt["events"]) ALLOT_TRY(r.Duration(rt["events"], "retention.events", &c.events_retention_ms));
+  }
+  if (const YAML::Node& d = root["durability"]) {
+    ALLOT_TRY(r.Keys(d, "durability", {"fsync"}));
+    if (d["fsync"]) ALLOT_TRY(r.Bool(d["fsync"], "durability.fsync", &c.sync_full));
+  }
+  if (const YAML::Node& lg = root["log"]) {
+    ALLOT_TRY(r.Keys(lg, "log", {"requests"}));
+    if (lg["requests"]) ALLOT_TRY(r.Bool(lg["requests"], "log.requests", &c.log_requests));
+  }
+  if (root["tenants"]) ALLOT_TRY(ParseTenants(r, root["tenants"], &c.tenants));
+  if (root["nodes"]) ALLOT_TRY(ParseNodes(r, root["nodes"], &c.nodes));
+  if (root["throttling"]) {
+    YAML::Emitter e;
+    e << root["throttling"];
+    c.throttling_yaml = e.c_str();
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<ServerConfig> ParseServerConfig(const std::string& text, const std::string& origin) {
+  try {
+    return Parse(YAML::Load(text), origin);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+Result<ServerConfig> LoadServerConfig(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return InvalidArgument(path + ": cannot read the config file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ParseServerConfig(ss.str(), path);
+}
+
+}  // namespace allot

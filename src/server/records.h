@@ -1,0 +1,39 @@
+// How the server's state is kept in the store: allocations as compact binary records (there may be a
+// million of them), nodes, tenants and reservations as JSON.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "allot/engine.h"
+
+namespace allot::server {
+
+// Everything needed to put an allocation back after a restart.
+struct AllocRecord {
+  AllocationInfo info;
+  RequestSpec spec;       // the request as submitted (selector, tolerations, wait, lease)
+  std::string idem;       // idempotency key ("" if none)
+  std::string actor;      // who submitted it
+  int64_t lease_ms = 0;   // the TTL that renew extends by; 0: no lease
+};
+std::string EncodeAlloc(const AllocRecord& r);
+std::optional<AllocRecord> DecodeAlloc(const std::string& bytes);
+
+struct NodeRecord {
+  NodeSpec spec;
+  bool draining = false;
+  bool down = false;
+  bool agent = false;  // a node agent heartbeats for it
+};
+std::string EncodeNode(const NodeRecord& n);
+std::optional<NodeRecord> DecodeNode(const std::string& text);
+
+std::string EncodeTenant(const TenantSpec& t);
+std::optional<TenantSpec> DecodeTenant(const std::string& text);
+
+std::string EncodeReservation(const ReservationSpec& r);
+std::optional<ReservationSpec> DecodeReservation(const std::string& text);
+
+}  // namespace allot::server

@@ -1,0 +1,370 @@
+#include "server/util.h"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include "allot/resources.h"
+
+namespace allot::server {
+
+ApiError BadRequest(std::string field, std::string message) {
+  return {400, "invalid_argument", (field.empty() ? "" : field + ": ") + message, field};
+}
+ApiError Unprocessable(std::string field, std::string message) {
+  return {422, "invalid_value", (field.empty() ? "" : field + ": ") + message, field};
+}
+ApiError FromError(const Error& e) {
+  int status = HttpStatusFor(e.code);
+  if (e.code == ErrorCode::kInvalidArgument) status = 422;
+  return {status, ErrorCodeName(e.code), e.message, ""};
+}
+std::string ErrorBody(const ApiError& e) {
+  Json err = {{"code", e.code}, {"message", e.message}};
+  if (!e.field.empty()) err["field"] = e.field;
+  return Json{{"error", err}}.dump();
+}
+
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FormatTime(int64_t ms) {
+  time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  int64_t frac = ms - static_cast<int64_t>(secs) * 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(frac));
+  return buf;
+}
+
+std::optional<int64_t> ParseTime(std::string_view t) {
+  int y, mo, d, h, mi, s;
+  if (t.size() < 19 || std::sscanf(std::string(t.substr(0, 19)).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d,
+                                   &h, &mi, &s) != 6) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+  std::string_view rest = t.substr(19);
+  if (!rest.empty() && rest[0] == '.') {
+    size_t i = 1;
+    int64_t frac = 0, scale = 100;
+    while (i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i]))) {
+      frac += (rest[i] - '0') * scale;
+      scale /= 10;
+      i++;
+    }
+    ms += frac;
+    rest = rest.substr(i);
+  }
+  if (rest == "Z" || rest == "z" || rest.empty()) return ms;
+  if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int oh = (rest[1] - '0') * 10 + (rest[2] - '0');
+    int om = (rest[4] - '0') * 10 + (rest[5] - '0');
+    int64_t off = (oh * 60 + om) * 60000LL;
+    return rest[0] == '+' ? ms - off : ms + off;
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> ParseDurationMs(std::string_view t) {
+  if (t.empty()) return std::nullopt;
+  double plain = 0;
+  auto [p0, ec0] = std::from_chars(t.data(), t.data() + t.size(), plain);
+  if (ec0 == std::errc() && p0 == t.data() + t.size()) {
+    if (!(plain >= 0) || plain > 1e12) return std::nullopt;
+    return static_cast<int64_t>(std::llround(plain * 1000));
+  }
+  double total = 0;
+  size_t i = 0;
+  while (i < t.size()) {
+    double v = 0;
+    auto [p, ec] = std::from_chars(t.data() + i, t.data() + t.size(), v);
+    if (ec != std::errc() || v < 0) return std::nullopt;
+    i = static_cast<size_t>(p - t.data());
+    size_t j = i;
+    while (j < t.size() && std::isalpha(static_cast<unsigned char>(t[j]))) j++;
+    std::string_view unit = t.substr(i, j - i);
+    double mult;
+    if (unit == "ms") mult = 1;
+    else if (unit == "s") mult = 1000;
+    else if (unit == "m") mult = 60000;
+    else if (unit == "h") mult = 3600000;
+    else if (unit == "d") mult = 86400000;
+    else return std::nullopt;
+    total += v * mult;
+    i = j;
+  }
+  if (total > 1e15) return std::nullopt;
+  return static_cast<int64_t>(std::llround(total));
+}
+
+std::optional<ApiError> JsonDurationMs(const Json& v, const std::string& field, int64_t max_ms, int64_t* out) {
+  std::optional<int64_t> ms;
+  if (v.is_number()) {
+    double d = v.get<double>();
+    if (!(d >= 0)) return Unprocessable(field, "must not be negative");
+    if (d * 1000 > static_cast<double>(max_ms)) return Unprocessable(field, "is too long");
+    ms = static_cast<int64_t>(std::llround(d * 1000));
+  } else if (v.is_string()) {
+    ms = ParseDurationMs(v.get<std::string>());
+    if (!ms) {
+      return Unprocessable(field, "invalid duration \"" + v.get<std::string>() + "\" (use seconds or 90s, 5m, 1h30m)");
+    }
+  } else {
+    return BadRequest(field, "must be a number of seconds or a duration string");
+  }
+  if (*ms > max_ms) return Unprocessable(field, "is too long (at most " + std::to_string(max_ms / 1000) + "s)");
+  *out = *ms;
+  return std::nullopt;
+}
+
+int JsonDepth(std::string_view text) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') i++;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if (c == '}' || c == ']') {
+      depth--;
+    }
+  }
+  return max_depth;
+}
+
+std::optional<ApiError> ParseBody(const std::string& body, int max_depth, Json* out) {
+  if (body.empty()) return BadRequest("", "the request needs a JSON object body");
+  if (JsonDepth(body) > max_depth) {
+    return BadRequest("", "JSON nesting is deeper than " + std::to_string(max_depth) + " levels");
+  }
+  *out = Json::parse(body, nullptr, false);
+  if (out->is_discarded()) return BadRequest("", "malformed JSON");
+  if (!out->is_object()) return BadRequest("", "the body must be a JSON object");
+  return std::nullopt;
+}
+
+std::string FieldPath(const std::string& where, const std::string& key) {
+  return where.empty() ? key : where + "." + key;
+}
+
+std::optional<ApiError> CheckKeys(const Json& obj, const std::string& where, std::initializer_list<const char*> allowed) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool ok = false;
+    for (const char* a : allowed) ok |= it.key() == a;
+    if (!ok) return BadRequest(FieldPath(where, it.key()), "unknown field");
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetString(const Json& obj, const std::string& where, const char* key, std::string* out,
+                                  size_t max_len) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) return BadRequest(FieldPath(where, key), "must be a string");
+  *out = it->get<std::string>();
+  if (out->size() > max_len) return Unprocessable(FieldPath(where, key), "is longer than " + std::to_string(max_len));
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetBool(const Json& obj, const std::string& where, const char* key, bool* out) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) return BadRequest(FieldPath(where, key), "must be true or false");
+  *out = it->get<bool>();
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out) {
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_object()) return BadRequest(field, "must be an object of resource quantities");
+  if (v.size() > 64) return Unprocessable(field, "has too many resources");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    std::string f = field + "." + it.key();
+    if (auto s = ValidateResourceName(it.key()); !s.ok()) return Unprocessable(f, s.message());
+    std::string name = CanonicalResourceName(it.key());
+    std::string text;
+    if (it->is_string()) {
+      text = it->get<std::string>();
+    } else if (it->is_number_integer() || it->is_number_unsigned()) {
+      text = it->dump();
+    } else if (it->is_number_float()) {
+      text = it->dump();
+    } else {
+      return BadRequest(f, "must be a quantity string such as \"500m\" or \"2Gi\"");
+    }
+    auto amount = ParseResourceAmount(name, text);
+    if (!amount.ok()) return Unprocessable(f, amount.error().message);
+    if (*amount > kMaxAmount) return Unprocessable(f, "quantity \"" + text + "\" is absurdly large");
+    if (out->count(name)) return BadRequest(f, "resource given twice (an alias names the same resource)");
+    (*out)[name] = *amount;
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetLabels(const Json& v, const std::string& field, Labels* out) {
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_object()) return BadRequest(field, "must be an object of strings");
+  if (v.size() > 256) return Unprocessable(field, "has too many entries");
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (!it->is_string()) return BadRequest(field + "." + it.key(), "must be a string");
+    if (it.key().empty() || it.key().size() > 317 || it->get<std::string>().size() > 1024) {
+      return Unprocessable(field + "." + it.key(), "label key or value has an invalid length");
+    }
+    (*out)[it.key()] = it->get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> GetPriority(const Json& v, const std::string& field, int* out) {
+  if (v.is_null()) return std::nullopt;
+  if (v.is_number_integer()) {
+    int64_t p = v.get<int64_t>();
+    if (p < -1000000 || p > 1000000) return Unprocessable(field, "is out of range");
+    *out = static_cast<int>(p);
+    return std::nullopt;
+  }
+  if (!v.is_string()) return BadRequest(field, "must be a priority name or an integer");
+  auto p = ParsePriority(v.get<std::string>());
+  if (!p.ok()) return Unprocessable(field, p.error().message);
+  if (*p < -1000000 || *p > 1000000) return Unprocessable(field, "is out of range");
+  *out = *p;
+  return std::nullopt;
+}
+
+std::optional<ApiError> ValidateTenant(const std::string& t, const std::string& field) {
+  if (t.empty()) return Unprocessable(field, "tenant is empty");
+  if (t.size() > 253) return Unprocessable(field, "tenant is longer than 253 characters");
+  size_t seg = 0;
+  for (size_t i = 0; i <= t.size(); i++) {
+    if (i == t.size() || t[i] == '/') {
+      if (seg == 0) return Unprocessable(field, "tenant \"" + t + "\" has an empty path segment");
+      seg = 0;
+      continue;
+    }
+    char c = t[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return Unprocessable(field, "tenant \"" + t + "\" has an invalid character '" + std::string(1, c) + "'");
+    }
+    seg++;
+  }
+  return std::nullopt;
+}
+
+bool InSubtree(const std::string& tenant, const std::string& root) {
+  if (root.empty()) return true;
+  return tenant == root || (tenant.size() > root.size() && tenant.compare(0, root.size(), root) == 0 &&
+                            tenant[root.size()] == '/');
+}
+
+Json ResourcesJson(const ResourceMap& m) {
+  Json j = Json::object();
+  for (const auto& [k, v] : m) {
+    j[k] = ToOutputUnits(k, v);
+    if (k == "gpu") j["gpu_milli"] = v;
+  }
+  return j;
+}
+
+Json RawResources(const ResourceMap& m) {
+  Json j = Json::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+ResourceMap RawResourcesFrom(const Json& j) {
+  ResourceMap m;
+  if (!j.is_object()) return m;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it->is_number_integer()) m[it.key()] = it->get<int64_t>();
+  }
+  return m;
+}
+
+void Encoder::U(uint64_t v) {
+  while (v >= 0x80) {
+    out_.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out_.push_back(static_cast<char>(v));
+}
+void Encoder::S(std::string_view s) {
+  U(s.size());
+  out_.append(s);
+}
+void Encoder::Map(const ResourceMap& m) {
+  U(m.size());
+  for (const auto& [k, v] : m) {
+    S(k);
+    I(v);
+  }
+}
+void Encoder::Labels(const allot::Labels& m) {
+  U(m.size());
+  for (const auto& [k, v] : m) {
+    S(k);
+    S(v);
+  }
+}
+
+uint64_t Decoder::U() {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos_ >= in_.size()) {
+      ok_ = false;
+      return 0;
+    }
+    uint8_t b = static_cast<uint8_t>(in_[pos_++]);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return v;
+  }
+  ok_ = false;
+  return 0;
+}
+std::string Decoder::S() {
+  uint64_t n = U();
+  if (!ok_ || n > in_.size() - pos_) {
+    ok_ = false;
+    return {};
+  }
+  std::string s(in_.substr(pos_, n));
+  pos_ += n;
+  return s;
+}
+ResourceMap Decoder::Map() {
+  ResourceMap m;
+  uint64_t n = U();
+  for (uint64_t i = 0; ok_ && i < n; i++) {
+    std::string k = S();
+    m[std::move(k)] = I();
+  }
+  return m;
+}
+allot::Labels Decoder::Labels() {
+  allot::Labels m;
+  uint64_t n = U();
+  for (uint64_t i = 0; ok_ && i < n; i++) {
+    std::string k = S();
+    m[std::move(k)] = S();
+  }
+  return m;
+}
+
+}  // namespace allot::server

@@ -1,0 +1,105 @@
+// Helpers of the server module: wall-clock time, durations, strict JSON field access with field paths,
+// API errors, and the compact binary record encoding used for allocations in the store.
+// Thread-safety: pure functions and plain values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "allot/engine.h"
+#include "allot/result.h"
+
+namespace allot::server {
+
+using Json = nlohmann::json;
+
+// An error for an HTTP answer: status, stable code, message that names the field.
+struct ApiError {
+  int status = 400;
+  std::string code = "invalid_argument";
+  std::string message;
+  std::string field;
+};
+ApiError BadRequest(std::string field, std::string message);    // 400 invalid_argument (types, unknown keys)
+ApiError Unprocessable(std::string field, std::string message); // 422 invalid_value (values out of range)
+ApiError FromError(const Error& e);
+std::string ErrorBody(const ApiError& e);
+
+int64_t WallNowMs();
+// RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.250Z").
+std::string FormatTime(int64_t ms);
+// "2024-05-01T12:00:00Z" (fraction and offset optional) -> ms since the epoch.
+std::optional<int64_t> ParseTime(std::string_view text);
+// "90s", "1h30m", "500ms", "2d", "1.5h", or a plain number of seconds -> ms. Non-negative only.
+std::optional<int64_t> ParseDurationMs(std::string_view text);
+// A duration from JSON: a number of seconds or a duration string. Errors name `field`.
+std::optional<ApiError> JsonDurationMs(const Json& v, const std::string& field, int64_t max_ms, int64_t* out);
+
+// Largest amount accepted for one resource in a request or on a node, in internal units (2^50: a
+// petabyte of memory, a trillion millicores); anything larger is "absurd".
+inline constexpr int64_t kMaxAmount = int64_t{1} << 50;
+
+// Nesting depth of a JSON text (brackets outside strings); cheap pre-check before parsing.
+int JsonDepth(std::string_view text);
+// Parses a request body: must be an object; depth at most `max_depth`.
+std::optional<ApiError> ParseBody(const std::string& body, int max_depth, Json* out);
+
+// Strict object access: every key of `obj` must be in `allowed`.
+std::optional<ApiError> CheckKeys(const Json& obj, const std::string& where, std::initializer_list<const char*> allowed);
+std::string FieldPath(const std::string& where, const std::string& key);
+std::optional<ApiError> GetString(const Json& obj, const std::string& where, const char* key, std::string* out,
+                                  size_t max_len = 253);
+std::optional<ApiError> GetBool(const Json& obj, const std::string& where, const char* key, bool* out);
+// {name: "quantity"} (numbers accepted too) -> canonical name -> internal units.
+std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out);
+std::optional<ApiError> GetLabels(const Json& v, const std::string& field, Labels* out);
+std::optional<ApiError> GetPriority(const Json& v, const std::string& field, int* out);
+
+// Tenant paths: segments of [A-Za-z0-9._-] separated by '/', at most 253 characters.
+std::optional<ApiError> ValidateTenant(const std::string& tenant, const std::string& field);
+bool InSubtree(const std::string& tenant, const std::string& root);
+
+// Resource amounts as JSON outputs report them (DESIGN.md units; `gpu_milli` beside `gpu`).
+Json ResourcesJson(const ResourceMap& m);
+// Internal units, for records in the store.
+Json RawResources(const ResourceMap& m);
+ResourceMap RawResourcesFrom(const Json& j);
+
+// A minimal binary encoder: varints and length-prefixed strings, for the hot allocation records.
+class Encoder {
+ public:
+  void U(uint64_t v);
+  void I(int64_t v) { U((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  void S(std::string_view s);
+  void Map(const ResourceMap& m);
+  void Labels(const allot::Labels& m);
+  std::string& out() { return out_; }
+
+ private:
+  std::string out_;
+};
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+  uint64_t U();
+  int64_t I() {
+    uint64_t v = U();
+    return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+  }
+  std::string S();
+  ResourceMap Map();
+  allot::Labels Labels();
+  bool ok() const { return ok_; }
+
+ private:
+  std::string_view in_;
+  size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace allot::server
