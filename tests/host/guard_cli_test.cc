@@ -1,10 +1,17 @@
 // `allot guard ...` end to end with recorded /proc roots: exit codes, JSON, metrics, run, wait.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "host/http_client.h"
 #include "support.h"
 
 namespace allot::host {
@@ -184,12 +191,21 @@ TEST(GuardCliTest, RunDoesNotStartTheCommandWhenTheWaitTimesOut) {
   EXPECT_FALSE(std::ifstream(marker).good());
 }
 
-TEST(GuardCliTest, RunWithCgroupSaysWhatItDid) {
-  // The recorded container root has a cgroup2 tree made of plain files: creating a child cgroup there
-  // "works" (mkdir) but this test only asserts that the outcome is reported and the command still runs.
-  auto r = RunAllot(Guard("run", "idle", {"--cgroup", "--memory", "64Mi", "--", "true"}));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("cgroup"), std::string::npos) << r.err;
+TEST(GuardCliTest, RunWithCgroupSaysWhenItCannotAndStillRuns) {
+  // A fake cgroup2 mount: cgroup.controllers exists, so the guard creates a child directory there, but a
+  // plain directory has no memory.max to write: the limits cannot be applied, which it must say.
+  testing::TempDir sys;
+  sys.Write("fs/cgroup/cgroup.controllers", "cpu memory\n");
+  auto args = Guard("run", "idle", {"--cgroup", "--memory", "64Mi", "--", "sh", "-c", "exit 3"});
+  args[5] = sys.path();  // --sys-root
+  auto r = RunAllot(args);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("cgroup v2 not writable"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("memory.max"), std::string::npos) << r.err;
+  // and no cgroup directory is left behind
+  int left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(sys.path() + "/fs/cgroup")) left += e.is_directory() ? 1 : 0;
+  EXPECT_EQ(left, 0);
 }
 
 TEST(GuardCliTest, WaitReturnsAtOnceWhenFreeAndTimesOutWhenNot) {
@@ -207,6 +223,47 @@ TEST(GuardCliTest, HelpEverywhere) {
   }
   EXPECT_EQ(RunAllot({"guard", "--help"}).exit_code, 0);
   EXPECT_EQ(RunAllot({"guard"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace allot::host
+
+namespace allot::host {
+namespace {
+
+TEST(GuardCliTest, MetricsListenServesGetMetricsUntilTerminated) {
+  int port = testing::FreePort();
+  std::string addr = "127.0.0.1:" + std::to_string(port);
+  std::vector<std::string> args = Guard("metrics", "idle", {"--listen", addr});
+  args.insert(args.begin(), testing::AllotBinary());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  Url url{"127.0.0.1", port, ""};
+  Result<HttpResponse> r = Error{ErrorCode::kUnavailable, "not tried"};
+  for (int i = 0; i < 200 && !r.ok(); i++) {  // the listener needs a moment to start
+    usleep(20000);
+    r = HttpRequest(url, "GET", "/metrics", "", {});
+  }
+  auto missing = HttpRequest(url, "GET", "/nope", "", {});
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->headers["content-type"].find("version=0.0.4"), std::string::npos);
+  EXPECT_NE(r->body.find("allot_guard_used_ratio{resource=\"memory\",id=\"memory\"} 0.25"), std::string::npos);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace
