@@ -52,14 +52,14 @@ std::optional<Rate> SubtractRates(Rate base, const std::vector<Rate>& minus) {
 }  // namespace
 
 struct RateLimitTable::Entry {
-  struct Level {
+  struct Level {  // hot fields first: a decision usually touches one cache line per level
+    std::optional<Meter> shared;  // kGlobal, kSubtree
+    // Reservations on this level; the active set is constant on [window_lo, window_hi).
+    int64_t window_lo = INT64_MIN, window_hi = INT64_MAX;
     LimitSpec spec;
     std::shared_ptr<const TimeZone> zone;
-    std::optional<Meter> shared;  // kGlobal, kSubtree
     std::unordered_map<std::string, Meter, Hash, std::equal_to<>> per;  // kPerTenant, kPerAgent
-    // Reservations on this level; the active set is constant on [window_lo, window_hi).
     std::vector<std::string> reservation_ids;
-    int64_t window_lo = INT64_MIN, window_hi = INT64_MAX;
   };
   std::string key;
   std::vector<Level> levels;
@@ -206,7 +206,9 @@ Status RateLimitTable::Define(std::string_view key, std::vector<LimitSpec> level
     if (shared && !lv.shared) lv.shared = NewMeter(lv.spec, lv.spec.rate, lv.zone);
   }
   if (old) e->stats = old->stats;
+  Entry* raw = e.get();
   entries_[std::string(key)] = std::move(e);
+  IndexPut(raw);
   return Status::Ok();
 }
 
@@ -218,6 +220,7 @@ Status RateLimitTable::Remove(std::string_view key) {
     r = r->second->spec.key == key ? reservations_.erase(r) : std::next(r);
   }
   entries_.erase(it);
+  IndexRebuild();
   return Status::Ok();
 }
 
@@ -250,6 +253,51 @@ Result<KeyStats> RateLimitTable::Stats(std::string_view key) const {
   return it->second->stats;
 }
 
+RateLimitTable::Entry* RateLimitTable::FindFast(std::string_view key) const {
+  if (index_.empty()) return nullptr;
+  const size_t h = Hash{}(key), mask = index_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = index_[i];
+    if (s.entry == nullptr) return nullptr;
+    if (s.hash == h && s.entry->key == key) return s.entry;
+  }
+}
+
+void RateLimitTable::IndexPut(Entry* e) {
+  if ((index_used_ + 1) * 2 > index_.size()) {
+    IndexRebuild();  // entries_ already holds e, so the rebuild indexes it
+    return;
+  }
+  const size_t h = Hash{}(e->key), mask = index_.size() - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    Slot& s = index_[i];
+    if (s.entry == nullptr) {
+      s = {h, e};
+      ++index_used_;
+      return;
+    }
+    if (s.hash == h && s.entry->key == e->key) {
+      s.entry = e;  // a redefined key: same slot, new entry
+      return;
+    }
+  }
+}
+
+void RateLimitTable::IndexRebuild() {
+  size_t size = 16;
+  while (size < entries_.size() * 4) size *= 2;
+  index_.assign(size, Slot{});
+  index_used_ = 0;
+  const size_t mask = size - 1;
+  for (const auto& [_, e] : entries_) {
+    const size_t h = Hash{}(e->key);
+    size_t i = h & mask;
+    while (index_[i].entry != nullptr) i = (i + 1) & mask;
+    index_[i] = {h, e.get()};
+    ++index_used_;
+  }
+}
+
 void RateLimitTable::RefreshReservations(int64_t now_ns, Entry& e, size_t level) {
   Entry::Level& lv = e.levels[level];
   if (now_ns >= lv.window_lo && now_ns < lv.window_hi) return;
@@ -280,9 +328,9 @@ void RateLimitTable::RefreshReservations(int64_t now_ns, Entry& e, size_t level)
 
 Result<RateDecision> RateLimitTable::Decide(int64_t now_ns, const AcquireRequest& req, bool consume) {
   if (req.n < 1) return InvalidArgument("n: must be a positive integer, got " + std::to_string(req.n));
-  auto it = entries_.find(req.key);
-  if (it == entries_.end()) return NotFound("ratelimit \"" + std::string(req.key) + "\": unknown key");
-  Entry& e = *it->second;
+  Entry* found = FindFast(req.key);
+  if (found == nullptr) return NotFound("ratelimit \"" + std::string(req.key) + "\": unknown key");
+  Entry& e = *found;
   Reserved* res = nullptr;
   if (!req.reservation.empty()) {
     auto r = reservations_.find(req.reservation);
@@ -307,7 +355,7 @@ Result<RateDecision> RateLimitTable::Decide(int64_t now_ns, const AcquireRequest
   for (size_t i = 0; i < e.levels.size(); ++i) {
     Entry::Level& lv = e.levels[i];
     if (!InSubtree(req.tenant, lv.spec.subtree)) continue;
-    RefreshReservations(now_ns, e, i);
+    if (now_ns < lv.window_lo || now_ns >= lv.window_hi) RefreshReservations(now_ns, e, i);
     Meter* m;
     if (lv.shared) {
       m = &*lv.shared;

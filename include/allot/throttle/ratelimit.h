@@ -133,6 +133,10 @@ class RateLimitTable {
  private:
   Result<RateDecision> Decide(int64_t now_ns, const AcquireRequest& req, bool consume);
   void RefreshReservations(int64_t now_ns, Entry& e, size_t level);
+  // Open-addressing index over entries_ for the hot path (one probe, no node chasing).
+  Entry* FindFast(std::string_view key) const;
+  void IndexPut(Entry* e);
+  void IndexRebuild();
 
   struct Hash {
     using is_transparent = void;
@@ -143,6 +147,12 @@ class RateLimitTable {
   std::map<std::string, std::shared_ptr<const TimeZone>, std::less<>> zones_;
   std::unordered_map<std::string, std::unique_ptr<Entry>, Hash, std::equal_to<>> entries_;
   std::map<std::string, std::unique_ptr<Reserved>, std::less<>> reservations_;
+  struct Slot {
+    size_t hash = 0;
+    Entry* entry = nullptr;  // nullptr: empty
+  };
+  std::vector<Slot> index_;  // size a power of two, at most half full
+  size_t index_used_ = 0;
 };
 
 // Whether tenant path `tenant` lies in `subtree` ("org/team" holds "org/team" and "org/team/a").
