@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cstdio>
 #include <iostream>
 
 #include "allot/guard.h"
@@ -215,16 +216,19 @@ int WaitUntilGo(const char* what, const ParsedArgs& a, const Setup& s, const Gua
   host::Guard guard(s.prober, s.config, opts);
   auto start = std::chrono::steady_clock::now();
   auto d = guard.WaitFor(req, *timeout, [&](const host::Decision& dec, std::chrono::milliseconds next) {
-    std::cerr << "allot: " << what << ": waiting for " << JoinReasons(dec) << " (retry in "
-              << host::FormatPercent(next.count() * 10 / 1000 * 10) << " s)\n";
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", static_cast<double>(next.count()) / 1000);
+    std::cerr << "allot: " << what << ": waiting for " << JoinReasons(dec) << " (retry in " << secs << " s)\n";
   });
   if (!d.ok()) return Fail(what, d.error());
   double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.1f", waited);
   if (!d->go) {
-    std::cerr << "allot: " << what << ": timed out after " << waited << " s: " << JoinReasons(*d) << "\n";
+    std::cerr << "allot: " << what << ": timed out after " << secs << " s: " << JoinReasons(*d) << "\n";
     return 1;
   }
-  std::cerr << "allot: " << what << ": " << GoLine(*d) << (waited >= 0.001 ? " after " + std::to_string(waited) + " s" : "") << "\n";
+  std::cerr << "allot: " << what << ": " << GoLine(*d) << " after " << secs << " s\n";
   return 0;
 }
 
