@@ -37,9 +37,13 @@ void ScaleTotals(Totals* t, const EnvMultipliers& env) {
 }
 
 void MatchHpas(std::vector<Workload>* workloads, std::vector<Hpa>* hpas) {
+  std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_name;  // (namespace, name) -> indexes
+  for (size_t i = 0; i < workloads->size(); i++) by_name[{(*workloads)[i].ns, (*workloads)[i].name}].push_back(i);
   for (auto& h : *hpas) {
-    for (auto& w : *workloads) {
-      if (w.ns != h.ns || w.name != h.target_name) continue;
+    auto it = by_name.find({h.ns, h.target_name});
+    if (it == by_name.end()) continue;
+    for (size_t i : it->second) {
+      Workload& w = (*workloads)[i];
       if (!h.target_kind.empty() && h.target_kind != w.kind) continue;
       w.hpa = h.name;
       w.min_replicas = h.min_replicas;

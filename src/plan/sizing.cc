@@ -51,7 +51,7 @@ bool Fits(const int64_t* free, const std::vector<int64_t>& demand) {
 }
 
 RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vector<Workload>& workloads,
-              const SizingOptions& options, size_t preferred) {
+              const SizingOptions& options, size_t preferred, bool shared) {
   const size_t D = pk.dims.size();
   const size_t S = options.shapes.size();
   // Shape order for opening nodes: preferred first, then by cost, then by capacity (cpu, memory).
@@ -95,7 +95,7 @@ RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vecto
       double best_score = -1;
       for (size_t n : candidates) {
         if (spread && r == 1 && n == first_node) continue;
-        if (!it.gpu && pk.shape_gpu[node_shape[n]] && !options.gpu_nodes_shared) continue;
+        if (!it.gpu && pk.shape_gpu[node_shape[n]] && !shared) continue;
         if (!Fits(&free[n * D], it.demand)) continue;
         const auto& cap = pk.shape_cap[node_shape[n]];
         double score = 0;
@@ -116,7 +116,7 @@ RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vecto
           for (size_t s : order) {
             bool gpu_shape = pk.shape_gpu[s];
             if (it.gpu && !gpu_shape) continue;
-            if (!it.gpu && gpu_shape && (pass == 0 || !options.gpu_nodes_shared)) continue;
+            if (!it.gpu && gpu_shape && (pass == 0 || !shared)) continue;
             if (options.shapes[s].max_count >= 0 && opened[s] >= options.shapes[s].max_count) continue;
             if (!Fits(pk.shape_free[s].data(), it.demand)) continue;
             chosen = s;
@@ -200,7 +200,6 @@ SizingResult SizeCluster(const std::vector<Workload>& workloads, bool at_max, co
   }
   std::vector<Item> items;
   items.reserve(workloads.size());
-  std::vector<__int128> total(D, 0);
   for (size_t i = 0; i < workloads.size(); i++) {
     const Workload& w = workloads[i];
     int64_t n = at_max ? w.max_replicas : w.min_replicas;
@@ -209,7 +208,6 @@ SizingResult SizeCluster(const std::vector<Workload>& workloads, bool at_max, co
     for (size_t d = 0; d < D; d++) {
       it.demand[d] = pk.dims[d] == "pods" ? 1 : Get(w.pod_requests, pk.dims[d]);
       if (biggest[d] > 0) it.key = std::max(it.key, static_cast<double>(it.demand[d]) / static_cast<double>(biggest[d]));
-      total[d] += static_cast<__int128>(it.demand[d]) * n;
     }
     it.gpu = it.demand[pk.d_gpu] > 0;
     items.push_back(std::move(it));
@@ -218,28 +216,46 @@ SizingResult SizeCluster(const std::vector<Workload>& workloads, bool at_max, co
     if (a.gpu != b.gpu) return a.gpu;
     return a.key > b.key;
   });
+  // GPU nodes take pods without GPUs only when allowed, or when no GPU-free shape exists at all.
+  bool shared = options.gpu_nodes_shared ||
+                std::all_of(pk.shape_gpu.begin(), pk.shape_gpu.end(), [](bool g) { return g; });
   RunResult best;
   bool have = false;
   for (size_t p = 0; p < options.shapes.size(); p++) {
     // A GPU shape as the preferred one only changes the result for GPU pods, which prefer GPU shapes anyway.
     if (pk.shape_gpu[p] && options.shapes.size() > 1) continue;
-    RunResult r = Run(pk, items, workloads, options, p);
+    RunResult r = Run(pk, items, workloads, options, p, shared);
     auto rank = [](const RunResult& x) { return std::tuple(x.unplaced_pods, x.result.cost, x.result.nodes, x.capacity_sum); };
     if (!have || rank(r) < rank(best)) {
       best = std::move(r);
       have = true;
     }
   }
-  if (!have) best = Run(pk, items, workloads, options, 0);
-  // Lower bound: no packing can use fewer nodes than total demand over the largest usable node, per dimension.
-  int64_t lb = 0;
-  for (size_t d = 0; d < D; d++) {
-    if (total[d] == 0) continue;
-    int64_t cap = 0;
-    for (const auto& f : pk.shape_free) cap = std::max(cap, f[d]);
-    if (cap <= 0) continue;
-    lb = std::max<int64_t>(lb, static_cast<int64_t>((total[d] + cap - 1) / cap));
-  }
+  if (!have) best = Run(pk, items, workloads, options, 0, shared);
+  // Lower bound: no packing can use fewer nodes than a group's total demand over the largest usable node of
+  // the shapes it may use, per dimension. When GPU nodes are reserved for GPU pods, the two groups use
+  // disjoint nodes and their bounds add up.
+  auto bound = [&](bool gpu_group, bool any_pod, bool gpu_shapes_only, bool cpu_shapes_only) {
+    std::vector<__int128> sum(D, 0);
+    for (const auto& it : items) {
+      if (!any_pod && it.gpu != gpu_group) continue;
+      for (size_t d = 0; d < D; d++) sum[d] += static_cast<__int128>(it.demand[d]) * it.count;
+    }
+    int64_t out = 0;
+    for (size_t d = 0; d < D; d++) {
+      if (sum[d] == 0) continue;
+      int64_t cap = 0;
+      for (size_t s = 0; s < pk.shape_free.size(); s++) {
+        if ((gpu_shapes_only && !pk.shape_gpu[s]) || (cpu_shapes_only && pk.shape_gpu[s])) continue;
+        cap = std::max(cap, pk.shape_free[s][d]);
+      }
+      if (cap <= 0) continue;
+      out = std::max<int64_t>(out, static_cast<int64_t>((sum[d] + cap - 1) / cap));
+    }
+    return out;
+  };
+  int64_t lb = bound(false, true, false, false);
+  if (!shared) lb = std::max(lb, bound(true, false, true, false) + bound(false, false, false, true));
   best.result.lower_bound = lb;
   return best.result;
 }

@@ -147,3 +147,28 @@ spec:
 
 }  // namespace
 }  // namespace allot::plan
+
+namespace allot::plan {
+namespace {
+
+TEST(SizingExtraTest, OnlyGpuShapesTakeEveryPod) {
+  SizingOptions o;
+  o.shapes = {Shape("cpu=8,memory=32Gi,gpu=2")};
+  // No GPU-free shape: the CPU pods must go on GPU nodes. 1 GPU pod + 6 × 1 cpu = 8 cpu -> 1 node.
+  SizingResult r = SizeCluster({Pods("train", 2000, 1024, 1, 1), Pods("web", 1000, 1024, 6)}, true, o);
+  EXPECT_TRUE(r.unplaced.empty());
+  EXPECT_EQ(r.nodes, 1);
+}
+
+TEST(SizingExtraTest, LowerBoundAddsGpuAndCpuGroupsWhenGpuNodesAreReserved) {
+  SizingOptions o;
+  o.shapes = {Shape("cpu=8,memory=32Gi,name=cpu"), Shape("cpu=32,memory=128Gi,gpu=4,name=gpu")};
+  // GPU group: 8 GPUs / 4 per node = 2 nodes. CPU group: 20 × 1 cpu over 8-cpu nodes = 3 nodes. Reserved GPU
+  // nodes make the groups disjoint: bound 2 + 3 = 5 (the shared bound, 28 cpu / 32, would say only 2).
+  SizingResult r = SizeCluster({Pods("train", 1000, 1024, 8, 1), Pods("web", 1000, 1024, 20)}, true, o);
+  EXPECT_EQ(r.lower_bound, 5);
+  EXPECT_EQ(r.nodes, 5);
+}
+
+}  // namespace
+}  // namespace allot::plan
