@@ -8,6 +8,7 @@
 #include <iostream>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include <yaml-cpp/yaml.h>
 
@@ -326,7 +327,41 @@ Status LoadFile(const std::string& path, const LoadOptions& options, Manifests* 
 
 }  // namespace
 
-Status LoadText(const std::string& text, const std::string& source, const LoadOptions& options, Manifests* out) {
+namespace {
+
+// Appends `part` (parsed from text starting at 0-based line `line_offset`) to `out`.
+void Merge(Manifests&& part, int line_offset, Manifests* out) {
+  for (auto& w : part.workloads) {
+    w.where.line += line_offset;
+    out->workloads.push_back(std::move(w));
+  }
+  for (auto& h : part.hpas) {
+    h.where.line += line_offset;
+    out->hpas.push_back(std::move(h));
+  }
+  for (auto& q : part.quotas) {
+    q.where.line += line_offset;
+    out->quotas.push_back(std::move(q));
+  }
+  for (auto& l : part.limit_ranges) {
+    l.where.line += line_offset;
+    out->limit_ranges.push_back(std::move(l));
+  }
+  for (auto& [k, v] : part.priority_classes) out->priority_classes[k] = v;
+  for (auto& [k, v] : part.runtime_classes) out->runtime_classes[k] = v;
+  for (auto& [ns, kinds] : part.object_counts) {
+    for (auto& [k, n] : kinds) out->object_counts[ns][k] += n;
+  }
+  for (auto& [k, n] : part.ignored_kinds) out->ignored_kinds[k] += n;
+  for (auto& [k, n] : part.pvc_storage) out->pvc_storage[k] += n;
+  out->documents += part.documents;
+}
+
+}  // namespace
+
+namespace {
+
+Status LoadSequential(const std::string& text, const std::string& source, const LoadOptions& options, Manifests* out) {
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
@@ -342,6 +377,52 @@ Status LoadText(const std::string& text, const std::string& source, const LoadOp
       return InvalidArgument(source + ":" + std::to_string(line) + ": malformed document: " + e.msg);
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoadText(const std::string& text, const std::string& source, const LoadOptions& options, Manifests* out) {
+  // Large multi-document inputs are parsed in parallel: a line starting with "---" at column 0 always starts a
+  // new document (YAML forbids document markers inside content), so the text splits safely there. On any
+  // error the whole text is parsed again sequentially, so messages and line numbers stay exact.
+  constexpr size_t kParallelMin = 1 << 20;
+  unsigned threads = std::min(8u, std::max(1u, std::thread::hardware_concurrency()));
+  if (text.size() < kParallelMin || threads < 2) return LoadSequential(text, source, options, out);
+  struct Chunk {
+    size_t begin, end;
+    int line;
+  };
+  std::vector<Chunk> chunks;
+  size_t target = text.size() / threads + 1;
+  size_t begin = 0;
+  int line = 0, begin_line = 0;
+  for (size_t i = 0; i < text.size(); i++) {
+    if (text[i] != '\n') continue;
+    line++;
+    size_t next = i + 1;
+    bool marker = text.compare(next, 3, "---") == 0 &&
+                  (next + 3 == text.size() || text[next + 3] == '\n' || text[next + 3] == ' ' ||
+                   text[next + 3] == '\t' || text[next + 3] == '\r');
+    if (marker && next - begin >= target) {
+      chunks.push_back({begin, next, begin_line});
+      begin = next;
+      begin_line = line;
+    }
+  }
+  chunks.push_back({begin, text.size(), begin_line});
+  if (chunks.size() < 2) return LoadSequential(text, source, options, out);
+  std::vector<Manifests> parts(chunks.size());
+  std::vector<bool> ok(chunks.size(), false);
+  std::vector<std::thread> workers;
+  for (size_t c = 0; c < chunks.size(); c++) {
+    workers.emplace_back([&, c] {
+      ok[c] = LoadSequential(text.substr(chunks[c].begin, chunks[c].end - chunks[c].begin), source, options, &parts[c]).ok();
+    });
+  }
+  for (auto& t : workers) t.join();
+  if (std::find(ok.begin(), ok.end(), false) != ok.end()) return LoadSequential(text, source, options, out);
+  for (size_t c = 0; c < chunks.size(); c++) Merge(std::move(parts[c]), chunks[c].line, out);
   return Status::Ok();
 }
 
