@@ -416,6 +416,7 @@ struct Server::Impl {
         m.down_by_heartbeat = n->agent;
       }
     }
+    (void)engine->TakeEvents();  // restored nodes are old news
     for (const auto& spec : cfg.nodes) {
       if (known_nodes.count(spec.name)) continue;
       if (auto s = engine->AddNode(spec, now); !s.ok()) return Error{s.code(), "nodes: " + spec.name + ": " + s.message()};
@@ -423,6 +424,7 @@ struct Server::Impl {
       registered_allocated[spec.name] = spec.allocated;
       fix.Put(Table::kNodes, spec.name, server::EncodeNode({spec, false, false, false}));
     }
+    Collect("config", &fix);  // config nodes new to the store are audited
     for (const auto& [k, v] : snap->rows(Table::kReservations)) {
       auto r = server::DecodeReservation(v);
       if (!r || r->end <= now || !engine->Reserve(*r, now).ok()) {

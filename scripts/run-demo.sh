@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# `make run`: the allot server in dev mode (no auth, loopback only) with the demo cluster, in the foreground.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec build/allot serve --dev --config examples/server/demo.yaml --listen 127.0.0.1:7070 --data "${ALLOT_DATA:-/tmp/allot-demo}" "$@"

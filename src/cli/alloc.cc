@@ -1,0 +1,104 @@
+// allot alloc --tenant T --cpu Q --memory Q [...]
+// module: server
+#include <iostream>
+
+#include "cli/command.h"
+#include "server/client.h"
+
+namespace allot::cli {
+namespace {
+
+using nlohmann::json;
+
+int RunAlloc(const Argv& argv) {
+  ArgParser p("alloc", "[--tenant T] [--cpu Q] [--memory Q] [--gpu Q] [--request k=v,...] [options]",
+              "Asks the server for an allocation. Prints its id, state and node. Exit 0 when placed or\n"
+              "queued, 1 when refused (or, with --wait-placed, when it is not placed in time).");
+  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("json", "print the server's JSON");
+  p.Option("tenant", "PATH", "tenant (default: the token's subtree, or \"default\")");
+  p.Option("workflow", "NAME", "workflow label");
+  p.Option("cpu", "Q", "cpu (cores, e.g. 2 or 500m)");
+  p.Option("memory", "Q", "memory (e.g. 4Gi)");
+  p.Option("gpu", "Q", "GPUs (500m = half a device)");
+  p.Option("disk", "Q", "ephemeral-storage");
+  p.Option("request", "k=v,...", "more requests (repeatable)");
+  p.Option("limit", "k=v,...", "limits (repeatable)");
+  p.Option("priority", "P", "critical, high, normal, low, background or an integer");
+  p.Option("duration", "D", "lease TTL (90s, 10m, 1h); renew extends it");
+  p.Option("wait", "D", "how long it may queue before it is rejected");
+  p.Option("selector", "k=v", "node label that must match (repeatable)");
+  p.Flag("preemptible", "may be preempted by higher-priority work");
+  p.Option("count", "N", "gang of N units, all or none");
+  p.Option("reservation", "ID", "use this reservation's capacity");
+  p.Option("idempotency-key", "KEY", "a retry with the same key never allocates twice");
+  p.Option("wait-placed", "D", "if queued, wait up to D for placement (long-poll)");
+  int code = 0;
+  auto args = p.Parse(argv, &code);
+  if (!args) return code;
+  if (!args->positionals.empty()) return Fail("alloc", "unexpected argument \"" + args->positionals[0] + "\"");
+  std::vector<std::string> reqs = args->GetAll("request");
+  for (const char* k : {"cpu", "memory", "gpu", "disk"}) {
+    if (args->Has(k)) reqs.push_back(std::string(k) + "=" + args->Get(k));
+  }
+  auto requests = server::ParseKeyValues(reqs);
+  if (!requests.ok()) return Fail("alloc", requests.error());
+  if (requests->empty()) return Fail("alloc", "give the requests (--cpu, --memory, --gpu, --request k=v)");
+  json body = {{"requests", *requests}};
+  if (args->Has("tenant")) body["tenant"] = args->Get("tenant");
+  if (args->Has("workflow")) body["workflow"] = args->Get("workflow");
+  if (args->Has("limit")) {
+    auto l = server::ParseKeyValues(args->GetAll("limit"));
+    if (!l.ok()) return Fail("alloc", l.error());
+    body["limits"] = *l;
+  }
+  if (args->Has("priority")) body["priority"] = args->Get("priority");
+  if (args->Has("duration")) body["duration"] = args->Get("duration");
+  if (args->Has("wait")) body["wait"] = args->Get("wait");
+  if (args->Has("selector")) {
+    auto s = server::ParseKeyValues(args->GetAll("selector"));
+    if (!s.ok()) return Fail("alloc", s.error());
+    body["selector"] = *s;
+  }
+  if (args->Has("preemptible")) body["preemptible"] = true;
+  if (args->Has("count")) {
+    try {
+      body["count"] = std::stoi(args->Get("count"));
+    } catch (...) {
+      return Fail("alloc", "--count must be an integer");
+    }
+  }
+  if (args->Has("reservation")) body["reservation"] = args->Get("reservation");
+  if (args->Has("idempotency-key")) body["idempotency_key"] = args->Get("idempotency-key");
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  if (!client.ok()) return Fail("alloc", client.error());
+  auto r = client->Call("POST", "/v1/allocations", body);
+  if (!r.ok()) return Fail("alloc", r.error());
+  if (r->status == 409 && r->body.is_object() && r->body.contains("id")) {
+    if (args->Has("json")) std::cout << r->body.dump(2) << "\n";
+    return server::ReportApiError("alloc", *r);
+  }
+  if (!r->ok()) return server::ReportApiError("alloc", *r);
+  json a = r->body;
+  if (a.value("state", "") == "queued" && args->Has("wait-placed")) {
+    auto w = client->Call("GET", "/v1/allocations/" + a.value("id", "") + "?wait=" + server::PathEscape(args->Get("wait-placed")) + "&state=queued");
+    if (w.ok() && w->ok()) a = w->body;
+  }
+  if (args->Has("json")) {
+    std::cout << a.dump(2) << "\n";
+  } else {
+    std::string node = a["node"].is_string() ? a["node"].get<std::string>() : "-";
+    std::cout << a.value("id", "") << "  " << a.value("state", "") << "  " << node;
+    if (a["expires"].is_string()) std::cout << "  expires " << a["expires"].get<std::string>();
+    if (!a.value("reason", "").empty()) std::cout << "  (" << a.value("reason", "") << ")";
+    std::cout << "\n";
+  }
+  std::string st = a.value("state", "");
+  if (args->Has("wait-placed")) return st == "placed" ? 0 : 1;
+  return st == "placed" || st == "queued" ? 0 : 1;
+}
+
+}  // namespace
+ALLOT_COMMAND("alloc", "ask the server for an allocation (placed, queued or refused)", RunAlloc);
+}  // namespace allot::cli

@@ -1,0 +1,38 @@
+// allot release ID...
+// module: server
+#include <iostream>
+
+#include "cli/command.h"
+#include "server/client.h"
+
+namespace allot::cli {
+namespace {
+
+int RunRelease(const Argv& argv) {
+  ArgParser p("release", "ID...", "Releases allocations: their capacity is free at once.");
+  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("json", "print the server's JSON");
+  int code = 0;
+  auto args = p.Parse(argv, &code);
+  if (!args) return code;
+  if (args->positionals.empty()) return Fail("release", "give the allocation ID");
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  if (!client.ok()) return Fail("release", client.error());
+  int rc = 0;
+  for (const auto& id : args->positionals) {
+    auto r = client->Call("DELETE", "/v1/allocations/" + server::PathEscape(id));
+    if (!r.ok()) return Fail("release", r.error());
+    if (!r->ok()) {
+      rc = std::max(rc, server::ReportApiError("release " + id, *r));
+      continue;
+    }
+    if (args->Has("json")) std::cout << r->body.dump(2) << "\n";
+    else std::cout << id << "  " << r->body.value("state", "") << "\n";
+  }
+  return rc;
+}
+
+}  // namespace
+ALLOT_COMMAND("release", "release allocations by id", RunRelease);
+}  // namespace allot::cli
