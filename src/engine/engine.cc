@@ -67,6 +67,52 @@ const char* EventTypeName(EventType t) {
   return "unknown";
 }
 
+// ---- IdIndex ----
+uint32_t IdIndex::Find(std::string_view id) const {
+  if (slots_.empty()) return kNone;
+  size_t mask = slots_.size() - 1;
+  for (size_t i = Hash(id) & mask;; i = (i + 1) & mask) {
+    uint32_t v = slots_[i];
+    if (v == kEmpty) return kNone;
+    if (v != kTomb && id_of_(ctx_, v) == id) return v;
+  }
+}
+void IdIndex::Grow() {
+  std::vector<uint32_t> old;
+  old.swap(slots_);
+  size_t cap = 16;
+  while (cap < (size_ + 1) * 2) cap *= 2;
+  slots_.assign(cap, kEmpty);
+  used_ = size_ = 0;
+  for (uint32_t v : old)
+    if (v != kEmpty && v != kTomb) Insert(v);
+}
+void IdIndex::Insert(uint32_t ai) {
+  if ((used_ + 1) * 2 > slots_.size()) Grow();
+  size_t mask = slots_.size() - 1;
+  for (size_t i = Hash(id_of_(ctx_, ai)) & mask;; i = (i + 1) & mask) {
+    if (slots_[i] == kEmpty || slots_[i] == kTomb) {
+      if (slots_[i] == kEmpty) used_++;
+      slots_[i] = ai;
+      size_++;
+      return;
+    }
+  }
+}
+void IdIndex::Erase(std::string_view id) {
+  if (slots_.empty()) return;
+  size_t mask = slots_.size() - 1;
+  for (size_t i = Hash(id) & mask;; i = (i + 1) & mask) {
+    uint32_t v = slots_[i];
+    if (v == kEmpty) return;
+    if (v != kTomb && id_of_(ctx_, v) == id) {
+      slots_[i] = kTomb;
+      size_--;
+      return;
+    }
+  }
+}
+
 // ---- SmallRes ----
 void SmallRes::Set(uint16_t slot, int64_t amount) {
   for (size_t i = 0; i < n_; i++) {
@@ -145,7 +191,9 @@ void Engine::Impl::EnsureSlots() {
   while (cap.size() < r) {
     cap.emplace_back(nodes.size(), 0);
     used.emplace_back(nodes.size(), 0);
+    block_max_free.emplace_back((nodes.size() + kBlock - 1) / kBlock, -1);
   }
+  cluster_cap.resize(r, 0);
   for (auto& t : tenants) {
     t.used.resize(r, 0);
     t.guaranteed.resize(r, -1);
@@ -249,6 +297,8 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
   m.nz_cpu[ni] = m.used[kCpu][ni];
   m.nz_mem[ni] = m.used[kMemory][ni];
   m.node_index.emplace(spec.name, ni);
+  m.CountNode(ni, +1);
+  m.UpdateBlock(ni / Impl::kBlock);
   m.Emit(EventType::kNodeAdded, now, spec.name);
   return Status::Ok();
 }
@@ -269,12 +319,14 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   }
   if (auto c = meta.unmanaged.find("cpu"); c != meta.unmanaged.end()) m.nz_cpu[ni] -= c->second;
   if (auto c = meta.unmanaged.find("memory"); c != meta.unmanaged.end()) m.nz_mem[ni] -= c->second;
+  if (meta.up) m.CountNode(ni, -1);
   for (auto& col : m.cap) col[ni] = 0;
   for (const auto& [k, v] : spec.capacity) {
     auto slot = m.Slot(k);
     if (!slot.ok()) return slot.error();
     m.cap[*slot][ni] = v;
   }
+  if (meta.up) m.CountNode(ni, +1);
   for (const auto& [k, v] : spec.allocated) {
     auto slot = m.Slot(k);
     if (!slot.ok()) return slot.error();
@@ -288,6 +340,7 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   meta.hard_taint = false;
   for (const auto& t : spec.taints) meta.hard_taint |= t.effect != "PreferNoSchedule";
   if (!spec.pool.empty()) meta.pool = spec.pool;
+  m.UpdateBlock(ni / Impl::kBlock);
   m.Emit(EventType::kNodeUpdated, now, spec.name);
   return Status::Ok();
 }
@@ -313,12 +366,14 @@ Status Engine::RemoveNode(const std::string& name, TimeMs now) {
   m.EvictNode(ni, now, "node " + name + " was removed");
   for (int32_t ri : m.nodes[ni].reservations) m.reservations[ri].node = kNone;
   m.nodes[ni].reservations.clear();
+  if (m.nodes[ni].up) m.CountNode(ni, -1);
   m.nodes[ni].removed = true;
   m.nodes[ni].up = false;
   m.schedulable[ni] = 0;
   for (auto& col : m.cap) col[ni] = 0;
   for (auto& col : m.used) col[ni] = 0;
   m.nz_cpu[ni] = m.nz_mem[ni] = 0;
+  m.UpdateBlock(ni / Impl::kBlock);
   m.node_index.erase(it);
   m.Emit(EventType::kNodeRemoved, now, name);
   return Status::Ok();
@@ -331,8 +386,10 @@ Status Engine::SetNodeDown(const std::string& name, TimeMs now) {
   uint32_t ni = it->second;
   if (!m.nodes[ni].up) return Status::Ok();
   m.EvictNode(ni, now, "node " + name + " went down");
+  m.CountNode(ni, -1);
   m.nodes[ni].up = false;
   m.schedulable[ni] = 0;
+  m.UpdateBlock(ni / Impl::kBlock);
   m.Emit(EventType::kNodeDown, now, name);
   return Status::Ok();
 }
@@ -343,9 +400,12 @@ Status Engine::SetNodeUp(const std::string& name, TimeMs now) {
   if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
   uint32_t ni = it->second;
   if (m.nodes[ni].up && !m.nodes[ni].draining) return Status::Ok();
+  if (m.nodes[ni].removed) return NotFound("node \"" + name + "\" was removed");
+  if (!m.nodes[ni].up) m.CountNode(ni, +1);
   m.nodes[ni].up = true;
   m.nodes[ni].draining = false;
   m.schedulable[ni] = 1;
+  m.UpdateBlock(ni / Impl::kBlock);
   m.Emit(EventType::kNodeUp, now, name);
   return Status::Ok();
 }
@@ -356,6 +416,7 @@ Status Engine::DrainNode(const std::string& name, TimeMs now) {
   if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
   m.nodes[it->second].draining = true;
   m.schedulable[it->second] = 0;
+  m.UpdateBlock(it->second / Impl::kBlock);
   m.Emit(EventType::kNodeDrained, now, name);
   return Status::Ok();
 }
@@ -381,6 +442,53 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
   }
   nz_cpu[ni] += sign * (a.req.Has(kCpu) ? a.req.Get(kCpu) : engine::kDefaultMilliCpuRequest);
   nz_mem[ni] += sign * (a.req.Has(kMemory) ? a.req.Get(kMemory) : engine::kDefaultMemoryRequest);
+  UpdateBlock(ni / kBlock);
+}
+
+void Engine::Impl::CountNode(uint32_t ni, int sign) {
+  if (cluster_cap.size() < registry.size()) cluster_cap.resize(registry.size(), 0);
+  for (size_t s = 0; s < cap.size(); s++) cluster_cap[s] += sign * cap[s][ni];
+}
+
+void Engine::Impl::UpdateBlock(uint32_t b) {
+  size_t nblocks = (nodes.size() + kBlock - 1) / kBlock;
+  for (auto& col : block_max_free) col.resize(nblocks, -1);
+  if (block_score.size() != score_resources.size()) block_score.assign(score_resources.size(), {});
+  for (auto& col : block_score) col.resize(nblocks);
+  uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
+  for (size_t s = 0; s < cap.size(); s++) {
+    int64_t best = -1;
+    for (uint32_t ni = lo; ni < hi; ni++)
+      if (schedulable[ni]) best = std::max(best, cap[s][ni] - used[s][ni]);
+    block_max_free[s][b] = best;
+  }
+  bool nonzero = scorer->UsesNonZeroRequests();
+  for (size_t k = 0; k < score_resources.size(); k++) {
+    uint16_t s = score_resources[k].first;
+    BlockScore bs;
+    bool first = true;
+    for (uint32_t ni = lo; ni < hi; ni++) {
+      if (!schedulable[ni]) continue;
+      int64_t c = s < cap.size() ? cap[s][ni] : 0;
+      if (c <= 0) {
+        bs.zero_cap = true;
+        continue;
+      }
+      int64_t u = (nonzero && s == kCpu) ? nz_cpu[ni] : (nonzero && s == kMemory) ? nz_mem[ni] : used[s][ni];
+      double f = static_cast<double>(u) / static_cast<double>(c);
+      if (first) {
+        bs.max_frac = bs.min_frac = f;
+        bs.min_cap = bs.max_cap = c;
+        first = false;
+      } else {
+        bs.max_frac = std::max(bs.max_frac, f);
+        bs.min_frac = std::min(bs.min_frac, f);
+        bs.min_cap = std::min(bs.min_cap, c);
+        bs.max_cap = std::max(bs.max_cap, c);
+      }
+    }
+    block_score[k][b] = bs;
+  }
 }
 
 std::string Engine::Impl::NodeList(const Alloc& a) const {
@@ -470,10 +578,10 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   if (id.empty()) {
     do {
       id = "a-" + std::to_string(m.next_auto_id++);
-    } while (m.alloc_index.count(id));
+    } while (m.alloc_index.Find(id) != kNone);
   }
   if (id.size() > 253) return InvalidArgument("id is longer than 253 characters");
-  if (m.alloc_index.count(id)) return AlreadyExists("duplicate request id \"" + id + "\"");
+  if (m.alloc_index.Find(id) != kNone) return AlreadyExists("duplicate request id \"" + id + "\"");
   if (r.count < 1 || r.count > 10000) return InvalidArgument("request " + id + ": count must be within 1-10000");
   if (r.duration && *r.duration <= 0) return InvalidArgument("request " + id + ": duration must be positive");
   if (r.wait && *r.wait < 0) return InvalidArgument("request " + id + ": wait must not be negative");
@@ -541,7 +649,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
     m.allocs.push_back(std::move(a));
   }
   Alloc& stored = m.allocs[ai];
-  m.alloc_index.emplace(std::string_view(stored.id), ai);
+  m.alloc_index.Insert(ai);
   m.last_id = stored.id;
   m.Emit(EventType::kSubmitted, now, stored.id, "", m.tenants[stored.tenant].path);
 
@@ -555,7 +663,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
       return AllocState::kRejected;
     }
   }
-  m.queue.insert({{-stored.priority, stored.seq}, ai});
+  m.queue.Push(stored.priority, ai);
   m.tenants[stored.tenant].queued++;
   m.tenants[stored.tenant].had_demand = true;
   if (stored.wait_deadline >= 0) m.wait_heap.push({stored.wait_deadline, ai});
@@ -566,9 +674,8 @@ const std::string& Engine::LastId() const { return impl_->last_id; }
 
 Status Engine::Release(const std::string& id, TimeMs now) {
   auto& m = *impl_;
-  auto it = m.alloc_index.find(id);
-  if (it == m.alloc_index.end()) return NotFound("unknown allocation \"" + id + "\"");
-  uint32_t ai = it->second;
+  uint32_t ai = m.alloc_index.Find(id);
+  if (ai == kNone) return NotFound("unknown allocation \"" + id + "\"");
   Alloc& a = m.allocs[ai];
   if (a.state == AllocState::kPlaced) {
     m.Emit(EventType::kReleased, now, a.id, m.NodeList(a), m.tenants[a.tenant].path);
@@ -576,7 +683,7 @@ Status Engine::Release(const std::string& id, TimeMs now) {
     return Status::Ok();
   }
   if (a.state == AllocState::kQueued) {
-    m.queue.erase({{-a.priority, a.seq}, ai});
+    m.queue.Removed();
     m.tenants[a.tenant].queued--;
     a.state = AllocState::kReleased;
     a.ended = now;
@@ -589,16 +696,16 @@ Status Engine::Release(const std::string& id, TimeMs now) {
 
 Status Engine::Renew(const std::string& id, TimeMs extend_to, TimeMs now) {
   auto& m = *impl_;
-  auto it = m.alloc_index.find(id);
-  if (it == m.alloc_index.end()) return NotFound("unknown allocation \"" + id + "\"");
-  Alloc& a = m.allocs[it->second];
+  uint32_t found = m.alloc_index.Find(id);
+  if (found == kNone) return NotFound("unknown allocation \"" + id + "\"");
+  Alloc& a = m.allocs[found];
   if (a.state != AllocState::kPlaced && a.state != AllocState::kQueued) {
     return FailedPrecondition("allocation \"" + id + "\" already ended (" + AllocStateName(a.state) + ")");
   }
   if (extend_to <= now) return InvalidArgument("renewal must end in the future");
   if (a.state == AllocState::kPlaced) {
     a.expires = extend_to;
-    m.lease_heap.push({extend_to, it->second});
+    m.lease_heap.push({extend_to, found});
   } else {
     a.duration = extend_to - now;
   }
@@ -622,10 +729,10 @@ Status Engine::Restore(const AllocationInfo& info, TimeMs now) {
   auto st = Submit(r, info.submitted);
   if (!st.ok()) return st.status();
   if (m.events.size() > 0 && m.events.back().type == EventType::kSubmitted) m.events.pop_back();
-  uint32_t ai = m.alloc_index.at(info.id);
+  uint32_t ai = m.alloc_index.Find(info.id);
   Alloc& a = m.allocs[ai];
   if (info.state == AllocState::kQueued) return Status::Ok();
-  m.queue.erase({{-a.priority, a.seq}, ai});
+  m.queue.Removed();
   m.tenants[a.tenant].queued--;
   if (info.state != AllocState::kPlaced) {
     a.state = info.state;
@@ -768,9 +875,9 @@ std::vector<Explanation> Engine::TakeExplanations() {
 }
 
 Result<AllocationInfo> Engine::Get(const std::string& id) const {
-  auto it = impl_->alloc_index.find(id);
-  if (it == impl_->alloc_index.end()) return NotFound("unknown allocation \"" + id + "\"");
-  return impl_->Info(impl_->allocs[it->second]);
+  uint32_t ai = impl_->alloc_index.Find(id);
+  if (ai == kNone) return NotFound("unknown allocation \"" + id + "\"");
+  return impl_->Info(impl_->allocs[ai]);
 }
 
 void Engine::ForEachAllocation(const std::function<void(const AllocationInfo&)>& fn) const {

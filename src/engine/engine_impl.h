@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 #include <queue>
+#include <algorithm>
+#include <functional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -113,6 +115,57 @@ struct Reservation {
   bool live = true;
 };
 
+// Open-addressing hash set of allocation indices keyed by the allocation's id (4 bytes a slot).
+class IdIndex {
+ public:
+  using IdOf = const std::string& (*)(const void* ctx, uint32_t ai);
+  IdIndex(const void* ctx, IdOf id_of) : ctx_(ctx), id_of_(id_of) {}
+  uint32_t Find(std::string_view id) const;
+  void Insert(uint32_t ai);
+  void Erase(std::string_view id);
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr uint32_t kEmpty = 0xffffffffu, kTomb = 0xfffffffeu;
+  size_t Hash(std::string_view id) const { return std::hash<std::string_view>()(id); }
+  void Grow();
+  const void* ctx_;
+  IdOf id_of_;
+  std::vector<uint32_t> slots_;
+  size_t size_ = 0, used_ = 0;  // live entries; live + tombstones
+};
+
+// The wait queue: one FIFO array of allocation indices per priority, highest priority first. Removal
+// is lazy (the allocation's state says whether an entry is live); arrays are compacted when half stale.
+class RunQueue {
+ public:
+  void Push(int32_t priority, uint32_t ai) {
+    levels_[priority].push_back(ai);
+    live_++;
+  }
+  void Removed() { live_--; }
+  size_t size() const { return live_; }
+  bool empty() const { return live_ == 0; }
+  template <typename IsQueued>
+  void Compact(IsQueued is_queued) {
+    for (auto it = levels_.begin(); it != levels_.end();) {
+      auto& v = it->second;
+      v.erase(std::remove_if(v.begin(), v.end(), [&](uint32_t ai) { return !is_queued(ai); }), v.end());
+      it = v.empty() ? levels_.erase(it) : std::next(it);
+    }
+  }
+  size_t Entries() const {
+    size_t n = 0;
+    for (const auto& [p, v] : levels_) n += v.size();
+    return n;
+  }
+  const std::map<int32_t, std::vector<uint32_t>, std::greater<>>& levels() const { return levels_; }
+
+ private:
+  std::map<int32_t, std::vector<uint32_t>, std::greater<>> levels_;
+  size_t live_ = 0;
+};
+
 enum class TryResult { kPlaced, kQuotaWait, kQuotaReject, kNoCapacity, kNeverFits, kWaitReservation };
 
 struct Engine::Impl {
@@ -127,18 +180,33 @@ struct Engine::Impl {
   std::vector<std::vector<int64_t>> cap, used;  // [slot][node]
   std::vector<int64_t> nz_cpu, nz_mem;           // non-zero-adjusted requested cpu/memory per node
   std::vector<uint8_t> schedulable;
-  std::vector<int64_t> cluster_cap;  // per slot, over up nodes (refreshed each pass)
+  std::vector<int64_t> cluster_cap;  // per slot, over up nodes (kept current by node changes)
+
+  // Pruning index over blocks of kBlock consecutive nodes: per slot the largest free amount, and per
+  // scored resource the range of utilisation and capacity. A block whose best possible score cannot
+  // beat the best exact score found so far is skipped; scores themselves are always computed exactly.
+  static constexpr uint32_t kBlock = 32;
+  std::vector<std::vector<int64_t>> block_max_free;  // [slot][block]
+  struct BlockScore {
+    double max_frac = 0, min_frac = 0;
+    int64_t min_cap = 0, max_cap = 0;
+    bool zero_cap = false;
+  };
+  std::vector<std::vector<BlockScore>> block_score;  // [scored resource k][block]
+  void UpdateBlock(uint32_t block);
+  void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity to/from cluster_cap
   size_t bursting = 0;                // tenants with burst_since set
 
   // Allocations.
   std::deque<Alloc> allocs;
   std::vector<uint32_t> free_slots;
-  std::unordered_map<std::string_view, uint32_t> alloc_index;
+  IdIndex alloc_index{this, [](const void* ctx, uint32_t ai) -> const std::string& {
+    return static_cast<const Impl*>(ctx)->allocs[ai].id;
+  }};
   uint64_t next_seq = 1;
   uint64_t next_auto_id = 1;
   std::string last_id;
-  // Queue: ordered by (-priority, seq).
-  std::set<std::pair<std::pair<int32_t, uint64_t>, uint32_t>> queue;
+  RunQueue queue;
   // Lease ends and wait deadlines (lazy: checked against the allocation when popped).
   using TimedItem = std::pair<TimeMs, uint32_t>;
   std::priority_queue<TimedItem, std::vector<TimedItem>, std::greater<>> lease_heap, wait_heap;
@@ -182,7 +250,7 @@ struct Engine::Impl {
   bool IsBorrowing(uint32_t t) const;
   bool WithinGuaranteed(uint32_t t, const Alloc& a) const;
   void ReclaimOverMax(TimeMs now, bool burst_only);
-  void RefreshClusterCap();
+
   bool TenantIsAncestor(uint32_t ancestor, uint32_t t) const;
 
   // schedule.cc

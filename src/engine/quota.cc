@@ -205,13 +205,6 @@ bool Engine::Impl::WithinGuaranteed(uint32_t t, const Alloc& a) const {
   return any;
 }
 
-void Engine::Impl::RefreshClusterCap() {
-  cluster_cap.assign(registry.size(), 0);
-  for (size_t s = 0; s < registry.size(); s++)
-    for (size_t i = 0; i < nodes.size(); i++)
-      if (nodes[i].up && !nodes[i].removed) cluster_cap[s] += cap[s][i];
-}
-
 double Engine::Impl::DominantShare(uint32_t t) const {
   const Tenant& tn = tenants[t];
   double best = 0;

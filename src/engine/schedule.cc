@@ -82,7 +82,7 @@ void Engine::Impl::RejectExpiredWaits(TimeMs now) {
     wait_heap.pop();
     Alloc& a = allocs[ai];
     if (a.state != AllocState::kQueued || a.wait_deadline != t) continue;
-    queue.erase({{-a.priority, a.seq}, ai});
+    queue.Removed();
     tenants[a.tenant].queued--;
     std::string last = a.extra ? a.extra->reason : "";
     std::string why = "waited " + std::to_string((t - a.submitted) / 1000) + "s without being placed" +
@@ -218,7 +218,7 @@ void Engine::Impl::PlaceUnit(uint32_t ai, uint32_t ni) {
 
 void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
   Alloc& a = allocs[ai];
-  queue.erase({{-a.priority, a.seq}, ai});
+  queue.Removed();
   tenants[a.tenant].queued--;
   tenants[a.tenant].running++;
   running++;
@@ -274,36 +274,41 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
   std::vector<uint32_t> placed;
   std::string last_filter;
   bool checks_static = a.HasSelectorOrTolerations();
+  // Per-request scoring inputs for the block bounds.
+  bool nonzero = scorer->UsesNonZeroRequests();
+  bool packing = std::string_view(scorer->name()) == "most-allocated";
+  bool spreading = std::string_view(scorer->name()) == "least-allocated";
+  std::vector<std::pair<double, uint32_t>> cand;
   for (int unit = 0; unit < a.count; unit++) {
     uint32_t best = kNone;
     int64_t best_score = -1;
     bool record = ex != nullptr && unit == 0;
-    for (uint32_t ni = 0; ni < n_nodes; ni++) {
+    auto consider = [&](uint32_t ni) {
       if (!schedulable[ni]) {
         if (record && !nodes[ni].removed) ex->filtered.emplace_back(nodes[ni].name, nodes[ni].up ? "node is draining" : "node is down");
-        continue;
+        return;
       }
       if (held != nullptr && (*held)[ni]) {
         if (record) ex->filtered.emplace_back(nodes[ni].name, "held for an earlier request in the queue (FCFS)");
-        continue;
+        return;
       }
       if (named != nullptr && ni != named->node) {
         if (record) ex->filtered.emplace_back(nodes[ni].name, "not the node of reservation " + named->spec.id);
-        continue;
+        return;
       }
       if (a.spread && std::find(placed.begin(), placed.end(), ni) != placed.end()) {
         if (record) ex->filtered.emplace_back(nodes[ni].name, "holds another unit of this gang (spread)");
-        continue;
+        return;
       }
       std::string fwhy;
       if ((checks_static || nodes[ni].hard_taint) && !NodeStaticOk(a, ni, record ? &fwhy : nullptr)) {
         if (record) ex->filtered.emplace_back(nodes[ni].name, fwhy);
-        continue;
+        return;
       }
       if (!FitsNow(a, ni, now, end, (record || last_filter.empty()) ? &fwhy : nullptr)) {
         if (record) ex->filtered.emplace_back(nodes[ni].name, fwhy);
         if (last_filter.empty()) last_filter = fwhy;
-        continue;
+        return;
       }
       if (shadow != nullptr && shadow->valid && ni == shadow->node && end > shadow->time) {
         bool leaves_room = true;
@@ -314,14 +319,64 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
             ex->filtered.emplace_back(nodes[ni].name, "held for the queue head until " +
                                                           std::to_string(shadow->time / 1000) + "s (backfill)");
           }
-          continue;
+          return;
         }
       }
       int64_t score = ScoreNode(a, ni);
       if (record) ex->scores.emplace_back(nodes[ni].name, score);
-      if (score > best_score) {
+      if (score > best_score || (score == best_score && ni < best)) {
         best_score = score;
         best = ni;
+      }
+    };
+    if (ex != nullptr) {
+      for (uint32_t ni = 0; ni < n_nodes; ni++) consider(ni);
+    } else {
+      // Blocks that could hold a feasible node, best possible score first.
+      size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
+      cand.clear();
+      for (uint32_t b = 0; b < nblocks; b++) {
+        bool feasible = true;
+        for (size_t k = 0; k < a.req.size() && feasible; k++) {
+          int64_t need = a.req.amount(k);
+          feasible = need == 0 || block_max_free[a.req.slot(k)][b] >= need;
+        }
+        if (!feasible) continue;
+        double bound = 100;
+        if (packing || spreading) {
+          double sum = 0, wsum = 0;
+          for (size_t k = 0; k < score_resources.size(); k++) {
+            auto [sl, w] = score_resources[k];
+            int64_t pod = a.req.Get(sl);
+            if (nonzero && sl == kCpu && !a.req.Has(kCpu)) pod = engine::kDefaultMilliCpuRequest;
+            if (nonzero && sl == kMemory && !a.req.Has(kMemory)) pod = engine::kDefaultMemoryRequest;
+            bool scalar = sl != kCpu && sl != kMemory && sl != kDisk;
+            if (scalar && pod == 0) continue;
+            const BlockScore& bs = block_score[k][b];
+            if (bs.zero_cap) {
+              sum = -1;
+              break;
+            }
+            double bk = packing ? std::min(100.0, 100.0 * bs.max_frac + 100.0 * static_cast<double>(pod) / static_cast<double>(bs.min_cap))
+                                : std::max(0.0, 100.0 * (1.0 - bs.min_frac) - 100.0 * static_cast<double>(pod) / static_cast<double>(bs.max_cap));
+            sum += bk * static_cast<double>(w);
+            wsum += static_cast<double>(w);
+          }
+          bound = sum < 0 ? 100 : (wsum == 0 ? 0 : sum / wsum);
+        }
+        cand.emplace_back(bound, b);
+      }
+      std::sort(cand.begin(), cand.end(), [](const auto& x, const auto& y) {
+        return x.first != y.first ? x.first > y.first : x.second < y.second;
+      });
+      for (const auto& [bound, b] : cand) {
+        if (best != kNone) {
+          int64_t cap_score = static_cast<int64_t>(bound + 1e-6);
+          if (cap_score < best_score) break;
+          if (cap_score == best_score && b * kBlock > best) continue;
+        }
+        uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
+        for (uint32_t ni = b * kBlock; ni < hi; ni++) consider(ni);
       }
     }
     if (best == kNone) {
@@ -485,30 +540,35 @@ bool Engine::Impl::TryPreempt(uint32_t ai, TimeMs now, Explanation* ex) {
 
 void Engine::Impl::Pass(TimeMs now) {
   if (queue.empty()) return;
-  RefreshClusterCap();
+  if (queue.Entries() > 2 * queue.size() + 64) {
+    queue.Compact([&](uint32_t ai) { return allocs[ai].state == AllocState::kQueued; });
+  }
   bool drf = opts.fair_share == "drf";
   Shadow shadow;
   bool head_set = false;
   // Strict FCFS without backfill: nodes an earlier blocked request could use are held for it.
   std::vector<uint8_t> held;
   size_t held_count = 0;
-  std::vector<uint32_t> order;  // FIFO order snapshot (priority, then seq)
-  order.reserve(queue.size());
-  for (const auto& e : queue) order.push_back(e.second);
+  // FIFO order: priority levels high to low, each in submission order.
+  std::vector<const std::vector<uint32_t>*> levels;
+  for (const auto& [prio, v] : queue.levels()) levels.push_back(&v);
+  size_t level = 0;
   // DRF: per-tenant cursors into the FIFO order.
   std::vector<std::vector<uint32_t>> per_tenant;
   std::vector<uint32_t> tenant_of_list;
   std::vector<size_t> cursor;
   if (drf) {
     std::unordered_map<uint32_t, size_t> idx;
-    for (uint32_t ai : order) {
+    for (const auto* v : levels)
+      for (uint32_t ai : *v) {
+      if (allocs[ai].state != AllocState::kQueued) continue;
       auto [it, fresh] = idx.emplace(allocs[ai].tenant, per_tenant.size());
       if (fresh) {
         per_tenant.emplace_back();
         tenant_of_list.push_back(allocs[ai].tenant);
       }
       per_tenant[it->second].push_back(ai);
-    }
+      }
     cursor.assign(per_tenant.size(), 0);
   }
   // Hierarchical DRF comparison: the first differing ancestors (siblings) compare by dominant share.
@@ -548,8 +608,12 @@ void Engine::Impl::Pass(TimeMs now) {
       if (best_list == SIZE_MAX) break;
       ai = per_tenant[best_list][cursor[best_list]++];
     } else {
-      if (fifo_pos >= order.size()) break;
-      ai = order[fifo_pos++];
+      while (level < levels.size() && fifo_pos >= levels[level]->size()) {
+        level++;
+        fifo_pos = 0;
+      }
+      if (level >= levels.size()) break;
+      ai = (*levels[level])[fifo_pos++];
     }
     Alloc& a = allocs[ai];
     if (a.state != AllocState::kQueued) continue;
@@ -570,7 +634,7 @@ void Engine::Impl::Pass(TimeMs now) {
         if (exp) ex.outcome = head_set ? "backfilled" : "placed";
         break;
       case TryResult::kQuotaReject: {
-        queue.erase({{-a.priority, a.seq}, ai});
+        queue.Removed();
         tenants[a.tenant].queued--;
         a.state = AllocState::kRejected;
         a.ended = now;
