@@ -1,0 +1,230 @@
+// Unit tests of the server module's pieces: config, auth, JSON validation, durations, records, metrics.
+#include <gtest/gtest.h>
+
+#include "allot/server.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/records.h"
+#include "server/util.h"
+
+namespace allot::server {
+namespace {
+
+TEST(ConfigTest, ReadsEveryKnownSection) {
+  auto c = ParseServerConfig(R"(
+listen: 127.0.0.1:9000
+data: /tmp/x
+auth: {tokens: [{name: a, role: admin, token: secret-admin}, {name: w, role: writer, tenant: org/a, token: writer-secret}]}
+policy: {scoring: most-allocated, fair_share: drf, preemption: true, backfill: true, quota_mode: strict}
+limits: {max_allocations_per_tenant: 5, max_concurrent_allocations: 10, max_lease: 1h}
+heartbeat_timeout: 45s
+tenants: [{path: org/a, weight: 2, quota: {max: {cpu: "4"}, burst: 1.5, grace: 5m}}]
+nodes: [{name: n1, capacity: {cpu: "8", memory: 16Gi}, labels: {zone: a}}]
+throttling: {anything: [1, 2]}
+)", "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen, "127.0.0.1:9000");
+  EXPECT_EQ(c->policy.scoring, "most-allocated");
+  EXPECT_EQ(c->policy.quota_mode, QuotaMode::kStrict);
+  EXPECT_EQ(c->max_allocations_per_tenant, 5u);
+  EXPECT_EQ(c->max_lease_ms, 3600 * 1000);
+  EXPECT_EQ(c->heartbeat_timeout_ms, 45000);
+  ASSERT_EQ(c->tokens.size(), 2u);
+  EXPECT_EQ(c->tokens[0].sha256_hex, HashToken("secret-admin"));
+  EXPECT_EQ(c->tokens[1].tenant, "org/a");
+  ASSERT_EQ(c->tenants.size(), 1u);
+  EXPECT_EQ(c->tenants[0].max.at("cpu"), 4000);  // 4 cores = 4000 millicores
+  EXPECT_EQ(c->tenants[0].grace, 5 * 60 * 1000);
+  ASSERT_EQ(c->nodes.size(), 1u);
+  EXPECT_EQ(c->nodes[0].capacity.at("memory"), int64_t{16} << 30);
+  EXPECT_NE(c->throttling_yaml.find("anything"), std::string::npos);
+}
+
+TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
+  auto c = ParseServerConfig("listen: a:1\npolicy:\n  scoring: fastest\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("c.yaml:3"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("policy.scoring"), std::string::npos);
+  c = ParseServerConfig("limits: {max_queue: 5, turbo: true}\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("limits.turbo: unknown key"), std::string::npos) << c.error().message;
+  c = ParseServerConfig("auth: {tokens: [{name: w, role: writer, token: abcdefgh}]}\n", "c.yaml");
+  ASSERT_FALSE(c.ok());  // a writer needs its tenant subtree
+  c = ParseServerConfig("auth: {tokens: [{name: w, role: admin, sha256: nothex}]}\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  c = ParseServerConfig("nodes: [{name: n, capacity: {cpu: lots}}]\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("nodes[0].capacity.cpu"), std::string::npos) << c.error().message;
+}
+
+TEST(AuthTest, MatchesOnlyTheHashedSecretAndKeepsRoles) {
+  std::vector<TokenConfig> toks = {{"ops", "admin", "", HashToken("s3cret-ops")},
+                                   {"bot", "writer", "org/a", HashToken("s3cret-bot")}};
+  Authenticator a(toks, false);
+  EXPECT_FALSE(a.Authenticate("").has_value());
+  EXPECT_FALSE(a.Authenticate("Bearer wrong").has_value());
+  EXPECT_FALSE(a.Authenticate("s3cret-ops").has_value());  // no "Bearer "
+  auto ops = a.Authenticate("Bearer s3cret-ops");
+  ASSERT_TRUE(ops.has_value());
+  EXPECT_EQ(ops->name, "ops");
+  EXPECT_TRUE(ops->CoversTenant("anything/at/all"));
+  auto bot = a.Authenticate("Bearer s3cret-bot");
+  ASSERT_TRUE(bot.has_value());
+  EXPECT_TRUE(bot->CoversTenant("org/a"));
+  EXPECT_TRUE(bot->CoversTenant("org/a/x"));
+  EXPECT_FALSE(bot->CoversTenant("org/ab"));  // a sibling that merely shares the prefix
+  EXPECT_FALSE(bot->CoversTenant("org"));
+  Authenticator dev({}, true);
+  EXPECT_EQ(dev.Authenticate("")->role, "admin");
+}
+
+TEST(AuthTest, HashTokenIsSha256Hex) {
+  // sha256("abc") is the FIPS 180-2 test vector.
+  EXPECT_EQ(HashToken("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(UtilTest, Durations) {
+  EXPECT_EQ(ParseDurationMs("90s"), 90000);
+  EXPECT_EQ(ParseDurationMs("1h30m"), 5400000);  // 3600 s + 1800 s
+  EXPECT_EQ(ParseDurationMs("500ms"), 500);
+  EXPECT_EQ(ParseDurationMs("1.5"), 1500);  // plain seconds
+  EXPECT_EQ(ParseDurationMs("2d"), 2 * 86400000);
+  EXPECT_FALSE(ParseDurationMs("-5s").has_value());
+  EXPECT_FALSE(ParseDurationMs("5 parsecs").has_value());
+  EXPECT_FALSE(ParseDurationMs("").has_value());
+}
+
+TEST(UtilTest, Times) {
+  EXPECT_EQ(FormatTime(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatTime(1500), "1970-01-01T00:00:01.500Z");
+  EXPECT_EQ(ParseTime("1970-01-01T00:00:01.5Z"), 1500);
+  EXPECT_EQ(ParseTime("1970-01-01T01:00:00+01:00"), 0);
+  EXPECT_FALSE(ParseTime("yesterday").has_value());
+}
+
+TEST(UtilTest, BodyValidationNamesTheField) {
+  Json j;
+  EXPECT_EQ(ParseBody("{", 16, &j)->status, 400);
+  EXPECT_EQ(ParseBody("[1]", 16, &j)->status, 400);
+  EXPECT_EQ(ParseBody(std::string(40, '[') + std::string(40, ']'), 16, &j)->status, 400);
+  EXPECT_EQ(JsonDepth(R"({"a":"[[[[","b":{"c":[1]}})"), 3);  // brackets inside strings do not count
+  ASSERT_FALSE(ParseBody(R"({"requests":{"cpu":"2"}})", 16, &j).has_value());
+  ResourceMap m;
+  EXPECT_FALSE(GetResources(j["requests"], "requests", &m).has_value());
+  EXPECT_EQ(m.at("cpu"), 2000);
+  m.clear();
+  auto e = GetResources(Json{{"cpu", "-1"}}, "requests", &m);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, 422);
+  EXPECT_EQ(e->field, "requests.cpu");
+  e = GetResources(Json{{"memory", "1Pi"}}, "requests", &m);  // 2^50 bytes: the largest accepted amount
+  EXPECT_FALSE(e.has_value());
+  m.clear();
+  e = GetResources(Json{{"memory", "2Pi"}}, "requests", &m);  // 2^51 > 2^50: absurd
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, 422);
+  e = GetResources(Json{{"cpu", true}}, "requests", &m);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, 400);
+  e = CheckKeys(Json{{"tenant", "a"}, {"tennant", "b"}}, "", {"tenant"});
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->field, "tennant");
+  EXPECT_TRUE(ValidateTenant("org//a", "tenant").has_value());
+  EXPECT_FALSE(ValidateTenant("org/a-1/b_2", "tenant").has_value());
+}
+
+TEST(UtilTest, OutputUnits) {
+  Json j = ResourcesJson({{"cpu", 1500}, {"gpu", 500}, {"memory", 1024}});
+  EXPECT_EQ(j["cpu"], 1500);      // millicores
+  EXPECT_EQ(j["gpu"], 1);         // half a device rounds up to 1 device
+  EXPECT_EQ(j["gpu_milli"], 500);
+  EXPECT_EQ(j["memory"], 1024);
+}
+
+TEST(RecordsTest, AllocationRoundTrip) {
+  AllocRecord r;
+  r.info.id = "a-1";
+  r.info.tenant = "org/a";
+  r.info.priority = -3;
+  r.info.state = AllocState::kPlaced;
+  r.info.nodes = {"n1", "n2"};
+  r.info.count = 2;
+  r.info.requests = {{"cpu", 1500}, {"memory", int64_t{1} << 40}};
+  r.info.submitted = 1700000000000;
+  r.info.started = 1700000000001;
+  r.info.expires = 1700000060001;
+  r.spec.selector = {{"zone", "a"}};
+  r.spec.tolerations = {{"k", "v", "Equal", "NoSchedule"}};
+  r.spec.wait = 5000;
+  r.spec.duration = 60000;
+  r.spec.ttl = true;
+  r.idem = "key-1";
+  r.actor = "bot";
+  r.lease_ms = 60000;
+  auto d = DecodeAlloc(EncodeAlloc(r));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->info.id, "a-1");
+  EXPECT_EQ(d->info.priority, -3);
+  EXPECT_EQ(d->info.nodes, r.info.nodes);
+  EXPECT_EQ(d->info.requests, r.info.requests);
+  EXPECT_EQ(d->info.expires, r.info.expires);
+  EXPECT_EQ(d->spec.selector, r.spec.selector);
+  EXPECT_EQ(d->spec.tolerations.size(), 1u);
+  EXPECT_EQ(d->spec.wait, 5000);
+  EXPECT_EQ(d->idem, "key-1");
+  EXPECT_EQ(d->lease_ms, 60000);
+  std::string bytes = EncodeAlloc(r);
+  EXPECT_FALSE(DecodeAlloc(bytes.substr(0, bytes.size() / 2)).has_value());  // truncated
+}
+
+TEST(RecordsTest, NodeTenantReservationRoundTrip) {
+  NodeRecord n;
+  n.spec.name = "n1";
+  n.spec.capacity = {{"cpu", 8000}};
+  n.spec.taints = {{"dedicated", "x", "NoSchedule"}};
+  n.draining = true;
+  n.agent = true;
+  auto dn = DecodeNode(EncodeNode(n));
+  ASSERT_TRUE(dn.has_value());
+  EXPECT_EQ(dn->spec.capacity, n.spec.capacity);
+  EXPECT_TRUE(dn->draining);
+  EXPECT_TRUE(dn->agent);
+  EXPECT_EQ(dn->spec.taints.size(), 1u);
+  TenantSpec t;
+  t.path = "org/a";
+  t.max = {{"cpu", 4000}};
+  t.burst = 1.5;
+  auto dt = DecodeTenant(EncodeTenant(t));
+  ASSERT_TRUE(dt.has_value());
+  EXPECT_EQ(dt->max, t.max);
+  EXPECT_EQ(dt->burst, 1.5);
+  ReservationSpec rs;
+  rs.id = "r1";
+  rs.start = 10;
+  rs.end = 20;
+  rs.nodes = {"n1"};
+  auto dr = DecodeReservation(EncodeReservation(rs));
+  ASSERT_TRUE(dr.has_value());
+  EXPECT_EQ(dr->end, 20);
+  EXPECT_EQ(dr->nodes, rs.nodes);
+}
+
+TEST(MetricsTest, WriterAndHistogram) {
+  MetricsWriter w;
+  w.Family("x_total", "counter", "Things.");
+  w.SampleInt("x_total", {{"a", "q\"uote"}}, 3);
+  Histogram h({0.1, 1});
+  h.Observe(0.05);
+  h.Observe(0.5);
+  h.Observe(5);
+  h.Write(w, "lat_seconds", "Latency.");
+  const std::string& t = w.text();
+  EXPECT_NE(t.find("x_total{a=\"q\\\"uote\"} 3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("lat_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("lat_seconds_bucket{le=\"1\"} 2\n"), std::string::npos);   // 0.05 and 0.5
+  EXPECT_NE(t.find("lat_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
+  EXPECT_NE(t.find("lat_seconds_count 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace allot::server
