@@ -54,9 +54,9 @@ std::string FormatResourceAmount(std::string_view name, int64_t amount) {
 ResourceRegistry::ResourceRegistry() : names_{"cpu", "memory", "gpu", "ephemeral-storage", "network"} {}
 
 Result<uint16_t> ResourceRegistry::Intern(std::string_view name) {
-  std::string canon = CanonicalResourceName(name);
-  int found = Find(canon);
+  int found = Find(name);
   if (found >= 0) return static_cast<uint16_t>(found);
+  std::string canon = CanonicalResourceName(name);
   if (auto s = ValidateResourceName(canon); !s.ok()) return s.error();
   if (names_.size() >= 64) return InvalidArgument("too many distinct resource names (at most 64)");
   names_.push_back(canon);
@@ -64,10 +64,12 @@ Result<uint16_t> ResourceRegistry::Intern(std::string_view name) {
 }
 
 int ResourceRegistry::Find(std::string_view name) const {
-  std::string canon = CanonicalResourceName(name);
   for (size_t i = 0; i < names_.size(); i++) {
-    if (names_[i] == canon) return static_cast<int>(i);
+    if (names_[i] == name) return static_cast<int>(i);
   }
+  if (name == "nvidia.com/gpu" || name == "gpus") return kGpu;
+  if (name == "disk") return kDisk;
+  if (name == "mem") return kMemory;
   return -1;
 }
 

@@ -70,42 +70,46 @@ const char* EventTypeName(EventType t) {
 // ---- IdIndex ----
 uint32_t IdIndex::Find(std::string_view id) const {
   if (slots_.empty()) return kNone;
+  size_t h = Hash(id);
+  uint64_t fp = Make(h, 0) >> 32;
   size_t mask = slots_.size() - 1;
-  for (size_t i = Hash(id) & mask;; i = (i + 1) & mask) {
-    uint32_t v = slots_[i];
-    if (v == kEmpty) return kNone;
-    if (v != kTomb && id_of_(ctx_, v) == id) return v;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    uint64_t v = slots_[i];
+    uint32_t ai = Index(v);
+    if (ai == kEmpty) return kNone;
+    if (ai != kTomb && (v >> 32) == fp && id_of_(ctx_, ai) == id) return ai;
   }
 }
 void IdIndex::Grow() {
-  std::vector<uint32_t> old;
+  std::vector<uint64_t> old;
   old.swap(slots_);
   size_t cap = 16;
   while (cap < (size_ + 1) * 2) cap *= 2;
   slots_.assign(cap, kEmpty);
   used_ = size_ = 0;
-  for (uint32_t v : old)
-    if (v != kEmpty && v != kTomb) Insert(v);
+  for (uint64_t v : old)
+    if (Index(v) != kEmpty && Index(v) != kTomb) Insert(Index(v));
 }
 void IdIndex::Insert(uint32_t ai) {
   if ((used_ + 1) * 2 > slots_.size()) Grow();
+  size_t h = Hash(id_of_(ctx_, ai));
   size_t mask = slots_.size() - 1;
-  for (size_t i = Hash(id_of_(ctx_, ai)) & mask;; i = (i + 1) & mask) {
-    if (slots_[i] == kEmpty || slots_[i] == kTomb) {
-      if (slots_[i] == kEmpty) used_++;
-      slots_[i] = ai;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    uint32_t cur = Index(slots_[i]);
+    if (cur == kEmpty || cur == kTomb) {
+      if (cur == kEmpty) used_++;
+      slots_[i] = Make(h, ai);
       size_++;
       return;
     }
   }
 }
 void IdIndex::Erase(std::string_view id) {
-  if (slots_.empty()) return;
+  uint32_t ai = Find(id);
+  if (ai == kNone) return;
   size_t mask = slots_.size() - 1;
   for (size_t i = Hash(id) & mask;; i = (i + 1) & mask) {
-    uint32_t v = slots_[i];
-    if (v == kEmpty) return;
-    if (v != kTomb && id_of_(ctx_, v) == id) {
+    if (Index(slots_[i]) == ai) {
       slots_[i] = kTomb;
       size_--;
       return;
@@ -129,7 +133,7 @@ void SmallRes::Set(uint16_t slot, int64_t amount) {
       }
     }
   }
-  if (n_ < 4) {
+  if (n_ < 6) {
     slots_[n_] = slot;
     amounts_[n_] = amount;
     n_++;
@@ -194,6 +198,8 @@ void Engine::Impl::EnsureSlots() {
     block_max_free.emplace_back((nodes.size() + kBlock - 1) / kBlock, -1);
   }
   cluster_cap.resize(r, 0);
+  ResizeColumns();
+  for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
   for (auto& t : tenants) {
     t.used.resize(r, 0);
     t.guaranteed.resize(r, -1);
@@ -205,9 +211,10 @@ void Engine::Impl::EnsureSlots() {
 }
 
 Result<uint16_t> Engine::Impl::Slot(const std::string& name) {
+  size_t before = registry.size();
   auto s = registry.Intern(name);
   if (!s.ok()) return s;
-  EnsureSlots();
+  if (registry.size() != before) EnsureSlots();
   return s;
 }
 
@@ -442,7 +449,7 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
   }
   nz_cpu[ni] += sign * (a.req.Has(kCpu) ? a.req.Get(kCpu) : engine::kDefaultMilliCpuRequest);
   nz_mem[ni] += sign * (a.req.Has(kMemory) ? a.req.Get(kMemory) : engine::kDefaultMemoryRequest);
-  UpdateBlock(ni / kBlock);
+  RefreshNode(ni);
 }
 
 void Engine::Impl::CountNode(uint32_t ni, int sign) {
@@ -450,32 +457,63 @@ void Engine::Impl::CountNode(uint32_t ni, int sign) {
   for (size_t s = 0; s < cap.size(); s++) cluster_cap[s] += sign * cap[s][ni];
 }
 
-void Engine::Impl::UpdateBlock(uint32_t b) {
+void Engine::Impl::ResizeColumns() {
   size_t nblocks = (nodes.size() + kBlock - 1) / kBlock;
+  size_t padded = nblocks * kBlock;
   for (auto& col : block_max_free) col.resize(nblocks, -1);
   if (block_score.size() != score_resources.size()) block_score.assign(score_resources.size(), {});
   for (auto& col : block_score) col.resize(nblocks);
-  uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
-  for (size_t s = 0; s < cap.size(); s++) {
-    int64_t best = -1;
-    for (uint32_t ni = lo; ni < hi; ni++)
-      if (schedulable[ni]) best = std::max(best, cap[s][ni] - used[s][ni]);
-    block_max_free[s][b] = best;
+  while (free_col.size() < cap.size()) free_col.emplace_back();
+  for (auto& col : free_col) col.resize(padded, -1);
+  if (score_used.size() != score_resources.size()) {
+    score_used.assign(score_resources.size(), {});
+    score_inv.assign(score_resources.size(), {});
   }
-  bool nonzero = scorer->UsesNonZeroRequests();
+  for (auto& col : score_used) col.resize(padded, 0);
+  for (auto& col : score_inv) col.resize(padded, 0);
+  simple.resize(padded, 0);
+  block_complex.resize(nblocks, 0);
+}
+
+void Engine::Impl::RefreshNode(uint32_t ni) {
+  bool sched = schedulable[ni];
+  for (size_t s = 0; s < cap.size(); s++) free_col[s][ni] = sched ? cap[s][ni] - used[s][ni] : -1;
+  bool ok = sched && !nodes[ni].hard_taint && nodes[ni].reservations.empty();
+  bool nz = scorer->UsesNonZeroRequests();
   for (size_t k = 0; k < score_resources.size(); k++) {
     uint16_t s = score_resources[k].first;
+    int64_t c = cap[s][ni];
+    if (c <= 0) ok = false;
+    int64_t u = (nz && s == kCpu) ? nz_cpu[ni] : (nz && s == kMemory) ? nz_mem[ni] : used[s][ni];
+    score_used[k][ni] = static_cast<double>(u);
+    score_inv[k][ni] = c > 0 ? 100.0 / static_cast<double>(c) : 0;
+  }
+  simple[ni] = ok ? 1 : 0;
+  BlockSummaries(ni / kBlock);
+}
+
+void Engine::Impl::BlockSummaries(uint32_t b) {
+  uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
+  uint8_t complex_nodes = 0;
+  for (uint32_t ni = lo; ni < hi; ni++) complex_nodes += schedulable[ni] && !simple[ni];
+  block_complex[b] = complex_nodes;
+  for (size_t s = 0; s < cap.size(); s++) {
+    const int64_t* f = free_col[s].data();
+    int64_t best = -1;
+    for (uint32_t ni = lo; ni < hi; ni++) best = std::max(best, f[ni]);
+    block_max_free[s][b] = best;
+  }
+  for (size_t k = 0; k < score_resources.size(); k++) {
     BlockScore bs;
     bool first = true;
     for (uint32_t ni = lo; ni < hi; ni++) {
       if (!schedulable[ni]) continue;
-      int64_t c = s < cap.size() ? cap[s][ni] : 0;
-      if (c <= 0) {
+      if (score_inv[k][ni] == 0) {
         bs.zero_cap = true;
         continue;
       }
-      int64_t u = (nonzero && s == kCpu) ? nz_cpu[ni] : (nonzero && s == kMemory) ? nz_mem[ni] : used[s][ni];
-      double f = static_cast<double>(u) / static_cast<double>(c);
+      int64_t c = cap[score_resources[k].first][ni];
+      double f = score_used[k][ni] * score_inv[k][ni] / 100.0;
       if (first) {
         bs.max_frac = bs.min_frac = f;
         bs.min_cap = bs.max_cap = c;
@@ -489,6 +527,13 @@ void Engine::Impl::UpdateBlock(uint32_t b) {
     }
     block_score[k][b] = bs;
   }
+}
+
+void Engine::Impl::UpdateBlock(uint32_t b) {
+  ResizeColumns();
+  uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
+  for (uint32_t ni = lo; ni < hi; ni++) RefreshNode(ni);
+  if (lo >= hi) BlockSummaries(b);
 }
 
 std::string Engine::Impl::NodeList(const Alloc& a) const {
@@ -881,8 +926,8 @@ Result<AllocationInfo> Engine::Get(const std::string& id) const {
 }
 
 void Engine::ForEachAllocation(const std::function<void(const AllocationInfo&)>& fn) const {
-  for (const auto& a : impl_->allocs)
-    if (a.live) fn(impl_->Info(a));
+  for (size_t i = 0; i < impl_->allocs.size(); i++)
+    if (impl_->allocs[i].live) fn(impl_->Info(impl_->allocs[i]));
 }
 
 std::vector<NodeInfo> Engine::Nodes() const {

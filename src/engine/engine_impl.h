@@ -26,7 +26,7 @@ namespace allot {
 inline constexpr uint32_t kNone = 0xffffffffu;
 inline constexpr TimeMs kForever = INT64_MAX;
 
-// A request's per-unit amounts: up to 4 inline (slot, amount) pairs, more on the heap. Explicit zeros are
+// A request's per-unit amounts: up to 6 inline (slot, amount) pairs, more on the heap. Explicit zeros are
 // kept (an explicit `cpu: 0` differs from no cpu request in kube-scheduler's non-zero defaults).
 class SmallRes {
  public:
@@ -38,8 +38,8 @@ class SmallRes {
   int64_t amount(size_t i) const { return i < n_ ? amounts_[i] : (*more_)[i - n_].second; }
 
  private:
-  uint16_t slots_[4] = {};
-  int64_t amounts_[4] = {};
+  uint16_t slots_[6] = {};
+  int64_t amounts_[6] = {};
   uint8_t n_ = 0;
   std::unique_ptr<std::vector<std::pair<uint16_t, int64_t>>> more_;
 };
@@ -115,6 +115,25 @@ struct Reservation {
   bool live = true;
 };
 
+// A vector with stable element addresses, grown in chunks of 4096 (std::deque wastes most of its
+// 512-byte blocks on elements of this size).
+template <typename T>
+class ChunkedVector {
+ public:
+  static constexpr size_t kChunk = 4096;
+  T& operator[](size_t i) { return chunks_[i / kChunk][i % kChunk]; }
+  const T& operator[](size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  size_t size() const { return size_; }
+  void push_back(T&& v) {
+    if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<T[]>(kChunk));
+    (*this)[size_++] = std::move(v);
+  }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  size_t size_ = 0;
+};
+
 // Open-addressing hash set of allocation indices keyed by the allocation's id (4 bytes a slot).
 class IdIndex {
  public:
@@ -126,12 +145,16 @@ class IdIndex {
   size_t size() const { return size_; }
 
  private:
+  // A slot holds (32-bit hash fingerprint << 32) | allocation index, so most mismatches are rejected
+  // without touching the allocation.
   static constexpr uint32_t kEmpty = 0xffffffffu, kTomb = 0xfffffffeu;
   size_t Hash(std::string_view id) const { return std::hash<std::string_view>()(id); }
+  static uint32_t Index(uint64_t slot) { return static_cast<uint32_t>(slot); }
+  static uint64_t Make(size_t h, uint32_t ai) { return (static_cast<uint64_t>(h >> 32) << 32) | ai; }
   void Grow();
   const void* ctx_;
   IdOf id_of_;
-  std::vector<uint32_t> slots_;
+  std::vector<uint64_t> slots_;
   size_t size_ = 0, used_ = 0;  // live entries; live + tombstones
 };
 
@@ -192,13 +215,25 @@ struct Engine::Impl {
     int64_t min_cap = 0, max_cap = 0;
     bool zero_cap = false;
   };
+  std::vector<uint8_t> block_complex;  // schedulable nodes of the block that are not `simple`
   std::vector<std::vector<BlockScore>> block_score;  // [scored resource k][block]
-  void UpdateBlock(uint32_t block);
+  // Fast-path columns, refreshed per block: free amount per slot, and per scored resource the amount the
+  // scorer counts as requested (as double) and 100 / capacity. `simple` nodes are schedulable, untainted,
+  // unreserved and have capacity in every scored resource; others are always scored exactly.
+  std::vector<std::vector<int64_t>> free_col;   // [slot][node]
+  std::vector<std::vector<double>> score_used;  // [k][node]
+  std::vector<std::vector<double>> score_inv;   // [k][node]
+  std::vector<uint8_t> simple;
+  std::vector<double> keys;                     // scratch for the fast path
+  void UpdateBlock(uint32_t block);     // refreshes every node column of the block and its summaries
+  void RefreshNode(uint32_t ni);        // one node's columns and its block's summaries, after a usage change
+  void ResizeColumns();                 // after nodes or slots were added
+  void BlockSummaries(uint32_t block);
   void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity to/from cluster_cap
   size_t bursting = 0;                // tenants with burst_since set
 
   // Allocations.
-  std::deque<Alloc> allocs;
+  ChunkedVector<Alloc> allocs;
   std::vector<uint32_t> free_slots;
   IdIndex alloc_index{this, [](const void* ctx, uint32_t ai) -> const std::string& {
     return static_cast<const Impl*>(ctx)->allocs[ai].id;

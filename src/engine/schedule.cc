@@ -208,6 +208,64 @@ int64_t Engine::Impl::ScoreNode(const Alloc& a, uint32_t ni) const {
   return scorer->Score(requested, allocatable, weights, n);
 }
 
+namespace {
+
+// Upper bounds K >= exact score for the kBlock nodes of one block; -1 for infeasible or non-simple nodes.
+// K is the weighted mean of the unfloored per-resource scores, so the exact (floored) score S satisfies
+// K - 2 < S <= K. Compiled for AVX2 where the CPU has it, with a portable fallback.
+struct KernelInput {
+  const int64_t* free[16];
+  int64_t need[16];
+  uint16_t slot_of[16];
+  int n_req;
+  const double* used[16];
+  const double* inv[16];
+  double pod[16], weight[16];
+  int n_dims;
+  double inv_wsum;
+  bool packing;
+  const uint8_t* simple;
+};
+
+__attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelInput& in, uint32_t lo, double* out) {
+  constexpr uint32_t B = 32;
+  double acc[B];
+  uint8_t ok[B];
+  for (uint32_t j = 0; j < B; j++) {
+    ok[j] = in.simple[lo + j];
+    acc[j] = 0;
+  }
+  for (int r = 0; r < in.n_req; r++) {
+    const int64_t* f = in.free[r] + lo;
+    int64_t need = in.need[r];
+    for (uint32_t j = 0; j < B; j++) ok[j] &= static_cast<uint8_t>(f[j] >= need);
+  }
+  for (int k = 0; k < in.n_dims; k++) {
+    const double* u = in.used[k] + lo;
+    const double* iv = in.inv[k] + lo;
+    double pod = in.pod[k], w = in.weight[k];
+    if (in.packing) {
+      for (uint32_t j = 0; j < B; j++) {
+        double x = (u[j] + pod) * iv[j];
+        acc[j] += w * (x < 100.0 ? x : 100.0);
+      }
+    } else {
+      for (uint32_t j = 0; j < B; j++) {
+        double x = 100.0 - (u[j] + pod) * iv[j];
+        acc[j] += w * (x > 0.0 ? x : 0.0);
+      }
+    }
+  }
+  double best = -1.0;
+  for (uint32_t j = 0; j < B; j++) {
+    out[j] = ok[j] ? acc[j] * in.inv_wsum : -1.0;
+    best = out[j] > best ? out[j] : best;
+  }
+  return best;
+}
+
+}  // namespace
+
 void Engine::Impl::PlaceUnit(uint32_t ai, uint32_t ni) {
   Alloc& a = allocs[ai];
   AddUsage(a, ni, +1);
@@ -329,9 +387,68 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
         best = ni;
       }
     };
-    if (ex != nullptr) {
+    bool fast_done = false;
+    if (ex == nullptr && (packing || spreading) && a.req.size() <= 16 && score_resources.size() <= 16) {
+      // Fast path: bounds for every feasible simple node, then exact scores only near the top.
+      KernelInput in{};
+      in.n_req = 0;
+      for (size_t k = 0; k < a.req.size(); k++) {
+        if (a.req.amount(k) == 0) continue;
+        in.free[in.n_req] = free_col[a.req.slot(k)].data();
+        in.need[in.n_req] = a.req.amount(k);
+        in.slot_of[in.n_req] = a.req.slot(k);
+        in.n_req++;
+      }
+      double wsum = 0;
+      in.n_dims = 0;
+      for (size_t k = 0; k < score_resources.size(); k++) {
+        auto [sl, w] = score_resources[k];
+        int64_t pod = a.req.Get(sl);
+        if (nonzero && sl == kCpu && !a.req.Has(kCpu)) pod = engine::kDefaultMilliCpuRequest;
+        if (nonzero && sl == kMemory && !a.req.Has(kMemory)) pod = engine::kDefaultMemoryRequest;
+        bool scalar = sl != kCpu && sl != kMemory && sl != kDisk;
+        if (scalar && pod == 0) continue;
+        in.used[in.n_dims] = score_used[k].data();
+        in.inv[in.n_dims] = score_inv[k].data();
+        in.pod[in.n_dims] = static_cast<double>(pod);
+        in.weight[in.n_dims] = static_cast<double>(w);
+        wsum += static_cast<double>(w);
+        in.n_dims++;
+      }
+      in.inv_wsum = wsum > 0 ? 1.0 / wsum : 0;
+      in.packing = packing;
+      in.simple = simple.data();
+      size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
+      keys.resize(nblocks * kBlock);
+      double kmax = -1;
+      cand.clear();
+      for (uint32_t b = 0; b < nblocks; b++) {
+        bool feasible = true;
+        for (int r = 0; r < in.n_req && feasible; r++) feasible = block_max_free[in.slot_of[r]][b] >= in.need[r];
+        if (!feasible) continue;
+        double bmax = BlockKeys(in, b * kBlock, keys.data() + b * kBlock);
+        kmax = std::max(kmax, bmax);
+        cand.emplace_back(bmax, b);
+      }
+      double threshold = kmax - 2.0 - 1e-6;
+      for (const auto& [bmax, b] : cand) {
+        bool complex_here = block_complex[b] > 0;
+        if (bmax < threshold && !complex_here && kmax >= 0) continue;
+        uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
+        for (uint32_t ni = b * kBlock; ni < hi; ni++)
+          if (keys[ni] >= threshold || (complex_here && schedulable[ni] && !simple[ni])) consider(ni);
+      }
+      // Authoritative when the best exact score reaches the threshold: every node left out has
+      // S <= K < threshold <= best. Otherwise (constraints excluded the top nodes) scan fully below.
+      // With kmax < 0 no simple node fits, and every node of every feasible block was scored exactly.
+      fast_done = kmax < 0 || (best != kNone && static_cast<double>(best_score) >= threshold);
+    }
+    if (fast_done) {
+    } else if (ex != nullptr) {
       for (uint32_t ni = 0; ni < n_nodes; ni++) consider(ni);
     } else {
+      best = kNone;
+      best_score = -1;
       // Blocks that could hold a feasible node, best possible score first.
       size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
       cand.clear();
