@@ -48,11 +48,15 @@ void MetricsWriter::Labels(LabelList labels) {
     first = false;
     out_ += k;
     out_ += "=\"";
-    for (char c : v) {
-      if (c == '\\') out_ += "\\\\";
-      else if (c == '"') out_ += "\\\"";
-      else if (c == '\n') out_ += "\\n";
-      else out_ += c;
+    if (v.find_first_of("\\\"\n") == std::string_view::npos) {
+      out_ += v;  // the common case: nothing to escape
+    } else {
+      for (char c : v) {
+        if (c == '\\') out_ += "\\\\";
+        else if (c == '"') out_ += "\\\"";
+        else if (c == '\n') out_ += "\\n";
+        else out_ += c;
+      }
     }
     out_ += '"';
   }

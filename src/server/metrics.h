@@ -20,6 +20,7 @@ class MetricsWriter {
   void Sample(std::string_view name, LabelList labels, double value);
   void SampleInt(std::string_view name, LabelList labels, int64_t value);
   std::string& text() { return out_; }
+  void Reserve(size_t bytes) { out_.reserve(bytes); }
 
  private:
   void Labels(LabelList labels);

@@ -177,7 +177,8 @@ TEST_F(DevServer, ClientCommands) {
   r = RunAllot({"history", "--tenant", "org/a", "--since", "24h", "--json", "--server", s});
   ASSERT_EQ(r.exit_code, 0);
   std::set<std::string> types;
-  for (const auto& e : json::parse(r.out)["events"]) types.insert(e["type"].get<std::string>());
+  json history = json::parse(r.out);  // named: a range-for over a temporary's member would dangle
+  for (const auto& e : history["events"]) types.insert(e["type"].get<std::string>());
   EXPECT_TRUE(types.count("placed") && types.count("renewed") && types.count("released")) << r.out;
   r = RunAllot({"release", "no-such-id", "--server", s});
   EXPECT_EQ(r.exit_code, 2);
@@ -405,7 +406,8 @@ TEST(CrashTest, Kill9UnderLoadLosesNothingAcknowledged) {
   auto list = api.Call("GET", "/v1/allocations?state=placed&limit=100000");
   std::map<std::string, int64_t> listed_cpu;
   for (const auto& a : list.body["allocations"]) listed_cpu[a["node"]] += a["requests"]["cpu"].get<int64_t>();
-  for (const auto& n : api.Call("GET", "/v1/nodes").body["nodes"]) {
+  auto node_list = api.Call("GET", "/v1/nodes");
+  for (const auto& n : node_list.body["nodes"]) {
     std::string name = n["name"];
     // Each node has 16 cores = 16000 millicores.
     EXPECT_LE(listed_cpu[name], 16000) << name << " is over capacity";

@@ -1,0 +1,191 @@
+// Load generator and microbenchmarks for `allot serve` (driven by scripts/bench-server.sh).
+//
+//   bench_server pairs   --url U [--connections 16] [--seconds 5]   allocate+release pairs over keep-alive
+//   bench_server metrics --url U --nodes 10000                       registers nodes, times GET /metrics
+//   bench_server seed    --data DIR --allocations 1000000            writes a store with N placed allocations
+//   bench_server [google benchmark flags]                            record encode/decode microbenchmarks
+// Each load mode prints one JSON object.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allot/store.h"
+#include "net/http.h"
+#include "server/records.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
+  for (int i = 2; i + 1 < argc; i++) {
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  }
+  return fallback;
+}
+
+int Pairs(const std::string& url, int conns, double seconds) {
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<double>> lat(conns);
+  std::vector<uint64_t> pairs(conns, 0), errors(conns, 0);
+  std::vector<std::thread> ts;
+  auto t0 = Clock::now();
+  for (int c = 0; c < conns; c++) {
+    ts.emplace_back([&, c] {
+      auto client = allot::net::HttpClient::Create(url, 10000);
+      if (!client.ok()) return;
+      std::string body = R"({"tenant":"bench/t)" + std::to_string(c % 8) + R"(","requests":{"cpu":"100m","memory":"64Mi"}})";
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto s = Clock::now();
+        auto r = client->Request("POST", "/v1/allocations", body);
+        if (!r.ok() || r->status != 201) {
+          errors[c]++;
+          continue;
+        }
+        size_t p = r->body.find("\"id\":\"");
+        std::string id = r->body.substr(p + 6, r->body.find('"', p + 6) - p - 6);
+        auto m = Clock::now();
+        auto d = client->Request("DELETE", "/v1/allocations/" + id);
+        auto e = Clock::now();
+        if (!d.ok() || d->status != 200) {
+          errors[c]++;
+          continue;
+        }
+        lat[c].push_back(std::chrono::duration<double, std::milli>(m - s).count());
+        lat[c].push_back(std::chrono::duration<double, std::milli>(e - m).count());
+        pairs[c]++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : ts) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<double> all;
+  uint64_t total = 0, errs = 0;
+  for (int c = 0; c < conns; c++) {
+    all.insert(all.end(), lat[c].begin(), lat[c].end());
+    total += pairs[c];
+    errs += errors[c];
+  }
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double q) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))]; };
+  std::printf("{\"connections\": %d, \"seconds\": %.2f, \"pairs\": %llu, \"pairs_per_s\": %.0f, \"requests_per_s\": %.0f, "
+              "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": %llu}\n",
+              conns, elapsed, static_cast<unsigned long long>(total), total / elapsed, 2 * total / elapsed, pct(0.5),
+              pct(0.99), all.empty() ? 0.0 : all.back(), static_cast<unsigned long long>(errs));
+  return 0;
+}
+
+int Metrics(const std::string& url, int nodes) {
+  auto client = allot::net::HttpClient::Create(url, 60000);
+  if (!client.ok()) return 1;
+  for (int i = 0; i < nodes; i++) {
+    std::string body = R"({"name":"node-)" + std::to_string(i) +
+                       R"(","capacity":{"cpu":"64","memory":"256Gi","gpu":"8","ephemeral-storage":"2Ti"},"labels":{"zone":"z)" +
+                       std::to_string(i % 4) + R"("}})";
+    auto r = client->Request("POST", "/v1/nodes", body);
+    if (!r.ok() || (r->status != 201 && r->status != 200)) {
+      std::fprintf(stderr, "node %d: %s\n", i, r.ok() ? r->body.c_str() : r.error().message.c_str());
+      return 1;
+    }
+  }
+  std::vector<double> ms;
+  size_t bytes = 0;
+  for (int i = 0; i < 20; i++) {
+    auto s = Clock::now();
+    auto r = client->Request("GET", "/metrics");
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
+    if (!r.ok() || r->status != 200) return 1;
+    bytes = r->body.size();
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("{\"nodes\": %d, \"metrics_bytes\": %zu, \"min_ms\": %.2f, \"median_ms\": %.2f, \"max_ms\": %.2f}\n", nodes,
+              bytes, ms.front(), ms[ms.size() / 2], ms.back());
+  return 0;
+}
+
+int Seed(const std::string& dir, int64_t n) {
+  auto store = allot::OpenSqliteStore(dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.error().message.c_str());
+    return 1;
+  }
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  // 1,000 nodes of 1,024 cores; each allocation takes 1 core for a day.
+  const int64_t kNodes = 1000;
+  allot::Batch nodes;
+  for (int64_t i = 0; i < kNodes; i++) {
+    allot::server::NodeRecord r;
+    r.spec.name = "node-" + std::to_string(i);
+    r.spec.capacity = {{"cpu", 1024 * 1000}, {"memory", int64_t{4} << 40}};
+    nodes.Put(allot::Table::kNodes, r.spec.name, allot::server::EncodeNode(r));
+  }
+  store.value()->Commit(std::move(nodes), nullptr);
+  for (int64_t base = 0; base < n; base += 50000) {
+    allot::Batch b;
+    for (int64_t i = base; i < std::min(n, base + 50000); i++) {
+      allot::server::AllocRecord r;
+      r.info.id = "a-" + std::to_string(i);
+      r.info.tenant = "bench/t" + std::to_string(i % 16);
+      r.info.state = allot::AllocState::kPlaced;
+      r.info.nodes = {"node-" + std::to_string(i % kNodes)};
+      r.info.requests = {{"cpu", 1000}, {"memory", int64_t{1} << 30}};
+      r.info.limits = r.info.requests;
+      r.info.submitted = now;
+      r.info.started = now;
+      r.info.expires = now + 86400000;
+      r.lease_ms = 86400000;
+      r.spec.duration = 86400000;
+      r.spec.ttl = true;
+      b.Put(allot::Table::kAllocations, r.info.id, allot::server::EncodeAlloc(r));
+    }
+    store.value()->Commit(std::move(b), nullptr);
+  }
+  store.value()->Close();
+  std::printf("{\"seeded_allocations\": %lld, \"nodes\": %lld}\n", static_cast<long long>(n), static_cast<long long>(kNodes));
+  return 0;
+}
+
+void BM_EncodeAlloc(benchmark::State& state) {
+  allot::server::AllocRecord r;
+  r.info.id = "a-0123456789abcdef";
+  r.info.tenant = "org/team/agent";
+  r.info.nodes = {"node-17"};
+  r.info.requests = {{"cpu", 500}, {"memory", 1 << 30}};
+  for (auto _ : state) benchmark::DoNotOptimize(allot::server::EncodeAlloc(r));
+}
+BENCHMARK(BM_EncodeAlloc);
+
+void BM_DecodeAlloc(benchmark::State& state) {
+  allot::server::AllocRecord r;
+  r.info.id = "a-0123456789abcdef";
+  r.info.tenant = "org/team/agent";
+  r.info.nodes = {"node-17"};
+  r.info.requests = {{"cpu", 500}, {"memory", 1 << 30}};
+  std::string bytes = allot::server::EncodeAlloc(r);
+  for (auto _ : state) benchmark::DoNotOptimize(allot::server::DecodeAlloc(bytes));
+}
+BENCHMARK(BM_DecodeAlloc);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "pairs") {
+    return Pairs(Arg(argc, argv, "--url", "http://127.0.0.1:7070"), std::stoi(Arg(argc, argv, "--connections", "16")),
+                 std::stod(Arg(argc, argv, "--seconds", "5")));
+  }
+  if (mode == "metrics") return Metrics(Arg(argc, argv, "--url", "http://127.0.0.1:7070"), std::stoi(Arg(argc, argv, "--nodes", "10000")));
+  if (mode == "seed") return Seed(Arg(argc, argv, "--data", "/tmp/allot-bench"), std::stoll(Arg(argc, argv, "--allocations", "1000000")));
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}

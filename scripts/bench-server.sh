@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Load benchmark of `allot serve` on loopback (keep-alive, durable group commit with fsync):
+#   1. allocate+release pairs/s with p50/p99 latency (bench_server pairs)
+#   2. GET /metrics latency at 10,000 nodes
+#   3. restart time with 1,000,000 active allocations in the store
+# Usage: scripts/bench-server.sh [BUILD_DIR]   (default build/). Prints one JSON line per measurement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${1:-build}
+ALLOT=$B/allot
+BENCH=$B/bench/bench_server
+CONNS=${CONNS:-16}
+SECONDS_RUN=${SECONDS_RUN:-5}
+ALLOCS=${ALLOCS:-1000000}
+work=$(mktemp -d /tmp/allot-bench-XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_ready() { for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.01; done; return 1; }
+
+# 1. pairs
+port=$(free_port)
+cat > "$work/pairs.yaml" <<YAML
+nodes: [{name: big-1, capacity: {cpu: "100000", memory: 100Ti}}, {name: big-2, capacity: {cpu: "100000", memory: 100Ti}}]
+YAML
+$ALLOT serve --dev --quiet --config "$work/pairs.yaml" --listen 127.0.0.1:$port --data "$work/pairs" 2>"$work/pairs.log" &
+pid=$!
+wait_ready $port
+$BENCH pairs --url http://127.0.0.1:$port --connections "$CONNS" --seconds "$SECONDS_RUN"
+kill $pid; wait $pid || true; pid=
+
+# 2. metrics at 10,000 nodes
+port=$(free_port)
+$ALLOT serve --dev --quiet --listen 127.0.0.1:$port --data "$work/metrics" 2>"$work/metrics.log" &
+pid=$!
+wait_ready $port
+$BENCH metrics --url http://127.0.0.1:$port --nodes 10000
+kill $pid; wait $pid || true; pid=
+
+# 3. restart with $ALLOCS active allocations
+$BENCH seed --data "$work/restart" --allocations "$ALLOCS"
+port=$(free_port)
+start=$(date +%s.%N)
+$ALLOT serve --dev --quiet --listen 127.0.0.1:$port --data "$work/restart" 2>"$work/restart.log" &
+pid=$!
+wait_ready $port
+end=$(date +%s.%N)
+restored=$(curl -s "http://127.0.0.1:$port/v1/utilization" | python3 -c 'import json,sys;print(json.load(sys.stdin)["allocations"]["placed"])')
+rss=$(ps -o rss= -p $pid | tr -d ' ')
+echo "{\"restart_allocations\": $restored, \"restart_s\": $(python3 -c "print(round($end-$start,2))"), \"rss_mb\": $((rss/1024))}"
+kill $pid; wait $pid || true; pid=
