@@ -92,6 +92,7 @@ struct AllocationInfo {
   std::string reason;   // why it waits, or why it ended
   std::string preempted_by;
   std::string reservation;
+  bool ttl = false;  // the lease ends as `expired` (a holder that stopped renewing), not `completed`
   QosClass qos = QosClass::kBestEffort;
 };
 
@@ -142,6 +143,14 @@ struct NodeInfo {
   ResourceMap capacity, allocated, free, observed;  // allocated includes unmanaged work
   bool up = true, draining = false;
   size_t allocations = 0;
+};
+
+// A light row per node for bulk reporting (metrics): amounts are indexed like Engine::ResourceNames().
+struct NodeRow {
+  std::string_view name;
+  bool up = true, draining = false;
+  size_t allocations = 0;
+  std::vector<int64_t> capacity, allocated;  // allocated includes unmanaged work
 };
 
 struct TenantUsage {
@@ -202,6 +211,9 @@ class Engine {
   Result<AllocState> Submit(const RequestSpec& request, TimeMs now);  // returns the id via LastId()
   const std::string& LastId() const;
   Status Release(const std::string& id, TimeMs now);
+  // Drops an ended allocation (completed, released, expired, preempted, rejected) from memory; its id may
+  // be used again. Callers that keep history elsewhere (the server's store) call it to bound memory.
+  Status Forget(const std::string& id);
   Status Renew(const std::string& id, TimeMs extend_to, TimeMs now);  // new lease end (absolute)
   // Puts an allocation back as it was (recovery from a store): placed on its nodes, or queued.
   Status Restore(const AllocationInfo& info, TimeMs now);
@@ -222,7 +234,10 @@ class Engine {
   // Queries.
   Result<AllocationInfo> Get(const std::string& id) const;
   void ForEachAllocation(const std::function<void(const AllocationInfo&)>& fn) const;
-  std::vector<NodeInfo> Nodes() const;
+  std::vector<NodeInfo> Nodes() const;  // in the order nodes were added
+  std::vector<std::string> ResourceNames() const;
+  // Calls fn for every node in the order they were added, reusing one row (cheap: no maps).
+  void ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const;
   Result<NodeInfo> Node(const std::string& name) const;
   std::vector<TenantUsage> Tenants() const;
   std::vector<ReservationInfo> Reservations() const;

@@ -591,6 +591,7 @@ AllocationInfo Engine::Impl::Info(const Alloc& a) const {
     i.preempted_by = a.extra->preempted_by;
     i.reservation = a.extra->reservation;
   }
+  i.ttl = a.ttl;
   i.qos = ComputeQos(i.requests, i.limits);
   return i;
 }
@@ -708,7 +709,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
       return AllocState::kRejected;
     }
   }
-  m.queue.Push(stored.priority, ai);
+  m.queue.Push(stored.priority, ai, stored.seq);
   m.tenants[stored.tenant].queued++;
   m.tenants[stored.tenant].had_demand = true;
   if (stored.wait_deadline >= 0) m.wait_heap.push({stored.wait_deadline, ai});
@@ -716,6 +717,24 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
 }
 
 const std::string& Engine::LastId() const { return impl_->last_id; }
+
+Status Engine::Forget(const std::string& id) {
+  auto& m = *impl_;
+  uint32_t ai = m.alloc_index.Find(id);
+  if (ai == kNone) return NotFound("unknown allocation \"" + id + "\"");
+  Alloc& a = m.allocs[ai];
+  if (a.state == AllocState::kQueued || a.state == AllocState::kPlaced) {
+    return FailedPrecondition("allocation \"" + id + "\" is still " + AllocStateName(a.state));
+  }
+  m.alloc_index.Erase(id);
+  uint64_t seq = a.seq;
+  a = Alloc{};
+  a.live = false;
+  a.seq = seq;  // stale queue/heap entries keep failing their checks until the slot is reused
+  a.state = AllocState::kReleased;
+  m.free_slots.push_back(ai);
+  return Status::Ok();
+}
 
 Status Engine::Release(const std::string& id, TimeMs now) {
   auto& m = *impl_;
@@ -770,6 +789,7 @@ Status Engine::Restore(const AllocationInfo& info, TimeMs now) {
   r.count = info.count;
   r.preemptible = info.preemptible;
   r.reservation = info.reservation;
+  r.ttl = info.ttl;
   if (info.expires >= 0) r.duration = std::max<TimeMs>(1, info.expires - std::max(info.started, TimeMs{0}));
   auto st = Submit(r, info.submitted);
   if (!st.ok()) return st.status();
@@ -932,14 +952,37 @@ void Engine::ForEachAllocation(const std::function<void(const AllocationInfo&)>&
 
 std::vector<NodeInfo> Engine::Nodes() const {
   std::vector<NodeInfo> out;
-  for (const auto& [name, ni] : impl_->node_index) {
-    (void)name;
-    out.push_back(*Node(impl_->nodes[ni].name));
-  }
-  std::sort(out.begin(), out.end(), [&](const NodeInfo& a, const NodeInfo& b) {
-    return impl_->node_index.at(a.name) < impl_->node_index.at(b.name);
-  });
+  out.reserve(impl_->node_index.size());
+  for (const auto& meta : impl_->nodes)
+    if (!meta.removed) out.push_back(*Node(meta.name));
   return out;
+}
+
+std::vector<std::string> Engine::ResourceNames() const {
+  std::vector<std::string> out;
+  for (size_t s = 0; s < impl_->registry.size(); s++) out.push_back(impl_->registry.Name(static_cast<uint16_t>(s)));
+  return out;
+}
+
+void Engine::ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const {
+  auto& m = *impl_;
+  NodeRow row;
+  size_t r = m.registry.size();
+  row.capacity.assign(r, 0);
+  row.allocated.assign(r, 0);
+  for (uint32_t ni = 0; ni < m.nodes.size(); ni++) {
+    const auto& meta = m.nodes[ni];
+    if (meta.removed) continue;
+    row.name = meta.name;
+    row.up = meta.up;
+    row.draining = meta.draining;
+    row.allocations = meta.allocs.size();
+    for (size_t s = 0; s < r; s++) {
+      row.capacity[s] = m.cap[s][ni];
+      row.allocated[s] = m.used[s][ni];
+    }
+    fn(row);
+  }
 }
 
 Result<NodeInfo> Engine::Node(const std::string& name) const {

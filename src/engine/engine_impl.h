@@ -162,8 +162,11 @@ class IdIndex {
 // is lazy (the allocation's state says whether an entry is live); arrays are compacted when half stale.
 class RunQueue {
  public:
-  void Push(int32_t priority, uint32_t ai) {
-    levels_[priority].push_back(ai);
+  // An entry is (allocation index, low 32 bits of its seq): a slot reused after Forget never matches a
+  // stale entry.
+  using Entry = std::pair<uint32_t, uint32_t>;
+  void Push(int32_t priority, uint32_t ai, uint64_t seq) {
+    levels_[priority].emplace_back(ai, static_cast<uint32_t>(seq));
     live_++;
   }
   void Removed() { live_--; }
@@ -173,7 +176,7 @@ class RunQueue {
   void Compact(IsQueued is_queued) {
     for (auto it = levels_.begin(); it != levels_.end();) {
       auto& v = it->second;
-      v.erase(std::remove_if(v.begin(), v.end(), [&](uint32_t ai) { return !is_queued(ai); }), v.end());
+      v.erase(std::remove_if(v.begin(), v.end(), [&](const Entry& e) { return !is_queued(e); }), v.end());
       it = v.empty() ? levels_.erase(it) : std::next(it);
     }
   }
@@ -182,10 +185,10 @@ class RunQueue {
     for (const auto& [p, v] : levels_) n += v.size();
     return n;
   }
-  const std::map<int32_t, std::vector<uint32_t>, std::greater<>>& levels() const { return levels_; }
+  const std::map<int32_t, std::vector<Entry>, std::greater<>>& levels() const { return levels_; }
 
  private:
-  std::map<int32_t, std::vector<uint32_t>, std::greater<>> levels_;
+  std::map<int32_t, std::vector<Entry>, std::greater<>> levels_;
   size_t live_ = 0;
 };
 
@@ -246,6 +249,9 @@ struct Engine::Impl {
   using TimedItem = std::pair<TimeMs, uint32_t>;
   std::priority_queue<TimedItem, std::vector<TimedItem>, std::greater<>> lease_heap, wait_heap;
   size_t running = 0;
+  bool IsQueuedEntry(const RunQueue::Entry& e) const {
+    return allocs[e.first].state == AllocState::kQueued && static_cast<uint32_t>(allocs[e.first].seq) == e.second;
+  }
 
   // Tenants.
   std::vector<Tenant> tenants;

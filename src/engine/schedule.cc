@@ -658,7 +658,7 @@ bool Engine::Impl::TryPreempt(uint32_t ai, TimeMs now, Explanation* ex) {
 void Engine::Impl::Pass(TimeMs now) {
   if (queue.empty()) return;
   if (queue.Entries() > 2 * queue.size() + 64) {
-    queue.Compact([&](uint32_t ai) { return allocs[ai].state == AllocState::kQueued; });
+    queue.Compact([&](const RunQueue::Entry& e) { return IsQueuedEntry(e); });
   }
   bool drf = opts.fair_share == "drf";
   Shadow shadow;
@@ -667,7 +667,7 @@ void Engine::Impl::Pass(TimeMs now) {
   std::vector<uint8_t> held;
   size_t held_count = 0;
   // FIFO order: priority levels high to low, each in submission order.
-  std::vector<const std::vector<uint32_t>*> levels;
+  std::vector<const std::vector<RunQueue::Entry>*> levels;
   for (const auto& [prio, v] : queue.levels()) levels.push_back(&v);
   size_t level = 0;
   // DRF: per-tenant cursors into the FIFO order.
@@ -677,8 +677,9 @@ void Engine::Impl::Pass(TimeMs now) {
   if (drf) {
     std::unordered_map<uint32_t, size_t> idx;
     for (const auto* v : levels)
-      for (uint32_t ai : *v) {
-      if (allocs[ai].state != AllocState::kQueued) continue;
+      for (const auto& e : *v) {
+      if (!IsQueuedEntry(e)) continue;
+      uint32_t ai = e.first;
       auto [it, fresh] = idx.emplace(allocs[ai].tenant, per_tenant.size());
       if (fresh) {
         per_tenant.emplace_back();
@@ -730,7 +731,9 @@ void Engine::Impl::Pass(TimeMs now) {
         fifo_pos = 0;
       }
       if (level >= levels.size()) break;
-      ai = (*levels[level])[fifo_pos++];
+      const RunQueue::Entry& e = (*levels[level])[fifo_pos++];
+      if (!IsQueuedEntry(e)) continue;
+      ai = e.first;
     }
     Alloc& a = allocs[ai];
     if (a.state != AllocState::kQueued) continue;

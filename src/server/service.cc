@@ -201,6 +201,7 @@ struct Server::Impl {
         batch->Delete(Table::kAllocations, id);
         Finish(id, *info, m);
         active.erase(it);
+        (void)engine->Forget(id);  // the server keeps the finished copy; the engine's memory stays bounded
       }
       auto range = watches.equal_range(id);
       for (auto w = range.first; w != range.second;) {
@@ -1397,18 +1398,24 @@ struct Server::Impl {
   }
 
   std::string Metrics() {
-    std::vector<NodeInfo> nodes;
+    struct Row {
+      std::string name;
+      bool up, draining;
+      std::vector<int64_t> capacity, allocated;
+    };
+    std::vector<Row> nodes;
+    std::vector<std::string> resources;
     std::vector<TenantUsage> tenants;
     server::MetricsWriter w;
     int64_t t0 = SteadyMicros();
     {
       std::lock_guard<std::mutex> l(mu);
-      // Node by node from the server's own index: Engine::Nodes() also sorts, which costs more at 10,000 nodes.
+      // A flat copy of the node table (Engine::ForEachNodeRow builds no maps), written out after the lock.
+      resources = engine->ResourceNames();
       nodes.reserve(node_meta.size());
-      for (const auto& [name, m] : node_meta) {
-        auto n = engine->Node(name);
-        if (n.ok()) nodes.push_back(std::move(*n));
-      }
+      engine->ForEachNodeRow([&](const NodeRow& n) {
+        nodes.push_back({std::string(n.name), n.up, n.draining, n.capacity, n.allocated});
+      });
       metrics_nodes_us = SteadyMicros() - t0;
       w.Reserve(4096 + nodes.size() * 900);
       tenants = engine->Tenants();
@@ -1451,8 +1458,12 @@ struct Server::Impl {
                          Fam{"allot_node_free", "Free amount per node and resource;", 2}}) {
       w.Family(f.name, "gauge", std::string(f.help) + " " + kUnits);
       for (const auto& n : nodes) {
-        const ResourceMap& m = f.which == 0 ? n.capacity : f.which == 1 ? n.allocated : n.free;
-        for (const auto& [res, v] : m) w.Sample(f.name, {{"node", n.name}, {"resource", res}}, amount(res, v));
+        for (size_t s = 0; s < resources.size(); s++) {
+          int64_t c = n.capacity[s], a = n.allocated[s];
+          if (c == 0 && a == 0) continue;
+          int64_t v = f.which == 0 ? c : f.which == 1 ? a : std::max<int64_t>(0, c - a);
+          w.Sample(f.name, {{"node", n.name}, {"resource", resources[s]}}, amount(resources[s], v));
+        }
       }
     }
     w.Family("allot_node_up", "gauge", "1 if the node is up.");
