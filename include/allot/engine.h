@@ -6,6 +6,10 @@
 // audit or report them. Amounts are int64 in internal units (include/allot/resources.h): cpu and gpu in
 // milli-units, everything else in base units.
 //
+// GPUs are devices: a node with `gpu: 4` has devices gpu0..gpu3 of 1000m each. A request for less than
+// one GPU (`gpu: 500m`) takes a share of a single device and never spans two; a request for whole GPUs
+// (1000m multiples) takes devices that are entirely free. `gpu_model` restricts the node label gpu_model.
+//
 // Scheduling: Submit() only enqueues; Schedule(now) first ends what is due (leases, waits, burst grace,
 // reservation windows), then runs one pass over the queue in policy order (priority, then dominant
 // share under DRF, then FIFO). A request is placed by filter (free capacity in every dimension, selector,
@@ -67,6 +71,7 @@ struct RequestSpec {
   bool spread = false;               // gang units on distinct nodes
   std::optional<TimeMs> wait;        // how long it may queue before it is rejected
   std::string reservation;           // use this reservation's capacity
+  std::string gpu_model;             // allowed GPU models, `|`-separated (node label gpu_model)
 };
 
 enum class AllocState { kQueued, kPlaced, kCompleted, kReleased, kExpired, kPreempted, kRejected };
@@ -93,6 +98,7 @@ struct AllocationInfo {
   std::string preempted_by;
   std::string reservation;
   bool ttl = false;  // the lease ends as `expired` (a holder that stopped renewing), not `completed`
+  std::vector<std::string> devices;  // GPU devices held, "node/gpuN" (a share of one device, or whole devices)
   QosClass qos = QosClass::kBestEffort;
 };
 

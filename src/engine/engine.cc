@@ -1,6 +1,7 @@
 // Engine: public API, nodes, requests and bookkeeping. Scheduling is in schedule.cc, quotas in quota.cc.
 #include <algorithm>
 #include <cassert>
+#include <numeric>
 
 #include "allot/resources.h"
 #include "engine/engine_impl.h"
@@ -304,6 +305,7 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
   m.nz_cpu[ni] = m.used[kCpu][ni];
   m.nz_mem[ni] = m.used[kMemory][ni];
   m.node_index.emplace(spec.name, ni);
+  m.InitDevices(ni);
   m.CountNode(ni, +1);
   m.UpdateBlock(ni / Impl::kBlock);
   m.Emit(EventType::kNodeAdded, now, spec.name);
@@ -334,6 +336,17 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
     m.cap[*slot][ni] = v;
   }
   if (meta.up) m.CountNode(ni, +1);
+  if (static_cast<size_t>(m.cap[kGpu][ni]) != static_cast<size_t>(std::accumulate(meta.gpu_cap.begin(), meta.gpu_cap.end(), 0))) {
+    // The device set changed: rebuild it and give each GPU allocation on the node devices again.
+    m.InitDevices(ni);
+    for (uint32_t ai : meta.allocs) {
+      Alloc& a = m.allocs[ai];
+      if (!a.extra) continue;
+      auto& d = a.extra->gpu_devices;
+      d.erase(std::remove_if(d.begin(), d.end(), [&](const auto& p) { return p.first == ni; }), d.end());
+      if (a.req.Get(kGpu) > 0) m.GpuTake(ai, ni);
+    }
+  }
   for (const auto& [k, v] : spec.allocated) {
     auto slot = m.Slot(k);
     if (!slot.ok()) return slot.error();
@@ -558,6 +571,7 @@ void Engine::Impl::Unplace(uint32_t ai, AllocState to, TimeMs at, const std::str
       v.pop_back();
     }
   }
+  GpuRelease(a);
   a.state = to;
   a.ended = at;
   a.expires = -1;
@@ -592,6 +606,9 @@ AllocationInfo Engine::Impl::Info(const Alloc& a) const {
     i.reservation = a.extra->reservation;
   }
   i.ttl = a.ttl;
+  if (a.extra) {
+    for (const auto& [ni, d] : a.extra->gpu_devices) i.devices.push_back(nodes[ni].name + "/gpu" + std::to_string(d));
+  }
   i.qos = ComputeQos(i.requests, i.limits);
   return i;
 }
@@ -657,6 +674,10 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
     if (!slot.ok()) return Error{slot.error().code, "request " + id + ": " + slot.error().message};
     a.req.Set(*slot, v);
   }
+  if (int64_t g = a.req.Get(kGpu); g > 1000 && g % 1000 != 0) {
+    return InvalidArgument("request " + id + ": gpu " + FormatResourceAmount("gpu", g) +
+                           " is neither a share of one device (below 1) nor whole devices");
+  }
   for (const auto& [k, v] : r.limits) {
     if (v < 0) return InvalidArgument("request " + id + ": limits." + k + " is negative");
     auto rq = r.requests.find(k);
@@ -684,6 +705,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   if (!r.selector.empty()) a.X().selector = r.selector;
   if (!r.tolerations.empty()) a.X().tolerations = r.tolerations;
   if (!r.reservation.empty()) a.X().reservation = r.reservation;
+  if (!r.gpu_model.empty()) a.X().gpu_model = r.gpu_model;
 
   uint32_t ai;
   if (!m.free_slots.empty()) {

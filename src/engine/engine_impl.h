@@ -50,6 +50,9 @@ struct AllocExtra {
   Labels selector;
   std::vector<Toleration> tolerations;
   std::vector<uint32_t> nodes;  // gang units beyond the first
+  std::string gpu_model;
+  std::vector<std::pair<uint32_t, uint8_t>> gpu_devices;  // (node, device) held, every unit
+  bool gpu_released = false;  // devices given back (kept in gpu_devices for reporting)
 };
 
 struct Alloc {
@@ -71,7 +74,7 @@ struct Alloc {
     return *extra;
   }
   bool HasSelectorOrTolerations() const {
-    return extra && (!extra->selector.empty() || !extra->tolerations.empty());
+    return extra && (!extra->selector.empty() || !extra->tolerations.empty() || !extra->gpu_model.empty());
   }
 };
 
@@ -84,6 +87,7 @@ struct NodeMeta {
   std::vector<int32_t> reservations;   // reservation indices held here
   ResourceMap unmanaged;               // `allocated` in the spec
   ResourceMap observed;
+  std::vector<int16_t> gpu_cap, gpu_free;  // per device, milli
 };
 
 struct Tenant {
@@ -305,20 +309,38 @@ struct Engine::Impl {
   bool NodeStaticOk(const Alloc& a, uint32_t ni, std::string* why) const;
   int64_t ReservedAgainst(const Alloc& a, uint32_t ni, uint16_t slot, TimeMs now, TimeMs end) const;
   void PlaceUnit(uint32_t ai, uint32_t ni);
+  // GPU devices: capacity from cap[gpu] (1000m each, a remainder makes one partial device).
+  void InitDevices(uint32_t ni);
+  bool GpuFits(uint32_t ni, int64_t gpu, bool ever) const;
+  void GpuTake(uint32_t ai, uint32_t ni);
+  void GpuRelease(Alloc& a);
   void Finalize(uint32_t ai, TimeMs now);
   int64_t ScoreNode(const Alloc& a, uint32_t ni) const;
   bool FitsNow(const Alloc& a, uint32_t ni, TimeMs now, TimeMs end, std::string* why) const;
   bool EverFits(const Alloc& a) const;
   bool UsableBy(const Reservation& r, const Alloc& a) const;
+  // True when `a` fits entirely in the unused part of an active reservation on `ni` that it may use:
+  // capacity that was never available to earlier requests, so FCFS holds and backfill shadows don't apply.
+  bool CoveredByReservation(const Alloc& a, uint32_t ni, TimeMs now) const;
+  // Starts the burst grace clock of every ancestor that a placement took over its max.
+  void NoteBurst(const Alloc& a, TimeMs now);
   void RejectExpiredWaits(TimeMs now);
   bool ComputeShadow(uint32_t ai, TimeMs now, struct Shadow* out) const;
 };
 
+// EASY backfill's protection of the queue head: the head (all units of a gang) is expected to start at
+// `time` on `nodes`; a later request may use one of those nodes before then only if it ends by `time` or
+// leaves that node's `spare` capacity for the head.
 struct Shadow {
   bool valid = false;
   TimeMs time = kForever;
-  uint32_t node = kNone;
-  std::vector<int64_t> spare;  // per slot: capacity of the shadow node left at `time` after the head
+  std::vector<uint32_t> nodes;
+  std::vector<std::vector<int64_t>> spare;  // per shadow node, per slot: left at `time` after the head's unit
+  const std::vector<int64_t>* SpareFor(uint32_t ni) const {
+    for (size_t i = 0; i < nodes.size(); i++)
+      if (nodes[i] == ni) return &spare[i];
+    return nullptr;
+  }
 };
 
 }  // namespace allot

@@ -85,6 +85,7 @@ void Engine::Impl::RejectExpiredWaits(TimeMs now) {
     queue.Removed();
     tenants[a.tenant].queued--;
     std::string last = a.extra ? a.extra->reason : "";
+    if (last.empty()) last = "it stayed behind earlier requests in the queue (FCFS)";
     std::string why = "waited " + std::to_string((t - a.submitted) / 1000) + "s without being placed" +
                       (last.empty() ? "" : ": " + last);
     a.state = AllocState::kRejected;
@@ -122,6 +123,22 @@ bool Engine::Impl::NodeStaticOk(const Alloc& a, uint32_t ni, std::string* why) c
       }
     }
   }
+  if (a.extra && !a.extra->gpu_model.empty()) {
+    auto it = n.labels.find("gpu_model");
+    bool match = false;
+    if (it != n.labels.end()) {
+      std::string_view models = a.extra->gpu_model;
+      while (!models.empty() && !match) {
+        size_t bar = models.find('|');
+        match = models.substr(0, bar) == it->second;
+        models = bar == std::string_view::npos ? std::string_view() : models.substr(bar + 1);
+      }
+    }
+    if (!match) {
+      if (why) *why = "GPU model " + (it == n.labels.end() ? std::string("unknown") : it->second) + " not in " + a.extra->gpu_model;
+      return false;
+    }
+  }
   if (n.hard_taint) {
     for (const auto& t : n.taints) {
       if (t.effect == "PreferNoSchedule") continue;
@@ -148,6 +165,10 @@ bool Engine::Impl::NodeStaticOk(const Alloc& a, uint32_t ni, std::string* why) c
 
 bool Engine::Impl::FitsNow(const Alloc& a, uint32_t ni, TimeMs now, TimeMs end, std::string* why) const {
   bool reserved_here = !nodes[ni].reservations.empty();
+  if (int64_t g = a.req.Get(kGpu); g > 0 && !GpuFits(ni, g, false) && g <= cap[kGpu][ni] - used[kGpu][ni]) {
+    if (why) *why = g < 1000 ? "no single GPU device has " + std::to_string(g) + "m free" : "not enough whole free GPU devices";
+    return false;
+  }
   for (size_t k = 0; k < a.req.size(); k++) {
     uint16_t s = a.req.slot(k);
     int64_t need = a.req.amount(k);
@@ -179,7 +200,7 @@ bool Engine::Impl::EverFits(const Alloc& a) const {
       if (it != nodes[ni].unmanaged.end()) unmanaged = it->second;
       ok = a.req.amount(k) <= cap[s][ni] - unmanaged;
     }
-    if (ok && NodeStaticOk(a, ni, nullptr)) return true;
+    if (ok && GpuFits(ni, a.req.Get(kGpu), true) && NodeStaticOk(a, ni, nullptr)) return true;
   }
   return false;
 }
@@ -266,8 +287,76 @@ __attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelI
 
 }  // namespace
 
+void Engine::Impl::InitDevices(uint32_t ni) {
+  NodeMeta& n = nodes[ni];
+  int64_t c = cap[kGpu][ni];
+  n.gpu_cap.assign(static_cast<size_t>(c / 1000), 1000);
+  if (c % 1000) n.gpu_cap.push_back(static_cast<int16_t>(c % 1000));
+  n.gpu_free = n.gpu_cap;
+  // Unmanaged GPU use takes whole devices from the end.
+  int64_t u = 0;
+  auto it = n.unmanaged.find("gpu");
+  if (it != n.unmanaged.end()) u = it->second;
+  for (size_t d = n.gpu_free.size(); d-- > 0 && u > 0;) {
+    int64_t take = std::min<int64_t>(u, n.gpu_free[d]);
+    n.gpu_free[d] = static_cast<int16_t>(n.gpu_free[d] - take);
+    u -= take;
+  }
+}
+
+bool Engine::Impl::GpuFits(uint32_t ni, int64_t g, bool ever) const {
+  if (g <= 0) return true;
+  const auto& v = ever ? nodes[ni].gpu_cap : nodes[ni].gpu_free;
+  if (g < 1000) {
+    for (int16_t f : v)
+      if (f >= g) return true;
+    return false;
+  }
+  int64_t whole = 0;
+  for (int16_t f : v) whole += f == 1000;
+  return whole * 1000 >= g;
+}
+
+void Engine::Impl::GpuTake(uint32_t ai, uint32_t ni) {
+  Alloc& a = allocs[ai];
+  int64_t g = a.req.Get(kGpu);
+  if (g <= 0) return;
+  auto& f = nodes[ni].gpu_free;
+  auto& held = a.X().gpu_devices;
+  if (g < 1000) {
+    // Best fit: the device with the least free capacity that still holds the share.
+    int best = -1;
+    for (size_t d = 0; d < f.size(); d++)
+      if (f[d] >= g && (best < 0 || f[d] < f[best])) best = static_cast<int>(d);
+    if (best < 0) return;  // only when restoring onto a changed node
+    f[best] = static_cast<int16_t>(f[best] - g);
+    held.emplace_back(ni, static_cast<uint8_t>(best));
+    return;
+  }
+  int64_t need = g / 1000;
+  for (size_t d = 0; d < f.size() && need > 0; d++) {
+    if (f[d] == 1000) {
+      f[d] = 0;
+      held.emplace_back(ni, static_cast<uint8_t>(d));
+      need--;
+    }
+  }
+}
+
+void Engine::Impl::GpuRelease(Alloc& a) {
+  if (!a.extra || a.extra->gpu_devices.empty() || a.extra->gpu_released) return;
+  int64_t g = a.req.Get(kGpu);
+  int16_t each = static_cast<int16_t>(g < 1000 ? g : 1000);
+  for (const auto& [ni, d] : a.extra->gpu_devices) {
+    auto& f = nodes[ni].gpu_free;
+    if (d < f.size()) f[d] = static_cast<int16_t>(std::min<int>(f[d] + each, nodes[ni].gpu_cap[d]));
+  }
+  a.extra->gpu_released = true;
+}
+
 void Engine::Impl::PlaceUnit(uint32_t ai, uint32_t ni) {
   Alloc& a = allocs[ai];
+  GpuTake(ai, ni);
   AddUsage(a, ni, +1);
   nodes[ni].allocs.push_back(ai);
   if (a.node == kNone) a.node = ni;
@@ -287,6 +376,7 @@ void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
     lease_heap.push({a.expires, ai});
   }
   SetReason(a, "");
+  NoteBurst(a, now);
   Emit(EventType::kPlaced, now, a.id, NodeList(a), tenants[a.tenant].path);
 }
 
@@ -346,7 +436,8 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
         if (record && !nodes[ni].removed) ex->filtered.emplace_back(nodes[ni].name, nodes[ni].up ? "node is draining" : "node is down");
         return;
       }
-      if (held != nullptr && (*held)[ni]) {
+      bool own_reservation = !nodes[ni].reservations.empty() && CoveredByReservation(a, ni, now);
+      if (held != nullptr && (*held)[ni] && !own_reservation) {
         if (record) ex->filtered.emplace_back(nodes[ni].name, "held for an earlier request in the queue (FCFS)");
         return;
       }
@@ -368,10 +459,12 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
         if (last_filter.empty()) last_filter = fwhy;
         return;
       }
-      if (shadow != nullptr && shadow->valid && ni == shadow->node && end > shadow->time) {
+      const std::vector<int64_t>* spare =
+          shadow != nullptr && shadow->valid && end > shadow->time && !own_reservation ? shadow->SpareFor(ni) : nullptr;
+      if (spare != nullptr) {
         bool leaves_room = true;
         for (size_t k = 0; k < a.req.size(); k++)
-          if (a.req.amount(k) > shadow->spare[a.req.slot(k)]) leaves_room = false;
+          if (a.req.amount(k) > (*spare)[a.req.slot(k)]) leaves_room = false;
         if (!leaves_room) {
           if (record) {
             ex->filtered.emplace_back(nodes[ni].name, "held for the queue head until " +
@@ -498,6 +591,11 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
     }
     if (best == kNone) {
       // Roll back the units placed so far.
+      GpuRelease(a);
+      if (a.extra) {
+        a.extra->gpu_devices.clear();
+        a.extra->gpu_released = false;
+      }
       for (uint32_t ni : placed) {
         AddUsage(a, ni, -1);
         auto& v = nodes[ni].allocs;
@@ -508,6 +606,16 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
       if (!EverFits(a)) {
         *why = "no node can ever fit it" + (last_filter.empty() ? std::string() : " (" + last_filter + ")");
         return TryResult::kNeverFits;
+      }
+      if (last_filter.empty()) {
+        // The pruned scan skipped whole blocks: name a resource that no node has enough of, if any.
+        for (size_t k = 0; k < a.req.size() && last_filter.empty(); k++) {
+          uint16_t sl = a.req.slot(k);
+          int64_t most = -1;
+          for (int64_t v : block_max_free[sl]) most = std::max(most, v);
+          if (a.req.amount(k) > most) last_filter = "Insufficient " + registry.Name(sl);
+        }
+        if (last_filter.empty()) last_filter = "no node has all of it free at once";
       }
       *why = a.count > 1 ? "gang of " + std::to_string(a.count) + ": only " + std::to_string(placed.size()) +
                                " units fit now"
@@ -532,17 +640,77 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
   return TryResult::kPlaced;
 }
 
+bool Engine::Impl::CoveredByReservation(const Alloc& a, uint32_t ni, TimeMs now) const {
+  for (int32_t ri : nodes[ni].reservations) {
+    const Reservation& r = reservations[ri];
+    if (!r.live || r.spec.start > now || r.spec.end <= now || !UsableBy(r, a)) continue;
+    bool fits = true;
+    for (size_t k = 0; k < a.req.size() && fits; k++) {
+      uint16_t s = a.req.slot(k);
+      fits = a.req.amount(k) <= r.amount.Get(s) - r.used[s];
+    }
+    if (fits) return true;
+  }
+  return false;
+}
+
+void Engine::Impl::NoteBurst(const Alloc& a, TimeMs now) {
+  for (uint32_t x = a.tenant; x != kNone; x = tenants[x].parent) {
+    Tenant& tx = tenants[x];
+    if (!tx.has_quota || tx.burst_since >= 0) continue;
+    for (size_t k = 0; k < a.req.size(); k++) {
+      uint16_t s = a.req.slot(k);
+      if (tx.max[s] >= 0 && tx.used[s] > tx.max[s]) {
+        tx.burst_since = now;
+        bursting++;
+        break;
+      }
+    }
+  }
+}
+
 bool Engine::Impl::ComputeShadow(uint32_t ai, TimeMs now, Shadow* out) const {
   const Alloc& a = allocs[ai];
   out->valid = false;
   out->time = kForever;
+  out->nodes.clear();
+  out->spare.clear();
   size_t r = registry.size();
   std::vector<int64_t> free(r);
+  // Per node: the earliest time one unit of the head fits, given the leases and reservation windows that
+  // end there, and what that node has left at that time after the unit.
+  struct NodeStart {
+    TimeMs t;
+    uint32_t ni;
+    std::vector<int64_t> spare;
+  };
+  std::vector<NodeStart> starts;
   for (uint32_t ni = 0; ni < nodes.size(); ni++) {
-    if (!schedulable[ni] || !NodeStaticOk(a, ni, nullptr)) continue;
-    for (size_t s = 0; s < r; s++) {
-      free[s] = cap[s][ni] - used[s][ni] - ReservedAgainst(a, ni, static_cast<uint16_t>(s), now, kForever);
+    if (!schedulable[ni] || !NodeStaticOk(a, ni, nullptr) || !GpuFits(ni, a.req.Get(kGpu), true)) continue;
+    for (size_t s = 0; s < r; s++) free[s] = cap[s][ni] - used[s][ni];
+    std::vector<std::pair<TimeMs, std::vector<std::pair<uint16_t, int64_t>>>> ending;
+    for (int32_t ri : nodes[ni].reservations) {
+      const Reservation& rv = reservations[ri];
+      if (!rv.live || UsableBy(rv, a) || rv.spec.end <= now) continue;
+      std::vector<std::pair<uint16_t, int64_t>> held;
+      for (size_t k = 0; k < rv.amount.size(); k++) {
+        uint16_t s = rv.amount.slot(k);
+        int64_t amt = rv.amount.amount(k) - (rv.spec.start <= now ? rv.used[s] : 0);
+        if (amt > 0) {
+          free[s] -= amt;
+          held.emplace_back(s, amt);
+        }
+      }
+      ending.emplace_back(rv.spec.end, std::move(held));
     }
+    for (uint32_t bj : nodes[ni].allocs) {
+      const Alloc& b = allocs[bj];
+      if (b.state != AllocState::kPlaced || b.expires < 0) continue;
+      std::vector<std::pair<uint16_t, int64_t>> back;
+      for (size_t k = 0; k < b.req.size(); k++) back.emplace_back(b.req.slot(k), b.req.amount(k));
+      ending.emplace_back(b.expires, std::move(back));
+    }
+    std::sort(ending.begin(), ending.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
     auto fits = [&]() {
       for (size_t k = 0; k < a.req.size(); k++)
         if (a.req.amount(k) > free[a.req.slot(k)]) return false;
@@ -550,31 +718,31 @@ bool Engine::Impl::ComputeShadow(uint32_t ai, TimeMs now, Shadow* out) const {
     };
     TimeMs t = now;
     if (!fits()) {
-      std::vector<std::pair<TimeMs, uint32_t>> ending;
-      for (uint32_t bj : nodes[ni].allocs) {
-        const Alloc& b = allocs[bj];
-        if (b.state == AllocState::kPlaced && b.expires >= 0) ending.emplace_back(b.expires, bj);
-      }
-      std::sort(ending.begin(), ending.end());
       t = kForever;
-      for (const auto& [when, bj] : ending) {
-        const Alloc& b = allocs[bj];
-        for (size_t k = 0; k < b.req.size(); k++) free[b.req.slot(k)] += b.req.amount(k);
+      for (const auto& [when, back] : ending) {
+        for (const auto& [s, v] : back) free[s] += v;
         if (fits()) {
           t = when;
           break;
         }
       }
     }
-    if (t < out->time) {
-      out->time = t;
-      out->node = ni;
-      out->valid = true;
-      out->spare.assign(r, 0);
-      for (size_t s = 0; s < r; s++) out->spare[s] = free[s] - a.req.Get(static_cast<uint16_t>(s));
-    }
+    if (t == kForever) continue;
+    NodeStart st{t, ni, std::vector<int64_t>(r)};
+    for (size_t s = 0; s < r; s++) st.spare[s] = free[s] - a.req.Get(static_cast<uint16_t>(s));
+    starts.push_back(std::move(st));
   }
-  return out->valid;
+  // A gang needs `count` units at once: on distinct nodes (an estimate also for gangs that may share).
+  size_t need = a.count;
+  if (starts.size() < need) return false;
+  std::stable_sort(starts.begin(), starts.end(), [](const NodeStart& x, const NodeStart& y) { return x.t < y.t; });
+  out->time = starts[need - 1].t;
+  for (size_t i = 0; i < need; i++) {
+    out->nodes.push_back(starts[i].ni);
+    out->spare.push_back(std::move(starts[i].spare));
+  }
+  out->valid = true;
+  return true;
 }
 
 bool Engine::Impl::TryPreempt(uint32_t ai, TimeMs now, Explanation* ex) {
@@ -783,7 +951,7 @@ void Engine::Impl::Pass(TimeMs now) {
           ComputeShadow(ai, now, &shadow);
           if (exp) {
             ex.detail += shadow.valid ? "; queue head: expected start " + std::to_string(shadow.time / 1000) + "s on " +
-                                            nodes[shadow.node].name + ", later requests may backfill"
+                                            nodes[shadow.nodes.front()].name + ", later requests may backfill"
                                       : "; queue head: no expected start (capacity held without end), no backfill";
           }
           if (!shadow.valid) stop = true;

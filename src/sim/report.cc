@@ -48,6 +48,7 @@ std::string ToJson(const SimResult& r, bool explain) {
     j["tenant"] = a.tenant;
     j["priority"] = a.priority;
     if (!a.preempted_by.empty()) j["preempted_by"] = a.preempted_by;
+    if (!a.devices.empty()) j["devices"] = a.devices;
     if (a.started >= 0) j["wait"] = Seconds(a.started - a.submitted);
     reqs.push_back(std::move(j));
   }

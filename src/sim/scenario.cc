@@ -330,7 +330,7 @@ class Loader {
     RequestSpec r;
     if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "workflow", "priority", "requests", "limits", "duration",
                                       "selector", "tolerations", "preemptible", "count", "spread", "wait",
-                                      "reservation"});
+                                      "reservation", "gpu_model"});
         !st.ok())
       return st.error();
     if (!n["id"]) return d_.Err(n, p, "submit needs an id");
@@ -338,12 +338,15 @@ class Loader {
     if (!id.ok()) return id.error();
     r.id = *id;
     if (r.id.empty()) return d_.Err(n["id"], p + ".id", "is empty");
-    for (const char* k : {"tenant", "workflow", "reservation"}) {
+    for (const char* k : {"tenant", "workflow", "reservation", "gpu_model"}) {
       if (!n[k]) continue;
       auto v = d_.Scalar(n[k], p + "." + k);
       if (!v.ok()) return v.error();
       std::string key = k;
-      (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : r.reservation) = *v;
+      (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : key == "reservation" ? r.reservation : r.gpu_model) = *v;
+    }
+    if (auto g = r.requests.find("gpu"); g != r.requests.end() && g->second > 1000 && g->second % 1000 != 0) {
+      return d_.Err(n["requests"], p + ".requests.gpu", "a GPU request is a share of one device (below 1) or whole devices");
     }
     if (n["priority"]) {
       auto v = d_.Scalar(n["priority"], p + ".priority");

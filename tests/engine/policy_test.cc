@@ -288,7 +288,7 @@ TEST_F(PolicyTest, BurstAllowedUpToBurstTimesMax) {
 // max never starts it. Expected: t2 (the burst allocation placed at t=10) is reclaimed at 10 + 30 = 40 s.
 // Actual: NextWakeup() has no grace deadline and t2 stays placed forever (examples/policy/burst.yaml works
 // around it with a quota event).
-TEST_F(PolicyTest, DISABLED_BurstIsReclaimedAfterGrace) {
+TEST_F(PolicyTest, BurstIsReclaimedAfterGrace) {
   Make(EngineOptions{});
   AddNode("n", Cpu(16000));
   TenantSpec t = Tenant("team", {}, Cpu(4000));
@@ -357,7 +357,7 @@ TEST_F(PolicyTest, WithoutBackfillTheQueueIsStrictFcfs) {
 // 4 cpu, 100 s); at 20 `pair` (2 spread units of 1 cpu, 100 s). Expected: trainer starts at 60 when etl
 // ends (pair would delay it, so it waits to 160). Actual: the shadow says "expected start 20s on n2",
 // pair backfills onto n1 and n3 at 20 and trainer starts only at 120.
-TEST_F(PolicyTest, DISABLED_BackfillDoesNotDelayAGangHead) {
+TEST_F(PolicyTest, BackfillDoesNotDelayAGangHead) {
   EngineOptions o;
   o.scoring = "most-allocated";
   o.backfill = true;
@@ -458,7 +458,7 @@ TEST_F(PolicyTest, OverlappingReservationsAreRejectedNamingTheWindow) {
 // guaranteed at start"). Actual: with backfill the head `overlap` gets no shadow time (ComputeShadow counts
 // the reservation as held forever and only looks at lease ends), so the pass stops; without backfill the
 // head holds n1 (FCFS). holder never starts and is left queued: "reservation train-window has ended".
-TEST_F(PolicyTest, DISABLED_ReservationHolderIsNotBlockedByAnEarlierRequest) {
+TEST_F(PolicyTest, ReservationHolderIsNotBlockedByAnEarlierRequest) {
   EngineOptions o;
   o.backfill = true;
   Make(o);
