@@ -3,8 +3,9 @@
 // ParseQuantity follows k8s.io/apimachinery's ParseQuantity exactly: the same accepted syntax, the same
 // rounding (non-zero values are rounded up, away from zero, to a multiple of 1n) and the same canonical
 // form as Quantity.String(), including reuse of an input that is already canonical ("+1" stays "+1").
-// Values are exact integers: a Quantity holds its value in nano-units. allot accepts only quantities
-// whose milli-value fits an int64; larger ones are rejected as overflow instead of being capped.
+// Values are exact: ParseQuantityExact keeps any magnitude Kubernetes accepts (an arbitrary-precision
+// decimal, BinarySI capped at 2^63-1 as Kubernetes caps it); ParseQuantity, for amounts the rest of
+// allot computes with, additionally requires the milli-value to fit an int64 and rejects larger values.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -29,7 +30,20 @@ struct Quantity {
   int64_t Value() const;
 };
 
-// Parses a Kubernetes quantity. Errors name the input and the problem.
+// A quantity of any magnitude: value = (negative ? -1 : 1) × digits × 10^exp10, rounded up to 1n.
+struct ExactQuantity {
+  bool negative = false;
+  std::string digits = "0";  // no leading zeros
+  int64_t exp10 = 0;
+  QuantityFormat format = QuantityFormat::kDecimalSI;
+  std::string canonical;
+  // ceil(value × 1000) away from zero, as a decimal integer of any length (the JSON `milli`).
+  std::string MilliText() const;
+};
+
+// Parses a Kubernetes quantity exactly as apimachinery's ParseQuantity does. Errors name the input.
+Result<ExactQuantity> ParseQuantityExact(std::string_view text);
+// As above, for amounts allot computes with: also rejects values whose milli-value overflows int64.
 Result<Quantity> ParseQuantity(std::string_view text);
 
 // The canonical Kubernetes form of an integer amount: milli-units as DecimalSI ("1500m", "2"),

@@ -18,20 +18,27 @@ int RunQuantity(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("quantity", "no quantity given (usage: allot quantity [--json] Q...)");
   bool json = args->Has("json");
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  // Written by hand: `milli` is an exact integer of any length, which a JSON library would turn into a float.
+  std::string out = "[";
   int rc = 0;
   for (const auto& in : args->positionals) {
-    auto q = ParseQuantity(in);
+    auto q = ParseQuantityExact(in);
     if (!q.ok()) {
       rc = 2;
-      if (json) out.push_back({{"input", in}, {"error", q.error().message}});
+      if (json) {
+        out += std::string(out.size() > 1 ? "," : "") + "\n  {\"input\": " + nlohmann::json(in).dump() +
+               ", \"error\": " + nlohmann::json(q.error().message).dump() + "}";
+      }
       else std::cerr << "allot: quantity: " << q.error().message << "\n";
       continue;
     }
-    if (json) out.push_back({{"input", in}, {"milli", q->Milli()}, {"canonical", q->canonical}});
+    if (json) {
+      out += std::string(out.size() > 1 ? "," : "") + "\n  {\"input\": " + nlohmann::json(in).dump() +
+             ", \"milli\": " + q->MilliText() + ", \"canonical\": " + nlohmann::json(q->canonical).dump() + "}";
+    }
     else std::cout << q->canonical << "\n";
   }
-  if (json) std::cout << out.dump(2) << "\n";
+  if (json) std::cout << out << (out.size() > 1 ? "\n]\n" : "]\n");
   return rc;
 }
 

@@ -146,11 +146,6 @@ bool DigitsToI128(std::string_view d, i128* out) {
   return true;
 }
 
-i128 Pow10(int n) {
-  i128 p = 1;
-  while (n-- > 0) p *= 10;
-  return p;
-}
 
 // Is the Kubernetes fast path taken, and does it keep the input string as the canonical form?
 bool KeepsInputString(const Scanned& sc, const Suffix& suf) {
@@ -238,9 +233,68 @@ int64_t Quantity::Value() const {
   return static_cast<int64_t>(v);
 }
 
-Result<Quantity> ParseQuantity(std::string_view text) {
+namespace {
+
+// ---- a little decimal-string arithmetic for magnitudes beyond 128 bits ----
+std::string StripZeros(std::string d) {
+  size_t i = 0;
+  while (i + 1 < d.size() && d[i] == '0') i++;
+  return d.substr(i);
+}
+std::string MulSmall(const std::string& d, int m) {
+  std::string out(d.size(), '0');
+  int carry = 0;
+  for (size_t i = d.size(); i-- > 0;) {
+    int v = (d[i] - '0') * m + carry;
+    out[i] = static_cast<char>('0' + v % 10);
+    carry = v / 10;
+  }
+  while (carry > 0) {
+    out.insert(out.begin(), static_cast<char>('0' + carry % 10));
+    carry /= 10;
+  }
+  return StripZeros(out);
+}
+std::string AddOne(std::string d) {
+  for (size_t i = d.size(); i-- > 0;) {
+    if (d[i] == '9') {
+      d[i] = '0';
+    } else {
+      d[i]++;
+      return d;
+    }
+  }
+  return "1" + d;
+}
+// Compares two digit strings without leading zeros.
+int CmpDigits(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+  return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
+}
+// value × 10^exp rounded up (away from zero) to an integer number of 10^-keep units: returns digits at
+// exponent -keep.
+std::string RoundUpTo(const std::string& digits, int64_t exp, int64_t keep) {
+  int64_t shift = exp + keep;  // digits × 10^shift units
+  if (shift >= 0) return digits == "0" ? "0" : digits + std::string(static_cast<size_t>(shift), '0');
+  size_t cut = static_cast<size_t>(-shift);
+  std::string q = cut >= digits.size() ? "0" : digits.substr(0, digits.size() - cut);
+  std::string r = cut >= digits.size() ? digits : digits.substr(digits.size() - cut);
+  bool nonzero = r.find_first_not_of('0') != std::string::npos;
+  return nonzero ? AddOne(StripZeros(q)) : StripZeros(q);
+}
+
+constexpr const char* kMaxInt64 = "9223372036854775807";
+
+}  // namespace
+
+std::string ExactQuantity::MilliText() const {
+  std::string m = RoundUpTo(digits, exp10, 3);
+  return (negative && m != "0" ? "-" : "") + m;
+}
+
+Result<ExactQuantity> ParseQuantityExact(std::string_view text) {
   if (text.empty()) return QuantityError(text, "empty string");
-  Quantity q;
+  ExactQuantity q;
   if (text == "0") {
     q.canonical = "0";
     return q;
@@ -254,35 +308,104 @@ Result<Quantity> ParseQuantity(std::string_view text) {
     return QuantityError(text, "unknown suffix \"" + std::string(sc.suffix) +
                                    "\" (use n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or e<exponent>)");
   }
-  i128 digits = 0;
-  std::string all = std::string(sc.num) + std::string(sc.denom);
-  if (!DigitsToI128(all, &digits)) return QuantityError(text, "too many digits");
-  // value = digits × 10^-len(denom) × base^exponent; nanos = ceil_away(value × 10^9).
-  int64_t dec_exp = 9 - static_cast<int64_t>(sc.denom.size());
-  i128 nanos = 0;
-  if (digits != 0) {
-    if (suf.base == 2) {
-      int bits = static_cast<int>(suf.exponent);
-      if (digits > (static_cast<i128>(1) << (120 - bits))) return QuantityError(text, "too large");
-      digits <<= bits;
-    } else {
-      dec_exp += suf.exponent;
-    }
-    if (dec_exp >= 0) {
-      if (dec_exp > 30) return QuantityError(text, "too large: the milli-value must fit in 64 bits");
-      i128 p = Pow10(static_cast<int>(dec_exp));
-      if (digits > kMaxNanos / p) return QuantityError(text, "too large: the milli-value must fit in 64 bits");
-      nanos = digits * p;
-    } else {
-      nanos = dec_exp < -37 ? 1 : DivAway(digits, Pow10(static_cast<int>(-dec_exp)));
-    }
-    if (nanos > kMaxNanos) return QuantityError(text, "too large: the milli-value must fit in 64 bits");
-    if (!sc.positive) nanos = -nanos;
+  if (sc.num.size() + sc.denom.size() > 4096) return QuantityError(text, "too many digits");
+  std::string d = StripZeros(std::string(sc.num) + std::string(sc.denom));
+  int64_t e = -static_cast<int64_t>(sc.denom.size());
+  if (suf.base == 2) {
+    for (int64_t i = 0; i < suf.exponent / 10; i++) d = MulSmall(d, 1024);
+  } else {
+    e += suf.exponent;
   }
-  q.nanos = nanos;
+  // Round a non-zero value up to a whole number of nanos, as Kubernetes does.
+  if (d != "0" && e < -9) {
+    d = RoundUpTo(d, e, 9);
+    e = -9;
+  }
+  // Trailing zeros into the exponent.
+  while (d.size() > 1 && d.back() == '0') {
+    d.pop_back();
+    e++;
+  }
+  if (d == "0") e = 0;
+  q.negative = !sc.positive && d != "0";
   q.format = suf.format;
-  if (q.format == QuantityFormat::kBinarySI && nanos > 0 && nanos < kNano) q.format = QuantityFormat::kDecimalSI;
-  q.canonical = KeepsInputString(sc, suf) ? std::string(text) : Canonical(nanos, q.format);
+  if (q.format == QuantityFormat::kBinarySI && d != "0") {
+    // Kubernetes caps BinarySI values at 2^63-1, and prints values below 1 as DecimalSI.
+    if (e >= 0 && (static_cast<int64_t>(d.size()) + e > 19 ||
+                   CmpDigits(d + std::string(static_cast<size_t>(e), '0'), kMaxInt64) > 0)) {
+      d = kMaxInt64;
+      e = 0;
+    }
+    if (static_cast<int64_t>(d.size()) + e <= 0) q.format = QuantityFormat::kDecimalSI;
+  }
+  q.digits = d;
+  q.exp10 = e;
+  if (KeepsInputString(sc, suf)) {
+    q.canonical = std::string(text);
+    return q;
+  }
+  if (d == "0") {
+    q.canonical = "0";
+    return q;
+  }
+  std::string sign = q.negative ? "-" : "";
+  QuantityFormat f = q.format;
+  if (f == QuantityFormat::kBinarySI) {
+    // An integer that fits int64 (capped above): base-1024 form when |v| >= 1024, else DecimalSI.
+    if (e < 0) {
+      f = QuantityFormat::kDecimalSI;
+    } else {
+      i128 v = 0;
+      for (char c : d) v = v * 10 + (c - '0');
+      for (int64_t i = 0; i < e; i++) v *= 10;
+      if (v < 1024) {
+        f = QuantityFormat::kDecimalSI;
+      } else {
+        int times = 0;
+        while (v >= 1024 && v % 1024 == 0) {
+          v /= 1024;
+          times++;
+        }
+        static const char* kBin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+        q.canonical = sign + I128ToString(v) + (times < 7 ? kBin[times] : "");
+        return q;
+      }
+    }
+  }
+  std::string m = d;
+  int64_t x = e;
+  while (((x % 3) + 3) % 3 != 0) {
+    m += '0';
+    x--;
+  }
+  if (f == QuantityFormat::kDecimalExponent) {
+    q.canonical = sign + m + (x == 0 ? "" : "e" + std::to_string(x));
+    return q;
+  }
+  static const char* kDec[] = {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"};
+  int64_t idx = x / 3 + 3;
+  // Beyond E Kubernetes finds no suffix and prints the bare mantissa (1000E as "1"); allot writes the
+  // exponent instead so that no magnitude is lost.
+  q.canonical = sign + m + (idx >= 0 && idx < 10 ? std::string(kDec[idx]) : "e" + std::to_string(x));
+  return q;
+}
+
+Result<Quantity> ParseQuantity(std::string_view text) {
+  auto ex = ParseQuantityExact(text);
+  if (!ex.ok()) return ex.error();
+  Quantity q;
+  q.format = ex->format;
+  q.canonical = ex->canonical;
+  // nanos = digits × 10^(exp10 + 9); exp10 >= -9 after rounding.
+  int64_t shift = ex->exp10 + 9;
+  if (static_cast<int64_t>(ex->digits.size()) + shift > 26) {
+    return QuantityError(text, "too large: the milli-value must fit in 64 bits");
+  }
+  i128 v = 0;
+  for (char c : ex->digits) v = v * 10 + (c - '0');
+  for (int64_t i = 0; i < shift; i++) v *= 10;
+  if (v > kMaxNanos) return QuantityError(text, "too large: the milli-value must fit in 64 bits");
+  q.nanos = ex->negative ? -v : v;
   return q;
 }
 

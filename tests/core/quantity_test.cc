@@ -176,3 +176,53 @@ TEST(QuantityCliTest, JsonAndExitCodes) {
 
 }  // namespace
 }  // namespace allot
+
+namespace allot {
+namespace {
+
+// Magnitudes beyond int64 milli, as Kubernetes parses them (inf.Dec path; BinarySI capped at 2^63-1).
+TEST(QuantityExactTest, LargeAndTinyValues) {
+  struct {
+    const char* in;
+    const char* milli;
+    const char* canonical;
+  } cases[] = {
+      {"1E18", "1000000000000000000000", "1E18"},          // fast path keeps the typed form
+      {"12E", "12000000000000000000000", "12E"},
+      {"1.7E18", "1700000000000000000000", "1700e15"},     // 17e17: exponent to a multiple of 3
+      {"1.01E", "1010000000000000000000", "1010P"},
+      {"9Ei", "9223372036854775807000", "9223372036854775807"},  // capped at 2^63-1
+      {"9223372036854775807Ki", "9223372036854775807000", "9223372036854775807"},
+      {"1e100", nullptr, "10e99"},                        // milli 10^103, checked below
+      {"0.000000000001Ki", "1", "2n"},                     // 1.024n rounds up to 2n, DecimalSI
+      {"100.035Ki", "102435840", "102435840m"},            // 102435.84 bytes: not whole, DecimalSI
+      {"0.5Mi", "524288000", "512Ki"},
+      {"3.001n", "1", "4n"},
+      {"1.1E-9", "1", "2e-9"},
+      {"0.00000012345", "1", "124n"},
+      {"-12E", "-12000000000000000000000", "-12E"},
+      {"1000E", "1000000000000000000000000", "1e21"},      // Kubernetes would print a bare "1" here
+  };
+  for (const auto& c : cases) {
+    auto q = ParseQuantityExact(c.in);
+    ASSERT_TRUE(q.ok()) << c.in << ": " << q.error().message;
+    EXPECT_EQ(q->MilliText(), c.milli ? std::string(c.milli) : "1" + std::string(103, '0')) << c.in;
+    EXPECT_EQ(q->canonical, c.canonical) << c.in;
+  }
+  // Kubernetes' own invalid inputs stay invalid.
+  for (const char* bad : {"1.1.M", "1+1.0M", "0.1mi", "0.1am", "aoeu", ".5i", "1i", "-3.01i", "-3.01e-", " 1", "1 "}) {
+    EXPECT_FALSE(ParseQuantityExact(bad).ok()) << bad;
+  }
+  // The int64 entry point refuses what does not fit.
+  EXPECT_FALSE(ParseQuantity("1E18").ok());
+  EXPECT_TRUE(ParseQuantity("1P").ok());
+}
+
+TEST(QuantityExactTest, CliPrintsExactBigIntegers) {
+  auto r = testing::RunAllot({"quantity", "--json", "12E"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("\"milli\": 12000000000000000000000,"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace allot
