@@ -502,6 +502,12 @@ Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source) {
       return s.error();
     if (auto s = ParseTimed(root["recommendations"], "recommendations", "replicas", source, in.recommendations); !s.ok())
       return s.error();
+    if (!root["recommendations"] || root["recommendations"].IsNull()) {
+      // Like the controller's recordInitialRecommendation: with no stored history (a nil list, as opposed
+      // to an empty one) the current replica count is recorded first, so the first pass cannot scale down
+      // inside the downscale stabilization window. Give `recommendations: []` for an empty history.
+      in.recommendations.push_back({0, in.current_replicas});
+    }
     if (auto s = ParseTimed(root["scale_events"], "scale_events", "change", source, in.scale_events); !s.ok()) return s.error();
     if (root["desired_replicas"] && !root["desired_replicas"].IsNull()) {
       auto v = GetInt(root["desired_replicas"], "desired_replicas", source);

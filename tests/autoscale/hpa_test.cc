@@ -345,7 +345,11 @@ std::vector<Case> Cases() {
 TEST(HpaTable, ExpectedReplicas) {
   for (const auto& c : Cases()) {
     SCOPED_TRACE(c.name);
-    auto in = ParseHpaInput(c.yaml, "case.yaml");
+    // Like the controller's own tests, the table starts from an empty recommendation history unless a
+    // case gives one (an absent list means "first pass": see FirstPassRecordsCurrentReplicas).
+    std::string yaml = c.yaml;
+    if (yaml.find("recommendations") == std::string::npos) yaml += "recommendations: []\n";
+    auto in = ParseHpaInput(yaml, "case.yaml");
     ASSERT_TRUE(in.ok()) << in.error().message;
     auto d = EvaluateHpa(*in);
     ASSERT_TRUE(d.ok()) << d.error().message;
@@ -354,6 +358,27 @@ TEST(HpaTable, ExpectedReplicas) {
       EXPECT_EQ(d->limited_by, c.limited_by);
     }
   }
+}
+
+TEST(HpaTable, FirstPassRecordsCurrentReplicas) {
+  // No `recommendations` key: the controller records the current count (5) first, so inside the 300 s
+  // legacy downscale window the stabilized result is max(5, 2) = 5. With `recommendations: []` the metric
+  // result stands: 100m per pod against a 500m average target gives ratio 0.2, ceil(0.2 * 5) = 1, raised
+  // to minReplicas 2.
+  std::string base =
+      "hpa: {spec: {minReplicas: 2, maxReplicas: 10, metrics: [{type: Resource, resource: {name: cpu, target: "
+      "{type: AverageValue, averageValue: 500m}}}]}}\ncurrent_replicas: 5\npods:\n";
+  for (int i = 0; i < 5; i++) base += "  - {name: p" + std::to_string(i) + ", requests: {cpu: '1'}, usage: {cpu: 100m}}\n";
+  auto first = ParseHpaInput(base, "first.yaml");
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto d1 = EvaluateHpa(*first);
+  ASSERT_TRUE(d1.ok()) << d1.error().message;
+  EXPECT_EQ(d1->desired_replicas, 5);
+  auto empty = ParseHpaInput(base + "recommendations: []\n", "empty.yaml");
+  ASSERT_TRUE(empty.ok()) << empty.error().message;
+  auto d2 = EvaluateHpa(*empty);
+  ASSERT_TRUE(d2.ok()) << d2.error().message;
+  EXPECT_EQ(d2->desired_replicas, 2);
 }
 
 TEST(HpaTable, PendingMemoryArithmetic) {
