@@ -474,8 +474,6 @@ void Engine::Impl::ResizeColumns() {
   size_t nblocks = (nodes.size() + kBlock - 1) / kBlock;
   size_t padded = nblocks * kBlock;
   for (auto& col : block_max_free) col.resize(nblocks, -1);
-  if (block_score.size() != score_resources.size()) block_score.assign(score_resources.size(), {});
-  for (auto& col : block_score) col.resize(nblocks);
   while (free_col.size() < cap.size()) free_col.emplace_back();
   for (auto& col : free_col) col.resize(padded, -1);
   if (score_used.size() != score_resources.size()) {
@@ -490,7 +488,16 @@ void Engine::Impl::ResizeColumns() {
 
 void Engine::Impl::RefreshNode(uint32_t ni) {
   bool sched = schedulable[ni];
-  for (size_t s = 0; s < cap.size(); s++) free_col[s][ni] = sched ? cap[s][ni] - used[s][ni] : -1;
+  uint32_t b = ni / kBlock;
+  bool rescan = false;
+  for (size_t s = 0; s < cap.size(); s++) {
+    int64_t before = free_col[s][ni];
+    int64_t now_free = sched ? cap[s][ni] - used[s][ni] : -1;
+    free_col[s][ni] = now_free;
+    // Keep the block's maximum without a rescan unless this node held it and shrank.
+    if (now_free >= block_max_free[s][b]) block_max_free[s][b] = now_free;
+    else if (before == block_max_free[s][b] && now_free < before) rescan = true;
+  }
   bool ok = sched && !nodes[ni].hard_taint && nodes[ni].reservations.empty();
   bool nz = scorer->UsesNonZeroRequests();
   for (size_t k = 0; k < score_resources.size(); k++) {
@@ -501,8 +508,9 @@ void Engine::Impl::RefreshNode(uint32_t ni) {
     score_used[k][ni] = static_cast<double>(u);
     score_inv[k][ni] = c > 0 ? 100.0 / static_cast<double>(c) : 0;
   }
+  bool was_simple = simple[ni];
   simple[ni] = ok ? 1 : 0;
-  BlockSummaries(ni / kBlock);
+  if (rescan || was_simple != simple[ni]) BlockSummaries(b);
 }
 
 void Engine::Impl::BlockSummaries(uint32_t b) {
@@ -516,37 +524,13 @@ void Engine::Impl::BlockSummaries(uint32_t b) {
     for (uint32_t ni = lo; ni < hi; ni++) best = std::max(best, f[ni]);
     block_max_free[s][b] = best;
   }
-  for (size_t k = 0; k < score_resources.size(); k++) {
-    BlockScore bs;
-    bool first = true;
-    for (uint32_t ni = lo; ni < hi; ni++) {
-      if (!schedulable[ni]) continue;
-      if (score_inv[k][ni] == 0) {
-        bs.zero_cap = true;
-        continue;
-      }
-      int64_t c = cap[score_resources[k].first][ni];
-      double f = score_used[k][ni] * score_inv[k][ni] / 100.0;
-      if (first) {
-        bs.max_frac = bs.min_frac = f;
-        bs.min_cap = bs.max_cap = c;
-        first = false;
-      } else {
-        bs.max_frac = std::max(bs.max_frac, f);
-        bs.min_frac = std::min(bs.min_frac, f);
-        bs.min_cap = std::min(bs.min_cap, c);
-        bs.max_cap = std::max(bs.max_cap, c);
-      }
-    }
-    block_score[k][b] = bs;
-  }
 }
 
 void Engine::Impl::UpdateBlock(uint32_t b) {
   ResizeColumns();
   uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
   for (uint32_t ni = lo; ni < hi; ni++) RefreshNode(ni);
-  if (lo >= hi) BlockSummaries(b);
+  BlockSummaries(b);
 }
 
 std::string Engine::Impl::NodeList(const Alloc& a) const {

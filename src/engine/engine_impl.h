@@ -212,18 +212,11 @@ struct Engine::Impl {
   std::vector<uint8_t> schedulable;
   std::vector<int64_t> cluster_cap;  // per slot, over up nodes (kept current by node changes)
 
-  // Pruning index over blocks of kBlock consecutive nodes: per slot the largest free amount, and per
-  // scored resource the range of utilisation and capacity. A block whose best possible score cannot
-  // beat the best exact score found so far is skipped; scores themselves are always computed exactly.
+  // Pruning index over blocks of kBlock consecutive nodes: per slot the largest free amount, so that a
+  // block where no node could hold a request is skipped without looking at its nodes.
   static constexpr uint32_t kBlock = 32;
   std::vector<std::vector<int64_t>> block_max_free;  // [slot][block]
-  struct BlockScore {
-    double max_frac = 0, min_frac = 0;
-    int64_t min_cap = 0, max_cap = 0;
-    bool zero_cap = false;
-  };
-  std::vector<uint8_t> block_complex;  // schedulable nodes of the block that are not `simple`
-  std::vector<std::vector<BlockScore>> block_score;  // [scored resource k][block]
+  std::vector<uint8_t> block_complex;                // schedulable nodes of the block that are not `simple`
   // Fast-path columns, refreshed per block: free amount per slot, and per scored resource the amount the
   // scorer counts as requested (as double) and 100 / capacity. `simple` nodes are schedulable, untainted,
   // unreserved and have capacity in every scored resource; others are always scored exactly.

@@ -540,11 +540,11 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
     } else if (ex != nullptr) {
       for (uint32_t ni = 0; ni < n_nodes; ni++) consider(ni);
     } else {
+      // Every node of every block that could hold a feasible node (the fast path's answer was not
+      // authoritative, or the strategy has no cheap bound).
       best = kNone;
       best_score = -1;
-      // Blocks that could hold a feasible node, best possible score first.
       size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
-      cand.clear();
       for (uint32_t b = 0; b < nblocks; b++) {
         bool feasible = true;
         for (size_t k = 0; k < a.req.size() && feasible; k++) {
@@ -552,39 +552,6 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
           feasible = need == 0 || block_max_free[a.req.slot(k)][b] >= need;
         }
         if (!feasible) continue;
-        double bound = 100;
-        if (packing || spreading) {
-          double sum = 0, wsum = 0;
-          for (size_t k = 0; k < score_resources.size(); k++) {
-            auto [sl, w] = score_resources[k];
-            int64_t pod = a.req.Get(sl);
-            if (nonzero && sl == kCpu && !a.req.Has(kCpu)) pod = engine::kDefaultMilliCpuRequest;
-            if (nonzero && sl == kMemory && !a.req.Has(kMemory)) pod = engine::kDefaultMemoryRequest;
-            bool scalar = sl != kCpu && sl != kMemory && sl != kDisk;
-            if (scalar && pod == 0) continue;
-            const BlockScore& bs = block_score[k][b];
-            if (bs.zero_cap) {
-              sum = -1;
-              break;
-            }
-            double bk = packing ? std::min(100.0, 100.0 * bs.max_frac + 100.0 * static_cast<double>(pod) / static_cast<double>(bs.min_cap))
-                                : std::max(0.0, 100.0 * (1.0 - bs.min_frac) - 100.0 * static_cast<double>(pod) / static_cast<double>(bs.max_cap));
-            sum += bk * static_cast<double>(w);
-            wsum += static_cast<double>(w);
-          }
-          bound = sum < 0 ? 100 : (wsum == 0 ? 0 : sum / wsum);
-        }
-        cand.emplace_back(bound, b);
-      }
-      std::sort(cand.begin(), cand.end(), [](const auto& x, const auto& y) {
-        return x.first != y.first ? x.first > y.first : x.second < y.second;
-      });
-      for (const auto& [bound, b] : cand) {
-        if (best != kNone) {
-          int64_t cap_score = static_cast<int64_t>(bound + 1e-6);
-          if (cap_score < best_score) break;
-          if (cap_score == best_score && b * kBlock > best) continue;
-        }
         uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
         for (uint32_t ni = b * kBlock; ni < hi; ni++) consider(ni);
       }
