@@ -158,6 +158,9 @@ struct LoadOptions {
   ReadOptions read;
   size_t limit_jobs = 0;  // keep only the first N jobs by submit time (0: all)
   GoogleScale google;
+  // Rounds submit times and run times up to multiples of this (0: exact). Batching arrivals and ends onto
+  // ticks bounds the number of scheduling passes; google2011 (microsecond stamps) defaults to 1 s in the CLI.
+  TimeMs tick_ms = 0;
 };
 // Loads a whole trace as nodes and jobs. alibaba-gpu2023: one node per node row (gpu as count in milli,
 // label gpu-model, and one label per distinct gpu_spec of the pod file that the model satisfies, so

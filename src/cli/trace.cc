@@ -32,6 +32,13 @@ int LoadCommon(const std::string& what, const ParsedArgs& a, trace::TraceSpec* s
     if (!n || *n == 0) return Fail(what, "--limit: expected a positive integer, got '" + a.Get("limit") + "'");
     load->limit_jobs = *n;
   }
+  if (a.Has("tick")) {
+    auto n = ParseCount(a.Get("tick"));
+    if (!n) return Fail(what, "--tick: expected milliseconds (a non-negative integer)");
+    load->tick_ms = static_cast<TimeMs>(*n);
+  } else if (spec->format == trace::Format::kGoogle2011) {
+    load->tick_ms = 1000;
+  }
   policy->scoring = a.Get("policy", "least-allocated");
   policy->backfill = a.Has("backfill");
   return -1;
@@ -42,6 +49,7 @@ int Convert(const Argv& argv) {
               std::string("Writes a trace as an `allot sim` scenario (DESIGN.md format).\n") + kFormats);
   p.Option("o", "FILE", "output scenario file ('-' for stdout)");
   p.Option("limit", "N", "keep only the first N jobs by submit time");
+  p.Option("tick", "MS", "round submit and run times up to MS milliseconds (default 0; google2011: 1000)");
   p.Option("policy", "NAME", "scoring written into the scenario's policy (default least-allocated)");
   p.Flag("backfill", "write backfill: true");
   p.Flag("skip-bad", "skip bad rows (and count them) instead of stopping at the first");
@@ -81,6 +89,7 @@ int ReplayCmd(const Argv& argv) {
   p.Flag("backfill", "EASY backfill instead of strict FCFS");
   p.Flag("compare", "run FCFS and EASY backfill and print both");
   p.Option("limit", "N", "replay only the first N jobs by submit time");
+  p.Option("tick", "MS", "round submit and run times up to MS milliseconds (default 0; google2011: 1000)");
   p.Option("points", "N", "samples in the utilisation timeline (default 48)");
   p.Flag("json", "print JSON");
   p.Flag("skip-bad", "skip bad rows (and count them) instead of stopping at the first");

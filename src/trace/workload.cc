@@ -282,6 +282,16 @@ Result<TraceWorkload> LoadWorkload(const TraceSpec& spec, const LoadOptions& opt
     case Format::kSwf: st = LoadSwf(spec, options, &w); break;
   }
   if (!st.ok()) return st.error();
+  if (options.tick_ms > 0) {
+    const TimeMs k = options.tick_ms;
+    auto up = [k](TimeMs x) { return (x + k - 1) / k * k; };
+    for (auto& j : w.jobs) {
+      j.submit = up(j.submit);
+      j.run = std::max(k, up(j.run));
+      j.estimate = std::max(k, up(j.estimate));
+      if (j.wait) j.wait = up(*j.wait);
+    }
+  }
   std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const TraceJob& a, const TraceJob& b) { return a.submit < b.submit; });
   if (options.limit_jobs > 0 && w.jobs.size() > options.limit_jobs) w.jobs.resize(options.limit_jobs);
   return w;
