@@ -7,6 +7,7 @@
 
 #include "allot/server.h"
 #include "cli/command.h"
+#include "server/throttle_routes.h"
 
 namespace allot::cli {
 namespace {
@@ -57,6 +58,7 @@ int RunServe(const Argv& argv) {
   }
   auto server = Server::Create(cfg);
   if (!server.ok()) return Fail("serve", server.error());
+  if (Status t = server::MountThrottleRoutes(**server, cfg); !t.ok()) return Fail("serve", t.error());  // /v1/ratelimits, pools, breakers
   g_server = server->get();
   struct sigaction sa {};
   sa.sa_handler = OnSignal;

@@ -1,0 +1,66 @@
+// The throttling API of `allot serve`: rate limits, concurrency pools and circuit breakers over HTTP,
+// served through Server::AddRoute on top of the in-process throttle library (include/allot/throttle.h).
+//
+//   PUT|GET|DELETE /v1/ratelimits/{key}             define {"rate": "5/m", "burst": 5} or {"levels": [...]},
+//                                                   state, remove (keys may contain '/': "api/openai")
+//   POST /v1/ratelimits/{key}/acquire               {"n": 1, "tenant", "agent", "reservation", "breaker"}
+//                                                   -> 200 {"allowed", "retry_after", "remaining", ...}
+//   POST /v1/ratelimits:acquire, /v1/ratelimits/acquire   batch: {"requests": [{"key", "n", ...}, ...]}
+//   POST|GET /v1/ratelimits/{key}/reservations, DELETE /v1/ratelimits/{key}/reservations/{id}
+//   GET /v1/ratelimits (keys), GET /v1/ratelimits/metrics (Prometheus text: the server has no /metrics hook)
+//   PUT|GET|DELETE /v1/pools/{key}; POST /v1/pools/{key}/acquire|release|renew; GET /v1/pools
+//   PUT|GET /v1/breakers/{key}; POST /v1/breakers/{key}/report|acquire; GET /v1/breakers
+//
+// Definitions come from the config's `throttling:` section at start, then from the definitions file
+// `<data dir>/throttle-api.json`, which every successful PUT/DELETE rewrites atomically (so API-made
+// definitions survive a restart; with data dir ":memory:" they live in memory only). Bucket, lease and
+// breaker STATE is in memory: a restart starts every limiter full and every breaker closed.
+//
+// Auth (ApiCall role / tenant_scope): admin may do everything; reader may GET; writer may acquire,
+// release, renew and report only for tenants in its subtree (a missing tenant means its own subtree);
+// agents get 403. Definitions and reservations need admin.
+// Thread-safety: Handle may be called from any number of threads at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "allot/result.h"
+#include "allot/server.h"
+
+namespace allot::server {
+
+struct ThrottleServiceOptions {
+  std::string throttling_yaml;  // the config's `throttling:` section ("" = none)
+  std::string data_dir;         // where the definitions file lives; "" or ":memory:" = nowhere
+  int max_json_depth = 16;
+  size_t max_batch = 1000;      // requests in one batch acquire
+  std::function<int64_t()> now_ns;  // Unix ns; default the system clock
+};
+
+class ThrottleService {
+ public:
+  // Parses the throttling section and the definitions file; errors name the field (and file).
+  static Result<std::shared_ptr<ThrottleService>> Create(ThrottleServiceOptions options);
+  ~ThrottleService();
+  ThrottleService(const ThrottleService&) = delete;
+  ThrottleService& operator=(const ThrottleService&) = delete;
+
+  // Answers one call on /v1/ratelimits, /v1/pools or /v1/breakers.
+  ApiAnswer Handle(const ApiCall& call);
+  // The Prometheus text of every key's counters and states.
+  std::string MetricsText();
+
+  struct Impl;
+
+ private:
+  explicit ThrottleService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Builds the service from `config` and mounts its routes on `server`. Call before Server::Run().
+Status MountThrottleRoutes(Server& server, const ServerConfig& config);
+
+}  // namespace allot::server
