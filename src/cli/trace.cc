@@ -44,7 +44,13 @@ int LoadCommon(const std::string& what, const ParsedArgs& a, trace::TraceSpec* s
   return -1;
 }
 
-int Convert(const Argv& argv) {
+int Convert(const Argv& raw) {
+  Argv argv;  // -o is the short form of --o (the parser knows long options only)
+  bool options_done = false;
+  for (const auto& x : raw) {
+    if (x == "--") options_done = true;
+    argv.push_back(!options_done && x == "-o" ? "--o" : x);
+  }
   ArgParser p("trace convert", "TRACE -o SCENARIO.yaml [--limit N] [--policy NAME] [--backfill] [--skip-bad]",
               std::string("Writes a trace as an `allot sim` scenario (DESIGN.md format).\n") + kFormats);
   p.Option("o", "FILE", "output scenario file ('-' for stdout)");
