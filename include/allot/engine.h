@@ -234,6 +234,9 @@ class Engine {
   std::optional<TimeMs> NextWakeup() const;
 
   std::vector<EngineEvent> TakeEvents();
+  // Moves the pending events into *out (cleared first) and keeps *out's old buffer for the next events:
+  // no allocation per call once buffers have grown.
+  void DrainEvents(std::vector<EngineEvent>* out);
   void SetExplain(bool on);
   std::vector<Explanation> TakeExplanations();
 

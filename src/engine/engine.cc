@@ -483,6 +483,7 @@ void Engine::Impl::ResizeColumns() {
   for (auto& col : score_used) col.resize(padded, 0);
   for (auto& col : score_inv) col.resize(padded, 0);
   simple.resize(padded, 0);
+  simple_bias.resize(padded, -1e300);
   block_complex.resize(nblocks, 0);
 }
 
@@ -510,6 +511,7 @@ void Engine::Impl::RefreshNode(uint32_t ni) {
   }
   bool was_simple = simple[ni];
   simple[ni] = ok ? 1 : 0;
+  simple_bias[ni] = ok ? 0.0 : -1e300;
   if (rescan || was_simple != simple[ni]) BlockSummaries(b);
 }
 
@@ -654,6 +656,11 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   Alloc a;
   for (const auto& [k, v] : r.requests) {
     if (v < 0) return InvalidArgument("request " + id + ": requests." + k + " is negative");
+    int known = m.registry.Find(k);
+    if (known >= 0) {
+      a.req.Set(static_cast<uint16_t>(known), v);
+      continue;
+    }
     auto slot = m.Slot(k);
     if (!slot.ok()) return Error{slot.error().code, "request " + id + ": " + slot.error().message};
     a.req.Set(*slot, v);
@@ -937,6 +944,10 @@ std::vector<EngineEvent> Engine::TakeEvents() {
   std::vector<EngineEvent> out;
   out.swap(impl_->events);
   return out;
+}
+void Engine::DrainEvents(std::vector<EngineEvent>* out) {
+  out->clear();
+  out->swap(impl_->events);
 }
 void Engine::SetExplain(bool on) { impl_->explain = on; }
 std::vector<Explanation> Engine::TakeExplanations() {

@@ -224,6 +224,7 @@ struct Engine::Impl {
   std::vector<std::vector<double>> score_used;  // [k][node]
   std::vector<std::vector<double>> score_inv;   // [k][node]
   std::vector<uint8_t> simple;
+  std::vector<double> simple_bias;              // 0 for simple nodes, -1e300 for the others (kernel input)
   std::vector<double> keys;                     // scratch for the fast path
   void UpdateBlock(uint32_t block);     // refreshes every node column of the block and its summaries
   void RefreshNode(uint32_t ni);        // one node's columns and its block's summaries, after a usage change

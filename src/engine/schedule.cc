@@ -245,22 +245,15 @@ struct KernelInput {
   int n_dims;
   double inv_wsum;
   bool packing;
-  const uint8_t* simple;
+  const double* bias;
 };
 
 __attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelInput& in, uint32_t lo, double* out) {
   constexpr uint32_t B = 32;
+  constexpr double kNo = -1e300;
   double acc[B];
-  uint8_t ok[B];
-  for (uint32_t j = 0; j < B; j++) {
-    ok[j] = in.simple[lo + j];
-    acc[j] = 0;
-  }
-  for (int r = 0; r < in.n_req; r++) {
-    const int64_t* f = in.free[r] + lo;
-    int64_t need = in.need[r];
-    for (uint32_t j = 0; j < B; j++) ok[j] &= static_cast<uint8_t>(f[j] >= need);
-  }
+  const double* bias = in.bias + lo;  // 0 for simple nodes, kNo otherwise
+  for (uint32_t j = 0; j < B; j++) acc[j] = bias[j];
   for (int k = 0; k < in.n_dims; k++) {
     const double* u = in.used[k] + lo;
     const double* iv = in.inv[k] + lo;
@@ -277,10 +270,17 @@ __attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelI
       }
     }
   }
+  for (int r = 0; r < in.n_req; r++) {
+    const int64_t* f = in.free[r] + lo;
+    int64_t need = in.need[r];
+    for (uint32_t j = 0; j < B; j++) acc[j] = f[j] >= need ? acc[j] : kNo;
+  }
   double best = -1.0;
   for (uint32_t j = 0; j < B; j++) {
-    out[j] = ok[j] ? acc[j] * in.inv_wsum : -1.0;
-    best = out[j] > best ? out[j] : best;
+    double v = acc[j] * in.inv_wsum;
+    v = v < 0.0 ? -1.0 : v;
+    out[j] = v;
+    best = v > best ? v : best;
   }
   return best;
 }
@@ -510,7 +510,7 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
       }
       in.inv_wsum = wsum > 0 ? 1.0 / wsum : 0;
       in.packing = packing;
-      in.simple = simple.data();
+      in.bias = simple_bias.data();
       size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
       keys.resize(nblocks * kBlock);
       double kmax = -1;

@@ -97,6 +97,7 @@ Result<BenchResult> RunEngineBench(const BenchOptions& o) {
   std::uniform_int_distribution<int> size_pick(0, 99);
   TimeMs now = 0;
   uint64_t next_id = 0;
+  std::vector<EngineEvent> events;  // drained after each decision, as a server would
   auto make_request = [&](std::string id) {
     RequestSpec r;
     r.id = std::move(id);
@@ -143,7 +144,7 @@ Result<BenchResult> RunEngineBench(const BenchOptions& o) {
     eng.Schedule(now);
     auto t1 = std::chrono::steady_clock::now();
     lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-    (void)eng.TakeEvents();
+    eng.DrainEvents(&events);
     if (!st.ok()) return st.error();
     auto info = eng.Get(r.id);
     if (info.ok() && info->state == AllocState::kPlaced) {
