@@ -288,11 +288,19 @@ struct ThrottleService::Impl {
     if (auto e = ToYaml(body.dump(), &node)) return e;
     auto levels = th::ParseRateLimitNode(node, "");
     if (!levels.ok()) return FromParser(levels.error());
-    if (Status s = table.Define(key, std::move(*levels), Now()); !s.ok()) return FromLibrary(s.error());
-    if (!save) return std::nullopt;
+    if (Status s = table.Define(key, std::move(*levels), Now()); !s.ok()) {
+      // An unknown time zone is bad input here, not a missing resource.
+      ApiError e = FromLibrary(Error{ErrorCode::kInvalidArgument, s.message()});
+      if (!body.contains("levels") && e.field.rfind("levels[0].", 0) == 0) {
+        e.field.erase(0, 10);
+        e.message.erase(0, 10);
+      }
+      return e;
+    }
     std::lock_guard l(defs_mu);
     api_ratelimits[key] = body;
     deleted_ratelimits.erase(key);
+    if (!save) return std::nullopt;
     if (Status s = SaveDefs(); !s.ok()) return FromError(s.error());
     return std::nullopt;
   }
@@ -326,10 +334,10 @@ struct ThrottleService::Impl {
       }
       pools[key] = std::make_shared<PoolEntry>(std::move(*pool), po);
     }
-    if (!save) return std::nullopt;
     std::lock_guard l(defs_mu);
     api_pools[key] = body;
     deleted_pools.erase(key);
+    if (!save) return std::nullopt;
     if (Status s = SaveDefs(); !s.ok()) return FromError(s.error());
     return std::nullopt;
   }
@@ -348,9 +356,9 @@ struct ThrottleService::Impl {
     }
     if (Status s = breakers().Configure(key, bo); !s.ok()) return FromLibrary(s.error());
     MarkBreaker(key);
-    if (!save) return std::nullopt;
     std::lock_guard l(defs_mu);
     api_breakers[key] = body;
+    if (!save) return std::nullopt;
     if (Status s = SaveDefs(); !s.ok()) return FromError(s.error());
     return std::nullopt;
   }
