@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Rate-limit decisions per second over HTTP on loopback: the real `allot serve` (POST
+# /v1/ratelimits/{key}/acquire, and the batch form) beside the Redis peer (Redis 7 + a GCRA Lua script,
+# ../shared/peers/redis-ratelimit.sh, driven by redis-benchmark), in the same run on the same machine.
+# Both use 10,000 keys at rate 1000/s, burst 100, keys picked at random per call.
+#   allot c=1 single   <->  redis c=1 P=1
+#   allot c=50 single  <->  redis c=50 P=1
+#   allot c=50 batch16 <->  redis c=50 P=16   (16 decisions per round trip in both)
+#
+# Usage: scripts/bench-ratelimit-api.sh [SECONDS] [REDIS_N]   (defaults 5 and 200000)
+# Env:   BUILD=build-throttle-api   a build dir with allot and src/net, src/core libraries (built if missing)
+#        WORKERS=2                  allot serve worker threads
+#        PEER=../shared/peers/redis-ratelimit.sh
+# The server and Redis are stopped by their PIDs (the peer script's PID file), never by name.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$here/build-throttle-api}
+peer=${PEER:-$here/../shared/peers/redis-ratelimit.sh}
+secs=${1:-5}
+redis_n=${2:-200000}
+work=$(mktemp -d /tmp/allot-rlbench-XXXXXX)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  [ -f "$work/redis/redis.pid" ] && RUN="$work/redis" "$peer" stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ ! -x "$build/allot" ] || [ ! -f "$build/src/net/liballot_net.a" ]; then
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALLOT_ONLY="engine;sim;net;store;server;throttle" >/dev/null
+  cmake --build "$build" -j2 --target allot allot_net >/dev/null
+fi
+gen="$work/ratelimit_api_bench"
+g++ -O2 -std=c++20 -I"$here/include" -I"$here/src" "$here/bench/ratelimit_api_bench.cc" \
+  "$build/src/net/liballot_net.a" "$build/src/core/liballot_core.a" -lpthread -o "$gen"
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# allot: 10,000 keys defined in the config's throttling section (durable definitions, no PUT needed).
+{
+  echo "limits: {workers: ${WORKERS:-2}}"
+  echo "throttling:"
+  echo "  ratelimits:"
+  for i in $(seq 0 9999); do echo "    rl/$i: {rate: 1000/s, burst: 100}"; done
+} >"$work/bench.yaml"
+port=$(free_port)
+"$build/allot" serve --dev --quiet --config "$work/bench.yaml" --listen "127.0.0.1:$port" --data "$work/data" \
+  2>"$work/serve.log" &
+pid=$!
+for _ in $(seq 1 1000); do kill -0 "$pid" 2>/dev/null || break; curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.02; done
+curl -sf "http://127.0.0.1:$port/v1/ratelimits/rl/0" >/dev/null || { echo "allot serve did not come up"; cat "$work/serve.log"; exit 1; }
+
+echo "== allot serve, HTTP/1.1 keep-alive on loopback (${secs}s each) =="
+: >"$work/allot.txt"
+for cfg in "1 1" "50 1" "50 16"; do
+  read -r c b <<<"$cfg"
+  line=$("$gen" --url "http://127.0.0.1:$port" --connections "$c" --batch "$b" --seconds "$secs" --keys 10000)
+  echo "$line" | tee -a "$work/allot.txt"
+done
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+echo "== Redis peer (redis-benchmark, GCRA Lua script) =="
+if ! command -v redis-server >/dev/null || [ ! -x "$peer" ]; then
+  echo "redis-server or $peer missing: no peer figure" | tee "$work/redis.txt"
+else
+  export RUN="$work/redis" PORT="$(free_port)"
+  "$peer" start >/dev/null
+  "$peer" check || echo "(peer check failed)"
+  "$peer" bench "$redis_n" 1 | tee "$work/redis.txt"
+  "$peer" stop >/dev/null
+fi
+
+echo
+echo "== side by side: rate-limit decisions/s over loopback, 10k keys, rate 1000/s burst 100 =="
+printf '%-34s %14s   %-34s %14s\n' "allot serve (HTTP/JSON)" "decisions/s" "redis GCRA Lua (RESP)" "decisions/s"
+for cfg in "1 1 1" "50 1 1" "50 16 16"; do
+  read -r c b p <<<"$cfg"
+  a=$(python3 -c "
+import json,sys
+for l in open('$work/allot.txt'):
+    j=json.loads(l)
+    if j['connections']==$c and j['batch']==$b: print(f\"{j['decisions_per_s']:.0f} (p50 {j['p50_ms']:.3f} ms)\")")
+  r=$(grep -E "c=$c P=$p keys=10000 GCRA:" "$work/redis.txt" 2>/dev/null | sed -E 's/.*mean=([0-9]+).*/\1/' || true)
+  printf '%-34s %14s   %-34s %14s\n' "c=$c batch=$b" "$a" "c=$c P=$p" "${r:-n/a}"
+done
