@@ -308,6 +308,8 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
   m.InitDevices(ni);
   m.CountNode(ni, +1);
   m.UpdateBlock(ni / Impl::kBlock);
+  m.capacity_epoch++;
+  m.topology_epoch++;
   m.Emit(EventType::kNodeAdded, now, spec.name);
   return Status::Ok();
 }
@@ -361,6 +363,8 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   for (const auto& t : spec.taints) meta.hard_taint |= t.effect != "PreferNoSchedule";
   if (!spec.pool.empty()) meta.pool = spec.pool;
   m.UpdateBlock(ni / Impl::kBlock);
+  m.capacity_epoch++;
+  m.topology_epoch++;
   m.Emit(EventType::kNodeUpdated, now, spec.name);
   return Status::Ok();
 }
@@ -395,6 +399,7 @@ Status Engine::RemoveNode(const std::string& name, TimeMs now) {
   m.nz_cpu[ni] = m.nz_mem[ni] = 0;
   m.UpdateBlock(ni / Impl::kBlock);
   m.node_index.erase(it);
+  m.topology_epoch++;
   m.Emit(EventType::kNodeRemoved, now, name);
   return Status::Ok();
 }
@@ -410,6 +415,7 @@ Status Engine::SetNodeDown(const std::string& name, TimeMs now) {
   m.nodes[ni].up = false;
   m.schedulable[ni] = 0;
   m.UpdateBlock(ni / Impl::kBlock);
+  m.topology_epoch++;
   m.Emit(EventType::kNodeDown, now, name);
   return Status::Ok();
 }
@@ -426,6 +432,8 @@ Status Engine::SetNodeUp(const std::string& name, TimeMs now) {
   m.nodes[ni].draining = false;
   m.schedulable[ni] = 1;
   m.UpdateBlock(ni / Impl::kBlock);
+  m.capacity_epoch++;
+  m.topology_epoch++;
   m.Emit(EventType::kNodeUp, now, name);
   return Status::Ok();
 }
@@ -437,6 +445,7 @@ Status Engine::DrainNode(const std::string& name, TimeMs now) {
   m.nodes[it->second].draining = true;
   m.schedulable[it->second] = 0;
   m.UpdateBlock(it->second / Impl::kBlock);
+  m.topology_epoch++;
   m.Emit(EventType::kNodeDrained, now, name);
   return Status::Ok();
 }
@@ -558,6 +567,7 @@ void Engine::Impl::Unplace(uint32_t ai, AllocState to, TimeMs at, const std::str
     }
   }
   GpuRelease(a);
+  capacity_epoch++;
   a.state = to;
   a.ended = at;
   a.expires = -1;
@@ -615,6 +625,7 @@ Status Engine::SetTenants(const std::vector<TenantSpec>& specs, TimeMs now) {
     m.Emit(EventType::kQuotaChanged, now, s.path, "", s.path);
   }
   m.ReclaimOverMax(now, false);
+  m.capacity_epoch++;
   return Status::Ok();
 }
 
@@ -934,6 +945,7 @@ Status Engine::Unreserve(const std::string& id, TimeMs now) {
     v.erase(std::remove(v.begin(), v.end(), it->second), v.end());
   }
   res.live = false;
+  m.capacity_epoch++;
   m.Emit(EventType::kUnreserved, now, id, res.node == kNone ? "" : m.nodes[res.node].name, res.spec.tenant);
   m.reservation_index.erase(it);
   return Status::Ok();

@@ -53,6 +53,8 @@ struct AllocExtra {
   std::string gpu_model;
   std::vector<std::pair<uint32_t, uint8_t>> gpu_devices;  // (node, device) held, every unit
   bool gpu_released = false;  // devices given back (kept in gpu_devices for reporting)
+  uint64_t eligible_epoch = 0;  // topology_epoch of eligible_count
+  size_t eligible_count = 0;    // schedulable nodes it could ever use (for FCFS holds)
 };
 
 struct Alloc {
@@ -67,6 +69,7 @@ struct Alloc {
   AllocState state = AllocState::kQueued;
   bool preemptible = false, ttl = false, spread = false, live = true;
   int32_t reservation = -1;  // index into reservations_ the allocation draws from
+  uint32_t blocked_epoch = 0;  // capacity_epoch (low bits) at which it last failed for capacity alone
   std::unique_ptr<AllocExtra> extra;
 
   AllocExtra& X() {
@@ -232,6 +235,20 @@ struct Engine::Impl {
   void BlockSummaries(uint32_t block);
   void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity to/from cluster_cap
   size_t bursting = 0;                // tenants with burst_since set
+  // Capacity can only grow when capacity_epoch moves (a release, a node added, changed or back up, a
+  // reservation gone): a request that failed for capacity alone at the current epoch still cannot fit.
+  uint64_t capacity_epoch = 1;
+  uint64_t topology_epoch = 1;        // moves whenever the node set or a node's state changes
+  size_t schedulable_count = 0;
+  uint64_t schedulable_epoch = 0;
+  size_t SchedulableCount() {
+    if (schedulable_epoch != topology_epoch) {
+      schedulable_count = 0;
+      for (uint8_t s : schedulable) schedulable_count += s;
+      schedulable_epoch = topology_epoch;
+    }
+    return schedulable_count;
+  }
 
   // Allocations.
   ChunkedVector<Alloc> allocs;

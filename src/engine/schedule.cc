@@ -68,6 +68,7 @@ void Engine::Impl::ExpireDue(TimeMs now) {
       v.erase(std::remove(v.begin(), v.end(), static_cast<int32_t>(i)), v.end());
     }
     r.live = false;
+    capacity_epoch++;
     reservation_index.erase(r.spec.id);
     Emit(EventType::kUnreserved, r.spec.end, r.spec.id, r.node == kNone ? "" : nodes[r.node].name, r.spec.tenant,
          "window ended");
@@ -882,7 +883,15 @@ void Engine::Impl::Pass(TimeMs now) {
                   (drf ? ", dominant share " + std::to_string(DominantShare(a.tenant)).substr(0, 6) : std::string()) + ")";
     }
     std::string why;
-    TryResult res = TryPlace(ai, now, head_set ? &shadow : nullptr, held_count ? &held : nullptr, &why, exp);
+    TryResult res;
+    bool plain = !head_set && held_count == 0;  // no backfill shadow, no FCFS holds: a pure capacity check
+    if (plain && exp == nullptr && !opts.preemption && a.blocked_epoch == static_cast<uint32_t>(capacity_epoch)) {
+      res = TryResult::kNoCapacity;  // nothing freed since it last failed: it still cannot fit
+      why = a.extra ? a.extra->reason : "";
+    } else {
+      res = TryPlace(ai, now, head_set ? &shadow : nullptr, held_count ? &held : nullptr, &why, exp);
+      if (res == TryResult::kNoCapacity && plain) a.blocked_epoch = static_cast<uint32_t>(capacity_epoch);
+    }
     bool stop = false;
     switch (res) {
       case TryResult::kPlaced:
@@ -924,7 +933,21 @@ void Engine::Impl::Pass(TimeMs now) {
           if (!shadow.valid) stop = true;
         } else {
           // Strict FCFS: the nodes this request could use are held for it; later requests may still
-          // start on nodes it could never use.
+          // start on nodes it could never use. A request that could use every schedulable node ends the
+          // pass at once (its count is cached until the node set changes).
+          if (held_count == 0) {
+            AllocExtra& x = a.X();
+            if (x.eligible_epoch != topology_epoch) {
+              std::vector<uint8_t> probe(nodes.size(), 0);
+              x.eligible_count = MarkEligible(a, &probe);
+              x.eligible_epoch = topology_epoch;
+            }
+            if (x.eligible_count >= SchedulableCount()) {
+              if (exp) ex.detail += "; FCFS: it could use every node, the queue waits behind it";
+              stop = true;
+              break;
+            }
+          }
           if (held.empty()) held.assign(nodes.size(), 0);
           held_count += MarkEligible(a, &held);
           if (exp) ex.detail += "; FCFS: nodes it could use are held for it";
