@@ -51,6 +51,7 @@ int ServeOnEtcd(const ServerConfig& cfg, EtcdStoreOptions so, LeaderOptions lo) 
     Log("elected leader; loading state from etcd", ",\"value\":" + nlohmann::json((*el)->value()).dump());
     so.fence_key = (*el)->key();
     so.fence_value = (*el)->value();
+    so.keep_trying = [e = el->get()] { return e->IsLeader() && !g_stop; };
     auto store = OpenEtcdStore(so);
     if (!store.ok()) return Fail("serve", store.error());
     auto server = Server::Create(cfg, std::move(store.value()));

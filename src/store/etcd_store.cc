@@ -329,10 +329,7 @@ class EtcdStore final : public Store {
       if (r.error().code != ErrorCode::kUnavailable || std::chrono::steady_clock::now() >= deadline) {
         return r.error();
       }
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (closed_ && opt_.retry_ms <= 0) return r.error();
-      }
+      if (opt_.keep_trying && !opt_.keep_trying()) return r.error();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }

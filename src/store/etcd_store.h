@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct EtcdStoreOptions {
   size_t page_size = 1000;              // keys per range request in Load/Events/PruneEvents
   int64_t request_timeout_ms = 5000;    // one HTTP exchange with etcd
   int64_t retry_ms = 10'000;            // a transaction etcd did not answer is retried this long, then fails
+  std::function<bool()> keep_trying;    // if set and false, stop retrying at once (e.g. leadership lost)
 };
 
 // Connects to etcd (checks that an endpoint answers) and reads the last event sequence number.
