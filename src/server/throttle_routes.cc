@@ -605,11 +605,9 @@ struct ThrottleService::Impl {
     const std::string path = rest.substr(1);
     std::string key;
     if (m == "POST" && CutSuffix(path, "/acquire", &key)) {
-      Json b = Json::object();
-      if (!c.body.empty() || true) {
-        if (c.body.find_first_not_of(" \t\r\n") != std::string::npos) {
-          if (auto e = ParseBody(c.body, opt.max_json_depth, &b)) return Fail(*e);
-        }
+      Json b = Json::object();  // an empty body means {"n": 1}
+      if (c.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+        if (auto e = ParseBody(c.body, opt.max_json_depth, &b)) return Fail(*e);
       }
       AcquireOutcome o = AcquireOne(c, key, b, false);
       return Answer(o.status, o.body);
@@ -727,7 +725,16 @@ struct ThrottleService::Impl {
     if (e.options.default_tenant_limit > 0) out["per_tenant"] = e.options.default_tenant_limit;
     if (!e.options.tenant_limits.empty()) out["tenant_limits"] = e.options.tenant_limits;
     if (c.role == "writer" && !c.tenant_scope.empty()) out["held_by_scope"] = e.pool.HeldBy(c.tenant_scope);
-    (void)with_leases;
+    if (with_leases) {
+      std::vector<std::pair<uint64_t, const PoolEntry::LeaseOwner*>> live;
+      for (const auto& [id, o] : e.owners) {
+        if (c.role != "writer" || c.tenant_scope.empty() || InSubtree(o.tenant, c.tenant_scope)) live.emplace_back(id, &o);
+      }
+      std::sort(live.begin(), live.end());
+      Json held = Json::array();
+      for (const auto& [id, o] : live) held.push_back({{"lease", id}, {"tenant", o->tenant}, {"holder", o->holder}});
+      out["held"] = held;
+    }
     return out;
   }
 

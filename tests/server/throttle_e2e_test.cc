@@ -270,6 +270,11 @@ TEST_F(ThrottleServer, PoolLeasesReleaseRenewAndExpireWhenTheHolderDies) {
   EXPECT_EQ(state.body["expired_total"], 1) << state.body;
   auto c = api.Call("POST", "/v1/pools/db/main/acquire", json{{"n", 1}, {"tenant", "org/c"}, {"holder", "w3"}, {"ttl", "30s"}});
   EXPECT_TRUE(c.body["allowed"].get<bool>()) << c.body;
+  // The live leases: w2's and w3's (w1's expired).
+  auto held = api.Call("GET", "/v1/pools/db/main").body["held"];
+  ASSERT_EQ(held.size(), 2u) << held;
+  EXPECT_EQ(held[0]["holder"], "w2");
+  EXPECT_EQ(held[1]["holder"], "w3");
   // Renew and release by lease id; release by holder.
   auto renew = api.Call("POST", "/v1/pools/db/main/renew", json{{"lease", b.body["lease"]}, {"ttl", 120}});
   EXPECT_EQ(renew.status, 200) << renew.body;
