@@ -266,7 +266,7 @@ struct PrometheusQuery {
 };
 Result<std::vector<UsageSample>> FetchPrometheusSamples(const PrometheusQuery& query);
 
-// A minimal HTTP/1.1 GET over POSIX sockets. Only loopback hosts (127.0.0.0/8, localhost, ::1).
+// One HTTP GET (allot's HTTP client). Only loopback hosts (127.0.0.0/8, localhost, ::1).
 struct HttpResponse {
   int status = 0;
   std::string body;

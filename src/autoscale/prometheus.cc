@@ -1,5 +1,4 @@
-// A minimal HTTP/1.1 GET client over POSIX sockets (loopback only) and the Prometheus range queries of
-// `allot recommend --prometheus`.
+// The Prometheus range queries of `allot recommend --prometheus`, over allot's HTTP client (loopback only).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -18,6 +17,7 @@
 #include <sstream>
 
 #include "allot/autoscale.h"
+#include "net/http.h"
 
 namespace allot::autoscale {
 namespace {
@@ -72,31 +72,6 @@ bool IsLoopback(const sockaddr* sa) {
   return false;
 }
 
-std::string DecodeChunked(const std::string& body, bool* ok) {
-  std::string out;
-  size_t pos = 0;
-  *ok = false;
-  while (pos < body.size()) {
-    size_t eol = body.find("\r\n", pos);
-    if (eol == std::string::npos) return out;
-    size_t len = 0;
-    try {
-      len = std::stoul(body.substr(pos, eol - pos), nullptr, 16);
-    } catch (const std::exception&) {
-      return out;
-    }
-    pos = eol + 2;
-    if (len == 0) {
-      *ok = true;
-      return out;
-    }
-    if (pos + len > body.size()) return out;
-    out.append(body, pos, len);
-    pos += len + 2;
-  }
-  return out;
-}
-
 std::string UrlEncode(const std::string& s) {
   std::ostringstream o;
   for (unsigned char c : s) {
@@ -111,6 +86,7 @@ std::string UrlEncode(const std::string& s) {
 Result<HttpResponse> HttpGet(const std::string& url, int timeout_ms) {
   auto u = ParseUrl(url);
   if (!u.ok()) return u.error();
+  // Refuse anything but loopback before connecting: the tool only queries a local Prometheus.
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -118,92 +94,17 @@ Result<HttpResponse> HttpGet(const std::string& url, int timeout_ms) {
   int rc = getaddrinfo(u->host.c_str(), std::to_string(u->port).c_str(), &hints, &res);
   if (rc != 0) return InvalidArgument(u->host + ": " + gai_strerror(rc));
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, freeaddrinfo);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto left = [&] {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    return static_cast<int>(std::max<int64_t>(0, ms));
-  };
-  int fd = -1;
-  std::string last_error = "no address";
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
     if (!IsLoopback(ai->ai_addr)) {
-      last_error = "only loopback addresses are allowed (" + u->host + " is not loopback)";
-      continue;
-    }
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-    if (errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      int err = 0;
-      socklen_t len = sizeof(err);
-      if (poll(&p, 1, left()) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) break;
-      last_error = err ? std::strerror(err) : "connect timed out";
-    } else {
-      last_error = std::strerror(errno);
-    }
-    close(fd);
-    fd = -1;
-  }
-  if (fd < 0) return Error{ErrorCode::kUnavailable, url + ": " + last_error};
-  std::string req = "GET " + u->path + " HTTP/1.1\r\nHost: " + u->host + ":" + std::to_string(u->port) +
-                    "\r\nUser-Agent: allot\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
-  size_t sent = 0;
-  while (sent < req.size()) {
-    pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, left()) != 1) {
-      close(fd);
-      return Error{ErrorCode::kUnavailable, url + ": timed out sending the request"};
-    }
-    ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-      close(fd);
-      return Error{ErrorCode::kUnavailable, url + ": " + std::strerror(errno)};
-    }
-    if (n > 0) sent += static_cast<size_t>(n);
-  }
-  std::string raw;
-  char buf[65536];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    int pr = poll(&p, 1, left());
-    if (pr != 1) {
-      close(fd);
-      return Error{ErrorCode::kUnavailable, url + ": timed out reading the response"};
-    }
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      close(fd);
-      return Error{ErrorCode::kUnavailable, url + ": " + std::strerror(errno)};
-    }
-    raw.append(buf, static_cast<size_t>(n));
-    if (raw.size() > (512u << 20)) {
-      close(fd);
-      return Error{ErrorCode::kResourceExhausted, url + ": response larger than 512 MiB"};
+      return InvalidArgument(url + ": only loopback addresses are allowed (" + u->host + " is not loopback)");
     }
   }
-  close(fd);
-  size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos || raw.rfind("HTTP/1.", 0) != 0)
-    return Error{ErrorCode::kUnavailable, url + ": malformed HTTP response"};
-  HttpResponse r;
-  r.status = std::atoi(raw.c_str() + raw.find(' ') + 1);
-  std::string head = raw.substr(0, head_end);
-  for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  std::string body = raw.substr(head_end + 4);
-  if (head.find("transfer-encoding: chunked") != std::string::npos) {
-    bool ok = false;
-    body = DecodeChunked(body, &ok);
-    if (!ok) return Error{ErrorCode::kUnavailable, url + ": truncated chunked response"};
-  } else if (auto cl = head.find("content-length:"); cl != std::string::npos) {
-    size_t len = std::strtoul(head.c_str() + cl + 15, nullptr, 10);
-    if (body.size() < len) return Error{ErrorCode::kUnavailable, url + ": truncated response"};
-    body.resize(len);
-  }
-  r.body = std::move(body);
-  return r;
+  std::string host = u->host.find(':') != std::string::npos ? "[" + u->host + "]" : u->host;
+  auto client = net::HttpClient::Create("http://" + host + ":" + std::to_string(u->port), timeout_ms);
+  if (!client.ok()) return client.error();
+  auto r = client->Request("GET", u->path, "", {{"Accept", "application/json"}});
+  if (!r.ok()) return Error{r.error().code, url + ": " + r.error().message};
+  return HttpResponse{r->status, std::move(r->body)};
 }
 
 std::string WorkloadFromPodName(const std::string& pod) {

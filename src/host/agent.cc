@@ -6,7 +6,7 @@
 
 #include "allot/guard.h"
 #include "allot/quantity.h"
-#include "host/http_client.h"
+#include "net/http.h"
 
 namespace allot::host {
 namespace {
@@ -51,9 +51,21 @@ class Agent {
   }
 
   int Run() {
-    auto url = ParseUrl(o_.server);
-    if (!url.ok()) return Say(url.error().message, 2);
-    url_ = *url;
+    // --server is http://HOST:PORT with an optional path prefix; one keep-alive connection serves every call.
+    std::string base = o_.server;
+    size_t scheme = base.find("://");
+    size_t slash = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    if (slash != std::string::npos) {
+      prefix_ = base.substr(slash);
+      base = base.substr(0, slash);
+      while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+    }
+    if (scheme != std::string::npos && base.substr(0, scheme) != "http") {
+      return Say("server " + o_.server + ": only http:// is supported", 2);
+    }
+    auto client = net::HttpClient::Create(base, 5000);
+    if (!client.ok()) return Say(client.error().message, 2);
+    client_ = std::make_unique<net::HttpClient>(std::move(*client));
     auto node = DiscoverNode(o_);
     if (!node.ok()) return Say(node.error().message, 2);
     node_ = *node;
@@ -104,7 +116,7 @@ class Agent {
 
   // 0 registered, 1 retry later, 2 refused for good.
   int Register() {
-    auto r = HttpRequest(url_, "POST", "/v1/nodes", RegistrationBody(node_).dump(), headers_);
+    auto r = client_->Request("POST", prefix_ + "/v1/nodes", RegistrationBody(node_).dump(), headers_);
     if (!r.ok()) return Say("register: " + r.error().message, 1);
     if (r->status / 100 == 2 || r->status == 409) {
       Log("registered " + node_.name + (r->status == 409 ? " (already known)" : "") + " at " + o_.server);
@@ -119,13 +131,13 @@ class Agent {
     NodeUsage u;
     if (auto s = Observe(&u); !s.ok()) return Say("heartbeat: " + s.message(), 1);
     std::string path = "/v1/nodes/" + PathEscape(node_.name) + "/heartbeat";
-    auto r = HttpRequest(url_, "POST", path, HeartbeatBody(u).dump(), headers_);
+    auto r = client_->Request("POST", prefix_ + path, HeartbeatBody(u).dump(), headers_);
     if (!r.ok()) return Say("heartbeat: " + r.error().message, 1);
     if (r->status == 404) {
       Log("server does not know " + node_.name + ": registering again");
       int rc = Register();
       if (rc != 0) return rc;
-      r = HttpRequest(url_, "POST", path, HeartbeatBody(u).dump(), headers_);
+      r = client_->Request("POST", prefix_ + path, HeartbeatBody(u).dump(), headers_);
       if (!r.ok()) return Say("heartbeat: " + r.error().message, 1);
     }
     if (r->status / 100 != 2) {
@@ -167,9 +179,10 @@ class Agent {
   }
 
   const AgentOptions& o_;
-  Url url_;
+  std::unique_ptr<net::HttpClient> client_;
+  std::string prefix_;
   NodeInfo node_;
-  HttpHeaders headers_;
+  std::vector<std::pair<std::string, std::string>> headers_;
   CpuTimes last_cpu_;
   bool have_cpu_ = false;
 };

@@ -8,10 +8,17 @@
 #include <string>
 #include <string_view>
 
+#include <map>
+
 #include "allot/result.h"
-#include "host/http_client.h"
 
 namespace allot::host {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+};
 
 // Binds and listens on "HOST:PORT", ":PORT" or "PORT" (host defaults to 127.0.0.1). Returns the socket;
 // *port gets the bound port (useful with port 0).

@@ -193,6 +193,58 @@ Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retrya
       continue;
     }
     bool close_after = r.headers["connection"] == "close";
+    std::string te = r.headers["transfer-encoding"];
+    for (char& c : te) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (te.find("chunked") != std::string::npos) {
+      // Chunked body: size line in hex, data, CRLF; a zero-size chunk and optional trailers end it.
+      size_t p = end + 4;
+      for (;;) {
+        size_t eol;
+        while ((eol = buf_.find("\r\n", p)) == std::string::npos) {
+          if (auto st = fill(); !st.ok()) {
+            Close();
+            return st.error();
+          }
+        }
+        size_t size = 0;
+        auto [ptr, ec] = std::from_chars(buf_.data() + p, buf_.data() + eol, size, 16);
+        if (ec != std::errc() || ptr == buf_.data() + p) {
+          Close();
+          return Error{ErrorCode::kUnavailable, "malformed chunked response from the server"};
+        }
+        p = eol + 2;
+        if (size == 0) {
+          size_t trailer_end;
+          while ((trailer_end = buf_.find("\r\n", p)) == std::string::npos) {
+            if (auto st = fill(); !st.ok()) {
+              Close();
+              return st.error();
+            }
+          }
+          // Skip trailer lines up to the empty one.
+          while (trailer_end != p) {
+            p = trailer_end + 2;
+            while ((trailer_end = buf_.find("\r\n", p)) == std::string::npos) {
+              if (auto st = fill(); !st.ok()) {
+                Close();
+                return st.error();
+              }
+            }
+          }
+          buf_.erase(0, p + 2);
+          if (close_after) Close();
+          return r;
+        }
+        while (buf_.size() < p + size + 2) {
+          if (auto st = fill(); !st.ok()) {
+            Close();
+            return st.error();
+          }
+        }
+        r.body.append(buf_, p, size);
+        p += size + 2;
+      }
+    }
     if (!has_length) {
       // Read to EOF.
       buf_.erase(0, end + 4);

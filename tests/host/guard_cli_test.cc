@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/http_client.h"
+#include "net/http.h"
 #include "support.h"
 
 namespace allot::host {
@@ -247,13 +247,14 @@ TEST(GuardCliTest, MetricsListenServesGetMetricsUntilTerminated) {
     execv(argv[0], argv.data());
     _exit(127);
   }
-  Url url{"127.0.0.1", port, ""};
-  Result<HttpResponse> r = Error{ErrorCode::kUnavailable, "not tried"};
+  auto client = net::HttpClient::Create("http://" + addr, 2000);
+  ASSERT_TRUE(client.ok());
+  Result<net::ClientResponse> r = Error{ErrorCode::kUnavailable, "not tried"};
   for (int i = 0; i < 200 && !r.ok(); i++) {  // the listener needs a moment to start
     usleep(20000);
-    r = HttpRequest(url, "GET", "/metrics", "", {});
+    r = client->Request("GET", "/metrics");
   }
-  auto missing = HttpRequest(url, "GET", "/nope", "", {});
+  auto missing = client->Request("GET", "/nope");
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
