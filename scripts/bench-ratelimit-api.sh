@@ -31,9 +31,8 @@ if [ ! -x "$build/allot" ] || [ ! -f "$build/src/net/liballot_net.a" ]; then
   cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALLOT_ONLY="engine;sim;net;store;server;throttle" >/dev/null
   cmake --build "$build" -j2 --target allot allot_net >/dev/null
 fi
-gen="$work/ratelimit_api_bench"
-g++ -O2 -std=c++20 -I"$here/include" -I"$here/src" "$here/bench/ratelimit_api_bench.cc" \
-  "$build/src/net/liballot_net.a" "$build/src/core/liballot_core.a" -lpthread -o "$gen"
+cmake --build "$build" -j2 --target bench_server_ratelimit >/dev/null
+gen="$build/bench/bench_server_ratelimit"
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 

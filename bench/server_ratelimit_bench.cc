@@ -1,14 +1,12 @@
 // Load generator for the rate-limit API of `allot serve` (driven by scripts/bench-ratelimit-api.sh).
 //
-//   ratelimit_api_bench --url U [--connections 50] [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1]
+//   bench_server_ratelimit --url U [--connections 50] [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1]
 //
 // Each connection is one thread with one keep-alive HTTP/1.1 connection that sends acquire requests back
 // to back for keys chosen at random among PREFIX0 .. PREFIX{keys-1} (as redis-benchmark -r does):
 // --batch 1 uses POST /v1/ratelimits/{key}/acquire, --batch B > 1 sends B acquires per
 // POST /v1/ratelimits:acquire (the HTTP analogue of redis-benchmark -P B pipelining).
 // Prints one JSON object: decisions/s, requests/s, allowed share, p50/p99 request latency.
-// Not built by CMake (bench/ builds only <module>_bench.cc); the script compiles it against the build's
-// allot_net and allot_core libraries.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
