@@ -30,6 +30,24 @@ struct TokenConfig {
   std::string sha256_hex;  // SHA-256 of the secret, lower-case hex (a plain `token:` is hashed on load)
 };
 
+// An elastic pool (config `pools:`): nodes join it through NodeSpec.pool. The server sizes it every
+// `pool_interval` with autoscale::DesiredPoolSize over `resource` (allocated, observed and queued demand
+// that does not fit), and runs `command` (argv, no shell) with the pool name and the desired node count
+// appended when the desired count changes (env ALLOT_POOL, ALLOT_DESIRED_NODES, ALLOT_CURRENT_NODES).
+struct PoolConfig {
+  std::string name;
+  int32_t min_nodes = 0;
+  int32_t max_nodes = 0;
+  double target_utilization = 0.7;  // (0, 1]
+  double tolerance = 0.1;
+  int64_t scale_up_cooldown_ms = 60'000;
+  int64_t scale_down_cooldown_ms = 300'000;
+  int32_t max_scale_down_step = 1;
+  std::string resource = "cpu";       // the amount the pool is sized by (canonical resource name)
+  std::vector<std::string> command;   // empty: report only
+  int64_t command_timeout_ms = 60'000;  // the command is killed after this long
+};
+
 // Every key of the config file (YAML). Unknown keys are errors naming the key.
 struct ServerConfig {
   std::string listen = "127.0.0.1:7070";
@@ -59,6 +77,16 @@ struct ServerConfig {
   bool sync_full = true;                   // fsync every group commit
   bool log_requests = true;                // one JSON line per request on stderr
   std::string throttling_yaml;             // the `throttling:` section, passed through (see throttle/)
+  // Degradation levels and adaptive admission come from throttling.degradation / throttling.admission.
+  // Each is enforced (priority gate / 429 overloaded) only when its section is present; otherwise it is
+  // computed and reported (answers, /v1/utilization, metrics) but refuses nothing, and a full cluster
+  // queues requests as before.
+  bool degradation_enforced = false;
+  bool admission_enforced = false;
+  std::vector<PoolConfig> pools;
+  int64_t pool_interval_ms = 15'000;       // how often pools are sized
+  double forecast_alpha = 0.5, forecast_beta = 0.3;  // Holt's linear trend over per-interval demand
+  int forecast_horizon = 10;               // forecast steps (of pool_interval) ahead
 };
 
 // Parses a config file; errors name the file, line and key.

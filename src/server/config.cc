@@ -7,6 +7,7 @@
 
 #include "allot/resources.h"
 #include "allot/server.h"
+#include "allot/throttle/config.h"
 #include "server/auth.h"
 #include "server/util.h"
 
@@ -259,12 +260,84 @@ Status ParseNodes(const Reader& r, const YAML::Node& n, std::vector<NodeSpec>* o
   return Status::Ok();
 }
 
+Status ParsePools(const Reader& r, const YAML::Node& n, std::vector<PoolConfig>* out) {
+  if (!n.IsSequence()) return r.Err(n, "pools", "must be a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < n.size(); i++) {
+    const YAML::Node& pn = n[i];
+    std::string p = "pools[" + std::to_string(i) + "]";
+    ALLOT_TRY(r.Keys(pn, p, {"name", "min_nodes", "max_nodes", "target_utilization", "tolerance", "scale_up_cooldown",
+                             "scale_down_cooldown", "max_scale_down_step", "resource", "command", "command_timeout"}));
+    PoolConfig pc;
+    if (!pn["name"]) return r.Err(pn, p + ".name", "is required");
+    ALLOT_TRY(r.Str(pn["name"], p + ".name", &pc.name));
+    if (pc.name.empty() || !names.insert(pc.name).second) return r.Err(pn["name"], p + ".name", "empty or duplicate");
+    int64_t v = 0;
+    if (pn["min_nodes"]) {
+      ALLOT_TRY(r.Int(pn["min_nodes"], p + ".min_nodes", 0, 1 << 20, &v));
+      pc.min_nodes = static_cast<int32_t>(v);
+    }
+    if (!pn["max_nodes"]) return r.Err(pn, p + ".max_nodes", "is required");
+    ALLOT_TRY(r.Int(pn["max_nodes"], p + ".max_nodes", 0, 1 << 20, &v));
+    pc.max_nodes = static_cast<int32_t>(v);
+    if (pc.max_nodes < pc.min_nodes) return r.Err(pn["max_nodes"], p + ".max_nodes", "is below min_nodes");
+    if (pn["target_utilization"]) {
+      const YAML::Node& t = pn["target_utilization"];
+      std::string text = t.IsScalar() ? t.as<std::string>() : "";
+      double pct = 0;
+      if (!text.empty() && text.back() == '%') {
+        // "70%" reads as 0.7.
+        YAML::Node num(text.substr(0, text.size() - 1));
+        ALLOT_TRY(r.Double(num, p + ".target_utilization", 0, 100, &pct));
+        pc.target_utilization = pct / 100.0;
+      } else {
+        ALLOT_TRY(r.Double(t, p + ".target_utilization", 0, 1, &pc.target_utilization));
+      }
+      if (!(pc.target_utilization > 0)) return r.Err(t, p + ".target_utilization", "must be in (0, 1] (or a percent)");
+    }
+    if (pn["tolerance"]) ALLOT_TRY(r.Double(pn["tolerance"], p + ".tolerance", 0, 10, &pc.tolerance));
+    if (pn["scale_up_cooldown"]) ALLOT_TRY(r.Duration(pn["scale_up_cooldown"], p + ".scale_up_cooldown", &pc.scale_up_cooldown_ms));
+    if (pn["scale_down_cooldown"]) {
+      ALLOT_TRY(r.Duration(pn["scale_down_cooldown"], p + ".scale_down_cooldown", &pc.scale_down_cooldown_ms));
+    }
+    if (pn["max_scale_down_step"]) {
+      ALLOT_TRY(r.Int(pn["max_scale_down_step"], p + ".max_scale_down_step", 0, 1 << 20, &v));
+      pc.max_scale_down_step = static_cast<int32_t>(v);
+    }
+    if (pn["resource"]) {
+      ALLOT_TRY(r.Str(pn["resource"], p + ".resource", &pc.resource));
+      if (auto s = ValidateResourceName(pc.resource); !s.ok()) return r.Err(pn["resource"], p + ".resource", s.message());
+      pc.resource = CanonicalResourceName(pc.resource);
+    }
+    if (const YAML::Node& c = pn["command"]) {
+      // A list is the argv as is; a string is split on blanks (no shell, no quoting).
+      if (c.IsSequence()) {
+        for (size_t j = 0; j < c.size(); j++) {
+          std::string a;
+          ALLOT_TRY(r.Str(c[j], p + ".command[" + std::to_string(j) + "]", &a));
+          pc.command.push_back(a);
+        }
+      } else {
+        std::string line;
+        ALLOT_TRY(r.Str(c, p + ".command", &line));
+        std::istringstream words(line);
+        for (std::string w; words >> w;) pc.command.push_back(w);
+      }
+      if (pc.command.empty() || pc.command[0].empty()) return r.Err(c, p + ".command", "names no program");
+    }
+    if (pn["command_timeout"]) ALLOT_TRY(r.Duration(pn["command_timeout"], p + ".command_timeout", &pc.command_timeout_ms));
+    out->push_back(std::move(pc));
+  }
+  return Status::Ok();
+}
+
 Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   ServerConfig c;
   if (root.IsNull()) return c;
   ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
-                              "durability", "log", "tenants", "nodes", "throttling"}));
+                              "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
+                              "forecast"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
@@ -331,7 +404,35 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   }
   if (root["tenants"]) ALLOT_TRY(ParseTenants(r, root["tenants"], &c.tenants));
   if (root["nodes"]) ALLOT_TRY(ParseNodes(r, root["nodes"], &c.nodes));
+  if (root["pools"]) ALLOT_TRY(ParsePools(r, root["pools"], &c.pools));
+  if (root["pool_interval"]) {
+    ALLOT_TRY(r.Duration(root["pool_interval"], "pool_interval", &c.pool_interval_ms));
+    if (c.pool_interval_ms < 10) return r.Err(root["pool_interval"], "pool_interval", "must be at least 10ms");
+  }
+  if (const YAML::Node& f = root["forecast"]) {
+    ALLOT_TRY(r.Keys(f, "forecast", {"alpha", "beta", "horizon"}));
+    if (f["alpha"]) ALLOT_TRY(r.Double(f["alpha"], "forecast.alpha", 1e-6, 1, &c.forecast_alpha));
+    if (f["beta"]) ALLOT_TRY(r.Double(f["beta"], "forecast.beta", 1e-6, 1, &c.forecast_beta));
+    int64_t h = 0;
+    if (f["horizon"]) {
+      ALLOT_TRY(r.Int(f["horizon"], "forecast.horizon", 1, 1000, &h));
+      c.forecast_horizon = static_cast<int>(h);
+    }
+  }
   if (root["throttling"]) {
+    // The sections the server itself applies are checked here, so that errors name this file's lines;
+    // the rest is the rate-limit module's to check.
+    const YAML::Node& t = root["throttling"];
+    if (t.IsMap() && t["degradation"]) {
+      auto d = throttle::ParseDegradationNode(t["degradation"], "throttling.degradation");
+      if (!d.ok()) return InvalidArgument(origin + ": " + d.error().message);
+      c.degradation_enforced = true;
+    }
+    if (t.IsMap() && t["admission"]) {
+      auto a = throttle::ParseAimdNode(t["admission"], "throttling.admission");
+      if (!a.ok()) return InvalidArgument(origin + ": " + a.error().message);
+      c.admission_enforced = true;
+    }
     YAML::Emitter e;
     e << root["throttling"];
     c.throttling_yaml = e.c_str();

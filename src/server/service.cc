@@ -1,8 +1,36 @@
 // Server::Impl: the HTTP API over one Engine and one Store.
+//
+// Pressure and elasticity (issues 5, 6, 8):
+// - Agents register with {"name", "capacity", "labels", "gpus"} and heartbeat {"usage", "gpus"}; the GPU
+//   list is kept per node (and summarised as allot.dev/gpu-* labels), usage goes to
+//   Engine::SetObservedUsage and into utilisation. A silent agent node is marked down after
+//   heartbeat_timeout (its allocations are preempted and audited); its next heartbeat brings it back.
+// - Degradation: a throttle::DegradationMonitor per scope (the cluster, and each node pool) is fed the
+//   effective utilisation per resource, sum over schedulable nodes of max(allocated, observed) / capacity,
+//   by the timer, and the cluster's also the allocated totals on every submission. With a
+//   throttling.degradation section in the config the cluster level gates POST /v1/allocations: a request
+//   below the level's minimum priority is REFUSED with 503 `degraded` and Retry-After (not queued: a
+//   refused client can shrink its work by the scale factor and retry). Without it nothing is refused.
+//   Every decision answer carries {"degradation": {"level", "scale_factor"}}.
+// - Adaptive admission: an AIMD limit on submissions in flight (arrival to durable answer), fed with
+//   that latency and the HTTP admission queue depth; enforced (429 `overloaded`) only when the config has
+//   throttling.admission, measured always.
+// - Elastic pools (GET /v1/nodepools[/{name}]; /v1/pools belongs to the throttle module's concurrency
+//   pools): every pool_interval each configured pool is sized with autoscale::DesiredPoolSize; the
+//   cool-downs hold changes of the desired count (a fall also waits scale_down_cooldown after a rise). Changes are audited (`pool_scale`)
+//   and run the pool's command (argv, no shell). Demand per interval feeds Holt's linear trend forecast.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -10,13 +38,19 @@
 #include <thread>
 #include <unordered_map>
 
+#include "allot/autoscale.h"
 #include "allot/resources.h"
 #include "allot/server.h"
+#include "allot/throttle/config.h"
+#include "allot/throttle/degradation.h"
+#include <yaml-cpp/yaml.h>
 #include "net/http.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/records.h"
 #include "server/util.h"
+
+extern "C" char** environ;
 
 namespace allot {
 
@@ -85,6 +119,59 @@ std::string RejectReasonLabel(const std::string& reason) {
 
 Json NullableTime(int64_t ms) { return ms < 0 ? Json(nullptr) : Json(server::FormatTime(ms)); }
 
+const char* LevelName(int level) {
+  static const char* kNames[] = {"normal", "light", "moderate", "heavy", "critical"};
+  return level >= 0 && level <= 4 ? kNames[level] : "unknown";
+}
+
+// A label value from free text (a GPU model): [A-Za-z0-9._-], at most 63 characters.
+std::string LabelValue(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    out += ok ? c : '-';
+    if (out.size() == 63) break;
+  }
+  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.back()))) out.pop_back();
+  return out;
+}
+
+// The agent's GPU list: [{"index", "model", "memory", "memory_used"?, "utilization"?}]. Kept as given
+// (after checks), numbers as integers.
+std::optional<ApiError> ParseGpus(const Json& v, const std::string& field, Json* out) {
+  *out = Json::array();
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_array()) return BadRequest(field, "must be a list of GPUs");
+  if (v.size() > 64) return Unprocessable(field, "lists more than 64 GPUs");
+  for (size_t i = 0; i < v.size(); i++) {
+    std::string f = field + "[" + std::to_string(i) + "]";
+    const Json& g = v[i];
+    if (!g.is_object()) return BadRequest(f, "must be an object");
+    if (auto e = server::CheckKeys(g, f, {"index", "model", "memory", "memory_used", "utilization", "uuid"})) return e;
+    Json o = Json::object();
+    for (const char* k : {"index", "memory", "memory_used", "utilization"}) {
+      if (!g.contains(k) || g[k].is_null()) continue;
+      if (!g[k].is_number_integer() || g[k].get<int64_t>() < 0) return BadRequest(f + "." + k, "must be a non-negative integer");
+      o[k] = g[k].get<int64_t>();
+    }
+    if (o.contains("utilization") && o["utilization"].get<int64_t>() > 100) {
+      return Unprocessable(f + ".utilization", "is a percent (0-100)");
+    }
+    for (const char* k : {"model", "uuid"}) {
+      if (!g.contains(k) || g[k].is_null()) continue;
+      if (!g[k].is_string() || g[k].get<std::string>().size() > 256) return BadRequest(f + "." + k, "must be a short string");
+      o[k] = g[k];
+    }
+    out->push_back(std::move(o));
+  }
+  return std::nullopt;
+}
+
+int64_t Get(const ResourceMap& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -115,6 +202,9 @@ struct Server::Impl {
   struct NodeMeta {
     bool agent = false, down_by_heartbeat = false, draining = false, down = false;
     int64_t last_heartbeat = 0;
+    std::string pool;
+    ResourceMap observed;       // the last heartbeat's usage (empty: never reported)
+    Json gpus = Json::array();  // the agent's GPU list (registration, then heartbeats)
   };
   std::unordered_map<std::string, NodeMeta> node_meta;
   std::map<std::string, TenantSpec> tenant_specs;
@@ -129,6 +219,7 @@ struct Server::Impl {
 
   // Counters (guarded by mu).
   uint64_t lease_expiries = 0, preemptions = 0, placements = 0, submissions = 0;
+  std::mutex rejections_mu;  // a leaf lock: taken with or without mu
   std::map<std::string, uint64_t> rejections;
   server::Histogram decision_latency{{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                       0.1, 0.25, 1}};
@@ -143,6 +234,56 @@ struct Server::Impl {
   std::thread timer;
   std::condition_variable timer_cv;
   int64_t last_prune_ms = 0;
+
+  // Pressure (guarded by mu): the cluster's monitor gates submissions; pools have their own.
+  throttle::DegradationOptions degradation_options = throttle::DegradationOptions::Defaults();
+  std::unique_ptr<throttle::DegradationMonitor> degradation;
+  std::map<std::string, std::unique_ptr<throttle::DegradationMonitor>> pool_degradation;
+  uint64_t degradation_refusals = 0;
+  int64_t last_pressure_ms = 0;
+  // One pass over the schedulable nodes: per resource (indexed like `scan_resources`) capacity,
+  // allocated, observed (reports only) and effective (max of allocated and observed per node).
+  struct Sums {
+    std::vector<int64_t> capacity, allocated, observed, effective;
+    int32_t nodes = 0;  // schedulable (up, not draining)
+    void Resize(size_t n) {
+      capacity.resize(n);
+      allocated.resize(n);
+      observed.resize(n);
+      effective.resize(n);
+    }
+  };
+  std::vector<std::string> scan_resources;
+  Sums cluster_sums;
+  std::map<std::string, Sums> pool_sums;
+
+  // Adaptive admission (guarded by admission_mu; the commit callback runs on the store's thread).
+  std::mutex admission_mu;
+  std::unique_ptr<throttle::AimdLimiter> admission;
+  uint64_t admission_refusals = 0;
+
+  // Elastic pools (guarded by mu).
+  struct PoolRuntime {
+    PoolConfig cfg;
+    bool evaluated = false;
+    int32_t nodes = 0, desired = 0;
+    std::string reason;
+    double utilization = 0, node_capacity = 0;
+    int64_t allocated = 0, observed = 0, effective = 0, queued_demand = 0;
+    std::optional<double> last_up, last_down;  // seconds: when the desired count last rose / fell
+    int64_t evaluated_at = 0, changed_at = 0;
+    std::deque<double> demand;                 // one point per evaluation
+    autoscale::HoltForecast forecast;
+    bool has_forecast = false;
+    // The scaling command.
+    pid_t pid = -1;
+    int64_t command_started = 0;
+    bool command_pending = false;              // the desired count changed while it ran
+    int32_t command_desired = 0;
+    Json last_command = nullptr;
+  };
+  std::vector<PoolRuntime> pools;
+  int64_t last_pool_eval_ms = 0;
 
   // ---------------------------------------------------------------------------------------------------
   // Persistence of engine changes.
@@ -184,7 +325,7 @@ struct Server::Impl {
       if (ev.type == EventType::kPlaced) placements++;
       if (ev.type == EventType::kExpired) lease_expiries++;
       if (ev.type == EventType::kPreempted) preemptions++;
-      if (ev.type == EventType::kRejected) rejections[RejectReasonLabel(ev.reason)]++;
+      if (ev.type == EventType::kRejected) CountRejection(RejectReasonLabel(ev.reason));
     }
     std::sort(dirty.begin(), dirty.end());
     dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
@@ -250,9 +391,10 @@ struct Server::Impl {
   // Queues `batch`; answers `resp` to `responder` (and fires `watches`) once it is durable.
   // REQUIRES: mu held (so batches reach the store in engine order).
   void CommitThen(Batch batch, net::Responder responder, net::HttpResponse resp,
-                  std::vector<std::pair<net::Responder, Json>> fire = {}) {
+                  std::vector<std::pair<net::Responder, Json>> fire = {}, std::function<void()> done = nullptr) {
     store->Commit(std::move(batch), [responder = std::move(responder), resp = std::move(resp),
-                                     fire = std::move(fire)](const Status& s) mutable {
+                                     fire = std::move(fire), done = std::move(done)](const Status& s) mutable {
+      if (done) done();
       if (!s.ok()) {
         std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"store commit failed\",\"error\":%s}\n",
                      Json(s.message()).dump().c_str());
@@ -340,6 +482,10 @@ struct Server::Impl {
     if (m != node_meta.end() && m->second.last_heartbeat > 0) {
       j["last_heartbeat"] = server::FormatTime(m->second.last_heartbeat);
     }
+    if (m != node_meta.end()) {
+      j["agent"] = m->second.agent;
+      if (!m->second.gpus.empty()) j["gpus"] = m->second.gpus;
+    }
     return j;
   }
 
@@ -381,6 +527,466 @@ struct Server::Impl {
   }
 
   // ---------------------------------------------------------------------------------------------------
+  // Pressure: degradation levels, adaptive admission, elastic pools.
+
+  static int64_t Ns(int64_t ms) { return ms * 1'000'000; }
+
+  static Json LevelJson(const throttle::DegradationMonitor* m) {
+    int level = m ? m->level() : 0;
+    return {{"level", level}, {"name", LevelName(level)}, {"scale_factor", m ? m->scale() : 1.0}};
+  }
+  Json DegradationJson() const { return LevelJson(degradation.get()); }
+
+  // Walks the node table once: sums over schedulable nodes, cluster-wide and per pool. REQUIRES: mu held.
+  void Scan() {
+    scan_resources = engine->ResourceNames();
+    const size_t n_res = scan_resources.size();
+    cluster_sums = Sums{};
+    cluster_sums.Resize(n_res);
+    for (auto& [name, ps] : pool_sums) {
+      ps = Sums{};
+      ps.Resize(n_res);
+    }
+    std::string key;
+    engine->ForEachNodeRow([&](const NodeRow& n) {
+      if (!n.up || n.draining) return;
+      key.assign(n.name);
+      auto m = node_meta.find(key);
+      const NodeMeta* meta = m == node_meta.end() ? nullptr : &m->second;
+      Sums* ps = nullptr;
+      if (meta != nullptr && !meta->pool.empty()) {
+        ps = &pool_sums[meta->pool];
+        if (ps->capacity.size() != n_res) ps->Resize(n_res);
+      }
+      cluster_sums.nodes++;
+      if (ps != nullptr) ps->nodes++;
+      for (size_t i = 0; i < n_res; i++) {
+        int64_t c = i < n.capacity.size() ? n.capacity[i] : 0;
+        int64_t a = i < n.allocated.size() ? n.allocated[i] : 0;
+        int64_t o = meta != nullptr && !meta->observed.empty() ? Get(meta->observed, scan_resources[i]) : 0;
+        int64_t e = std::max(a, o);
+        for (Sums* t : {&cluster_sums, ps}) {
+          if (t == nullptr) continue;
+          t->capacity[i] += c;
+          t->allocated[i] += a;
+          t->observed[i] += o;
+          t->effective[i] += e;
+        }
+      }
+    });
+  }
+
+  // An audit event (and a log line) when a monitor's level moved. REQUIRES: mu held.
+  void AuditLevel(const std::string& scope, const throttle::DegradationMonitor& m, int before, int64_t now_ms,
+                  Batch* b) {
+    if (m.level() == before) return;
+    std::string why = m.changes().empty() ? "" : m.changes().back().reason;
+    AuditEvent a;
+    a.at = now_ms;
+    a.type = "degradation";
+    a.id = scope;
+    a.reason = "level " + std::to_string(before) + " -> " + std::to_string(m.level()) + " (" + LevelName(m.level()) +
+               ")" + (why.empty() ? "" : ": " + why);
+    a.actor = "server";
+    std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"degradation level changed\",\"scope\":%s,\"reason\":%s}\n",
+                 m.level() > before ? "warn" : "info", Json(scope).dump().c_str(), Json(a.reason).dump().c_str());
+    if (b != nullptr) b->events.push_back(std::move(a));
+  }
+
+  // Feeds every monitor from a fresh scan. REQUIRES: mu held.
+  void RefreshPressure(int64_t now_ms, Batch* b) {
+    Scan();
+    last_pressure_ms = now_ms;
+    int before = degradation->level();
+    for (size_t i = 0; i < scan_resources.size(); i++) {
+      degradation->Observe(Ns(now_ms), "effective", scan_resources[i], cluster_sums.effective[i],
+                           cluster_sums.capacity[i]);
+    }
+    ResourceMap cap = engine->TotalCapacity(), alloc = engine->TotalAllocated();
+    for (const auto& name : scan_resources) {
+      degradation->Observe(Ns(now_ms), "allocated", name, Get(alloc, name), Get(cap, name));
+    }
+    degradation->Evaluate(Ns(now_ms));
+    AuditLevel("cluster", *degradation, before, now_ms, b);
+    for (auto& [pool, ps] : pool_sums) {
+      auto& mon = pool_degradation[pool];
+      if (!mon) mon = std::make_unique<throttle::DegradationMonitor>(degradation_options);
+      int pool_before = mon->level();
+      for (size_t i = 0; i < scan_resources.size() && i < ps.capacity.size(); i++) {
+        mon->Observe(Ns(now_ms), "effective", scan_resources[i], ps.effective[i], ps.capacity[i]);
+      }
+      mon->Evaluate(Ns(now_ms));
+      AuditLevel("pool/" + pool, *mon, pool_before, now_ms, b);
+    }
+  }
+
+  // The allocated totals (kept incrementally by the engine): fresh at every submission. REQUIRES: mu held.
+  void ObserveAllocated(int64_t now_ms, Batch* b) {
+    int before = degradation->level();
+    ResourceMap cap = engine->TotalCapacity(), alloc = engine->TotalAllocated();
+    for (const auto& name : engine->ResourceNames()) {
+      degradation->Observe(Ns(now_ms), "allocated", name, Get(alloc, name), Get(cap, name));
+    }
+    AuditLevel("cluster", *degradation, before, now_ms, b);
+  }
+
+  // Adaptive admission: one ticket per submission, from arrival to the durable answer.
+  struct AdmissionTicket {
+    Impl* impl = nullptr;
+    int64_t t0_us = 0;
+    bool acquired = false;
+    bool live = true;
+    ~AdmissionTicket() {
+      if (live && impl != nullptr) impl->AdmissionDone(acquired, t0_us);
+    }
+    // Hands the release over to the commit callback.
+    std::function<void()> Handoff() {
+      live = false;
+      return [p = impl, a = acquired, t0 = t0_us] { p->AdmissionDone(a, t0); };
+    }
+  };
+  void AdmissionDone(bool acquired, int64_t t0_us) {
+    int64_t now_us = SteadyMicros();
+    int64_t depth = http ? static_cast<int64_t>(http->QueueDepth()) : 0;
+    std::lock_guard<std::mutex> l(admission_mu);
+    if (acquired) {
+      admission->Release(now_us * 1000, (now_us - t0_us) * 1000, depth);
+    } else {
+      admission->Observe(now_us * 1000, (now_us - t0_us) * 1000, depth);
+    }
+  }
+
+  // Queued demand per pool, in each pool's resource. A queued request belongs to the pool its selector
+  // pins (allot.dev/pool=NAME), else to the first pool (config order) with a node matching its selector;
+  // one without a selector to the first pool below max_nodes (else the first pool). Requests held by
+  // quota ask for no nodes. REQUIRES: mu held.
+  std::vector<int64_t> QueuedDemand() {
+    std::vector<int64_t> out(pools.size(), 0);
+    std::vector<const RequestSpec*> waiting;
+    bool need_nodes = false;
+    for (const auto& [id, m] : active) {
+      if (!m.spec) continue;
+      auto info = engine->Get(id);
+      if (!info.ok() || info->state != AllocState::kQueued) continue;
+      std::string why = info->reason;
+      for (char& c : why) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (why.find("quota") != std::string::npos) continue;
+      waiting.push_back(m.spec.get());
+      need_nodes |= !m.spec->selector.empty();
+    }
+    std::vector<NodeInfo> nodes;
+    if (need_nodes) nodes = engine->Nodes();
+    for (const RequestSpec* q : waiting) {
+      int target = -1;
+      auto pin = q->selector.find("allot.dev/pool");
+      for (size_t i = 0; i < pools.size() && target < 0; i++) {
+        const PoolConfig& pc = pools[i].cfg;
+        bool ok = false;
+        if (pin != q->selector.end()) {
+          ok = pin->second == pc.name;
+        } else if (q->selector.empty()) {
+          ok = pools[i].nodes < pc.max_nodes;
+        } else {
+          for (const auto& n : nodes) {
+            if (n.pool != pc.name) continue;
+            bool match = true;
+            for (const auto& [k, v] : q->selector) {
+              auto l = n.labels.find(k);
+              match &= l != n.labels.end() && l->second == v;
+            }
+            if (match) {
+              ok = true;
+              break;
+            }
+          }
+        }
+        if (ok) target = static_cast<int>(i);
+      }
+      if (target < 0 && q->selector.empty() && !pools.empty()) target = 0;
+      if (target < 0) continue;
+      out[static_cast<size_t>(target)] += Get(q->requests, pools[static_cast<size_t>(target)].cfg.resource) * std::max(1, q->count);
+    }
+    return out;
+  }
+
+  // Sizes every pool from the latest scan. REQUIRES: mu held.
+  void EvaluatePools(int64_t now_ms, Batch* b) {
+    last_pool_eval_ms = now_ms;
+    if (pools.empty()) return;
+    std::vector<int64_t> queued = QueuedDemand();
+    const double now_s = static_cast<double>(now_ms) / 1000.0;
+    for (size_t i = 0; i < pools.size(); i++) {
+      PoolRuntime& p = pools[i];
+      const PoolConfig& pc = p.cfg;
+      int64_t cap = 0, alloc = 0, obs = 0, eff = 0;
+      int32_t n = 0;
+      auto sums = pool_sums.find(pc.name);
+      if (sums != pool_sums.end()) {
+        n = sums->second.nodes;
+        for (size_t r = 0; r < scan_resources.size() && r < sums->second.capacity.size(); r++) {
+          if (scan_resources[r] != pc.resource) continue;
+          cap = sums->second.capacity[r];
+          alloc = sums->second.allocated[r];
+          obs = sums->second.observed[r];
+          eff = sums->second.effective[r];
+        }
+      }
+      if (n > 0 && cap > 0) p.node_capacity = static_cast<double>(cap) / n;  // remembered for scale-from-zero
+      int32_t prev = p.evaluated ? p.desired : n;
+      int32_t desired = prev;
+      std::string reason;
+      if (!(p.node_capacity > 0) && (n > 0 || eff > 0 || queued[i] > 0)) {
+        desired = std::clamp<int32_t>(queued[i] > 0 || eff > 0 ? std::max(1, pc.min_nodes) : pc.min_nodes, pc.min_nodes,
+                                      pc.max_nodes);
+        reason = "no node of the pool has shown its " + pc.resource + " capacity yet";
+        p.utilization = 0;
+      } else {
+        autoscale::PoolSpec spec;
+        spec.min_nodes = pc.min_nodes;
+        spec.max_nodes = pc.max_nodes;
+        spec.target_utilization = pc.target_utilization;
+        spec.tolerance = pc.tolerance;
+        spec.scale_up_cooldown_seconds = static_cast<double>(pc.scale_up_cooldown_ms) / 1000.0;
+        spec.scale_down_cooldown_seconds = static_cast<double>(pc.scale_down_cooldown_ms) / 1000.0;
+        spec.max_scale_down_step = pc.max_scale_down_step;
+        autoscale::PoolState st;
+        st.current_nodes = n;
+        st.node_capacity = p.node_capacity;
+        st.allocated = static_cast<double>(alloc);
+        st.observed = static_cast<double>(eff);  // per node max(allocated, observed), summed
+        st.queued_demand = static_cast<double>(queued[i]);
+        st.now = now_s;
+        // The cool-downs apply to changes of the desired count (below), not to the nodes present: nodes
+        // join later than the decision, and a pending scale-up must not read as a new one.
+        auto d = autoscale::DesiredPoolSize(spec, st);
+        if (!d.ok()) {
+          reason = d.error().message;
+        } else {
+          p.utilization = d->utilization;
+          reason = d->reason;
+          desired = d->desired_nodes;
+          auto left = [](double cooldown, double since) {
+            char buf[48];
+            std::snprintf(buf, sizeof buf, "%.0fs left", std::ceil(cooldown - since));
+            return std::string(buf);
+          };
+          const double up_cd = spec.scale_up_cooldown_seconds, down_cd = spec.scale_down_cooldown_seconds;
+          if (desired > prev && p.last_up && now_s - *p.last_up < up_cd) {
+            reason += "; scale-up to " + std::to_string(desired) + " held by cool-down (" + left(up_cd, now_s - *p.last_up) + ")";
+            desired = prev;
+          } else if (desired < prev) {
+            double since = 1e300;
+            if (p.last_down) since = std::min(since, now_s - *p.last_down);
+            if (p.last_up) since = std::min(since, now_s - *p.last_up);
+            if (since < down_cd) {
+              reason += "; scale-down to " + std::to_string(desired) + " held by cool-down (" + left(down_cd, since) + ")";
+              desired = prev;
+            }
+          }
+        }
+      }
+      p.evaluated = true;
+      p.nodes = n;
+      p.allocated = alloc;
+      p.observed = obs;
+      p.effective = eff;
+      p.queued_demand = queued[i];
+      p.reason = reason;
+      p.evaluated_at = now_ms;
+      p.desired = desired;
+      if (desired != prev) {
+        if (desired > prev) p.last_up = now_s;
+        else p.last_down = now_s;
+        p.changed_at = now_ms;
+        AuditEvent a;
+        a.at = now_ms;
+        a.type = "pool_scale";
+        a.id = pc.name;
+        a.reason = "desired nodes " + std::to_string(prev) + " -> " + std::to_string(desired) + " (" +
+                   std::to_string(n) + " present): " + reason;
+        a.actor = "server";
+        std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool desired nodes changed\",\"pool\":%s,\"reason\":%s}\n",
+                     Json(pc.name).dump().c_str(), Json(a.reason).dump().c_str());
+        b->events.push_back(std::move(a));
+        if (!pc.command.empty()) StartCommand(p, now_ms, b);
+      }
+      // Demand for the forecast: what is in use (allocated or observed) plus what waits for room.
+      p.demand.push_back(static_cast<double>(eff + queued[i]));
+      while (p.demand.size() > 240) p.demand.pop_front();
+      auto f = autoscale::HoltLinear(std::vector<double>(p.demand.begin(), p.demand.end()), cfg.forecast_alpha,
+                                     cfg.forecast_beta, cfg.forecast_horizon);
+      if (f.ok()) {
+        p.forecast = std::move(*f);
+        p.has_forecast = true;
+      }
+    }
+  }
+
+  // Runs the pool's command: argv from the config plus the pool name and the desired count, no shell.
+  // REQUIRES: mu held.
+  void StartCommand(PoolRuntime& p, int64_t now_ms, Batch* b) {
+    if (p.pid > 0) {
+      p.command_pending = true;  // once the running one ends
+      return;
+    }
+    std::vector<std::string> args = p.cfg.command;
+    args.push_back(p.cfg.name);
+    args.push_back(std::to_string(p.desired));
+    std::vector<std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; e++) {
+      std::string_view v(*e);
+      if (v.rfind("ALLOT_POOL=", 0) == 0 || v.rfind("ALLOT_DESIRED_NODES=", 0) == 0 ||
+          v.rfind("ALLOT_CURRENT_NODES=", 0) == 0) {
+        continue;
+      }
+      env.emplace_back(v);
+    }
+    env.push_back("ALLOT_POOL=" + p.cfg.name);
+    env.push_back("ALLOT_DESIRED_NODES=" + std::to_string(p.desired));
+    env.push_back("ALLOT_CURRENT_NODES=" + std::to_string(p.nodes));
+    std::vector<char*> argv, envp;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);  // its output goes to the server's log
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, dflt;
+    sigemptyset(&none);
+    sigemptyset(&dflt);
+    sigaddset(&dflt, SIGPIPE);
+    sigaddset(&dflt, SIGTERM);
+    sigaddset(&dflt, SIGINT);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &dflt);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    p.command_pending = false;
+    p.command_desired = p.desired;
+    if (rc != 0) {
+      p.last_command = {{"desired", p.desired}, {"started", server::FormatTime(now_ms)},
+                        {"error", std::string("cannot start ") + args[0] + ": " + std::strerror(rc)}};
+      AuditCommand(p, now_ms, "cannot start " + args[0] + ": " + std::strerror(rc), b);
+      return;
+    }
+    p.pid = pid;
+    p.command_started = now_ms;
+  }
+
+  void AuditCommand(const PoolRuntime& p, int64_t now_ms, const std::string& what, Batch* b) {
+    AuditEvent a;
+    a.at = now_ms;
+    a.type = "pool_command";
+    a.id = p.cfg.name;
+    a.reason = "desired " + std::to_string(p.command_desired) + ": " + what;
+    a.actor = "server";
+    std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool command\",\"pool\":%s,\"result\":%s}\n",
+                 Json(p.cfg.name).dump().c_str(), Json(a.reason).dump().c_str());
+    b->events.push_back(std::move(a));
+  }
+
+  // Collects finished commands, kills those past their timeout. REQUIRES: mu held.
+  void ReapCommands(int64_t now_ms, Batch* b) {
+    for (auto& p : pools) {
+      if (p.pid <= 0) continue;
+      int status = 0;
+      pid_t r = waitpid(p.pid, &status, WNOHANG);
+      bool timed_out = false;
+      if (r == 0) {
+        if (now_ms - p.command_started <= p.cfg.command_timeout_ms) continue;
+        kill(p.pid, SIGKILL);
+        r = waitpid(p.pid, &status, 0);
+        timed_out = true;
+      }
+      int code = -1;
+      if (r == p.pid) code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      p.last_command = {{"desired", p.command_desired},
+                        {"started", server::FormatTime(p.command_started)},
+                        {"seconds", static_cast<double>(now_ms - p.command_started) / 1000.0},
+                        {"exit_code", code},
+                        {"timed_out", timed_out}};
+      AuditCommand(p, now_ms, timed_out ? "killed after its timeout" : "exit " + std::to_string(code), b);
+      p.pid = -1;
+      if (p.command_pending && p.desired != p.command_desired) StartCommand(p, now_ms, b);
+      p.command_pending = false;
+    }
+  }
+
+  Json PoolJson(const PoolRuntime& p) const {
+    const PoolConfig& pc = p.cfg;
+    auto amount = [](double v) { return static_cast<int64_t>(std::llround(v)); };
+    Json j = {{"name", pc.name},
+              {"resource", pc.resource},
+              {"nodes", p.nodes},
+              {"desired", p.desired},
+              {"min_nodes", pc.min_nodes},
+              {"max_nodes", pc.max_nodes},
+              {"target_utilization", pc.target_utilization},
+              {"utilization", p.utilization},
+              {"allocated", p.allocated},
+              {"observed", p.observed},
+              {"effective", p.effective},
+              {"queued_demand", p.queued_demand},
+              {"node_capacity", amount(p.node_capacity)},
+              {"reason", p.reason},
+              {"evaluated", p.evaluated_at > 0 ? Json(server::FormatTime(p.evaluated_at)) : Json(nullptr)},
+              {"last_change", p.changed_at > 0 ? Json(server::FormatTime(p.changed_at)) : Json(nullptr)},
+              {"scale_up_cooldown_seconds", static_cast<double>(pc.scale_up_cooldown_ms) / 1000.0},
+              {"scale_down_cooldown_seconds", static_cast<double>(pc.scale_down_cooldown_ms) / 1000.0}};
+    auto mon = pool_degradation.find(pc.name);
+    j["degradation"] = LevelJson(mon == pool_degradation.end() ? nullptr : mon->second.get());
+    if (!pc.command.empty()) {
+      j["command"] = {{"running", p.pid > 0}, {"last", p.last_command}};
+    }
+    if (p.has_forecast) {
+      Json demand = Json::array(), nodes = Json::array();
+      double per_node = p.node_capacity * pc.target_utilization;
+      for (double f : p.forecast.forecast) {
+        double v = std::max(0.0, f);
+        demand.push_back(amount(v));
+        nodes.push_back(per_node > 0 ? Json(static_cast<int64_t>(std::ceil(v / per_node - 1e-9))) : Json(nullptr));
+      }
+      j["forecast"] = {{"method", "holt-linear"},
+                       {"alpha", cfg.forecast_alpha},
+                       {"beta", cfg.forecast_beta},
+                       {"step_seconds", static_cast<double>(cfg.pool_interval_ms) / 1000.0},
+                       {"samples", p.demand.size()},
+                       {"level", amount(p.forecast.level)},
+                       {"trend", p.forecast.trend},
+                       {"demand", demand},
+                       {"nodes_needed", nodes}};
+    } else {
+      j["forecast"] = nullptr;
+    }
+    return j;
+  }
+
+  void ListPools(const net::Responder& r) {
+    std::lock_guard<std::mutex> l(mu);
+    Json arr = Json::array();
+    for (const auto& p : pools) arr.push_back(PoolJson(p));
+    r.Send(JsonResponse(200, {{"pools", arr},
+                              {"interval_seconds", static_cast<double>(cfg.pool_interval_ms) / 1000.0},
+                              {"degradation", DegradationJson()}}));
+  }
+
+  void GetPool(const std::string& name, const net::Responder& r) {
+    std::lock_guard<std::mutex> l(mu);
+    for (const auto& p : pools) {
+      if (p.cfg.name == name) return r.Send(JsonResponse(200, PoolJson(p)));
+    }
+    NotFound(r, "pool " + name + " is not configured (config `pools:`)");
+  }
+
+  // ---------------------------------------------------------------------------------------------------
   // Startup.
 
   Status Restore() {
@@ -410,6 +1016,7 @@ struct Server::Impl {
       known_nodes.insert(n->spec.name);
       registered_allocated[n->spec.name] = n->spec.allocated;
       NodeMeta& m = node_meta[n->spec.name];
+      m.pool = n->spec.pool;
       m.agent = n->agent;
       m.draining = n->draining;
       m.down = n->down;
@@ -424,7 +1031,7 @@ struct Server::Impl {
     for (const auto& spec : cfg.nodes) {
       if (known_nodes.count(spec.name)) continue;
       if (auto s = engine->AddNode(spec, now); !s.ok()) return Error{s.code(), "nodes: " + spec.name + ": " + s.message()};
-      node_meta[spec.name];
+      node_meta[spec.name].pool = spec.pool;
       registered_allocated[spec.name] = spec.allocated;
       fix.Put(Table::kNodes, spec.name, server::EncodeNode({spec, false, false, false}));
     }
@@ -597,6 +1204,9 @@ struct Server::Impl {
       if (seg.size() == 2 && m == "GET") return ListQuotas(*principal, r);
       if (seg.size() > 2 && m == "GET") return GetQuota(tenant, *principal, r);
       if (seg.size() > 2 && m == "PUT") return SetQuota(tenant, req, *principal, r);
+    } else if (res == "nodepools") {  // elastic node pools (/v1/pools is the concurrency pools' prefix)
+      if (seg.size() == 2 && m == "GET") return ListPools(r);
+      if (seg.size() == 3 && m == "GET") return GetPool(seg[2], r);
     } else if (res == "utilization" && seg.size() == 2) {
       if (m == "GET") return Utilization(*principal, r);
     } else if (res == "events" && seg.size() == 2) {
@@ -609,11 +1219,13 @@ struct Server::Impl {
 
   static ApiError Forbidden(std::string msg) { return {403, "permission_denied", std::move(msg), ""}; }
 
+  // Safe with or without mu held.
+  void CountRejection(const std::string& reason) {
+    std::lock_guard<std::mutex> l(rejections_mu);
+    rejections[reason]++;
+  }
   void Reject(const net::Responder& r, const ApiError& e, const std::string& reason) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      rejections[reason]++;
-    }
+    CountRejection(reason);
     r.Send(ErrorResponse(e));
   }
   void NotFound(const net::Responder& r, const std::string& msg) {
@@ -646,7 +1258,9 @@ struct Server::Impl {
     if (who.role != "admin" && who.role != "agent") return Reject(r, Forbidden("registering nodes needs an admin or agent token"), "forbidden");
     Json body;
     if (auto e = server::ParseBody(req.body, cfg.max_json_depth, &body)) return Invalid(r, *e);
-    if (auto e = server::CheckKeys(body, "", {"name", "capacity", "allocated", "labels", "taints", "pool"})) return Invalid(r, *e);
+    if (auto e = server::CheckKeys(body, "", {"name", "capacity", "allocated", "labels", "taints", "pool", "gpus"})) {
+      return Invalid(r, *e);
+    }
     NodeSpec spec;
     if (auto e = server::GetString(body, "", "name", &spec.name)) return Invalid(r, *e);
     if (!ValidName(spec.name)) return Invalid(r, Unprocessable("name", "a node name of letters, digits, '-', '_', '.' is required"));
@@ -660,6 +1274,26 @@ struct Server::Impl {
       if (auto e = server::GetLabels(body["labels"], "labels", &spec.labels)) return Invalid(r, *e);
     }
     if (auto e = server::GetString(body, "", "pool", &spec.pool)) return Invalid(r, *e);
+    Json gpus = Json::array();
+    if (body.contains("gpus")) {
+      if (auto e = ParseGpus(body["gpus"], "gpus", &gpus)) return Invalid(r, *e);
+    }
+    if (!gpus.empty()) {
+      // The agent's GPU list, summarised as labels that selectors can use (explicit labels win).
+      std::string model;
+      int64_t memory = -1;
+      for (const auto& g : gpus) {
+        if (model.empty() && g.contains("model")) model = LabelValue(g["model"].get<std::string>());
+        if (g.contains("memory")) memory = memory < 0 ? g["memory"].get<int64_t>() : std::min(memory, g["memory"].get<int64_t>());
+      }
+      spec.labels.emplace("allot.dev/gpu-count", std::to_string(gpus.size()));
+      if (!model.empty()) spec.labels.emplace("allot.dev/gpu-model", model);
+      if (memory >= 0) spec.labels.emplace("allot.dev/gpu-memory", std::to_string(memory));
+      if (!spec.capacity.count("gpu")) {
+        auto n = ParseResourceAmount("gpu", std::to_string(gpus.size()));
+        if (n.ok()) spec.capacity["gpu"] = *n;
+      }
+    }
     if (body.contains("taints") && !body["taints"].is_null()) {
       const Json& ts = body["taints"];
       if (!ts.is_array()) return Invalid(r, BadRequest("taints", "must be a list"));
@@ -683,6 +1317,8 @@ struct Server::Impl {
     Status s = exists ? engine->UpdateNode(spec, now) : engine->AddNode(spec, now);
     if (!s.ok()) return Invalid(r, server::FromError(s.error()));
     NodeMeta& m = node_meta[spec.name];
+    m.pool = spec.pool;
+    if (!gpus.empty() || !body.contains("gpus")) m.gpus = gpus;
     registered_allocated[spec.name] = spec.allocated;
     if (who.role == "agent") {
       m.agent = true;
@@ -752,10 +1388,15 @@ struct Server::Impl {
     if (!req.body.empty()) {
       if (auto e = server::ParseBody(req.body, cfg.max_json_depth, &body)) return Invalid(r, *e);
     }
-    if (auto e = server::CheckKeys(body, "", {"usage"})) return Invalid(r, *e);
+    if (auto e = server::CheckKeys(body, "", {"usage", "gpus"})) return Invalid(r, *e);
     ResourceMap usage;
     if (body.contains("usage")) {
       if (auto e = server::GetResources(body["usage"], "usage", &usage)) return Invalid(r, *e);
+    }
+    Json gpus;
+    bool has_gpus = body.contains("gpus") && !body["gpus"].is_null();
+    if (has_gpus) {
+      if (auto e = ParseGpus(body["gpus"], "gpus", &gpus)) return Invalid(r, *e);
     }
     std::lock_guard<std::mutex> l(mu);
     int64_t now = server::WallNowMs();
@@ -765,7 +1406,11 @@ struct Server::Impl {
     bool changed = !m.agent || m.down_by_heartbeat;
     m.agent = true;
     m.last_heartbeat = now;
-    Json resp = {{"node", name}, {"heartbeat_timeout_seconds", static_cast<double>(cfg.heartbeat_timeout_ms) / 1000.0}};
+    m.observed = usage;
+    if (has_gpus) m.gpus = std::move(gpus);
+    Json resp = {{"node", name},
+                 {"heartbeat_timeout_seconds", static_cast<double>(cfg.heartbeat_timeout_ms) / 1000.0},
+                 {"degradation", DegradationJson()}};
     if (m.down_by_heartbeat) {
       (void)engine->SetNodeUp(name, now);
       m.down_by_heartbeat = false;
@@ -875,6 +1520,33 @@ struct Server::Impl {
     std::string idem;
     if (auto e = server::GetString(body, "", "idempotency_key", &idem, 256)) return Invalid(r, *e);
 
+    // Adaptive admission: the ticket is returned when the answer is durable (or on any early answer).
+    AdmissionTicket ticket;
+    ticket.impl = this;
+    ticket.t0_us = SteadyMicros();
+    int64_t admission_limit = 0;
+    {
+      std::lock_guard<std::mutex> al(admission_mu);
+      ticket.acquired = admission->TryAcquire();
+      admission_limit = admission->limit();
+      if (!ticket.acquired && cfg.admission_enforced) admission_refusals++;
+    }
+    if (!ticket.acquired && cfg.admission_enforced) {
+      ticket.live = false;  // refused before any work: no latency sample
+      CountRejection("overloaded");
+      Json j = {{"error", {{"code", "overloaded"},
+                           {"message", "the server is shedding load: " + std::to_string(admission_limit) +
+                                           " submissions in flight is its adaptive limit now; retry shortly"},
+                           {"field", "throttling.admission"}}}};
+      {
+        std::lock_guard<std::mutex> l(mu);
+        j["degradation"] = DegradationJson();
+      }
+      net::HttpResponse resp = JsonResponse(429, j);
+      resp.headers.push_back({"Retry-After", "1"});
+      return r.Send(std::move(resp));
+    }
+
     std::lock_guard<std::mutex> l(mu);
     int64_t now = server::WallNowMs();
     if (!idem.empty()) {
@@ -883,27 +1555,59 @@ struct Server::Impl {
         // A retry: answer with the allocation the first request made, once that is durable.
         auto info = Lookup(it->second);
         if (info) {
-          net::HttpResponse resp = JsonResponse(info->state == AllocState::kQueued ? 202 : 201, AllocJson(*info, &idem));
+          Json j = AllocJson(*info, &idem);
+          j["degradation"] = DegradationJson();
+          net::HttpResponse resp = JsonResponse(info->state == AllocState::kQueued ? 202 : 201, j);
           resp.headers.push_back({"Idempotent-Replay", "true"});
-          CommitThen(Batch{}, r, std::move(resp));
+          CommitThen(Batch{}, r, std::move(resp), {}, ticket.Handoff());
           return;
         }
       }
     }
+    // Degradation: the priority gate of the cluster's level (fresh allocated totals, plus the timer's
+    // effective utilisation that includes observed usage).
+    Batch b;
+    ObserveAllocated(now, &b);
+    throttle::GateDecision gate = degradation->Gate(Ns(now), spec.priority);
+    if (!gate.allowed && cfg.degradation_enforced) {
+      degradation_refusals++;
+      CountRejection("degraded");
+      std::string worst;
+      double worst_pct = 0;
+      degradation->RawLevel(&worst, &worst_pct);
+      char pct[32];
+      std::snprintf(pct, sizeof pct, "%.1f", worst_pct);
+      Json j = {{"error", {{"code", "degraded"},
+                           {"message", "the cluster is at degradation level " + std::to_string(gate.level) + " (" +
+                                           LevelName(gate.level) + "): " + gate.reason + "; this request has priority " +
+                                           std::to_string(spec.priority) +
+                                           (worst.empty() ? "" : "; worst: " + worst + " at " + pct + " %") +
+                                           "; retry later, or shrink work by the scale factor"},
+                           {"field", "priority"}}},
+                {"degradation", DegradationJson()}};
+      net::HttpResponse resp = JsonResponse(503, j);
+      resp.headers.push_back({"Retry-After", std::to_string(std::max<int64_t>(1, degradation_options.dwell_ns / 1'000'000'000))});
+      return CommitThen(std::move(b), r, std::move(resp), {}, ticket.Handoff());
+    }
+    auto limited = [&](const ApiError& e) {
+      CountRejection("limit");
+      Json j = Json::parse(server::ErrorBody(e));
+      j["degradation"] = DegradationJson();
+      net::HttpResponse resp = JsonResponse(e.status, j);
+      resp.headers.push_back({"Retry-After", "1"});
+      CommitThen(std::move(b), r, std::move(resp), {}, ticket.Handoff());
+    };
     if (cfg.max_concurrent_allocations > 0 && active.size() >= cfg.max_concurrent_allocations) {
-      rejections["limit"]++;
-      return r.Send(ErrorResponse({429, "resource_exhausted",
-                                   "the server holds its limit of " + std::to_string(cfg.max_concurrent_allocations) +
-                                       " concurrent allocations", "limits.max_concurrent_allocations"}));
+      return limited({429, "resource_exhausted",
+                      "the server holds its limit of " + std::to_string(cfg.max_concurrent_allocations) +
+                          " concurrent allocations", "limits.max_concurrent_allocations"});
     }
     if (cfg.max_allocations_per_tenant > 0) {
       auto t = tenant_active.find(spec.tenant);
       if (t != tenant_active.end() && t->second >= cfg.max_allocations_per_tenant) {
-        rejections["limit"]++;
-        return r.Send(ErrorResponse({429, "resource_exhausted",
-                                     "tenant " + spec.tenant + " holds its limit of " +
-                                         std::to_string(cfg.max_allocations_per_tenant) + " allocations",
-                                     "limits.max_allocations_per_tenant"}));
+        return limited({429, "resource_exhausted",
+                        "tenant " + spec.tenant + " holds its limit of " + std::to_string(cfg.max_allocations_per_tenant) +
+                            " allocations", "limits.max_allocations_per_tenant"});
       }
     }
     do {
@@ -915,6 +1619,7 @@ struct Server::Impl {
     auto st = engine->Submit(spec, now);
     if (!st.ok()) {
       (void)engine->TakeEvents();
+      if (!b.empty()) CommitThen(std::move(b), net::Responder(), {});
       return Invalid(r, server::FromError(st.error()));
     }
     std::string id = engine->LastId();
@@ -929,24 +1634,25 @@ struct Server::Impl {
     if (!idem.empty()) idem_index[spec.tenant + "\n" + idem] = id;
     engine->Schedule(now);
     decision_latency.Observe(static_cast<double>(SteadyMicros() - t0) / 1e6);
-    Batch b;
+    ObserveAllocated(now, &b);  // the level this decision leaves behind
     auto fire = Collect(who.name, &b);
     auto info = Lookup(id);
     if (!info) return r.Send(ErrorResponse({500, "internal", "the allocation vanished", ""}));
     // A request the engine placed is persisted by Collect; one it merely queued is too.
     net::HttpResponse resp;
+    Json j = AllocJson(*info, &idem);
+    j["degradation"] = DegradationJson();
     if (info->state == AllocState::kPlaced) {
-      resp = JsonResponse(201, AllocJson(*info, &idem));
+      resp = JsonResponse(201, j);
     } else if (info->state == AllocState::kQueued) {
-      resp = JsonResponse(202, AllocJson(*info, &idem));
+      resp = JsonResponse(202, j);
     } else {
-      Json j = AllocJson(*info, &idem);
       j["error"] = {{"code", info->state == AllocState::kRejected ? "rejected" : AllocStateName(info->state)},
                     {"message", "allocation " + id + " was " + AllocStateName(info->state) +
                                     (info->reason.empty() ? "" : ": " + info->reason)}};
       resp = JsonResponse(409, j);
     }
-    CommitThen(std::move(b), r, std::move(resp), std::move(fire));
+    CommitThen(std::move(b), r, std::move(resp), std::move(fire), ticket.Handoff());
   }
 
   // The allocation if `who` may see it; answers 404/403 itself otherwise. REQUIRES: mu held.
@@ -1312,12 +2018,41 @@ struct Server::Impl {
       free[k] = std::max<int64_t>(0, v - a);
       util[k] = v > 0 ? static_cast<double>(a) * 100.0 / static_cast<double>(v) : 0.0;
     }
-    size_t up = 0, down = 0, draining = 0, total = 0;
+    size_t up = 0, down = 0, draining = 0, total = 0, reporting = 0;
+    ResourceMap observed, effective;  // over schedulable nodes; observed only where agents report
     for (const auto& n : engine->Nodes()) {
       total++;
       if (!n.up) down++;
       else if (n.draining) draining++;
       else up++;
+      if (!n.up || n.draining) continue;
+      auto m = node_meta.find(n.name);
+      bool reports = m != node_meta.end() && !m->second.observed.empty();
+      reporting += reports ? 1 : 0;
+      for (const auto& [k, v] : n.capacity) {
+        int64_t o = reports ? Get(m->second.observed, k) : 0;
+        if (reports) observed[k] += o;
+        effective[k] += std::max(Get(n.allocated, k), o);
+      }
+    }
+    Json observed_pct = Json::object(), effective_pct = Json::object();
+    for (const auto& [k, v] : cap) {
+      if (v <= 0) continue;
+      if (observed.count(k)) observed_pct[k] = static_cast<double>(observed[k]) * 100.0 / static_cast<double>(v);
+      effective_pct[k] = static_cast<double>(effective[k]) * 100.0 / static_cast<double>(v);
+    }
+    Json deg = DegradationJson();
+    {
+      std::string worst;
+      double worst_pct = 0;
+      int raw = degradation->RawLevel(&worst, &worst_pct);
+      deg["raw_level"] = raw;
+      deg["enforced"] = cfg.degradation_enforced;
+      deg["worst"] = worst;
+      deg["worst_percent"] = worst_pct;
+      Json pools_deg = Json::object();
+      for (const auto& [name, mon] : pool_degradation) pools_deg[name] = LevelJson(mon.get());
+      deg["pools"] = pools_deg;
     }
     Json tenants = Json::array();
     if (who.role != "agent") {
@@ -1332,10 +2067,28 @@ struct Server::Impl {
                               {"allocated", server::ResourcesJson(alloc)},
                               {"free", server::ResourcesJson(free)},
                               {"utilization_percent", util},
+                              {"observed", server::ResourcesJson(observed)},
+                              {"observed_percent", observed_pct},
+                              {"effective_percent", effective_pct},
+                              {"reporting_nodes", reporting},
+                              {"degradation", deg},
+                              {"admission", AdmissionJson()},
                               {"nodes", {{"total", total}, {"up", up}, {"down", down}, {"draining", draining}}},
                               {"allocations", {{"placed", placed}, {"queued", queued}}},
                               {"queue_depth", engine->QueueDepth()},
                               {"tenants", tenants}}));
+  }
+
+  Json AdmissionJson() {
+    std::lock_guard<std::mutex> l(admission_mu);
+    const auto& st = admission->state();
+    return {{"enforced", cfg.admission_enforced},
+            {"limit", admission->limit()},
+            {"in_flight", st.in_flight},
+            {"increases", st.increases},
+            {"decreases", st.decreases},
+            {"refused", admission_refusals},
+            {"last_latency_seconds", static_cast<double>(st.last_latency_ns) / 1e9}};
   }
 
   void Events(const net::HttpRequest& req, const Principal& who, const net::Responder& r) {
@@ -1434,7 +2187,10 @@ struct Server::Impl {
       w.SampleInt("allot_queue_depth", {}, static_cast<int64_t>(engine->QueueDepth()));
       decision_latency.Write(w, "allot_decision_latency_seconds", "Time to submit and schedule one request.");
       w.Family("allot_rejections_total", "counter", "Requests refused, by reason.");
-      for (const auto& [k, v] : rejections) w.SampleInt("allot_rejections_total", {{"reason", k}}, static_cast<int64_t>(v));
+      {
+        std::lock_guard<std::mutex> rl(rejections_mu);
+        for (const auto& [k, v] : rejections) w.SampleInt("allot_rejections_total", {{"reason", k}}, static_cast<int64_t>(v));
+      }
       w.Family("allot_preemptions_total", "counter", "Allocations preempted.");
       w.SampleInt("allot_preemptions_total", {}, static_cast<int64_t>(preemptions));
       w.Family("allot_lease_expiries_total", "counter", "Allocations whose lease ran out.");
@@ -1443,6 +2199,39 @@ struct Server::Impl {
       w.SampleInt("allot_placements_total", {}, static_cast<int64_t>(placements));
       w.Family("allot_submissions_total", "counter", "Allocation requests accepted.");
       w.SampleInt("allot_submissions_total", {}, static_cast<int64_t>(submissions));
+      w.Family("allot_degradation_level", "gauge", "Cluster degradation level: 0 normal, 1 light, 2 moderate, 3 heavy, 4 critical.");
+      w.SampleInt("allot_degradation_level", {}, degradation->level());
+      w.Family("allot_scale_factor", "gauge", "Recommended scale factor for batch work at the cluster's degradation level.");
+      w.Sample("allot_scale_factor", {}, degradation->scale());
+      w.Family("allot_degradation_enforced", "gauge", "1 if the degradation level gates submissions by priority.");
+      w.SampleInt("allot_degradation_enforced", {}, cfg.degradation_enforced ? 1 : 0);
+      w.Family("allot_degradation_refusals_total", "counter", "Submissions refused by the degradation priority gate.");
+      w.SampleInt("allot_degradation_refusals_total", {}, static_cast<int64_t>(degradation_refusals));
+      w.Family("allot_pool_degradation_level", "gauge", "Degradation level per node pool.");
+      for (const auto& [name, mon] : pool_degradation) w.SampleInt("allot_pool_degradation_level", {{"pool", name}}, mon->level());
+      w.Family("allot_pool_scale_factor", "gauge", "Recommended scale factor per node pool.");
+      for (const auto& [name, mon] : pool_degradation) w.Sample("allot_pool_scale_factor", {{"pool", name}}, mon->scale());
+      w.Family("allot_pool_nodes", "gauge", "Schedulable nodes per elastic pool.");
+      for (const auto& p : pools) w.SampleInt("allot_pool_nodes", {{"pool", p.cfg.name}}, p.nodes);
+      w.Family("allot_pool_desired_nodes", "gauge", "Desired node count per elastic pool.");
+      for (const auto& p : pools) w.SampleInt("allot_pool_desired_nodes", {{"pool", p.cfg.name}}, p.desired);
+      w.Family("allot_pool_utilization", "gauge", "Utilisation (0-1) of each elastic pool's sizing resource.");
+      for (const auto& p : pools) w.Sample("allot_pool_utilization", {{"pool", p.cfg.name}}, p.utilization);
+      w.Family("allot_pool_queued_demand", "gauge", "Queued demand that fits no node, per pool (its resource's units).");
+      for (const auto& p : pools) w.SampleInt("allot_pool_queued_demand", {{"pool", p.cfg.name}}, p.queued_demand);
+      w.Family("allot_pool_forecast_demand", "gauge", "Holt linear-trend forecast of pool demand at the forecast horizon.");
+      for (const auto& p : pools) {
+        if (p.has_forecast && !p.forecast.forecast.empty()) {
+          w.Sample("allot_pool_forecast_demand", {{"pool", p.cfg.name}}, std::max(0.0, p.forecast.forecast.back()));
+        }
+      }
+      w.Family("allot_node_observed", "gauge", "Usage reported by node agents; cpu and gpu in cores/devices, others in base units.");
+      for (const auto& [name, m] : node_meta) {
+        for (const auto& [res, v] : m.observed) {
+          w.Sample("allot_node_observed", {{"node", name}, {"resource", res}},
+                   IsMilliResource(res) ? static_cast<double>(v) / 1000.0 : static_cast<double>(v));
+        }
+      }
     }
     auto amount = [](const std::string& res, int64_t v) -> double {
       return IsMilliResource(res) ? static_cast<double>(v) / 1000.0 : static_cast<double>(v);
@@ -1486,6 +2275,23 @@ struct Server::Impl {
     }
     w.Family("allot_tenant_dominant_share", "gauge", "Dominant resource share per tenant (0-1).");
     for (const auto& t : tenants) w.Sample("allot_tenant_dominant_share", {{"tenant", t.path}}, t.dominant_share);
+    {
+      std::lock_guard<std::mutex> al(admission_mu);
+      const auto& st = admission->state();
+      w.Family("allot_admission_limit", "gauge", "Adaptive (AIMD) limit on submissions in flight.");
+      w.SampleInt("allot_admission_limit", {}, admission->limit());
+      w.Family("allot_admission_enforced", "gauge", "1 if the adaptive limit refuses work (throttling.admission is configured).");
+      w.SampleInt("allot_admission_enforced", {}, cfg.admission_enforced ? 1 : 0);
+      w.Family("allot_admission_in_flight", "gauge", "Submissions between arrival and durable answer.");
+      w.SampleInt("allot_admission_in_flight", {}, st.in_flight);
+      w.Family("allot_admission_adjustments_total", "counter", "Adaptive limit changes by direction.");
+      w.SampleInt("allot_admission_adjustments_total", {{"direction", "increase"}}, static_cast<int64_t>(st.increases));
+      w.SampleInt("allot_admission_adjustments_total", {{"direction", "decrease"}}, static_cast<int64_t>(st.decreases));
+      w.Family("allot_admission_refused_total", "counter", "Submissions refused (429 overloaded) by the adaptive limit.");
+      w.SampleInt("allot_admission_refused_total", {}, static_cast<int64_t>(admission_refusals));
+      w.Family("allot_admission_latency_seconds", "gauge", "The last submission's latency as the controller saw it.");
+      w.Sample("allot_admission_latency_seconds", {}, static_cast<double>(st.last_latency_ns) / 1e9);
+    }
     StoreStats ss = store->Stats();
     w.Family("allot_store_transactions_total", "counter", "Durable store transactions (group commits).");
     w.SampleInt("allot_store_transactions_total", {}, static_cast<int64_t>(ss.transactions));
@@ -1533,6 +2339,9 @@ struct Server::Impl {
           }
         }
       }
+      if (now - last_pressure_ms >= 200) RefreshPressure(now, &b);
+      if (!pools.empty() && now - last_pool_eval_ms >= cfg.pool_interval_ms) EvaluatePools(now, &b);
+      ReapCommands(now, &b);
       auto fire = Collect("server", &b);
       // Watches whose time is up (or all, when shutting down) answer with the unchanged state.
       bool closing = http && http->ShutdownRequested();
@@ -1614,6 +2423,39 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
     impl->store = std::move(s.value());
   }
   impl->auth = std::make_unique<server::Authenticator>(config.tokens, config.dev);
+  throttle::AimdOptions admission;
+  if (!config.throttling_yaml.empty()) {
+    // Only the sections the server applies; the rest belongs to the rate-limit routes.
+    try {
+      YAML::Node t = YAML::Load(config.throttling_yaml);
+      if (t.IsMap() && t["degradation"]) {
+        auto d = throttle::ParseDegradationNode(t["degradation"], "throttling.degradation");
+        if (!d.ok()) return d.error();
+        impl->degradation_options = std::move(*d);
+      }
+      if (t.IsMap() && t["admission"]) {
+        auto a = throttle::ParseAimdNode(t["admission"], "throttling.admission");
+        if (!a.ok()) return a.error();
+        admission = *a;
+      }
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument("throttling: " + std::string(e.what()));
+    }
+  }
+  if (auto s = throttle::ValidateDegradationOptions(impl->degradation_options); !s.ok()) {
+    return InvalidArgument("throttling.degradation: " + s.message());
+  }
+  if (auto s = throttle::ValidateAimdOptions(admission); !s.ok()) return InvalidArgument("throttling.admission: " + s.message());
+  impl->degradation = std::make_unique<throttle::DegradationMonitor>(impl->degradation_options);
+  impl->admission = std::make_unique<throttle::AimdLimiter>(admission);
+  for (const auto& pc : config.pools) {
+    if (pc.max_nodes < pc.min_nodes || !(pc.target_utilization > 0 && pc.target_utilization <= 1)) {
+      return InvalidArgument("pools: " + pc.name + ": need min_nodes <= max_nodes and target_utilization in (0, 1]");
+    }
+    Impl::PoolRuntime p;
+    p.cfg = pc;
+    impl->pools.push_back(std::move(p));
+  }
   if (auto s = impl->Restore(); !s.ok()) return s.error();
   net::HttpServerOptions ho;
   ho.host = host;
