@@ -312,8 +312,9 @@ struct Engine::Impl {
   // schedule.cc
   void ExpireDue(TimeMs now);
   void Pass(TimeMs now);
+  // `held_bias` (with `held`): simple_bias with the held nodes excluded, so the kernel's bounds skip them.
   TryResult TryPlace(uint32_t ai, TimeMs now, const struct Shadow* shadow, const std::vector<uint8_t>* held,
-                     std::string* why, Explanation* ex);
+                     std::string* why, Explanation* ex, const double* held_bias = nullptr);
   // Marks the nodes where `a` could ever run (static match, capacity); returns how many were newly marked.
   size_t MarkEligible(const Alloc& a, std::vector<uint8_t>* mask) const;
   bool TryPreempt(uint32_t ai, TimeMs now, Explanation* ex);

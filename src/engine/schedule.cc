@@ -1,6 +1,7 @@
 // The scheduling pass: ordering, filter + score placement, gangs, preemption, EASY backfill.
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 #include "engine/engine_impl.h"
 
@@ -383,11 +384,12 @@ void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
 
 size_t Engine::Impl::MarkEligible(const Alloc& a, std::vector<uint8_t>* mask) const {
   size_t added = 0;
+  bool checks_static = a.HasSelectorOrTolerations();
   for (uint32_t ni = 0; ni < nodes.size(); ni++) {
     if ((*mask)[ni] || !schedulable[ni]) continue;
     bool ok = true;
     for (size_t k = 0; k < a.req.size() && ok; k++) ok = a.req.amount(k) <= cap[a.req.slot(k)][ni];
-    if (ok && NodeStaticOk(a, ni, nullptr)) {
+    if (ok && (!(checks_static || nodes[ni].hard_taint) || NodeStaticOk(a, ni, nullptr))) {
       (*mask)[ni] = 1;
       added++;
     }
@@ -396,7 +398,7 @@ size_t Engine::Impl::MarkEligible(const Alloc& a, std::vector<uint8_t>* mask) co
 }
 
 TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, const std::vector<uint8_t>* held,
-                                 std::string* why, Explanation* ex) {
+                                 std::string* why, Explanation* ex, const double* held_bias) {
   Alloc& a = allocs[ai];
   const Reservation* named = nullptr;
   if (a.reservation >= 0 && a.extra && !a.extra->reservation.empty()) {
@@ -511,7 +513,7 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
       }
       in.inv_wsum = wsum > 0 ? 1.0 / wsum : 0;
       in.packing = packing;
-      in.bias = simple_bias.data();
+      in.bias = held != nullptr && held_bias != nullptr ? held_bias : simple_bias.data();
       size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
       keys.resize(nblocks * kBlock);
       double kmax = -1;
@@ -524,17 +526,26 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
         kmax = std::max(kmax, bmax);
         cand.emplace_back(bmax, b);
       }
-      double threshold = kmax - 2.0 - 1e-6;
+      // With kmax < 0 no simple node fits: only the blocks' complex nodes are scored (exactly).
+      double threshold = kmax >= 0 ? kmax - 2.0 - 1e-6 : 1e300;
       for (const auto& [bmax, b] : cand) {
         bool complex_here = block_complex[b] > 0;
-        if (bmax < threshold && !complex_here && kmax >= 0) continue;
+        if (bmax < threshold && !complex_here) continue;
         uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
-        for (uint32_t ni = b * kBlock; ni < hi; ni++)
-          if (keys[ni] >= threshold || (complex_here && schedulable[ni] && !simple[ni])) consider(ni);
+        for (uint32_t ni = b * kBlock; ni < hi; ni++) {
+          if (complex_here && schedulable[ni] && !simple[ni]) {
+            consider(ni);
+          } else if (keys[ni] >= threshold) {
+            // Nodes come in index order and ties go to the lower index, so a simple node whose bound
+            // (S <= floor(K)) cannot exceed the best exact score so far cannot win: skip the exact score.
+            // This keeps a mostly empty cluster (thousands of nodes tied at the top) cheap.
+            if (best != kNone && std::floor(keys[ni] + 1e-6) <= static_cast<double>(best_score)) continue;
+            consider(ni);
+          }
+        }
       }
       // Authoritative when the best exact score reaches the threshold: every node left out has
       // S <= K < threshold <= best. Otherwise (constraints excluded the top nodes) scan fully below.
-      // With kmax < 0 no simple node fits, and every node of every feasible block was scored exactly.
       fast_done = kmax < 0 || (best != kNone && static_cast<double>(best_score) >= threshold);
     }
     if (fast_done) {
@@ -791,6 +802,18 @@ bool Engine::Impl::TryPreempt(uint32_t ai, TimeMs now, Explanation* ex) {
   return true;
 }
 
+namespace {
+// Whether every resource `a` asks for is available on some single unheld node (a necessary condition).
+bool FitsUnheldMax(const Alloc& a, const std::vector<int64_t>& unheld_max) {
+  for (size_t k = 0; k < a.req.size(); k++) {
+    uint16_t sl = a.req.slot(k);
+    int64_t need = a.req.amount(k);
+    if (need > 0 && (sl >= unheld_max.size() || need > unheld_max[sl])) return false;
+  }
+  return true;
+}
+}  // namespace
+
 void Engine::Impl::Pass(TimeMs now) {
   if (queue.empty()) return;
   if (queue.Entries() > 2 * queue.size() + 64) {
@@ -801,7 +824,12 @@ void Engine::Impl::Pass(TimeMs now) {
   bool head_set = false;
   // Strict FCFS without backfill: nodes an earlier blocked request could use are held for it.
   std::vector<uint8_t> held;
+  std::vector<double> held_bias;  // simple_bias with held nodes excluded (the kernel then skips them)
+  std::vector<uint32_t> unheld;   // schedulable nodes not held yet
+  std::vector<int64_t> unheld_max;  // per slot: the most free on one unheld node (as of the last hold)
   size_t held_count = 0;
+  bool any_reservation = false;  // a held node may still serve a request through its own reservation
+  for (const auto& r : reservations) any_reservation |= r.live;
   // FIFO order: priority levels high to low, each in submission order.
   std::vector<const std::vector<RunQueue::Entry>*> levels;
   for (const auto& [prio, v] : queue.levels()) levels.push_back(&v);
@@ -888,8 +916,14 @@ void Engine::Impl::Pass(TimeMs now) {
     if (plain && exp == nullptr && !opts.preemption && a.blocked_epoch == static_cast<uint32_t>(capacity_epoch)) {
       res = TryResult::kNoCapacity;  // nothing freed since it last failed: it still cannot fit
       why = a.extra ? a.extra->reason : "";
+    } else if (held_count > 0 && exp == nullptr && a.reservation < 0 && !any_reservation &&
+               !FitsUnheldMax(a, unheld_max)) {
+      // Strict FCFS: no node left unheld has enough of some resource free, so it cannot start now.
+      res = TryResult::kNoCapacity;
+      why = "waiting for capacity";
     } else {
-      res = TryPlace(ai, now, head_set ? &shadow : nullptr, held_count ? &held : nullptr, &why, exp);
+      res = TryPlace(ai, now, head_set ? &shadow : nullptr, held_count ? &held : nullptr, &why, exp,
+                     held_count ? held_bias.data() : nullptr);
       if (res == TryResult::kNoCapacity && plain) a.blocked_epoch = static_cast<uint32_t>(capacity_epoch);
     }
     bool stop = false;
@@ -948,10 +982,32 @@ void Engine::Impl::Pass(TimeMs now) {
               break;
             }
           }
-          if (held.empty()) held.assign(nodes.size(), 0);
-          held_count += MarkEligible(a, &held);
+          if (held.empty()) {
+            held.assign(nodes.size(), 0);
+            held_bias = simple_bias;
+            for (uint32_t ni = 0; ni < nodes.size(); ni++)
+              if (schedulable[ni]) unheld.push_back(ni);
+          }
+          // Hold the nodes it could use; only the nodes still unheld need a look.
+          size_t keep = 0;
+          bool checks_static = a.HasSelectorOrTolerations();
+          for (uint32_t ni : unheld) {
+            bool ok = true;
+            for (size_t k = 0; k < a.req.size() && ok; k++) ok = a.req.amount(k) <= cap[a.req.slot(k)][ni];
+            if (ok && (!(checks_static || nodes[ni].hard_taint) || NodeStaticOk(a, ni, nullptr))) {
+              held[ni] = 1;
+              held_bias[ni] = -1e300;
+              held_count++;
+            } else {
+              unheld[keep++] = ni;
+            }
+          }
+          unheld.resize(keep);
+          unheld_max.assign(cap.size(), -1);
+          for (uint32_t ni : unheld)
+            for (size_t sl = 0; sl < cap.size(); sl++) unheld_max[sl] = std::max(unheld_max[sl], free_col[sl][ni]);
           if (exp) ex.detail += "; FCFS: nodes it could use are held for it";
-          if (held_count >= nodes.size()) stop = true;
+          if (held_count >= nodes.size() || unheld.empty()) stop = true;
         }
         break;
     }

@@ -230,6 +230,8 @@ struct HttpServer::Impl {
     bool busy = false;          // a request is with the handler
     bool close_after = false;   // close once `out` is written
     bool sent_continue = false;
+    bool lingering = false;     // answered and half-closed: unread input is drained, then closed
+    bool in_unread = false;     // rejected while the client may still be sending
     int64_t started_us = 0;     // first byte of the current request; 0: none
     int64_t last_us = 0;
     uint32_t events = 0;
@@ -334,6 +336,16 @@ struct HttpServer::Impl {
     c.out.clear();
     c.out_off = 0;
     if (c.close_after) {
+      if (c.in_unread) {
+        // Lingering close (as web servers do): closing a socket with unread input makes the kernel send
+        // a reset, and a client still sending its body (a 413) would lose the answer. Half-close, then
+        // read and discard until the client closes or a short deadline passes.
+        shutdown(c.fd, SHUT_WR);
+        c.lingering = true;
+        c.last_us = NowMicros();
+        SetEvents(id, c, EPOLLIN | EPOLLRDHUP);
+        return false;
+      }
       CloseConn(id);
       return false;
     }
@@ -354,12 +366,23 @@ struct HttpServer::Impl {
              R"(","message":")" + message + "\"}}";
     c.out += Serialize(r, true);
     c.close_after = true;
+    c.in_unread = true;
     c.in.clear();
     Flush(id, c);
   }
 
   void Read(uint64_t id, Conn& c) {
     char buf[65536];
+    if (c.lingering) {
+      for (;;) {
+        ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+        if (n > 0) continue;  // discarded
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        CloseConn(id);  // EOF or error
+        return;
+      }
+    }
     for (;;) {
       ssize_t n = recv(c.fd, buf, sizeof buf, 0);
       if (n > 0) {
@@ -537,10 +560,16 @@ struct HttpServer::Impl {
     }
   }
 
+  static constexpr int64_t kLingerUs = 2'000'000;  // how long a lingering close waits for the client
+
   void Sweep() {
     int64_t now = NowMicros();
     std::vector<uint64_t> idle, slow;
     for (auto& [id, c] : conns) {
+      if (c.lingering) {
+        if (now - c.last_us > kLingerUs || draining) idle.push_back(id);
+        continue;
+      }
       if (c.busy || !c.out.empty()) continue;
       if (c.started_us != 0 && !c.in.empty()) {
         if (now - c.started_us > opt.request_timeout_ms * 1000) slow.push_back(id);
