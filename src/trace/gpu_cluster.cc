@@ -40,12 +40,18 @@ std::vector<WorkloadClass> BuildWorkload(const std::vector<GpuPodShape>& pods) {
   std::map<std::tuple<int64_t, int64_t, int, int, std::vector<std::string>>, size_t> counts;
   for (const auto& p : pods) counts[{p.cpu_milli, p.memory_mib, p.num_gpu, p.gpu_milli, p.gpu_spec}]++;
   std::vector<WorkloadClass> out;
+  double total = 0;
   for (const auto& [k, c] : counts) {
     WorkloadClass w;
     std::tie(w.shape.cpu_milli, w.shape.memory_mib, w.shape.num_gpu, w.shape.gpu_milli, w.shape.gpu_spec) = k;
-    w.weight = static_cast<double>(c) / static_cast<double>(pods.size());
+    // A class weighs by the GPU demand its pods bring, a pod asking for less than one device (or none)
+    // counting as one device: an 8-GPU pod is eight 1-GPU pods' worth of arriving demand.
+    int64_t demand = w.shape.num_gpu == 0 ? 0 : int64_t{w.shape.num_gpu} * w.shape.gpu_milli;
+    w.weight = static_cast<double>(c) * static_cast<double>(std::max<int64_t>(demand, kDeviceMilli)) / kDeviceMilli;
+    total += w.weight;
     out.push_back(std::move(w));
   }
+  for (auto& w : out) w.weight /= total;
   return out;
 }
 

@@ -94,15 +94,16 @@ TEST_F(Fragmentation, ClassesThatCannotRunHereSeeEverythingAsFragment) {
   EXPECT_EQ(c_.NodeFragmentationFor(0, GpuPodShape{9000, 100, 0, 0, {}}), 1300);  // no GPU, does not fit
 }
 
-TEST(FragmentationExpected, WeightsByPopularity) {
-  // Workload: 3 pods of 500m share, 1 pod of 2 whole GPUs -> p = 0.75 and 0.25.
+TEST(FragmentationExpected, WeightsByGpuDemand) {
+  // Workload: 3 pods of a 500m share (each counts as one GPU of demand), 1 pod of 2 whole GPUs (two):
+  // demand 3 and 2 -> p = 0.6 and 0.4.
   auto w = BuildWorkload({Share(500), Share(500), Share(500), Whole(2)});
   ASSERT_EQ(w.size(), 2u);
   GpuCluster c({Node(2)}, w);
   EXPECT_DOUBLE_EQ(c.Fragmentation(), 0.0);  // empty: both classes fit wholly
   c.Apply(Share(700), GpuPlacement{0, {0}, 700});
-  // 0.75 * 300 (share class) + 0.25 * 1300 (two whole GPUs no longer fit) = 225 + 325 = 550.
-  EXPECT_DOUBLE_EQ(c.NodeFragmentation(0), 550.0);
+  // 0.6 * 300 (share class) + 0.4 * 1300 (two whole GPUs no longer fit) = 180 + 520 = 700.
+  EXPECT_DOUBLE_EQ(c.NodeFragmentation(0), 700.0);
   c.Remove(Share(700), GpuPlacement{0, {0}, 700});
   EXPECT_DOUBLE_EQ(c.Fragmentation(), 0.0);
 }

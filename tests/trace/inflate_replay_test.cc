@@ -45,10 +45,10 @@ TEST(Inflation, DeterministicBySeed) {
   EXPECT_EQ(a->nodes, 1523u);
 }
 
-TEST(Inflation, FragmentationAwareAllocatesAtLeastAsMuchAsBestFit) {
-  // Measured: when arrivals reach 100% of GPU capacity, gpu-fragmentation allocates ~94.8% of GPUs and
-  // best-fit ~92.6% (10 seeds). At the first failed pod the order is reversed (~89.7% vs ~92.5%): FGD keeps
-  // room for typical pods but a rare large one fails sooner. Only the first claim is asserted.
+TEST(Inflation, FragmentationAwareLeavesFewerGpusUnallocatedThanBestFit) {
+  // Measured over 10 seeds: gpu-fragmentation leaves ~296 GPUs unallocated at the first failed pod and
+  // ~292 when arrivals reach the capacity; best-fit ~463 and ~458 (36 % fewer). Over these 3 seeds the
+  // test asks for at least 20 % fewer at both points (the target, 25 %, is over 10 seeds).
   auto spec = ParseTraceSpec(Alibaba());
   ASSERT_TRUE(spec.ok());
   InflationOptions o;
@@ -57,9 +57,14 @@ TEST(Inflation, FragmentationAwareAllocatesAtLeastAsMuchAsBestFit) {
   o.seeds = 3;
   auto r = InflateTrace(*spec, o);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  double fgd = 0, bf = 0;
-  for (const auto& run : r->runs) (run.policy == "best-fit" ? bf : fgd) += run.end.allocated_share / 3;
-  EXPECT_GE(fgd, bf - 0.002) << "fgd " << fgd << " best-fit " << bf;
+  double fgd_first = 0, bf_first = 0, fgd_end = 0, bf_end = 0;
+  for (const auto& run : r->runs) {
+    bool bf = run.policy == "best-fit";
+    (bf ? bf_first : fgd_first) += run.first_failure.unallocated_gpus / 3;
+    (bf ? bf_end : fgd_end) += run.end.unallocated_gpus / 3;
+  }
+  EXPECT_LE(fgd_first, 0.8 * bf_first) << "first failure: fgd " << fgd_first << " best-fit " << bf_first;
+  EXPECT_LE(fgd_end, 0.8 * bf_end) << "end: fgd " << fgd_end << " best-fit " << bf_end;
   for (const auto& run : r->runs) {
     // Every snapshot is consistent: allocated + unallocated = capacity; fragment <= unallocated.
     EXPECT_NEAR(run.end.allocated_share * 6212 + run.end.unallocated_gpus, 6212, 1e-6);
