@@ -117,6 +117,13 @@ class Server {
 
   // Routes requests whose path starts with `prefix` to `fn` (after authentication). Call before Run().
   void AddRoute(const std::string& prefix, std::function<ApiAnswer(const ApiCall&)> fn);
+  // Appends `fn`'s text to every GET /metrics: whole Prometheus families (HELP, TYPE, samples) under names
+  // the server does not use itself. `fn` runs on an HTTP worker without any of the server's locks held,
+  // so it may call Audit. Call before Run().
+  void AddMetrics(std::function<std::string()> fn);
+  // Appends audit events that are no engine change (a circuit breaker's transitions) to the event log
+  // and returns once they are durable, or with the store's error. Any thread; also from a route.
+  Status Audit(std::vector<AuditEvent> events);
   int port() const;
   // Serves until Shutdown; then finishes in-flight requests and flushes the store.
   Status Run();

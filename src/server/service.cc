@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -181,6 +182,7 @@ struct Server::Impl {
   std::unique_ptr<server::Authenticator> auth;
   std::unique_ptr<net::HttpServer> http;
   std::vector<std::pair<std::string, std::function<ApiAnswer(const ApiCall&)>>> routes;
+  std::vector<std::function<std::string()>> metric_sources;  // more families for /metrics (AddMetrics)
 
   // Everything below is guarded by mu.
   std::mutex mu;
@@ -2311,6 +2313,7 @@ struct Server::Impl {
       }
       request_latency.Write(w, "allot_http_request_duration_seconds", "From a request's arrival to its answer.");
     }
+    for (const auto& source : metric_sources) w.text() += source();  // no lock held: a source may audit
     return std::move(w.text());
   }
 
@@ -2478,6 +2481,23 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
 
 void Server::AddRoute(const std::string& prefix, std::function<ApiAnswer(const ApiCall&)> fn) {
   impl_->routes.emplace_back(prefix, std::move(fn));
+}
+
+void Server::AddMetrics(std::function<std::string()> fn) { impl_->metric_sources.push_back(std::move(fn)); }
+
+Status Server::Audit(std::vector<AuditEvent> events) {
+  if (events.empty()) return Status::Ok();
+  Batch b;
+  b.events = std::move(events);
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> durable = done->get_future();
+  impl_->store->Commit(std::move(b), [done](const Status& s) { done->set_value(s); });
+  Status s = durable.get();
+  if (!s.ok()) {
+    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit commit failed\",\"error\":%s}\n",
+                 Json(s.message()).dump().c_str());
+  }
+  return s;
 }
 
 int Server::port() const { return impl_->http->port(); }

@@ -12,7 +12,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <tuple>
 #include <mutex>
 #include <shared_mutex>
 #include <sstream>
@@ -195,9 +194,44 @@ struct ThrottleService::Impl {
   std::mutex breaker_acquire_mu;  // serialises peek-probe-acquire on keys with a breaker
   std::mutex breaker_denied_mu;
   std::map<std::string, uint64_t> breaker_denied;  // ratelimit acquires refused by a breaker, per key
+  // Held from a report's Record to the audit of what it changed, so its transitions carry its actor and
+  // the audit log keeps the order in which transitions happened.
+  std::mutex audit_mu;
 
   int64_t Now() const { return opt.now_ns(); }
   th::BreakerSet& breakers() { return *breakers_owner; }
+
+  // Audits the breaker transitions not audited yet: open -> half_open (the cool-down) as "server"'s,
+  // any other (only reports make them) as `actor`'s; one log line each. REQUIRES: audit_mu held.
+  void AuditTransitionsLocked(const std::string& actor) {
+    auto taken = breakers().TakeTransitions();
+    if (taken.empty()) return;
+    std::vector<AuditEvent> events;
+    for (auto& [key, t] : taken) {
+      AuditEvent a;
+      a.at = t.at_ns / 1'000'000;
+      a.type = "breaker";
+      a.id = key;
+      a.reason =
+          std::string(th::BreakerStateName(t.from)) + " -> " + th::BreakerStateName(t.to) + ": " + t.reason;
+      a.actor = t.to == th::BreakerState::kHalfOpen || actor.empty() ? "server" : actor;
+      std::fprintf(
+          stderr,
+          "{\"level\":\"%s\",\"msg\":\"breaker transition\",\"key\":%s,\"from\":\"%s\",\"to\":\"%s\","
+          "\"reason\":%s,\"actor\":%s}\n",
+          t.to == th::BreakerState::kOpen ? "warn" : "info", Json(key).dump().c_str(),
+          th::BreakerStateName(t.from), th::BreakerStateName(t.to), Json(t.reason).dump().c_str(),
+          Json(a.actor).dump().c_str());
+      events.push_back(std::move(a));
+    }
+    if (opt.audit) (void)opt.audit(std::move(events));  // a failure is logged by the sink
+  }
+  // After any call that may have read a breaker (a read notices a finished cool-down).
+  void AuditTransitions() {
+    if (!any_breaker.load(std::memory_order_acquire) || !breakers().has_pending_transitions()) return;
+    std::lock_guard l(audit_mu);
+    AuditTransitionsLocked("");
+  }
 
   // --- definitions ---------------------------------------------------------------------------------
 
@@ -987,14 +1021,12 @@ struct ThrottleService::Impl {
         latency_ns = static_cast<int64_t>(ms * 1e6);
       }
       MarkBreaker(key);
-      th::BreakerSnapshot before = breakers().Snapshot(now, key);
-      breakers().Record(now, key, outcome == "success", latency_ns);
-      Json out = BreakerJson(key, now);
-      if (out["transitions_total"].get<uint64_t>() != before.transitions_total) {
-        std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"breaker transition\",\"key\":%s,\"from\":\"%s\",\"to\":%s}\n",
-                     Json(key).dump().c_str(), th::BreakerStateName(before.state), out["state"].dump().c_str());
+      {
+        std::lock_guard l(audit_mu);
+        breakers().Record(now, key, outcome == "success", latency_ns);
+        AuditTransitionsLocked(c.actor);  // answered once its transitions are in the event log
       }
-      return Answer(200, out);
+      return Answer(200, BreakerJson(key, now));
     }
     if (m == "POST" && CutSuffix(path, "/acquire", &key)) {
       if (!HasBreaker(key)) return NotFoundAnswer("key", "breaker \"" + key + "\": unknown");
@@ -1037,6 +1069,12 @@ Result<std::shared_ptr<ThrottleService>> ThrottleService::Create(ThrottleService
 }
 
 ApiAnswer ThrottleService::Handle(const ApiCall& call) {
+  ApiAnswer a = HandleCall(call);
+  impl_->AuditTransitions();
+  return a;
+}
+
+ApiAnswer ThrottleService::HandleCall(const ApiCall& call) {
   try {
     static constexpr std::string_view kRl = "/v1/ratelimits", kPools = "/v1/pools", kBreakers = "/v1/breakers";
     const std::string& p = call.path;
@@ -1058,7 +1096,11 @@ ApiAnswer ThrottleService::Handle(const ApiCall& call) {
   }
 }
 
-std::string ThrottleService::MetricsText() { return impl_->Metrics(); }
+std::string ThrottleService::MetricsText() {
+  std::string text = impl_->Metrics();
+  impl_->AuditTransitions();
+  return text;
+}
 
 std::string ThrottleService::Impl::Metrics() {
   Impl& s = *this;
@@ -1100,22 +1142,29 @@ std::string ThrottleService::Impl::Metrics() {
     rows.push_back({k, p->pool.capacity(), p->pool.in_use(), static_cast<int64_t>(p->pool.lease_count()), p->allowed,
                     p->denied, p->never, p->expired, p->released});
   }
-  w.Family("allot_pool_capacity", "gauge", "Units a concurrency pool holds.");
-  for (const auto& r : rows) w.SampleInt("allot_pool_capacity", {{"pool", r.key}}, r.capacity);
-  w.Family("allot_pool_in_use", "gauge", "Units held under live leases.");
-  for (const auto& r : rows) w.SampleInt("allot_pool_in_use", {{"pool", r.key}}, r.in_use);
-  w.Family("allot_pool_leases", "gauge", "Live leases.");
-  for (const auto& r : rows) w.SampleInt("allot_pool_leases", {{"pool", r.key}}, r.leases);
-  w.Family("allot_pool_decisions_total", "counter", "Pool acquires by result.");
+  w.Family("allot_concurrency_pool_capacity", "gauge", "Units a concurrency pool holds (its limit).");
+  for (const auto& r : rows) w.SampleInt("allot_concurrency_pool_capacity", {{"key", r.key}}, r.capacity);
+  w.Family("allot_concurrency_pool_in_use", "gauge", "Units held under live leases.");
+  for (const auto& r : rows) w.SampleInt("allot_concurrency_pool_in_use", {{"key", r.key}}, r.in_use);
+  w.Family("allot_concurrency_pool_leases", "gauge", "Live leases per concurrency pool.");
+  for (const auto& r : rows) w.SampleInt("allot_concurrency_pool_leases", {{"key", r.key}}, r.leases);
+  w.Family("allot_concurrency_pool_decisions_total", "counter", "Concurrency-pool acquires by result.");
   for (const auto& r : rows) {
-    w.SampleInt("allot_pool_decisions_total", {{"pool", r.key}, {"decision", "allowed"}}, static_cast<int64_t>(r.allowed));
-    w.SampleInt("allot_pool_decisions_total", {{"pool", r.key}, {"decision", "denied"}}, static_cast<int64_t>(r.denied));
-    w.SampleInt("allot_pool_decisions_total", {{"pool", r.key}, {"decision", "never"}}, static_cast<int64_t>(r.never));
+    w.SampleInt("allot_concurrency_pool_decisions_total", {{"key", r.key}, {"decision", "allowed"}},
+                static_cast<int64_t>(r.allowed));
+    w.SampleInt("allot_concurrency_pool_decisions_total", {{"key", r.key}, {"decision", "denied"}},
+                static_cast<int64_t>(r.denied));
+    w.SampleInt("allot_concurrency_pool_decisions_total", {{"key", r.key}, {"decision", "never"}},
+                static_cast<int64_t>(r.never));
   }
-  w.Family("allot_pool_lease_expiries_total", "counter", "Leases that expired (holder gone or silent).");
-  for (const auto& r : rows) w.SampleInt("allot_pool_lease_expiries_total", {{"pool", r.key}}, static_cast<int64_t>(r.expired));
-  w.Family("allot_pool_releases_total", "counter", "Leases released.");
-  for (const auto& r : rows) w.SampleInt("allot_pool_releases_total", {{"pool", r.key}}, static_cast<int64_t>(r.released));
+  w.Family("allot_concurrency_pool_lease_expiries_total", "counter",
+           "Leases that expired (holder gone or silent).");
+  for (const auto& r : rows)
+    w.SampleInt("allot_concurrency_pool_lease_expiries_total", {{"key", r.key}},
+                static_cast<int64_t>(r.expired));
+  w.Family("allot_concurrency_pool_releases_total", "counter", "Leases released.");
+  for (const auto& r : rows)
+    w.SampleInt("allot_concurrency_pool_releases_total", {{"key", r.key}}, static_cast<int64_t>(r.released));
 
   std::vector<std::string> bkeys;
   {
@@ -1125,25 +1174,33 @@ std::string ThrottleService::Impl::Metrics() {
   std::sort(bkeys.begin(), bkeys.end());
   std::vector<std::pair<std::string, th::BreakerSnapshot>> snaps;
   for (const auto& k : bkeys) snaps.emplace_back(k, s.breakers().Snapshot(now, k));
-  w.Family("allot_breaker_state", "gauge", "1 for the state each circuit breaker is in.");
+  w.Family("allot_breaker_state", "gauge",
+           "Circuit breaker state: 1 for the state each breaker is in, 0 for the other two.");
   for (const auto& [k, sn] : snaps) {
     for (auto st : {th::BreakerState::kClosed, th::BreakerState::kOpen, th::BreakerState::kHalfOpen}) {
       w.SampleInt("allot_breaker_state", {{"key", k}, {"state", th::BreakerStateName(st)}}, sn.state == st ? 1 : 0);
     }
   }
-  w.Family("allot_breaker_transitions_total", "counter", "State changes of each circuit breaker.");
-  for (const auto& [k, sn] : snaps) w.SampleInt("allot_breaker_transitions_total", {{"key", k}}, static_cast<int64_t>(sn.transitions_total));
-  std::map<std::tuple<std::string, std::string, std::string>, int64_t> by_edge;
-  for (const auto& [k, t] : s.breakers().TransitionsSince(INT64_MIN)) {
-    by_edge[{k, th::BreakerStateName(t.from), th::BreakerStateName(t.to)}]++;
+  // The four edges a breaker can take, each always present (0 until taken).
+  constexpr std::pair<th::BreakerState, th::BreakerState> kEdges[] = {
+      {th::BreakerState::kClosed, th::BreakerState::kOpen},
+      {th::BreakerState::kOpen, th::BreakerState::kHalfOpen},
+      {th::BreakerState::kHalfOpen, th::BreakerState::kClosed},
+      {th::BreakerState::kHalfOpen, th::BreakerState::kOpen}};
+  w.Family("allot_breaker_transitions_total", "counter", "Circuit breaker state changes by edge.");
+  for (const auto& [k, sn] : snaps) {
+    for (const auto& [from, to] : kEdges) {
+      w.SampleInt("allot_breaker_transitions_total",
+                  {{"key", k}, {"from", th::BreakerStateName(from)}, {"to", th::BreakerStateName(to)}},
+                  static_cast<int64_t>(sn.transitions[static_cast<int>(from)][static_cast<int>(to)]));
+    }
   }
-  w.Family("allot_breaker_transitions_logged", "gauge", "Transitions still in each breaker's bounded log, by edge.");
-  for (const auto& [e, v] : by_edge) {
-    w.SampleInt("allot_breaker_transitions_logged",
-                {{"key", std::get<0>(e)}, {"from", std::get<1>(e)}, {"to", std::get<2>(e)}}, v);
-  }
-  w.Family("allot_breaker_rejected_total", "counter", "Calls a circuit breaker refused.");
+  w.Family("allot_breaker_rejected_total", "counter",
+           "Calls a circuit breaker refused (open, or half-open with every probe out).");
   for (const auto& [k, sn] : snaps) w.SampleInt("allot_breaker_rejected_total", {{"key", k}}, static_cast<int64_t>(sn.rejected_total));
+  w.Family("allot_breaker_window_requests", "gauge", "Calls in the breaker's rolling window.");
+  for (const auto& [k, sn] : snaps)
+    w.SampleInt("allot_breaker_window_requests", {{"key", k}}, sn.window_requests);
   w.Family("allot_breaker_window_failures", "gauge", "Failures in the breaker's rolling window.");
   for (const auto& [k, sn] : snaps) w.SampleInt("allot_breaker_window_failures", {{"key", k}}, sn.window_failures);
   return std::move(w.text());
@@ -1154,12 +1211,15 @@ Status MountThrottleRoutes(Server& server, const ServerConfig& config) {
   o.throttling_yaml = config.throttling_yaml;
   o.data_dir = config.data_dir;
   o.max_json_depth = config.max_json_depth;
+  Server* srv = &server;  // outlives the service: both end with the server
+  o.audit = [srv](std::vector<AuditEvent> events) { return srv->Audit(std::move(events)); };
   auto svc = ThrottleService::Create(std::move(o));
   if (!svc.ok()) return svc.error();
   std::shared_ptr<ThrottleService> s = *svc;
   for (const char* prefix : {"/v1/ratelimits", "/v1/pools", "/v1/breakers"}) {
     server.AddRoute(prefix, [s](const ApiCall& c) { return s->Handle(c); });
   }
+  server.AddMetrics([s] { return s->MetricsText(); });
   return Status::Ok();
 }
 

@@ -7,9 +7,22 @@
 //                                                   -> 200 {"allowed", "retry_after", "remaining", ...}
 //   POST /v1/ratelimits:acquire, /v1/ratelimits/acquire   batch: {"requests": [{"key", "n", ...}, ...]}
 //   POST|GET /v1/ratelimits/{key}/reservations, DELETE /v1/ratelimits/{key}/reservations/{id}
-//   GET /v1/ratelimits (keys), GET /v1/ratelimits/metrics (Prometheus text: the server has no /metrics hook)
+//   GET /v1/ratelimits (keys), GET /v1/ratelimits/metrics (the throttling families of GET /metrics alone)
 //   PUT|GET|DELETE /v1/pools/{key}; POST /v1/pools/{key}/acquire|release|renew; GET /v1/pools
 //   PUT|GET /v1/breakers/{key}; POST /v1/breakers/{key}/report|acquire; GET /v1/breakers
+//
+// Metrics (also part of the server's GET /metrics, through Server::AddMetrics), per key:
+//   allot_ratelimit_decisions_total{key,decision=allowed|denied|never},
+//   allot_ratelimit_units_allowed_total{key}, allot_ratelimit_breaker_denied_total{key};
+//   allot_concurrency_pool_{capacity,in_use,leases}{key},
+//   allot_concurrency_pool_decisions_total{key,decision}, ..._lease_expiries_total{key},
+//   ..._releases_total{key}; allot_breaker_state{key,state=closed|open|half_open} (1 for the current state, 0
+//   for the others), allot_breaker_transitions_total{key,from,to}, allot_breaker_rejected_total{key},
+//   allot_breaker_window_requests{key}, allot_breaker_window_failures{key}.
+// Audit: every circuit-breaker transition is appended to the server's event log exactly once, as
+//   {"type": "breaker", "id": KEY, "reason": "FROM -> TO: WHY", "actor": WHO}: WHO is the token whose
+//   report caused it, or "server" for open -> half_open (the cool-down, noticed by the first call or read
+//   after it ends).
 //
 // Definitions come from the config's `throttling:` section at start, then from the definitions file
 // `<data dir>/throttle-api.json`, which every successful PUT/DELETE rewrites atomically (so API-made
@@ -26,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "allot/result.h"
 #include "allot/server.h"
@@ -38,6 +52,8 @@ struct ThrottleServiceOptions {
   int max_json_depth = 16;
   size_t max_batch = 1000;      // requests in one batch acquire
   std::function<int64_t()> now_ns;  // Unix ns; default the system clock
+  // Where breaker transitions go (durably, in order); empty: to the log (stderr) only.
+  std::function<Status(std::vector<AuditEvent>)> audit;
 };
 
 class ThrottleService {
@@ -50,17 +66,19 @@ class ThrottleService {
 
   // Answers one call on /v1/ratelimits, /v1/pools or /v1/breakers.
   ApiAnswer Handle(const ApiCall& call);
-  // The Prometheus text of every key's counters and states.
+  // The Prometheus text of every key's counters and states (audits transitions the reads made).
   std::string MetricsText();
 
   struct Impl;
 
  private:
   explicit ThrottleService(std::unique_ptr<Impl> impl);
+  ApiAnswer HandleCall(const ApiCall& call);
   std::unique_ptr<Impl> impl_;
 };
 
-// Builds the service from `config` and mounts its routes on `server`. Call before Server::Run().
+// Builds the service from `config`, mounts its routes and metrics on `server` and audits breaker
+// transitions through it. Call before Server::Run().
 Status MountThrottleRoutes(Server& server, const ServerConfig& config);
 
 }  // namespace allot::server

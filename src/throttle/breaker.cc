@@ -7,6 +7,22 @@
 #include "allot/throttle/ratelimit.h"  // ValidateName
 
 namespace allot::throttle {
+namespace {
+
+// A duration for a reason: "30s", "1.5s", "250ms".
+std::string FormatSeconds(int64_t ns) {
+  char buf[48];
+  if (ns % kNanosPerSecond == 0) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ns / kNanosPerSecond));
+  } else if (ns < kNanosPerSecond && ns % 1'000'000 == 0) {
+    std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(ns / 1'000'000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(ns) / 1e9);
+  }
+  return buf;
+}
+
+}  // namespace
 
 const char* BreakerStateName(BreakerState s) {
   switch (s) {
@@ -39,6 +55,7 @@ void CircuitBreaker::To(int64_t now_ns, BreakerState s, std::string reason) {
   transitions_.push_back({now_ns, state_, s, std::move(reason)});
   while (transitions_.size() > o_.max_transitions) transitions_.pop_front();
   ++transitions_total_;
+  ++edges_[static_cast<int>(state_)][static_cast<int>(s)];
   state_ = s;
   probes_ = 0;
   probe_successes_ = 0;
@@ -55,7 +72,7 @@ void CircuitBreaker::Tick(int64_t now_ns) {
   }
   last_ns_ = now_ns;
   if (state_ == BreakerState::kOpen && now_ns - opened_ns_ >= o_.cooldown_ns) {
-    To(now_ns, BreakerState::kHalfOpen, "cool-down passed");
+    To(now_ns, BreakerState::kHalfOpen, "cool-down " + FormatSeconds(o_.cooldown_ns) + " elapsed");
   }
 }
 
@@ -101,9 +118,10 @@ void CircuitBreaker::Record(int64_t now_ns, bool success, int64_t latency_ns) {
   if (state_ == BreakerState::kHalfOpen) {
     if (probes_ > 0) --probes_;
     if (failed) {
-      To(now_ns, BreakerState::kOpen, "probe failed");
+      To(now_ns, BreakerState::kOpen, success ? "probe slower than the slow-call limit" : "probe failed");
     } else if (++probe_successes_ >= o_.close_after_successes) {
-      To(now_ns, BreakerState::kClosed, std::to_string(o_.close_after_successes) + " probe(s) succeeded");
+      To(now_ns, BreakerState::kClosed,
+         std::to_string(probe_successes_) + (probe_successes_ == 1 ? " probe success" : " probe successes"));
     }
     return;
   }
@@ -125,8 +143,9 @@ void CircuitBreaker::Record(int64_t now_ns, bool success, int64_t latency_ns) {
   Window(now_ns, &req, &fail);
   if (req >= o_.min_requests && static_cast<double>(fail) >= o_.failure_rate * static_cast<double>(req)) {
     char buf[128];
-    std::snprintf(buf, sizeof buf, "failure rate %lld/%lld >= %.2f", static_cast<long long>(fail),
-                  static_cast<long long>(req), o_.failure_rate);
+    std::snprintf(buf, sizeof buf, "failure rate %.2f over %lld calls >= %.2f",
+                  static_cast<double>(fail) / static_cast<double>(req), static_cast<long long>(req),
+                  o_.failure_rate);
     To(now_ns, BreakerState::kOpen, buf);
   }
 }
@@ -145,6 +164,7 @@ BreakerSnapshot CircuitBreaker::Snapshot(int64_t now_ns) {
   s.probes_in_flight = probes_;
   s.half_open_successes = probe_successes_;
   s.transitions_total = transitions_total_;
+  std::copy(&edges_[0][0], &edges_[0][0] + 9, &s.transitions[0][0]);
   s.rejected_total = rejected_total_;
   return s;
 }
@@ -157,25 +177,67 @@ Status BreakerSet::Configure(std::string_view key, BreakerOptions o) {
   return Status::Ok();
 }
 
-CircuitBreaker& BreakerSet::Get(std::string_view key) {
+BreakerSet::Map::iterator BreakerSet::Get(std::string_view key) {
   auto it = breakers_.find(key);
   if (it == breakers_.end()) it = breakers_.emplace(std::string(key), CircuitBreaker(defaults_)).first;
-  return it->second;
+  return it;
+}
+
+void BreakerSet::Queue(Map::iterator it, uint64_t before) {
+  const CircuitBreaker& b = it->second;
+  const uint64_t made = b.transitions_total() - before;
+  if (made == 0) return;
+  // The newest `made` entries of the breaker's log (all of them unless it overflowed in one call).
+  const auto& log = b.transitions();
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(made, log.size()));
+  dropped_ += made - n;
+  for (size_t i = log.size() - n; i < log.size(); i++) pending_.emplace_back(it->first, log[i]);
+  while (pending_.size() > kMaxPending) {
+    pending_.pop_front();
+    ++dropped_;
+  }
+  has_pending_.store(true, std::memory_order_release);
 }
 
 BreakerDecision BreakerSet::Allow(int64_t now_ns, std::string_view key) {
   std::lock_guard lock(mu_);
-  return Get(key).Allow(now_ns);
+  auto it = Get(key);
+  const uint64_t before = it->second.transitions_total();
+  BreakerDecision d = it->second.Allow(now_ns);
+  Queue(it, before);
+  return d;
 }
 
 void BreakerSet::Record(int64_t now_ns, std::string_view key, bool success, int64_t latency_ns) {
   std::lock_guard lock(mu_);
-  Get(key).Record(now_ns, success, latency_ns);
+  auto it = Get(key);
+  const uint64_t before = it->second.transitions_total();
+  it->second.Record(now_ns, success, latency_ns);
+  Queue(it, before);
 }
 
 BreakerSnapshot BreakerSet::Snapshot(int64_t now_ns, std::string_view key) {
   std::lock_guard lock(mu_);
-  return Get(key).Snapshot(now_ns);
+  auto it = Get(key);
+  const uint64_t before = it->second.transitions_total();
+  BreakerSnapshot s = it->second.Snapshot(now_ns);
+  Queue(it, before);
+  return s;
+}
+
+std::vector<std::pair<std::string, BreakerTransition>> BreakerSet::TakeTransitions() {
+  if (!has_pending_.load(std::memory_order_acquire)) return {};  // the common case: no lock
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, BreakerTransition>> out(std::make_move_iterator(pending_.begin()),
+                                                             std::make_move_iterator(pending_.end()));
+  pending_.clear();
+  has_pending_.store(false, std::memory_order_release);
+  return out;
+}
+
+uint64_t BreakerSet::dropped_transitions() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
 }
 
 std::vector<std::pair<std::string, BreakerTransition>> BreakerSet::TransitionsSince(int64_t since_ns) const {

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 
 #include "allot/server.h"
 #include "server/util.h"
@@ -134,6 +135,15 @@ TEST_F(DevServer, MetricsPassPromtool) {
   Api api(server_->url());
   ASSERT_EQ(api.Call("POST", "/v1/nodes", Node("n1", "4")).status, 201);
   ASSERT_EQ(api.Call("POST", "/v1/allocations", json{{"tenant", "org/a"}, {"requests", {{"cpu", "1"}}}}).status, 201);
+  // Throttling state, so that its families have samples: a rate limit (1 allowed, 1 denied), a
+  // concurrency pool with one unit held, a breaker opened by 5 failures (the default consecutive limit).
+  ASSERT_EQ(api.Call("PUT", "/v1/ratelimits/api/x", json{{"rate", "1/m"}, {"burst", 1}}).status, 201);
+  EXPECT_TRUE(api.Call("POST", "/v1/ratelimits/api/x/acquire", json::object()).body["allowed"].get<bool>());
+  EXPECT_FALSE(api.Call("POST", "/v1/ratelimits/api/x/acquire", json::object()).body["allowed"].get<bool>());
+  ASSERT_EQ(api.Call("PUT", "/v1/pools/db/x", json{{"capacity", 2}}).status, 201);
+  EXPECT_TRUE(api.Call("POST", "/v1/pools/db/x/acquire", json{{"ttl", "1h"}}).body["allowed"].get<bool>());
+  for (int i = 0; i < 5; i++)
+    ASSERT_EQ(api.Call("POST", "/v1/breakers/llm/x/report", json{{"outcome", "failure"}}).status, 200);
   auto m = api.Call("GET", "/metrics");
   ASSERT_EQ(m.status, 200);
   std::string text = m.body.get<std::string>();
@@ -142,6 +152,37 @@ TEST_F(DevServer, MetricsPassPromtool) {
   EXPECT_NE(text.find("allot_allocations{state=\"placed\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("allot_decision_latency_seconds_count 1\n"), std::string::npos);
   EXPECT_NE(text.find("allot_tenant_quota_used{tenant=\"org/a\",resource=\"cpu\"} 1\n"), std::string::npos);
+  // The throttling families are part of /metrics, per key.
+  for (const char* sample : {
+           "allot_ratelimit_decisions_total{key=\"api/x\",decision=\"allowed\"} 1\n",
+           "allot_ratelimit_decisions_total{key=\"api/x\",decision=\"denied\"} 1\n",
+           "allot_concurrency_pool_capacity{key=\"db/x\"} 2\n",
+           "allot_concurrency_pool_in_use{key=\"db/x\"} 1\n",
+           "allot_breaker_state{key=\"llm/x\",state=\"open\"} 1\n",
+           "allot_breaker_state{key=\"llm/x\",state=\"closed\"} 0\n",
+           "allot_breaker_transitions_total{key=\"llm/x\",from=\"closed\",to=\"open\"} 1\n",
+           "allot_breaker_transitions_total{key=\"llm/x\",from=\"half_open\",to=\"closed\"} 0\n",
+           "allot_breaker_window_failures{key=\"llm/x\"} 5\n",
+           "allot_degradation_level ",
+           "allot_admission_limit ",
+       }) {
+    EXPECT_NE(text.find(sample), std::string::npos) << sample << "\n" << text;
+  }
+  // The throttle families alone stay at their old path.
+  auto sub = api.Call("GET", "/v1/ratelimits/metrics");
+  ASSERT_EQ(sub.status, 200);
+  EXPECT_NE(sub.body.get<std::string>().find("allot_breaker_state{key=\"llm/x\",state=\"open\"} 1\n"),
+            std::string::npos);
+  // Every family is announced once: one HELP and one TYPE line per name.
+  std::map<std::string, int> help, type;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# HELP ", 0) == 0) help[line.substr(7, line.find(' ', 7) - 7)]++;
+    if (line.rfind("# TYPE ", 0) == 0) type[line.substr(7, line.find(' ', 7) - 7)]++;
+  }
+  EXPECT_EQ(help.size(), type.size());
+  for (const auto& [name, n] : type) EXPECT_EQ(n, 1) << name;
+  for (const auto& [name, n] : help) EXPECT_EQ(n, 1) << name;
   if (RunProgram({"sh", "-c", "command -v promtool"}).exit_code != 0) GTEST_SKIP() << "promtool is not installed";
   auto r = RunProgram({"promtool", "check", "metrics"}, text);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "allot/server.h"
+#include "server/util.h"
 #include "server_process.h"
 
 namespace allot::testing {
@@ -330,7 +331,155 @@ TEST_F(ThrottleServer, BreakerOpensDeniesAcquireThenHalfOpensAndCloses) {
   EXPECT_NE(text.find("allot_ratelimit_decisions_total{key=\"llm/openai\",decision=\"allowed\"} 2"), std::string::npos) << text;
   EXPECT_NE(text.find("allot_ratelimit_breaker_denied_total{key=\"llm/openai\"} 2"), std::string::npos) << text;
   EXPECT_NE(text.find("allot_breaker_state{key=\"llm/openai\",state=\"closed\"} 1"), std::string::npos) << text;
-  EXPECT_NE(text.find("allot_breaker_transitions_total{key=\"llm/openai\"} 3"), std::string::npos) << text;
+  for (const char* edge : {"from=\"closed\",to=\"open\"} 1", "from=\"open\",to=\"half_open\"} 1",
+                           "from=\"half_open\",to=\"closed\"} 1", "from=\"half_open\",to=\"open\"} 0"}) {
+    EXPECT_NE(text.find(std::string("allot_breaker_transitions_total{key=\"llm/openai\",") + edge),
+              std::string::npos)
+        << edge << "\n"
+        << text;
+  }
+}
+
+// Circuit-breaker transitions in the audit log and in /metrics: who (the reporting token, or "server" for
+// the cool-down), what (key, from -> to), why and when; each transition exactly once, even the lazy
+// open -> half_open that the first read after the cool-down notices.
+class BreakerAudit : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Rate trip only (no consecutive limit): 4 calls at least, half of them failed. 2 s cool-down, two
+    // probes at once, two successes close it.
+    std::string cfg = dir_.Write("auth.yaml", R"(
+auth:
+  tokens:
+    - {name: ops, role: admin, token: admin-token-1}
+    - {name: svc-a, role: writer, tenant: org/a, token: writer-a-token}
+throttling:
+  breakers:
+    keys:
+      llm/e2e: {min_requests: 4, failure_rate: 0.5, consecutive_failures: 0, cooldown: 2s, half_open_probes: 2,
+                close_after_successes: 2}
+)");
+    server_ =
+        std::make_unique<ServerProcess>(dir_.path() + "/data", std::vector<std::string>{"--config", cfg});
+    ASSERT_TRUE(server_->Start()) << server_->Log();
+  }
+  // The breaker events in the audit log, oldest first.
+  std::vector<json> Events(Api& admin) {
+    auto r = admin.Call("GET", "/v1/events?id=llm/e2e");
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<json> out;
+    for (const auto& e : r.body["events"]) {
+      if (e["type"] == "breaker") out.push_back(e);
+    }
+    return out;
+  }
+  std::string Metrics(Api& admin) {
+    auto m = admin.Call("GET", "/metrics");
+    EXPECT_EQ(m.status, 200);
+    return m.body.is_string() ? m.body.get<std::string>() : m.body.dump();
+  }
+  static std::string Edge(const std::string& from, const std::string& to, int n) {
+    return "allot_breaker_transitions_total{key=\"llm/e2e\",from=\"" + from + "\",to=\"" + to + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(BreakerAudit, EveryTransitionIsInTheEventLogAndMetricsOnce) {
+  Api admin(server_->url(), "admin-token-1");
+  Api writer(server_->url(), "writer-a-token");
+  auto report = [&](const char* outcome) {
+    auto r = writer.Call("POST", "/v1/breakers/llm/e2e/report", json{{"outcome", outcome}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body.value("state", "");
+  };
+  const int64_t t0 = server::WallNowMs();
+  // success, failure, success: 1 of 3 failed and 3 < min_requests 4 -> closed; the 4th call, a failure,
+  // makes 2 of 4 = 0.50 >= 0.50 -> open.
+  EXPECT_EQ(report("success"), "closed");
+  EXPECT_EQ(report("failure"), "closed");
+  EXPECT_EQ(report("success"), "closed");
+  EXPECT_EQ(report("failure"), "open");
+  auto ev = Events(admin);
+  ASSERT_EQ(ev.size(), 1u) << admin.Call("GET", "/v1/events").body;
+  EXPECT_EQ(ev[0]["id"], "llm/e2e");
+  EXPECT_EQ(ev[0]["actor"], "svc-a");
+  EXPECT_EQ(ev[0]["reason"], "closed -> open: failure rate 0.50 over 4 calls >= 0.50");
+  auto at = server::ParseTime(ev[0]["at"].get<std::string>());
+  ASSERT_TRUE(at.has_value()) << ev[0];
+  EXPECT_GE(*at, t0);  // when: RFC 3339 with milliseconds, between the first report and now
+  EXPECT_LE(*at, server::WallNowMs());
+  std::string m = Metrics(admin);
+  EXPECT_NE(m.find("allot_breaker_state{key=\"llm/e2e\",state=\"open\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("closed", "open", 1)), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("open", "half_open", 0)), std::string::npos) << m;
+
+  // After the cool-down the first read makes the breaker half-open; later reads (a GET, scrapes, the
+  // list) do not make or record it again.
+  SleepS(2.1);
+  EXPECT_EQ(admin.Call("GET", "/v1/breakers/llm/e2e").body["state"], "half_open");
+  EXPECT_EQ(admin.Call("GET", "/v1/breakers/llm/e2e").body["state"], "half_open");
+  m = Metrics(admin);
+  m = Metrics(admin);
+  EXPECT_NE(m.find("allot_breaker_state{key=\"llm/e2e\",state=\"half_open\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("open", "half_open", 1)), std::string::npos) << m;
+  ev = Events(admin);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1]["actor"], "server");
+  EXPECT_EQ(ev[1]["reason"], "open -> half_open: cool-down 2s elapsed");
+
+  // Two probes succeed: closed again, by the writer's second report.
+  for (int i = 0; i < 2; i++) {
+    auto probe = writer.Call("POST", "/v1/breakers/llm/e2e/acquire", json::object());
+    EXPECT_TRUE(probe.body["allowed"].get<bool>()) << probe.body;
+  }
+  EXPECT_EQ(report("success"), "half_open");  // 1 of 2
+  EXPECT_EQ(report("success"), "closed");
+  ev = Events(admin);
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[2]["actor"], "svc-a");
+  EXPECT_EQ(ev[2]["reason"], "half_open -> closed: 2 probe successes");
+
+  // Trip it again (a fresh window: 4 failures of 4), let it half-open, and fail the probe: open again.
+  for (int i = 0; i < 3; i++) EXPECT_EQ(report("failure"), "closed");
+  EXPECT_EQ(report("failure"), "open");
+  SleepS(2.1);
+  auto probe = writer.Call("POST", "/v1/breakers/llm/e2e/acquire", json::object());
+  EXPECT_TRUE(probe.body["allowed"].get<bool>()) << probe.body;
+  EXPECT_EQ(probe.body["state"], "half_open");
+  EXPECT_EQ(report("failure"), "open");
+
+  ev = Events(admin);
+  std::vector<std::string> reasons;
+  for (const auto& e : ev) reasons.push_back(e["reason"]);
+  const std::vector<std::string> want = {"closed -> open: failure rate 0.50 over 4 calls >= 0.50",
+                                         "open -> half_open: cool-down 2s elapsed",
+                                         "half_open -> closed: 2 probe successes",
+                                         "closed -> open: failure rate 1.00 over 4 calls >= 0.50",
+                                         "open -> half_open: cool-down 2s elapsed",
+                                         "half_open -> open: probe failed"};
+  EXPECT_EQ(reasons, want) << admin.Call("GET", "/v1/events").body;
+  // Sequence numbers increase and times do not go back.
+  for (size_t i = 1; i < ev.size(); i++) {
+    EXPECT_GT(ev[i]["seq"].get<int64_t>(), ev[i - 1]["seq"].get<int64_t>());
+    EXPECT_GE(*server::ParseTime(ev[i]["at"].get<std::string>()),
+              *server::ParseTime(ev[i - 1]["at"].get<std::string>()));
+  }
+  m = Metrics(admin);
+  EXPECT_NE(m.find("allot_breaker_state{key=\"llm/e2e\",state=\"open\"} 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("closed", "open", 2)), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("open", "half_open", 2)), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("half_open", "closed", 1)), std::string::npos) << m;
+  EXPECT_NE(m.find(Edge("half_open", "open", 1)), std::string::npos) << m;
+  // The same history through the client: `allot history`.
+  auto h = RunAllot(
+      {"history", "--since", "1h", "--json", "--server", server_->url(), "--token", "admin-token-1"});
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  int breaker_events = 0;
+  json history = json::parse(h.out);
+  for (const auto& e : history["events"]) breaker_events += e["type"] == "breaker";
+  EXPECT_EQ(breaker_events, 6) << h.out;
 }
 
 TEST_F(ThrottleServer, ClientCommands) {

@@ -34,7 +34,7 @@ TEST(CircuitBreakerTest, OpensOnFailureRateWithMinimumRequests) {
   // 3 failures of 5 = 0.6 >= 0.5 with 5 >= 4 calls.
   EXPECT_EQ(b.State(kS), BreakerState::kOpen);
   ASSERT_EQ(b.transitions().size(), 1u);
-  EXPECT_EQ(b.transitions()[0].reason, "failure rate 3/5 >= 0.50");
+  EXPECT_EQ(b.transitions()[0].reason, "failure rate 0.60 over 5 calls >= 0.50");
 }
 
 TEST(CircuitBreakerTest, OldFailuresLeaveTheWindow) {
@@ -77,7 +77,18 @@ TEST(CircuitBreakerTest, ConsecutiveFailuresAndTheFullCycle) {
                                                              {BreakerState::kOpen, BreakerState::kHalfOpen},
                                                              {BreakerState::kHalfOpen, BreakerState::kClosed}};
   EXPECT_EQ(seen, want);
-  EXPECT_EQ(b.Snapshot(6 * kS).transitions_total, 3u);
+  EXPECT_EQ(b.transitions()[0].reason, "3 consecutive failures");
+  EXPECT_EQ(b.transitions()[1].reason, "cool-down 5s elapsed");
+  EXPECT_EQ(b.transitions()[2].reason, "2 probe successes");
+  BreakerSnapshot s = b.Snapshot(6 * kS);
+  EXPECT_EQ(s.transitions_total, 3u);
+  auto edge = [&](BreakerState f, BreakerState t) {
+    return s.transitions[static_cast<int>(f)][static_cast<int>(t)];
+  };
+  EXPECT_EQ(edge(BreakerState::kClosed, BreakerState::kOpen), 1u);
+  EXPECT_EQ(edge(BreakerState::kOpen, BreakerState::kHalfOpen), 1u);
+  EXPECT_EQ(edge(BreakerState::kHalfOpen, BreakerState::kClosed), 1u);
+  EXPECT_EQ(edge(BreakerState::kHalfOpen, BreakerState::kOpen), 0u);
 }
 
 TEST(CircuitBreakerTest, ProbeFailureReopens) {
@@ -119,6 +130,50 @@ TEST(BreakerSetTest, PerKeyAndTransitionLog) {
   BreakerOptions bad = Opts();
   bad.failure_rate = 1.5;
   EXPECT_NE(set.Configure("x", bad).message().find("failure_rate"), std::string::npos);
+}
+
+TEST(BreakerSetTest, TakeTransitionsReturnsEachOnceIncludingTheLazyHalfOpen) {
+  BreakerSet set(Opts());
+  EXPECT_TRUE(set.TakeTransitions().empty());
+  for (int i = 0; i < 3; ++i) set.Record(kS, "llm/openai", false);
+  auto opened = set.TakeTransitions();
+  ASSERT_EQ(opened.size(), 1u);
+  EXPECT_EQ(opened[0].first, "llm/openai");
+  EXPECT_EQ(opened[0].second.from, BreakerState::kClosed);
+  EXPECT_EQ(opened[0].second.to, BreakerState::kOpen);
+  EXPECT_TRUE(set.TakeTransitions().empty());  // taken once
+  // The cool-down (5 s from 1 s) passes at 6 s; the first read after it makes the transition, later
+  // reads do not repeat it.
+  EXPECT_EQ(set.Snapshot(7 * kS, "llm/openai").state, BreakerState::kHalfOpen);
+  EXPECT_EQ(set.Snapshot(8 * kS, "llm/openai").state, BreakerState::kHalfOpen);
+  EXPECT_TRUE(set.Allow(8 * kS, "llm/openai").allowed);
+  auto half = set.TakeTransitions();
+  ASSERT_EQ(half.size(), 1u);
+  EXPECT_EQ(half[0].second.to, BreakerState::kHalfOpen);
+  EXPECT_EQ(half[0].second.at_ns, 7 * kS);
+  EXPECT_EQ(half[0].second.reason, "cool-down 5s elapsed");
+  // A failed probe reopens it.
+  set.Record(9 * kS, "llm/openai", false);
+  auto reopened = set.TakeTransitions();
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_EQ(reopened[0].second.from, BreakerState::kHalfOpen);
+  EXPECT_EQ(reopened[0].second.to, BreakerState::kOpen);
+  EXPECT_EQ(reopened[0].second.reason, "probe failed");
+  EXPECT_EQ(set.dropped_transitions(), 0u);
+}
+
+TEST(BreakerSetTest, PendingTransitionsAreBounded) {
+  BreakerOptions o = Opts();
+  o.consecutive_failures = 1;
+  o.cooldown_ns = 1;
+  o.half_open_probes = 1;
+  BreakerSet set(o);
+  // Each round: closed/half-open -> open on a failure, then open -> half-open on the next call (1 ns
+  // cool-down). 3000 rounds make 6000 transitions minus one (the first failure comes from closed).
+  for (int64_t t = 0; t < 3000; ++t) set.Record(t * 10, "k", false);
+  auto got = set.TakeTransitions();
+  EXPECT_EQ(got.size(), BreakerSet::kMaxPending);
+  EXPECT_EQ(set.dropped_transitions(), 5999u - BreakerSet::kMaxPending);
 }
 
 }  // namespace

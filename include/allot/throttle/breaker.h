@@ -7,11 +7,14 @@
 //   open      -> half-open  once cooldown_ns has passed (checked lazily on every call);
 //   half-open               admits at most half_open_probes calls in flight;
 //   half-open -> closed     after close_after_successes successes; -> open again on any failure.
-// Every transition is appended to a bounded log (and counted) for metrics and the event log.
-// Time is injected; a clock that goes backwards restarts the cool-down from the earlier time rather
-// than shortening it. Thread-safety: CircuitBreaker is not synchronised; BreakerSet locks.
+// Every transition is appended to a bounded log and counted per edge (from, to) for metrics; a BreakerSet
+// also queues each one exactly once for TakeTransitions (the server's audit log), including the lazy
+// open -> half-open that a read notices. Time is injected; a clock that goes backwards restarts the
+// cool-down from the earlier time rather than shortening it.
+// Thread-safety: CircuitBreaker is not synchronised; BreakerSet locks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -47,7 +50,9 @@ struct BreakerTransition {
   int64_t at_ns = 0;
   BreakerState from = BreakerState::kClosed;
   BreakerState to = BreakerState::kClosed;
-  std::string reason;  // "failure rate 0.60 >= 0.50 over 20 calls", "5 consecutive failures", ...
+  // Why: "failure rate 0.60 over 20 calls >= 0.50", "5 consecutive failures", "cool-down 30s elapsed",
+  // "3 probe successes", "probe failed".
+  std::string reason;
 };
 
 struct BreakerDecision {
@@ -63,6 +68,7 @@ struct BreakerSnapshot {
   int64_t consecutive_failures = 0;
   int64_t probes_in_flight = 0, half_open_successes = 0;
   uint64_t transitions_total = 0;
+  uint64_t transitions[3][3] = {};  // by [from][to], indexed by BreakerState
   uint64_t rejected_total = 0;
 };
 
@@ -79,6 +85,7 @@ class CircuitBreaker {
   BreakerState State(int64_t now_ns);  // applies a due open -> half-open first
   BreakerSnapshot Snapshot(int64_t now_ns);
   const std::deque<BreakerTransition>& transitions() const { return transitions_; }
+  uint64_t transitions_total() const { return transitions_total_; }
   const BreakerOptions& options() const { return o_; }
 
  private:
@@ -98,6 +105,7 @@ class CircuitBreaker {
   int64_t opened_ns_ = 0;
   int64_t probes_ = 0, probe_successes_ = 0;
   uint64_t transitions_total_ = 0, rejected_total_ = 0;
+  uint64_t edges_[3][3] = {};
   std::deque<BreakerTransition> transitions_;
 };
 
@@ -112,12 +120,24 @@ class BreakerSet {
   // Transitions of every key at or after since_ns, ordered by time: (key, transition).
   std::vector<std::pair<std::string, BreakerTransition>> TransitionsSince(int64_t since_ns) const;
   std::vector<std::string> Keys() const;
+  // Every transition since the previous call (of any key, in the order they happened), each returned
+  // exactly once. At most kMaxPending are kept between calls; older ones are dropped and counted.
+  std::vector<std::pair<std::string, BreakerTransition>> TakeTransitions();
+  uint64_t dropped_transitions() const;
+  bool has_pending_transitions() const { return has_pending_.load(std::memory_order_acquire); }  // lock-free
+  static constexpr size_t kMaxPending = 4096;
 
  private:
-  CircuitBreaker& Get(std::string_view key);
+  using Map = std::map<std::string, CircuitBreaker, std::less<>>;
+  Map::iterator Get(std::string_view key);
+  // Queues the transitions `it` made since its count was `before`. REQUIRES: mu_ held.
+  void Queue(Map::iterator it, uint64_t before);
   mutable std::mutex mu_;
   BreakerOptions defaults_;
-  std::map<std::string, CircuitBreaker, std::less<>> breakers_;
+  Map breakers_;
+  std::deque<std::pair<std::string, BreakerTransition>> pending_;
+  std::atomic<bool> has_pending_{false};
+  uint64_t dropped_ = 0;
 };
 
 }  // namespace allot::throttle
