@@ -10,6 +10,10 @@
 // one GPU (`gpu: 500m`) takes a share of a single device and never spans two; a request for whole GPUs
 // (1000m multiples) takes devices that are entirely free. `gpu_model` restricts the node label gpu_model.
 //
+// Scoring `gpu-fragmentation` (not a kube-scheduler strategy: the FGD idea of Weng et al., USENIX ATC '23)
+// places a request where the node's expected GPU fragmentation grows least, and picks the device of a share
+// the same way; see GpuFragmentation and EngineOptions::gpu_workload below.
+//
 // Scheduling: Submit() only enqueues; Schedule(now) first ends what is due (leases, waits, burst grace,
 // reservation windows), then runs one pass over the queue in policy order (priority, then dominant
 // share under DRF, then FIFO). A request is placed by filter (free capacity in every dimension, selector,
@@ -25,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -179,10 +184,32 @@ struct Explanation {
 
 enum class QuotaMode { kQueue, kStrict };
 
+// One class of the workload the gpu-fragmentation scorer expects: what one unit of a request asks for.
+struct GpuWorkloadClass {
+  int64_t gpu = 0;        // milli: a share of one device (1-999), whole devices (multiples of 1000), or 0
+  int64_t cpu = 0;        // milli
+  int64_t memory = 0;     // bytes (GpuFragmentation: any unit, as long as the node's free memory uses it too)
+  std::string gpu_model;  // allowed GPU models, `|`-separated (node label gpu_model); empty: any
+  double weight = 1;      // the class's share of the expected GPU demand (relative; normalised by the engine)
+};
+
+// The fragmentation measure (the same one `allot trace inflate` uses). For a node n with free milli f_g on
+// its devices (1000: wholly free) and a class m:
+//   F_n(m) = sum of f_g                   if m cannot run on n at all: its cpu or memory does not fit, it is
+//                                          not `allowed` there (GPU model, selector), or too few devices suit;
+//          = sum of f_g over f_g < gpu_m  for a share (devices it could not use are stranded for it);
+//          = sum of f_g over f_g < 1000   for whole devices (every device not wholly free);
+//          = 0                            for a class without GPU that fits.
+// Returns F_n = sum_m weight_m * F_n(m) in milli; 0 for a node without devices or without free GPU.
+// `allowed` is empty (every class may run on the node) or has one entry per class.
+double GpuFragmentation(std::span<const int32_t> device_free, int64_t cpu_free, int64_t memory_free,
+                        std::span<const GpuWorkloadClass> classes, std::span<const uint8_t> allowed = {});
+
 // Policy: mechanism is fixed, these choose the scorer and ordering. Defaults follow kube-scheduler.
 struct EngineOptions {
   std::string scoring = "least-allocated";  // least-allocated | most-allocated |
-                                            // requested-to-capacity-ratio | balanced-allocation
+                                            // requested-to-capacity-ratio | balanced-allocation |
+                                            // gpu-fragmentation
   ResourceMap weights;                      // resource -> weight; empty: {cpu: 1, memory: 1}
   std::vector<std::pair<int64_t, int64_t>> shape;  // requested-to-capacity-ratio (utilization 0-100, score 0-10)
   std::string fair_share = "none";          // none | drf
@@ -190,6 +217,27 @@ struct EngineOptions {
   bool backfill = false;
   QuotaMode quota_mode = QuotaMode::kQueue;
   TimeMs preemption_grace = 0;              // victims keep running this long after notice (not modelled in sim)
+  // gpu-fragmentation: the expected workload (classes of request units and their shares of the GPU demand).
+  // Empty (the default): learned online from the submitted requests. Given: used as is, nothing is learned.
+  //
+  // The strategy scores a feasible node by dF = F_n(after) - F_n(before) (GpuFragmentation, over the
+  // expected workload; the device of a share is the one that minimises F_n(after), ties to the fullest
+  // device, and whole GPUs take wholly free devices, which all leave the same F): score = 50 -
+  // round(50 dF / (|dF| + 1000)), so 50 when the placement strands nothing, above 50 when it fills a
+  // fragment, and the smallest dF has the highest score (about 20 milli of dF per point near 0). A node
+  // without GPUs has F = 0, so it scores 50 like a GPU node where a request strands nothing: CPU-only
+  // work goes to the first such node, and leaves GPU nodes only where it would use up the cpu or memory
+  // that their free GPUs need. Filters, reservations and ties (the node added first) are as for the others.
+  //
+  // Learning: every Submit adds its units to a histogram of classes keyed by (gpu milli, cpu, memory,
+  // selector and gpu_model), cpu and memory rounded up to 4 significant bits (at most 12.5 % over), a unit
+  // weighing its GPUs (below one GPU or none: one). The histogram keeps the 256 heaviest classes
+  // (Space-Saving: a new class replaces the lightest and inherits its weight) and halves every weight when
+  // the total passes 8192 GPUs, so it follows roughly the last 4096-8192 GPUs of demand. The classes used
+  // for scoring are a snapshot, retaken when the demand submitted since the last one reaches 1/16 of the
+  // total (every submit at first). Node constraints beyond 63 distinct (selector, gpu_model) pairs count
+  // as unconstrained; taints and reservations are not part of a class.
+  std::vector<GpuWorkloadClass> gpu_workload;
 };
 
 class Engine {

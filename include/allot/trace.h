@@ -30,7 +30,8 @@
 //   while weighing by demand keeps whole nodes for them (first failure at 95.3 %, and 36 % fewer GPUs
 //   unallocated than best-fit both there and when arrivals reach the capacity).
 //   The policy places a pod on the node (and device) that minimises F_n(after) - F_n(before); ties go to
-//   the node listed first. The cluster's fragmented GPU capacity is sum_n F_n.
+//   the node listed first. The cluster's fragmented GPU capacity is sum_n F_n. F_n is computed by
+//   allot::GpuFragmentation (allot/engine.h), which the engine's gpu-fragmentation scorer shares.
 //
 // Thread-safety: every function works on its own data; a GpuCluster is not synchronised.
 #pragma once
@@ -275,6 +276,8 @@ class GpuCluster {
 
   std::vector<GpuNode> nodes_;
   std::vector<WorkloadClass> workload_;
+  std::vector<GpuWorkloadClass> classes_;      // workload_ for allot::GpuFragmentation (the shared measure)
+  std::vector<std::vector<uint8_t>> allowed_;  // per node shape: which classes may run there (GPU model)
   std::vector<int> shape_;  // node -> index of its (model, cpu, memory, gpus) shape, for the memo
   std::vector<int64_t> used_cpu_, used_mem_;
   std::vector<std::vector<int32_t>> used_gpu_;

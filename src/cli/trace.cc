@@ -91,7 +91,8 @@ int ReplayCmd(const Argv& argv) {
   ArgParser p("trace replay", "TRACE [--policy NAME] [--backfill|--compare] [--limit N] [--json] [--skip-bad]",
               std::string("Replays a trace's arrivals and departures through the engine and reports utilisation\n"
                           "over time, waits, mean bounded slowdown (10 s bound) and packing.\n") + kFormats);
-  p.Option("policy", "NAME", "engine scoring (least-allocated, most-allocated, balanced-allocation, ...)");
+  p.Option("policy", "NAME",
+           "engine scoring (least-allocated, most-allocated, balanced-allocation, gpu-fragmentation, ...)");
   p.Flag("backfill", "EASY backfill instead of strict FCFS");
   p.Flag("compare", "run FCFS and EASY backfill and print both");
   p.Option("limit", "N", "replay only the first N jobs by submit time");

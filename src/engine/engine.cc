@@ -164,6 +164,9 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
   auto scorer = engine::MakeScorer(options.scoring, options.shape);
   if (!scorer.ok()) return scorer.error();
   impl->scorer = std::move(scorer.value());
+  if (std::string_view(impl->scorer->name()) == "gpu-fragmentation") {
+    if (Status st = impl->InitGpuFragmentation(); !st.ok()) return Error{st.code(), st.message()};
+  }
   if (options.fair_share != "none" && options.fair_share != "drf" && options.fair_share != "fifo") {
     return InvalidArgument("unknown fair_share \"" + options.fair_share + "\" (use none or drf)");
   }
@@ -722,6 +725,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   m.alloc_index.Insert(ai);
   m.last_id = stored.id;
   m.Emit(EventType::kSubmitted, now, stored.id, "", m.tenants[stored.tenant].path);
+  if (m.fgd) m.FgdObserve(stored);
 
   if (m.opts.quota_mode == QuotaMode::kStrict) {
     std::string why;

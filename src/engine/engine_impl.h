@@ -19,6 +19,7 @@
 
 #include "allot/engine.h"
 #include "allot/resources.h"
+#include "engine/gpu_fragmentation.h"
 #include "engine/scorer.h"
 
 namespace allot {
@@ -338,6 +339,17 @@ struct Engine::Impl {
   void NoteBurst(const Alloc& a, TimeMs now);
   void RejectExpiredWaits(TimeMs now);
   bool ComputeShadow(uint32_t ai, TimeMs now, struct Shadow* out) const;
+
+  // gpu_fragmentation.cc: the gpu-fragmentation scorer (fgd is set only under it; its memo and masks are
+  // caches, so the const methods below update them through the pointer).
+  std::unique_ptr<engine::GpuFragmentationState> fgd;
+  Status InitGpuFragmentation();       // validates and applies opts.gpu_workload
+  void FgdObserve(const Alloc& a);     // learns a submitted request's class
+  uint64_t FgdNodeMask(uint32_t ni) const;  // bit c: node constraint c allows the node (bit 0 always)
+  // F after - F before of one unit of `a` on `ni`, and in *device the device a share takes (-1 if none).
+  // REQUIRES: the unit fits on `ni` now.
+  double FgdDelta(const Alloc& a, uint32_t ni, int* device) const;
+  int64_t FgdScore(const Alloc& a, uint32_t ni) const;  // 0-100 from FgdDelta (see engine.h)
 };
 
 // EASY backfill's protection of the queue head: the head (all units of a gang) is expected to start at

@@ -68,8 +68,10 @@ Result<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::v
   if (name == "most-allocated" || name == "MostAllocated") return MakeMostAllocated();
   if (name == "balanced-allocation" || name == "BalancedAllocation") return MakeBalancedAllocation();
   if (name == "requested-to-capacity-ratio" || name == "RequestedToCapacityRatio") return MakeRequestedToCapacityRatio(shape);
+  if (name == "gpu-fragmentation") return MakeGpuFragmentation();
   return InvalidArgument("unknown scoring strategy \"" + name +
-                         "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation)");
+                         "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
+                         "gpu-fragmentation)");
 }
 
 }  // namespace allot::engine

@@ -208,6 +208,7 @@ bool Engine::Impl::EverFits(const Alloc& a) const {
 }
 
 int64_t Engine::Impl::ScoreNode(const Alloc& a, uint32_t ni) const {
+  if (fgd) return FgdScore(a, ni);  // gpu-fragmentation scores device state (gpu_fragmentation.cc)
   int64_t requested[16], allocatable[16], weights[16];
   int n = 0;
   bool nonzero = scorer->UsesNonZeroRequests();
@@ -326,9 +327,11 @@ void Engine::Impl::GpuTake(uint32_t ai, uint32_t ni) {
   auto& f = nodes[ni].gpu_free;
   auto& held = a.X().gpu_devices;
   if (g < 1000) {
-    // Best fit: the device with the least free capacity that still holds the share.
+    // Best fit: the device with the least free capacity that still holds the share; under
+    // gpu-fragmentation the device that leaves the node least fragmented.
     int best = -1;
-    for (size_t d = 0; d < f.size(); d++)
+    if (fgd) FgdDelta(a, ni, &best);
+    for (size_t d = 0; d < f.size() && !fgd; d++)
       if (f[d] >= g && (best < 0 || f[d] < f[best])) best = static_cast<int>(d);
     if (best < 0) return;  // only when restoring onto a changed node
     f[best] = static_cast<int16_t>(f[best] - g);

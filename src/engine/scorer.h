@@ -6,6 +6,9 @@
 // kube-scheduler does. Least/most-allocated and requested-to-capacity-ratio use "non-zero" requests for
 // cpu and memory (a pod without a cpu request counts as 100m, without memory as 200Mi), balanced
 // allocation uses the actual requests: UsesNonZeroRequests() tells the engine which to gather.
+// gpu-fragmentation (gpu_fragmentation.h) needs a node's devices and the expected workload, which this
+// interface does not carry: its Scorer only names it (and scores 50, neutral, if asked), and the engine
+// scores it through its GpuFragmentationState.
 // Thread-safety: scorers are immutable after construction.
 #pragma once
 
@@ -42,6 +45,7 @@ Result<std::unique_ptr<Scorer>> MakeScorer(const std::string& name,
 std::unique_ptr<Scorer> MakeLeastAllocated();
 std::unique_ptr<Scorer> MakeMostAllocated();
 std::unique_ptr<Scorer> MakeBalancedAllocation();
+std::unique_ptr<Scorer> MakeGpuFragmentation();
 Result<std::unique_ptr<Scorer>> MakeRequestedToCapacityRatio(const std::vector<std::pair<int64_t, int64_t>>& shape);
 
 }  // namespace allot::engine

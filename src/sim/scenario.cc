@@ -50,7 +50,7 @@ class Loader {
     EngineOptions o;
     if (!n.IsDefined() || n.IsNull()) return o;
     if (auto st = d_.CheckKeys(n, "policy", {"scoring", "weights", "shape", "fair_share", "preemption", "backfill",
-                                             "quota_mode", "preemption_grace"});
+                                             "quota_mode", "preemption_grace", "gpu_workload"});
         !st.ok())
       return st.error();
     if (n["scoring"]) {
@@ -59,11 +59,13 @@ class Loader {
       o.scoring = *s;
       static const std::set<std::string> kKnown = {"least-allocated", "most-allocated", "requested-to-capacity-ratio",
                                                    "balanced-allocation", "LeastAllocated", "MostAllocated",
-                                                   "RequestedToCapacityRatio", "BalancedAllocation"};
+                                                   "RequestedToCapacityRatio", "BalancedAllocation",
+                                                   "gpu-fragmentation"};
       if (!kKnown.count(o.scoring)) {
         return d_.Err(n["scoring"], "policy.scoring",
                       "unknown strategy \"" + o.scoring +
-                          "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation)");
+                          "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
+                          "gpu-fragmentation)");
       }
     }
     if (n["weights"]) {
@@ -120,6 +122,43 @@ class Loader {
       auto g = d_.Seconds(n["preemption_grace"], "policy.preemption_grace");
       if (!g.ok()) return g.error();
       o.preemption_grace = *g;
+    }
+    if (n["gpu_workload"]) {
+      // gpu-fragmentation's expected workload: [{requests: {gpu, cpu, memory}, gpu_model, weight}, ...].
+      const auto& wl = n["gpu_workload"];
+      if (!wl.IsSequence()) {
+        return d_.Err(wl, "policy.gpu_workload", "expected a list of {requests, gpu_model, weight}");
+      }
+      for (size_t i = 0; i < wl.size(); i++) {
+        std::string p = "policy.gpu_workload[" + std::to_string(i) + "]";
+        if (auto st = d_.CheckKeys(wl[i], p, {"requests", "gpu_model", "weight"}); !st.ok()) return st.error();
+        if (!wl[i]["requests"]) return d_.Err(wl[i], p, "needs requests");
+        auto req = Resources(wl[i]["requests"], p + ".requests");
+        if (!req.ok()) return req.error();
+        GpuWorkloadClass c;
+        for (const auto& [k, v] : *req) {
+          if (k == "gpu") c.gpu = v;
+          else if (k == "cpu") c.cpu = v;
+          else if (k == "memory") c.memory = v;
+          else return d_.Err(wl[i]["requests"], p + ".requests." + k, "only gpu, cpu and memory describe a class");
+        }
+        if (c.gpu > 1000 && c.gpu % 1000 != 0) {
+          return d_.Err(wl[i]["requests"], p + ".requests.gpu",
+                        "neither a share of one device (below 1) nor whole devices");
+        }
+        if (wl[i]["gpu_model"]) {
+          auto m = d_.Scalar(wl[i]["gpu_model"], p + ".gpu_model");
+          if (!m.ok()) return m.error();
+          c.gpu_model = *m;
+        }
+        if (wl[i]["weight"]) {
+          auto w = d_.Number(wl[i]["weight"], p + ".weight");
+          if (!w.ok()) return w.error();
+          if (!(*w > 0)) return d_.Err(wl[i]["weight"], p + ".weight", "must be positive");
+          c.weight = *w;
+        }
+        o.gpu_workload.push_back(std::move(c));
+      }
     }
     return o;
   }

@@ -73,6 +73,22 @@ GpuCluster::GpuCluster(std::vector<GpuNode> nodes, std::vector<WorkloadClass> wo
     used_gpu_.emplace_back(n.gpus, 0);
     gpu_capacity_ += int64_t{n.gpus} * kDeviceMilli;
   }
+  for (const auto& w : workload_) {
+    GpuWorkloadClass c;
+    const GpuPodShape& m = w.shape;
+    c.gpu = m.num_gpu == 0 ? 0 : m.num_gpu == 1 ? m.gpu_milli : int64_t{m.num_gpu} * kDeviceMilli;
+    c.cpu = m.cpu_milli;
+    c.memory = m.memory_mib;
+    c.weight = w.weight;
+    classes_.push_back(std::move(c));
+  }
+  allowed_.resize(shapes.size());
+  for (size_t i = 0; i < nodes_.size(); i++) {
+    auto& allowed = allowed_[shape_[i]];
+    if (!allowed.empty() || workload_.empty()) continue;
+    for (const auto& w : workload_)
+      allowed.push_back(w.shape.num_gpu == 0 || ModelAllowed(static_cast<int>(i), w.shape) ? 1 : 0);
+  }
   frag_.resize(nodes_.size());
   for (size_t i = 0; i < nodes_.size(); i++) frag_[i] = FragmentationOf(static_cast<int>(i), 0, 0, used_gpu_[i]);
 }
@@ -102,35 +118,9 @@ double GpuCluster::ComputeFragmentation(int n, int64_t cpu_used, int64_t mem_use
                                         const std::vector<int32_t>& used) const {
   const GpuNode& node = nodes_[n];
   if (node.gpus == 0) return 0;
-  int64_t total_free = 0;
-  int full_free = 0;
-  for (int32_t u : used) {
-    total_free += kDeviceMilli - u;
-    full_free += u == 0 ? 1 : 0;
-  }
-  if (total_free == 0) return 0;
-  int64_t cpu_free = node.cpu_milli - cpu_used, mem_free = node.memory_mib - mem_used;
-  double f = 0;
-  for (const auto& c : workload_) {
-    const GpuPodShape& m = c.shape;
-    int64_t frag;
-    bool fits = m.cpu_milli <= cpu_free && m.memory_mib <= mem_free;
-    if (m.num_gpu == 0) {
-      frag = fits ? 0 : total_free;
-    } else if (!fits || !ModelAllowed(n, m)) {
-      frag = total_free;
-    } else if (IsShare(m)) {
-      frag = 0;
-      for (int32_t u : used) {
-        int64_t free = kDeviceMilli - u;
-        if (free < m.gpu_milli) frag += free;
-      }
-    } else {
-      frag = full_free < m.num_gpu ? total_free : total_free - int64_t{full_free} * kDeviceMilli;
-    }
-    f += c.weight * static_cast<double>(frag);
-  }
-  return f;
+  std::vector<int32_t> free(used.size());
+  for (size_t g = 0; g < used.size(); g++) free[g] = kDeviceMilli - used[g];
+  return GpuFragmentation(free, node.cpu_milli - cpu_used, node.memory_mib - mem_used, classes_, allowed_[shape_[n]]);
 }
 
 double GpuCluster::FragmentationOf(int n, int64_t cpu_used, int64_t mem_used, std::vector<int32_t> used) {
