@@ -222,9 +222,16 @@ Result<uint16_t> Engine::Impl::Slot(const std::string& name) {
   return s;
 }
 
-void Engine::Impl::Emit(EventType t, TimeMs at, const std::string& id, std::string node, std::string tenant,
-                        std::string reason, std::string by) {
-  events.push_back({t, at, id, std::move(node), std::move(tenant), std::move(reason), std::move(by)});
+void Engine::Impl::Emit(EventType t, TimeMs at, std::string_view id, std::string_view node, std::string_view tenant,
+                        std::string_view reason, std::string_view by) {
+  EngineEvent& e = events.emplace_back();
+  e.type = t;
+  e.at = at;
+  e.id.assign(id);
+  if (!node.empty()) e.node.assign(node);
+  if (!tenant.empty()) e.tenant.assign(tenant);
+  if (!reason.empty()) e.reason.assign(reason);
+  if (!by.empty()) e.by.assign(by);
 }
 
 uint32_t Engine::Impl::TenantFor(const std::string& path) {

@@ -230,6 +230,9 @@ struct Engine::Impl {
   std::vector<uint8_t> simple;
   std::vector<double> simple_bias;              // 0 for simple nodes, -1e300 for the others (kernel input)
   std::vector<double> keys;                     // scratch for the fast path
+  std::vector<std::pair<double, uint32_t>> cand_scratch;  // TryPlace: feasible blocks (not re-entrant)
+  std::vector<uint32_t> placed_scratch;                    // TryPlace: units placed so far
+  std::vector<const std::vector<std::pair<uint32_t, uint32_t>>*> levels_scratch;  // Pass: queue levels
   void UpdateBlock(uint32_t block);     // refreshes every node column of the block and its summaries
   void RefreshNode(uint32_t ni);        // one node's columns and its block's summaries, after a usage change
   void ResizeColumns();                 // after nodes or slots were added
@@ -285,8 +288,8 @@ struct Engine::Impl {
   // engine.cc
   void EnsureSlots();
   Result<uint16_t> Slot(const std::string& name);
-  void Emit(EventType t, TimeMs at, const std::string& id, std::string node = "", std::string tenant = "",
-            std::string reason = "", std::string by = "");
+  void Emit(EventType t, TimeMs at, std::string_view id, std::string_view node = {}, std::string_view tenant = {},
+            std::string_view reason = {}, std::string_view by = {});
   uint32_t TenantFor(const std::string& path);
   void AddUsage(Alloc& a, uint32_t node, int sign);
   void Unplace(uint32_t ai, AllocState to, TimeMs at, const std::string& reason);

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 
 #include "engine/engine_impl.h"
 
@@ -251,41 +252,44 @@ struct KernelInput {
   const double* bias;
 };
 
+using V4d = double __attribute__((vector_size(32)));
+using V4l = int64_t __attribute__((vector_size(32)));
+
+// Four nodes at a time, every dimension and requested resource applied while the sums stay in registers.
 __attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelInput& in, uint32_t lo, double* out) {
   constexpr uint32_t B = 32;
-  constexpr double kNo = -1e300;
-  double acc[B];
-  const double* bias = in.bias + lo;  // 0 for simple nodes, kNo otherwise
-  for (uint32_t j = 0; j < B; j++) acc[j] = bias[j];
-  for (int k = 0; k < in.n_dims; k++) {
-    const double* u = in.used[k] + lo;
-    const double* iv = in.inv[k] + lo;
-    double pod = in.pod[k], w = in.weight[k];
-    if (in.packing) {
-      for (uint32_t j = 0; j < B; j++) {
-        double x = (u[j] + pod) * iv[j];
-        acc[j] += w * (x < 100.0 ? x : 100.0);
-      }
-    } else {
-      for (uint32_t j = 0; j < B; j++) {
-        double x = 100.0 - (u[j] + pod) * iv[j];
-        acc[j] += w * (x > 0.0 ? x : 0.0);
+  const V4d no = {-1e300, -1e300, -1e300, -1e300};
+  const V4d hundred = {100.0, 100.0, 100.0, 100.0};
+  const V4d zero = {0.0, 0.0, 0.0, 0.0};
+  const V4d minus_one = {-1.0, -1.0, -1.0, -1.0};
+  V4d best = minus_one;
+  for (uint32_t j = lo; j < lo + B; j += 4) {
+    V4d acc, u, iv;
+    V4l f;
+    std::memcpy(&acc, in.bias + j, sizeof acc);  // 0 for simple nodes, -1e300 otherwise
+    for (int k = 0; k < in.n_dims; k++) {
+      std::memcpy(&u, in.used[k] + j, sizeof u);
+      std::memcpy(&iv, in.inv[k] + j, sizeof iv);
+      V4d x = (u + in.pod[k]) * iv;
+      if (in.packing) {
+        acc += in.weight[k] * (x < hundred ? x : hundred);
+      } else {
+        x = hundred - x;
+        acc += in.weight[k] * (x > zero ? x : zero);
       }
     }
-  }
-  for (int r = 0; r < in.n_req; r++) {
-    const int64_t* f = in.free[r] + lo;
-    int64_t need = in.need[r];
-    for (uint32_t j = 0; j < B; j++) acc[j] = f[j] >= need ? acc[j] : kNo;
-  }
-  double best = -1.0;
-  for (uint32_t j = 0; j < B; j++) {
-    double v = acc[j] * in.inv_wsum;
-    v = v < 0.0 ? -1.0 : v;
-    out[j] = v;
+    for (int r = 0; r < in.n_req; r++) {
+      std::memcpy(&f, in.free[r] + j, sizeof f);
+      acc = f >= in.need[r] ? acc : no;
+    }
+    V4d v = acc * in.inv_wsum;
+    v = v < zero ? minus_one : v;
+    std::memcpy(out + (j - lo), &v, sizeof v);
     best = v > best ? v : best;
   }
-  return best;
+  double b = best[0];
+  for (int i = 1; i < 4; i++) b = best[i] > b ? best[i] : b;
+  return b;
 }
 
 }  // namespace
@@ -425,14 +429,15 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
   }
   TimeMs end = a.duration >= 0 ? now + a.duration : kForever;
   uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
-  std::vector<uint32_t> placed;
+  std::vector<uint32_t>& placed = placed_scratch;
+  placed.clear();
   std::string last_filter;
   bool checks_static = a.HasSelectorOrTolerations();
   // Per-request scoring inputs for the block bounds.
   bool nonzero = scorer->UsesNonZeroRequests();
   bool packing = std::string_view(scorer->name()) == "most-allocated";
   bool spreading = std::string_view(scorer->name()) == "least-allocated";
-  std::vector<std::pair<double, uint32_t>> cand;
+  std::vector<std::pair<double, uint32_t>>& cand = cand_scratch;
   for (int unit = 0; unit < a.count; unit++) {
     uint32_t best = kNone;
     int64_t best_score = -1;
@@ -834,7 +839,8 @@ void Engine::Impl::Pass(TimeMs now) {
   bool any_reservation = false;  // a held node may still serve a request through its own reservation
   for (const auto& r : reservations) any_reservation |= r.live;
   // FIFO order: priority levels high to low, each in submission order.
-  std::vector<const std::vector<RunQueue::Entry>*> levels;
+  std::vector<const std::vector<RunQueue::Entry>*>& levels = levels_scratch;  // Pass is not re-entrant
+  levels.clear();
   for (const auto& [prio, v] : queue.levels()) levels.push_back(&v);
   size_t level = 0;
   // DRF: per-tenant cursors into the FIFO order.

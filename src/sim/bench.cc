@@ -133,6 +133,7 @@ Result<BenchResult> RunEngineBench(const BenchOptions& o) {
       auto info = eng.Get(active[k]);
       if (info.ok() && info->state == AllocState::kPlaced) used_cpu -= info->requests.at("cpu");
       (void)eng.Release(active[k], now);
+      (void)eng.Forget(active[k]);  // as the server does: finished allocations leave the engine
       active[k] = active.back();
       active.pop_back();
       util = static_cast<double>(used_cpu) / static_cast<double>(total_cpu);
@@ -154,6 +155,7 @@ Result<BenchResult> RunEngineBench(const BenchOptions& o) {
     } else {
       res.unplaced++;
       (void)eng.Release(r.id, now);  // drop it so the queue stays empty
+      (void)eng.Forget(r.id);
     }
     util_sum += util;
   }
