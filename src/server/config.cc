@@ -151,12 +151,13 @@ Status ParsePolicy(const Reader& r, const YAML::Node& n, EngineOptions* o) {
                                  "preemption_grace"}));
   if (n["scoring"]) {
     ALLOT_TRY(r.Str(n["scoring"], "policy.scoring", &o->scoring));
-    static const std::set<std::string> kScorers = {"least-allocated", "most-allocated",
-                                                   "requested-to-capacity-ratio", "balanced-allocation"};
+    static const std::set<std::string> kScorers = {"least-allocated", "most-allocated", "requested-to-capacity-ratio",
+                                                   "balanced-allocation", "gpu-fragmentation"};
     if (!kScorers.count(o->scoring)) {
       return r.Err(n["scoring"], "policy.scoring",
                    "unknown scoring \"" + o->scoring +
-                       "\" (least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation)");
+                       "\" (least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
+                       "gpu-fragmentation)");
     }
   }
   if (n["weights"]) {

@@ -40,6 +40,15 @@ throttling: {anything: [1, 2]}
   EXPECT_NE(c->throttling_yaml.find("anything"), std::string::npos);
 }
 
+TEST(ConfigTest, EveryEngineScoringStrategyIsAccepted) {
+  for (std::string name : {"least-allocated", "most-allocated", "requested-to-capacity-ratio", "balanced-allocation",
+                           "gpu-fragmentation"}) {
+    auto c = ParseServerConfig("listen: a:1\npolicy:\n  scoring: " + name + "\n", "c.yaml");
+    ASSERT_TRUE(c.ok()) << name << ": " << c.error().message;
+    EXPECT_EQ(c->policy.scoring, name);
+  }
+}
+
 TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   auto c = ParseServerConfig("listen: a:1\npolicy:\n  scoring: fastest\n", "c.yaml");
   ASSERT_FALSE(c.ok());
