@@ -84,8 +84,10 @@ uint32_t IdIndex::Find(std::string_view id) const {
 void IdIndex::Grow() {
   std::vector<uint64_t> old;
   old.swap(slots_);
+  // Room for at least as many inserts again before the next rehash: at most a quarter full afterwards, so
+  // insert/erase churn at a steady size (tombstones) rehashes once per size_ inserts, not every few.
   size_t cap = 16;
-  while (cap < (size_ + 1) * 2) cap *= 2;
+  while (cap < (size_ + 1) * 4) cap *= 2;
   slots_.assign(cap, kEmpty);
   used_ = size_ = 0;
   for (uint64_t v : old)

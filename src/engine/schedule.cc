@@ -824,7 +824,7 @@ bool FitsUnheldMax(const Alloc& a, const std::vector<int64_t>& unheld_max) {
 
 void Engine::Impl::Pass(TimeMs now) {
   if (queue.empty()) return;
-  if (queue.Entries() > 2 * queue.size() + 64) {
+  if (queue.Entries() > 2 * queue.size() + 8) {
     queue.Compact([&](const RunQueue::Entry& e) { return IsQueuedEntry(e); });
   }
   bool drf = opts.fair_share == "drf";
