@@ -96,6 +96,9 @@ struct HttpServerOptions {
   int64_t idle_timeout_ms = 120'000;        // a keep-alive connection with nothing to do is closed
   int64_t shutdown_grace_ms = 10'000;       // Shutdown waits this long for in-flight requests
   std::function<void(const AccessRecord&)> on_response;  // access log / metrics hook (may be empty)
+  // Requests it accepts are handled on the I/O thread itself, skipping the admission queue and the hand-off
+  // to a worker: only for handlers that answer from memory and never wait (rate-limit decisions).
+  std::function<bool(const HttpRequest&)> run_inline;
 };
 
 class HttpServer {

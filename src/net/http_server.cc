@@ -181,6 +181,11 @@ struct ResponderState {
   std::mutex actor_mu;
   std::string actor;
   int64_t start_us = 0;
+  // Set while an inline handler runs on the I/O thread: an answer given during the call lands here and is
+  // written at once, without the completion queue.
+  std::atomic<std::string*> sync_wire{nullptr};
+  std::atomic<bool> sync_sent{false};
+  bool sync_close = false;
 
   void Send(HttpResponse r) {
     if (done.exchange(true)) return;
@@ -192,6 +197,12 @@ struct ResponderState {
       shared->on_response(rec);
     }
     shared->in_flight.fetch_sub(1);
+    if (std::string* out = sync_wire.exchange(nullptr)) {
+      *out = std::move(wire);
+      sync_close = close_conn;
+      sync_sent.store(true, std::memory_order_release);
+      return;
+    }
     shared->Complete(conn, std::move(wire), close_conn);
   }
   ~ResponderState() {
@@ -509,7 +520,9 @@ struct HttpServer::Impl {
 
   void Dispatch(uint64_t id, Conn& c, HttpRequest&& req, bool keep_alive) {
     c.busy = true;
-    SetEvents(id, c, EPOLLRDHUP);
+    bool inline_run = opt.run_inline && !draining && opt.run_inline(req);
+    // A worker answers later: stop reading meanwhile. Inline, the answer is queued before the next read.
+    if (!inline_run) SetEvents(id, c, EPOLLRDHUP);
     auto st = std::make_shared<ResponderState>();
     st->shared = shared;
     st->conn = id;
@@ -520,7 +533,26 @@ struct HttpServer::Impl {
     st->start_us = c.started_us;
     c.started_us = 0;
     shared->in_flight.fetch_add(1);
+    ResponderState* state = st.get();
     Responder responder(std::move(st));
+    if (inline_run) {
+      std::string wire;
+      state->sync_wire.store(&wire);
+      handler(std::move(req), responder);
+      if (state->sync_wire.exchange(nullptr) != nullptr) return;  // not answered yet: the queue brings it
+      while (!state->sync_sent.load(std::memory_order_acquire)) {
+      }  // answered (perhaps from another thread that took the slot): wait for the write to finish
+      if (!c.in.empty()) {  // pipelined requests follow: let the loop write this one and parse on
+        shared->Complete(id, std::move(wire), state->sync_close);
+        return;
+      }
+      c.busy = false;
+      c.last_us = NowMicros();
+      if (state->sync_close) c.close_after = true;
+      c.out += wire;
+      Flush(id, c);
+      return;
+    }
     {
       std::unique_lock<std::mutex> l(qmu);
       if (queue.size() < opt.max_queue) {

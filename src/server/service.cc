@@ -2471,6 +2471,15 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   ho.idle_timeout_ms = config.idle_timeout_ms;
   Impl* p = impl.get();
   ho.on_response = [p](const net::AccessRecord& rec) { p->OnResponse(rec); };
+  // A single rate-limit acquire is one in-memory decision: it skips the worker hand-off. (The batch form
+  // stays with the workers, which share its JSON work between cores.)
+  ho.run_inline = [](const net::HttpRequest& req) {
+    const std::string& path = req.path;
+    constexpr std::string_view kPrefix = "/v1/ratelimits/", kSuffix = "/acquire";
+    return req.method == "POST" && path.size() > kPrefix.size() + kSuffix.size() &&
+           path.compare(0, kPrefix.size(), kPrefix) == 0 &&
+           path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+  };
   auto http = net::HttpServer::Create(ho, [p](net::HttpRequest&& req, const net::Responder& r) {
     p->Handle(std::move(req), r);
   });

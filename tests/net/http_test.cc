@@ -1,6 +1,11 @@
 // The HTTP server and client over real loopback sockets.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include "net/http.h"
@@ -36,6 +41,72 @@ void Echo(HttpRequest&& req, const Responder& r) {
   resp.content_type = "text/plain";
   resp.body = req.method + " " + req.path + " q=" + req.Query("q") + " body=" + req.body;
   r.Send(std::move(resp));
+}
+
+// Reads from a raw socket until `n` responses (by their status lines) have arrived or 5 s pass.
+std::string ReadResponses(int fd, int n) {
+  std::string got;
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto count = [&] {
+    int k = 0;
+    for (size_t p = got.find("HTTP/1.1 "); p != std::string::npos; p = got.find("HTTP/1.1 ", p + 1)) k++;
+    return k;
+  };
+  char buf[4096];
+  while (count() < n || got.substr(got.rfind("HTTP/1.1 ")).find("\r\n\r\n") == std::string::npos) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+    if (count() >= n && got.substr(got.rfind("HTTP/1.1 ")).find("body=") != std::string::npos) {
+      std::string last = got.substr(got.rfind("HTTP/1.1 "));
+      size_t hdr = last.find("\r\n\r\n");
+      size_t cl = last.find("Content-Length: ");
+      if (hdr != std::string::npos && cl != std::string::npos &&
+          last.size() - hdr - 4 >= std::stoul(last.substr(cl + 16)))
+        break;
+    }
+  }
+  return got;
+}
+
+TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
+  HttpServerOptions o;
+  o.run_inline = [](const HttpRequest& r) { return r.path.rfind("/fast", 0) == 0; };
+  std::atomic<int> inline_calls{0};
+  Running s(o, [&](HttpRequest&& req, const Responder& r) {
+    if (req.path.rfind("/fast", 0) == 0) inline_calls++;
+    Echo(std::move(req), r);
+  });
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(s.server().port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  // Three pipelined requests in one write: inline, worker, inline.
+  std::string wire;
+  for (const char* path : {"/fast/1", "/slow/2", "/fast/3"}) {
+    wire += std::string("POST ") + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx";
+  }
+  ASSERT_EQ(send(fd, wire.data(), wire.size(), 0), static_cast<ssize_t>(wire.size()));
+  std::string got = ReadResponses(fd, 3);
+  size_t p1 = got.find("POST /fast/1"), p2 = got.find("POST /slow/2"), p3 = got.find("POST /fast/3");
+  ASSERT_NE(p1, std::string::npos) << got;
+  ASSERT_NE(p2, std::string::npos) << got;
+  ASSERT_NE(p3, std::string::npos) << got;
+  EXPECT_LT(p1, p2);
+  EXPECT_LT(p2, p3);
+  EXPECT_EQ(inline_calls.load(), 2);
+  // And one at a time on the same connection (the direct write path).
+  for (int i = 0; i < 20; i++) {
+    std::string one = "POST /fast/x" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    ASSERT_EQ(send(fd, one.data(), one.size(), 0), static_cast<ssize_t>(one.size()));
+    std::string r = ReadResponses(fd, 1);
+    EXPECT_NE(r.find("POST /fast/x" + std::to_string(i) + " "), std::string::npos) << r;
+  }
+  close(fd);
 }
 
 TEST(HttpTest, KeepAliveRequestsReuseOneConnection) {
