@@ -219,11 +219,7 @@ double GpuFragmentationState::Measure(const int16_t* sorted_free, size_t devices
   size_t slot = 0;
   bool memoise = devices <= FragmentationMemo::kMaxDevices;
   if (memoise) {
-    key.cpu = cpu_free;
-    key.memory = memory_free;
-    key.mask = mask;
-    key.devices = static_cast<uint32_t>(devices);
-    std::copy(sorted_free, sorted_free + devices, key.free);
+    key = FragmentationMemo::Key::Of(sorted_free, devices, cpu_free, memory_free, mask);
     if (const double* f = memo.Find(key, model.generation(), &slot)) return *f;
   }
   scratch_free.assign(sorted_free, sorted_free + devices);
@@ -264,11 +260,7 @@ double GpuFragmentationState::Delta(const std::vector<int16_t>& device_free, int
   size_t slot = 0;
   bool cache = nd <= FragmentationMemo::kMaxDevices;
   if (cache) {
-    key.cpu = cpu_free;
-    key.memory = memory_free;
-    key.mask = mask;
-    key.devices = static_cast<uint32_t>(nd);
-    std::copy(dev, dev + nd, key.free);
+    key = FragmentationMemo::Key::Of(dev, nd, cpu_free, memory_free, mask);
     slot = FragmentationMemo::Hash(key) % kRecent;
     const Recent& r = recent[slot];
     if (r.stamp == recent_stamp && r.key == key) {

@@ -7,6 +7,7 @@
 // Thread-safety: none; the engine serialises access.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -70,6 +71,16 @@ class FragmentationMemo {
     uint32_t devices = 0;
     int16_t free[kMaxDevices] = {};  // ascending, zero beyond `devices`
     bool operator==(const Key&) const = default;
+    // `devices` <= kMaxDevices, `sorted_free` ascending.
+    static Key Of(const int16_t* sorted_free, size_t devices, int64_t cpu_free, int64_t memory_free, uint64_t mask) {
+      Key k;
+      k.cpu = cpu_free;
+      k.memory = memory_free;
+      k.mask = mask;
+      k.devices = static_cast<uint32_t>(devices);
+      std::copy(sorted_free, sorted_free + devices, k.free);
+      return k;
+    }
   };
   FragmentationMemo() : entries_(kSlots) {}
   static uint64_t Hash(const Key& k);
