@@ -925,9 +925,10 @@ void Engine::Impl::Pass(TimeMs now) {
     if (plain && exp == nullptr && !opts.preemption && a.blocked_epoch == static_cast<uint32_t>(capacity_epoch)) {
       res = TryResult::kNoCapacity;  // nothing freed since it last failed: it still cannot fit
       why = a.extra ? a.extra->reason : "";
-    } else if (held_count > 0 && exp == nullptr && a.reservation < 0 && !any_reservation &&
+    } else if (held_count > 0 && exp == nullptr && a.reservation < 0 && !any_reservation && !opts.preemption &&
                !FitsUnheldMax(a, unheld_max)) {
-      // Strict FCFS: no node left unheld has enough of some resource free, so it cannot start now.
+      // Strict FCFS: no node left unheld has enough of some resource free, so it cannot start now. (Not
+      // with preemption, which may free capacity during the pass that the estimate does not know of.)
       res = TryResult::kNoCapacity;
       why = "waiting for capacity";
     } else {
