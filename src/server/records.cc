@@ -51,6 +51,9 @@ std::string EncodeAlloc(const AllocRecord& r) {
   e.U(s.wait ? 1 : 0);
   e.I(s.wait.value_or(0));
   e.U(s.spread ? 1 : 0);
+  // Added later, read when present: the end of a finished allocation and who preempted it.
+  e.I(i.ended);
+  e.S(i.preempted_by);
   return std::move(e.out());
 }
 
@@ -102,6 +105,10 @@ std::optional<AllocRecord> DecodeAlloc(const std::string& bytes) {
   int64_t wait = d.I();
   if (has_wait) s.wait = wait;
   s.spread = d.U() != 0;
+  if (!d.done()) {
+    i.ended = d.I();
+    i.preempted_by = d.S();
+  }
   if (!d.ok()) return std::nullopt;
   s.id = i.id;
   s.tenant = i.tenant;

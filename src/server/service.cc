@@ -341,8 +341,12 @@ struct Server::Impl {
         if (info->state == AllocState::kPlaced) m.spec.reset();
         batch->Put(Table::kAllocations, id, EncodeRecord(*info, m));
       } else {
-        batch->Delete(Table::kAllocations, id);
-        Finish(id, *info, m);
+        // With an idempotency key the row stays, in its final state, through the retention window (across
+        // restarts too), so a retry never allocates twice; PruneFinished deletes it. Without one, only
+        // memory keeps the finished copy (a durable copy of every release costs a third of the throughput).
+        if (m.idem.empty()) batch->Delete(Table::kAllocations, id);
+        else batch->Put(Table::kAllocations, id, EncodeRecord(*info, m));
+        Finish(id, *info, m, batch);
         active.erase(it);
         (void)engine->Forget(id);  // the server keeps the finished copy; the engine's memory stays bounded
       }
@@ -369,21 +373,26 @@ struct Server::Impl {
     return server::EncodeAlloc(r);
   }
 
-  void Finish(const std::string& id, const AllocationInfo& info, const Meta& m) {
+  void Finish(const std::string& id, const AllocationInfo& info, const Meta& m, Batch* batch) {
     auto t = tenant_active.find(m.tenant);
     if (t != tenant_active.end() && t->second > 0 && --t->second == 0) tenant_active.erase(t);
     finished[id] = {info, m.idem, m.actor, server::WallNowMs()};
     finished_order.push_back(id);
-    PruneFinished(server::WallNowMs());
+    PruneFinished(server::WallNowMs(), batch);
   }
 
-  void PruneFinished(int64_t now) {
+  // Drops finished allocations past the retention (age or count), from memory and, through `batch`, from
+  // the store.
+  void PruneFinished(int64_t now, Batch* batch) {
     while (!finished_order.empty()) {
       auto it = finished.find(finished_order.front());
       bool too_many = finished_order.size() > cfg.finished_retention_count;
       if (it != finished.end() && !too_many && now - it->second.at < cfg.finished_retention_ms) break;
       if (it != finished.end()) {
-        if (!it->second.idem.empty()) idem_index.erase(it->second.info.tenant + "\n" + it->second.idem);
+        if (!it->second.idem.empty()) {
+          idem_index.erase(it->second.info.tenant + "\n" + it->second.idem);
+          batch->Delete(Table::kAllocations, it->first);
+        }
         finished.erase(it);
       }
       finished_order.pop_front();
@@ -1049,13 +1058,14 @@ struct Server::Impl {
     // Allocations: placed ones first, in start order, then queued ones in submission order.
     std::vector<server::AllocRecord> recs;
     recs.reserve(snap->rows(Table::kAllocations).size());
+    std::vector<server::AllocRecord> done;  // finished, still in the retention window
     for (const auto& [k, v] : snap->rows(Table::kAllocations)) {
       auto r = server::DecodeAlloc(v);
-      if (!r || !IsActive(r->info.state)) {
+      if (!r) {
         fix.Delete(Table::kAllocations, k);
         continue;
       }
-      recs.push_back(std::move(*r));
+      (IsActive(r->info.state) ? recs : done).push_back(std::move(*r));
     }
     int64_t t_decoded = SteadyMicros();
     // Placed ones go back onto their recorded nodes (order does not matter); queued ones after them, in
@@ -1115,6 +1125,21 @@ struct Server::Impl {
       if (r.info.state == AllocState::kQueued) m.spec = std::make_unique<RequestSpec>(std::move(r.spec));
       tenant_active[m.tenant]++;
       if (!m.idem.empty()) idem_index[m.tenant + "\n" + m.idem] = r.info.id;
+    }
+    // Finished allocations still in their retention window, oldest first.
+    {
+      auto ended = [&](const server::AllocRecord& r) { return r.info.ended >= 0 ? r.info.ended : now; };
+      std::sort(done.begin(), done.end(), [&](const auto& a, const auto& b) {
+        return ended(a) != ended(b) ? ended(a) < ended(b) : a.info.id < b.info.id;
+      });
+      for (auto& r : done) {
+        std::string id = r.info.id;
+        if (!r.idem.empty()) idem_index[r.info.tenant + "\n" + r.idem] = id;
+        int64_t at = ended(r);
+        finished[id] = {std::move(r.info), std::move(r.idem), std::move(r.actor), at};
+        finished_order.push_back(id);
+      }
+      PruneFinished(now, &fix);
     }
     // What Restore and re-submission reported is the old state, not news.
     (void)engine->TakeEvents();
@@ -2356,8 +2381,8 @@ struct Server::Impl {
           ++it;
         }
       }
+      PruneFinished(now, &b);
       if (!b.empty() || !fire.empty()) CommitThen(std::move(b), net::Responder(), {}, std::move(fire));
-      PruneFinished(now);
       if (now - last_prune_ms > 3'600'000) {
         last_prune_ms = now;
         l.unlock();

@@ -95,6 +95,7 @@ class Decoder {
   ResourceMap Map();
   allot::Labels Labels();
   bool ok() const { return ok_; }
+  bool done() const { return pos_ >= in_.size(); }  // no bytes left (fields added later are optional)
 
  private:
   std::string_view in_;

@@ -186,6 +186,19 @@ TEST(RecordsTest, AllocationRoundTrip) {
   EXPECT_FALSE(DecodeAlloc(bytes.substr(0, bytes.size() / 2)).has_value());  // truncated
 }
 
+TEST(RecordsTest, FinishedAllocationKeepsItsEndAndPreemptor) {
+  AllocRecord r;
+  r.info.id = "a-2";
+  r.info.state = AllocState::kPreempted;
+  r.info.ended = 1700000000500;
+  r.info.preempted_by = "urgent-1";
+  auto d = DecodeAlloc(EncodeAlloc(r));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->info.state, AllocState::kPreempted);
+  EXPECT_EQ(d->info.ended, 1700000000500);
+  EXPECT_EQ(d->info.preempted_by, "urgent-1");
+}
+
 TEST(RecordsTest, NodeTenantReservationRoundTrip) {
   NodeRecord n;
   n.spec.name = "n1";
