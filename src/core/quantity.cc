@@ -3,6 +3,7 @@
 // The scanner mirrors apimachinery's parseQuantityString, and Canonical() mirrors
 // Quantity.CanonicalizeBytes: read them side by side when changing anything here.
 #include "allot/quantity.h"
+#include "allot/utf8.h"
 
 #include <cstring>
 #include <limits>
@@ -220,7 +221,7 @@ std::string Canonical(i128 nanos, QuantityFormat format) {
 }
 
 Error QuantityError(std::string_view text, std::string_view why) {
-  return InvalidArgument("invalid quantity \"" + std::string(text) + "\": " + std::string(why));
+  return InvalidArgument("invalid quantity \"" + QuoteForError(text) + "\": " + std::string(why));
 }
 
 }  // namespace
@@ -443,7 +444,7 @@ bool ParseDecimalNanos(std::string_view s, i128* nanos) {
 
 Result<int64_t> ParseDockerMemory(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return InvalidArgument("invalid memory size \"" + std::string(text) + "\": " + std::string(why));
+    return InvalidArgument("invalid memory size \"" + QuoteForError(text) + "\": " + std::string(why));
   };
   size_t i = 0;
   while (i < text.size() && (IsDigit(text[i]) || text[i] == '.')) i++;
@@ -470,7 +471,7 @@ Result<int64_t> ParseDockerMemory(std::string_view text) {
 Result<int64_t> ParseDockerCpus(std::string_view text) {
   i128 nanos = 0;
   if (!ParseDecimalNanos(text, &nanos)) {
-    return InvalidArgument("invalid cpus \"" + std::string(text) + "\": expected a number of cores such as 0.5");
+    return InvalidArgument("invalid cpus \"" + QuoteForError(text) + "\": expected a number of cores such as 0.5");
   }
   return static_cast<int64_t>(DivAway(nanos, 1'000'000));
 }

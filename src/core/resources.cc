@@ -1,4 +1,5 @@
 #include "allot/resources.h"
+#include "allot/utf8.h"
 
 #include <cctype>
 #include <charconv>
@@ -16,14 +17,14 @@ std::string CanonicalResourceName(std::string_view name) {
 
 Status ValidateResourceName(std::string_view name) {
   if (name.empty()) return InvalidArgument("resource name is empty");
-  if (name.size() > 253) return InvalidArgument("resource name \"" + std::string(name.substr(0, 40)) + "...\" is too long");
+  if (name.size() > 253) return InvalidArgument("resource name \"" + QuoteForError(name, 40) + "\" is too long");
   auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
   if (!alnum(name.front()) || !alnum(name.back())) {
-    return InvalidArgument("resource name \"" + std::string(name) + "\" must start and end with a letter or digit");
+    return InvalidArgument("resource name \"" + QuoteForError(name) + "\" must start and end with a letter or digit");
   }
   for (char c : name) {
     if (!alnum(c) && c != '-' && c != '_' && c != '.' && c != '/') {
-      return InvalidArgument("resource name \"" + std::string(name) + "\" has an invalid character '" + c + "'");
+      return InvalidArgument("resource name \"" + QuoteForError(name) + "\" has an invalid character '" + QuoteForError(std::string_view(&c, 1)) + "'");
     }
   }
   return Status::Ok();
@@ -33,9 +34,9 @@ bool IsMilliResource(std::string_view n) { return n == "cpu" || n == "gpu"; }
 
 Result<int64_t> ParseResourceAmount(std::string_view name, std::string_view text) {
   auto q = ParseQuantity(text);
-  if (!q.ok()) return Error{q.error().code, std::string(name) + ": " + q.error().message};
+  if (!q.ok()) return Error{q.error().code, QuoteForError(name) + ": " + q.error().message};
   if (q->nanos < 0) {
-    return InvalidArgument(std::string(name) + ": quantity \"" + std::string(text) + "\" is negative");
+    return InvalidArgument(QuoteForError(name) + ": quantity \"" + QuoteForError(text) + "\" is negative");
   }
   return IsMilliResource(name) ? q->Milli() : q->Value();
 }
@@ -82,7 +83,7 @@ Result<int> ParsePriority(std::string_view text) {
   int v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size() || text.empty()) {
-    return InvalidArgument("invalid priority \"" + std::string(text) +
+    return InvalidArgument("invalid priority \"" + QuoteForError(text) +
                            "\": use critical, high, normal, low, background or an integer");
   }
   return v;
