@@ -130,7 +130,8 @@ std::string EncodeNode(const NodeRecord& n) {
             {"taints", taints},            {"pool", n.spec.pool},
             {"draining", n.draining},      {"down", n.down},
             {"agent", n.agent}};
-  return j.dump();
+  if (!n.owner.empty()) j["owner"] = n.owner;
+  return Dump(j);
 }
 
 std::optional<NodeRecord> DecodeNode(const std::string& text) {
@@ -154,6 +155,7 @@ std::optional<NodeRecord> DecodeNode(const std::string& text) {
   n.draining = j.value("draining", false);
   n.down = j.value("down", false);
   n.agent = j.value("agent", false);
+  n.owner = j.value("owner", "");
   return n;
 }
 
@@ -165,7 +167,7 @@ std::string EncodeTenant(const TenantSpec& t) {
             {"lending_limit", RawResources(t.lending_limit)},
             {"burst", t.burst},
             {"grace", t.grace}};
-  return j.dump();
+  return Dump(j);
 }
 
 std::optional<TenantSpec> DecodeTenant(const std::string& text) {
@@ -185,7 +187,7 @@ std::optional<TenantSpec> DecodeTenant(const std::string& text) {
 std::string EncodeReservation(const ReservationSpec& r) {
   Json j = {{"id", r.id},   {"tenant", r.tenant}, {"start", r.start}, {"end", r.end},
             {"requests", RawResources(r.requests)}, {"nodes", r.nodes}, {"pool", r.pool}};
-  return j.dump();
+  return Dump(j);
 }
 
 std::optional<ReservationSpec> DecodeReservation(const std::string& text) {

@@ -26,6 +26,7 @@ struct NodeRecord {
   bool draining = false;
   bool down = false;
   bool agent = false;  // a node agent heartbeats for it
+  std::string owner;   // the agent token that registered it ("" for nodes an admin or the config defined)
 };
 std::string EncodeNode(const NodeRecord& n);
 std::optional<NodeRecord> DecodeNode(const std::string& text);

@@ -44,6 +44,7 @@
 #include "allot/server.h"
 #include "allot/throttle/config.h"
 #include "allot/throttle/degradation.h"
+#include "allot/utf8.h"
 #include <yaml-cpp/yaml.h>
 #include "net/http.h"
 #include "server/auth.h"
@@ -73,7 +74,7 @@ bool IsActive(AllocState s) { return s == AllocState::kQueued || s == AllocState
 net::HttpResponse JsonResponse(int status, const Json& body) {
   net::HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = server::Dump(body);
   return r;
 }
 net::HttpResponse ErrorResponse(const ApiError& e) {
@@ -203,6 +204,7 @@ struct Server::Impl {
   std::unordered_map<std::string, size_t> tenant_active;
   struct NodeMeta {
     bool agent = false, down_by_heartbeat = false, draining = false, down = false;
+    std::string owner;  // the agent token that registered the node ("": an admin or the config)
     int64_t last_heartbeat = 0;
     std::string pool;
     ResourceMap observed;       // the last heartbeat's usage (empty: never reported)
@@ -408,7 +410,7 @@ struct Server::Impl {
       if (done) done();
       if (!s.ok()) {
         std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"store commit failed\",\"error\":%s}\n",
-                     Json(s.message()).dump().c_str());
+                     server::Dump(Json(s.message())).c_str());
         if (responder.valid()) {
           responder.Send(ErrorResponse({503, "unavailable", "the change could not be made durable: " + s.message(), ""}));
         }
@@ -600,7 +602,7 @@ struct Server::Impl {
                ")" + (why.empty() ? "" : ": " + why);
     a.actor = "server";
     std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"degradation level changed\",\"scope\":%s,\"reason\":%s}\n",
-                 m.level() > before ? "warn" : "info", Json(scope).dump().c_str(), Json(a.reason).dump().c_str());
+                 m.level() > before ? "warn" : "info", server::Dump(Json(scope)).c_str(), server::Dump(Json(a.reason)).c_str());
     if (b != nullptr) b->events.push_back(std::move(a));
   }
 
@@ -817,7 +819,7 @@ struct Server::Impl {
                    std::to_string(n) + " present): " + reason;
         a.actor = "server";
         std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool desired nodes changed\",\"pool\":%s,\"reason\":%s}\n",
-                     Json(pc.name).dump().c_str(), Json(a.reason).dump().c_str());
+                     server::Dump(Json(pc.name)).c_str(), server::Dump(Json(a.reason)).c_str());
         b->events.push_back(std::move(a));
         if (!pc.command.empty()) StartCommand(p, now_ms, b);
       }
@@ -900,7 +902,7 @@ struct Server::Impl {
     a.reason = "desired " + std::to_string(p.command_desired) + ": " + what;
     a.actor = "server";
     std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool command\",\"pool\":%s,\"result\":%s}\n",
-                 Json(p.cfg.name).dump().c_str(), Json(a.reason).dump().c_str());
+                 server::Dump(Json(p.cfg.name)).c_str(), server::Dump(Json(a.reason)).c_str());
     b->events.push_back(std::move(a));
   }
 
@@ -1021,7 +1023,7 @@ struct Server::Impl {
       if (!n) continue;
       if (auto s = engine->AddNode(n->spec, now); !s.ok()) {
         std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"node not restored\",\"node\":%s,\"error\":%s}\n",
-                     Json(k).dump().c_str(), Json(s.message()).dump().c_str());
+                     server::Dump(Json(k)).c_str(), server::Dump(Json(s.message())).c_str());
         continue;
       }
       known_nodes.insert(n->spec.name);
@@ -1029,6 +1031,7 @@ struct Server::Impl {
       NodeMeta& m = node_meta[n->spec.name];
       m.pool = n->spec.pool;
       m.agent = n->agent;
+      m.owner = n->owner;
       m.draining = n->draining;
       m.down = n->down;
       if (n->agent) m.last_heartbeat = now;  // a grace of one timeout after the restart
@@ -1044,7 +1047,7 @@ struct Server::Impl {
       if (auto s = engine->AddNode(spec, now); !s.ok()) return Error{s.code(), "nodes: " + spec.name + ": " + s.message()};
       node_meta[spec.name].pool = spec.pool;
       registered_allocated[spec.name] = spec.allocated;
-      fix.Put(Table::kNodes, spec.name, server::EncodeNode({spec, false, false, false}));
+      fix.Put(Table::kNodes, spec.name, server::EncodeNode({spec, false, false, false, ""}));
     }
     Collect("config", &fix);  // config nodes new to the store are audited
     for (const auto& [k, v] : snap->rows(Table::kReservations)) {
@@ -1160,8 +1163,24 @@ struct Server::Impl {
   // ---------------------------------------------------------------------------------------------------
   // Request handling.
 
+  // Text the request line carries: the method a token, the path and every query key and value valid UTF-8
+  // without control characters (so no handler, log line or error text sees bytes it cannot encode).
+  static std::optional<ApiError> CheckRequestLine(const net::HttpRequest& req) {
+    if (req.method.empty() || req.method.size() > 16 ||
+        !std::all_of(req.method.begin(), req.method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+      return ApiError{400, "invalid_argument", "the method must be an HTTP method name such as GET", "method"};
+    }
+    if (auto e = server::CheckText(req.path, "path")) return e;
+    for (const auto& [k, v] : req.query) {
+      if (auto e = server::CheckText(k, "query")) return e;
+      if (auto e = server::CheckText(v, "query." + k)) return e;
+    }
+    return std::nullopt;
+  }
+
   void Handle(net::HttpRequest&& req, const net::Responder& r) {
     const std::string& p = req.path;
+    if (auto e = CheckRequestLine(req)) return Invalid(r, *e);
     if (p == "/healthz") {
       r.Send(JsonResponse(200, {{"status", "ok"}}));
       return;
@@ -1285,9 +1304,11 @@ struct Server::Impl {
     if (who.role != "admin" && who.role != "agent") return Reject(r, Forbidden("registering nodes needs an admin or agent token"), "forbidden");
     Json body;
     if (auto e = server::ParseBody(req.body, cfg.max_json_depth, &body)) return Invalid(r, *e);
-    if (auto e = server::CheckKeys(body, "", {"name", "capacity", "allocated", "labels", "taints", "pool", "gpus"})) {
+    if (auto e = server::CheckKeys(body, "", {"name", "capacity", "allocated", "labels", "taints", "pool", "gpus", "force"})) {
       return Invalid(r, *e);
     }
+    bool force = false;
+    if (auto e = server::GetBool(body, "", "force", &force)) return Invalid(r, *e);
     NodeSpec spec;
     if (auto e = server::GetString(body, "", "name", &spec.name)) return Invalid(r, *e);
     if (!ValidName(spec.name)) return Invalid(r, Unprocessable("name", "a node name of letters, digits, '-', '_', '.' is required"));
@@ -1340,7 +1361,11 @@ struct Server::Impl {
     }
     std::lock_guard<std::mutex> l(mu);
     int64_t now = server::WallNowMs();
-    bool exists = engine->Node(spec.name).ok();
+    auto current = engine->Node(spec.name);
+    bool exists = current.ok();
+    if (exists) {
+      if (auto e = MayUpdateNode(*current, spec, who, force)) return Reject(r, *e, e->status == 403 ? "forbidden" : "invalid");
+    }
     Status s = exists ? engine->UpdateNode(spec, now) : engine->AddNode(spec, now);
     if (!s.ok()) return Invalid(r, server::FromError(s.error()));
     NodeMeta& m = node_meta[spec.name];
@@ -1349,14 +1374,43 @@ struct Server::Impl {
     registered_allocated[spec.name] = spec.allocated;
     if (who.role == "agent") {
       m.agent = true;
+      m.owner = who.name;
       m.last_heartbeat = now;
     }
     Batch b;
-    b.Put(Table::kNodes, spec.name, server::EncodeNode({spec, m.draining, m.down, m.agent}));
+    b.Put(Table::kNodes, spec.name, server::EncodeNode({spec, m.draining, m.down, m.agent, m.owner}));
     engine->Schedule(now);
     auto fire = Collect(who.name, &b);
     auto n = engine->Node(spec.name);
     CommitThen(std::move(b), r, JsonResponse(exists ? 200 : 201, NodeJson(*n)), std::move(fire));
+  }
+
+  // Whether `who` may replace node `current` by `spec`. An agent may update only a node it registered
+  // itself; nobody shrinks a node below what allot has placed on it, except an admin with force (the
+  // allocations then keep running and the node has no free capacity until enough of them end).
+  // REQUIRES: mu held.
+  std::optional<ApiError> MayUpdateNode(const NodeInfo& current, const NodeSpec& spec, const Principal& who, bool force) {
+    const NodeMeta& m = node_meta[current.name];
+    if (who.role == "agent" && !(m.agent && (m.owner.empty() || m.owner == who.name))) {
+      return Forbidden("node " + current.name + " is managed by " + (m.agent ? "agent " + m.owner : std::string("an admin")) +
+                       "; an agent token may register or update only its own node");
+    }
+    if (force && who.admin()) return std::nullopt;
+    const ResourceMap& unmanaged = registered_allocated[current.name];
+    for (const auto& [k, used] : current.allocated) {
+      int64_t placed = used - Get(unmanaged, k);  // what allot's own allocations hold
+      if (placed <= 0) continue;
+      int64_t room = Get(spec.capacity, k) - Get(spec.allocated, k);
+      if (room < placed) {
+        return ApiError{409, "failed_precondition",
+                        "capacity." + k + ": node " + current.name + " has " + FormatResourceAmount(k, placed) +
+                            " allocated; the new capacity leaves room for " + FormatResourceAmount(k, std::max<int64_t>(room, 0)) +
+                            (who.admin() ? " (drain it first, or send \"force\": true to keep the allocations running on a node that has no free capacity until they end)"
+                                         : " (an agent never shrinks a node below its allocations)"),
+                        "capacity." + k};
+      }
+    }
+    return std::nullopt;
   }
 
   NodeSpec SpecOf(const NodeInfo& n) {
@@ -1377,7 +1431,7 @@ struct Server::Impl {
     NodeSpec spec = spec_override ? *spec_override : SpecOf(*n);
     // The stored record keeps the registered unmanaged `allocated` amount.
     if (!spec_override) spec.allocated = registered_allocated[name];
-    b->Put(Table::kNodes, name, server::EncodeNode({spec, m.draining, m.down, m.agent}));
+    b->Put(Table::kNodes, name, server::EncodeNode({spec, m.draining, m.down, m.agent, m.owner}));
   }
   std::unordered_map<std::string, ResourceMap> registered_allocated;
 
@@ -1428,6 +1482,12 @@ struct Server::Impl {
     std::lock_guard<std::mutex> l(mu);
     int64_t now = server::WallNowMs();
     if (!engine->Node(name).ok()) return NotFound(r, "node " + name + " is not registered");
+    if (who.role == "agent") {
+      const NodeMeta& cur = node_meta[name];
+      if (!cur.owner.empty() && cur.owner != who.name) {
+        return Reject(r, Forbidden("node " + name + " is managed by agent " + cur.owner + "; heartbeats come from its own agent"), "forbidden");
+      }
+    }
     if (auto s = engine->SetObservedUsage(name, usage, now); !s.ok()) return Invalid(r, server::FromError(s.error()));
     NodeMeta& m = node_meta[name];
     bool changed = !m.agent || m.down_by_heartbeat;
@@ -1738,11 +1798,9 @@ struct Server::Impl {
     std::string node = req.Query("node");
     size_t limit = 1000;
     if (req.HasQuery("limit")) {
-      try {
-        limit = static_cast<size_t>(std::stoull(req.Query("limit")));
-      } catch (...) {
-        return Invalid(r, BadRequest("limit", "must be a number"));
-      }
+      int64_t v = 0;
+      if (auto e = server::ParseCount(req.Query("limit"), "limit", 0, 100000, &v)) return Invalid(r, *e);
+      limit = static_cast<size_t>(v);
     }
     if (!tenant.empty() && !who.CoversTenant(tenant) && !InScope(who, tenant)) {
       return Reject(r, Forbidden("tenant " + tenant + " is outside this token's subtree " + who.tenant), "forbidden");
@@ -2139,18 +2197,12 @@ struct Server::Impl {
       }
     }
     if (req.HasQuery("after")) {
-      try {
-        q.after_seq = std::stoll(req.Query("after"));
-      } catch (...) {
-        return Invalid(r, BadRequest("after", "must be a sequence number"));
-      }
+      if (auto e = server::ParseCount(req.Query("after"), "after", 0, INT64_MAX, &q.after_seq)) return Invalid(r, *e);
     }
     if (req.HasQuery("limit")) {
-      try {
-        q.limit = std::min<size_t>(static_cast<size_t>(std::stoull(req.Query("limit"))), 100000);
-      } catch (...) {
-        return Invalid(r, BadRequest("limit", "must be a number"));
-      }
+      int64_t v = 0;
+      if (auto e = server::ParseCount(req.Query("limit"), "limit", 0, 100000, &v)) return Invalid(r, *e);
+      q.limit = static_cast<size_t>(v);
     }
     q.id = req.Query("id");
     std::string tenant = req.Query("tenant");
@@ -2363,7 +2415,7 @@ struct Server::Impl {
             m.down = true;
             PersistNode(name, &b);
             std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"node down: heartbeats stopped\",\"node\":%s}\n",
-                         Json(name).dump().c_str());
+                         server::Dump(Json(name)).c_str());
           }
         }
       }
@@ -2402,15 +2454,14 @@ struct Server::Impl {
       request_latency.Observe(static_cast<double>(rec.micros) / 1e6);
     }
     if (!cfg.log_requests) return;
-    char line[1024];
-    int n = std::snprintf(line, sizeof line,
-                          "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":%s,\"path\":%s,"
-                          "\"status\":%d,\"us\":%lld,\"bytes\":%zu,\"actor\":%s,\"remote\":%s}\n",
-                          server::FormatTime(server::WallNowMs()).c_str(), Json(std::string(rec.method)).dump().c_str(),
-                          Json(std::string(rec.path.substr(0, 300))).dump().c_str(), rec.status,
-                          static_cast<long long>(rec.micros), rec.bytes, Json(std::string(rec.actor)).dump().c_str(),
-                          Json(std::string(rec.remote)).dump().c_str());
-    if (n > 0) fwrite(line, 1, std::min<size_t>(static_cast<size_t>(n), sizeof line - 1), stderr);
+    // Everything from the request is made valid UTF-8 (and cut between characters) before it is encoded.
+    std::string line = "{\"ts\":\"" + server::FormatTime(server::WallNowMs()) +
+                       "\",\"level\":\"info\",\"msg\":\"request\",\"method\":" + server::Dump(Json(SafeUtf8(rec.method, 32))) +
+                       ",\"path\":" + server::Dump(Json(SafeUtf8(rec.path, 300))) + ",\"status\":" + std::to_string(rec.status) +
+                       ",\"us\":" + std::to_string(rec.micros) + ",\"bytes\":" + std::to_string(rec.bytes) +
+                       ",\"actor\":" + server::Dump(Json(SafeUtf8(rec.actor, 253))) +
+                       ",\"remote\":" + server::Dump(Json(SafeUtf8(rec.remote, 64))) + "}\n";
+    fwrite(line.data(), 1, line.size(), stderr);
   }
 };
 
@@ -2506,7 +2557,15 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
            path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
   };
   auto http = net::HttpServer::Create(ho, [p](net::HttpRequest&& req, const net::Responder& r) {
-    p->Handle(std::move(req), r);
+    // The last resort: a handler that throws answers 500 and is logged; the server keeps serving. (Input is
+    // validated before use, so reaching this is a bug; the first Send wins, so an answer already sent stays.)
+    try {
+      p->Handle(std::move(req), r);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"request handler failed\",\"error\":%s}\n",
+                   server::Dump(Json(SafeUtf8(e.what(), 300))).c_str());
+      r.Send(ErrorResponse({500, "internal", "the server failed on this request; it was logged", ""}));
+    }
   });
   if (!http.ok()) return http.error();
   impl->http = std::move(http.value());
@@ -2529,7 +2588,7 @@ Status Server::Audit(std::vector<AuditEvent> events) {
   Status s = durable.get();
   if (!s.ok()) {
     std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit commit failed\",\"error\":%s}\n",
-                 Json(s.message()).dump().c_str());
+                 server::Dump(Json(s.message())).c_str());
   }
   return s;
 }

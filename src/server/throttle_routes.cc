@@ -39,7 +39,7 @@ int64_t SystemNowNs() {
 
 double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
-ApiAnswer Answer(int status, const Json& body) { return {status, body.dump(), {}}; }
+ApiAnswer Answer(int status, const Json& body) { return {status, Dump(body), {}}; }
 ApiAnswer Fail(const ApiError& e) { return {e.status, ErrorBody(e), {}}; }
 ApiAnswer Forbidden(const std::string& msg) { return Fail({403, "permission_denied", msg, ""}); }
 ApiAnswer NotFoundAnswer(const std::string& field, const std::string& msg) {
@@ -190,6 +190,8 @@ struct ThrottleService::Impl {
   th::BreakerOptions breaker_defaults;
   std::shared_mutex breaker_keys_mu;
   std::unordered_set<std::string> breaker_keys;  // keys that have a breaker
+  size_t dynamic_breakers = 0;                    // of them, created by reports on undeclared keys
+  size_t max_dynamic_breakers = 100;              // throttling.breakers.max_dynamic
   std::atomic<bool> any_breaker{false};
   std::mutex breaker_acquire_mu;  // serialises peek-probe-acquire on keys with a breaker
   std::mutex breaker_denied_mu;
@@ -263,6 +265,7 @@ struct ThrottleService::Impl {
       auto c = th::ParseThrottleConfigText(opt.throttling_yaml);
       if (!c.ok()) return Error{c.error().code, "throttling." + CleanMessage(c.error().message)};
       breaker_defaults = c->breaker_defaults;
+      max_dynamic_breakers = c->max_dynamic_breakers;
       breakers_owner = std::make_unique<th::BreakerSet>(c->breaker_defaults);
       const int64_t now = Now();
       for (auto& [key, levels] : c->ratelimits) {
@@ -401,6 +404,33 @@ struct ThrottleService::Impl {
     std::unique_lock l(breaker_keys_mu);
     breaker_keys.insert(key);
     any_breaker.store(true, std::memory_order_release);
+  }
+  // A report may create the breaker of a key only when the key is declared (throttling.breakers.keys),
+  // names a rate limit or a pool (whose acquires the breaker guards), or while fewer than
+  // throttling.breakers.max_dynamic other keys have one; nullopt = admitted (and marked).
+  std::optional<ApiAnswer> AdmitBreaker(const std::string& key) {
+    if (HasBreaker(key)) return std::nullopt;
+    bool guards = table.Has(key);
+    if (!guards) {
+      std::shared_lock l(pools_mu);
+      guards = pools.count(key) > 0;
+    }
+    std::unique_lock l(breaker_keys_mu);
+    if (!guards && !breaker_keys.count(key)) {
+      if (dynamic_breakers >= max_dynamic_breakers) {
+        if (max_dynamic_breakers == 0) {
+          return NotFoundAnswer("key", "breaker \"" + key + "\": not declared (throttling.breakers.keys), and no rate limit or pool has this key");
+        }
+        return Fail(ApiError{429, "resource_exhausted",
+                             "breaker \"" + key + "\": " + std::to_string(max_dynamic_breakers) +
+                                 " undeclared keys already have breakers (throttling.breakers.max_dynamic); declare this one",
+                             "key"});
+      }
+      dynamic_breakers++;
+    }
+    breaker_keys.insert(key);
+    any_breaker.store(true, std::memory_order_release);
+    return std::nullopt;
   }
   bool HasBreaker(std::string_view key) {
     if (!any_breaker.load(std::memory_order_acquire)) return false;
@@ -1020,7 +1050,9 @@ struct ThrottleService::Impl {
         if (!std::isfinite(ms) || ms < 0 || ms > 1e12) return Fail(Unprocessable("latency_ms", "must be a non-negative number"));
         latency_ns = static_cast<int64_t>(ms * 1e6);
       }
-      MarkBreaker(key);
+      // A writer reports for its own subtree only (the tenant is the token's unless it names one inside it).
+      if (auto f = ActFor(c, &tenant)) return *f;
+      if (auto f = AdmitBreaker(key)) return *f;
       {
         std::lock_guard l(audit_mu);
         breakers().Record(now, key, outcome == "success", latency_ns);

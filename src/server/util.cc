@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "allot/resources.h"
+#include "allot/utf8.h"
 
 namespace allot::server {
 
@@ -23,7 +24,20 @@ ApiError FromError(const Error& e) {
 std::string ErrorBody(const ApiError& e) {
   Json err = {{"code", e.code}, {"message", e.message}};
   if (!e.field.empty()) err["field"] = e.field;
-  return Json{{"error", err}}.dump();
+  return Dump(Json{{"error", err}});
+}
+
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+std::optional<ApiError> CheckText(std::string_view text, const std::string& field) {
+  if (size_t bad = InvalidUtf8Offset(text); bad != std::string_view::npos) {
+    return BadRequest(field, "is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+  }
+  for (size_t i = 0; i < text.size(); i++) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) return BadRequest(field, "contains a control character (byte " + std::to_string(i) + ")");
+  }
+  return std::nullopt;
 }
 
 int64_t WallNowMs() {
@@ -161,6 +175,20 @@ std::optional<ApiError> ParseBody(const std::string& body, int max_depth, Json* 
   return std::nullopt;
 }
 
+std::optional<ApiError> ParseCount(std::string_view text, const std::string& field, int64_t min, int64_t max,
+                                   int64_t* out) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return BadRequest(field, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  if (v < min || v > max) {
+    return BadRequest(field, "must be from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  *out = v;
+  return std::nullopt;
+}
+
 std::string FieldPath(const std::string& where, const std::string& key) {
   return where.empty() ? key : where + "." + key;
 }
@@ -181,7 +209,7 @@ std::optional<ApiError> GetString(const Json& obj, const std::string& where, con
   if (!it->is_string()) return BadRequest(FieldPath(where, key), "must be a string");
   *out = it->get<std::string>();
   if (out->size() > max_len) return Unprocessable(FieldPath(where, key), "is longer than " + std::to_string(max_len));
-  return std::nullopt;
+  return CheckText(*out, FieldPath(where, key));
 }
 
 std::optional<ApiError> GetBool(const Json& obj, const std::string& where, const char* key, bool* out) {
@@ -225,6 +253,8 @@ std::optional<ApiError> GetLabels(const Json& v, const std::string& field, Label
   if (v.size() > 256) return Unprocessable(field, "has too many entries");
   for (auto it = v.begin(); it != v.end(); ++it) {
     if (!it->is_string()) return BadRequest(field + "." + it.key(), "must be a string");
+    if (auto e = CheckText(it.key(), field)) return e;
+    if (auto e = CheckText(it->get_ref<const std::string&>(), field + "." + it.key())) return e;
     if (it.key().empty() || it.key().size() > 317 || it->get<std::string>().size() > 1024) {
       return Unprocessable(field + "." + it.key(), "label key or value has an invalid length");
     }
@@ -237,14 +267,19 @@ std::optional<ApiError> GetPriority(const Json& v, const std::string& field, int
   if (v.is_null()) return std::nullopt;
   if (v.is_number_integer()) {
     int64_t p = v.get<int64_t>();
-    if (p < -1000000 || p > 1000000) return Unprocessable(field, "is out of range");
+    if (p < 0 || p > kMaxPriority) {
+      return Unprocessable(field, "must be 0 (background) to " + std::to_string(kMaxPriority) + " or a priority name");
+    }
     *out = static_cast<int>(p);
     return std::nullopt;
   }
+  if (v.is_number()) return BadRequest(field, "must be an integer or a priority name");
   if (!v.is_string()) return BadRequest(field, "must be a priority name or an integer");
   auto p = ParsePriority(v.get<std::string>());
   if (!p.ok()) return Unprocessable(field, p.error().message);
-  if (*p < -1000000 || *p > 1000000) return Unprocessable(field, "is out of range");
+  if (*p < 0 || *p > kMaxPriority) {
+    return Unprocessable(field, "must be 0 (background) to " + std::to_string(kMaxPriority) + " or a priority name");
+  }
   *out = *p;
   return std::nullopt;
 }
@@ -252,18 +287,22 @@ std::optional<ApiError> GetPriority(const Json& v, const std::string& field, int
 std::optional<ApiError> ValidateTenant(const std::string& t, const std::string& field) {
   if (t.empty()) return Unprocessable(field, "tenant is empty");
   if (t.size() > 253) return Unprocessable(field, "tenant is longer than 253 characters");
-  size_t seg = 0;
+  size_t start = 0;
   for (size_t i = 0; i <= t.size(); i++) {
-    if (i == t.size() || t[i] == '/') {
-      if (seg == 0) return Unprocessable(field, "tenant \"" + t + "\" has an empty path segment");
-      seg = 0;
+    if (i < t.size() && t[i] != '/') {
+      auto c = static_cast<unsigned char>(t[i]);
+      if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') {
+        return Unprocessable(field, "tenant \"" + QuoteForError(t) + "\" has an invalid character at byte " +
+                                        std::to_string(i) + " (segments are letters, digits, '-', '_', '.')");
+      }
       continue;
     }
-    char c = t[i];
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return Unprocessable(field, "tenant \"" + t + "\" has an invalid character '" + std::string(1, c) + "'");
+    std::string_view seg(t.data() + start, i - start);
+    if (seg.empty()) return Unprocessable(field, "tenant \"" + QuoteForError(t) + "\" has an empty path segment");
+    if (seg == "." || seg == "..") {
+      return Unprocessable(field, "tenant \"" + QuoteForError(t) + "\" has a '.' or '..' path segment");
     }
-    seg++;
+    start = i + 1;
   }
   return std::nullopt;
 }

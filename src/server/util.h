@@ -29,6 +29,11 @@ ApiError BadRequest(std::string field, std::string message);    // 400 invalid_a
 ApiError Unprocessable(std::string field, std::string message); // 422 invalid_value (values out of range)
 ApiError FromError(const Error& e);
 std::string ErrorBody(const ApiError& e);
+// JSON text that never throws: an invalid UTF-8 sequence that slipped through is written as U+FFFD.
+// Every answer, log line and record the server writes goes through it.
+std::string Dump(const Json& j);
+// Text from outside (a string field, a label, a path parameter): valid UTF-8 without control characters.
+std::optional<ApiError> CheckText(std::string_view text, const std::string& field);
 
 int64_t WallNowMs();
 // RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.250Z").
@@ -49,6 +54,10 @@ int JsonDepth(std::string_view text);
 // Parses a request body: must be an object; depth at most `max_depth`.
 std::optional<ApiError> ParseBody(const std::string& body, int max_depth, Json* out);
 
+// A query parameter that is a count or cursor: decimal digits only, within [min, max]. Errors name `field`.
+std::optional<ApiError> ParseCount(std::string_view text, const std::string& field, int64_t min, int64_t max,
+                                   int64_t* out);
+
 // Strict object access: every key of `obj` must be in `allowed`.
 std::optional<ApiError> CheckKeys(const Json& obj, const std::string& where, std::initializer_list<const char*> allowed);
 std::string FieldPath(const std::string& where, const std::string& key);
@@ -58,9 +67,11 @@ std::optional<ApiError> GetBool(const Json& obj, const std::string& where, const
 // {name: "quantity"} (numbers accepted too) -> canonical name -> internal units.
 std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out);
 std::optional<ApiError> GetLabels(const Json& v, const std::string& field, Labels* out);
+// Priorities: a name (background=0 ... critical=4) or an integer 0..kMaxPriority.
+inline constexpr int kMaxPriority = 1'000'000;
 std::optional<ApiError> GetPriority(const Json& v, const std::string& field, int* out);
 
-// Tenant paths: segments of [A-Za-z0-9._-] separated by '/', at most 253 characters.
+// Tenant paths: segments of [A-Za-z0-9._-] (not "." or "..") separated by '/', at most 253 characters.
 std::optional<ApiError> ValidateTenant(const std::string& tenant, const std::string& field);
 bool InSubtree(const std::string& tenant, const std::string& root);
 

@@ -403,7 +403,12 @@ Result<ThrottleConfig> ThrottleConfigImpl(const YAML::Node& root) {
     }
   }
   if (const YAML::Node br = root["breakers"]) {
-    if (Status s = OnlyKeys(br, "breakers", {"defaults", "keys"}); !s.ok()) return s.error();
+    if (Status s = OnlyKeys(br, "breakers", {"defaults", "keys", "max_dynamic"}); !s.ok()) return s.error();
+    if (br["max_dynamic"]) {
+      auto m = Int(br["max_dynamic"], "breakers.max_dynamic", 0);
+      if (!m.ok()) return m.error();
+      c.max_dynamic_breakers = static_cast<size_t>(*m);
+    }
     if (br["defaults"]) {
       auto d = ParseBreakerNode(br["defaults"], "breakers.defaults");
       if (!d.ok()) return d.error();

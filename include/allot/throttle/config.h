@@ -52,6 +52,9 @@ struct ThrottleConfig {
   std::map<std::string, PoolOptions> pools;
   BreakerOptions breaker_defaults;
   std::map<std::string, BreakerOptions> breakers;
+  // Reports on keys that are neither declared here nor a rate limit or pool create breakers only while
+  // fewer than this many such keys have one (0: never); past it a report answers 429.
+  size_t max_dynamic_breakers = 100;
   DegradationOptions degradation = DegradationOptions::Defaults();
   AimdOptions admission;
 };
