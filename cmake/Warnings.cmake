@@ -14,9 +14,10 @@ if(ALLOT_SANITIZE)
 endif()
 target_include_directories(allot_options INTERFACE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
 
-# allot_module(NAME DEPS...) builds src/NAME/*.cc into the static library allot_NAME.
+# allot_module(NAME DEPS...) builds src/NAME/*.cc and src/NAME/*/*.cc (a module's layers) into the static
+# library allot_NAME.
 function(allot_module name)
-  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc ${CMAKE_CURRENT_SOURCE_DIR}/*/*.cc)
   add_library(allot_${name} STATIC ${_srcs})
   target_link_libraries(allot_${name} PUBLIC allot_options ${ARGN})
 endfunction()

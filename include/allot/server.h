@@ -11,10 +11,12 @@
 // signal handler).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "allot/engine.h"
@@ -52,6 +54,8 @@ struct PoolConfig {
 struct ServerConfig {
   std::string listen = "127.0.0.1:7070";
   std::string data_dir = "./allot-data";   // ":memory:" keeps nothing (tests)
+  StoreConfig store;                       // which store (sqlite, memory, etcd) and etcd's settings; the
+                                           // data_dir and sync_full here are the ones that count
   bool dev = false;                        // no auth, loopback only
   std::vector<TokenConfig> tokens;
   EngineOptions policy;
@@ -95,11 +99,20 @@ Result<ServerConfig> ParseServerConfig(const std::string& yaml_text, const std::
 // Lower-case hex SHA-256 of a token secret, as `sha256:` in the config expects.
 std::string HashToken(const std::string& secret);
 
-// An extension route (e.g. /v1/ratelimits/...) that another module serves through this server.
+// An extension route (e.g. /v1/ratelimits/{key+}/acquire) that another module serves through this server.
 struct ApiCall {
   std::string method, path, body;
   std::vector<std::pair<std::string, std::string>> query;
   std::string actor, role, tenant_scope;  // who is calling; tenant_scope "" = all tenants
+  std::vector<std::pair<std::string, std::string>> params;  // the route pattern's path parameters
+  // A path parameter's value ("" when the pattern has none of that name).
+  const std::string& Param(std::string_view name) const {
+    static const std::string kEmpty;
+    for (const auto& [k, v] : params) {
+      if (k == name) return v;
+    }
+    return kEmpty;
+  }
 };
 struct ApiAnswer {
   int status = 200;
@@ -109,14 +122,18 @@ struct ApiAnswer {
 
 class Server {
  public:
-  // Opens the store (unless one is given), rebuilds the state, binds the listener.
+  // Opens the store (unless one is given: store::Open of config.store, not etcd, which needs the leader
+  // election of ServeLoop), rebuilds the state, mounts every route (the core API and the throttling API)
+  // and binds the listener.
   static Result<std::unique_ptr<Server>> Create(const ServerConfig& config, std::unique_ptr<Store> store = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Routes requests whose path starts with `prefix` to `fn` (after authentication). Call before Run().
-  void AddRoute(const std::string& prefix, std::function<ApiAnswer(const ApiCall&)> fn);
+  // Adds `method` + `pattern` to the server's one route table: `fn` answers matching requests after
+  // authentication. Patterns are paths with "{name}" (one segment) and "{name+}" (one or more segments)
+  // parameters, e.g. "/v1/breakers/{key+}/report"; routes are tried in the order added. Call before Run().
+  void AddRoute(std::string method, std::string pattern, std::function<ApiAnswer(const ApiCall&)> fn);
   // Appends `fn`'s text to every GET /metrics: whole Prometheus families (HELP, TYPE, samples) under names
   // the server does not use itself. `fn` runs on an HTTP worker without any of the server's locks held,
   // so it may call Audit. Call before Run().
@@ -135,6 +152,23 @@ class Server {
  private:
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// `allot serve`'s life: store::Open (for etcd: campaign for the leader key first), Server::Create, Run;
+// with etcd, a replica that loses the leadership stops serving at once and campaigns again. Logs one JSON
+// line per step on stderr.
+// Thread-safety: Run on one thread; RequestStop from any thread or a signal handler.
+class ServeLoop {
+ public:
+  explicit ServeLoop(ServerConfig config) : config_(std::move(config)) {}
+  // Serves until RequestStop (Ok), or until the store or the server fails to open or run.
+  Status Run();
+  void RequestStop();  // async-signal-safe
+
+ private:
+  ServerConfig config_;
+  std::atomic<bool> stop_{false};
+  std::atomic<Server*> server_{nullptr};
 };
 
 }  // namespace allot

@@ -112,4 +112,60 @@ struct SqliteStoreOptions {
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir, const SqliteStoreOptions& options = {});
 std::unique_ptr<Store> NewMemoryStore();
 
+// Where a server's state lives: `allot serve --store`, and the flags and config keys beside it.
+struct StoreConfig {
+  std::string kind = "sqlite";           // sqlite (embedded, in data_dir) | memory | etcd (replicated)
+  std::string data_dir = "./allot-data"; // sqlite: the directory of allot.db; ":memory:" means kind memory
+  bool sync_full = true;                 // sqlite: fsync every group commit
+  // etcd: members' client URLs, the key prefix (the leader key is PREFIX/leader), the leader lease TTL
+  // (a dead leader is replaced after about this long), keys per transaction (etcd's --max-txn-ops) and
+  // this replica's name in the leader key (its listen address).
+  std::vector<std::string> etcd_endpoints;
+  std::string etcd_prefix = "/allot";
+  int64_t etcd_lease_ttl_s = 5;          // 1..3600
+  size_t etcd_max_txn_ops = 128;         // 8..1048576
+  std::string replica_id;
+};
+
+// Leadership that an opened store holds (etcd: the leader key under a lease).
+class Leadership {
+ public:
+  virtual ~Leadership() = default;
+  virtual bool IsLeader() const = 0;
+  // Gives the leadership up at once (deletes the key, revokes the lease): a standby takes over.
+  virtual void Resign() = 0;
+  // The fencing token (the leader key's value) while this replica leads.
+  virtual std::string value() const = 0;
+};
+
+struct OpenedStore {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Leadership> leadership;  // null for stores that are not replicated
+};
+
+// What store::Open reports while it waits to lead, and how it is stopped.
+struct OpenHooks {
+  std::function<bool()> stop;                          // polled while campaigning: true gives up
+  std::function<void()> on_lost;                       // leadership lost after Open returned (once)
+  std::function<void(const std::string&)> on_standby;  // the current leader, whenever it changes
+};
+
+// Splits "http://a:1,http://b:2" into etcd endpoints; errors name the bad entry.
+Result<std::vector<std::string>> ParseEtcdEndpoints(const std::string& list);
+// Whether `config` can be opened as written (kind known; for etcd: members, prefix, TTL and transaction
+// size in range); errors name the setting as its flag does.
+Status ValidateStoreConfig(const StoreConfig& config);
+
+namespace store {
+
+// Chooses and opens the store `config` names. For etcd it first campaigns for the leader key and returns
+// only once this replica leads (a fenced store: its writes fail once the leadership is lost), or with
+// kUnavailable when `hooks.stop` said so. Errors name the setting.
+Result<OpenedStore> Open(const StoreConfig& config, const OpenHooks& hooks = {});
+
+// The store kinds Open knows, for help texts and errors.
+const std::vector<std::string>& Kinds();
+
+}  // namespace store
+
 }  // namespace allot

@@ -32,7 +32,7 @@
 // Auth (ApiCall role / tenant_scope): admin may do everything; reader may GET; writer may acquire,
 // release, renew and report only for tenants in its subtree (a missing tenant means its own subtree);
 // agents get 403. Definitions and reservations need admin.
-// Thread-safety: Handle may be called from any number of threads at once.
+// Thread-safety: its routes may be called from any number of threads at once.
 #pragma once
 
 #include <cstdint>
@@ -64,8 +64,9 @@ class ThrottleService {
   ThrottleService(const ThrottleService&) = delete;
   ThrottleService& operator=(const ThrottleService&) = delete;
 
-  // Answers one call on /v1/ratelimits, /v1/pools or /v1/breakers.
-  ApiAnswer Handle(const ApiCall& call);
+  // Adds every route of /v1/ratelimits, /v1/pools and /v1/breakers to `server`'s route table; `self`
+  // (this service) is kept alive by the routes.
+  static void Mount(Server& server, std::shared_ptr<ThrottleService> self);
   // The Prometheus text of every key's counters and states (audits transitions the reads made).
   std::string MetricsText();
 
@@ -73,7 +74,8 @@ class ThrottleService {
 
  private:
   explicit ThrottleService(std::unique_ptr<Impl> impl);
-  ApiAnswer HandleCall(const ApiCall& call);
+  // Runs one route of Impl (a throw is answered 400), then audits the breaker transitions it made.
+  ApiAnswer Call(ApiAnswer (Impl::*route)(const ApiCall&), const ApiCall& call);
   std::unique_ptr<Impl> impl_;
 };
 

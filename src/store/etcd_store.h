@@ -41,7 +41,5 @@ struct EtcdStoreOptions {
 // Errors name the endpoint.
 Result<std::unique_ptr<Store>> OpenEtcdStore(const EtcdStoreOptions& options);
 
-// Splits "http://a:1,http://b:2" into endpoints; errors name the bad entry.
-Result<std::vector<std::string>> ParseEtcdEndpoints(const std::string& list);
 
 }  // namespace allot

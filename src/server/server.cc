@@ -1,0 +1,239 @@
+// Server: the composition of the layers. Create opens the store (unless given), rebuilds the state,
+// mounts every route family in the one route table (the core API and the throttling API) and binds the
+// listener; each request is checked, authenticated and dispatched here, and nothing else is.
+#include <future>
+
+#include <yaml-cpp/yaml.h>
+
+#include "allot/server.h"
+#include "allot/utf8.h"
+#include "server/api/api.h"
+#include "server/state.h"
+#include "server/throttle_routes.h"
+
+namespace allot {
+
+using server::ApiError;
+using server::ErrorResponse;
+using server::Json;
+using server::JsonResponse;
+
+struct Server::Impl {
+  server::State state;
+  server::RouteTable routes;
+
+  // Text the request line carries: the method a token, the path and every query key and value valid UTF-8
+  // without control characters (so no handler, log line or error text sees bytes it cannot encode).
+  static std::optional<ApiError> CheckRequestLine(const net::HttpRequest& req) {
+    if (req.method.empty() || req.method.size() > 16 ||
+        !std::all_of(req.method.begin(), req.method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+      return ApiError{400, "invalid_argument", "the method must be an HTTP method name such as GET", "method"};
+    }
+    if (auto e = server::CheckText(req.path, "path")) return e;
+    for (const auto& [k, v] : req.query) {
+      if (auto e = server::CheckText(k, "query")) return e;
+      if (auto e = server::CheckText(v, "query." + k)) return e;
+    }
+    return std::nullopt;
+  }
+
+  void Handle(net::HttpRequest&& req, const net::Responder& r) {
+    if (auto e = CheckRequestLine(req)) return state.Invalid(r, *e);
+    const std::string& p = req.path;
+    if (p == "/healthz") return r.Send(JsonResponse(200, {{"status", "ok"}}));
+    if (p == "/readyz") {
+      bool ok = state.ready.load() && !state.stopping.load();
+      return r.Send(JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}));
+    }
+    auto principal = state.auth->Authenticate(req.Header("authorization"));
+    if (!principal) {
+      return state.Reject(r, {401, "unauthenticated", "a valid bearer token is required (Authorization: Bearer TOKEN)", ""},
+                          "unauthenticated");
+    }
+    r.SetActor(principal->name);
+    server::PathParams params;
+    server::RouteTable::Outcome outcome;
+    const auto* route = routes.Find(req.method, p, &params, &outcome);
+    if (route == nullptr) {
+      if (outcome == server::RouteTable::Outcome::kMethodNotAllowed) return state.MethodNotAllowed(r);
+      return state.NotFound(r, "no such endpoint: " + p);
+    }
+    route->handler(server::Call{req, *principal, params, r});
+  }
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() {
+  if (impl_->state.timer.joinable()) {
+    impl_->state.stopping = true;
+    impl_->state.timer_cv.notify_all();
+    impl_->state.timer.join();
+  }
+  if (impl_->state.store) impl_->state.store->Close();
+}
+
+Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::unique_ptr<Store> store) {
+  auto impl = std::make_unique<Impl>();
+  impl->state.cfg = config;
+  std::string host;
+  int port = 0;
+  if (auto s = net::SplitHostPort(config.listen, &host, &port); !s.ok()) return Error{s.code(), "listen: " + s.message()};
+  if (config.dev && host != "127.0.0.1" && host != "::1" && host != "localhost") {
+    return InvalidArgument("listen: --dev serves without authentication and only on loopback (127.0.0.1 or ::1), not " + host);
+  }
+  if (!config.dev && config.tokens.empty()) {
+    return InvalidArgument("auth.tokens: the config names no token; add tokens or run with --dev (loopback only)");
+  }
+  auto engine = Engine::Create(config.policy);
+  if (!engine.ok()) return Error{engine.error().code, "policy: " + engine.error().message};
+  impl->state.engine = std::move(engine.value());
+  if (!store) {
+    if (config.store.kind == "etcd") {
+      return InvalidArgument("store etcd: the leader election opens it (ServeLoop), not Server::Create");
+    }
+    StoreConfig sc = config.store;
+    sc.data_dir = config.data_dir;
+    sc.sync_full = config.sync_full;
+    auto opened = store::Open(sc);
+    if (!opened.ok()) return opened.error();
+    store = std::move(opened->store);
+  }
+  impl->state.store = std::move(store);
+  impl->state.auth = std::make_unique<server::Authenticator>(config.tokens, config.dev);
+  throttle::AimdOptions admission;
+  if (!config.throttling_yaml.empty()) {
+    // Only the sections the server applies; the rest belongs to the rate-limit routes.
+    try {
+      YAML::Node t = YAML::Load(config.throttling_yaml);
+      if (t.IsMap() && t["degradation"]) {
+        auto d = throttle::ParseDegradationNode(t["degradation"], "throttling.degradation");
+        if (!d.ok()) return d.error();
+        impl->state.degradation_options = std::move(*d);
+      }
+      if (t.IsMap() && t["admission"]) {
+        auto a = throttle::ParseAimdNode(t["admission"], "throttling.admission");
+        if (!a.ok()) return a.error();
+        admission = *a;
+      }
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument("throttling: " + std::string(e.what()));
+    }
+  }
+  if (auto s = throttle::ValidateDegradationOptions(impl->state.degradation_options); !s.ok()) {
+    return InvalidArgument("throttling.degradation: " + s.message());
+  }
+  if (auto s = throttle::ValidateAimdOptions(admission); !s.ok()) return InvalidArgument("throttling.admission: " + s.message());
+  impl->state.degradation = std::make_unique<throttle::DegradationMonitor>(impl->state.degradation_options);
+  impl->state.admission = std::make_unique<throttle::AimdLimiter>(admission);
+  for (const auto& pc : config.pools) {
+    if (pc.max_nodes < pc.min_nodes || !(pc.target_utilization > 0 && pc.target_utilization <= 1)) {
+      return InvalidArgument("pools: " + pc.name + ": need min_nodes <= max_nodes and target_utilization in (0, 1]");
+    }
+    server::State::PoolRuntime p;
+    p.cfg = pc;
+    impl->state.pools.push_back(std::move(p));
+  }
+  if (auto s = impl->state.Restore(); !s.ok()) return s.error();
+  for (auto mount : {server::MountNodes, server::MountAllocations, server::MountReservations, server::MountQuotas,
+                     server::MountNodePools, server::MountObserve}) {
+    mount(impl->routes, impl->state);
+  }
+  net::HttpServerOptions ho;
+  ho.host = host;
+  ho.port = port;
+  ho.max_body_bytes = config.max_body_bytes;
+  ho.max_queue = config.max_queue;
+  ho.max_connections = config.max_connections;
+  ho.workers = config.workers;
+  ho.request_timeout_ms = config.request_timeout_ms;
+  ho.idle_timeout_ms = config.idle_timeout_ms;
+  Impl* p = impl.get();
+  ho.on_response = [p](const net::AccessRecord& rec) { p->state.OnResponse(rec); };
+  // A single rate-limit acquire is one in-memory decision: it skips the worker hand-off. (The batch form
+  // stays with the workers, which share its JSON work between cores.)
+  ho.run_inline = [](const net::HttpRequest& req) {
+    const std::string& path = req.path;
+    constexpr std::string_view kPrefix = "/v1/ratelimits/", kSuffix = "/acquire";
+    return req.method == "POST" && path.size() > kPrefix.size() + kSuffix.size() &&
+           path.compare(0, kPrefix.size(), kPrefix) == 0 &&
+           path.compare(path.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0;
+  };
+  auto http = net::HttpServer::Create(ho, [p](net::HttpRequest&& req, const net::Responder& r) {
+    // The last resort: a handler that throws answers 500 and is logged; the server keeps serving. (Input is
+    // validated before use, so reaching this is a bug; the first Send wins, so an answer already sent stays.)
+    try {
+      p->Handle(std::move(req), r);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"request handler failed\",\"error\":%s}\n",
+                   server::Dump(Json(SafeUtf8(e.what(), 300))).c_str());
+      r.Send(ErrorResponse({500, "internal", "the server failed on this request; it was logged", ""}));
+    }
+  });
+  if (!http.ok()) return http.error();
+  impl->state.http = std::move(http.value());
+  std::unique_ptr<Server> server(new Server(std::move(impl)));
+  // The throttling API (/v1/ratelimits, /v1/pools, /v1/breakers) registers its routes in the same table.
+  if (Status t = server::MountThrottleRoutes(*server, config); !t.ok()) return t.error();
+  return server;
+}
+
+void Server::AddRoute(std::string method, std::string pattern, std::function<ApiAnswer(const ApiCall&)> fn) {
+  impl_->routes.Add(std::move(method), std::move(pattern), [fn = std::move(fn)](const server::Call& c) {
+    ApiCall call{c.req.method, c.req.path, c.req.body, {}, c.who.name, c.who.role, c.who.tenant, {}};
+    for (const auto& [k, v] : c.req.query) call.query.emplace_back(k, v);
+    call.params = c.params.values();
+    ApiAnswer a = fn(call);
+    net::HttpResponse resp;
+    resp.status = a.status;
+    resp.body = std::move(a.body);
+    for (auto& [k, v] : a.headers) {
+      if (k == "Content-Type") resp.content_type = v;
+      else resp.headers.emplace_back(std::move(k), std::move(v));
+    }
+    c.r.Send(std::move(resp));
+  });
+}
+
+void Server::AddMetrics(std::function<std::string()> fn) { impl_->state.metric_sources.push_back(std::move(fn)); }
+
+Status Server::Audit(std::vector<AuditEvent> events) {
+  if (events.empty()) return Status::Ok();
+  Batch b;
+  b.events = std::move(events);
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> durable = done->get_future();
+  impl_->state.store->Commit(std::move(b), [done](const Status& s) { done->set_value(s); });
+  Status s = durable.get();
+  if (!s.ok()) {
+    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit commit failed\",\"error\":%s}\n",
+                 server::Dump(Json(s.message())).c_str());
+  }
+  return s;
+}
+
+int Server::port() const { return impl_->state.http->port(); }
+
+Status Server::Run() {
+  impl_->state.timer = std::thread([p = impl_.get()] { p->state.TimerLoop(); });
+  impl_->state.ready = true;
+  impl_->state.http->Run();  // returns after the drain
+  impl_->state.stopping = true;
+  impl_->state.timer_cv.notify_all();
+  impl_->state.timer.join();
+  {
+    // Long-polls still open get their current answer.
+    std::lock_guard<std::mutex> l(impl_->state.mu);
+    impl_->state.watches.clear();
+  }
+  Status s = impl_->state.store->Flush();
+  impl_->state.store->Close();
+  return s;
+}
+
+void Server::Shutdown() {
+  impl_->state.stopping = true;
+  impl_->state.http->Shutdown();
+}
+void Server::RequestShutdown() { impl_->state.http->RequestShutdown(); }
+
+}  // namespace allot

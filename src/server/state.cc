@@ -1,0 +1,423 @@
+// The state layer: durable changes, JSON views and answers (see state.h).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include "allot/autoscale.h"
+#include "allot/resources.h"
+#include "allot/utf8.h"
+#include "server/state.h"
+
+namespace allot::server {
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool IsActive(AllocState s) { return s == AllocState::kQueued || s == AllocState::kPlaced; }
+
+net::HttpResponse JsonResponse(int status, const Json& body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = server::Dump(body);
+  return r;
+}
+
+net::HttpResponse ErrorResponse(const ApiError& e) {
+  net::HttpResponse r;
+  r.status = e.status;
+  r.body = server::ErrorBody(e);
+  if (e.status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer"});
+  if (e.status == 429) r.headers.push_back({"Retry-After", "1"});
+  return r;
+}
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+std::string RejectReasonLabel(const std::string& reason) {
+  std::string r = reason;
+  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (r.find("quota") != std::string::npos) return "quota";
+  if (r.find("wait") != std::string::npos || r.find("timed out") != std::string::npos) return "wait_expired";
+  if (r.find("fit") != std::string::npos || r.find("capacity") != std::string::npos ||
+      r.find("no node") != std::string::npos || r.find("infeasible") != std::string::npos) {
+    return "unschedulable";
+  }
+  if (r.find("reservation") != std::string::npos) return "reservation";
+  return "other";
+}
+
+Json NullableTime(int64_t ms) { return ms < 0 ? Json(nullptr) : Json(server::FormatTime(ms)); }
+
+const char* LevelName(int level) {
+  static const char* kNames[] = {"normal", "light", "moderate", "heavy", "critical"};
+  return level >= 0 && level <= 4 ? kNames[level] : "unknown";
+}
+
+int64_t Get(const ResourceMap& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
+}
+
+// Turns the engine's pending events into one store batch (records + audit events), updates the server's
+// own indexes, and returns the watches that the change answers.
+std::vector<std::pair<net::Responder, Json>> State::Collect(const std::string& actor, Batch* batch) {
+  std::vector<std::pair<net::Responder, Json>> fire;
+  auto events = engine->TakeEvents();
+  std::vector<std::string> dirty;
+  for (const auto& ev : events) {
+    AuditEvent a;
+    a.at = ev.at;
+    a.type = EventTypeName(ev.type);
+    a.id = ev.id;
+    a.node = ev.node;
+    a.tenant = ev.tenant;
+    a.reason = ev.reason;
+    a.by = ev.by;
+    a.actor = actor;
+    batch->events.push_back(std::move(a));
+    switch (ev.type) {
+      case EventType::kSubmitted: submissions++; [[fallthrough]];
+      case EventType::kPlaced:
+      case EventType::kCompleted:
+      case EventType::kReleased:
+      case EventType::kExpired:
+      case EventType::kPreempted:
+      case EventType::kRejected:
+      case EventType::kRenewed:
+        dirty.push_back(ev.id);
+        break;
+      case EventType::kUnreserved:
+        if (reservations.erase(ev.id)) batch->Delete(Table::kReservations, ev.id);
+        break;
+      default:
+        break;
+    }
+    if (ev.type == EventType::kPlaced) placements++;
+    if (ev.type == EventType::kExpired) lease_expiries++;
+    if (ev.type == EventType::kPreempted) preemptions++;
+    if (ev.type == EventType::kRejected) CountRejection(RejectReasonLabel(ev.reason));
+  }
+  std::sort(dirty.begin(), dirty.end());
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+  for (const auto& id : dirty) {
+    auto info = engine->Get(id);
+    if (!info.ok()) continue;
+    auto it = active.find(id);
+    if (it == active.end()) continue;  // not ours (or already finished)
+    Meta& m = it->second;
+    if (IsActive(info->state)) {
+      if (info->state == AllocState::kPlaced) m.spec.reset();
+      batch->Put(Table::kAllocations, id, EncodeRecord(*info, m));
+    } else {
+      // With an idempotency key the row stays, in its final state, through the retention window (across
+      // restarts too), so a retry never allocates twice; PruneFinished deletes it. Without one, only
+      // memory keeps the finished copy (a durable copy of every release costs a third of the throughput).
+      if (m.idem.empty()) batch->Delete(Table::kAllocations, id);
+      else batch->Put(Table::kAllocations, id, EncodeRecord(*info, m));
+      Finish(id, *info, m, batch);
+      active.erase(it);
+      (void)engine->Forget(id);  // the server keeps the finished copy; the engine's memory stays bounded
+    }
+    auto range = watches.equal_range(id);
+    for (auto w = range.first; w != range.second;) {
+      if (w->second.from != info->state) {
+        fire.emplace_back(w->second.responder, AllocJson(*info, nullptr));
+        w = watches.erase(w);
+      } else {
+        ++w;
+      }
+    }
+  }
+  return fire;
+}
+
+std::string State::EncodeRecord(const AllocationInfo& info, const Meta& m) {
+  server::AllocRecord r;
+  r.info = info;
+  if (m.spec) r.spec = *m.spec;
+  r.idem = m.idem;
+  r.actor = m.actor;
+  r.lease_ms = m.lease_ms;
+  return server::EncodeAlloc(r);
+}
+
+void State::Finish(const std::string& id, const AllocationInfo& info, const Meta& m, Batch* batch) {
+  auto t = tenant_active.find(m.tenant);
+  if (t != tenant_active.end() && t->second > 0 && --t->second == 0) tenant_active.erase(t);
+  finished[id] = {info, m.idem, m.actor, server::WallNowMs()};
+  finished_order.push_back(id);
+  PruneFinished(server::WallNowMs(), batch);
+}
+
+// Drops finished allocations past the retention (age or count), from memory and, through `batch`, from
+// the store.
+void State::PruneFinished(int64_t now, Batch* batch) {
+  while (!finished_order.empty()) {
+    auto it = finished.find(finished_order.front());
+    bool too_many = finished_order.size() > cfg.finished_retention_count;
+    if (it != finished.end() && !too_many && now - it->second.at < cfg.finished_retention_ms) break;
+    if (it != finished.end()) {
+      if (!it->second.idem.empty()) {
+        idem_index.erase(it->second.info.tenant + "\n" + it->second.idem);
+        batch->Delete(Table::kAllocations, it->first);
+      }
+      finished.erase(it);
+    }
+    finished_order.pop_front();
+  }
+}
+
+// Queues `batch`; answers `resp` to `responder` (and fires `watches`) once it is durable.
+// REQUIRES: mu held (so batches reach the store in engine order).
+void State::CommitThen(Batch batch, net::Responder responder, net::HttpResponse resp,
+                std::vector<std::pair<net::Responder, Json>> fire, std::function<void()> done) {
+  store->Commit(std::move(batch), [responder = std::move(responder), resp = std::move(resp),
+                                   fire = std::move(fire), done = std::move(done)](const Status& s) mutable {
+    if (done) done();
+    if (!s.ok()) {
+      std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"store commit failed\",\"error\":%s}\n",
+                   server::Dump(Json(s.message())).c_str());
+      if (responder.valid()) {
+        responder.Send(ErrorResponse({503, "unavailable", "the change could not be made durable: " + s.message(), ""}));
+      }
+      return;
+    }
+    if (responder.valid()) responder.Send(std::move(resp));
+    for (auto& [r, j] : fire) r.Send(JsonResponse(200, j));
+  });
+}
+
+// Schedules, then persists what changed. REQUIRES: mu held.
+void State::ScheduleAndCommit(int64_t now, const std::string& actor, Batch batch, net::Responder responder,
+                       net::HttpResponse resp) {
+  engine->Schedule(now);
+  auto fire = Collect(actor, &batch);
+  CommitThen(std::move(batch), std::move(responder), std::move(resp), std::move(fire));
+}
+
+Json State::AllocJson(const AllocationInfo& i, const std::string* idem) const {
+  Json j = {{"id", i.id},
+            {"tenant", i.tenant},
+            {"workflow", i.workflow},
+            {"priority", i.priority},
+            {"state", AllocStateName(i.state)},
+            {"node", i.nodes.empty() ? Json(nullptr) : Json(i.nodes.front())},
+            {"nodes", i.nodes},
+            {"requests", server::ResourcesJson(i.requests)},
+            {"limits", server::ResourcesJson(i.limits)},
+            {"count", i.count},
+            {"preemptible", i.preemptible},
+            {"qos", QosClassName(i.qos)},
+            {"submitted", NullableTime(i.submitted)},
+            {"started", NullableTime(i.started)},
+            {"ended", NullableTime(i.ended)},
+            {"expires", NullableTime(i.expires)},
+            {"reason", i.reason}};
+  if (!i.preempted_by.empty()) j["preempted_by"] = i.preempted_by;
+  if (!i.reservation.empty()) j["reservation"] = i.reservation;
+  if (idem != nullptr && !idem->empty()) j["idempotency_key"] = *idem;
+  return j;
+}
+
+Json State::AllocJsonById(const std::string& id) {
+  auto info = engine->Get(id);
+  const std::string* idem = nullptr;
+  auto a = active.find(id);
+  if (a != active.end()) idem = &a->second.idem;
+  if (info.ok()) return AllocJson(*info, idem);
+  auto f = finished.find(id);
+  if (f != finished.end()) return AllocJson(f->second.info, &f->second.idem);
+  return nullptr;
+}
+
+// The allocation's current info: the engine's, or the finished copy. REQUIRES: mu held.
+std::optional<AllocationInfo> State::Lookup(const std::string& id) {
+  auto info = engine->Get(id);
+  if (info.ok()) return *info;
+  auto f = finished.find(id);
+  if (f != finished.end()) return f->second.info;
+  return std::nullopt;
+}
+
+Json State::NodeJson(const NodeInfo& n) const {
+  Json taints = Json::array();
+  for (const auto& t : n.taints) taints.push_back({{"key", t.key}, {"value", t.value}, {"effect", t.effect}});
+  Json j = {{"name", n.name},
+            {"state", !n.up ? "down" : n.draining ? "draining" : "up"},
+            {"up", n.up},
+            {"draining", n.draining},
+            {"capacity", server::ResourcesJson(n.capacity)},
+            {"allocated", server::ResourcesJson(n.allocated)},
+            {"free", server::ResourcesJson(n.free)},
+            {"observed", server::ResourcesJson(n.observed)},
+            {"labels", n.labels},
+            {"taints", taints},
+            {"pool", n.pool},
+            {"allocations", n.allocations}};
+  auto m = node_meta.find(n.name);
+  if (m != node_meta.end() && m->second.last_heartbeat > 0) {
+    j["last_heartbeat"] = server::FormatTime(m->second.last_heartbeat);
+  }
+  if (m != node_meta.end()) {
+    j["agent"] = m->second.agent;
+    if (!m->second.gpus.empty()) j["gpus"] = m->second.gpus;
+  }
+  return j;
+}
+
+Json State::TenantJson(const std::string& path) const {
+  Json j = {{"tenant", path}};
+  auto s = tenant_specs.find(path);
+  if (s != tenant_specs.end()) {
+    j["weight"] = s->second.weight;
+    j["guaranteed"] = server::ResourcesJson(s->second.guaranteed);
+    j["max"] = server::ResourcesJson(s->second.max);
+    j["lending_limit"] = server::ResourcesJson(s->second.lending_limit);
+    j["burst"] = s->second.burst;
+    j["grace_seconds"] = static_cast<double>(s->second.grace) / 1000.0;
+  }
+  for (const auto& u : engine->Tenants()) {
+    if (u.path != path) continue;
+    j["used"] = server::ResourcesJson(u.used);
+    j["borrowed"] = server::ResourcesJson(u.borrowed);
+    j["dominant_share"] = u.dominant_share;
+    j["running"] = u.running;
+    j["queued"] = u.queued;
+    if (!j.contains("guaranteed")) j["guaranteed"] = server::ResourcesJson(u.guaranteed);
+    if (!j.contains("max")) j["max"] = server::ResourcesJson(u.max);
+  }
+  return j;
+}
+
+Json State::ReservationJson(const ReservationInfo& r) const {
+  return {{"id", r.spec.id},
+          {"tenant", r.spec.tenant},
+          {"start", server::FormatTime(r.spec.start)},
+          {"end", server::FormatTime(r.spec.end)},
+          {"requests", server::ResourcesJson(r.spec.requests)},
+          {"nodes", r.spec.nodes},
+          {"pool", r.spec.pool},
+          {"node", r.node},
+          {"used", server::ResourcesJson(r.used)},
+          {"active", r.active}};
+}
+
+// Safe with or without mu held.
+void State::CountRejection(const std::string& reason) {
+  std::lock_guard<std::mutex> l(rejections_mu);
+  rejections[reason]++;
+}
+
+void State::Reject(const net::Responder& r, const ApiError& e, const std::string& reason) {
+  CountRejection(reason);
+  r.Send(ErrorResponse(e));
+}
+
+void State::NotFound(const net::Responder& r, const std::string& msg) {
+  r.Send(ErrorResponse({404, "not_found", msg, ""}));
+}
+
+void State::MethodNotAllowed(const net::Responder& r) {
+  r.Send(ErrorResponse({405, "method_not_allowed", "method not allowed on this path", ""}));
+}
+
+NodeSpec State::SpecOf(const NodeInfo& n) {
+  NodeSpec s;
+  s.name = n.name;
+  s.capacity = n.capacity;
+  s.labels = n.labels;
+  s.taints = n.taints;
+  s.pool = n.pool;
+  // Unmanaged use is what the node reports beyond allot's own allocations; kept as registered.
+  return s;
+}
+
+void State::PersistNode(const std::string& name, Batch* b, const NodeSpec* spec_override) {
+  auto n = engine->Node(name);
+  if (!n.ok()) return;
+  NodeMeta& m = node_meta[name];
+  NodeSpec spec = spec_override ? *spec_override : SpecOf(*n);
+  // The stored record keeps the registered unmanaged `allocated` amount.
+  if (!spec_override) spec.allocated = registered_allocated[name];
+  b->Put(Table::kNodes, name, server::EncodeNode({spec, m.draining, m.down, m.agent, m.owner}));
+}
+
+void State::TimerLoop() {
+  std::unique_lock<std::mutex> l(mu);
+  int64_t last_schedule = 0;
+  while (!stopping.load()) {
+    int64_t now = server::WallNowMs();
+    auto due = engine->NextWakeup();
+    Batch b;
+    if ((due && *due <= now) || now - last_schedule >= 1000) {
+      last_schedule = now;
+      engine->Schedule(now);
+    }
+    for (auto& [name, m] : node_meta) {
+      if (m.agent && !m.down_by_heartbeat && m.last_heartbeat > 0 && now - m.last_heartbeat > cfg.heartbeat_timeout_ms) {
+        if (engine->SetNodeDown(name, now).ok()) {
+          m.down_by_heartbeat = true;
+          m.down = true;
+          PersistNode(name, &b);
+          std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"node down: heartbeats stopped\",\"node\":%s}\n",
+                       server::Dump(Json(name)).c_str());
+        }
+      }
+    }
+    if (now - last_pressure_ms >= 200) RefreshPressure(now, &b);
+    if (!pools.empty() && now - last_pool_eval_ms >= cfg.pool_interval_ms) EvaluatePools(now, &b);
+    ReapCommands(now, &b);
+    auto fire = Collect("server", &b);
+    // Watches whose time is up (or all, when shutting down) answer with the unchanged state.
+    bool closing = http && http->ShutdownRequested();
+    for (auto it = watches.begin(); it != watches.end();) {
+      if (it->second.deadline <= now || closing) {
+        fire.emplace_back(it->second.responder, AllocJsonById(it->first));
+        it = watches.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    PruneFinished(now, &b);
+    if (!b.empty() || !fire.empty()) CommitThen(std::move(b), net::Responder(), {}, std::move(fire));
+    if (now - last_prune_ms > 3'600'000) {
+      last_prune_ms = now;
+      l.unlock();
+      (void)store->PruneEvents(now - cfg.events_retention_ms);
+      l.lock();
+    }
+    int64_t wait = 250;
+    if (auto d = engine->NextWakeup()) wait = std::clamp<int64_t>(*d - server::WallNowMs(), 1, 250);
+    timer_cv.wait_for(l, std::chrono::milliseconds(wait));
+  }
+}
+
+void State::OnResponse(const net::AccessRecord& rec) {
+  {
+    std::lock_guard<std::mutex> l(stats_mu);
+    responses_by_code[rec.status]++;
+    request_latency.Observe(static_cast<double>(rec.micros) / 1e6);
+  }
+  if (!cfg.log_requests) return;
+  // Everything from the request is made valid UTF-8 (and cut between characters) before it is encoded.
+  std::string line = "{\"ts\":\"" + server::FormatTime(server::WallNowMs()) +
+                     "\",\"level\":\"info\",\"msg\":\"request\",\"method\":" + server::Dump(Json(SafeUtf8(rec.method, 32))) +
+                     ",\"path\":" + server::Dump(Json(SafeUtf8(rec.path, 300))) + ",\"status\":" + std::to_string(rec.status) +
+                     ",\"us\":" + std::to_string(rec.micros) + ",\"bytes\":" + std::to_string(rec.bytes) +
+                     ",\"actor\":" + server::Dump(Json(SafeUtf8(rec.actor, 253))) +
+                     ",\"remote\":" + server::Dump(Json(SafeUtf8(rec.remote, 64))) + "}\n";
+  fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace allot::server

@@ -1,0 +1,292 @@
+// The server's shared state: the engine, the store and the server's own indexes (allocations it tracks,
+// finished ones in their retention window, idempotency keys, node metadata, watches), with the one path
+// by which a change becomes durable (Collect, then CommitThen) and the JSON views every handler answers
+// with. The API handlers (src/server/api/) sit above it; restore.cc rebuilds it at start; pressure.cc
+// (degradation levels, adaptive admission) and elastic_pools.cc keep their parts of it current from the
+// timer.
+// Thread-safety: everything below `mu` is guarded by it (the timer thread and the HTTP workers share it);
+// the counters say which lock guards them. Commit callbacks run on the store's thread without `mu`.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "allot/autoscale.h"
+#include "allot/engine.h"
+#include "allot/server.h"
+#include "allot/store.h"
+#include "allot/throttle/config.h"
+#include "allot/throttle/degradation.h"
+#include "net/http.h"
+#include "server/auth.h"
+#include "server/metrics.h"
+#include "server/records.h"
+#include "server/util.h"
+
+namespace allot::server {
+
+int64_t SteadyMicros();
+bool IsActive(AllocState s);
+net::HttpResponse JsonResponse(int status, const Json& body);
+net::HttpResponse ErrorResponse(const ApiError& e);
+bool ValidName(const std::string& s);
+std::string RejectReasonLabel(const std::string& reason);
+Json NullableTime(int64_t ms);
+const char* LevelName(int level);
+int64_t Get(const ResourceMap& m, const std::string& k);
+inline ApiError Forbidden(std::string msg) { return {403, "permission_denied", std::move(msg), ""}; }
+// A writer asking for a tenant *above* its subtree still sees only its subtree.
+inline bool InScope(const Principal& who, const std::string& tenant) {
+  return who.role == "writer" && server::InSubtree(who.tenant, tenant);
+}
+
+
+struct State {
+  ServerConfig cfg;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<server::Authenticator> auth;
+  std::unique_ptr<net::HttpServer> http;
+  std::vector<std::function<std::string()>> metric_sources;  // more families for /metrics (AddMetrics)
+
+  // Everything below is guarded by mu.
+  std::mutex mu;
+  struct Meta {
+    std::string tenant, idem, actor;
+    int64_t lease_ms = 0;
+    std::unique_ptr<RequestSpec> spec;  // kept while queued: a restart re-submits it
+  };
+  std::unordered_map<std::string, Meta> active;
+  struct Finished {
+    AllocationInfo info;
+    std::string idem, actor;
+    int64_t at = 0;
+  };
+  std::unordered_map<std::string, Finished> finished;
+  std::deque<std::string> finished_order;
+  std::unordered_map<std::string, std::string> idem_index;  // tenant '\n' key -> id
+  std::unordered_map<std::string, size_t> tenant_active;
+  struct NodeMeta {
+    bool agent = false, down_by_heartbeat = false, draining = false, down = false;
+    std::string owner;  // the agent token that registered the node ("": an admin or the config)
+    int64_t last_heartbeat = 0;
+    std::string pool;
+    ResourceMap observed;       // the last heartbeat's usage (empty: never reported)
+    Json gpus = Json::array();  // the agent's GPU list (registration, then heartbeats)
+  };
+  std::unordered_map<std::string, NodeMeta> node_meta;
+  std::map<std::string, TenantSpec> tenant_specs;
+  std::map<std::string, ReservationSpec> reservations;
+  struct Watch {
+    net::Responder responder;
+    AllocState from;
+    int64_t deadline;
+  };
+  std::unordered_multimap<std::string, Watch> watches;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  // Counters (guarded by mu).
+  uint64_t lease_expiries = 0, preemptions = 0, placements = 0, submissions = 0;
+  std::mutex rejections_mu;  // a leaf lock: taken with or without mu
+  std::map<std::string, uint64_t> rejections;
+  server::Histogram decision_latency{{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                      0.1, 0.25, 1}};
+  // HTTP counters (guarded by stats_mu; updated from any thread).
+  std::mutex stats_mu;
+  std::map<int, uint64_t> responses_by_code;
+  server::Histogram request_latency{{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1}};
+
+  int64_t metrics_nodes_us = 0;  // time of the last Engine::Nodes() call for /metrics (guarded by mu)
+  std::atomic<bool> ready{false};
+  std::atomic<bool> stopping{false};
+  std::thread timer;
+  std::condition_variable timer_cv;
+  int64_t last_prune_ms = 0;
+
+  // Pressure (guarded by mu): the cluster's monitor gates submissions; pools have their own.
+  throttle::DegradationOptions degradation_options = throttle::DegradationOptions::Defaults();
+  std::unique_ptr<throttle::DegradationMonitor> degradation;
+  std::map<std::string, std::unique_ptr<throttle::DegradationMonitor>> pool_degradation;
+  uint64_t degradation_refusals = 0;
+  int64_t last_pressure_ms = 0;
+  // One pass over the schedulable nodes: per resource (indexed like `scan_resources`) capacity,
+  // allocated, observed (reports only) and effective (max of allocated and observed per node).
+  struct Sums {
+    std::vector<int64_t> capacity, allocated, observed, effective;
+    int32_t nodes = 0;  // schedulable (up, not draining)
+    void Resize(size_t n) {
+      capacity.resize(n);
+      allocated.resize(n);
+      observed.resize(n);
+      effective.resize(n);
+    }
+  };
+  std::vector<std::string> scan_resources;
+  Sums cluster_sums;
+  std::map<std::string, Sums> pool_sums;
+
+  // Adaptive admission (guarded by admission_mu; the commit callback runs on the store's thread).
+  std::mutex admission_mu;
+  std::unique_ptr<throttle::AimdLimiter> admission;
+  uint64_t admission_refusals = 0;
+
+  // Elastic pools (guarded by mu).
+  struct PoolRuntime {
+    PoolConfig cfg;
+    bool evaluated = false;
+    int32_t nodes = 0, desired = 0;
+    std::string reason;
+    double utilization = 0, node_capacity = 0;
+    int64_t allocated = 0, observed = 0, effective = 0, queued_demand = 0;
+    std::optional<double> last_up, last_down;  // seconds: when the desired count last rose / fell
+    int64_t evaluated_at = 0, changed_at = 0;
+    std::deque<double> demand;                 // one point per evaluation
+    autoscale::HoltForecast forecast;
+    bool has_forecast = false;
+    // The scaling command.
+    pid_t pid = -1;
+    int64_t command_started = 0;
+    bool command_pending = false;              // the desired count changed while it ran
+    int32_t command_desired = 0;
+    Json last_command = nullptr;
+  };
+  std::vector<PoolRuntime> pools;
+  int64_t last_pool_eval_ms = 0;
+  std::unordered_map<std::string, ResourceMap> registered_allocated;  // unmanaged use as registered, per node
+
+  // Adaptive admission: one ticket per submission, from arrival to the durable answer.
+  struct AdmissionTicket {
+    State* impl = nullptr;
+    int64_t t0_us = 0;
+    bool acquired = false;
+    bool live = true;
+    ~AdmissionTicket() {
+      if (live && impl != nullptr) impl->AdmissionDone(acquired, t0_us);
+    }
+    // Hands the release over to the commit callback.
+    std::function<void()> Handoff() {
+      live = false;
+      return [p = impl, a = acquired, t0 = t0_us] { p->AdmissionDone(a, t0); };
+    }
+  };
+
+  // ---------------------------------------------------------------------------------------------------
+  // Persistence of engine changes (state.cc), pressure (pressure.cc), elastic pools (elastic_pools.cc),
+  // startup (restore.cc).
+
+  // Turns the engine's pending events into one store batch (records + audit events), updates the server's
+  // own indexes, and returns the watches that the change answers.
+  std::vector<std::pair<net::Responder, Json>> Collect(const std::string& actor, Batch* batch);
+
+  std::string EncodeRecord(const AllocationInfo& info, const Meta& m);
+
+  void Finish(const std::string& id, const AllocationInfo& info, const Meta& m, Batch* batch);
+
+  // Drops finished allocations past the retention (age or count), from memory and, through `batch`, from
+  // the store.
+  void PruneFinished(int64_t now, Batch* batch);
+
+  // Queues `batch`; answers `resp` to `responder` (and fires `watches`) once it is durable.
+  // REQUIRES: mu held (so batches reach the store in engine order).
+  void CommitThen(Batch batch, net::Responder responder, net::HttpResponse resp,
+                  std::vector<std::pair<net::Responder, Json>> fire = {}, std::function<void()> done = nullptr);
+
+  // Schedules, then persists what changed. REQUIRES: mu held.
+  void ScheduleAndCommit(int64_t now, const std::string& actor, Batch batch, net::Responder responder,
+                         net::HttpResponse resp);
+
+  Json AllocJson(const AllocationInfo& i, const std::string* idem) const;
+
+  Json AllocJsonById(const std::string& id);
+
+  // The allocation's current info: the engine's, or the finished copy. REQUIRES: mu held.
+  std::optional<AllocationInfo> Lookup(const std::string& id);
+
+  Json NodeJson(const NodeInfo& n) const;
+
+  Json TenantJson(const std::string& path) const;
+
+  Json ReservationJson(const ReservationInfo& r) const;
+
+  static int64_t Ns(int64_t ms) { return ms * 1'000'000; }
+
+  static Json LevelJson(const throttle::DegradationMonitor* m);
+
+  Json DegradationJson() const { return LevelJson(degradation.get()); }
+
+  // Walks the node table once: sums over schedulable nodes, cluster-wide and per pool. REQUIRES: mu held.
+  void Scan();
+
+  // An audit event (and a log line) when a monitor's level moved. REQUIRES: mu held.
+  void AuditLevel(const std::string& scope, const throttle::DegradationMonitor& m, int before, int64_t now_ms,
+                  Batch* b);
+
+  // Feeds every monitor from a fresh scan. REQUIRES: mu held.
+  void RefreshPressure(int64_t now_ms, Batch* b);
+
+  // The allocated totals (kept incrementally by the engine): fresh at every submission. REQUIRES: mu held.
+  void ObserveAllocated(int64_t now_ms, Batch* b);
+
+  void AdmissionDone(bool acquired, int64_t t0_us);
+
+  // Queued demand per pool, in each pool's resource. A queued request belongs to the pool its selector
+  // pins (allot.dev/pool=NAME), else to the first pool (config order) with a node matching its selector;
+  // one without a selector to the first pool below max_nodes (else the first pool). Requests held by
+  // quota ask for no nodes. REQUIRES: mu held.
+  std::vector<int64_t> QueuedDemand();
+
+  // Sizes every pool from the latest scan. REQUIRES: mu held.
+  void EvaluatePools(int64_t now_ms, Batch* b);
+
+  // Runs the pool's command: argv from the config plus the pool name and the desired count, no shell.
+  // REQUIRES: mu held.
+  void StartCommand(PoolRuntime& p, int64_t now_ms, Batch* b);
+
+  void AuditCommand(const PoolRuntime& p, int64_t now_ms, const std::string& what, Batch* b);
+
+  // Collects finished commands, kills those past their timeout. REQUIRES: mu held.
+  void ReapCommands(int64_t now_ms, Batch* b);
+
+  Json PoolJson(const PoolRuntime& p) const;
+
+  // Rebuilds the state from the store: tenants, nodes, reservations, then allocations (restore.cc).
+  Status Restore();
+  Status RestoreNodes(const Snapshot& snap, int64_t now, std::set<std::string>* known, Batch* fixes);
+
+  // Safe with or without mu held.
+  void CountRejection(const std::string& reason);
+
+  void Reject(const net::Responder& r, const ApiError& e, const std::string& reason);
+
+  void NotFound(const net::Responder& r, const std::string& msg);
+
+  void MethodNotAllowed(const net::Responder& r);
+
+  void Invalid(const net::Responder& r, const ApiError& e) { Reject(r, e, "invalid"); }
+
+  NodeSpec SpecOf(const NodeInfo& n);
+
+  void PersistNode(const std::string& name, Batch* b, const NodeSpec* spec_override = nullptr);
+
+  Json AdmissionJson();
+
+  void TimerLoop();
+
+  void OnResponse(const net::AccessRecord& rec);
+
+};
+
+}  // namespace allot::server

@@ -1,0 +1,96 @@
+// store::Open: the one place that turns a StoreConfig into a store (see include/allot/store.h).
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "allot/store.h"
+#include "store/etcd_store.h"
+#include "store/leader.h"
+
+namespace allot::store {
+namespace {
+
+class EtcdLeadership : public Leadership {
+ public:
+  explicit EtcdLeadership(std::unique_ptr<LeaderElection> election) : election_(std::move(election)) {}
+  bool IsLeader() const override { return election_->IsLeader(); }
+  void Resign() override { election_->Resign(); }
+  std::string value() const override { return election_->value(); }
+
+ private:
+  std::unique_ptr<LeaderElection> election_;
+};
+
+Result<OpenedStore> OpenEtcd(const StoreConfig& config, const OpenHooks& hooks) {
+  if (Status v = ValidateStoreConfig(config); !v.ok()) return v.error();
+  std::string prefix = config.etcd_prefix;
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  LeaderOptions lo;
+  lo.endpoints = config.etcd_endpoints;
+  lo.key = prefix + "/leader";
+  lo.id = config.replica_id;
+  lo.ttl_s = config.etcd_lease_ttl_s;
+  auto election = LeaderElection::Create(lo);
+  if (!election.ok()) return election.error();
+  std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"campaigning for leadership\",\"key\":%s}\n",
+               nlohmann::json(lo.key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  auto stop = hooks.stop ? hooks.stop : [] { return false; };
+  auto on_lost = hooks.on_lost ? hooks.on_lost : [] {};
+  Status st = (*election)->Campaign(stop, on_lost, hooks.on_standby);
+  if (!st.ok()) return st.error();
+  EtcdStoreOptions so;
+  so.endpoints = config.etcd_endpoints;
+  so.prefix = prefix;
+  so.max_txn_ops = config.etcd_max_txn_ops;
+  so.fence_key = (*election)->key();
+  so.fence_value = (*election)->value();
+  LeaderElection* e = election->get();
+  so.keep_trying = [e, stop] { return e->IsLeader() && !stop(); };
+  auto store = OpenEtcdStore(so);
+  if (!store.ok()) return store.error();
+  return OpenedStore{std::move(*store), std::make_unique<EtcdLeadership>(std::move(*election))};
+}
+
+}  // namespace
+
+const std::vector<std::string>& Kinds() {
+  static const std::vector<std::string> kKinds = {"sqlite", "memory", "etcd"};
+  return kKinds;
+}
+
+Result<OpenedStore> Open(const StoreConfig& config, const OpenHooks& hooks) {
+  if (config.kind == "memory" || (config.kind == "sqlite" && config.data_dir == ":memory:")) {
+    return OpenedStore{NewMemoryStore(), nullptr};
+  }
+  if (config.kind == "sqlite") {
+    SqliteStoreOptions so;
+    so.synchronous_full = config.sync_full;
+    auto s = OpenSqliteStore(config.data_dir, so);
+    if (!s.ok()) return s.error();
+    return OpenedStore{std::move(*s), nullptr};
+  }
+  if (config.kind == "etcd") return OpenEtcd(config, hooks);
+  return InvalidArgument("store \"" + config.kind + "\": expected sqlite, memory or etcd");
+}
+
+}  // namespace allot::store
+
+namespace allot {
+
+Status ValidateStoreConfig(const StoreConfig& config) {
+  if (config.kind != "sqlite" && config.kind != "memory" && config.kind != "etcd") {
+    return InvalidArgument("--store \"" + config.kind + "\": expected sqlite, memory or etcd");
+  }
+  if (config.kind != "etcd") return Status::Ok();
+  if (config.etcd_endpoints.empty()) return InvalidArgument("--store etcd needs --etcd-endpoints");
+  if (config.etcd_prefix.empty() || config.etcd_prefix[0] != '/') return InvalidArgument("--etcd-prefix must start with /");
+  if (config.etcd_lease_ttl_s < 1 || config.etcd_lease_ttl_s > 3600) {
+    return InvalidArgument("--etcd-lease-ttl: expected 1..3600 seconds");
+  }
+  if (config.etcd_max_txn_ops < 8 || config.etcd_max_txn_ops > (1u << 20)) {
+    return InvalidArgument("--etcd-max-txn-ops: expected 8..1048576");
+  }
+  return Status::Ok();
+}
+
+}  // namespace allot
