@@ -31,6 +31,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "allot/result.h"
@@ -82,6 +83,41 @@ struct RequestSpec {
 enum class AllocState { kQueued, kPlaced, kCompleted, kReleased, kExpired, kPreempted, kRejected };
 const char* AllocStateName(AllocState s);  // "queued", "placed", ...
 
+// Why an allocation waits, was rejected, was preempted or ended: a closed set, each with a stable
+// snake_case name (ReasonCodeName) for metrics labels and API error codes. AllocationInfo::reason and
+// EngineEvent::reason carry the human text beside the code; the text may change between versions, the
+// code and its name do not.
+enum class ReasonCode : uint8_t {
+  kNone,                // "none": placed, or not looked at yet (queued behind a request that stopped the pass)
+  // Queued (kQuota also rejected, under QuotaMode::kStrict).
+  kQuota,               // "quota": it would take its tenant or an ancestor over max
+  kQuotaBorrowing,      // "quota_borrowing": past its tenant's guaranteed share, and the cohort has nothing to lend
+  kNoCapacity,          // "no_capacity": no node has room for it (or for all units of a gang) now
+  kHeldForEarlier,      // "held_for_earlier": strict FCFS: the nodes with room are held for earlier requests
+  kBehindQueueHead,     // "behind_queue_head": backfill: starting it now would delay the queue head
+  kInfeasible,          // "infeasible": no node could ever hold it (capacity, selector, taints, GPU model)
+  kReservationPending,  // "reservation_pending": the reservation it names has not started
+  kReservationEnded,    // "reservation_ended": the reservation it names has ended
+  // Rejected.
+  kWaitExpired,         // "wait_expired": it queued longer than its `wait`
+  // Preempted.
+  kPreempted,           // "preempted": evicted for a higher-priority request or one reclaiming its guarantee
+  kQuotaReclaim,        // "quota_reclaim": its tenant went over max (burst cap or a lowered max)
+  kBurstGraceExpired,   // "burst_grace_expired": its tenant stayed over max past the burst grace
+  kNodeRemoved,         // "node_removed": its node was removed
+  kNodeDown,            // "node_down": its node went down
+  // Ended.
+  kDurationElapsed,     // "duration_elapsed": completed
+  kLeaseExpired,        // "lease_expired": a TTL lease that was not renewed
+  kReleased,            // "released": released by its holder (placed or queued)
+  // Reservations (EngineEvent only).
+  kWindowEnded,         // "window_ended": a reservation's window passed
+};
+inline constexpr int kReasonCodeCount = static_cast<int>(ReasonCode::kWindowEnded) + 1;
+const char* ReasonCodeName(ReasonCode c);
+// The code named `name` (ReasonCodeName's inverse), or nullopt.
+std::optional<ReasonCode> ReasonCodeFromName(std::string_view name);
+
 // Kubernetes QoS class from requests and limits (cpu and memory, per Kubernetes' rules).
 enum class QosClass { kGuaranteed, kBurstable, kBestEffort };
 const char* QosClassName(QosClass q);
@@ -99,7 +135,8 @@ struct AllocationInfo {
   TimeMs started = -1;
   TimeMs ended = -1;
   TimeMs expires = -1;  // lease end while placed; -1 if none
-  std::string reason;   // why it waits, or why it ended
+  std::string reason;   // why it waits, or why it ended (human text)
+  ReasonCode reason_code = ReasonCode::kNone;  // the same as a code
   std::string preempted_by;
   std::string reservation;
   bool ttl = false;  // the lease ends as `expired` (a holder that stopped renewing), not `completed`
@@ -121,6 +158,7 @@ struct EngineEvent {
   std::string node;    // node(s), comma-separated, where relevant
   std::string tenant;
   std::string reason;
+  ReasonCode reason_code = ReasonCode::kNone;  // `reason` as a code
   std::string by;      // the preemptor, for kPreempted
 };
 
@@ -206,13 +244,14 @@ double GpuFragmentation(std::span<const int32_t> device_free, int64_t cpu_free, 
                         std::span<const GpuWorkloadClass> classes, std::span<const uint8_t> allowed = {});
 
 // Policy: mechanism is fixed, these choose the scorer and ordering. Defaults follow kube-scheduler.
+// Policy names are those of allot/policy.h (PolicyNames lists them for help and errors).
 struct EngineOptions {
   std::string scoring = "least-allocated";  // least-allocated | most-allocated |
                                             // requested-to-capacity-ratio | balanced-allocation |
                                             // gpu-fragmentation
   ResourceMap weights;                      // resource -> weight; empty: {cpu: 1, memory: 1}
   std::vector<std::pair<int64_t, int64_t>> shape;  // requested-to-capacity-ratio (utilization 0-100, score 0-10)
-  std::string fair_share = "none";          // none | drf
+  std::string fair_share = "none";          // the queue order: none (alias fifo) | drf
   bool preemption = false;
   bool backfill = false;
   QuotaMode quota_mode = QuotaMode::kQueue;
@@ -242,7 +281,8 @@ struct EngineOptions {
 
 class Engine {
  public:
-  // Validates the options (unknown scorer, bad shape) and builds an engine.
+  // Validates the options (unknown scorer or queue order, bad shape or GPU workload) and builds an engine
+  // with the policies they name (allot/policy.h).
   static Result<std::unique_ptr<Engine>> Create(const EngineOptions& options);
   ~Engine();
   Engine(const Engine&) = delete;

@@ -77,6 +77,10 @@ struct ServerConfig {
   int workers = 2;
   int64_t request_timeout_ms = 10'000;
   int64_t idle_timeout_ms = 120'000;
+  int64_t write_timeout_ms = 10'000;       // answers a client does not take for this long: closed (0: never)
+  size_t max_connections_per_address = 256;  // past it: 503 (0: no limit)
+  size_t max_pending_output_bytes = 64 * 1024;  // answers waiting per connection before it is read no more
+  int send_buffer_bytes = 0;               // SO_SNDBUF per connection (0: the kernel's autotuning)
   int64_t max_watch_ms = 300'000;          // longest long-poll
   bool sync_full = true;                   // fsync every group commit
   bool log_requests = true;                // one JSON line per request on stderr

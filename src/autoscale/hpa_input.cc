@@ -11,6 +11,7 @@
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
 #include "autoscale/yaml_util.h"
+#include "core/yaml_utf8.h"
 
 namespace allot::autoscale {
 namespace {
@@ -414,6 +415,7 @@ Result<HpaSpec> ParseHpaSpecText(std::string_view text, std::string_view source)
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+  if (auto bad = FindInvalidUtf8(root, text.size())) return InvalidArgument(Where(source, bad->node, bad->path) + bad->message);
   try {
     YAML::Node hpa = root["hpa"] ? root["hpa"] : root;
     return ParseSpec(hpa, root["hpa"] ? "hpa" : "", HpaOptions{}, source);
@@ -429,6 +431,7 @@ Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source) {
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
+  if (auto bad = FindInvalidUtf8(root, text.size())) return InvalidArgument(Where(source, bad->node, bad->path) + bad->message);
   try {
     if (!root.IsMap()) return InvalidArgument(std::string(source) + ": the input must be a mapping with `hpa` and `current_replicas`");
     HpaInput in;
@@ -552,7 +555,7 @@ std::string HpaDecisionToJson(const HpaDecision& d, int indent) {
   out["metrics"] = metrics;
   out["per_metric"] = metrics;
   if (!d.metric_error.empty()) out["metric_error"] = d.metric_error;
-  return out.dump(indent);
+  return out.dump(indent, ' ', false, J::error_handler_t::replace);
 }
 
 }  // namespace allot::autoscale

@@ -9,6 +9,8 @@
 
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
+#include "autoscale/yaml_util.h"
+#include "core/yaml_utf8.h"
 
 namespace allot::autoscale {
 namespace {
@@ -105,8 +107,12 @@ Result<std::map<std::string, CurrentResources>> LoadManifestResources(const std:
     std::stringstream ss;
     ss << in.rdbuf();
     try {
-      for (const auto& doc : YAML::LoadAll(ss.str()))
+      std::string text = ss.str();
+      size_t budget = YamlVisitBound(text.size());
+      for (const auto& doc : YAML::LoadAll(text)) {
+        if (auto bad = FindInvalidUtf8(doc, &budget)) return InvalidArgument(internal::Where(f, bad->node, bad->path) + bad->message);
         if (auto s = LoadDocument(doc, f, out); !s.ok()) return s.error();
+      }
     } catch (const YAML::Exception& e) {
       return InvalidArgument(f + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }

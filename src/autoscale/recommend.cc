@@ -23,6 +23,7 @@
 
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
+#include "autoscale/yaml_util.h"
 
 namespace allot::autoscale {
 namespace {
@@ -137,6 +138,7 @@ Result<std::vector<UsageSample>> ParseUsageSamples(std::string_view csv, std::st
     n++;
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
     std::string where = std::string(source) + ":" + std::to_string(n) + ": ";
+    if (auto bad = internal::CsvUtf8Problem(line, header); !bad.empty()) return InvalidArgument(where + bad);
     auto cells = SplitCsv(line);
     if (header.empty()) {
       header = cells;
@@ -278,7 +280,7 @@ std::string RecommendationsToJson(const std::vector<ContainerRecommendation>& re
   J out;
   out["containers"] = arr;
   out["total_monthly_savings"] = std::round(savings * 100) / 100;
-  return out.dump(indent);
+  return out.dump(indent, ' ', false, J::error_handler_t::replace);
 }
 
 std::string RecommendationsToTable(const std::vector<ContainerRecommendation>& recs, bool markdown) {
@@ -346,7 +348,7 @@ std::string RecommendationsToPatch(const std::vector<ContainerRecommendation>& r
     std::string lower = kind;
     for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     o << "kubectl patch " << lower << " " << first->workload << " -n " << first->ns << " --type strategic -p '"
-      << body.dump() << "'\n";
+      << body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "'\n";
   }
   return o.str();
 }

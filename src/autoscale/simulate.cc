@@ -12,6 +12,7 @@
 
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
+#include "autoscale/yaml_util.h"
 
 namespace allot::autoscale {
 namespace {
@@ -47,8 +48,9 @@ Result<std::vector<UsagePoint>> ParseUsageSeries(std::string_view csv, std::stri
   while (std::getline(in, line)) {
     line_no++;
     if (line.find_first_not_of(" \t\r") == std::string::npos || line[0] == '#') continue;
-    auto cells = SplitCsvLine(line);
     std::string where = std::string(source) + ":" + std::to_string(line_no) + ": ";
+    if (auto bad = internal::CsvUtf8Problem(line, header); !bad.empty()) return InvalidArgument(where + bad);
+    auto cells = SplitCsvLine(line);
     if (header.empty()) {
       header = cells;
       if (header.empty() || header[0] != "time")

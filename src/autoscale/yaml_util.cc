@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "allot/quantity.h"
+#include "allot/utf8.h"
 
 namespace allot::autoscale::internal {
 
@@ -25,7 +26,7 @@ Result<int64_t> GetInt(const YAML::Node& node, const std::string& path, std::str
   const char* e = s.data() + s.size();
   if (b != e && *b == '+') b++;
   auto [ptr, ec] = std::from_chars(b, e, v);
-  if (ec != std::errc() || ptr != e) return InvalidArgument(Where(source, node, path) + "must be an integer, got \"" + s + "\"");
+  if (ec != std::errc() || ptr != e) return InvalidArgument(Where(source, node, path) + "must be an integer, got \"" + QuoteForError(s) + "\"");
   return v;
 }
 
@@ -49,6 +50,21 @@ Result<std::string> GetString(const YAML::Node& node, const std::string& path, s
   if (!node.IsDefined() || node.IsNull()) return InvalidArgument(Where(source, node, path) + "is required");
   if (!node.IsScalar()) return InvalidArgument(Where(source, node, path) + "must be a string");
   return node.Scalar();
+}
+
+std::string CsvUtf8Problem(std::string_view line, const std::vector<std::string>& header) {
+  size_t bad = InvalidUtf8Offset(line);
+  if (bad == std::string_view::npos) return "";
+  size_t column = 0, start = 0;
+  for (size_t i = 0; i < bad; i++) {
+    if (line[i] == ',') {
+      column++;
+      start = i + 1;
+    }
+  }
+  std::string name = header.empty() ? "header" : column < header.size() ? "column " + header[column]
+                                                                         : "column " + std::to_string(column + 1);
+  return name + ": invalid UTF-8 at byte " + std::to_string(bad - start);
 }
 
 }  // namespace allot::autoscale::internal

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -19,5 +20,9 @@ Result<int64_t> GetInt(const YAML::Node& node, const std::string& path, std::str
 Result<int64_t> GetMilli(const YAML::Node& node, const std::string& path, std::string_view source);
 Result<bool> GetBool(const YAML::Node& node, const std::string& path, std::string_view source);
 Result<std::string> GetString(const YAML::Node& node, const std::string& path, std::string_view source);
+
+// For a CSV line: "" when it is valid UTF-8, else "column NAME: invalid UTF-8 at byte N" (N within the
+// field; NAME from `header`, or its 1-based number; "header" while the header itself is read).
+std::string CsvUtf8Problem(std::string_view line, const std::vector<std::string>& header);
 
 }  // namespace allot::autoscale::internal

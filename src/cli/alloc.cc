@@ -76,7 +76,7 @@ int RunAlloc(const Argv& argv) {
   auto r = client->Call("POST", "/v1/allocations", body);
   if (!r.ok()) return Fail("alloc", r.error());
   if (r->status == 409 && r->body.is_object() && r->body.contains("id")) {
-    if (args->Has("json")) std::cout << r->body.dump(2) << "\n";
+    if (args->Has("json")) std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return server::ReportApiError("alloc", *r);
   }
   if (!r->ok()) return server::ReportApiError("alloc", *r);
@@ -86,7 +86,7 @@ int RunAlloc(const Argv& argv) {
     if (w.ok() && w->ok()) a = w->body;
   }
   if (args->Has("json")) {
-    std::cout << a.dump(2) << "\n";
+    std::cout << a.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::string node = a["node"].is_string() ? a["node"].get<std::string>() : "-";
     std::cout << a.value("id", "") << "  " << a.value("state", "") << "  " << node;

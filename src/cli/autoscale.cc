@@ -114,7 +114,7 @@ int RunSimulate(const Argv& argv) {
     nlohmann::ordered_json out;
     out["timeline"] = arr;
     out["final_replicas"] = steps->empty() ? opt.initial_replicas : steps->back().desired;
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     return Fail("autoscale simulate", "--format must be json or table");
   }

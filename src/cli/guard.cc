@@ -169,7 +169,7 @@ int Status(const Argv& argv) {
     tier += ":" + std::string(host::HostTierName(host::ResolveTier(s->config.tier, snap->memory_total, !snap->gpus.empty())));
   }
   if (a->Has("json")) {
-    std::cout << host::StatusJson(reports, &*snap, tier).dump(2) << "\n";
+    std::cout << host::StatusJson(reports, &*snap, tier).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << host::StatusTable(reports);
     std::cout << "level " << host::HostLevel(reports) << " (tier " << tier << ", load " << snap->load.one << " "

@@ -32,7 +32,7 @@ int RunHistory(const Argv& argv) {
   if (!r.ok()) return Fail("history", r.error());
   if (!r->ok()) return server::ReportApiError("history", *r);
   if (args->Has("json")) {
-    std::cout << r->body.dump(2) << "\n";
+    std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {{"SEQ", "TIME", "EVENT", "ID", "TENANT", "NODE", "ACTOR", "REASON"}};

@@ -37,7 +37,7 @@ int RunNode(const Argv& argv) {
     if (!r.ok()) return Fail("node list", r.error());
     if (!r->ok()) return server::ReportApiError("node list", *r);
     if (as_json) {
-      std::cout << r->body.dump(2) << "\n";
+      std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     }
     std::vector<std::vector<std::string>> rows = {{"NAME", "STATE", "CAPACITY", "ALLOCATED", "FREE", "ALLOCS"}};
@@ -73,7 +73,7 @@ int RunNode(const Argv& argv) {
   }
   if (!r.ok()) return Fail("node " + sub, r.error());
   if (!r->ok()) return server::ReportApiError("node " + sub, *r);
-  if (as_json) std::cout << r->body.dump(2) << "\n";
+  if (as_json) std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   else std::cout << "node " << name << ": " << (sub == "add" ? "registered" : sub == "drain" ? "draining" : "removed") << "\n";
   return 0;
 }

@@ -26,15 +26,15 @@ int RunQuantity(const Argv& argv) {
     if (!q.ok()) {
       rc = 2;
       if (json) {
-        out += std::string(out.size() > 1 ? "," : "") + "\n  {\"input\": " + nlohmann::json(in).dump() +
-               ", \"error\": " + nlohmann::json(q.error().message).dump() + "}";
+        out += std::string(out.size() > 1 ? "," : "") + "\n  {\"input\": " + nlohmann::json(in).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+               ", \"error\": " + nlohmann::json(q.error().message).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}";
       }
       else std::cerr << "allot: quantity: " << q.error().message << "\n";
       continue;
     }
     if (json) {
-      out += std::string(out.size() > 1 ? "," : "") + "\n  {\"input\": " + nlohmann::json(in).dump() +
-             ", \"milli\": " + q->MilliText() + ", \"canonical\": " + nlohmann::json(q->canonical).dump() + "}";
+      out += std::string(out.size() > 1 ? "," : "") + "\n  {\"input\": " + nlohmann::json(in).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+             ", \"milli\": " + q->MilliText() + ", \"canonical\": " + nlohmann::json(q->canonical).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}";
     }
     else std::cout << q->canonical << "\n";
   }

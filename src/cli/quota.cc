@@ -61,7 +61,7 @@ int RunQuota(const Argv& argv) {
   if (!r.ok()) return Fail("quota " + sub, r.error());
   if (!r->ok()) return server::ReportApiError("quota " + sub, *r);
   if (args->Has("json")) {
-    std::cout << r->body.dump(2) << "\n";
+    std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {{"TENANT", "GUARANTEED", "MAX", "USED", "RUNNING", "QUEUED"}};

@@ -108,12 +108,12 @@ int RunRateLimit(const Argv& argv) {
   auto r = client->Call(method, target, body);
   if (!r.ok()) return Fail("ratelimit " + sub, r.error());
   if (!r->ok()) {
-    if (args->Has("json")) std::cout << r->body.dump(2) << "\n";
+    if (args->Has("json")) std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return server::ReportApiError("ratelimit " + sub, *r);
   }
   const json& b = r->body;
   if (args->Has("json")) {
-    std::cout << b.dump(2) << "\n";
+    std::cout << b.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else if (sub == "acquire") {
     if (b.value("allowed", false)) {
       std::cout << "allowed (remaining " << b.value("remaining", 0) << ")\n";

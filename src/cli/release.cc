@@ -27,7 +27,7 @@ int RunRelease(const Argv& argv) {
       rc = std::max(rc, server::ReportApiError("release " + id, *r));
       continue;
     }
-    if (args->Has("json")) std::cout << r->body.dump(2) << "\n";
+    if (args->Has("json")) std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     else std::cout << id << "  " << r->body.value("state", "") << "\n";
   }
   return rc;

@@ -25,7 +25,7 @@ int RunRenew(const Argv& argv) {
   auto r = client->Call("POST", "/v1/allocations/" + server::PathEscape(args->positionals[0]) + "/renew", body);
   if (!r.ok()) return Fail("renew", r.error());
   if (!r->ok()) return server::ReportApiError("renew", *r);
-  if (args->Has("json")) std::cout << r->body.dump(2) << "\n";
+  if (args->Has("json")) std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   else std::cout << r->body.value("id", "") << "  expires " << (r->body["expires"].is_string() ? r->body["expires"].get<std::string>() : "-") << "\n";
   return 0;
 }

@@ -38,7 +38,7 @@ int RunReserve(const Argv& argv) {
     if (!r.ok()) return Fail("reserve list", r.error());
     if (!r->ok()) return server::ReportApiError("reserve list", *r);
     if (as_json) {
-      std::cout << r->body.dump(2) << "\n";
+      std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     }
     std::vector<std::vector<std::string>> rows = {{"ID", "TENANT", "START", "END", "NODE", "REQUESTS", "ACTIVE"}};
@@ -54,7 +54,7 @@ int RunReserve(const Argv& argv) {
     auto r = client->Call("DELETE", "/v1/reservations/" + server::PathEscape(args->positionals[1]));
     if (!r.ok()) return Fail("reserve delete", r.error());
     if (!r->ok()) return server::ReportApiError("reserve delete", *r);
-    std::cout << (as_json ? r->body.dump(2) : args->positionals[1] + "  removed") << "\n";
+    std::cout << (as_json ? r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) : args->positionals[1] + "  removed") << "\n";
     return 0;
   }
   if (!sub.empty()) return Fail("reserve", "unknown subcommand \"" + sub + "\" (list, delete, or options to book)");
@@ -72,7 +72,7 @@ int RunReserve(const Argv& argv) {
   auto r = client->Call("POST", "/v1/reservations", body);
   if (!r.ok()) return Fail("reserve", r.error());
   if (!r->ok()) return server::ReportApiError("reserve", *r);
-  if (as_json) std::cout << r->body.dump(2) << "\n";
+  if (as_json) std::cout << r->body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   else std::cout << r->body.value("id", "") << "  " << r->body.value("node", "") << "  " << r->body.value("start", "") << " - " << r->body.value("end", "") << "\n";
   return 0;
 }

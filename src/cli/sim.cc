@@ -69,6 +69,7 @@ int RunSim(const Argv& argv) {
   opts.explain = args->Has("explain");
   auto res = sim::Run(*sc, opts);
   if (!res.ok()) return Fail("sim", res.error());
+  sc = InvalidArgument("done");  // the events are no longer needed: free them before rendering
   std::cout << (args->Has("json") ? sim::ToJson(*res, opts.explain) : sim::ToText(*res, opts.explain));
   return 0;
 }

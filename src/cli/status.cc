@@ -30,7 +30,7 @@ int RunStatus(const Argv& argv) {
   json pool_list = pools.ok() && pools->ok() ? pools->body.value("pools", json::array()) : json::array();
   if (args->Has("json")) {
     u["pools"] = pool_list;
-    std::cout << u.dump(2) << "\n";
+    std::cout << u.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return 0;
   }
   const json& n = u["nodes"];

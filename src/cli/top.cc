@@ -45,7 +45,7 @@ int RunTop(const Argv& argv) {
     if (!a.ok()) return Fail("top", a.error());
     if (!a->ok()) return server::ReportApiError("top", *a);
     if (args->Has("json")) {
-      std::cout << json{{"utilization", u->body}, {"nodes", n->body["nodes"]}, {"allocations", a->body["allocations"]}}.dump(2) << "\n";
+      std::cout << json{{"utilization", u->body}, {"nodes", n->body["nodes"]}, {"allocations", a->body["allocations"]}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     }
     std::string frame;

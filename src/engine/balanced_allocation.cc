@@ -10,9 +10,9 @@
 namespace allot::engine {
 namespace {
 
-class BalancedAllocation final : public Scorer {
+class BalancedAllocation final : public ResourceScorer<BalancedAllocation, false> {
  public:
-  int64_t Score(const int64_t* requested, const int64_t* allocatable, const int64_t*, int n) const override {
+  int64_t ScoreResources(const int64_t* requested, const int64_t* allocatable, const int64_t*, int n) const {
     double fractions[64];
     int m = 0;
     double total = 0;
@@ -33,10 +33,11 @@ class BalancedAllocation final : public Scorer {
     }
     return static_cast<int64_t>((1 - std_dev) * static_cast<double>(kMaxNodeScore));
   }
-  bool UsesNonZeroRequests() const override { return false; }
   const char* name() const override { return "balanced-allocation"; }
 };
 
 }  // namespace
-std::unique_ptr<Scorer> MakeBalancedAllocation() { return std::make_unique<BalancedAllocation>(); }
+Result<std::unique_ptr<Scorer>> MakeBalancedAllocation(const EngineOptions&) {
+  return std::unique_ptr<Scorer>(std::make_unique<BalancedAllocation>());
+}
 }  // namespace allot::engine

@@ -11,7 +11,6 @@
 #include <tuple>
 
 #include "allot/resources.h"
-#include "engine/engine_impl.h"
 #include "engine/scorer.h"
 
 namespace allot {
@@ -57,24 +56,12 @@ double GpuFragmentation(std::span<const int32_t> device_free, int64_t cpu_free, 
 namespace engine {
 namespace {
 
-// Only names the strategy: the engine scores it from device state (see scorer.h).
-class GpuFragmentationScorer final : public Scorer {
- public:
-  int64_t Score(const int64_t*, const int64_t*, const int64_t*, int) const override {
-    return kMaxNodeScore / 2;
-  }
-  bool UsesNonZeroRequests() const override { return false; }
-  const char* name() const override { return "gpu-fragmentation"; }
-};
-
 uint64_t Mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   return h;
 }
 
 }  // namespace
-
-std::unique_ptr<Scorer> MakeGpuFragmentation() { return std::make_unique<GpuFragmentationScorer>(); }
 
 // ---- the workload model ----
 
@@ -300,11 +287,10 @@ double GpuFragmentationState::Delta(const std::vector<int16_t>& device_free, int
   return delta;
 }
 
-}  // namespace engine
-
-// ---- the engine's use of it ----
+// ---- the scorer ----
 
 namespace {
+
 bool ModelListHas(std::string_view models, const std::string& model) {
   while (true) {
     size_t bar = models.find('|');
@@ -313,92 +299,116 @@ bool ModelListHas(std::string_view models, const std::string& model) {
     models = models.substr(bar + 1);
   }
 }
+
+// Scores a node by the growth of its expected GPU fragmentation (EngineOptions::gpu_workload) and gives a
+// share the device that grows it least. Learns the workload from Observe unless the options fixed it.
+class GpuFragmentationScorer final : public Scorer {
+ public:
+  const char* name() const override { return "gpu-fragmentation"; }
+  bool UsesNonZeroRequests() const override { return false; }
+
+  int64_t Score(const NodeView& nodes, const Alloc& a, uint32_t ni) override {
+    double d = Delta(nodes, a, ni, nullptr);
+    double s = static_cast<double>(kMaxNodeScore) / 2 * (1 - d / (std::fabs(d) + 1000));
+    return std::clamp<int64_t>(static_cast<int64_t>(std::floor(s + 0.5)), 0, kMaxNodeScore);  // s >= 0
+  }
+
+  int ShareDevice(const NodeView& nodes, const Alloc& a, uint32_t ni) override {
+    int device = -1;
+    Delta(nodes, a, ni, &device);
+    return device;
+  }
+
+  void Observe(const Alloc& a) override {
+    if (!st_.learn) return;
+    uint16_t constraint = 0;
+    if (a.extra) constraint = st_.Intern(a.extra->gpu_model, a.extra->selector);
+    st_.model.Observe(a.req.Get(kGpu), a.req.Get(kCpu), a.req.Get(kMemory), constraint, a.count);
+  }
+
+  // Validates and applies a fixed workload (EngineOptions::gpu_workload); empty: learn it.
+  Status Init(const std::vector<GpuWorkloadClass>& workload) {
+    if (workload.empty()) return Status::Ok();
+    std::vector<uint16_t> ids;
+    for (size_t i = 0; i < workload.size(); i++) {
+      const GpuWorkloadClass& c = workload[i];
+      std::string where = "gpu_workload[" + std::to_string(i) + "]";
+      if (c.gpu < 0 || (c.gpu > 1000 && c.gpu % 1000 != 0)) {
+        return InvalidArgument(where + ".gpu must be a share of one device (below 1000m) or whole devices");
+      }
+      if (c.cpu < 0 || c.memory < 0) return InvalidArgument(where + ": cpu and memory must not be negative");
+      if (!(c.weight > 0) || !std::isfinite(c.weight)) return InvalidArgument(where + ".weight must be positive");
+      ids.push_back(st_.Intern(c.gpu_model, {}));
+    }
+    st_.learn = false;
+    st_.model.SetFixed(workload, std::move(ids));
+    return Status::Ok();
+  }
+
+ private:
+  // Bit c set when node constraint c allows `ni` (bit 0 always); cached per node until the topology moves.
+  uint64_t NodeMask(const NodeView& nodes, uint32_t ni) {
+    if (st_.constraints.empty()) return 1;
+    if (st_.node_mask.size() < nodes.size()) {
+      st_.node_mask.resize(nodes.size(), 0);
+      st_.node_mask_epoch.resize(nodes.size(), 0);
+      st_.node_mask_count.resize(nodes.size(), 0);
+    }
+    if (st_.node_mask_epoch[ni] == nodes.topology_epoch() && st_.node_mask_count[ni] == st_.constraints.size()) {
+      return st_.node_mask[ni];
+    }
+    const Labels& labels = nodes.labels(ni);
+    uint64_t mask = 1;
+    for (size_t c = 0; c < st_.constraints.size(); c++) {
+      const auto& [models, selector] = st_.constraints[c];
+      bool ok = true;
+      for (const auto& [k, v] : selector) {
+        auto it = labels.find(k);
+        if (it == labels.end() || it->second != v) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok && !models.empty()) {
+        auto it = labels.find("gpu_model");
+        ok = it != labels.end() && ModelListHas(models, it->second);
+      }
+      if (ok) mask |= uint64_t{1} << (c + 1);
+    }
+    st_.node_mask[ni] = mask;
+    st_.node_mask_epoch[ni] = nodes.topology_epoch();
+    st_.node_mask_count[ni] = static_cast<uint16_t>(st_.constraints.size());
+    return mask;
+  }
+
+  // F after - F before of one unit of `a` on `ni`, and in *device the device a share takes (-1 if none).
+  double Delta(const NodeView& nodes, const Alloc& a, uint32_t ni, int* device) {
+    if (device != nullptr) *device = -1;
+    const std::vector<int16_t>& gpu_free = nodes.gpu_free(ni);
+    if (gpu_free.empty()) return 0;  // no devices: F is 0 before and after
+    GpuFragmentationState::Pod pod{a.req.Get(kGpu), a.req.Get(kCpu), a.req.Get(kMemory)};
+    int16_t best_free = -1;
+    double d = st_.Delta(gpu_free, nodes.free(kCpu, ni), nodes.free(kMemory, ni), NodeMask(nodes, ni), pod, &best_free);
+    if (device != nullptr && best_free >= 0) {
+      for (size_t i = 0; i < gpu_free.size(); i++)
+        if (gpu_free[i] == best_free) {
+          *device = static_cast<int>(i);
+          break;
+        }
+    }
+    return d;
+  }
+
+  GpuFragmentationState st_;
+};
+
 }  // namespace
 
-void Engine::Impl::FgdObserve(const Alloc& a) {
-  if (!fgd || !fgd->learn) return;
-  uint16_t constraint = 0;
-  if (a.extra) constraint = fgd->Intern(a.extra->gpu_model, a.extra->selector);
-  fgd->model.Observe(a.req.Get(kGpu), a.req.Get(kCpu), a.req.Get(kMemory), constraint, a.count);
+Result<std::unique_ptr<Scorer>> MakeGpuFragmentation(const EngineOptions& options) {
+  auto scorer = std::make_unique<GpuFragmentationScorer>();
+  if (Status st = scorer->Init(options.gpu_workload); !st.ok()) return Error{st.code(), st.message()};
+  return std::unique_ptr<Scorer>(std::move(scorer));
 }
 
-uint64_t Engine::Impl::FgdNodeMask(uint32_t ni) const {
-  auto& st = *fgd;
-  if (st.constraints.empty()) return 1;
-  if (st.node_mask.size() < nodes.size()) {
-    st.node_mask.resize(nodes.size(), 0);
-    st.node_mask_epoch.resize(nodes.size(), 0);
-    st.node_mask_count.resize(nodes.size(), 0);
-  }
-  if (st.node_mask_epoch[ni] == topology_epoch && st.node_mask_count[ni] == st.constraints.size()) {
-    return st.node_mask[ni];
-  }
-  const Labels& labels = nodes[ni].labels;
-  uint64_t mask = 1;
-  for (size_t c = 0; c < st.constraints.size(); c++) {
-    const auto& [models, selector] = st.constraints[c];
-    bool ok = true;
-    for (const auto& [k, v] : selector) {
-      auto it = labels.find(k);
-      if (it == labels.end() || it->second != v) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok && !models.empty()) {
-      auto it = labels.find("gpu_model");
-      ok = it != labels.end() && ModelListHas(models, it->second);
-    }
-    if (ok) mask |= uint64_t{1} << (c + 1);
-  }
-  st.node_mask[ni] = mask;
-  st.node_mask_epoch[ni] = topology_epoch;
-  st.node_mask_count[ni] = static_cast<uint16_t>(st.constraints.size());
-  return mask;
-}
-
-double Engine::Impl::FgdDelta(const Alloc& a, uint32_t ni, int* device) const {
-  if (device != nullptr) *device = -1;
-  const NodeMeta& n = nodes[ni];
-  if (n.gpu_free.empty()) return 0;  // no devices: F is 0 before and after
-  engine::GpuFragmentationState::Pod pod{a.req.Get(kGpu), a.req.Get(kCpu), a.req.Get(kMemory)};
-  int16_t best_free = -1;
-  double d = fgd->Delta(n.gpu_free, cap[kCpu][ni] - used[kCpu][ni], cap[kMemory][ni] - used[kMemory][ni],
-                        FgdNodeMask(ni), pod, &best_free);
-  if (device != nullptr && best_free >= 0) {
-    for (size_t i = 0; i < n.gpu_free.size(); i++)
-      if (n.gpu_free[i] == best_free) {
-        *device = static_cast<int>(i);
-        break;
-      }
-  }
-  return d;
-}
-
-int64_t Engine::Impl::FgdScore(const Alloc& a, uint32_t ni) const {
-  double d = FgdDelta(a, ni, nullptr);
-  double s = static_cast<double>(engine::kMaxNodeScore) / 2 * (1 - d / (std::fabs(d) + 1000));
-  return std::clamp<int64_t>(static_cast<int64_t>(std::floor(s + 0.5)), 0, engine::kMaxNodeScore);  // s >= 0
-}
-
-Status Engine::Impl::InitGpuFragmentation() {
-  fgd = std::make_unique<engine::GpuFragmentationState>();
-  if (opts.gpu_workload.empty()) return Status::Ok();
-  std::vector<uint16_t> ids;
-  for (size_t i = 0; i < opts.gpu_workload.size(); i++) {
-    const GpuWorkloadClass& c = opts.gpu_workload[i];
-    std::string where = "gpu_workload[" + std::to_string(i) + "]";
-    if (c.gpu < 0 || (c.gpu > 1000 && c.gpu % 1000 != 0)) {
-      return InvalidArgument(where + ".gpu must be a share of one device (below 1000m) or whole devices");
-    }
-    if (c.cpu < 0 || c.memory < 0) return InvalidArgument(where + ": cpu and memory must not be negative");
-    if (!(c.weight > 0) || !std::isfinite(c.weight))
-      return InvalidArgument(where + ".weight must be positive");
-    ids.push_back(fgd->Intern(c.gpu_model, {}));
-  }
-  fgd->learn = false;
-  fgd->model.SetFixed(opts.gpu_workload, std::move(ids));
-  return Status::Ok();
-}
-
+}  // namespace engine
 }  // namespace allot

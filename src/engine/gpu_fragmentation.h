@@ -1,5 +1,5 @@
 // The gpu-fragmentation scorer's state (the strategy is described at EngineOptions::gpu_workload in
-// include/allot/engine.h): the expected workload, learned online from submitted requests or fixed by the
+// include/allot/engine.h; the Scorer is in gpu_fragmentation.cc): the expected workload, learned online from submitted requests or fixed by the
 // options; the node constraints its classes carry; and a memo of the fragmentation measure by node state.
 //
 // Invariants: the snapshot's weights sum to 1 (or it is empty) and change only when generation() moves;

@@ -6,9 +6,9 @@
 namespace allot::engine {
 namespace {
 
-class LeastAllocated final : public Scorer {
+class LeastAllocated final : public ResourceScorer<LeastAllocated, true> {
  public:
-  int64_t Score(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const override {
+  int64_t ScoreResources(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const {
     int64_t node_score = 0, weight_sum = 0;
     for (int i = 0; i < n; i++) {
       if (allocatable[i] == 0) continue;
@@ -18,9 +18,14 @@ class LeastAllocated final : public Scorer {
     }
     return weight_sum == 0 ? 0 : node_score / weight_sum;
   }
+  ScoreBound bound() const override { return ScoreBound::kLeastAllocated; }
   const char* name() const override { return "least-allocated"; }
 };
 
 }  // namespace
-std::unique_ptr<Scorer> MakeLeastAllocated() { return std::make_unique<LeastAllocated>(); }
+
+Result<std::unique_ptr<Scorer>> MakeLeastAllocated(const EngineOptions&) {
+  return std::unique_ptr<Scorer>(std::make_unique<LeastAllocated>());
+}
+
 }  // namespace allot::engine

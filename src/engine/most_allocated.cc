@@ -6,9 +6,9 @@
 namespace allot::engine {
 namespace {
 
-class MostAllocated final : public Scorer {
+class MostAllocated final : public ResourceScorer<MostAllocated, true> {
  public:
-  int64_t Score(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const override {
+  int64_t ScoreResources(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const {
     int64_t node_score = 0, weight_sum = 0;
     for (int i = 0; i < n; i++) {
       if (allocatable[i] == 0) continue;
@@ -18,9 +18,14 @@ class MostAllocated final : public Scorer {
     }
     return weight_sum == 0 ? 0 : node_score / weight_sum;
   }
+  ScoreBound bound() const override { return ScoreBound::kMostAllocated; }
   const char* name() const override { return "most-allocated"; }
 };
 
 }  // namespace
-std::unique_ptr<Scorer> MakeMostAllocated() { return std::make_unique<MostAllocated>(); }
+
+Result<std::unique_ptr<Scorer>> MakeMostAllocated(const EngineOptions&) {
+  return std::unique_ptr<Scorer>(std::make_unique<MostAllocated>());
+}
+
 }  // namespace allot::engine

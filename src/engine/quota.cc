@@ -205,8 +205,7 @@ bool Engine::Impl::WithinGuaranteed(uint32_t t, const Alloc& a) const {
   return any;
 }
 
-double Engine::Impl::DominantShare(uint32_t t) const {
-  const Tenant& tn = tenants[t];
+double DominantShare(const Tenant& tn, const std::vector<int64_t>& cluster_cap) {
   double best = 0;
   for (size_t s = 0; s < tn.used.size() && s < cluster_cap.size(); s++) {
     if (cluster_cap[s] <= 0) continue;
@@ -249,8 +248,10 @@ void Engine::Impl::ReclaimOverMax(TimeMs now, bool burst_only) {
       if (allocs[x].started != allocs[y].started) return allocs[x].started > allocs[y].started;
       return allocs[x].seq > allocs[y].seq;
     });
-    std::string why = over_burst && !burst_only ? "quota reclaim: tenant " + tn.path + " is over its max"
-                                                : "quota reclaim: tenant " + tn.path + " burst grace expired";
+    bool over = over_burst && !burst_only;
+    ReasonCode code = over ? ReasonCode::kQuotaReclaim : ReasonCode::kBurstGraceExpired;
+    std::string why = over ? "quota reclaim: tenant " + tn.path + " is over its max"
+                           : "quota reclaim: tenant " + tn.path + " burst grace expired";
     for (uint32_t ai : cands) {
       bool still_over = false, helps = false;
       for (size_t s = 0; s < tn.used.size(); s++) {
@@ -262,9 +263,9 @@ void Engine::Impl::ReclaimOverMax(TimeMs now, bool burst_only) {
       if (!still_over) break;
       if (!helps) continue;
       Alloc& a = allocs[ai];
-      Emit(EventType::kPreempted, now, a.id, NodeList(a), tenants[a.tenant].path, why, "quota");
+      Emit(EventType::kPreempted, now, a.id, NodeList(a), tenants[a.tenant].path, code, why, "quota");
       a.X().preempted_by = "quota";
-      Unplace(ai, AllocState::kPreempted, now, why);
+      Unplace(ai, AllocState::kPreempted, now, code, why);
     }
     tn.burst_since = -1;
   }

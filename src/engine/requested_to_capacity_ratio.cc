@@ -9,12 +9,12 @@
 namespace allot::engine {
 namespace {
 
-class RequestedToCapacityRatio final : public Scorer {
+class RequestedToCapacityRatio final : public ResourceScorer<RequestedToCapacityRatio, true> {
  public:
   explicit RequestedToCapacityRatio(std::vector<std::pair<int64_t, int64_t>> shape) : shape_(std::move(shape)) {
     for (auto& p : shape_) p.second *= kMaxNodeScore / 10;
   }
-  int64_t Score(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const override {
+  int64_t ScoreResources(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const {
     int64_t node_score = 0, weight_sum = 0;
     for (int i = 0; i < n; i++) {
       if (allocatable[i] == 0) continue;
@@ -46,7 +46,8 @@ class RequestedToCapacityRatio final : public Scorer {
 
 }  // namespace
 
-Result<std::unique_ptr<Scorer>> MakeRequestedToCapacityRatio(const std::vector<std::pair<int64_t, int64_t>>& shape_in) {
+Result<std::unique_ptr<Scorer>> MakeRequestedToCapacityRatio(const EngineOptions& options) {
+  const auto& shape_in = options.shape;
   // kube-scheduler's default shape: {0, 10}, {100, 0} (least-allocated-like) when none is given.
   auto shape = shape_in.empty() ? std::vector<std::pair<int64_t, int64_t>>{{0, 10}, {100, 0}} : shape_in;
   for (size_t i = 0; i < shape.size(); i++) {
@@ -61,17 +62,6 @@ Result<std::unique_ptr<Scorer>> MakeRequestedToCapacityRatio(const std::vector<s
     }
   }
   return std::unique_ptr<Scorer>(std::make_unique<RequestedToCapacityRatio>(shape));
-}
-
-Result<std::unique_ptr<Scorer>> MakeScorer(const std::string& name, const std::vector<std::pair<int64_t, int64_t>>& shape) {
-  if (name == "least-allocated" || name == "LeastAllocated") return MakeLeastAllocated();
-  if (name == "most-allocated" || name == "MostAllocated") return MakeMostAllocated();
-  if (name == "balanced-allocation" || name == "BalancedAllocation") return MakeBalancedAllocation();
-  if (name == "requested-to-capacity-ratio" || name == "RequestedToCapacityRatio") return MakeRequestedToCapacityRatio(shape);
-  if (name == "gpu-fragmentation") return MakeGpuFragmentation();
-  return InvalidArgument("unknown scoring strategy \"" + name +
-                         "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
-                         "gpu-fragmentation)");
 }
 
 }  // namespace allot::engine

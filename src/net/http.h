@@ -9,6 +9,14 @@
 // from any thread (and RequestShutdown from a signal handler): the listener closes, in-flight requests
 // finish and are written, then Run() returns.
 //
+// Per-connection memory is bounded: at most a read-ahead of input (more only for the request being read),
+// and once the answers a client has not taken exceed `max_pending_output_bytes` no further request is read
+// from it until they drain. A connection whose pending answers make no progress for `write_timeout_ms` (a
+// client that sends and never reads) is closed. Past `max_connections_per_address` connections from one
+// peer address, new ones are answered 503 with Connection: close. Singleton headers (Authorization, Host,
+// Content-Type, ...) given twice, Transfer-Encoding with Content-Length, header names that are not tokens
+// and control characters in header values are answered 400.
+//
 // HttpClient: blocking, one keep-alive connection, reconnects once when the server closed it.
 // Thread-safety: HttpServer's public methods are thread-safe; an HttpClient is used by one thread.
 #pragma once
@@ -32,7 +40,7 @@ struct HttpRequest {
   std::string target;  // as sent: path plus query
   std::string path;    // percent-decoded, without the query
   std::map<std::string, std::string> query;    // decoded; the last value of a repeated key wins
-  std::map<std::string, std::string> headers;  // names lower-cased
+  std::map<std::string, std::string> headers;  // names lower-cased; repeated list headers joined by ", "
   std::string body;
   std::string remote;  // peer address
 
@@ -95,15 +103,37 @@ struct HttpServerOptions {
   int64_t request_timeout_ms = 10'000;      // a started request must arrive whole within this
   int64_t idle_timeout_ms = 120'000;        // a keep-alive connection with nothing to do is closed
   int64_t shutdown_grace_ms = 10'000;       // Shutdown waits this long for in-flight requests
+  // Answers written but not yet taken by the client that make no progress this long: the connection is
+  // closed (a client that pipelines and never reads). 0: never.
+  int64_t write_timeout_ms = 10'000;
+  // Past this many bytes of answers waiting for the client (beyond what the kernel buffers), no further
+  // request is read or parsed from that connection until they drain. One answer may be larger.
+  size_t max_pending_output_bytes = 64 * 1024;
+  // Open connections from one peer address; past it a new one is answered 503 (Connection: close) and
+  // closed. 0: no limit.
+  size_t max_connections_per_address = 256;
+  // SO_SNDBUF of accepted connections, which bounds what the kernel holds for a client that does not
+  // read; 0: the kernel's default (autotuned, up to net.ipv4.tcp_wmem's maximum).
+  int send_buffer_bytes = 0;
   std::function<void(const AccessRecord&)> on_response;  // access log / metrics hook (may be empty)
   // Requests it accepts are handled on the I/O thread itself, skipping the admission queue and the hand-off
   // to a worker: only for handlers that answer from memory and never wait (rate-limit decisions).
   std::function<bool(const HttpRequest&)> run_inline;
 };
 
+// Connection counters of an HttpServer (read from any thread; each value is current but they are not one
+// snapshot).
+struct HttpServerStats {
+  size_t connections = 0;               // open now
+  uint64_t refused_max_connections = 0; // closed at accept: max_connections reached (or shutting down)
+  uint64_t refused_per_address = 0;     // answered 503: max_connections_per_address reached
+  uint64_t closed_write_timeout = 0;    // closed: pending answers made no progress for write_timeout_ms
+};
+
 class HttpServer {
  public:
-  // Binds and listens (so port() is known), but serves nothing until Run().
+  // Binds and listens (so port() is known), but serves nothing until Run(). Raises the process's soft
+  // RLIMIT_NOFILE to its hard limit (so max_connections can be reached).
   static Result<std::unique_ptr<HttpServer>> Create(const HttpServerOptions& options, Handler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -122,6 +152,7 @@ class HttpServer {
   // Requests waiting for a worker.
   size_t QueueDepth() const;
   uint64_t Rejected429() const;
+  HttpServerStats Stats() const;
 
   struct Impl;
 

@@ -4,9 +4,11 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -16,6 +18,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "net/http.h"
 
@@ -44,6 +47,48 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
+}
+
+// RFC 9110 tchar: what a header name may be made of.
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0) continue;
+    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) return false;
+  }
+  return true;
+}
+
+// A header value without control characters (HTAB aside); bytes >= 0x80 are left to the application.
+bool IsFieldValue(std::string_view s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Headers a request may carry once: a second one is ambiguous (which credential, which host, how to read
+// the body), so it is refused rather than one of them silently winning. Content-Length is checked apart
+// (a repeat of the same value is allowed).
+const char* SingletonHeader(std::string_view lower_name) {
+  static constexpr std::pair<std::string_view, const char*> kSingletons[] = {
+      {"authorization", "Authorization"}, {"proxy-authorization", "Proxy-Authorization"},
+      {"host", "Host"},                   {"content-type", "Content-Type"},
+      {"expect", "Expect"},               {"transfer-encoding", "Transfer-Encoding"},
+  };
+  for (const auto& [name, display] : kSingletons) {
+    if (name == lower_name) return display;
+  }
+  return nullptr;
+}
+
+std::string ErrorJson(std::string_view code, std::string_view message) {
+  std::string out = R"({"error":{"code":")";
+  out += code;
+  out += R"(","message":")";
+  out += message;  // callers pass text without quotes, backslashes or control characters
+  out += "\"}}";
+  return out;
 }
 
 std::string Serialize(const HttpResponse& r, bool close) {
@@ -243,13 +288,35 @@ struct HttpServer::Impl {
     bool sent_continue = false;
     bool lingering = false;     // answered and half-closed: unread input is drained, then closed
     bool in_unread = false;     // rejected while the client may still be sending
+    bool inline_queued = false; // busy only until an inline answer comes back through the completion queue
+    bool peer_closed = false;   // the client half-closed (EPOLLRDHUP seen); no longer asked for
+    bool refused = false;       // over the per-address limit: answered 503, then closed
     int64_t started_us = 0;     // first byte of the current request; 0: none
     int64_t last_us = 0;
+    int64_t write_since_us = 0; // while answers are pending: when they last made progress
+    size_t in_need = 0;         // bytes the request being read needs in `in` (0: just the read-ahead)
     uint32_t events = 0;
     std::string remote;
   };
   std::unordered_map<uint64_t, Conn> conns;
   uint64_t next_id = kFirstConnId;
+  // Open connections per peer address (refused ones apart: they only wait for their 503 to be read).
+  struct AddressCount {
+    size_t open = 0;
+    size_t refusing = 0;
+  };
+  std::unordered_map<std::string, AddressCount> per_address;
+  // Input read ahead of the parser: enough for the largest header block plus its terminator, so a block
+  // that is too large is always seen whole enough to be refused (431).
+  size_t read_ahead = 0;
+  std::atomic<size_t> open_conns{0};
+  std::atomic<uint64_t> refused_max{0}, refused_address{0}, closed_write_timeout{0};
+
+  // A refused connection lingers (so the client reads its 503); past this many per address they are closed
+  // at once, so refusing stays cheap under a flood.
+  static constexpr size_t kMaxRefusingPerAddress = 16;
+  // Buffers whose capacity grew past this are released once empty (an idle connection keeps little).
+  static constexpr size_t kKeepCapacity = 64 * 1024;
 
   // Admission queue.
   std::mutex qmu;
@@ -289,12 +356,37 @@ struct HttpServer::Impl {
     c.events = ev;
   }
 
+  // The events a connection waits for, from its state: output while answers are pending; input while
+  // nothing is pending, no request is with a worker and the read-ahead has room; the half-close until seen.
+  void Arm(uint64_t id, Conn& c) {
+    uint32_t ev = c.peer_closed ? 0u : static_cast<uint32_t>(EPOLLRDHUP);
+    if (c.lingering) {
+      ev |= EPOLLIN;
+    } else if (c.out_off < c.out.size()) {
+      ev |= EPOLLOUT;
+    } else if ((!c.busy || c.inline_queued) && !c.close_after && c.in.size() < ReadWant(c)) {
+      ev |= EPOLLIN;
+    }
+    SetEvents(id, c, ev);
+  }
+
+  size_t ReadWant(const Conn& c) const { return std::max(read_ahead, c.in_need); }
+  size_t Pending(const Conn& c) const { return c.out.size() - c.out_off; }
+
   void CloseConn(uint64_t id) {
     auto it = conns.find(id);
     if (it == conns.end()) return;
-    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, it->second.fd, nullptr);
-    close(it->second.fd);
+    Conn& c = it->second;
+    auto pa = per_address.find(c.remote);
+    if (pa != per_address.end()) {
+      size_t& n = c.refused ? pa->second.refusing : pa->second.open;
+      if (n > 0) n--;
+      if (pa->second.open == 0 && pa->second.refusing == 0) per_address.erase(pa);
+    }
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c.fd, nullptr);
+    close(c.fd);
     conns.erase(it);
+    open_conns.store(conns.size(), std::memory_order_relaxed);
   }
 
   void Accept() {
@@ -305,31 +397,62 @@ struct HttpServer::Impl {
       if (fd < 0) return;  // EAGAIN or a transient error (EMFILE): try again on the next event
       if (conns.size() >= opt.max_connections || draining) {
         close(fd);
+        refused_max.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      uint64_t id = next_id++;
-      Conn& c = conns[id];
-      c.fd = fd;
-      c.last_us = NowMicros();
       char host[INET6_ADDRSTRLEN] = "?";
       if (addr.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&addr)->sin_addr, host, sizeof host);
       } else if (addr.ss_family == AF_INET6) {
         inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&addr)->sin6_addr, host, sizeof host);
       }
+      AddressCount& count = per_address[host];
+      bool refuse = opt.max_connections_per_address > 0 && count.open >= opt.max_connections_per_address;
+      if (refuse) {
+        refused_address.fetch_add(1, std::memory_order_relaxed);
+        if (count.refusing >= kMaxRefusingPerAddress) {
+          close(fd);
+          continue;
+        }
+        count.refusing++;
+      } else {
+        count.open++;
+      }
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (opt.send_buffer_bytes > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &opt.send_buffer_bytes, sizeof opt.send_buffer_bytes);
+      }
+      uint64_t id = next_id++;
+      Conn& c = conns[id];
+      c.fd = fd;
+      c.last_us = NowMicros();
       c.remote = host;
+      c.refused = refuse;
       epoll_event e{};
       e.events = EPOLLIN | EPOLLRDHUP;
       e.data.u64 = id;
       c.events = e.events;
       epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &e);
+      open_conns.store(conns.size(), std::memory_order_relaxed);
+      if (refuse) {
+        HttpResponse r;
+        r.status = 503;
+        r.headers.push_back({"Retry-After", std::to_string(opt.retry_after_s)});
+        r.body = ErrorJson("resource_exhausted", "too many connections from this address (at most " +
+                                                     std::to_string(opt.max_connections_per_address) + ")");
+        c.out = Serialize(r, true);
+        c.close_after = true;
+        c.in_unread = true;  // its request may be arriving: linger so the 503 is not lost to a reset
+        Flush(id, c);
+      }
     }
   }
 
-  // Writes what it can; returns false if the connection was closed.
+  // Writes what it can and re-arms the connection's events; returns false if the connection was closed
+  // (or handed to a lingering close), and then it must not be touched.
   bool Flush(uint64_t id, Conn& c) {
+    size_t before = c.out_off;
     while (c.out_off < c.out.size()) {
       ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
       if (n > 0) {
@@ -337,15 +460,28 @@ struct HttpServer::Impl {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        SetEvents(id, c, EPOLLOUT | EPOLLRDHUP);
+        // The write timeout counts from the last progress (or from when answers started to wait).
+        if (c.out_off != before || c.write_since_us == 0) c.write_since_us = NowMicros();
+        // Drop what was written once it is most of the buffer, so a client that reads slowly but never
+        // catches up does not grow it.
+        if (c.out_off >= 16 * 1024 && 2 * c.out_off >= c.out.size()) {
+          c.out.erase(0, c.out_off);
+          c.out_off = 0;
+        }
+        Arm(id, c);
         return true;
       }
       if (n < 0 && errno == EINTR) continue;
       CloseConn(id);
       return false;
     }
-    c.out.clear();
+    if (c.out.capacity() > kKeepCapacity) {
+      std::string().swap(c.out);
+    } else {
+      c.out.clear();
+    }
     c.out_off = 0;
+    c.write_since_us = 0;
     if (c.close_after) {
       if (c.in_unread) {
         // Lingering close (as web servers do): closing a socket with unread input makes the kernel send
@@ -354,7 +490,7 @@ struct HttpServer::Impl {
         shutdown(c.fd, SHUT_WR);
         c.lingering = true;
         c.last_us = NowMicros();
-        SetEvents(id, c, EPOLLIN | EPOLLRDHUP);
+        Arm(id, c);
         return false;
       }
       CloseConn(id);
@@ -364,7 +500,7 @@ struct HttpServer::Impl {
       CloseConn(id);
       return false;
     }
-    SetEvents(id, c, c.busy ? EPOLLRDHUP : (EPOLLIN | EPOLLRDHUP));
+    Arm(id, c);
     return true;
   }
 
@@ -372,9 +508,8 @@ struct HttpServer::Impl {
   void Reject(uint64_t id, Conn& c, int status, const std::string& message) {
     HttpResponse r;
     r.status = status;
-    r.body = std::string(R"({"error":{"code":")") + (status == 413 || status == 431 ? "resource_exhausted" :
-                                                         status == 408 ? "timeout" : "invalid_argument") +
-             R"(","message":")" + message + "\"}}";
+    r.body = ErrorJson(status == 413 || status == 431 ? "resource_exhausted" : status == 408 ? "timeout" : "invalid_argument",
+                       message);
     c.out += Serialize(r, true);
     c.close_after = true;
     c.in_unread = true;
@@ -394,13 +529,18 @@ struct HttpServer::Impl {
         return;
       }
     }
+    // Reads no further than the read-ahead (or the request being read): what a client sends beyond it
+    // waits in the kernel, which then stops the client.
     for (;;) {
-      ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+      size_t want = ReadWant(c);
+      if (c.in.size() >= want) break;
+      size_t room = std::min(sizeof buf, want - c.in.size());
+      ssize_t n = recv(c.fd, buf, room, 0);
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
         c.last_us = NowMicros();
         if (c.started_us == 0) c.started_us = c.last_us;
-        if (static_cast<size_t>(n) < sizeof buf) break;
+        if (static_cast<size_t>(n) < room) break;
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
@@ -411,17 +551,29 @@ struct HttpServer::Impl {
     Parse(id, c);
   }
 
-  void Parse(uint64_t id, Conn& c) {
-    if (c.busy || c.close_after || c.in.empty()) return;
+  // Parses and dispatches the next request if one is whole, then re-arms the connection's events. Returns
+  // false if the connection was closed (or handed to a lingering close), and then it must not be touched.
+  bool Parse(uint64_t id, Conn& c) {
+    if (!ParseOne(id, c)) return false;
+    Arm(id, c);
+    return true;
+  }
+
+  bool ParseOne(uint64_t id, Conn& c) {
+    // Backpressure: while more answers wait for this client than allowed, its next request waits.
+    if (c.busy || c.close_after || c.in.empty() || Pending(c) > opt.max_pending_output_bytes) return true;
     if (c.started_us == 0) c.started_us = NowMicros();
     size_t end = c.in.find("\r\n\r\n");
     if (end == std::string::npos) {
-      if (c.in.size() > opt.max_header_bytes) Reject(id, c, 431, "request headers are too large");
-      return;
+      if (c.in.size() > opt.max_header_bytes) {
+        Reject(id, c, 431, "request headers are too large");
+        return false;
+      }
+      return true;
     }
     if (end + 4 > opt.max_header_bytes) {
       Reject(id, c, 431, "request headers are too large");
-      return;
+      return false;
     }
     std::string_view head(c.in.data(), end);
     size_t line_end = head.find("\r\n");
@@ -430,7 +582,7 @@ struct HttpServer::Impl {
     size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
       Reject(id, c, 400, "malformed request line");
-      return;
+      return false;
     }
     HttpRequest req;
     req.method = std::string(line.substr(0, sp1));
@@ -438,11 +590,11 @@ struct HttpServer::Impl {
     std::string_view version = line.substr(sp2 + 1);
     if (version != "HTTP/1.1" && version != "HTTP/1.0") {
       Reject(id, c, 400, "unsupported HTTP version");
-      return;
+      return false;
     }
     bool keep_alive = version == "HTTP/1.1";
     size_t content_length = 0;
-    bool has_length = false;
+    bool has_length = false, has_transfer_encoding = false;
     size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
     while (pos < head.size()) {
       size_t e = head.find("\r\n", pos);
@@ -450,52 +602,83 @@ struct HttpServer::Impl {
       std::string_view h = head.substr(pos, e - pos);
       pos = e + 2;
       size_t colon = h.find(':');
-      if (colon == std::string_view::npos || colon == 0) {
+      // A name must be a token: "Host : x" or a folded line is refused, not read as some other header.
+      if (colon == std::string_view::npos || !IsToken(h.substr(0, colon))) {
         Reject(id, c, 400, "malformed header line");
-        return;
+        return false;
       }
       std::string name = Lower(h.substr(0, colon));
-      std::string value(Trim(h.substr(colon + 1)));
+      std::string_view value = Trim(h.substr(colon + 1));
+      if (!IsFieldValue(value)) {
+        Reject(id, c, 400, "a control character in the value of header " + name.substr(0, 64));
+        return false;
+      }
       if (name == "content-length") {
         size_t v = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-        if (ec != std::errc() || p != value.data() + value.size() || (has_length && v != content_length)) {
+        if (ec != std::errc() || p != value.data() + value.size()) {
           Reject(id, c, 400, "invalid Content-Length");
-          return;
+          return false;
+        }
+        if (has_length) {
+          if (v != content_length) {
+            Reject(id, c, 400, "Content-Length is given twice with different values");
+            return false;
+          }
+          continue;  // the same length again says nothing new
         }
         has_length = true;
         content_length = v;
       } else if (name == "transfer-encoding") {
-        Reject(id, c, 501, "Transfer-Encoding is not supported; send Content-Length");
-        return;
+        has_transfer_encoding = true;
       } else if (name == "connection") {
         std::string v = Lower(value);
         if (v.find("close") != std::string::npos) keep_alive = false;
         if (v.find("keep-alive") != std::string::npos) keep_alive = true;
       }
-      req.headers[name] = std::move(value);
+      auto [it, inserted] = req.headers.try_emplace(std::move(name), value);
+      if (!inserted) {
+        if (const char* display = SingletonHeader(it->first)) {
+          Reject(id, c, 400, std::string(display) + " is given more than once");
+          return false;
+        }
+        it->second += ", ";  // a list header: repeated lines are one comma-separated value (RFC 9110 5.3)
+        it->second += value;
+      }
+    }
+    if (has_transfer_encoding) {
+      // Both framings at once is how requests are smuggled past proxies: refuse it outright.
+      if (has_length) {
+        Reject(id, c, 400, "Transfer-Encoding and Content-Length are both given");
+      } else {
+        Reject(id, c, 501, "Transfer-Encoding is not supported; send Content-Length");
+      }
+      return false;
     }
     if (content_length > opt.max_body_bytes) {
       Reject(id, c, 413, "request body is larger than " + std::to_string(opt.max_body_bytes) + " bytes");
-      return;
+      return false;
     }
     size_t total = end + 4 + content_length;
     if (c.in.size() < total) {
+      c.in_need = total;
       if (!c.sent_continue && Lower(req.Header("expect")) == "100-continue") {
         c.sent_continue = true;
         c.out += "HTTP/1.1 100 Continue\r\n\r\n";
-        Flush(id, c);
+        return Flush(id, c);
       }
-      return;
+      return true;
     }
     req.body = c.in.substr(end + 4, content_length);
     c.in.erase(0, total);
+    if (c.in.empty() && c.in.capacity() > kKeepCapacity) std::string().swap(c.in);
+    c.in_need = 0;
     c.sent_continue = false;
     size_t q = req.target.find('?');
     std::string_view raw_path = std::string_view(req.target).substr(0, q);
     if (!PercentDecode(raw_path, &req.path, false)) {
       Reject(id, c, 400, "malformed percent-escape in the path");
-      return;
+      return false;
     }
     if (q != std::string::npos) {
       std::string_view qs = std::string_view(req.target).substr(q + 1);
@@ -509,20 +692,21 @@ struct HttpServer::Impl {
         if (!PercentDecode(kv.substr(0, eq), &k, true) ||
             !PercentDecode(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1), &v, true)) {
           Reject(id, c, 400, "malformed percent-escape in the query");
-          return;
+          return false;
         }
         req.query[k] = v;
       }
     }
     req.remote = c.remote;
-    Dispatch(id, c, std::move(req), keep_alive);
+    return Dispatch(id, c, std::move(req), keep_alive);
   }
 
-  void Dispatch(uint64_t id, Conn& c, HttpRequest&& req, bool keep_alive) {
+  // Returns false if the connection was closed (see Flush).
+  bool Dispatch(uint64_t id, Conn& c, HttpRequest&& req, bool keep_alive) {
     c.busy = true;
     bool inline_run = opt.run_inline && !draining && opt.run_inline(req);
     // A worker answers later: stop reading meanwhile. Inline, the answer is queued before the next read.
-    if (!inline_run) SetEvents(id, c, EPOLLRDHUP);
+    if (!inline_run) Arm(id, c);
     auto st = std::make_shared<ResponderState>();
     st->shared = shared;
     st->conn = id;
@@ -539,19 +723,22 @@ struct HttpServer::Impl {
       std::string wire;
       state->sync_wire.store(&wire);
       handler(std::move(req), responder);
-      if (state->sync_wire.exchange(nullptr) != nullptr) return;  // not answered yet: the queue brings it
+      if (state->sync_wire.exchange(nullptr) != nullptr) {  // not answered yet: the queue brings it
+        Arm(id, c);
+        return true;
+      }
       while (!state->sync_sent.load(std::memory_order_acquire)) {
       }  // answered (perhaps from another thread that took the slot): wait for the write to finish
       if (!c.in.empty()) {  // pipelined requests follow: let the loop write this one and parse on
+        c.inline_queued = true;
         shared->Complete(id, std::move(wire), state->sync_close);
-        return;
+        return true;
       }
       c.busy = false;
       c.last_us = NowMicros();
       if (state->sync_close) c.close_after = true;
       c.out += wire;
-      Flush(id, c);
-      return;
+      return Flush(id, c);
     }
     {
       std::unique_lock<std::mutex> l(qmu);
@@ -561,7 +748,7 @@ struct HttpServer::Impl {
         queue_depth.store(queue.size());
         l.unlock();
         if (was_empty) qcv.notify_one();
-        return;
+        return true;
       }
     }
     rejected.fetch_add(1);
@@ -570,6 +757,7 @@ struct HttpServer::Impl {
     r.headers.push_back({"Retry-After", std::to_string(opt.retry_after_s)});
     r.body = R"({"error":{"code":"resource_exhausted","message":"the admission queue is full; retry later"}})";
     responder.Send(std::move(r));
+    return true;
   }
 
   void Completions() {
@@ -585,6 +773,7 @@ struct HttpServer::Impl {
       if (it == conns.end()) continue;
       Conn& c = it->second;
       c.busy = false;
+      c.inline_queued = false;
       c.last_us = NowMicros();
       if (d.close) c.close_after = true;
       c.out += d.wire;
@@ -596,13 +785,20 @@ struct HttpServer::Impl {
 
   void Sweep() {
     int64_t now = NowMicros();
-    std::vector<uint64_t> idle, slow;
+    std::vector<uint64_t> idle, slow, stalled;
     for (auto& [id, c] : conns) {
       if (c.lingering) {
         if (now - c.last_us > kLingerUs || draining) idle.push_back(id);
         continue;
       }
-      if (c.busy || !c.out.empty()) continue;
+      if (!c.out.empty()) {
+        // Answers the client does not take: nothing more can be done for it (it is not reading).
+        if (opt.write_timeout_ms > 0 && c.write_since_us != 0 && now - c.write_since_us > opt.write_timeout_ms * 1000) {
+          stalled.push_back(id);
+        }
+        continue;
+      }
+      if (c.busy) continue;
       if (c.started_us != 0 && !c.in.empty()) {
         if (now - c.started_us > opt.request_timeout_ms * 1000) slow.push_back(id);
       } else if (now - c.last_us > opt.idle_timeout_ms * 1000 || draining) {
@@ -610,6 +806,8 @@ struct HttpServer::Impl {
       }
     }
     for (uint64_t id : idle) CloseConn(id);
+    for (uint64_t id : stalled) CloseConn(id);
+    closed_write_timeout.fetch_add(stalled.size(), std::memory_order_relaxed);
     for (uint64_t id : slow) {
       auto it = conns.find(id);
       if (it != conns.end()) Reject(id, it->second, 408, "the request did not arrive in time");
@@ -668,12 +866,20 @@ struct HttpServer::Impl {
           if (it == conns.end()) continue;
           Conn& c = it->second;
           if (evs[i].events & EPOLLOUT) {
-            if (!Flush(id, c)) continue;
+            // Written down below the backpressure bound: the next pipelined request may go on.
+            if (!Flush(id, c) || !Parse(id, c)) continue;
           }
           if (evs[i].events & (EPOLLIN | EPOLLERR)) {
             Read(id, c);
-          } else if ((evs[i].events & (EPOLLRDHUP | EPOLLHUP)) && !c.busy && c.out.empty()) {
-            Read(id, c);  // reads the EOF and closes
+          } else if (evs[i].events & (EPOLLRDHUP | EPOLLHUP)) {
+            if (!c.busy && c.out.empty()) {
+              Read(id, c);  // reads the EOF and closes
+            } else if (!c.peer_closed) {
+              // Half-closed while an answer is due: stop asking (level-triggered, it would fire on every
+              // wait); the answer is still written, and the EOF read once it is.
+              c.peer_closed = true;
+              Arm(id, c);
+            }
           }
         }
       }
@@ -705,7 +911,19 @@ HttpServer::~HttpServer() = default;
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& options, Handler handler) {
   auto impl = std::make_unique<Impl>();
   impl->opt = options;
+  impl->read_ahead = std::max<size_t>(16 * 1024, options.max_header_bytes + 4);
   impl->handler = std::move(handler);
+  // Each connection is a descriptor: the soft limit (often 1024) would cap connections long before
+  // max_connections, and accept would fail with EMFILE.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    rlimit raised = nofile;
+    raised.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0 && nofile.rlim_max == RLIM_INFINITY) {
+      raised.rlim_cur = 1 << 20;  // the usual fs.nr_open, which caps an unlimited hard limit
+      setrlimit(RLIMIT_NOFILE, &raised);
+    }
+  }
   impl->shared->on_response = options.on_response;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -770,5 +988,13 @@ bool HttpServer::ShutdownRequested() const { return impl_->shutdown_requested.lo
 size_t HttpServer::InFlight() const { return impl_->shared->in_flight.load(); }
 size_t HttpServer::QueueDepth() const { return impl_->queue_depth.load(); }
 uint64_t HttpServer::Rejected429() const { return impl_->rejected.load(); }
+HttpServerStats HttpServer::Stats() const {
+  HttpServerStats s;
+  s.connections = impl_->open_conns.load(std::memory_order_relaxed);
+  s.refused_max_connections = impl_->refused_max.load(std::memory_order_relaxed);
+  s.refused_per_address = impl_->refused_address.load(std::memory_order_relaxed);
+  s.closed_write_timeout = impl_->closed_write_timeout.load(std::memory_order_relaxed);
+  return s;
+}
 
 }  // namespace allot::net

@@ -9,6 +9,8 @@
 #include "allot/plan.h"
 #include "allot/quantity.h"
 #include "allot/resources.h"
+#include "allot/utf8.h"
+#include "core/yaml_utf8.h"
 #include "plan/internal.h"
 
 namespace allot::plan {
@@ -89,7 +91,7 @@ Result<double> ParseRatio(const YAML::Node& n) {
   if (!n.IsScalar()) return InvalidArgument("expected a number");
   char* end = nullptr;
   double v = std::strtod(n.Scalar().c_str(), &end);
-  if (*end != '\0' || !(v >= 0)) return InvalidArgument("\"" + n.Scalar() + "\" is not a non-negative number");
+  if (*end != '\0' || !(v >= 0)) return InvalidArgument("\"" + QuoteForError(n.Scalar()) + "\" is not a non-negative number");
   return v;
 }
 
@@ -103,6 +105,9 @@ Status ParseConfig(const std::string& yaml_text, const std::string& source, EnvC
     return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
   }
   auto at = [&](const YAML::Node& n) { return source + ":" + std::to_string(n.Mark().line + 1); };
+  if (auto bad = FindInvalidUtf8(root, yaml_text.size())) {
+    return InvalidArgument(at(bad->node) + ": " + (bad->path.empty() ? "" : bad->path + ": ") + bad->message);
+  }
   try {
     if (!root || root.IsNull()) return Status::Ok();
     if (!root.IsMap()) return InvalidArgument(source + ": expected a map with environments and/or lint");

@@ -50,7 +50,7 @@ std::string ContainerPatch(const Workload& w, const Container& c, const json& re
   } else {
     patch = {{"spec", {{"template", {{"spec", pod_spec}}}}}};
   }
-  return patch.dump();
+  return patch.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void Add(Ctx& ctx, const std::string& rule, Severity sev, const Workload& w, const std::string& container,
@@ -141,7 +141,7 @@ void LintContainer(Ctx& ctx, const Workload& w, const Container& c) {
     std::string names = missing.size() == 2 ? "cpu and memory" : missing[0];
     std::string fix = compose ? "set deploy.resources.reservations (cpus: '" + std::to_string(cfg.default_cpu_request / 1000.0).substr(0, 4) +
                                     "', memory: " + std::to_string(cfg.default_memory_request >> 20) + "M)"
-                              : "set resources.requests " + req.dump() + " on container " + c.name;
+                              : "set resources.requests " + req.dump(-1, ' ', false, json::error_handler_t::replace) + " on container " + c.name;
     Add(ctx, "missing-requests", Severity::kWarning, w, c.name,
         "container " + c.name + " has no " + names + " request; the scheduler counts 0 for it", fix,
         ContainerPatch(w, c, {{"requests", req}}));
@@ -270,7 +270,7 @@ std::string GuaranteedPatch(const Workload& w) {
   if (!init.empty()) pod_spec["initContainers"] = init;
   json patch = w.kind == "Pod" ? json{{"spec", pod_spec}} : json{{"spec", {{"template", {{"spec", pod_spec}}}}}};
   if (w.kind == "CronJob") patch = {{"spec", {{"jobTemplate", {{"spec", {{"template", {{"spec", pod_spec}}}}}}}}}};
-  return patch.dump();
+  return patch.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -300,7 +300,7 @@ void Lint(const Manifests& m, const std::vector<Hpa>& hpas, const Plan& plan, co
           w.kind == "ComposeService" ? "set deploy.resources.reservations and limits (cpus, memory)"
                                      : "set requests (e.g. cpu " + Fmt("cpu", cfg.default_cpu_request) + ", memory " +
                                            Fmt("memory", cfg.default_memory_request) + ") and a memory limit on every container",
-          patch.dump());
+          patch.dump(-1, ' ', false, json::error_handler_t::replace));
     }
     if (w.qos != Qos::kGuaranteed && WantsGuaranteed(m, w)) {
       Add(ctx, "guaranteed-not-met", Severity::kWarning, w, "",
@@ -318,13 +318,13 @@ void Lint(const Manifests& m, const std::vector<Hpa>& hpas, const Plan& plan, co
               WorkloadWhere(w) + " declares " + std::to_string(declared) + " replicas, above HPA " + h.name + " max " +
                   std::to_string(h.max_replicas),
               "set spec.replicas to " + std::to_string(h.max_replicas) + " or raise the HPA's maxReplicas",
-              json{{"spec", {{"replicas", h.max_replicas}}}}.dump());
+              json{{"spec", {{"replicas", h.max_replicas}}}}.dump(-1, ' ', false, json::error_handler_t::replace));
         } else if (declared < h.min_replicas) {
           Add(ctx, "replicas-below-hpa-min", Severity::kInfo, w, "",
               WorkloadWhere(w) + " declares " + std::to_string(declared) + " replicas; HPA " + h.name +
                   " keeps at least " + std::to_string(h.min_replicas) + " (planned at the HPA's range)",
               "remove spec.replicas (let the HPA own it) or set it to " + std::to_string(h.min_replicas),
-              json{{"spec", {{"replicas", h.min_replicas}}}}.dump());
+              json{{"spec", {{"replicas", h.min_replicas}}}}.dump(-1, ' ', false, json::error_handler_t::replace));
         }
       }
     }

@@ -14,6 +14,7 @@
 
 #include "allot/plan.h"
 #include "allot/resources.h"
+#include "core/yaml_utf8.h"
 #include "plan/internal.h"
 
 namespace allot::plan {
@@ -368,8 +369,14 @@ Status LoadSequential(const std::string& text, const std::string& source, const 
   } catch (const YAML::Exception& e) {
     return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
   }
+  size_t budget = YamlVisitBound(text.size());
   for (const auto& doc : docs) {
     out->documents++;
+    // Every key and string must be UTF-8 text before anything is read from the document.
+    if (auto bad = FindInvalidUtf8(doc, &budget)) {
+      std::string where = Where(LocOf(source, bad->node));
+      return InvalidArgument(where + ": " + (bad->path.empty() ? "" : bad->path + ": ") + bad->message);
+    }
     try {
       if (auto s = LoadObject(doc, source, options, out); !s.ok()) return s;
     } catch (const YAML::Exception& e) {

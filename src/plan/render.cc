@@ -325,7 +325,7 @@ std::string RenderJson(const Plan& plan) {
   json ignored = json::object();
   for (const auto& [k, n] : plan.ignored_kinds) ignored[k] = n;
   out["ignored_kinds"] = std::move(ignored);
-  return out.dump(2) + "\n";
+  return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string RenderTable(const Plan& plan) {
@@ -363,7 +363,7 @@ std::string RenderPatches(const Plan& plan) {
     p["command"] = "kubectl patch " + resource + " " + f.name + " -n " + f.ns + " --type strategic -p '" + f.patch + "'";
     out.push_back(std::move(p));
   }
-  return out.dump(2) + "\n";
+  return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string RenderQuotas(const Plan& plan, double headroom) {

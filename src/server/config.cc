@@ -347,7 +347,8 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   if (const YAML::Node& l = root["limits"]) {
     ALLOT_TRY(r.Keys(l, "limits", {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease",
                                    "max_body_bytes", "max_json_depth", "max_queue", "max_connections", "workers",
-                                   "request_timeout", "idle_timeout", "max_watch"}));
+                                   "request_timeout", "idle_timeout", "max_watch", "write_timeout",
+                                   "max_connections_per_address", "max_pending_output_bytes", "send_buffer_bytes"}));
     int64_t v;
     if (l["max_allocations_per_tenant"]) {
       ALLOT_TRY(r.Int(l["max_allocations_per_tenant"], "limits.max_allocations_per_tenant", 0, 1LL << 40, &v));
@@ -381,6 +382,19 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
     if (l["request_timeout"]) ALLOT_TRY(r.Duration(l["request_timeout"], "limits.request_timeout", &c.request_timeout_ms));
     if (l["idle_timeout"]) ALLOT_TRY(r.Duration(l["idle_timeout"], "limits.idle_timeout", &c.idle_timeout_ms));
     if (l["max_watch"]) ALLOT_TRY(r.Duration(l["max_watch"], "limits.max_watch", &c.max_watch_ms));
+    if (l["write_timeout"]) ALLOT_TRY(r.Duration(l["write_timeout"], "limits.write_timeout", &c.write_timeout_ms));
+    if (l["max_connections_per_address"]) {
+      ALLOT_TRY(r.Int(l["max_connections_per_address"], "limits.max_connections_per_address", 0, 1 << 20, &v));
+      c.max_connections_per_address = static_cast<size_t>(v);
+    }
+    if (l["max_pending_output_bytes"]) {
+      ALLOT_TRY(r.Int(l["max_pending_output_bytes"], "limits.max_pending_output_bytes", 0, 64 << 20, &v));
+      c.max_pending_output_bytes = static_cast<size_t>(v);
+    }
+    if (l["send_buffer_bytes"]) {
+      ALLOT_TRY(r.Int(l["send_buffer_bytes"], "limits.send_buffer_bytes", 0, 64 << 20, &v));
+      c.send_buffer_bytes = static_cast<int>(v);
+    }
   }
   if (root["heartbeat_timeout"]) ALLOT_TRY(r.Duration(root["heartbeat_timeout"], "heartbeat_timeout", &c.heartbeat_timeout_ms));
   if (const YAML::Node& rt = root["retention"]) {

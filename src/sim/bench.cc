@@ -237,7 +237,7 @@ std::string BenchToJson(const BenchOptions& o, const BenchResult& r) {
     j["preemption_searches"] = r.preemption_searches;
     j["preemption_p99_us"] = std::round(r.preemption_p99_us * 100) / 100;
   }
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, decltype(j)::error_handler_t::replace) + "\n";
 }
 
 }  // namespace allot::sim

@@ -30,29 +30,74 @@ json Amounts(const ResourceMap& m) {
   return o;
 }
 
+// JSON text that never throws: a string that is not valid UTF-8 (none should get this far: loaders check
+// their input) is written with U+FFFD in place of the bad bytes.
+std::string Dump(const json& j, int indent) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
+
+// Appends `"key": [items...]` as dump(2) writes it at the top level of an object, rendering one item at a
+// time, so a run's 100k requests never exist as one JSON tree.
+template <typename T, typename Fn>
+void AppendArray(std::string* out, const char* key, const std::vector<T>& items, Fn render) {
+  out->append("  \"").append(key).append("\": ");
+  if (items.empty()) {
+    out->append("[]");
+    return;
+  }
+  out->append("[\n");
+  for (size_t i = 0; i < items.size(); i++) {
+    std::string text = Dump(render(items[i]), 2);
+    out->append("    ");
+    for (char c : text) {  // nested two levels deep: four more spaces on every line (strings hold no raw newline)
+      out->push_back(c);
+      if (c == '\n') out->append("    ");
+    }
+    out->append(i + 1 < items.size() ? ",\n" : "\n");
+  }
+  out->append("  ]");
+}
+
+json RequestJson(const AllocationInfo& a) {
+  json j;
+  j["id"] = a.id;
+  j["state"] = AllocStateName(a.state);
+  j["node"] = a.nodes.empty() ? json(nullptr) : json(a.nodes.front());
+  if (a.count > 1) j["nodes"] = a.nodes;
+  j["submitted"] = Seconds(a.submitted);
+  j["started"] = Seconds(a.started);
+  j["ended"] = Seconds(a.ended);
+  j["reason"] = a.reason;
+  j["tenant"] = a.tenant;
+  j["priority"] = a.priority;
+  if (!a.preempted_by.empty()) j["preempted_by"] = a.preempted_by;
+  if (!a.devices.empty()) j["devices"] = a.devices;
+  if (a.started >= 0) j["wait"] = Seconds(a.started - a.submitted);
+  return j;
+}
+
+json ExplainJson(const Explanation& e) {
+  json j;
+  j["id"] = e.id;
+  j["at"] = Seconds(e.at);
+  json sc = json::object();
+  for (const auto& [n, v] : e.scores) sc[n] = v;
+  j["scores"] = std::move(sc);
+  json fl = json::object();
+  for (const auto& [n, why] : e.filtered) fl[n] = why;
+  j["filtered"] = std::move(fl);
+  j["chosen"] = e.chosen.empty() ? json(nullptr) : json(e.chosen);
+  j["outcome"] = e.outcome;
+  j["detail"] = e.detail;
+  return j;
+}
+
 }  // namespace
 
+// Byte for byte what one ordered_json of {requests, summary, notes, explain} gives with dump(2), built
+// piecewise.
 std::string ToJson(const SimResult& r, bool explain) {
+  std::string text = "{\n";
+  AppendArray(&text, "requests", r.requests, RequestJson);
   json out;
-  json reqs = json::array();
-  for (const auto& a : r.requests) {
-    json j;
-    j["id"] = a.id;
-    j["state"] = AllocStateName(a.state);
-    j["node"] = a.nodes.empty() ? json(nullptr) : json(a.nodes.front());
-    if (a.count > 1) j["nodes"] = a.nodes;
-    j["submitted"] = Seconds(a.submitted);
-    j["started"] = Seconds(a.started);
-    j["ended"] = Seconds(a.ended);
-    j["reason"] = a.reason;
-    j["tenant"] = a.tenant;
-    j["priority"] = a.priority;
-    if (!a.preempted_by.empty()) j["preempted_by"] = a.preempted_by;
-    if (!a.devices.empty()) j["devices"] = a.devices;
-    if (a.started >= 0) j["wait"] = Seconds(a.started - a.submitted);
-    reqs.push_back(std::move(j));
-  }
-  out["requests"] = std::move(reqs);
   const Summary& s = r.summary;
   json sum;
   sum["requests"] = r.requests.size();
@@ -92,26 +137,15 @@ std::string ToJson(const SimResult& r, bool explain) {
     for (const auto& [id, what] : r.notes) notes.push_back({{"id", id}, {"outcome", what}});
     out["notes"] = std::move(notes);
   }
+  // `out` holds summary (and notes): its text without the outer braces is the middle of the object.
+  std::string middle = Dump(out, 2);
+  text.append(",\n").append(middle, 2, middle.size() - 4);
   if (explain) {
-    json ex = json::array();
-    for (const auto& e : r.explain) {
-      json j;
-      j["id"] = e.id;
-      j["at"] = Seconds(e.at);
-      json sc = json::object();
-      for (const auto& [n, v] : e.scores) sc[n] = v;
-      j["scores"] = std::move(sc);
-      json fl = json::object();
-      for (const auto& [n, why] : e.filtered) fl[n] = why;
-      j["filtered"] = std::move(fl);
-      j["chosen"] = e.chosen.empty() ? json(nullptr) : json(e.chosen);
-      j["outcome"] = e.outcome;
-      j["detail"] = e.detail;
-      ex.push_back(std::move(j));
-    }
-    out["explain"] = std::move(ex);
+    text.append(",\n");
+    AppendArray(&text, "explain", r.explain, ExplainJson);
   }
-  return out.dump(2) + "\n";
+  text.append("\n}\n");
+  return text;
 }
 
 std::string ToText(const SimResult& r, bool explain) {

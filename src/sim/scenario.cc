@@ -2,22 +2,29 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/sim.h"
+#include "allot/utf8.h"
+#include "core/yaml_utf8.h"
+#include "sim/yaml_tree.h"
 #include "sim/yaml_util.h"
 
 namespace allot::sim {
 namespace {
 
+// Priorities are a name (background=0 ... critical=4) or an integer in [0, kMaxPriority], as in the API.
+constexpr int kMaxPriority = 1'000'000;
+
 class Loader {
  public:
   explicit Loader(const std::string& file) : d_(file) {}
 
-  Result<ResourceMap> Resources(const YAML::Node& n, const std::string& path) {
+  Result<ResourceMap> Resources(const YamlNode& n, const std::string& path) {
     ResourceMap out;
     if (!n.IsMap()) return d_.Err(n, path, "expected a mapping of resource: quantity");
     for (auto it = n.begin(); it != n.end(); ++it) {
@@ -35,7 +42,7 @@ class Loader {
     return out;
   }
 
-  Result<Labels> StringMap(const YAML::Node& n, const std::string& path) {
+  Result<Labels> StringMap(const YamlNode& n, const std::string& path) {
     Labels out;
     if (!n.IsMap()) return d_.Err(n, path, "expected a mapping of key: value");
     for (auto it = n.begin(); it != n.end(); ++it) {
@@ -46,7 +53,7 @@ class Loader {
     return out;
   }
 
-  Result<EngineOptions> Policy(const YAML::Node& n) {
+  Result<EngineOptions> Policy(const YamlNode& n) {
     EngineOptions o;
     if (!n.IsDefined() || n.IsNull()) return o;
     if (auto st = d_.CheckKeys(n, "policy", {"scoring", "weights", "shape", "fair_share", "preemption", "backfill",
@@ -163,7 +170,7 @@ class Loader {
     return o;
   }
 
-  Result<std::vector<Taint>> Taints(const YAML::Node& n, const std::string& path) {
+  Result<std::vector<Taint>> Taints(const YamlNode& n, const std::string& path) {
     std::vector<Taint> out;
     if (!n.IsSequence()) return d_.Err(n, path, "expected a list of taints");
     for (size_t i = 0; i < n.size(); i++) {
@@ -190,14 +197,14 @@ class Loader {
       }
       if (t.key.empty()) return d_.Err(n[i], p, "taint needs a key");
       if (t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" && t.effect != "NoExecute") {
-        return d_.Err(n[i], p, "effect \"" + t.effect + "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
+        return d_.Err(n[i], p, "effect \"" + QuoteForError(t.effect) + "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
       }
       out.push_back(t);
     }
     return out;
   }
 
-  Result<NodeSpec> Node(const YAML::Node& n, const std::string& path) {
+  Result<NodeSpec> Node(const YamlNode& n, const std::string& path) {
     NodeSpec s;
     if (auto st = d_.CheckKeys(n, path, {"name", "capacity", "labels", "taints", "pool", "allocated"}); !st.ok())
       return st.error();
@@ -205,7 +212,7 @@ class Loader {
     auto name = d_.Scalar(n["name"], path + ".name");
     if (!name.ok()) return name.error();
     s.name = *name;
-    if (!n["capacity"]) return d_.Err(n, path, "node " + s.name + " needs a capacity");
+    if (!n["capacity"]) return d_.Err(n, path, "node \"" + QuoteForError(s.name) + "\" needs a capacity");
     auto cap = Resources(n["capacity"], path + ".capacity");
     if (!cap.ok()) return cap.error();
     s.capacity = *cap;
@@ -232,8 +239,11 @@ class Loader {
     return s;
   }
 
-  Status QuotaBody(const YAML::Node& q, const std::string& p, TenantSpec* t) {
-    if (auto st = d_.CheckKeys(q, p, {"guaranteed", "max", "lending_limit", "burst", "grace"}); !st.ok()) return st;
+  // The quota fields of `q`; `check_keys` false when q is an event whose other keys were checked already.
+  Status QuotaBody(const YamlNode& q, const std::string& p, TenantSpec* t, bool check_keys = true) {
+    if (check_keys) {
+      if (auto st = d_.CheckKeys(q, p, {"guaranteed", "max", "lending_limit", "burst", "grace"}); !st.ok()) return st;
+    }
     for (const char* k : {"guaranteed", "max", "lending_limit"}) {
       if (!q[k]) continue;
       auto r = Resources(q[k], p + "." + k);
@@ -267,10 +277,10 @@ class Loader {
   struct RawTenant {
     TenantSpec spec;
     std::string name, parent;
-    YAML::Node node;
+    YamlNode node;
   };
 
-  Result<RawTenant> TenantEntry(const YAML::Node& n, const std::string& p) {
+  Result<RawTenant> TenantEntry(const YamlNode& n, const std::string& p) {
     RawTenant rt;
     rt.node = n;
     if (auto st = d_.CheckKeys(n, p, {"path", "name", "parent", "weight", "quota"}); !st.ok()) return st.error();
@@ -286,7 +296,7 @@ class Loader {
       return d_.Err(n, p, "tenant needs a path");
     }
     if (rt.name.empty() || rt.name.front() == '/' || rt.name.back() == '/' || rt.name.find("//") != std::string::npos) {
-      return d_.Err(n, p, "tenant path \"" + rt.name + "\" is malformed (use org/team/project)");
+      return d_.Err(n, p, "tenant path \"" + QuoteForError(rt.name) + "\" is malformed (use org/team/project)");
     }
     if (n["parent"]) {
       auto s = d_.Scalar(n["parent"], p + ".parent");
@@ -305,7 +315,7 @@ class Loader {
     return rt;
   }
 
-  Result<std::vector<TenantSpec>> Tenants(const YAML::Node& n) {
+  Result<std::vector<TenantSpec>> Tenants(const YamlNode& n) {
     std::vector<TenantSpec> out;
     if (!n.IsDefined() || n.IsNull()) return out;
     if (!n.IsSequence()) return d_.Err(n, "tenants", "expected a list");
@@ -315,7 +325,7 @@ class Loader {
       std::string p = "tenants[" + std::to_string(i) + "]";
       auto rt = TenantEntry(n[i], p);
       if (!rt.ok()) return rt.error();
-      if (by_name.count(rt->name)) return d_.Err(n[i], p, "tenant \"" + rt->name + "\" is listed twice");
+      if (by_name.count(rt->name)) return d_.Err(n[i], p, "tenant \"" + QuoteForError(rt->name) + "\" is listed twice");
       by_name[rt->name] = raw.size();
       raw.push_back(*rt);
     }
@@ -324,14 +334,14 @@ class Loader {
     std::vector<int> state(raw.size(), 0);  // 0 new, 1 visiting, 2 done
     std::function<Status(size_t)> resolve = [&](size_t i) -> Status {
       if (state[i] == 2) return Status::Ok();
-      if (state[i] == 1) return d_.Err(raw[i].node, "tenants", "tenant \"" + raw[i].name + "\" is its own ancestor (cycle)");
+      if (state[i] == 1) return d_.Err(raw[i].node, "tenants", "tenant \"" + QuoteForError(raw[i].name) + "\" is its own ancestor (cycle)");
       state[i] = 1;
       if (raw[i].parent.empty()) {
         full[i] = raw[i].name;
       } else {
         auto it = by_name.find(raw[i].parent);
         if (it == by_name.end()) {
-          return d_.Err(raw[i].node["parent"], "tenants", "tenant \"" + raw[i].name + "\" names unknown parent \"" + raw[i].parent + "\"");
+          return d_.Err(raw[i].node["parent"], "tenants", "tenant \"" + QuoteForError(raw[i].name) + "\" names unknown parent \"" + QuoteForError(raw[i].parent) + "\"");
         }
         if (auto st = resolve(it->second); !st.ok()) return st;
         full[i] = full[it->second] + "/" + raw[i].name;
@@ -365,7 +375,7 @@ class Loader {
     return out;
   }
 
-  Result<RequestSpec> Submit(const YAML::Node& n, const std::string& p) {
+  Result<RequestSpec> Submit(const YamlNode& n, const std::string& p) {
     RequestSpec r;
     if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "workflow", "priority", "requests", "limits", "duration",
                                       "selector", "tolerations", "preemptible", "count", "spread", "wait",
@@ -392,9 +402,14 @@ class Loader {
       if (!v.ok()) return v.error();
       auto pr = ParsePriority(*v);
       if (!pr.ok()) return d_.Err(n["priority"], p + ".priority", pr.error().message);
+      if (*pr < 0 || *pr > kMaxPriority) {
+        return d_.Err(n["priority"], p + ".priority",
+                      "must be 0 (background) to " + std::to_string(kMaxPriority) +
+                          ", or one of critical, high, normal, low, background");
+      }
       r.priority = *pr;
     }
-    if (!n["requests"]) return d_.Err(n, p, "submit " + r.id + " needs requests");
+    if (!n["requests"]) return d_.Err(n, p, "submit \"" + QuoteForError(r.id) + "\" needs requests");
     auto req = Resources(n["requests"], p + ".requests");
     if (!req.ok()) return req.error();
     r.requests = *req;
@@ -456,7 +471,7 @@ class Loader {
     return r;
   }
 
-  Result<ReservationSpec> Reserve(const YAML::Node& n, const std::string& p) {
+  Result<ReservationSpec> Reserve(const YamlNode& n, const std::string& p) {
     ReservationSpec r;
     if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "start", "end", "requests", "nodes", "pool"}); !st.ok())
       return st.error();
@@ -488,158 +503,204 @@ class Loader {
     return r;
   }
 
+  // The common layout, events last, streams: each event is loaded as soon as it is parsed and its tree
+  // is forgotten. Any other layout (a top-level key after events, events not a list) or any error, which
+  // must be the first in file order, loads again from the whole tree.
   Result<Scenario> Load(const std::string& text) {
-    YAML::Node root;
     try {
-      root = YAML::Load(text);
+      if (auto sc = LoadStreaming(text)) return std::move(*sc);
+      Reset();
+      YamlTree tree;
+      tree.Parse(text);
+      return LoadRoot(tree.root(), text.size());
     } catch (const YAML::Exception& e) {
       return InvalidArgument(d_.file() + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
                              ": invalid YAML/JSON: " + e.msg);
     }
-    try {
-      return LoadRoot(root);
-    } catch (const YAML::Exception& e) {
-      return InvalidArgument(d_.file() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-    }
   }
 
-  Result<Scenario> LoadRoot(const YAML::Node& root) {
+  // The scenario when every event streamed without an error; nullopt to load from the whole tree.
+  std::optional<Scenario> LoadStreaming(const std::string& text) {
     Scenario sc;
     sc.file = d_.file();
+    size_t budget = YamlVisitBound(text.size());
+    bool head_done = false;
+    auto head = [&](const YamlNode& h) {
+      head_done = true;
+      if (FindInvalidUtf8(h, &budget)) return false;
+      return LoadHead(h, &sc).ok();
+    };
+    auto element = [&](const YamlNode& e, size_t i) {
+      std::string p = "events[" + std::to_string(i) + "]";
+      if (FindInvalidUtf8(e, &budget, p)) return false;
+      return LoadEvent(e, p, &sc).ok();
+    };
+    YamlTree tree;
+    if (!tree.Parse(text, "events", head, element) || !head_done || tree.keys_after_stream()) return std::nullopt;
+    return sc;
+  }
+
+  void Reset() {
+    node_names_.clear();
+    ids_.clear();
+    reservation_ids_.clear();
+    last_at_ = 0;
+  }
+
+  Result<Scenario> LoadRoot(const YamlNode& root, size_t text_size) {
+    size_t budget = YamlVisitBound(text_size);
+    if (auto bad = FindInvalidUtf8(root, &budget)) return d_.Err(bad->node, bad->path, bad->message);
+    Scenario sc;
+    sc.file = d_.file();
+    if (auto st = LoadHead(root, &sc); !st.ok()) return st.error();
+    const auto& evs = root["events"];
+    if (evs && !evs.IsNull() && !evs.IsSequence()) return d_.Err(evs, "events", "expected a list");
+    for (size_t i = 0; evs && evs.IsSequence() && i < evs.size(); i++) {
+      if (auto st = LoadEvent(evs[i], "events[" + std::to_string(i) + "]", &sc); !st.ok()) return st.error();
+    }
+    return sc;
+  }
+
+  // Everything but the events: key check, policy, nodes, tenants.
+  Status LoadHead(const YamlNode& root, Scenario* out) {
+    Scenario& sc = *out;
     if (!root.IsMap()) return d_.Err(root, "", "a scenario is a mapping with policy, nodes, tenants and events");
     if (auto st = d_.CheckKeys(root, "", {"name", "description", "policy", "nodes", "tenants", "events"}); !st.ok())
       return st.error();
     auto pol = Policy(root["policy"]);
     if (!pol.ok()) return pol.error();
     sc.policy = *pol;
-    std::set<std::string> node_names;
     if (root["nodes"]) {
       if (!root["nodes"].IsSequence()) return d_.Err(root["nodes"], "nodes", "expected a list");
       for (size_t i = 0; i < root["nodes"].size(); i++) {
         std::string p = "nodes[" + std::to_string(i) + "]";
         auto n = Node(root["nodes"][i], p);
         if (!n.ok()) return n.error();
-        if (!node_names.insert(n->name).second) return d_.Err(root["nodes"][i], p, "duplicate node name \"" + n->name + "\"");
-        sc.nodes.push_back(*n);
+        if (!node_names_.insert(n->name).second) {
+          return d_.Err(root["nodes"][i], p, "duplicate node name \"" + QuoteForError(n->name) + "\"");
+        }
+        sc.nodes.push_back(std::move(*n));
       }
     }
     auto tn = Tenants(root["tenants"]);
     if (!tn.ok()) return tn.error();
     sc.tenants = *tn;
-    const auto& evs = root["events"];
-    if (evs && !evs.IsNull() && !evs.IsSequence()) return d_.Err(evs, "events", "expected a list");
-    std::set<std::string> ids, reservation_ids;
-    TimeMs last_at = 0;
-    for (size_t i = 0; evs && evs.IsSequence() && i < evs.size(); i++) {
-      const auto& e = evs[i];
-      std::string p = "events[" + std::to_string(i) + "]";
-      if (auto st = d_.CheckKeys(e, p, {"at", "submit", "release", "node_up", "node_down", "drain", "reserve",
-                                        "unreserve", "quota"});
+    return Status::Ok();
+  }
+
+  // One event, `p` its key path (events[i]).
+  Status LoadEvent(const YamlNode& e, const std::string& p, Scenario* out) {
+    Scenario& sc = *out;
+    if (auto st = d_.CheckKeys(e, p, {"at", "submit", "release", "node_up", "node_down", "drain", "reserve",
+                                      "unreserve", "quota"});
+        !st.ok())
+      return st.error();
+    if (!e["at"]) return d_.Err(e, p, "event needs `at` (seconds)");
+    auto at = d_.Seconds(e["at"], p + ".at");
+    if (!at.ok()) return at.error();
+    if (*at < last_at_) {
+      return d_.Err(e["at"], p + ".at", "events must be in time order (" + std::to_string(*at / 1000.0) +
+                                             "s comes after " + std::to_string(last_at_ / 1000.0) + "s)");
+    }
+    last_at_ = *at;
+    if (e.size() != 2) return d_.Err(e, p, "an event has `at` and exactly one action");
+    Event ev;
+    ev.at = *at;
+    ev.line = e.Mark().line + 1;
+    if (e["submit"]) {
+      ev.kind = Event::Kind::kSubmit;
+      auto r = Submit(e["submit"], p + ".submit");
+      if (!r.ok()) return r.error();
+      if (!ids_.insert(r->id).second) return d_.Err(e["submit"]["id"], p + ".submit.id", "duplicate id \"" + QuoteForError(r->id) + "\"");
+      if (!r->reservation.empty() && !reservation_ids_.count(r->reservation)) {
+        return d_.Err(e["submit"]["reservation"], p + ".submit.reservation",
+                      "unknown reservation \"" + QuoteForError(r->reservation) + "\" (reserve it in an earlier event)");
+      }
+      ev.submit = std::move(*r);
+    } else if (e["release"]) {
+      ev.kind = Event::Kind::kRelease;
+      auto s = d_.Scalar(e["release"], p + ".release");
+      if (!s.ok()) return s.error();
+      if (!ids_.count(*s)) return d_.Err(e["release"], p + ".release", "release of unknown id \"" + QuoteForError(*s) + "\"");
+      ev.name = *s;
+    } else if (e["node_up"]) {
+      ev.kind = Event::Kind::kNodeUp;
+      if (e["node_up"].IsMap()) {
+        auto n = Node(e["node_up"], p + ".node_up");
+        if (!n.ok()) return n.error();
+        ev.name = n->name;
+        node_names_.insert(n->name);
+        ev.node = std::move(*n);
+        ev.has_node_spec = true;
+      } else {
+        auto s = d_.Scalar(e["node_up"], p + ".node_up");
+        if (!s.ok()) return s.error();
+        if (!node_names_.count(*s)) return d_.Err(e["node_up"], p + ".node_up", "unknown node \"" + QuoteForError(*s) + "\"");
+        ev.name = *s;
+      }
+    } else if (e["node_down"] || e["drain"]) {
+      bool down = static_cast<bool>(e["node_down"]);
+      ev.kind = down ? Event::Kind::kNodeDown : Event::Kind::kDrain;
+      const auto& v = down ? e["node_down"] : e["drain"];
+      std::string key = p + (down ? ".node_down" : ".drain");
+      auto s = d_.Scalar(v, key);
+      if (!s.ok()) return s.error();
+      if (!node_names_.count(*s)) return d_.Err(v, key, "unknown node \"" + QuoteForError(*s) + "\"");
+      ev.name = *s;
+    } else if (e["reserve"]) {
+      ev.kind = Event::Kind::kReserve;
+      auto r = Reserve(e["reserve"], p + ".reserve");
+      if (!r.ok()) return r.error();
+      if (!reservation_ids_.insert(r->id).second) {
+        return d_.Err(e["reserve"]["id"], p + ".reserve.id", "duplicate reservation id \"" + QuoteForError(r->id) + "\"");
+      }
+      for (const auto& nn : r->nodes)
+        if (!node_names_.count(nn)) return d_.Err(e["reserve"]["nodes"], p + ".reserve.nodes", "unknown node \"" + QuoteForError(nn) + "\"");
+      ev.reserve = std::move(*r);
+    } else if (e["unreserve"]) {
+      ev.kind = Event::Kind::kUnreserve;
+      auto s = d_.Scalar(e["unreserve"], p + ".unreserve");
+      if (!s.ok()) return s.error();
+      if (!reservation_ids_.count(*s)) return d_.Err(e["unreserve"], p + ".unreserve", "unknown reservation \"" + QuoteForError(*s) + "\"");
+      ev.name = *s;
+    } else if (e["quota"]) {
+      ev.kind = Event::Kind::kQuota;
+      const auto& q = e["quota"];
+      std::string qp = p + ".quota";
+      if (auto st = d_.CheckKeys(q, qp, {"path", "tenant", "weight", "quota", "guaranteed", "max", "lending_limit",
+                                         "burst", "grace"});
           !st.ok())
         return st.error();
-      if (!e["at"]) return d_.Err(e, p, "event needs `at` (seconds)");
-      auto at = d_.Seconds(e["at"], p + ".at");
-      if (!at.ok()) return at.error();
-      if (*at < last_at) {
-        return d_.Err(e["at"], p + ".at", "events must be in time order (" + std::to_string(*at / 1000.0) +
-                                               "s comes after " + std::to_string(last_at / 1000.0) + "s)");
+      const auto& pn = q["path"] ? q["path"] : q["tenant"];
+      if (!pn) return d_.Err(q, qp, "quota needs the tenant's path");
+      auto path = d_.Scalar(pn, qp + (q["path"] ? ".path" : ".tenant"));
+      if (!path.ok()) return path.error();
+      if (path->empty()) return d_.Err(pn, qp, "quota needs the tenant's path");
+      ev.quota.path = std::move(*path);
+      if (q["weight"]) {
+        auto w = d_.Number(q["weight"], qp + ".weight");
+        if (!w.ok()) return w.error();
+        if (*w <= 0) return d_.Err(q["weight"], qp + ".weight", "must be positive");
+        ev.quota.weight = *w;
       }
-      last_at = *at;
-      if (e.size() != 2) return d_.Err(e, p, "an event has `at` and exactly one action");
-      Event ev;
-      ev.at = *at;
-      ev.line = e.Mark().line + 1;
-      if (e["submit"]) {
-        ev.kind = Event::Kind::kSubmit;
-        auto r = Submit(e["submit"], p + ".submit");
-        if (!r.ok()) return r.error();
-        if (!ids.insert(r->id).second) return d_.Err(e["submit"]["id"], p + ".submit.id", "duplicate id \"" + r->id + "\"");
-        if (!r->reservation.empty() && !reservation_ids.count(r->reservation)) {
-          return d_.Err(e["submit"]["reservation"], p + ".submit.reservation",
-                        "unknown reservation \"" + r->reservation + "\" (reserve it in an earlier event)");
-        }
-        ev.submit = *r;
-      } else if (e["release"]) {
-        ev.kind = Event::Kind::kRelease;
-        auto s = d_.Scalar(e["release"], p + ".release");
-        if (!s.ok()) return s.error();
-        if (!ids.count(*s)) return d_.Err(e["release"], p + ".release", "release of unknown id \"" + *s + "\"");
-        ev.name = *s;
-      } else if (e["node_up"]) {
-        ev.kind = Event::Kind::kNodeUp;
-        if (e["node_up"].IsMap()) {
-          auto n = Node(e["node_up"], p + ".node_up");
-          if (!n.ok()) return n.error();
-          ev.node = *n;
-          ev.has_node_spec = true;
-          ev.name = n->name;
-          if (!node_names.count(n->name)) node_names.insert(n->name);
-        } else {
-          auto s = d_.Scalar(e["node_up"], p + ".node_up");
-          if (!s.ok()) return s.error();
-          if (!node_names.count(*s)) return d_.Err(e["node_up"], p + ".node_up", "unknown node \"" + *s + "\"");
-          ev.name = *s;
-        }
-      } else if (e["node_down"] || e["drain"]) {
-        bool down = static_cast<bool>(e["node_down"]);
-        ev.kind = down ? Event::Kind::kNodeDown : Event::Kind::kDrain;
-        const auto& v = down ? e["node_down"] : e["drain"];
-        std::string key = p + (down ? ".node_down" : ".drain");
-        auto s = d_.Scalar(v, key);
-        if (!s.ok()) return s.error();
-        if (!node_names.count(*s)) return d_.Err(v, key, "unknown node \"" + *s + "\"");
-        ev.name = *s;
-      } else if (e["reserve"]) {
-        ev.kind = Event::Kind::kReserve;
-        auto r = Reserve(e["reserve"], p + ".reserve");
-        if (!r.ok()) return r.error();
-        if (!reservation_ids.insert(r->id).second) {
-          return d_.Err(e["reserve"]["id"], p + ".reserve.id", "duplicate reservation id \"" + r->id + "\"");
-        }
-        for (const auto& nn : r->nodes)
-          if (!node_names.count(nn)) return d_.Err(e["reserve"]["nodes"], p + ".reserve.nodes", "unknown node \"" + nn + "\"");
-        ev.reserve = *r;
-      } else if (e["unreserve"]) {
-        ev.kind = Event::Kind::kUnreserve;
-        auto s = d_.Scalar(e["unreserve"], p + ".unreserve");
-        if (!s.ok()) return s.error();
-        if (!reservation_ids.count(*s)) return d_.Err(e["unreserve"], p + ".unreserve", "unknown reservation \"" + *s + "\"");
-        ev.name = *s;
-      } else if (e["quota"]) {
-        ev.kind = Event::Kind::kQuota;
-        const auto& q = e["quota"];
-        std::string qp = p + ".quota";
-        if (auto st = d_.CheckKeys(q, qp, {"path", "tenant", "weight", "quota", "guaranteed", "max", "lending_limit",
-                                           "burst", "grace"});
-            !st.ok())
-          return st.error();
-        const auto& pn = q["path"] ? q["path"] : q["tenant"];
-        if (!pn) return d_.Err(q, qp, "quota needs the tenant's path");
-        ev.quota.path = pn.Scalar();
-        if (q["weight"]) {
-          auto w = d_.Number(q["weight"], qp + ".weight");
-          if (!w.ok()) return w.error();
-          ev.quota.weight = *w;
-        }
-        YAML::Node body = q["quota"] ? q["quota"] : YAML::Node(YAML::NodeType::Map);
-        if (!q["quota"]) {
-          for (const char* k : {"guaranteed", "max", "lending_limit", "burst", "grace"})
-            if (q[k]) body[k] = q[k];
-        }
-        if (auto st = QuotaBody(body, qp, &ev.quota); !st.ok()) return st.error();
-        // Keep the weight of an existing tenant entry unless given.
-        if (!q["weight"]) {
-          for (const auto& t : sc.tenants)
-            if (t.path == ev.quota.path) ev.quota.weight = t.weight;
-        }
+      // The fields sit under `quota`, or beside `path` (their keys were checked with the event's).
+      bool nested = static_cast<bool>(q["quota"]);
+      if (auto st = QuotaBody(nested ? q["quota"] : q, qp, &ev.quota, nested); !st.ok()) return st.error();
+      // Keep the weight of an existing tenant entry unless given.
+      if (!q["weight"]) {
+        for (const auto& t : sc.tenants)
+          if (t.path == ev.quota.path) ev.quota.weight = t.weight;
       }
-      sc.events.push_back(std::move(ev));
     }
-    return sc;
+    sc.events.push_back(std::move(ev));
+    return Status::Ok();
   }
 
  private:
   Doc d_;
+  // What the events so far have declared (and the nodes before them).
+  std::set<std::string> node_names_, ids_, reservation_ids_;
+  TimeMs last_at_ = 0;
 };
 
 }  // namespace

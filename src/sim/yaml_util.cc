@@ -5,10 +5,11 @@
 #include <cstdlib>
 
 #include "allot/engine.h"
+#include "allot/utf8.h"
 
 namespace allot::sim {
 
-Error Doc::Err(const YAML::Node& n, const std::string& path, const std::string& msg) const {
+Error Doc::Err(const YamlNode& n, const std::string& path, const std::string& msg) const {
   std::string where = file_;
   if (n.IsDefined() && n.Mark().line >= 0) {
     where += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
@@ -19,7 +20,7 @@ Error Doc::Err(const YAML::Node& n, const std::string& path, const std::string& 
   return InvalidArgument(std::move(where));
 }
 
-Status Doc::CheckKeys(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> allowed) const {
+Status Doc::CheckKeys(const YamlNode& n, const std::string& path, std::initializer_list<const char*> allowed) const {
   if (!n.IsMap()) return Err(n, path, "expected a mapping");
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string k = it->first.Scalar();
@@ -28,45 +29,45 @@ Status Doc::CheckKeys(const YAML::Node& n, const std::string& path, std::initial
     if (!ok) {
       std::string list;
       for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return Err(it->first, path, "unknown key \"" + k + "\" (expected one of: " + list + ")");
+      return Err(it->first, path, "unknown key \"" + QuoteForError(k) + "\" (expected one of: " + list + ")");
     }
   }
   return Status::Ok();
 }
 
-Result<std::string> Doc::Scalar(const YAML::Node& n, const std::string& path) const {
+Result<std::string> Doc::Scalar(const YamlNode& n, const std::string& path) const {
   if (!n.IsScalar()) return Err(n, path, "expected a single value");
   return n.Scalar();
 }
 
-Result<double> Doc::Number(const YAML::Node& n, const std::string& path) const {
+Result<double> Doc::Number(const YamlNode& n, const std::string& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   const std::string& t = *s;
   char* end = nullptr;
   double v = std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) return Err(n, path, "\"" + t + "\" is not a number");
+  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) return Err(n, path, "\"" + QuoteForError(t) + "\" is not a number");
   return v;
 }
 
-Result<int64_t> Doc::Integer(const YAML::Node& n, const std::string& path) const {
+Result<int64_t> Doc::Integer(const YamlNode& n, const std::string& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-  if (ec != std::errc() || p != s->data() + s->size()) return Err(n, path, "\"" + *s + "\" is not an integer");
+  if (ec != std::errc() || p != s->data() + s->size()) return Err(n, path, "\"" + QuoteForError(*s) + "\" is not an integer");
   return v;
 }
 
-Result<bool> Doc::Bool(const YAML::Node& n, const std::string& path) const {
+Result<bool> Doc::Bool(const YamlNode& n, const std::string& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   if (*s == "true" || *s == "True" || *s == "yes") return true;
   if (*s == "false" || *s == "False" || *s == "no") return false;
-  return Err(n, path, "\"" + *s + "\" is not true or false");
+  return Err(n, path, "\"" + QuoteForError(*s) + "\" is not true or false");
 }
 
-Result<TimeMs> Doc::Seconds(const YAML::Node& n, const std::string& path) const {
+Result<TimeMs> Doc::Seconds(const YamlNode& n, const std::string& path) const {
   auto v = Number(n, path);
   if (!v.ok()) return v.error();
   if (*v < 0) return Err(n, path, "must not be negative");

@@ -1,24 +1,46 @@
 // Streaming readers of the Alibaba GPU v2023, Google 2011 task_events and SWF formats.
 #include <algorithm>
+#include <cstdint>
 #include <map>
 
 #include "allot/trace.h"
+#include "allot/utf8.h"
 #include "trace/line_reader.h"
 
 namespace allot::trace {
 namespace {
 
+// "" for a valid UTF-8 line, else which field (1-based, split on commas or blanks) holds the bad byte.
+std::string Utf8Problem(std::string_view line) {
+  size_t bad = InvalidUtf8Offset(line);
+  if (bad == std::string_view::npos) return "";
+  size_t field = 1, start = 0;
+  bool commas = line.find(',') != std::string_view::npos;
+  for (size_t i = 0; i < bad; i++) {
+    char c = line[i];
+    bool sep = commas ? c == ',' : (c == ' ' || c == '\t');
+    if (sep) {
+      if (commas || (i + 1 < line.size() && line[i + 1] != ' ' && line[i + 1] != '\t')) field++;
+      start = i + 1;
+    }
+  }
+  return "field " + std::to_string(field) + ": invalid UTF-8 at byte " + std::to_string(bad - start);
+}
+
 // Reads `path` line by line; `row` parses one data line (fields already split) and returns an error
 // message (empty: good row). Handles header lines, skip_bad, limit and file:line in errors.
+// With `header`, line 1 goes to `row` unchecked (MapHeader refuses any name it does not know).
 template <typename RowFn>
-Result<ReadStats> ReadLines(const std::string& path, const ReadOptions& options, RowFn row) {
+Result<ReadStats> ReadLines(const std::string& path, const ReadOptions& options, bool header, RowFn row) {
   LineReader reader;
   if (auto st = reader.Open(path); !st.ok()) return st.error();
   ReadStats stats;
   std::string line;
   while (reader.Next(&line)) {
     bool counted = false;
-    std::string why = row(line, reader.line_number(), &counted);
+    // Text fields (names, models, ...) end up in JSON and scenarios: the whole line must be UTF-8.
+    std::string why = header && reader.line_number() == 1 ? "" : Utf8Problem(line);
+    if (why.empty()) why = row(line, reader.line_number(), &counted);
     if (!why.empty()) {
       std::string msg = path + ":" + std::to_string(reader.line_number()) + ": " + why;
       if (!options.skip_bad) return InvalidArgument(msg);
@@ -42,22 +64,28 @@ std::string MapHeader(const std::string& line, const std::vector<std::string>& e
   SplitFields(line, ',', &f);
   for (size_t i = 0; i < f.size(); i++) {
     std::string name(f[i]);
-    if (std::find(expected.begin(), expected.end(), name) == expected.end()) return "unknown column '" + name + "'";
-    if (!cols->emplace(name, i).second) return "duplicate column '" + name + "'";
+    if (std::find(expected.begin(), expected.end(), name) == expected.end()) return "unknown column '" + QuoteForError(name) + "'";
+    if (!cols->emplace(name, i).second) return "duplicate column '" + QuoteForError(name) + "'";
   }
   for (const auto& e : expected)
     if (!cols->count(e)) return "missing column '" + e + "'";
   return "";
 }
 
-std::string NonNegative(std::string_view text, const char* column, int64_t* out, bool allow_empty = false) {
+// Values above this are refused (times, amounts and ids of real traces are far below; the loaders multiply
+// seconds and MiB into milliseconds and bytes, which must not overflow).
+constexpr int64_t kMaxValue = int64_t{1} << 40;
+
+std::string NonNegative(std::string_view text, const char* column, int64_t* out, bool allow_empty = false,
+                        int64_t max = kMaxValue) {
   if (text.empty() && allow_empty) {
     *out = 0;
     return "";
   }
   auto v = ParseInt(text);
-  if (!v) return std::string(column) + ": not an integer: '" + std::string(text) + "'";
+  if (!v) return std::string(column) + ": not an integer: '" + QuoteForError(text) + "'";
   if (*v < 0) return std::string(column) + ": negative value " + std::to_string(*v);
+  if (*v > max) return std::string(column) + ": " + std::to_string(*v) + " is out of range (at most " + std::to_string(max) + ")";
   *out = *v;
   return "";
 }
@@ -81,7 +109,7 @@ Result<ReadStats> ReadAlibabaNodes(const std::string& path, const std::function<
   std::map<std::string, size_t> c;
   std::vector<std::string_view> f;
   bool header_error = false;
-  auto res = ReadLines(path, options, [&](const std::string& line, size_t no, bool* counted) -> std::string {
+  auto res = ReadLines(path, options, true, [&](const std::string& line, size_t no, bool* counted) -> std::string {
     if (no == 1) {
       std::string why = MapHeader(line, kCols, &c);
       header_error = !why.empty();
@@ -119,7 +147,7 @@ Result<ReadStats> ReadAlibabaPods(const std::string& path, const std::function<v
   std::map<std::string, size_t> c;
   std::vector<std::string_view> f;
   bool header_error = false;
-  auto res = ReadLines(path, options, [&](const std::string& line, size_t no, bool* counted) -> std::string {
+  auto res = ReadLines(path, options, true, [&](const std::string& line, size_t no, bool* counted) -> std::string {
     if (no == 1) {
       std::string why = MapHeader(line, kCols, &c);
       header_error = !why.empty();
@@ -168,17 +196,17 @@ Result<ReadStats> ReadGoogleTaskEvents(const std::string& path,
                                        const std::function<void(const GoogleTaskEvent&)>& fn,
                                        const ReadOptions& options) {
   std::vector<std::string_view> f;
-  return ReadLines(path, options, [&](const std::string& line, size_t, bool* counted) -> std::string {
+  return ReadLines(path, options, false, [&](const std::string& line, size_t, bool* counted) -> std::string {
     if (line.empty()) return "";
     SplitFields(line, ',', &f);
     if (f.size() != 13) return "expected 13 columns, found " + std::to_string(f.size());
     GoogleTaskEvent e;
     int64_t v = 0;
-    if (auto w = NonNegative(f[0], "timestamp", &e.time_us); !w.empty()) return w;
-    if (auto w = NonNegative(f[2], "job ID", &e.job_id); !w.empty()) return w;
+    if (auto w = NonNegative(f[0], "timestamp", &e.time_us, false, INT64_MAX); !w.empty()) return w;
+    if (auto w = NonNegative(f[2], "job ID", &e.job_id, false, INT64_MAX); !w.empty()) return w;
     if (auto w = NonNegative(f[3], "task index", &e.task_index); !w.empty()) return w;
     if (!f[4].empty()) {
-      if (auto w = NonNegative(f[4], "machine ID", &v); !w.empty()) return w;
+      if (auto w = NonNegative(f[4], "machine ID", &v, false, INT64_MAX); !w.empty()) return w;
       e.machine_id = v;
     }
     if (auto w = NonNegative(f[5], "event type", &v); !w.empty()) return w;
@@ -193,8 +221,9 @@ Result<ReadStats> ReadGoogleTaskEvents(const std::string& path,
     for (int i = 0; i < 3; i++) {
       if (f[9 + i].empty()) continue;
       auto d = ParseDouble(f[9 + i]);
-      if (!d) return std::string(names[i]) + ": not a number: '" + std::string(f[9 + i]) + "'";
+      if (!d) return std::string(names[i]) + ": not a number: '" + QuoteForError(f[9 + i]) + "'";
       if (*d < 0) return std::string(names[i]) + ": negative value";
+      if (!(*d <= 1e6)) return std::string(names[i]) + ": out of range (a share of the largest machine)";
       *dst[i] = *d;
     }
     e.different_machine = f[12] == "1";
@@ -207,7 +236,7 @@ Result<ReadStats> ReadGoogleTaskEvents(const std::string& path,
 Result<ReadStats> ReadSwf(const std::string& path, const std::function<void(const SwfJob&)>& fn,
                           const ReadOptions& options, SwfHeader* header) {
   std::vector<std::string_view> f;
-  return ReadLines(path, options, [&](const std::string& line, size_t, bool* counted) -> std::string {
+  return ReadLines(path, options, false, [&](const std::string& line, size_t, bool* counted) -> std::string {
     size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos) return "";
     if (line[first] == ';') {
@@ -230,11 +259,15 @@ Result<ReadStats> ReadSwf(const std::string& path, const std::function<void(cons
         // SWF allows fractional averages in field 6 (average CPU time); read it leniently.
         auto d = ParseDouble(f[i]);
         if (!d || i == 0 || i == 1 || i == 3 || i == 4) {
-          return "field " + std::to_string(i + 1) + ": not an integer: '" + std::string(f[i]) + "'";
+          return "field " + std::to_string(i + 1) + ": not an integer: '" + QuoteForError(f[i]) + "'";
+        }
+        if (!(*d >= -1 && *d <= static_cast<double>(kMaxValue))) {
+          return "field " + std::to_string(i + 1) + ": " + QuoteForError(f[i]) + " is out of range";
         }
         x = static_cast<int64_t>(*d);
       }
       if (*x < -1) return "field " + std::to_string(i + 1) + ": negative value " + std::to_string(*x);
+      if (*x > kMaxValue) return "field " + std::to_string(i + 1) + ": " + std::to_string(*x) + " is out of range";
       v[i] = *x;
     }
     SwfJob j;

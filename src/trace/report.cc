@@ -132,7 +132,7 @@ std::string ReplayToJson(const std::vector<ReplayReport>& reports) {
                    {"timeline", timeline},
                    {"elapsed_s", Round(r.elapsed_s, 3)}});
   }
-  return (reports.size() == 1 ? arr[0] : json{{"runs", arr}}).dump(2) + "\n";
+  return (reports.size() == 1 ? arr[0] : json{{"runs", arr}}).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string ReplayToText(const std::vector<ReplayReport>& reports) {
@@ -187,7 +187,7 @@ std::string InflationToJson(const InflationReport& r) {
     summary.push_back({{"policy", m.policy}, {"runs", m.runs}, {"first_failure", SnapJson(m.first)}, {"end", SnapJson(m.end)}});
   json out = {{"trace", r.trace}, {"nodes", r.nodes}, {"gpus", r.gpus}, {"pods", r.pods},
               {"summary", summary}, {"runs", runs}};
-  return out.dump(2) + "\n";
+  return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string InflationToText(const InflationReport& r) {

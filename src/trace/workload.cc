@@ -13,6 +13,7 @@ namespace allot::trace {
 namespace {
 
 constexpr int64_t kMiB = int64_t{1} << 20;
+constexpr int64_t kMaxMachines = 10'000'000;  // a Google marginal's machines in all (the real cell has 12.5k)
 
 std::string SpecLabel(size_t i) { return "trace.allot/gpu-spec-" + std::to_string(i); }
 
@@ -252,6 +253,9 @@ Result<std::vector<NodeSpec>> GoogleNodeModel(const std::string& cpu_csv, const 
       if (!cap || *cap < 0 || *cap > 1) return InvalidArgument(where + "capacity must be a number in [0, 1]");
       if (!n || *n < 0) return InvalidArgument(where + "number_of_machines must be a non-negative integer");
       if (*cap == 0) continue;  // unknown capacity
+      if (*n > kMaxMachines - static_cast<int64_t>(out->size())) {
+        return InvalidArgument(where + "more than " + std::to_string(kMaxMachines) + " machines in all");
+      }
       for (int64_t i = 0; i < *n; i++) out->push_back(*cap);
     }
     if (!r.error().empty()) return InvalidArgument(r.error());

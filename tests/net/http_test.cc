@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 #include "net/http.h"
@@ -227,6 +229,318 @@ TEST(HttpTest, MalformedRequestLineIs400) {
   auto r = c->Request("GET", "/ has spaces");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400);
+}
+
+// A raw loopback connection to `port`, from `source` (another 127/8 address) when given, with a small
+// receive buffer when `rcvbuf` > 0 (so a client that does not read fills quickly). -1 on failure.
+int Connect(int port, const char* source = nullptr, int rcvbuf = 0) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (source != nullptr) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &src.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Everything the server sends until it closes the connection (or 5 s pass).
+std::string ReadUntilClosed(int fd) {
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+  }
+  return got;
+}
+
+// Sends one raw request on a fresh connection and returns the whole answer (the server closes after an
+// error; the request asks it to close after a success).
+std::string Exchange(int port, const std::string& wire) {
+  int fd = Connect(port);
+  if (fd < 0) return "connect failed";
+  send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
+  std::string got = ReadUntilClosed(fd);
+  close(fd);
+  return got;
+}
+
+int StatusOf(const std::string& response) {
+  if (response.rfind("HTTP/1.1 ", 0) != 0 || response.size() < 12) return 0;
+  return std::stoi(response.substr(9, 3));
+}
+
+// Waits up to `ms` for `done()`.
+template <typename F>
+bool WaitFor(F done, int ms = 5000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+TEST(HttpTest, RepeatedSingletonHeadersAre400NamingTheHeader) {
+  Running s({}, Echo);
+  int port = s.server().port();
+  const std::string start = "POST /x HTTP/1.1\r\nConnection: close\r\n";
+  struct Case {
+    std::string headers;
+    int status;
+    std::string names;  // in the error message
+  } cases[] = {
+      {"Authorization: Bearer a\r\nauthorization: Bearer b\r\n", 400, "Authorization"},
+      {"Authorization: Bearer a\r\nAuthorization: Bearer a\r\n", 400, "Authorization"},  // even the same value
+      {"Host: a\r\nHost: b\r\n", 400, "Host"},
+      {"Content-Type: application/json\r\nContent-Type: text/plain\r\n", 400, "Content-Type"},
+      {"Content-Length: 1\r\nContent-Length: 2\r\n", 400, "Content-Length"},
+      {"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n", 400, "Transfer-Encoding and Content-Length"},
+      {"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n", 400, "Transfer-Encoding and Content-Length"},
+      {"Transfer-Encoding: chunked\r\n", 501, "Transfer-Encoding"},
+      {"Host : a\r\n", 400, "malformed header line"},             // no space before the colon
+      {" folded\r\n", 400, "malformed header line"},              // obsolete line folding
+      {"X-A: one\x01two\r\n", 400, "header x-a"},                 // a control character
+  };
+  for (const auto& c : cases) {
+    std::string got = Exchange(port, start + c.headers + "\r\nx");
+    EXPECT_EQ(StatusOf(got), c.status) << c.headers << "\n" << got;
+    EXPECT_NE(got.find(c.names), std::string::npos) << c.headers << "\n" << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  }
+  // The same Content-Length twice is one length; list headers given twice are joined.
+  std::string got = Exchange(port, start + "Content-Length: 1\r\nContent-Length: 1\r\n\r\nx");
+  EXPECT_EQ(StatusOf(got), 200) << got;
+  EXPECT_NE(got.find("body=x"), std::string::npos) << got;
+  std::string joined;
+  Running s2({}, [&](HttpRequest&& req, const Responder& r) {
+    joined = req.Header("x-list");
+    r.Send(HttpResponse{});
+  });
+  got = Exchange(s2.server().port(), start + "X-List: a\r\nx-list: b\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(StatusOf(got), 200) << got;
+  EXPECT_EQ(joined, "a, b");
+}
+
+// A client that pipelines requests and never reads: the server answers only until the answers waiting for
+// it pass the bound (not all it was sent), and closes the connection once they made no progress for the
+// write timeout.
+TEST(HttpTest, PipeliningClientThatNeverReadsIsBoundedAndThenClosed) {
+  HttpServerOptions o;
+  o.write_timeout_ms = 500;
+  o.max_pending_output_bytes = 16 * 1024;
+  o.send_buffer_bytes = 8 * 1024;
+  std::atomic<int> calls{0};
+  Running s(o, [&](HttpRequest&&, const Responder& r) {
+    calls++;
+    HttpResponse resp;
+    resp.body = std::string(1000, 'a');
+    r.Send(std::move(resp));
+  });
+  int fd = Connect(s.server().port(), nullptr, 4096);
+  ASSERT_GE(fd, 0);
+  // 5,000 requests (about 200 KB of them, 5 MB of answers); the sender blocks once the server stops reading.
+  std::thread sender([fd] {
+    std::string one = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+    std::string all;
+    for (int i = 0; i < 5000; i++) all += one;
+    size_t off = 0;
+    while (off < all.size()) {
+      ssize_t n = send(fd, all.data() + off, all.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the server closed the connection
+      off += static_cast<size_t>(n);
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return calls.load() > 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  int answered = calls.load();
+  // What the kernels hold (a few times 8 KiB each side, with bookkeeping) plus the 16 KiB bound, in
+  // answers of about 1.1 KB: well under 200; without the bound all 5,000 would be answered.
+  EXPECT_LT(answered, 200);
+  EXPECT_EQ(s.server().Stats().connections, 1u);
+  EXPECT_TRUE(WaitFor([&] { return s.server().Stats().connections == 0; })) << "a slow reader was not closed";
+  EXPECT_EQ(s.server().Stats().closed_write_timeout, 1u);
+  EXPECT_EQ(calls.load(), answered);  // nothing more was parsed meanwhile
+  sender.join();
+  close(fd);
+}
+
+// The bound pauses a pipelining client but loses nothing: once it reads, every answer comes, in order.
+TEST(HttpTest, BackpressuredPipelineIsAnsweredWholeOnceTheClientReads) {
+  HttpServerOptions o;
+  o.max_pending_output_bytes = 4 * 1024;
+  o.send_buffer_bytes = 8 * 1024;
+  Running s(o, [](HttpRequest&& req, const Responder& r) {
+    HttpResponse resp;
+    resp.body = req.path + std::string(500, '.');
+    r.Send(std::move(resp));
+  });
+  // The client keeps its default receive buffer: a tiny one makes the kernel send in window probes, slowly.
+  int fd = Connect(s.server().port());
+  ASSERT_GE(fd, 0);
+  constexpr int kRequests = 3000;
+  std::thread sender([fd] {
+    std::string all;
+    for (int i = 0; i < kRequests; i++) all += "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t off = 0;
+    while (off < all.size()) {
+      ssize_t n = send(fd, all.data() + off, all.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let it stall first
+  std::string got;
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[65536];
+  std::string last = "/" + std::to_string(kRequests - 1) + ".";
+  while (got.find(last, got.size() > 1024 ? got.size() - 1024 : 0) == std::string::npos) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  sender.join();
+  close(fd);
+  size_t pos = 0;
+  for (int i = 0; i < kRequests; i++) {
+    pos = got.find("\r\n\r\n/" + std::to_string(i) + ".", pos);
+    ASSERT_NE(pos, std::string::npos) << "answer " << i << " missing or out of order";
+  }
+  EXPECT_EQ(s.server().Stats().closed_write_timeout, 0u);
+}
+
+// A client that reads slowly but steadily is not a stalled one: it gets its whole answer although that
+// takes several write timeouts.
+TEST(HttpTest, SlowButSteadyReaderIsNotClosed) {
+  HttpServerOptions o;
+  o.write_timeout_ms = 200;
+  o.send_buffer_bytes = 8 * 1024;
+  const std::string body(64 * 1024, 'b');
+  Running s(o, [&](HttpRequest&&, const Responder& r) {
+    HttpResponse resp;
+    resp.body = body;
+    r.Send(std::move(resp));
+  });
+  int fd = Connect(s.server().port(), nullptr, 4096);
+  ASSERT_GE(fd, 0);
+  std::string req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[32 * 1024];
+  auto start = std::chrono::steady_clock::now();
+  for (;;) {  // a few KB (the small receive buffer) every 100 ms: about a second for the answer
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(400));
+  EXPECT_EQ(StatusOf(got), 200);
+  EXPECT_EQ(got.size() - got.find("\r\n\r\n") - 4, body.size());
+  EXPECT_EQ(s.server().Stats().closed_write_timeout, 0u);
+}
+
+TEST(HttpTest, ConnectionsPastThePerAddressLimitAre503) {
+  HttpServerOptions o;
+  o.max_connections_per_address = 2;
+  o.retry_after_s = 2;
+  Running s(o, Echo);
+  int port = s.server().port();
+  auto a = HttpClient::Create(s.base());
+  auto b = HttpClient::Create(s.base());
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->Request("GET", "/a")->status, 200);  // both held open (keep-alive)
+  ASSERT_EQ(b->Request("GET", "/b")->status, 200);
+  std::string got = Exchange(port, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(StatusOf(got), 503) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  EXPECT_NE(got.find("Retry-After: 2"), std::string::npos) << got;
+  EXPECT_NE(got.find("too many connections"), std::string::npos) << got;
+  EXPECT_EQ(s.server().Stats().refused_per_address, 1u);
+  // Another address has its own count (any 127/8 address is loopback on Linux).
+  int other = Connect(port, "127.0.0.2");
+  if (other >= 0) {
+    std::string req = "GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send(other, req.data(), req.size(), 0);
+    EXPECT_EQ(StatusOf(ReadUntilClosed(other)), 200);
+    close(other);
+  }
+  // A closed connection frees its place.
+  a->Close();
+  ASSERT_TRUE(WaitFor([&] { return s.server().Stats().connections <= 1; }));
+  got = Exchange(port, "GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(StatusOf(got), 200) << got;
+  EXPECT_EQ(s.server().Stats().refused_per_address, 1u);
+}
+
+// A client that half-closes while its request is with a worker still gets the answer, and the I/O thread
+// does not spin on the half-close meanwhile (it is level-triggered).
+TEST(HttpTest, HalfCloseWhileBusyIsAnsweredWithoutSpinning) {
+  Running s({}, [](HttpRequest&& req, const Responder& r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    Echo(std::move(req), r);
+  });
+  int fd = Connect(s.server().port());
+  ASSERT_GE(fd, 0);
+  std::string req = "GET /late HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the request is with the worker
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  shutdown(fd, SHUT_WR);
+  std::string got = ReadUntilClosed(fd);
+  getrusage(RUSAGE_SELF, &after);
+  close(fd);
+  EXPECT_EQ(StatusOf(got), 200) << got;
+  EXPECT_NE(got.find("GET /late"), std::string::npos) << got;
+  auto cpu_us = [](const rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000LL + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+  };
+  // Spinning would burn the whole ~350 ms wait on one core.
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 150'000);
+}
+
+TEST(HttpTest, CreateRaisesTheDescriptorSoftLimit) {
+  rlimit original{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &original), 0);
+  if (original.rlim_max != RLIM_INFINITY && original.rlim_max <= 256) {
+    GTEST_SKIP() << "hard limit too low";
+  }
+  rlimit lowered = original;
+  lowered.rlim_cur = 256;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  {
+    HttpServerOptions o;
+    o.port = 0;
+    auto server = HttpServer::Create(o, Echo);
+    ASSERT_TRUE(server.ok());
+  }
+  rlimit now{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_GT(now.rlim_cur, 256u);
+  if (original.rlim_max != RLIM_INFINITY) {
+    EXPECT_EQ(now.rlim_cur, original.rlim_max);
+  }
+  setrlimit(RLIMIT_NOFILE, &original);
 }
 
 TEST(HttpTest, SplitHostPortChecksThePort) {

@@ -1,0 +1,295 @@
+// Engine: nodes (add, update, remove, down, up, drain, observed usage) and the node columns the placement
+// scan reads (free amounts, score inputs, block summaries).
+#include <algorithm>
+#include <cctype>
+#include <numeric>
+
+#include "allot/resources.h"
+#include "engine/engine_impl.h"
+
+namespace allot {
+
+namespace {
+Status ValidateNodeName(const std::string& n) {
+  if (n.empty()) return InvalidArgument("node name is empty");
+  if (n.size() > 253) return InvalidArgument("node name is longer than 253 characters");
+  for (char c : n) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return InvalidArgument("node name \"" + n + "\" has an invalid character '" + std::string(1, c) + "'");
+    }
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
+  auto& m = *impl_;
+  if (auto s = ValidateNodeName(spec.name); !s.ok()) return s;
+  if (m.node_index.count(spec.name)) return AlreadyExists("node \"" + spec.name + "\" already exists");
+  std::vector<std::pair<uint16_t, int64_t>> caps, unmanaged;
+  for (const auto& [k, v] : spec.capacity) {
+    if (v < 0) return InvalidArgument("node " + spec.name + ": capacity." + k + " is negative");
+    auto slot = m.Slot(k);
+    if (!slot.ok()) return slot.error();
+    caps.emplace_back(*slot, v);
+  }
+  for (const auto& [k, v] : spec.allocated) {
+    if (v < 0) return InvalidArgument("node " + spec.name + ": allocated." + k + " is negative");
+    auto slot = m.Slot(k);
+    if (!slot.ok()) return slot.error();
+    unmanaged.emplace_back(*slot, v);
+  }
+  for (const auto& t : spec.taints) {
+    if (t.key.empty()) return InvalidArgument("node " + spec.name + ": a taint has no key");
+    if (t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" && t.effect != "NoExecute") {
+      return InvalidArgument("node " + spec.name + ": taint effect \"" + t.effect +
+                             "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
+    }
+  }
+  uint32_t ni = static_cast<uint32_t>(m.nodes.size());
+  NodeMeta meta;
+  meta.name = spec.name;
+  meta.pool = spec.pool;
+  meta.labels = spec.labels;
+  meta.taints = spec.taints;
+  for (const auto& t : spec.taints) meta.hard_taint |= t.effect != "PreferNoSchedule";
+  meta.unmanaged = spec.allocated;
+  m.nodes.push_back(std::move(meta));
+  for (auto& col : m.cap) col.push_back(0);
+  for (auto& col : m.used) col.push_back(0);
+  m.nz_cpu.push_back(0);
+  m.nz_mem.push_back(0);
+  m.schedulable.push_back(1);
+  for (auto [slot, v] : caps) m.cap[slot][ni] = v;
+  for (auto [slot, v] : unmanaged) m.used[slot][ni] += v;
+  m.nz_cpu[ni] = m.used[kCpu][ni];
+  m.nz_mem[ni] = m.used[kMemory][ni];
+  m.node_index.emplace(spec.name, ni);
+  m.InitDevices(ni);
+  m.CountNode(ni, +1);
+  m.UpdateBlock(ni / Impl::kBlock);
+  m.capacity_epoch++;
+  m.topology_epoch++;
+  m.Emit(EventType::kNodeAdded, now, spec.name);
+  return Status::Ok();
+}
+
+Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
+  auto& m = *impl_;
+  auto it = m.node_index.find(spec.name);
+  if (it == m.node_index.end() || m.nodes[it->second].removed) return NotFound("node \"" + spec.name + "\" not found");
+  uint32_t ni = it->second;
+  auto& meta = m.nodes[ni];
+  for (const auto& [k, v] : spec.capacity)
+    if (v < 0) return InvalidArgument("node " + spec.name + ": capacity." + k + " is negative");
+  // Replace unmanaged usage and capacity; managed allocations stay where they are (never stranded: if
+  // the node shrank below them they keep running and the node simply has no free capacity).
+  for (const auto& [k, v] : meta.unmanaged) {
+    int s = m.registry.Find(k);
+    if (s >= 0) m.used[s][ni] -= v;
+  }
+  if (auto c = meta.unmanaged.find("cpu"); c != meta.unmanaged.end()) m.nz_cpu[ni] -= c->second;
+  if (auto c = meta.unmanaged.find("memory"); c != meta.unmanaged.end()) m.nz_mem[ni] -= c->second;
+  if (meta.up) m.CountNode(ni, -1);
+  for (auto& col : m.cap) col[ni] = 0;
+  for (const auto& [k, v] : spec.capacity) {
+    auto slot = m.Slot(k);
+    if (!slot.ok()) return slot.error();
+    m.cap[*slot][ni] = v;
+  }
+  if (meta.up) m.CountNode(ni, +1);
+  if (static_cast<size_t>(m.cap[kGpu][ni]) != static_cast<size_t>(std::accumulate(meta.gpu_cap.begin(), meta.gpu_cap.end(), 0))) {
+    // The device set changed: rebuild it and give each GPU allocation on the node devices again.
+    m.InitDevices(ni);
+    for (uint32_t ai : meta.allocs) {
+      Alloc& a = m.allocs[ai];
+      if (!a.extra) continue;
+      auto& d = a.extra->gpu_devices;
+      d.erase(std::remove_if(d.begin(), d.end(), [&](const auto& p) { return p.first == ni; }), d.end());
+      if (a.req.Get(kGpu) > 0) m.GpuTake(ai, ni);
+    }
+  }
+  for (const auto& [k, v] : spec.allocated) {
+    auto slot = m.Slot(k);
+    if (!slot.ok()) return slot.error();
+    m.used[*slot][ni] += v;
+  }
+  if (auto c = spec.allocated.find("cpu"); c != spec.allocated.end()) m.nz_cpu[ni] += c->second;
+  if (auto c = spec.allocated.find("memory"); c != spec.allocated.end()) m.nz_mem[ni] += c->second;
+  meta.unmanaged = spec.allocated;
+  meta.labels = spec.labels;
+  meta.taints = spec.taints;
+  meta.hard_taint = false;
+  for (const auto& t : spec.taints) meta.hard_taint |= t.effect != "PreferNoSchedule";
+  if (!spec.pool.empty()) meta.pool = spec.pool;
+  m.UpdateBlock(ni / Impl::kBlock);
+  m.capacity_epoch++;
+  m.topology_epoch++;
+  m.Emit(EventType::kNodeUpdated, now, spec.name);
+  return Status::Ok();
+}
+
+void Engine::Impl::EvictNode(uint32_t ni, TimeMs now, ReasonCode code, const std::string& why) {
+  // Gang allocations with a unit here lose every unit.
+  std::vector<uint32_t> victims = nodes[ni].allocs;
+  std::sort(victims.begin(), victims.end());
+  victims.erase(std::unique(victims.begin(), victims.end()), victims.end());
+  for (uint32_t ai : victims) {
+    if (allocs[ai].state == AllocState::kPlaced) {
+      Emit(EventType::kPreempted, now, allocs[ai].id, NodeList(allocs[ai]), tenants[allocs[ai].tenant].path, code,
+           why);
+      Unplace(ai, AllocState::kPreempted, now, code, why);
+    }
+  }
+}
+
+Status Engine::RemoveNode(const std::string& name, TimeMs now) {
+  auto& m = *impl_;
+  auto it = m.node_index.find(name);
+  if (it == m.node_index.end() || m.nodes[it->second].removed) return NotFound("node \"" + name + "\" not found");
+  uint32_t ni = it->second;
+  m.EvictNode(ni, now, ReasonCode::kNodeRemoved, "node " + name + " was removed");
+  for (int32_t ri : m.nodes[ni].reservations) m.reservations[ri].node = kNone;
+  m.nodes[ni].reservations.clear();
+  if (m.nodes[ni].up) m.CountNode(ni, -1);
+  m.nodes[ni].removed = true;
+  m.nodes[ni].up = false;
+  m.schedulable[ni] = 0;
+  for (auto& col : m.cap) col[ni] = 0;
+  for (auto& col : m.used) col[ni] = 0;
+  m.nz_cpu[ni] = m.nz_mem[ni] = 0;
+  m.UpdateBlock(ni / Impl::kBlock);
+  m.node_index.erase(it);
+  m.topology_epoch++;
+  m.Emit(EventType::kNodeRemoved, now, name);
+  return Status::Ok();
+}
+
+Status Engine::SetNodeDown(const std::string& name, TimeMs now) {
+  auto& m = *impl_;
+  auto it = m.node_index.find(name);
+  if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
+  uint32_t ni = it->second;
+  if (!m.nodes[ni].up) return Status::Ok();
+  m.EvictNode(ni, now, ReasonCode::kNodeDown, "node " + name + " went down");
+  m.CountNode(ni, -1);
+  m.nodes[ni].up = false;
+  m.schedulable[ni] = 0;
+  m.UpdateBlock(ni / Impl::kBlock);
+  m.topology_epoch++;
+  m.Emit(EventType::kNodeDown, now, name);
+  return Status::Ok();
+}
+
+Status Engine::SetNodeUp(const std::string& name, TimeMs now) {
+  auto& m = *impl_;
+  auto it = m.node_index.find(name);
+  if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
+  uint32_t ni = it->second;
+  if (m.nodes[ni].up && !m.nodes[ni].draining) return Status::Ok();
+  if (m.nodes[ni].removed) return NotFound("node \"" + name + "\" was removed");
+  if (!m.nodes[ni].up) m.CountNode(ni, +1);
+  m.nodes[ni].up = true;
+  m.nodes[ni].draining = false;
+  m.schedulable[ni] = 1;
+  m.UpdateBlock(ni / Impl::kBlock);
+  m.capacity_epoch++;
+  m.topology_epoch++;
+  m.Emit(EventType::kNodeUp, now, name);
+  return Status::Ok();
+}
+
+Status Engine::DrainNode(const std::string& name, TimeMs now) {
+  auto& m = *impl_;
+  auto it = m.node_index.find(name);
+  if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
+  m.nodes[it->second].draining = true;
+  m.schedulable[it->second] = 0;
+  m.UpdateBlock(it->second / Impl::kBlock);
+  m.topology_epoch++;
+  m.Emit(EventType::kNodeDrained, now, name);
+  return Status::Ok();
+}
+
+Status Engine::SetObservedUsage(const std::string& name, const ResourceMap& usage, TimeMs) {
+  auto& m = *impl_;
+  auto it = m.node_index.find(name);
+  if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
+  for (const auto& [k, v] : usage)
+    if (v < 0) return InvalidArgument("usage." + k + " is negative");
+  m.nodes[it->second].observed = usage;
+  return Status::Ok();
+}
+
+// ---- columns ----
+void Engine::Impl::CountNode(uint32_t ni, int sign) {
+  if (cluster_cap.size() < registry.size()) cluster_cap.resize(registry.size(), 0);
+  for (size_t s = 0; s < cap.size(); s++) cluster_cap[s] += sign * cap[s][ni];
+}
+
+void Engine::Impl::ResizeColumns() {
+  size_t nblocks = (nodes.size() + kBlock - 1) / kBlock;
+  size_t padded = nblocks * kBlock;
+  for (auto& col : block_max_free) col.resize(nblocks, -1);
+  while (free_col.size() < cap.size()) free_col.emplace_back();
+  for (auto& col : free_col) col.resize(padded, -1);
+  if (score_used.size() != score_resources.size()) {
+    score_used.assign(score_resources.size(), {});
+    score_inv.assign(score_resources.size(), {});
+  }
+  for (auto& col : score_used) col.resize(padded, 0);
+  for (auto& col : score_inv) col.resize(padded, 0);
+  simple.resize(padded, 0);
+  simple_bias.resize(padded, -1e300);
+  block_complex.resize(nblocks, 0);
+}
+
+void Engine::Impl::RefreshNode(uint32_t ni) {
+  bool sched = schedulable[ni];
+  uint32_t b = ni / kBlock;
+  bool rescan = false;
+  for (size_t s = 0; s < cap.size(); s++) {
+    int64_t before = free_col[s][ni];
+    int64_t now_free = sched ? cap[s][ni] - used[s][ni] : -1;
+    free_col[s][ni] = now_free;
+    // Keep the block's maximum without a rescan unless this node held it and shrank.
+    if (now_free >= block_max_free[s][b]) block_max_free[s][b] = now_free;
+    else if (before == block_max_free[s][b] && now_free < before) rescan = true;
+  }
+  bool ok = sched && !nodes[ni].hard_taint && nodes[ni].reservations.empty();
+  bool nz = score_nonzero;
+  for (size_t k = 0; k < score_resources.size(); k++) {
+    uint16_t s = score_resources[k].first;
+    int64_t c = cap[s][ni];
+    if (c <= 0) ok = false;
+    int64_t u = (nz && s == kCpu) ? nz_cpu[ni] : (nz && s == kMemory) ? nz_mem[ni] : used[s][ni];
+    score_used[k][ni] = static_cast<double>(u);
+    score_inv[k][ni] = c > 0 ? 100.0 / static_cast<double>(c) : 0;
+  }
+  bool was_simple = simple[ni];
+  simple[ni] = ok ? 1 : 0;
+  simple_bias[ni] = ok ? 0.0 : -1e300;
+  if (rescan || was_simple != simple[ni]) BlockSummaries(b);
+}
+
+void Engine::Impl::BlockSummaries(uint32_t b) {
+  uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
+  uint8_t complex_nodes = 0;
+  for (uint32_t ni = lo; ni < hi; ni++) complex_nodes += schedulable[ni] && !simple[ni];
+  block_complex[b] = complex_nodes;
+  for (size_t s = 0; s < cap.size(); s++) {
+    const int64_t* f = free_col[s].data();
+    int64_t best = -1;
+    for (uint32_t ni = lo; ni < hi; ni++) best = std::max(best, f[ni]);
+    block_max_free[s][b] = best;
+  }
+}
+
+void Engine::Impl::UpdateBlock(uint32_t b) {
+  ResizeColumns();
+  uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
+  for (uint32_t ni = lo; ni < hi; ni++) RefreshNode(ni);
+  BlockSummaries(b);
+}
+
+}  // namespace allot

@@ -1,0 +1,479 @@
+// Placement of one request: admission (reservation, quota), then for each unit a filter + score search
+// over the nodes, pruned by blocks (a block where no node has enough free of something is skipped) and,
+// for strategies with a ScoreBound, by vectorised upper bounds so that only nodes near the top are scored
+// exactly. Ties go to the node added first.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/engine_impl.h"
+
+namespace allot {
+
+bool Engine::Impl::NodeStaticOk(const Alloc& a, uint32_t ni, std::string* why) const {
+  const NodeMeta& n = nodes[ni];
+  if (a.extra) {
+    for (const auto& [k, v] : a.extra->selector) {
+      auto it = n.labels.find(k);
+      if (it == n.labels.end() || it->second != v) {
+        if (why) *why = "node didn't match the node selector (" + k + "=" + v + ")";
+        return false;
+      }
+    }
+  }
+  if (a.extra && !a.extra->gpu_model.empty()) {
+    auto it = n.labels.find("gpu_model");
+    bool match = false;
+    if (it != n.labels.end()) {
+      std::string_view models = a.extra->gpu_model;
+      while (!models.empty() && !match) {
+        size_t bar = models.find('|');
+        match = models.substr(0, bar) == it->second;
+        models = bar == std::string_view::npos ? std::string_view() : models.substr(bar + 1);
+      }
+    }
+    if (!match) {
+      if (why) *why = "GPU model " + (it == n.labels.end() ? std::string("unknown") : it->second) + " not in " + a.extra->gpu_model;
+      return false;
+    }
+  }
+  if (n.hard_taint) {
+    for (const auto& t : n.taints) {
+      if (t.effect == "PreferNoSchedule") continue;
+      bool tolerated = false;
+      if (a.extra) {
+        for (const auto& tol : a.extra->tolerations) {
+          bool key_ok = tol.key == t.key || (tol.key.empty() && tol.op == "Exists");
+          bool value_ok = tol.op == "Exists" || tol.value == t.value;
+          bool effect_ok = tol.effect.empty() || tol.effect == t.effect;
+          if (key_ok && value_ok && effect_ok) {
+            tolerated = true;
+            break;
+          }
+        }
+      }
+      if (!tolerated) {
+        if (why) *why = "node had untolerated taint {" + t.key + (t.value.empty() ? "" : ": " + t.value) + "}";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool Engine::Impl::FitsNow(const Alloc& a, uint32_t ni, TimeMs now, TimeMs end, std::string* why) const {
+  bool reserved_here = !nodes[ni].reservations.empty();
+  if (int64_t g = a.req.Get(kGpu); g > 0 && !GpuFits(ni, g, false) && g <= cap[kGpu][ni] - used[kGpu][ni]) {
+    if (why) *why = g < 1000 ? "no single GPU device has " + std::to_string(g) + "m free" : "not enough whole free GPU devices";
+    return false;
+  }
+  for (size_t k = 0; k < a.req.size(); k++) {
+    uint16_t s = a.req.slot(k);
+    int64_t need = a.req.amount(k);
+    if (need == 0) continue;
+    int64_t free = cap[s][ni] - used[s][ni];
+    if (need > free) {
+      if (why) *why = "Insufficient " + registry.Name(s);
+      return false;
+    }
+    if (reserved_here) {
+      int64_t held = ReservedAgainst(a, ni, s, now, end);
+      if (need > free - held) {
+        if (why) *why = "Insufficient " + registry.Name(s) + " outside reservations";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+bool Engine::Impl::EverFits(const Alloc& a) const {
+  for (uint32_t ni = 0; ni < nodes.size(); ni++) {
+    if (nodes[ni].removed) continue;
+    bool ok = true;
+    for (size_t k = 0; k < a.req.size() && ok; k++) {
+      uint16_t s = a.req.slot(k);
+      int64_t unmanaged = 0;
+      auto it = nodes[ni].unmanaged.find(registry.Name(s));
+      if (it != nodes[ni].unmanaged.end()) unmanaged = it->second;
+      ok = a.req.amount(k) <= cap[s][ni] - unmanaged;
+    }
+    if (ok && GpuFits(ni, a.req.Get(kGpu), true) && NodeStaticOk(a, ni, nullptr)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Upper bounds K >= exact score for the kBlock nodes of one block; -1 for infeasible or non-simple nodes.
+// K is the weighted mean of the unfloored per-resource scores, so the exact (floored) score S satisfies
+// K - 2 < S <= K. Compiled for AVX2 where the CPU has it, with a portable fallback.
+struct KernelInput {
+  const int64_t* free[16];
+  int64_t need[16];
+  uint16_t slot_of[16];
+  int n_req;
+  const double* used[16];
+  const double* inv[16];
+  double pod[16], weight[16];
+  int n_dims;
+  double inv_wsum;
+  bool packing;
+  const double* bias;
+};
+
+using V4d = double __attribute__((vector_size(32)));
+using V4l = int64_t __attribute__((vector_size(32)));
+
+// Four nodes at a time, every dimension and requested resource applied while the sums stay in registers.
+__attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelInput& in, uint32_t lo, double* out) {
+  constexpr uint32_t B = 32;
+  const V4d no = {-1e300, -1e300, -1e300, -1e300};
+  const V4d hundred = {100.0, 100.0, 100.0, 100.0};
+  const V4d zero = {0.0, 0.0, 0.0, 0.0};
+  const V4d minus_one = {-1.0, -1.0, -1.0, -1.0};
+  V4d best = minus_one;
+  for (uint32_t j = lo; j < lo + B; j += 4) {
+    V4d acc, u, iv;
+    V4l f;
+    std::memcpy(&acc, in.bias + j, sizeof acc);  // 0 for simple nodes, -1e300 otherwise
+    for (int k = 0; k < in.n_dims; k++) {
+      std::memcpy(&u, in.used[k] + j, sizeof u);
+      std::memcpy(&iv, in.inv[k] + j, sizeof iv);
+      V4d x = (u + in.pod[k]) * iv;
+      if (in.packing) {
+        acc += in.weight[k] * (x < hundred ? x : hundred);
+      } else {
+        x = hundred - x;
+        acc += in.weight[k] * (x > zero ? x : zero);
+      }
+    }
+    for (int r = 0; r < in.n_req; r++) {
+      std::memcpy(&f, in.free[r] + j, sizeof f);
+      acc = f >= in.need[r] ? acc : no;
+    }
+    V4d v = acc * in.inv_wsum;
+    v = v < zero ? minus_one : v;
+    std::memcpy(out + (j - lo), &v, sizeof v);
+    best = v > best ? v : best;
+  }
+  double b = best[0];
+  for (int i = 1; i < 4; i++) b = best[i] > b ? best[i] : b;
+  return b;
+}
+
+}  // namespace
+
+// One request's search for a node per unit. `best` and `best_score` are per unit; `last_filter` (the
+// first filter reason met) spans the units, for the waiting reason.
+struct Engine::Impl::UnitSearch {
+  Alloc& a;
+  TimeMs now, end;  // end: when the lease would end, kForever for none
+  const Shadow* shadow;
+  const std::vector<uint8_t>* held;
+  const Reservation* named;  // the reservation the request names, if any
+  bool checks_static;        // selector, tolerations or GPU model to match
+  const std::vector<uint32_t>& placed;
+  Explanation* record;  // set while recording (the first unit under --explain)
+  std::string last_filter;
+  uint32_t best;
+  int64_t best_score;
+};
+
+TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, const std::vector<uint8_t>* held,
+                                 Reason* why, Explanation* ex, const double* held_bias) {
+  Alloc& a = allocs[ai];
+  const Reservation* named = nullptr;
+  if (TryResult r = Admit(a, now, &named, why, ex); r != TryResult::kPlaced) return r;
+  std::vector<uint32_t>& placed = placed_scratch;
+  placed.clear();
+  UnitSearch s{.a = a,
+               .now = now,
+               .end = a.duration >= 0 ? now + a.duration : kForever,
+               .shadow = shadow,
+               .held = held,
+               .named = named,
+               .checks_static = a.HasSelectorOrTolerations(),
+               .placed = placed,
+               .record = nullptr,
+               .last_filter = {},
+               .best = kNone,
+               .best_score = -1};
+  bool bounded = ex == nullptr && bound != engine::ScoreBound::kNone && a.req.size() <= 16 &&
+                 score_resources.size() <= 16;
+  const double* bias = held != nullptr && held_bias != nullptr ? held_bias : simple_bias.data();
+  for (int unit = 0; unit < a.count; unit++) {
+    s.best = kNone;
+    s.best_score = -1;
+    s.record = unit == 0 ? ex : nullptr;
+    if (bounded && ScanBounded(s, bias)) {
+      // authoritative
+    } else if (ex != nullptr) {
+      for (uint32_t ni = 0; ni < nodes.size(); ni++) Consider(s, ni);
+    } else {
+      ScanFeasibleBlocks(s);
+    }
+    if (s.best == kNone) return Unwind(ai, placed, std::move(s.last_filter), why);
+    DrawReservation(a, s.best, now);
+    PlaceUnit(ai, s.best);
+    placed.push_back(s.best);
+  }
+  if (ex) ex->chosen = NodeList(a);
+  Finalize(ai, now);
+  return TryResult::kPlaced;
+}
+
+TryResult Engine::Impl::Admit(const Alloc& a, TimeMs now, const Reservation** named, Reason* why, Explanation* ex) {
+  if (a.reservation >= 0 && a.extra && !a.extra->reservation.empty()) {
+    const Reservation& r = reservations[a.reservation];
+    if (!r.live) {
+      why->Set(ReasonCode::kReservationEnded, "reservation " + a.extra->reservation + " has ended");
+      return TryResult::kNeverFits;
+    }
+    if (r.spec.start > now) {
+      why->Set(ReasonCode::kReservationPending,
+               "reservation " + r.spec.id + " starts at " + std::to_string(r.spec.start / 1000) + "s");
+      return TryResult::kWaitReservation;
+    }
+    *named = &r;
+  }
+  std::string qwhy;
+  TryResult q = CheckQuota(a, &qwhy);
+  if (q == TryResult::kPlaced) return q;
+  if (ex) ex->detail = "quota: " + qwhy;
+  why->Set(q == TryResult::kQuotaReject ? ReasonCode::kQuota : ReasonCode::kQuotaBorrowing, std::move(qwhy));
+  if (q == TryResult::kQuotaReject && opts.quota_mode == QuotaMode::kStrict) return TryResult::kQuotaReject;
+  return TryResult::kQuotaWait;
+}
+
+void Engine::Impl::Consider(UnitSearch& s, uint32_t ni) {
+  const Alloc& a = s.a;
+  Explanation* ex = s.record;
+  if (!schedulable[ni]) {
+    if (ex && !nodes[ni].removed) ex->filtered.emplace_back(nodes[ni].name, nodes[ni].up ? "node is draining" : "node is down");
+    return;
+  }
+  bool own_reservation = !nodes[ni].reservations.empty() && CoveredByReservation(a, ni, s.now);
+  if (s.held != nullptr && (*s.held)[ni] && !own_reservation) {
+    if (ex) ex->filtered.emplace_back(nodes[ni].name, "held for an earlier request in the queue (FCFS)");
+    return;
+  }
+  if (s.named != nullptr && ni != s.named->node) {
+    if (ex) ex->filtered.emplace_back(nodes[ni].name, "not the node of reservation " + s.named->spec.id);
+    return;
+  }
+  if (a.spread && std::find(s.placed.begin(), s.placed.end(), ni) != s.placed.end()) {
+    if (ex) ex->filtered.emplace_back(nodes[ni].name, "holds another unit of this gang (spread)");
+    return;
+  }
+  std::string fwhy;
+  if ((s.checks_static || nodes[ni].hard_taint) && !NodeStaticOk(a, ni, ex ? &fwhy : nullptr)) {
+    if (ex) ex->filtered.emplace_back(nodes[ni].name, fwhy);
+    return;
+  }
+  if (!FitsNow(a, ni, s.now, s.end, (ex || s.last_filter.empty()) ? &fwhy : nullptr)) {
+    if (ex) ex->filtered.emplace_back(nodes[ni].name, fwhy);
+    if (s.last_filter.empty()) s.last_filter = fwhy;
+    return;
+  }
+  const std::vector<int64_t>* spare =
+      s.shadow != nullptr && s.shadow->valid && s.end > s.shadow->time && !own_reservation ? s.shadow->SpareFor(ni)
+                                                                                          : nullptr;
+  if (spare != nullptr) {
+    bool leaves_room = true;
+    for (size_t k = 0; k < a.req.size(); k++)
+      if (a.req.amount(k) > (*spare)[a.req.slot(k)]) leaves_room = false;
+    if (!leaves_room) {
+      if (ex) {
+        ex->filtered.emplace_back(nodes[ni].name,
+                                  "held for the queue head until " + std::to_string(s.shadow->time / 1000) + "s (backfill)");
+      }
+      return;
+    }
+  }
+  int64_t score = ScoreNode(a, ni);
+  if (ex) ex->scores.emplace_back(nodes[ni].name, score);
+  if (score > s.best_score || (score == s.best_score && ni < s.best)) {
+    s.best_score = score;
+    s.best = ni;
+  }
+}
+
+bool Engine::Impl::ScanBounded(UnitSearch& s, const double* bias) {
+  // Bounds for every feasible simple node, then exact scores only near the top.
+  const Alloc& a = s.a;
+  KernelInput in{};
+  in.n_req = 0;
+  for (size_t k = 0; k < a.req.size(); k++) {
+    if (a.req.amount(k) == 0) continue;
+    in.free[in.n_req] = free_col[a.req.slot(k)].data();
+    in.need[in.n_req] = a.req.amount(k);
+    in.slot_of[in.n_req] = a.req.slot(k);
+    in.n_req++;
+  }
+  double wsum = 0;
+  in.n_dims = 0;
+  for (size_t k = 0; k < score_resources.size(); k++) {
+    auto [sl, w] = score_resources[k];
+    int64_t pod = a.req.Get(sl);
+    if (score_nonzero && sl == kCpu && !a.req.Has(kCpu)) pod = engine::kDefaultMilliCpuRequest;
+    if (score_nonzero && sl == kMemory && !a.req.Has(kMemory)) pod = engine::kDefaultMemoryRequest;
+    bool scalar = sl != kCpu && sl != kMemory && sl != kDisk;
+    if (scalar && pod == 0) continue;
+    in.used[in.n_dims] = score_used[k].data();
+    in.inv[in.n_dims] = score_inv[k].data();
+    in.pod[in.n_dims] = static_cast<double>(pod);
+    in.weight[in.n_dims] = static_cast<double>(w);
+    wsum += static_cast<double>(w);
+    in.n_dims++;
+  }
+  in.inv_wsum = wsum > 0 ? 1.0 / wsum : 0;
+  in.packing = bound == engine::ScoreBound::kMostAllocated;
+  in.bias = bias;
+  uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
+  size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
+  keys.resize(nblocks * kBlock);
+  double kmax = -1;
+  std::vector<std::pair<double, uint32_t>>& cand = cand_scratch;
+  cand.clear();
+  for (uint32_t b = 0; b < nblocks; b++) {
+    bool feasible = true;
+    for (int r = 0; r < in.n_req && feasible; r++) feasible = block_max_free[in.slot_of[r]][b] >= in.need[r];
+    if (!feasible) continue;
+    double bmax = BlockKeys(in, b * kBlock, keys.data() + b * kBlock);
+    kmax = std::max(kmax, bmax);
+    cand.emplace_back(bmax, b);
+  }
+  // With kmax < 0 no simple node fits: only the blocks' complex nodes are scored (exactly).
+  double threshold = kmax >= 0 ? kmax - 2.0 - 1e-6 : 1e300;
+  for (const auto& [bmax, b] : cand) {
+    bool complex_here = block_complex[b] > 0;
+    if (bmax < threshold && !complex_here) continue;
+    uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
+    for (uint32_t ni = b * kBlock; ni < hi; ni++) {
+      if (complex_here && schedulable[ni] && !simple[ni]) {
+        Consider(s, ni);
+      } else if (keys[ni] >= threshold) {
+        // Nodes come in index order and ties go to the lower index, so a simple node whose bound
+        // (S <= floor(K)) cannot exceed the best exact score so far cannot win: skip the exact score.
+        // This keeps a mostly empty cluster (thousands of nodes tied at the top) cheap.
+        if (s.best != kNone && std::floor(keys[ni] + 1e-6) <= static_cast<double>(s.best_score)) continue;
+        Consider(s, ni);
+      }
+    }
+  }
+  // Authoritative when the best exact score reaches the threshold: every node left out has
+  // S <= K < threshold <= best. Otherwise (constraints excluded the top nodes) scan fully below.
+  return kmax < 0 || (s.best != kNone && static_cast<double>(s.best_score) >= threshold);
+}
+
+void Engine::Impl::ScanFeasibleBlocks(UnitSearch& s) {
+  // Every node of every block that could hold a feasible node (the bounded scan's answer was not
+  // authoritative, or the strategy has no bound).
+  const Alloc& a = s.a;
+  s.best = kNone;
+  s.best_score = -1;
+  uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
+  size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
+  for (uint32_t b = 0; b < nblocks; b++) {
+    bool feasible = true;
+    for (size_t k = 0; k < a.req.size() && feasible; k++) {
+      int64_t need = a.req.amount(k);
+      feasible = need == 0 || block_max_free[a.req.slot(k)][b] >= need;
+    }
+    if (!feasible) continue;
+    uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
+    for (uint32_t ni = b * kBlock; ni < hi; ni++) Consider(s, ni);
+  }
+}
+
+TryResult Engine::Impl::Unwind(uint32_t ai, const std::vector<uint32_t>& placed, std::string last_filter,
+                               Reason* why) {
+  Alloc& a = allocs[ai];
+  GpuRelease(a);
+  if (a.extra) {
+    a.extra->gpu_devices.clear();
+    a.extra->gpu_released = false;
+  }
+  for (uint32_t ni : placed) {
+    AddUsage(a, ni, -1);
+    auto& v = nodes[ni].allocs;
+    v.erase(std::find(v.begin(), v.end(), ai));
+  }
+  a.node = kNone;
+  if (a.extra) a.extra->nodes.clear();
+  if (!EverFits(a)) {
+    why->Set(ReasonCode::kInfeasible,
+             "no node can ever fit it" + (last_filter.empty() ? std::string() : " (" + last_filter + ")"));
+    return TryResult::kNeverFits;
+  }
+  if (last_filter.empty()) {
+    // The pruned scan skipped whole blocks: name a resource that no node has enough of, if any.
+    for (size_t k = 0; k < a.req.size() && last_filter.empty(); k++) {
+      uint16_t sl = a.req.slot(k);
+      int64_t most = -1;
+      for (int64_t v : block_max_free[sl]) most = std::max(most, v);
+      if (a.req.amount(k) > most) last_filter = "Insufficient " + registry.Name(sl);
+    }
+    if (last_filter.empty()) last_filter = "no node has all of it free at once";
+  }
+  why->Set(ReasonCode::kNoCapacity,
+           a.count > 1 ? "gang of " + std::to_string(a.count) + ": only " + std::to_string(placed.size()) +
+                             " units fit now"
+                       : "waiting for capacity" + (last_filter.empty() ? std::string() : ": " + last_filter));
+  return TryResult::kNoCapacity;
+}
+
+void Engine::Impl::DrawReservation(Alloc& a, uint32_t ni, TimeMs now) {
+  if (a.reservation >= 0) return;
+  for (int32_t ri : nodes[ni].reservations) {
+    const Reservation& r = reservations[ri];
+    if (r.live && r.spec.start <= now && TenantIsAncestor(r.tenant, a.tenant)) {
+      a.reservation = ri;
+      return;
+    }
+  }
+}
+
+void Engine::Impl::PlaceUnit(uint32_t ai, uint32_t ni) {
+  Alloc& a = allocs[ai];
+  GpuTake(ai, ni);
+  AddUsage(a, ni, +1);
+  nodes[ni].allocs.push_back(ai);
+  if (a.node == kNone) a.node = ni;
+  else a.X().nodes.push_back(ni);
+}
+
+void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
+  Alloc& a = allocs[ai];
+  queue.Removed();
+  tenants[a.tenant].queued--;
+  tenants[a.tenant].running++;
+  running++;
+  a.state = AllocState::kPlaced;
+  a.started = now;
+  if (a.duration >= 0) {
+    a.expires = now + a.duration;
+    lease_heap.push({a.expires, ai});
+  }
+  SetReason(a, ReasonCode::kNone, "");
+  NoteBurst(a, now);
+  Emit(EventType::kPlaced, now, a.id, NodeList(a), tenants[a.tenant].path);
+}
+
+void Engine::Impl::NoteBurst(const Alloc& a, TimeMs now) {
+  for (uint32_t x = a.tenant; x != kNone; x = tenants[x].parent) {
+    Tenant& tx = tenants[x];
+    if (!tx.has_quota || tx.burst_since >= 0) continue;
+    for (size_t k = 0; k < a.req.size(); k++) {
+      uint16_t s = a.req.slot(k);
+      if (tx.max[s] >= 0 && tx.used[s] > tx.max[s]) {
+        tx.burst_since = now;
+        bursting++;
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace allot

@@ -1,0 +1,163 @@
+// Engine: events, explanations and read-only queries.
+#include <algorithm>
+
+#include "engine/engine_impl.h"
+
+namespace allot {
+
+std::vector<EngineEvent> Engine::TakeEvents() {
+  std::vector<EngineEvent> out;
+  out.swap(impl_->events);
+  return out;
+}
+void Engine::DrainEvents(std::vector<EngineEvent>* out) {
+  out->clear();
+  out->swap(impl_->events);
+}
+void Engine::SetExplain(bool on) { impl_->explain = on; }
+std::vector<Explanation> Engine::TakeExplanations() {
+  std::vector<Explanation> out;
+  out.swap(impl_->explanations);
+  return out;
+}
+
+Result<AllocationInfo> Engine::Get(const std::string& id) const {
+  uint32_t ai = impl_->alloc_index.Find(id);
+  if (ai == kNone) return NotFound("unknown allocation \"" + id + "\"");
+  return impl_->Info(impl_->allocs[ai]);
+}
+
+void Engine::ForEachAllocation(const std::function<void(const AllocationInfo&)>& fn) const {
+  for (size_t i = 0; i < impl_->allocs.size(); i++)
+    if (impl_->allocs[i].live) fn(impl_->Info(impl_->allocs[i]));
+}
+
+std::vector<NodeInfo> Engine::Nodes() const {
+  std::vector<NodeInfo> out;
+  out.reserve(impl_->node_index.size());
+  for (const auto& meta : impl_->nodes)
+    if (!meta.removed) out.push_back(*Node(meta.name));
+  return out;
+}
+
+std::vector<std::string> Engine::ResourceNames() const {
+  std::vector<std::string> out;
+  for (size_t s = 0; s < impl_->registry.size(); s++) out.push_back(impl_->registry.Name(static_cast<uint16_t>(s)));
+  return out;
+}
+
+void Engine::ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const {
+  auto& m = *impl_;
+  NodeRow row;
+  size_t r = m.registry.size();
+  row.capacity.assign(r, 0);
+  row.allocated.assign(r, 0);
+  for (uint32_t ni = 0; ni < m.nodes.size(); ni++) {
+    const auto& meta = m.nodes[ni];
+    if (meta.removed) continue;
+    row.name = meta.name;
+    row.up = meta.up;
+    row.draining = meta.draining;
+    row.allocations = meta.allocs.size();
+    for (size_t s = 0; s < r; s++) {
+      row.capacity[s] = m.cap[s][ni];
+      row.allocated[s] = m.used[s][ni];
+    }
+    fn(row);
+  }
+}
+
+Result<NodeInfo> Engine::Node(const std::string& name) const {
+  auto& m = *impl_;
+  auto it = m.node_index.find(name);
+  if (it == m.node_index.end()) return NotFound("node \"" + name + "\" not found");
+  uint32_t ni = it->second;
+  const auto& meta = m.nodes[ni];
+  NodeInfo n;
+  n.name = meta.name;
+  n.pool = meta.pool;
+  n.labels = meta.labels;
+  n.taints = meta.taints;
+  n.up = meta.up;
+  n.draining = meta.draining;
+  n.observed = meta.observed;
+  n.allocations = meta.allocs.size();
+  for (size_t s = 0; s < m.registry.size(); s++) {
+    if (m.cap[s][ni] == 0 && m.used[s][ni] == 0) continue;
+    const auto& rn = m.registry.Name(static_cast<uint16_t>(s));
+    n.capacity[rn] = m.cap[s][ni];
+    n.allocated[rn] = m.used[s][ni];
+    n.free[rn] = std::max<int64_t>(0, m.cap[s][ni] - m.used[s][ni]);
+  }
+  return n;
+}
+
+std::vector<TenantUsage> Engine::Tenants() const {
+  auto& m = *impl_;
+  std::vector<TenantUsage> out;
+  for (uint32_t t = 1; t < m.tenants.size(); t++) {
+    const auto& tn = m.tenants[t];
+    TenantUsage u;
+    u.path = tn.path;
+    for (size_t s = 0; s < m.registry.size(); s++) {
+      const auto& rn = m.registry.Name(static_cast<uint16_t>(s));
+      if (tn.used[s] != 0) u.used[rn] = tn.used[s];
+      if (tn.guaranteed[s] >= 0) {
+        u.guaranteed[rn] = tn.guaranteed[s];
+        if (tn.used[s] > tn.guaranteed[s]) u.borrowed[rn] = tn.used[s] - tn.guaranteed[s];
+      }
+      if (tn.max[s] >= 0) u.max[rn] = tn.max[s];
+    }
+    u.dominant_share = m.DominantShare(t);
+    u.running = tn.running;
+    u.queued = tn.queued;
+    out.push_back(std::move(u));
+  }
+  std::sort(out.begin(), out.end(), [](const TenantUsage& a, const TenantUsage& b) { return a.path < b.path; });
+  return out;
+}
+
+std::vector<ReservationInfo> Engine::Reservations() const {
+  auto& m = *impl_;
+  std::vector<ReservationInfo> out;
+  for (const auto& r : m.reservations) {
+    if (!r.live) continue;
+    ReservationInfo i;
+    i.spec = r.spec;
+    i.node = r.node == kNone ? "" : m.nodes[r.node].name;
+    for (size_t s = 0; s < r.used.size(); s++)
+      if (r.used[s]) i.used[m.registry.Name(static_cast<uint16_t>(s))] = r.used[s];
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+ResourceMap Engine::TotalCapacity() const {
+  auto& m = *impl_;
+  ResourceMap out;
+  for (size_t s = 0; s < m.registry.size(); s++) {
+    int64_t sum = 0;
+    for (size_t i = 0; i < m.nodes.size(); i++)
+      if (m.nodes[i].up && !m.nodes[i].removed) sum += m.cap[s][i];
+    if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
+  }
+  return out;
+}
+
+ResourceMap Engine::TotalAllocated() const {
+  auto& m = *impl_;
+  ResourceMap out;
+  for (size_t s = 0; s < m.registry.size(); s++) {
+    int64_t sum = 0;
+    for (size_t i = 0; i < m.nodes.size(); i++)
+      if (m.nodes[i].up && !m.nodes[i].removed) sum += m.used[s][i];
+    if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
+  }
+  return out;
+}
+
+size_t Engine::QueueDepth() const { return impl_->queue.size(); }
+size_t Engine::RunningCount() const { return impl_->running; }
+const EngineOptions& Engine::options() const { return impl_->opts; }
+
+}  // namespace allot
