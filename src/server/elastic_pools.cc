@@ -33,9 +33,8 @@ std::vector<int64_t> State::QueuedDemand() {
     if (!m.spec) continue;
     auto info = engine->Get(id);
     if (!info.ok() || info->state != AllocState::kQueued) continue;
-    std::string why = info->reason;
-    for (char& c : why) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (why.find("quota") != std::string::npos) continue;
+    // Held by quota: more nodes would not start it.
+    if (info->reason_code == ReasonCode::kQuota || info->reason_code == ReasonCode::kQuotaBorrowing) continue;
     waiting.push_back(m.spec.get());
     need_nodes |= !m.spec->selector.empty();
   }

@@ -147,6 +147,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   ho.workers = config.workers;
   ho.request_timeout_ms = config.request_timeout_ms;
   ho.idle_timeout_ms = config.idle_timeout_ms;
+  ho.write_timeout_ms = config.write_timeout_ms;
+  ho.max_connections_per_address = config.max_connections_per_address;
+  ho.max_pending_output_bytes = config.max_pending_output_bytes;
+  ho.send_buffer_bytes = config.send_buffer_bytes;
   Impl* p = impl.get();
   ho.on_response = [p](const net::AccessRecord& rec) { p->state.OnResponse(rec); };
   // A single rate-limit acquire is one in-memory decision: it skips the worker hand-off. (The batch form

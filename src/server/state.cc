@@ -44,19 +44,6 @@ bool ValidName(const std::string& s) {
   return true;
 }
 
-std::string RejectReasonLabel(const std::string& reason) {
-  std::string r = reason;
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (r.find("quota") != std::string::npos) return "quota";
-  if (r.find("wait") != std::string::npos || r.find("timed out") != std::string::npos) return "wait_expired";
-  if (r.find("fit") != std::string::npos || r.find("capacity") != std::string::npos ||
-      r.find("no node") != std::string::npos || r.find("infeasible") != std::string::npos) {
-    return "unschedulable";
-  }
-  if (r.find("reservation") != std::string::npos) return "reservation";
-  return "other";
-}
-
 Json NullableTime(int64_t ms) { return ms < 0 ? Json(nullptr) : Json(server::FormatTime(ms)); }
 
 const char* LevelName(int level) {
@@ -106,7 +93,7 @@ std::vector<std::pair<net::Responder, Json>> State::Collect(const std::string& a
     if (ev.type == EventType::kPlaced) placements++;
     if (ev.type == EventType::kExpired) lease_expiries++;
     if (ev.type == EventType::kPreempted) preemptions++;
-    if (ev.type == EventType::kRejected) CountRejection(RejectReasonLabel(ev.reason));
+    if (ev.type == EventType::kRejected) CountRejection(ReasonCodeName(ev.reason_code));
   }
   std::sort(dirty.begin(), dirty.end());
   dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
@@ -223,7 +210,8 @@ Json State::AllocJson(const AllocationInfo& i, const std::string* idem) const {
             {"started", NullableTime(i.started)},
             {"ended", NullableTime(i.ended)},
             {"expires", NullableTime(i.expires)},
-            {"reason", i.reason}};
+            {"reason", i.reason},
+            {"reason_code", ReasonCodeName(i.reason_code)}};
   if (!i.preempted_by.empty()) j["preempted_by"] = i.preempted_by;
   if (!i.reservation.empty()) j["reservation"] = i.reservation;
   if (idem != nullptr && !idem->empty()) j["idempotency_key"] = *idem;

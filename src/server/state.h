@@ -43,7 +43,6 @@ bool IsActive(AllocState s);
 net::HttpResponse JsonResponse(int status, const Json& body);
 net::HttpResponse ErrorResponse(const ApiError& e);
 bool ValidName(const std::string& s);
-std::string RejectReasonLabel(const std::string& reason);
 Json NullableTime(int64_t ms);
 const char* LevelName(int level);
 int64_t Get(const ResourceMap& m, const std::string& k);

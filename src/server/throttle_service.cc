@@ -65,7 +65,11 @@ std::optional<ApiError> ThrottleService::Impl::ValidateKey(const std::string& ke
   while (start <= key.size()) {
     size_t end = key.find('/', start);
     if (end == std::string::npos) end = key.size();
-    if (ReservedSegment(std::string_view(key).substr(start, end - start))) {
+    std::string_view segment = std::string_view(key).substr(start, end - start);
+    if (segment == "." || segment == "..") {
+      return ApiError{422, "invalid_value", std::string(what) + " \"" + key + "\": '.' and '..' cannot be key segments", "key"};
+    }
+    if (ReservedSegment(segment)) {
       return ApiError{422, "invalid_value",
                       std::string(what) + " \"" + key + "\": \"" + key.substr(start, end - start) +
                           "\" is reserved for actions and cannot be a key segment",
@@ -390,6 +394,7 @@ Status ThrottleService::Impl::LoadConfig() {
       if (auto e = ValidateKey(key, "breaker")) return InvalidArgument("throttling.breakers.keys." + key + ": " + e->message);
       if (Status s = breakers().Configure(key, bo); !s.ok()) return Error{s.code(), "throttling.breakers.keys." + key + ": " + s.message()};
       breaker_keys.insert(key);
+      any_breaker.store(true, std::memory_order_release);
     }
   }
   const std::string path = DefsPath();

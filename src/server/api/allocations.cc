@@ -97,6 +97,9 @@ std::optional<ApiError> ParseSubmission(const State& srv, const std::string& tex
       if (auto e = server::GetString(ts[i], f, "value", &t.value)) return *e;
       if (auto e = server::GetString(ts[i], f, "operator", &t.op)) return *e;
       if (auto e = server::GetString(ts[i], f, "effect", &t.effect)) return *e;
+      if (!t.effect.empty() && t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" && t.effect != "NoExecute") {
+        return Unprocessable(f + ".effect", "must be NoSchedule, PreferNoSchedule or NoExecute (or empty: all)");
+      }
       if (t.op != "Equal" && t.op != "Exists") return Unprocessable(f + ".operator", "must be Equal or Exists");
       spec->tolerations.push_back(t);
     }
@@ -252,7 +255,9 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   } else if (info->state == AllocState::kQueued) {
     resp = JsonResponse(202, j);
   } else {
-    j["error"] = {{"code", info->state == AllocState::kRejected ? "rejected" : AllocStateName(info->state)},
+    // The error code is the engine's reason code (quota, infeasible, ...), never derived from its text.
+    j["error"] = {{"code", info->reason_code != ReasonCode::kNone ? ReasonCodeName(info->reason_code)
+                                                                  : AllocStateName(info->state)},
                   {"message", "allocation " + id + " was " + AllocStateName(info->state) +
                                   (info->reason.empty() ? "" : ": " + info->reason)}};
     resp = JsonResponse(409, j);

@@ -121,6 +121,9 @@ ApiAnswer ThrottleService::Impl::ReportBreaker(const ApiCall& c) {
     latency_ns = static_cast<int64_t>(ms * 1e6);
   }
   // A writer reports for its own subtree only (the tenant is the token's unless it names one inside it).
+  if (!tenant.empty()) {
+    if (auto e = ValidateTenant(tenant, "tenant")) return Fail(*e);
+  }
   if (auto f = ActFor(c, &tenant)) return *f;
   if (auto f = AdmitBreaker(key)) return *f;
   {

@@ -52,6 +52,7 @@ std::optional<ApiError> ParseGpus(const Json& v, const std::string& field, Json*
     for (const char* k : {"model", "uuid"}) {
       if (!g.contains(k) || g[k].is_null()) continue;
       if (!g[k].is_string() || g[k].get<std::string>().size() > 256) return BadRequest(f + "." + k, "must be a short string");
+      if (auto e = CheckText(g[k].get_ref<const std::string&>(), f + "." + k)) return e;
       o[k] = g[k];
     }
     out->push_back(std::move(o));
@@ -237,8 +238,13 @@ void Heartbeat(State& srv, const std::string& name, const net::HttpRequest& req,
   if (!srv.engine->Node(name).ok()) return srv.NotFound(r, "node " + name + " is not registered");
   if (who.role == "agent") {
     const State::NodeMeta& cur = srv.node_meta[name];
-    if (!cur.owner.empty() && cur.owner != who.name) {
-      return srv.Reject(r, Forbidden("node " + name + " is managed by agent " + cur.owner + "; heartbeats come from its own agent"), "forbidden");
+    // Only the agent that registered the node reports for it (so a heartbeat cannot turn an admin's node
+    // into an agent's one, which an agent could then re-register).
+    if (!cur.agent || (!cur.owner.empty() && cur.owner != who.name)) {
+      return srv.Reject(r, Forbidden("node " + name + " is managed by " +
+                                     (cur.agent ? "agent " + cur.owner : std::string("an admin")) +
+                                     "; heartbeats come from the agent that registered it"),
+                        "forbidden");
     }
   }
   if (auto s = srv.engine->SetObservedUsage(name, usage, now); !s.ok()) return srv.Invalid(r, server::FromError(s.error()));

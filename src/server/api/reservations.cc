@@ -19,7 +19,10 @@ namespace {
 std::optional<ApiError> TimeField(const Json& body, const char* key, int64_t now, int64_t* out) {
   const Json& v = body[key];
   if (v.is_number()) {
-    *out = static_cast<int64_t>(v.get<double>() * 1000);
+    double secs = v.get<double>();
+    // Unix seconds up to the year 9999; anything else is not a time (and would not fit the cast).
+    if (!(secs >= 0 && secs <= 253402300799.0)) return Unprocessable(key, "Unix seconds must be between 0 and 253402300799");
+    *out = static_cast<int64_t>(secs * 1000);
     return std::nullopt;
   }
   if (!v.is_string()) return BadRequest(key, "must be an RFC 3339 time, Unix seconds, or a duration from now");
