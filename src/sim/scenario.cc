@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "allot/policy.h"
 #include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/sim.h"
@@ -63,17 +64,12 @@ class Loader {
     if (n["scoring"]) {
       auto s = d_.Scalar(n["scoring"], "policy.scoring");
       if (!s.ok()) return s.error();
-      o.scoring = *s;
-      static const std::set<std::string> kKnown = {"least-allocated", "most-allocated", "requested-to-capacity-ratio",
-                                                   "balanced-allocation", "LeastAllocated", "MostAllocated",
-                                                   "RequestedToCapacityRatio", "BalancedAllocation",
-                                                   "gpu-fragmentation"};
-      if (!kKnown.count(o.scoring)) {
+      auto name = CanonicalPolicyName(PolicyKind::kScoring, *s);
+      if (!name) {
         return d_.Err(n["scoring"], "policy.scoring",
-                      "unknown strategy \"" + o.scoring +
-                          "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
-                          "gpu-fragmentation)");
+                      "unknown strategy \"" + *s + "\" (use " + PolicyNames(PolicyKind::kScoring) + ")");
       }
+      o.scoring = *name;
     }
     if (n["weights"]) {
       if (!n["weights"].IsMap()) return d_.Err(n["weights"], "policy.weights", "expected a mapping of resource: weight");
@@ -107,10 +103,12 @@ class Loader {
     if (n["fair_share"]) {
       auto s = d_.Scalar(n["fair_share"], "policy.fair_share");
       if (!s.ok()) return s.error();
-      if (*s != "none" && *s != "drf" && *s != "fifo") {
-        return d_.Err(n["fair_share"], "policy.fair_share", "unknown \"" + *s + "\" (use none or drf)");
+      auto name = CanonicalPolicyName(PolicyKind::kQueueOrder, *s);
+      if (!name) {
+        return d_.Err(n["fair_share"], "policy.fair_share",
+                      "unknown \"" + *s + "\" (use " + PolicyNames(PolicyKind::kQueueOrder) + ")");
       }
-      o.fair_share = *s == "fifo" ? "none" : *s;
+      o.fair_share = *name;
     }
     for (const char* k : {"preemption", "backfill"}) {
       if (!n[k]) continue;
