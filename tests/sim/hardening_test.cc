@@ -79,6 +79,24 @@ TEST(SimHardening, QuotaEventNeedsAPathAndAPositiveWeight) {
                  "4:27: events[0].quota.path: expected a single value");
 }
 
+TEST(SimHardening, TenantPathsAreBounded) {
+  // A 60k-deep `parent` chain built paths of quadratic length (12.9 GB, then killed); a 20k-level path
+  // in a submit cost 2.4 GB in the engine. Paths are at most 253 characters, as in the API.
+  std::string chain = std::string(kNodes) + "tenants:\n  - {name: t0}\n";
+  for (int i = 1; i < 60000; i++) chain += "  - {name: t" + std::to_string(i) + ", parent: t" + std::to_string(i - 1) + "}\n";
+  ExpectRejected(chain, "70:5: tenants: tenant path \"t0/t1/t2/");
+  std::string deep;
+  for (int i = 0; i < 20000; i++) deep += i ? "/a" : "a";
+  ExpectRejected(std::string(kNodes) + "events:\n  - {at: 0, submit: {id: x, tenant: \"" + deep + "\", requests: {cpu: 1}}}\n",
+                 "4:37: events[0].submit.tenant: tenant path \"a/a/a/");
+  ExpectRejected(std::string(kNodes) + "events:\n  - {at: 0, submit: {id: x, tenant: org//a, requests: {cpu: 1}}}\n",
+                 "4:37: events[0].submit.tenant: tenant path \"org//a\" is malformed");
+  std::string longest(253, 'a');
+  SimRun ok = RunSim(std::string(kNodes) + "events:\n  - {at: 0, submit: {id: x, tenant: " + longest + ", requests: {cpu: 1}}}\n");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(Request(ok.out, "x")["tenant"], longest);
+}
+
 TEST(SimHardening, AliasBombAndCyclesEndWithAnError) {
   // 10^8 leaves if expanded: the UTF-8 walk refuses past its visit budget instead of running for minutes.
   std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
