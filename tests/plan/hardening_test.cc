@@ -73,6 +73,32 @@ TEST(PlanHardening, AFileNameThatIsNotUtf8IsPrintedWithReplacement) {
       << j["workloads"][0]["source"];
 }
 
+std::string Replicas(const std::string& n, const std::string& cpu = "100m") {
+  return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: " + n +
+         "\n  template:\n    spec:\n      containers:\n        - {name: app, resources: {requests: {cpu: \"" + cpu +
+         "\", memory: 64Mi}}}\n";
+}
+
+TEST(PlanHardening, HugeReplicaCountsNeitherHangNorWrap) {
+  TempDir dir;
+  // Sizing placed pods one by one, rescanning every full node for each: 10^6 replicas ran for minutes,
+  // 2^63 - 1 forever. Now full nodes leave an item's candidates (10^6 pods of 100m on 8-cpu nodes:
+  // 80 a node, 12500 nodes) and more than 10^7 pods are refused.
+  RunResult r = RunAllot({"plan", dir.Write("m.yaml", Replicas("1000000")), "--format", "json", "--node-shape",
+                          "cpu=8,memory=16Gi"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["sizing"]["max"]["nodes"], 12500);
+  r = RunAllot({"plan", dir.Write("huge.yaml", Replicas("9223372036854775807")), "--format", "json", "--node-shape",
+                "cpu=8,memory=16Gi"});
+  ExpectRejected(r, "allot: plan: sizing: 9223372036854775807 pods at max replicas; --node-shape sizes at most 10000000");
+  // Without sizing the totals saturate at 2^63 - 1 instead of wrapping negative: 9e15 cores a pod.
+  r = RunAllot({"plan", dir.Write("big.yaml", Replicas("9223372036854775807", "9000T")), "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["totals"]["max"]["requests"]["cpu"], INT64_MAX) << j["totals"];
+}
+
 TEST(PlanHardening, AliasCycleAndBombEndWithAnError) {
   TempDir dir;
   std::string f = dir.Write("cycle.yaml", "kind: List\nitems: &i [{kind: List, items: *i}]\n");
