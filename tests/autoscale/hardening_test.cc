@@ -50,6 +50,25 @@ TEST(AutoscaleHardening, EvalPrintsValidUtf8Names) {
   EXPECT_EQ(j["metric_replicas"], 2);
 }
 
+TEST(AutoscaleHardening, OverflowingSumsWrapAsInGoInsteadOfTrapping) {
+  // Was SIGFPE: requests (2^63-1) + (2^63-1) + 1 milli wrap to -1 and usage 2^61 * 100 wraps to
+  // MinInt64; MinInt64 / -1 traps in C++. The controller's Go arithmetic wraps: MinInt64 / -1 is
+  // MinInt64, int32 of it 0, so utilization 0 and 0 metric replicas.
+  TempDir dir;
+  std::string f = dir.Write(
+      "in.yaml",
+      "hpa: {spec: {maxReplicas: 10, metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, "
+      "averageUtilization: 50}}}]}}\ncurrent_replicas: 3\npods:\n"
+      "  - {name: p1, phase: Running, ready: true, requests: {cpu: 9223372036854775807m}, usage: {cpu: 2305843009213693952m}}\n"
+      "  - {name: p2, phase: Running, ready: true, requests: {cpu: 9223372036854775807m}, usage: {cpu: \"0\"}}\n"
+      "  - {name: p3, phase: Running, ready: true, requests: {cpu: 1m}, usage: {cpu: \"0\"}}\n");
+  RunResult r = RunAllot({"autoscale", "eval", f});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["metrics"][0]["current_utilization"], 0);
+  EXPECT_EQ(j["metric_replicas"], 0);
+}
+
 TEST(AutoscaleHardening, SimulateRefusesInvalidUtf8) {
   TempDir dir;
   std::string hpa = dir.Write("hpa.yaml", "spec: {minReplicas: 1, maxReplicas: 4, metrics: [{type: Resource, resource: "
