@@ -34,7 +34,8 @@ INVALID_UTF8 = [b"\xff", b"\xfe", b"\xc3", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\
 NUMBERS = [b"-1", b"-5", b"0", b"-0", b"0.5", b"-0.001", b"1e308", b"-1e308", b"1e-320", b"99999999999999999999999",
            b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"2147483648", b"4294967296",
            b".nan", b".inf", b"-.inf", b"nan", b"inf", b"0x7fffffffffffffff", b"1e19", b"18446744073709551615",
-           b"\"\"", b"\"-1\"", b"\"1e400\"", b"\"999999999999Ei\"", b"\"-5\"", b"1.5", b"\"1m\"", b"\"0.0001\""]
+           b"\"\"", b"\"-1\"", b"\"1e400\"", b"\"999999999999Ei\"", b"\"-5\"", b"1.5", b"\"1m\"", b"\"0.0001\"",
+           b"9223372036854775807m", b"2305843009213693952m", b"9000T", b"8000Ti", b"1000000", b"1000000000"]
 WRONG_TYPES = [b"[]", b"{}", b"[1, 2]", b"{a: b}", b"null", b"~", b"true", b"\"\"", b"[[[]]]", b"{x: {y: [z]}}",
                b"!!binary aGVsbG8=", b"&anc x", b"*undefined_alias", b"? complex\n", b"|\n  block\n"]
 
@@ -166,6 +167,15 @@ def m_number(rng, d):
     return d[:s] + rng.choice(NUMBERS) + d[e:]
 
 
+def m_key_number(rng, d):
+    # a number that is the value of a key (replicas, count, priority, maxReplicas, at, ...)
+    spans = [m.span(2) for m in re.finditer(rb"([A-Za-z_]+:\s*)(-?\d[\w.]*)", d)]
+    if not spans:
+        return m_number(rng, d)
+    s, e = rng.choice(spans)
+    return d[:s] + rng.choice(NUMBERS) + d[e:]
+
+
 def m_wrong_type(rng, d):
     spans = scalar_spans(d)
     if not spans:
@@ -187,7 +197,7 @@ def m_delete_line(rng, d):
 def m_duplicate_line(rng, d):
     lines = d.split(b"\n")
     i = rng.randrange(len(lines))
-    lines[i:i] = [lines[i]] * rng.randint(1, 3)
+    lines[i:i] = [lines[i]] * (rng.choice([300, 3000]) if rng.random() < 0.1 else rng.randint(1, 3))
     return b"\n".join(lines)
 
 
@@ -258,7 +268,7 @@ def m_json_form(rng, d):
 
 
 MUTATORS = [
-    (m_byte_flip, 3), (m_invalid_utf8, 5), (m_nul, 2), (m_number, 6), (m_wrong_type, 5), (m_delete_line, 3),
+    (m_byte_flip, 3), (m_invalid_utf8, 5), (m_nul, 2), (m_number, 4), (m_key_number, 4), (m_wrong_type, 5), (m_delete_line, 3),
     (m_duplicate_line, 2), (m_deep_nesting, 1), (m_alias_bomb, 1), (m_truncate, 1), (m_huge_string, 1),
     (m_csv_field, 4), (m_json_form, 1),
 ]
