@@ -28,6 +28,15 @@ namespace {
 
 using PodMetrics = std::map<std::string, int64_t>;
 
+// Go's integer arithmetic wraps around on overflow, and so does the controller's; these do the same
+// without C++'s undefined behaviour (and MinInt64 / -1 is MinInt64 in Go, a trap in C++).
+int64_t GoAdd(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); }
+int64_t GoMul(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); }
+// REQUIRES: b != 0.
+int64_t GoDiv(int64_t a, int64_t b) { return b == -1 ? static_cast<int64_t>(0 - static_cast<uint64_t>(a)) : a / b; }
+int32_t GoAdd32(int32_t a, int32_t b) { return static_cast<int32_t>(static_cast<uint32_t>(a) + static_cast<uint32_t>(b)); }
+int32_t GoSub32(int32_t a, int32_t b) { return static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b)); }
+
 // Go's int32(math.Ceil(x)) for the values the controller produces, saturated instead of undefined.
 int32_t CeilToInt32(double x) {
   double c = std::ceil(x);
@@ -114,12 +123,12 @@ Result<double> UtilizationRatio(const PodMetrics& metrics, const PodMetrics& req
   for (const auto& [pod, value] : metrics) {
     auto it = requests.find(pod);
     if (it == requests.end()) continue;
-    metrics_total += value;
-    requests_total += it->second;
+    metrics_total = GoAdd(metrics_total, value);
+    requests_total = GoAdd(requests_total, it->second);
     entries++;
   }
   if (requests_total == 0) return InvalidArgument("no metrics returned matched known pods");
-  int32_t util = static_cast<int32_t>((metrics_total * 100) / requests_total);
+  int32_t util = static_cast<int32_t>(GoDiv(GoMul(metrics_total, 100), requests_total));
   if (utilization) *utilization = util;
   if (raw_average) *raw_average = metrics_total / entries;
   return static_cast<double>(util) / static_cast<double>(target);
@@ -128,7 +137,7 @@ Result<double> UtilizationRatio(const PodMetrics& metrics, const PodMetrics& req
 // GetMetricUsageRatio.
 double UsageRatio(const PodMetrics& metrics, int64_t target, int64_t* usage) {
   int64_t total = 0;
-  for (const auto& [pod, value] : metrics) total += value;
+  for (const auto& [pod, value] : metrics) total = GoAdd(total, value);
   int64_t avg = metrics.empty() ? 0 : total / static_cast<int64_t>(metrics.size());
   if (usage) *usage = avg;
   return static_cast<double>(avg) / static_cast<double>(target);
@@ -233,7 +242,7 @@ Result<Proposal> ResourceReplicas(const HpaInput& in, int32_t current, int32_t t
     if (ratio < 1.0) {
       // Scale-down: a missing pod counts as using 100 % of its request (or the target when above 100 %).
       int64_t fallback = std::max<int64_t>(100, target);
-      for (const auto& name : g.missing) metrics[name] = requests->at(name) * fallback / 100;
+      for (const auto& name : g.missing) metrics[name] = GoMul(requests->at(name), fallback) / 100;
     } else if (ratio > 1.0) {
       for (const auto& name : g.missing) metrics[name] = 0;  // scale-up: missing pods use nothing
     }
@@ -439,8 +448,8 @@ int32_t ChangeInPeriod(const std::vector<TimedValue>& events, int32_t period_sec
   for (const auto& e : events) {
     // timestamp.After(now - period)  <=>  age < period
     if (e.age_seconds >= period_seconds) continue;
-    if (up && e.value > 0) sum += e.value;
-    if (!up && e.value < 0) sum += -e.value;
+    if (up && e.value > 0) sum = GoAdd32(sum, e.value);
+    if (!up && e.value < 0) sum = GoSub32(sum, e.value);
   }
   return sum;
 }
@@ -451,9 +460,10 @@ int32_t ScaleUpLimit(int32_t current, const std::vector<TimedValue>& events, con
   bool min = rules.select_policy == SelectPolicy::kMin;
   int32_t result = min ? INT32_MAX : INT32_MIN;
   for (const auto& p : rules.policies) {
-    int32_t start = current - ChangeInPeriod(events, p.period_seconds, true) + ChangeInPeriod(events, p.period_seconds, false);
+    int32_t start = GoAdd32(GoSub32(current, ChangeInPeriod(events, p.period_seconds, true)),
+                            ChangeInPeriod(events, p.period_seconds, false));
     int32_t proposed = p.type == PolicyType::kPods
-                           ? start + p.value
+                           ? GoAdd32(start, p.value)
                            : CeilToInt32(static_cast<double>(start) * (1 + static_cast<double>(p.value) / 100));
     result = min ? std::min(result, proposed) : std::max(result, proposed);
   }
@@ -466,9 +476,10 @@ int32_t ScaleDownLimit(int32_t current, const std::vector<TimedValue>& events, c
   bool min = rules.select_policy == SelectPolicy::kMin;
   int32_t result = min ? INT32_MIN : INT32_MAX;
   for (const auto& p : rules.policies) {
-    int32_t start = current - ChangeInPeriod(events, p.period_seconds, true) + ChangeInPeriod(events, p.period_seconds, false);
+    int32_t start = GoAdd32(GoSub32(current, ChangeInPeriod(events, p.period_seconds, true)),
+                            ChangeInPeriod(events, p.period_seconds, false));
     int32_t proposed = p.type == PolicyType::kPods
-                           ? start - p.value
+                           ? GoSub32(start, p.value)
                            : TruncToInt32(static_cast<double>(start) * (1 - static_cast<double>(p.value) / 100));
     result = min ? std::max(result, proposed) : std::min(result, proposed);
   }

@@ -1,5 +1,6 @@
 #include "cli/command.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -126,16 +127,25 @@ std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) con
 }
 
 Result<std::string> ReadFileOrStdin(const std::string& path) {
-  std::ostringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-    return ss.str();
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return InvalidArgument(path + ": is a directory, not a file");
+    file.open(path, std::ios::binary);
+    if (!file) return InvalidArgument(path + ": cannot open file");
+    in = &file;
   }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return InvalidArgument(path + ": cannot open file");
-  ss << f.rdbuf();
-  if (f.bad()) return InvalidArgument(path + ": read error");
-  return ss.str();
+  std::string text;
+  char buf[1 << 16];
+  while (in->read(buf, sizeof buf) || in->gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in->gcount()));
+    if (text.size() > kMaxInputBytes) {
+      return InvalidArgument(path + ": larger than " + std::to_string(kMaxInputBytes >> 20) + " MiB");
+    }
+  }
+  if (in->bad()) return InvalidArgument(path + ": read error");
+  return text;
 }
 
 }  // namespace allot::cli

@@ -72,7 +72,9 @@ class ArgParser {
   bool stop_at_positional_ = false;
 };
 
-// Reads a whole file ("-" is stdin). Errors name the path.
+// The largest input file ReadFileOrStdin reads (about 8M scenario events).
+inline constexpr size_t kMaxInputBytes = size_t{1} << 30;
+// Reads a whole file ("-" is stdin), at most kMaxInputBytes. Errors name the path.
 Result<std::string> ReadFileOrStdin(const std::string& path);
 
 }  // namespace allot::cli

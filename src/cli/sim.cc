@@ -2,6 +2,7 @@
 // module: sim trace
 #include <iostream>
 
+#include "allot/policy.h"
 #include "allot/sim.h"
 #include "allot/trace.h"
 #include "cli/command.h"
@@ -19,7 +20,8 @@ int RunSim(const Argv& argv) {
            "simulate a real trace instead of a scenario: alibaba-gpu2023:NODES,PODS | google2011:TASK_EVENTS[.gz] | "
            "swf:LOG[.gz] (jobs hold their resources for their recorded run time)");
   p.Option("limit", "N", "with --trace: only the first N jobs by submit time");
-  p.Option("scoring", "NAME", "with --trace: the scoring strategy (default least-allocated)");
+  p.Option("scoring", "NAME",
+           "with --trace: the scoring strategy, " + PolicyNames(PolicyKind::kScoring) + " (default least-allocated)");
   p.Flag("backfill", "with --trace: EASY backfill instead of strict FCFS");
   int code = 0;
   auto args = p.Parse(argv, &code);

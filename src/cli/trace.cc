@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "allot/policy.h"
 #include "allot/trace.h"
 #include "cli/command.h"
 
@@ -39,7 +40,12 @@ int LoadCommon(const std::string& what, const ParsedArgs& a, trace::TraceSpec* s
   } else if (spec->format == trace::Format::kGoogle2011) {
     load->tick_ms = 1000;
   }
-  policy->scoring = a.Get("policy", "least-allocated");
+  auto scoring = CanonicalPolicyName(PolicyKind::kScoring, a.Get("policy", "least-allocated"));
+  if (!scoring) {
+    return Fail(what, "--policy: unknown scoring \"" + a.Get("policy") + "\" (" +
+                          PolicyNames(PolicyKind::kScoring) + ")");
+  }
+  policy->scoring = *scoring;
   policy->backfill = a.Has("backfill");
   return -1;
 }
@@ -56,7 +62,9 @@ int Convert(const Argv& raw) {
   p.Option("o", "FILE", "output scenario file ('-' for stdout)");
   p.Option("limit", "N", "keep only the first N jobs by submit time");
   p.Option("tick", "MS", "round submit and run times up to MS milliseconds (default 0; google2011: 1000)");
-  p.Option("policy", "NAME", "scoring written into the scenario's policy (default least-allocated)");
+  p.Option("policy", "NAME",
+           "scoring written into the scenario's policy: " + PolicyNames(PolicyKind::kScoring) +
+               " (default least-allocated)");
   p.Flag("backfill", "write backfill: true");
   p.Flag("skip-bad", "skip bad rows (and count them) instead of stopping at the first");
   int code = 0;
@@ -91,8 +99,7 @@ int ReplayCmd(const Argv& argv) {
   ArgParser p("trace replay", "TRACE [--policy NAME] [--backfill|--compare] [--limit N] [--json] [--skip-bad]",
               std::string("Replays a trace's arrivals and departures through the engine and reports utilisation\n"
                           "over time, waits, mean bounded slowdown (10 s bound) and packing.\n") + kFormats);
-  p.Option("policy", "NAME",
-           "engine scoring (least-allocated, most-allocated, balanced-allocation, gpu-fragmentation, ...)");
+  p.Option("policy", "NAME", "engine scoring: " + PolicyNames(PolicyKind::kScoring) + " (default least-allocated)");
   p.Flag("backfill", "EASY backfill instead of strict FCFS");
   p.Flag("compare", "run FCFS and EASY backfill and print both");
   p.Option("limit", "N", "replay only the first N jobs by submit time");
@@ -138,7 +145,9 @@ int InflateCmd(const Argv& argv) {
               "one by one; reports the share of GPUs allocated, unallocated GPUs and fragmented GPU capacity when\n"
               "the first pod cannot be placed, per policy, side by side. Arrivals then go on (failed pods dropped)\n"
               "until --arrive-until of GPU capacity has arrived, for the curve and the end columns.");
-  p.Option("policies", "LIST", "gpu-fragmentation,best-fit,most-allocated,least-allocated,random (default: all but least-allocated)");
+  std::string inflate_policies;
+  for (const auto& name : trace::GpuCluster::Policies()) inflate_policies += (inflate_policies.empty() ? "" : ",") + name;
+  p.Option("policies", "LIST", inflate_policies + " (default: all but least-allocated)");
   p.Option("seed", "S", "first seed (default 1)");
   p.Option("seeds", "N", "average over N seeds S..S+N-1 (default 1)");
   p.Option("arrive-until", "X", "stop arrivals at X times the GPU capacity (default 1.0)");

@@ -3,10 +3,10 @@
 // line and key path, instead of carrying bytes that a JSON printer later refuses.
 //
 // Header-only so that the core library need not link yaml-cpp; it works on YAML::Node and on any node
-// type with the same read API (Type, Scalar, iteration with ->first/->second; sim's YamlNode).
-// Aliases are followed, so a walk is bounded: at most `*budget` node visits in all (an alias bomb
-// expands exponentially, and a cycle forever; YamlVisitBound is generous for a document without aliases)
-// and at most kMaxYamlDepth levels (yaml-cpp's own parse limit).
+// type with the same read API (Type, Scalar, is, iteration with ->first/->second; sim's YamlNode).
+// Aliases are followed, so a walk is bounded: a node that contains itself (an alias cycle) is reported,
+// and so is a walk past `*budget` node visits in all (an alias bomb expands exponentially;
+// YamlVisitBound is generous for a document without aliases) or past kMaxYamlDepth levels.
 // Thread-safety: pure functions.
 #pragma once
 
@@ -43,8 +43,23 @@ class Walker {
   // True when a problem was found (then problem() holds it).
   bool Visit(const NodeT& n) {
     if (*budget_ == 0) return Fail(n, "the document expands to too many nodes (aliases)");
-    if (stack_.size() > kMaxYamlDepth) return Fail(n, "the document nests too deeply (aliases)");
+    if (stack_.size() > kMaxYamlDepth) return Fail(n, "the document nests too deeply");
     --*budget_;
+    if (n.Type() == YAML::NodeType::Sequence || n.Type() == YAML::NodeType::Map) {
+      for (const NodeT& open : open_) {
+        if (open.is(n)) return Fail(n, "an alias names a node that contains it (a cycle)");
+      }
+      open_.push_back(n);
+    }
+    bool found = VisitChildren(n);
+    if (!found && (n.Type() == YAML::NodeType::Sequence || n.Type() == YAML::NodeType::Map)) open_.pop_back();
+    return found;
+  }
+
+  YamlTextProblem<NodeT>& problem() { return problem_; }
+
+ private:
+  bool VisitChildren(const NodeT& n) {
     switch (n.Type()) {
       case YAML::NodeType::Scalar:
         if (size_t bad = InvalidUtf8Offset(n.Scalar()); bad != std::string::npos) {
@@ -62,7 +77,7 @@ class Walker {
       }
       case YAML::NodeType::Map:
         for (auto it = n.begin(); it != n.end(); ++it) {
-          const NodeT& key = it->first;
+          NodeT key = it->first;  // a copy: YAML::Node iterators hand out a temporary proxy
           if (key.Type() == YAML::NodeType::Scalar) {
             stack_.push_back({&key.Scalar(), 0});
             if (size_t bad = InvalidUtf8Offset(key.Scalar()); bad != std::string::npos) {
@@ -81,9 +96,6 @@ class Walker {
     }
   }
 
-  YamlTextProblem<NodeT>& problem() { return problem_; }
-
- private:
   struct Step {
     const std::string* key;  // nullptr: a sequence index
     size_t index;
@@ -103,6 +115,7 @@ class Walker {
         path += QuoteForError(*s.key, 60);
       }
     }
+    if (path.size() > 160) path = path.substr(0, 80) + "..." + path.substr(path.size() - 60);
     problem_ = {n, std::move(path), std::move(message)};
     return true;
   }
@@ -110,6 +123,7 @@ class Walker {
   size_t* budget_;
   std::string prefix_;
   std::vector<Step> stack_;
+  std::vector<NodeT> open_;  // the containers being walked, outermost first
   YamlTextProblem<NodeT> problem_;
 };
 

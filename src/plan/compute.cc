@@ -1,6 +1,7 @@
 // Per-workload arithmetic (LimitRange defaults, pod requests/limits, QoS) and the small parsers of the
 // planner's options (node shapes, severities, the env/lint config).
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <sstream>
 
@@ -17,7 +18,12 @@ namespace allot::plan {
 namespace internal {
 
 void AddScaled(ResourceList* a, const ResourceList& b, int64_t n) {
-  for (const auto& [k, v] : b) (*a)[k] += v * n;
+  // Saturates at the int64 limits (a replica count of 2^63 times 9e18 millicores must not wrap around).
+  for (const auto& [k, v] : b) {
+    int64_t& sum = (*a)[k];
+    __int128 t = static_cast<__int128>(sum) + static_cast<__int128>(v) * n;
+    sum = t > INT64_MAX ? INT64_MAX : t < INT64_MIN ? INT64_MIN : static_cast<int64_t>(t);
+  }
 }
 
 void MaxInto(ResourceList* a, const ResourceList& b) {
@@ -33,8 +39,8 @@ int64_t Get(const ResourceList& r, const std::string& key) {
 }
 
 int64_t ScalePpm(int64_t amount, int64_t ppm) {
-  __int128 p = static_cast<__int128>(amount) * ppm;
-  return static_cast<int64_t>((p + 999'999) / 1'000'000);
+  __int128 p = (static_cast<__int128>(amount) * ppm + 999'999) / 1'000'000;
+  return p > INT64_MAX ? INT64_MAX : static_cast<int64_t>(p);  // saturates, as AddScaled
 }
 
 std::string Where(const Location& loc) {

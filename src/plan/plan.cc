@@ -9,6 +9,9 @@
 #include "plan/lint.h"
 
 namespace allot::plan {
+
+// The most pods --node-shape sizing places (one by one; about 0.1 s per million and shape).
+constexpr int64_t kMaxSizedPods = 10'000'000;
 namespace {
 
 using internal::AddScaled;
@@ -62,22 +65,36 @@ void SetPerNode(std::vector<Workload>* workloads, int64_t at_min, int64_t at_max
   }
 }
 
+// a + b for counts, saturating at the int64 limits (as AddScaled).
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t out = 0;
+  if (!__builtin_add_overflow(a, b, &out)) return out;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+// a + x * n, saturating.
+int64_t SatMulAdd(int64_t a, int64_t x, int64_t n) {
+  int64_t p = 0;
+  if (__builtin_mul_overflow(x, n, &p)) p = (x > 0) == (n > 0) ? INT64_MAX : INT64_MIN;
+  return SatAdd(a, p);
+}
+
 void AddTotals(const std::vector<Workload>& workloads, Totals* min, Totals* max,
                std::map<std::string, std::pair<Totals, Totals>>* by_ns) {
   for (const auto& w : workloads) {
     for (auto [t, n] : {std::pair{min, w.min_replicas}, std::pair{max, w.max_replicas}}) {
       AddScaled(&t->requests, w.pod_requests, n);
       AddScaled(&t->limits, w.pod_limits, n);
-      t->pods += n;
+      t->pods = SatAdd(t->pods, n);
     }
     if (by_ns != nullptr) {
       auto& [nmin, nmax] = (*by_ns)[w.ns];
       AddScaled(&nmin.requests, w.pod_requests, w.min_replicas);
       AddScaled(&nmin.limits, w.pod_limits, w.min_replicas);
-      nmin.pods += w.min_replicas;
+      nmin.pods = SatAdd(nmin.pods, w.min_replicas);
       AddScaled(&nmax.requests, w.pod_requests, w.max_replicas);
       AddScaled(&nmax.limits, w.pod_limits, w.max_replicas);
-      nmax.pods += w.max_replicas;
+      nmax.pods = SatAdd(nmax.pods, w.max_replicas);
     }
   }
   for (auto* t : {min, max}) {
@@ -113,10 +130,10 @@ void CheckQuotas(const Manifests& m, const std::vector<Workload>& workloads,
     int64_t pvc_min = 0, pvc_max = 0, storage_min = 0, storage_max = 0;
     for (const auto& w : workloads) {
       if (w.ns != q.ns) continue;
-      pvc_min += w.pvc_count * w.min_replicas;
-      pvc_max += w.pvc_count * w.max_replicas;
-      storage_min += w.pvc_storage * w.min_replicas;
-      storage_max += w.pvc_storage * w.max_replicas;
+      pvc_min = SatMulAdd(pvc_min, w.pvc_count, w.min_replicas);
+      pvc_max = SatMulAdd(pvc_max, w.pvc_count, w.max_replicas);
+      storage_min = SatMulAdd(storage_min, w.pvc_storage, w.min_replicas);
+      storage_max = SatMulAdd(storage_max, w.pvc_storage, w.max_replicas);
     }
     int64_t pvc_objects = 0;
     if (auto c = m.object_counts.find(q.ns); c != m.object_counts.end()) {
@@ -198,6 +215,15 @@ Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
   int64_t per_node_min = options.daemonset_nodes >= 0 ? options.daemonset_nodes : 1;
   int64_t per_node_max = per_node_min;
   if (!options.sizing.shapes.empty()) {
+    // Sizing places pods one by one: bound their number (a replica count of 2^63 would never finish).
+    __int128 pods = 0;
+    for (const auto& w : plan.workloads) {
+      if (!w.per_node) pods += std::max<int64_t>(0, std::max(w.min_replicas, w.max_replicas));
+    }
+    if (pods > kMaxSizedPods) {
+      return InvalidArgument("sizing: " + (pods > INT64_MAX ? std::string("more than 2^63") : std::to_string(static_cast<int64_t>(pods))) +
+                             " pods at max replicas; --node-shape sizes at most " + std::to_string(kMaxSizedPods));
+    }
     plan.sizing.enabled = true;
     plan.sizing.at_min = SizeCluster(plan.workloads, false, options.sizing);
     plan.sizing.at_max = SizeCluster(plan.workloads, true, options.sizing);

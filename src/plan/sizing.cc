@@ -66,6 +66,7 @@ RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vecto
   std::vector<size_t> node_shape;
   std::vector<int64_t> opened(S, 0);
   std::vector<size_t> candidates;   // open nodes that may still take a pod
+  std::vector<size_t> live;         // of those, the ones that may take the current item's next pod
   // suffix_min[i][d]: the smallest demand in dimension d among items i.. (for pruning full nodes).
   std::vector<int64_t> suffix_min((items.size() + 1) * D, INT64_MAX);
   for (size_t i = items.size(); i-- > 0;) {
@@ -90,13 +91,19 @@ RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vecto
     }
     size_t first_node = SIZE_MAX;
     bool spread = options.ha && it.count >= 2;
+    // The candidates for this item: a node that cannot take one of its pods never takes a later one (free
+    // capacity only shrinks), so it leaves the list, in order; without that, an item of many replicas
+    // rescanned every full node for each pod.
+    live.assign(candidates.begin(), candidates.end());
     for (int64_t r = 0; r < it.count; r++) {
       size_t best = SIZE_MAX;
       double best_score = -1;
-      for (size_t n : candidates) {
+      size_t kept = 0;
+      for (size_t k = 0; k < live.size(); k++) {
+        size_t n = live[k];
+        if ((!it.gpu && pk.shape_gpu[node_shape[n]] && !shared) || !Fits(&free[n * D], it.demand)) continue;
+        live[kept++] = n;
         if (spread && r == 1 && n == first_node) continue;
-        if (!it.gpu && pk.shape_gpu[node_shape[n]] && !shared) continue;
-        if (!Fits(&free[n * D], it.demand)) continue;
         const auto& cap = pk.shape_cap[node_shape[n]];
         double score = 0;
         for (size_t d : {pk.d_cpu, pk.d_mem}) {
@@ -108,6 +115,7 @@ RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vecto
           best = n;
         }
       }
+      live.resize(kept);
       if (best == SIZE_MAX) {
         // Open a node: the first shape in order that fits, is allowed, and has count left. GPU-free pods
         // try GPU-free shapes first.
@@ -133,6 +141,7 @@ RunResult Run(const Packer& pk, const std::vector<Item>& items, const std::vecto
         node_shape.push_back(chosen);
         free.insert(free.end(), pk.shape_free[chosen].begin(), pk.shape_free[chosen].end());
         candidates.push_back(best);
+        live.push_back(best);
       }
       for (size_t d = 0; d < D; d++) {
         free[best * D + d] -= it.demand[d];

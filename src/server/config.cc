@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "allot/policy.h"
 #include "allot/resources.h"
 #include "allot/server.h"
 #include "allot/throttle/config.h"
@@ -151,14 +152,12 @@ Status ParsePolicy(const Reader& r, const YAML::Node& n, EngineOptions* o) {
                                  "preemption_grace"}));
   if (n["scoring"]) {
     ALLOT_TRY(r.Str(n["scoring"], "policy.scoring", &o->scoring));
-    static const std::set<std::string> kScorers = {"least-allocated", "most-allocated", "requested-to-capacity-ratio",
-                                                   "balanced-allocation", "gpu-fragmentation"};
-    if (!kScorers.count(o->scoring)) {
+    auto name = CanonicalPolicyName(PolicyKind::kScoring, o->scoring);
+    if (!name) {
       return r.Err(n["scoring"], "policy.scoring",
-                   "unknown scoring \"" + o->scoring +
-                       "\" (least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
-                       "gpu-fragmentation)");
+                   "unknown scoring \"" + o->scoring + "\" (" + PolicyNames(PolicyKind::kScoring) + ")");
     }
+    o->scoring = *name;
   }
   if (n["weights"]) {
     const YAML::Node& w = n["weights"];
@@ -184,9 +183,12 @@ Status ParsePolicy(const Reader& r, const YAML::Node& n, EngineOptions* o) {
   }
   if (n["fair_share"]) {
     ALLOT_TRY(r.Str(n["fair_share"], "policy.fair_share", &o->fair_share));
-    if (o->fair_share != "none" && o->fair_share != "drf") {
-      return r.Err(n["fair_share"], "policy.fair_share", "must be none or drf");
+    auto name = CanonicalPolicyName(PolicyKind::kQueueOrder, o->fair_share);
+    if (!name) {
+      return r.Err(n["fair_share"], "policy.fair_share",
+                   "unknown fair_share \"" + o->fair_share + "\" (" + PolicyNames(PolicyKind::kQueueOrder) + ")");
     }
+    o->fair_share = *name;
   }
   if (n["preemption"]) ALLOT_TRY(r.Bool(n["preemption"], "policy.preemption", &o->preemption));
   if (n["backfill"]) ALLOT_TRY(r.Bool(n["backfill"], "policy.backfill", &o->backfill));

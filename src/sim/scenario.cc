@@ -1,11 +1,11 @@
 // Scenario loading and validation for `allot sim` (format: DESIGN.md).
 #include <fstream>
-#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <sstream>
 
+#include "allot/policy.h"
 #include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/sim.h"
@@ -19,6 +19,8 @@ namespace {
 
 // Priorities are a name (background=0 ... critical=4) or an integer in [0, kMaxPriority], as in the API.
 constexpr int kMaxPriority = 1'000'000;
+// Tenant paths are at most this long, as in the API (a path of thousands of levels cost quadratic memory).
+constexpr size_t kMaxTenantPath = 253;
 
 class Loader {
  public:
@@ -63,17 +65,12 @@ class Loader {
     if (n["scoring"]) {
       auto s = d_.Scalar(n["scoring"], "policy.scoring");
       if (!s.ok()) return s.error();
-      o.scoring = *s;
-      static const std::set<std::string> kKnown = {"least-allocated", "most-allocated", "requested-to-capacity-ratio",
-                                                   "balanced-allocation", "LeastAllocated", "MostAllocated",
-                                                   "RequestedToCapacityRatio", "BalancedAllocation",
-                                                   "gpu-fragmentation"};
-      if (!kKnown.count(o.scoring)) {
+      auto name = CanonicalPolicyName(PolicyKind::kScoring, *s);
+      if (!name) {
         return d_.Err(n["scoring"], "policy.scoring",
-                      "unknown strategy \"" + o.scoring +
-                          "\" (use least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation, "
-                          "gpu-fragmentation)");
+                      "unknown strategy \"" + *s + "\" (use " + PolicyNames(PolicyKind::kScoring) + ")");
       }
+      o.scoring = *name;
     }
     if (n["weights"]) {
       if (!n["weights"].IsMap()) return d_.Err(n["weights"], "policy.weights", "expected a mapping of resource: weight");
@@ -107,10 +104,12 @@ class Loader {
     if (n["fair_share"]) {
       auto s = d_.Scalar(n["fair_share"], "policy.fair_share");
       if (!s.ok()) return s.error();
-      if (*s != "none" && *s != "drf" && *s != "fifo") {
-        return d_.Err(n["fair_share"], "policy.fair_share", "unknown \"" + *s + "\" (use none or drf)");
+      auto name = CanonicalPolicyName(PolicyKind::kQueueOrder, *s);
+      if (!name) {
+        return d_.Err(n["fair_share"], "policy.fair_share",
+                      "unknown \"" + *s + "\" (use " + PolicyNames(PolicyKind::kQueueOrder) + ")");
       }
-      o.fair_share = *s == "fifo" ? "none" : *s;
+      o.fair_share = *name;
     }
     for (const char* k : {"preemption", "backfill"}) {
       if (!n[k]) continue;
@@ -273,6 +272,18 @@ class Loader {
     return Status::Ok();
   }
 
+  // "org/team/project": no empty segment, at most kMaxTenantPath characters (as in the API).
+  Status TenantPath(const YamlNode& n, const std::string& p, const std::string& path) {
+    if (path.empty() || path.front() == '/' || path.back() == '/' || path.find("//") != std::string::npos) {
+      return d_.Err(n, p, "tenant path \"" + QuoteForError(path) + "\" is malformed (use org/team/project)");
+    }
+    if (path.size() > kMaxTenantPath) {
+      return d_.Err(n, p, "tenant path \"" + QuoteForError(path, 60) + "\" is longer than " +
+                              std::to_string(kMaxTenantPath) + " characters");
+    }
+    return Status::Ok();
+  }
+
   // A tenant entry: {path | name + parent, weight, quota}. Parents named with `parent` are resolved later.
   struct RawTenant {
     TenantSpec spec;
@@ -295,9 +306,7 @@ class Loader {
     } else {
       return d_.Err(n, p, "tenant needs a path");
     }
-    if (rt.name.empty() || rt.name.front() == '/' || rt.name.back() == '/' || rt.name.find("//") != std::string::npos) {
-      return d_.Err(n, p, "tenant path \"" + QuoteForError(rt.name) + "\" is malformed (use org/team/project)");
-    }
+    if (auto st = TenantPath(n, p, rt.name); !st.ok()) return st.error();
     if (n["parent"]) {
       auto s = d_.Scalar(n["parent"], p + ".parent");
       if (!s.ok()) return s.error();
@@ -329,45 +338,64 @@ class Loader {
       by_name[rt->name] = raw.size();
       raw.push_back(*rt);
     }
-    // Resolve `parent` references to full paths; detect unknown parents and cycles.
+    // Resolve `parent` references to full paths; detect unknown parents and cycles. Iterative: a chain of
+    // parents is as long as the file makes it.
     std::vector<std::string> full(raw.size());
     std::vector<int> state(raw.size(), 0);  // 0 new, 1 visiting, 2 done
-    std::function<Status(size_t)> resolve = [&](size_t i) -> Status {
-      if (state[i] == 2) return Status::Ok();
-      if (state[i] == 1) return d_.Err(raw[i].node, "tenants", "tenant \"" + QuoteForError(raw[i].name) + "\" is its own ancestor (cycle)");
-      state[i] = 1;
-      if (raw[i].parent.empty()) {
-        full[i] = raw[i].name;
-      } else {
-        auto it = by_name.find(raw[i].parent);
-        if (it == by_name.end()) {
-          return d_.Err(raw[i].node["parent"], "tenants", "tenant \"" + QuoteForError(raw[i].name) + "\" names unknown parent \"" + QuoteForError(raw[i].parent) + "\"");
+    std::vector<size_t> chain;
+    for (size_t i = 0; i < raw.size(); i++) {
+      chain.clear();
+      for (size_t cur = i; state[cur] != 2;) {
+        if (state[cur] == 1) {
+          return d_.Err(raw[cur].node, "tenants", "tenant \"" + QuoteForError(raw[cur].name) + "\" is its own ancestor (cycle)");
         }
-        if (auto st = resolve(it->second); !st.ok()) return st;
-        full[i] = full[it->second] + "/" + raw[i].name;
+        state[cur] = 1;
+        chain.push_back(cur);
+        if (raw[cur].parent.empty()) break;
+        auto it = by_name.find(raw[cur].parent);
+        if (it == by_name.end()) {
+          return d_.Err(raw[cur].node["parent"], "tenants", "tenant \"" + QuoteForError(raw[cur].name) +
+                                                                "\" names unknown parent \"" + QuoteForError(raw[cur].parent) + "\"");
+        }
+        cur = it->second;
       }
-      state[i] = 2;
-      return Status::Ok();
-    };
-    for (size_t i = 0; i < raw.size(); i++)
-      if (auto st = resolve(i); !st.ok()) return st.error();
+      for (auto k = chain.rbegin(); k != chain.rend(); ++k) {  // from the topmost ancestor down
+        size_t j = *k;
+        full[j] = raw[j].parent.empty() ? raw[j].name : full[by_name[raw[j].parent]] + "/" + raw[j].name;
+        if (full[j].size() > kMaxTenantPath) {
+          return d_.Err(raw[j].node, "tenants", "tenant path \"" + QuoteForError(full[j], 60) + "\" is longer than " +
+                                                    std::to_string(kMaxTenantPath) + " characters");
+        }
+        state[j] = 2;
+      }
+    }
     for (size_t i = 0; i < raw.size(); i++) {
       raw[i].spec.path = full[i];
       out.push_back(raw[i].spec);
     }
-    // Children's guaranteed must fit in the parent's max.
+    // Children's guaranteed must fit in the parent's max: sums per parent path, then each max in list order.
+    std::map<std::string, ResourceMap> child_sums;
+    std::set<std::string> overflowed;  // parent path + "\n" + resource whose sum passed int64
+    for (const auto& c : out) {
+      size_t slash = c.path.rfind('/');
+      if (slash == std::string::npos) continue;
+      std::string parent = c.path.substr(0, slash);
+      for (const auto& [res, g] : c.guaranteed) {
+        int64_t& sum = child_sums[parent][res];
+        if (__builtin_add_overflow(sum, g, &sum)) overflowed.insert(parent + "\n" + res);
+      }
+    }
     for (const auto& parent : out) {
+      auto sums = child_sums.find(parent.path);
+      if (sums == child_sums.end()) continue;
       for (const auto& [res, mx] : parent.max) {
-        int64_t sum = 0;
-        for (const auto& c : out) {
-          if (c.path.rfind(parent.path + "/", 0) == 0 && c.path.find('/', parent.path.size() + 1) == std::string::npos) {
-            auto g = c.guaranteed.find(res);
-            if (g != c.guaranteed.end()) sum += g->second;
-          }
-        }
-        if (sum > mx) {
+        auto it = sums->second.find(res);
+        int64_t sum = it == sums->second.end() ? 0 : it->second;
+        bool too_big = overflowed.count(parent.path + "\n" + res) > 0;
+        if (sum > mx || too_big) {
           return d_.Err(raw[by_name.count(parent.path) ? by_name[parent.path] : 0].node, "tenants",
-                        "children of " + parent.path + " guarantee " + FormatResourceAmount(res, sum) + " " + res +
+                        "children of " + QuoteForError(parent.path) + " guarantee " +
+                            (too_big ? std::string("more than 2^63") : FormatResourceAmount(res, sum)) + " " + res +
                             ", above its max " + FormatResourceAmount(res, mx));
         }
       }
@@ -393,6 +421,9 @@ class Loader {
       if (!v.ok()) return v.error();
       std::string key = k;
       (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : key == "reservation" ? r.reservation : r.gpu_model) = *v;
+      if (key == "tenant") {
+        if (auto st = TenantPath(n[k], p + ".tenant", *v); !st.ok()) return st.error();
+      }
     }
     if (auto g = r.requests.find("gpu"); g != r.requests.end() && g->second > 1000 && g->second % 1000 != 0) {
       return d_.Err(n["requests"], p + ".requests.gpu", "a GPU request is a share of one device (below 1) or whole devices");
@@ -483,6 +514,7 @@ class Loader {
     if (n["tenant"]) {
       auto t = d_.Scalar(n["tenant"], p + ".tenant");
       if (!t.ok()) return t.error();
+      if (auto st = TenantPath(n["tenant"], p + ".tenant", *t); !st.ok()) return st.error();
       r.tenant = *t;
     }
     auto s = d_.Seconds(n["start"], p + ".start");
@@ -675,7 +707,7 @@ class Loader {
       if (!pn) return d_.Err(q, qp, "quota needs the tenant's path");
       auto path = d_.Scalar(pn, qp + (q["path"] ? ".path" : ".tenant"));
       if (!path.ok()) return path.error();
-      if (path->empty()) return d_.Err(pn, qp, "quota needs the tenant's path");
+      if (auto st = TenantPath(pn, qp + (q["path"] ? ".path" : ".tenant"), *path); !st.ok()) return st.error();
       ev.quota.path = std::move(*path);
       if (q["weight"]) {
         auto w = d_.Number(q["weight"], qp + ".weight");

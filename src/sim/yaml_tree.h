@@ -32,6 +32,8 @@ class YamlNode {
   YamlNode(const YamlTree* tree, uint32_t index) : tree_(tree), index_(index) {}
 
   bool IsDefined() const { return tree_ != nullptr; }
+  // The same node (an alias and its anchor are).
+  bool is(const YamlNode& o) const { return tree_ == o.tree_ && index_ == o.index_; }
   explicit operator bool() const { return IsDefined(); }
   // Undefined for a missing node.
   YAML::NodeType::value Type() const;

@@ -55,6 +55,7 @@ std::vector<WorkloadClass> BuildWorkload(const std::vector<GpuPodShape>& pods) {
   return out;
 }
 
+// The one list of inflation policies; Choose maps a name to its place here.
 const std::vector<std::string>& GpuCluster::Policies() {
   static const std::vector<std::string> kPolicies = {"gpu-fragmentation", "best-fit", "most-allocated",
                                                      "least-allocated", "random"};
@@ -155,13 +156,11 @@ int64_t GpuCluster::NodeFragmentationFor(int n, const GpuPodShape& m) const {
 
 std::optional<GpuPlacement> GpuCluster::Choose(const GpuPodShape& pod, const std::string& policy,
                                                uint64_t* rng_state) {
-  enum class P { kFgd, kBestFit, kMost, kLeast, kRandom } pol;
-  if (policy == "gpu-fragmentation") pol = P::kFgd;
-  else if (policy == "best-fit") pol = P::kBestFit;
-  else if (policy == "most-allocated") pol = P::kMost;
-  else if (policy == "least-allocated") pol = P::kLeast;
-  else if (policy == "random") pol = P::kRandom;
-  else return std::nullopt;
+  enum class P { kFgd, kBestFit, kMost, kLeast, kRandom };  // in the order of Policies()
+  const auto& names = Policies();
+  auto named = std::find(names.begin(), names.end(), policy);
+  if (named == names.end()) return std::nullopt;
+  const P pol = static_cast<P>(named - names.begin());
 
   const bool share = IsShare(pod);
   const int64_t each = pod.num_gpu == 0 ? 0 : (share ? pod.gpu_milli : kDeviceMilli);

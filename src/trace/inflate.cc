@@ -38,9 +38,11 @@ Result<InflationReport> Inflate(const std::vector<GpuNode>& nodes, const std::ve
     return InvalidArgument("inflate: arrive_until must be in (0, 10]");
   for (const auto& p : options.policies) {
     const auto& known = GpuCluster::Policies();
-    if (std::find(known.begin(), known.end(), p) == known.end())
-      return InvalidArgument("inflate: unknown policy '" + p + "' (gpu-fragmentation, best-fit, most-allocated, "
-                             "least-allocated, random)");
+    if (std::find(known.begin(), known.end(), p) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return InvalidArgument("inflate: unknown policy '" + p + "' (" + list + ")");
+    }
   }
   std::vector<GpuPodShape> shapes;
   int64_t trace_gpu = 0;

@@ -72,6 +72,20 @@ INSTANTIATE_TEST_SUITE_P(
                 "unknown node \"ghost\""}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return std::string(i.param.name); });
 
+// Regression (issue 13 item 6): a scenario without nodes crashed `allot sim` (SIGSEGV in the placement
+// scan). It is valid input: the request stays queued because no node can ever fit it.
+TEST(BadInputCli, ScenarioWithoutNodesRunsAndQueues) {
+  for (std::string scoring : {"least-allocated", "most-allocated", "balanced-allocation", "gpu-fragmentation"}) {
+    SimRun r = RunSim("policy: {scoring: " + scoring + "}\nevents: [{at: 0, submit: {id: h, requests: {cpu: \"1\"}}}]\n");
+    ASSERT_EQ(r.exit_code, 0) << scoring << ": " << r.err;
+    EXPECT_EQ(StateOf(r.out, "h"), "queued") << scoring;
+    EXPECT_EQ(Request(r.out, "h")["reason"], "no node can ever fit it") << scoring;
+  }
+  SimRun bare = RunSim("events: [{at: 0, submit: {id: h, requests: {cpu: \"1\"}}}]\n");
+  EXPECT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_EQ(StateOf(bare.out, "h"), "queued");
+}
+
 TEST(BadInputCli, MissingFileAndUsage) {
   RunResult r = RunAllot({"sim", "/nonexistent/scenario.yaml"});
   EXPECT_EQ(r.exit_code, 2);
