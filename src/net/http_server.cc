@@ -371,6 +371,15 @@ struct HttpServer::Impl {
   }
 
   size_t ReadWant(const Conn& c) const { return std::max(read_ahead, c.in_need); }
+
+  // Queues an answer for writing (moved, not copied, when nothing else is waiting).
+  static void Append(Conn& c, std::string&& wire) {
+    if (c.out.empty()) {
+      c.out = std::move(wire);
+    } else {
+      c.out += wire;
+    }
+  }
   size_t Pending(const Conn& c) const { return c.out.size() - c.out_off; }
 
   void CloseConn(uint64_t id) {
@@ -737,7 +746,7 @@ struct HttpServer::Impl {
       c.busy = false;
       c.last_us = NowMicros();
       if (state->sync_close) c.close_after = true;
-      c.out += wire;
+      Append(c, std::move(wire));
       return Flush(id, c);
     }
     {
@@ -776,7 +785,7 @@ struct HttpServer::Impl {
       c.inline_queued = false;
       c.last_us = NowMicros();
       if (d.close) c.close_after = true;
-      c.out += d.wire;
+      Append(c, std::move(d.wire));
       if (Flush(d.conn, c)) Parse(d.conn, c);
     }
   }
@@ -806,7 +815,13 @@ struct HttpServer::Impl {
       }
     }
     for (uint64_t id : idle) CloseConn(id);
-    for (uint64_t id : stalled) CloseConn(id);
+    for (uint64_t id : stalled) {
+      // Reset rather than close: a FIN would wait behind the answers the client does not take, and the
+      // kernel would keep them (an orphaned socket) until its own timeouts.
+      linger reset{1, 0};
+      setsockopt(conns[id].fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      CloseConn(id);
+    }
     closed_write_timeout.fetch_add(stalled.size(), std::memory_order_relaxed);
     for (uint64_t id : slow) {
       auto it = conns.find(id);
