@@ -11,6 +11,10 @@ with its command line under --out. Exit status: 0 when nothing was found, 1 othe
 Only the standard library is used. Deterministic for a given --seed.
 
   scripts/fuzz-cli.py --allot build/allot --cases 3000 --seed 1 --out /tmp/fuzz-cli
+
+With a sanitizer build (cmake --preset dev), report its errors as odd exit codes:
+  ASAN_OPTIONS=exitcode=99:detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:exitcode=98 \
+    scripts/fuzz-cli.py --allot build-dev/allot --memory-mb 0 --timeout 30
 """
 
 import argparse
@@ -283,7 +287,8 @@ def mutate(rng, data, is_csv):
 
 def limit_memory(mb):
     def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
+        if mb > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
 
@@ -324,7 +329,8 @@ def main():
     ap.add_argument("--cases", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per run")
-    ap.add_argument("--memory-mb", type=int, default=4096, help="address-space limit per run")
+    ap.add_argument("--memory-mb", type=int, default=4096,
+                    help="address-space limit per run; 0: none (needed for an ASan build)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default="", help="comma-separated seed names (sim, plan, trace-swf, ...)")
     ap.add_argument("--out", default="", help="where findings are kept (default: a temporary directory)")
