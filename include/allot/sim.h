@@ -8,6 +8,7 @@
 // Thread-safety: none needed; every call works on its own data.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,16 +17,17 @@
 
 namespace allot::sim {
 
+// One scenario event. A scenario is mostly submits, so the bodies of the other kinds are held by pointer
+// (null unless the event is of that kind): an event takes ~490 bytes instead of ~1070.
 struct Event {
   TimeMs at = 0;
-  enum class Kind { kSubmit, kRelease, kNodeUp, kNodeDown, kDrain, kReserve, kUnreserve, kQuota } kind;
-  RequestSpec submit;
-  std::string name;       // release id, node name, unreserve id
-  NodeSpec node;          // node_up with a spec (a new node)
-  bool has_node_spec = false;
-  ReservationSpec reserve;
-  TenantSpec quota;
+  enum class Kind { kSubmit, kRelease, kNodeUp, kNodeDown, kDrain, kReserve, kUnreserve, kQuota } kind = Kind::kSubmit;
   int line = 0;           // 1-based line in the scenario file
+  RequestSpec submit;     // kSubmit
+  std::string name;       // release id, node name, unreserve id
+  std::shared_ptr<const NodeSpec> node;           // kNodeUp with a spec (a new node); null: an existing node
+  std::shared_ptr<const ReservationSpec> reserve;  // kReserve
+  std::shared_ptr<const TenantSpec> quota;         // kQuota
 };
 
 struct Scenario {

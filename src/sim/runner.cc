@@ -59,9 +59,9 @@ Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
           if (!st.ok()) out.notes.emplace_back(e.name, "release at " + std::to_string(t / 1000.0) + "s ignored: " + st.message());
           break;
         case Event::Kind::kNodeUp:
-          if (e.has_node_spec) {
+          if (e.node) {
             auto existing = eng.Node(e.name);
-            st = existing.ok() ? eng.UpdateNode(e.node, t) : eng.AddNode(e.node, t);
+            st = existing.ok() ? eng.UpdateNode(*e.node, t) : eng.AddNode(*e.node, t);
             if (st.ok() && existing.ok()) st = eng.SetNodeUp(e.name, t);
           } else {
             st = eng.SetNodeUp(e.name, t);
@@ -77,15 +77,15 @@ Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
           if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
           break;
         case Event::Kind::kReserve:
-          st = eng.Reserve(e.reserve, t);
-          out.notes.emplace_back(e.reserve.id, st.ok() ? "reserved" : "rejected: " + st.message());
+          st = eng.Reserve(*e.reserve, t);
+          out.notes.emplace_back(e.reserve->id, st.ok() ? "reserved" : "rejected: " + st.message());
           break;
         case Event::Kind::kUnreserve:
           st = eng.Unreserve(e.name, t);
           if (!st.ok()) out.notes.emplace_back(e.name, "unreserve ignored: " + st.message());
           break;
         case Event::Kind::kQuota:
-          st = eng.SetTenant(e.quota, t);
+          st = eng.SetTenant(*e.quota, t);
           if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": quota: " + st.message()};
           break;
       }

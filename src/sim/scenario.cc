@@ -662,8 +662,7 @@ class Loader {
         if (!n.ok()) return n.error();
         ev.name = n->name;
         node_names_.insert(n->name);
-        ev.node = std::move(*n);
-        ev.has_node_spec = true;
+        ev.node = std::make_shared<const NodeSpec>(std::move(*n));
       } else {
         auto s = d_.Scalar(e["node_up"], p + ".node_up");
         if (!s.ok()) return s.error();
@@ -688,7 +687,7 @@ class Loader {
       }
       for (const auto& nn : r->nodes)
         if (!node_names_.count(nn)) return d_.Err(e["reserve"]["nodes"], p + ".reserve.nodes", "unknown node \"" + QuoteForError(nn) + "\"");
-      ev.reserve = std::move(*r);
+      ev.reserve = std::make_shared<const ReservationSpec>(std::move(*r));
     } else if (e["unreserve"]) {
       ev.kind = Event::Kind::kUnreserve;
       auto s = d_.Scalar(e["unreserve"], p + ".unreserve");
@@ -699,6 +698,7 @@ class Loader {
       ev.kind = Event::Kind::kQuota;
       const auto& q = e["quota"];
       std::string qp = p + ".quota";
+      TenantSpec quota;
       if (auto st = d_.CheckKeys(q, qp, {"path", "tenant", "weight", "quota", "guaranteed", "max", "lending_limit",
                                          "burst", "grace"});
           !st.ok())
@@ -708,21 +708,22 @@ class Loader {
       auto path = d_.Scalar(pn, qp + (q["path"] ? ".path" : ".tenant"));
       if (!path.ok()) return path.error();
       if (auto st = TenantPath(pn, qp + (q["path"] ? ".path" : ".tenant"), *path); !st.ok()) return st.error();
-      ev.quota.path = std::move(*path);
+      quota.path = std::move(*path);
       if (q["weight"]) {
         auto w = d_.Number(q["weight"], qp + ".weight");
         if (!w.ok()) return w.error();
         if (*w <= 0) return d_.Err(q["weight"], qp + ".weight", "must be positive");
-        ev.quota.weight = *w;
+        quota.weight = *w;
       }
       // The fields sit under `quota`, or beside `path` (their keys were checked with the event's).
       bool nested = static_cast<bool>(q["quota"]);
-      if (auto st = QuotaBody(nested ? q["quota"] : q, qp, &ev.quota, nested); !st.ok()) return st.error();
+      if (auto st = QuotaBody(nested ? q["quota"] : q, qp, &quota, nested); !st.ok()) return st.error();
       // Keep the weight of an existing tenant entry unless given.
       if (!q["weight"]) {
         for (const auto& t : sc.tenants)
-          if (t.path == ev.quota.path) ev.quota.weight = t.weight;
+          if (t.path == quota.path) quota.weight = t.weight;
       }
+      ev.quota = std::make_shared<const TenantSpec>(std::move(quota));
     }
     sc.events.push_back(std::move(ev));
     return Status::Ok();
