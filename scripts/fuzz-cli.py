@@ -173,7 +173,7 @@ def m_number(rng, d):
 
 def m_key_number(rng, d):
     # a number that is the value of a key (replicas, count, priority, maxReplicas, at, ...)
-    spans = [m.span(2) for m in re.finditer(rb"([A-Za-z_]+:\s*)(-?\d[\w.]*)", d)]
+    spans = [m.span(2) for m in re.finditer(rb"(\b[A-Za-z_]{1,40}: *)(-?\d[\w.]{0,40})", d)]
     if not spans:
         return m_number(rng, d)
     s, e = rng.choice(spans)
@@ -201,7 +201,8 @@ def m_delete_line(rng, d):
 def m_duplicate_line(rng, d):
     lines = d.split(b"\n")
     i = rng.randrange(len(lines))
-    lines[i:i] = [lines[i]] * (rng.choice([300, 3000]) if rng.random() < 0.1 else rng.randint(1, 3))
+    many = rng.random() < 0.1 and len(lines[i]) * 3000 < (4 << 20)  # many copies, but only of a short line
+    lines[i:i] = [lines[i]] * (rng.choice([300, 3000]) if many else rng.randint(1, 3))
     return b"\n".join(lines)
 
 
@@ -281,6 +282,8 @@ MUTATORS = [
 def mutate(rng, data, is_csv):
     pool = [m for m, w in MUTATORS for _ in range(w) if is_csv or m is not m_csv_field]
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
+        if len(data) > (8 << 20):  # big enough: further mutations would only make generation slow
+            break
         data = rng.choice(pool)(rng, data)
     return data
 
@@ -320,7 +323,7 @@ def run_case(allot, case, timeout, memory_mb, workdir):
         finding = "exit %d" % code
     elif code == 2 and not err.startswith(b"allot: "):
         finding = "exit 2 without an `allot: ` message"
-    return finding, argv, d, err, elapsed
+    return finding, argv, d, err, elapsed, code
 
 
 def main():
@@ -364,6 +367,7 @@ def main():
         cases.append((name, files, argv_fn, si))
     findings = {}
     counts = {}
+    exits = {}
     done = 0
     slowest = 0.0
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -371,7 +375,8 @@ def main():
                    for i, c in enumerate(cases)}
         for fut in concurrent.futures.as_completed(futures):
             i, c = futures[fut]
-            finding, argv, d, err, elapsed = fut.result()
+            finding, argv, d, err, elapsed, code = fut.result()
+            exits[str(code)] = exits.get(str(code), 0) + 1
             slowest = max(slowest, elapsed)
             counts[c[0]] = counts.get(c[0], 0) + 1
             done += 1
@@ -390,8 +395,9 @@ def main():
             if done % 500 == 0:
                 print("... %d/%d cases, %d distinct findings" % (done, len(cases), len(findings)), flush=True)
     shutil.rmtree(work, ignore_errors=True)
-    print("%d cases (%s); slowest run %.1f s; %d distinct findings%s" % (
-        len(cases), ", ".join("%s %d" % kv for kv in sorted(counts.items())), slowest, len(findings),
+    print("%d cases (%s); exit codes %s; slowest run %.1f s; %d distinct findings%s" % (
+        len(cases), ", ".join("%s %d" % kv for kv in sorted(counts.items())),
+        ", ".join("%s: %d" % kv for kv in sorted(exits.items())), slowest, len(findings),
         (" under " + out) if findings else ""))
     return 1 if findings else 0
 
