@@ -65,9 +65,16 @@ class Server:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(config_text)
             argv += ["--config", path]
-        argv += args
-        self.log = open(os.path.join(self.dir, "serve.log"), "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.argv = argv + args
+        self.log = open(os.path.join(self.dir, "serve.log"), "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
+        self._wait_ready()
+
+    def restart(self) -> None:
+        """Stops the server (SIGTERM) and starts it again on the same port and data directory."""
+        self.stop()
+        self.log = open(os.path.join(self.dir, "serve.log"), "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
         self._wait_ready()
 
     def _wait_ready(self) -> None:
