@@ -23,6 +23,9 @@ from .errors import AllotConnectionError, AllotError
 
 Answer = Tuple[int, Any, Dict[str, str]]
 
+# asyncio.timeout (Python 3.11) costs less than wait_for, which wraps the coroutine in a task.
+_timeout = getattr(asyncio, "timeout", None)
+
 
 def split_url(url: str) -> Tuple[str, str, int, str]:
     """(scheme, host, port, base path) of a server URL; ValueError when it is not http(s)://HOST[:PORT]."""
@@ -178,9 +181,15 @@ class AsyncTransport:
                 conn = self._idle.pop() if self._idle else None
                 reused = conn is not None
                 try:
-                    if conn is None:
-                        conn = await asyncio.wait_for(self._connect(), t)
-                    status, raw, headers, keep = await asyncio.wait_for(self._exchange(conn, wire), t)
+                    if _timeout is not None:
+                        async with _timeout(t):
+                            if conn is None:
+                                conn = await self._connect()
+                            status, raw, headers, keep = await self._exchange(conn, wire)
+                    else:
+                        if conn is None:
+                            conn = await asyncio.wait_for(self._connect(), t)
+                        status, raw, headers, keep = await asyncio.wait_for(self._exchange(conn, wire), t)
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
                         ValueError) as e:
                     if conn is not None:

@@ -9,6 +9,7 @@ seed units (cpu cores, GB, devices).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -105,6 +106,15 @@ def split_resources(resources: Mapping[str, Amount], what: str = "resources") ->
     """(body resources for the server, api_quota in requests/hour or None); ValueError on bad input."""
     if not isinstance(resources, Mapping):
         raise ValueError(f"{what}: expected a mapping of resource to amount, got {type(resources).__name__}")
+    try:
+        key = tuple((k, type(v), v) for k, v in resources.items())
+        out, api = _split_cached(key, what)
+    except TypeError:  # unhashable values: convert without the cache
+        return _split(resources, what)
+    return dict(out), api
+
+
+def _split(resources: Mapping[str, Amount], what: str) -> Tuple[Dict[str, str], Optional[int]]:
     out: Dict[str, str] = {}
     api: Optional[int] = None
     for name, value in resources.items():
@@ -117,6 +127,18 @@ def split_resources(resources: Mapping[str, Amount], what: str = "resources") ->
             raise ValueError(f"{what}: {name!r} repeats another name of {res!r}")
         out[res] = wire_amount(res, value, f"{what}.{name}")
     return out, api
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_cached(key: Tuple[Tuple[str, type, Amount], ...], what: str) -> Tuple[Dict[str, str], Optional[int]]:
+    # Requests repeat (one agent asks for the same amounts again and again): convert each shape once.
+    return _split({k: v for k, _, v in key}, what)
+
+
+@functools.lru_cache(maxsize=1024)
+def any_positive(amounts: Tuple[str, ...]) -> bool:
+    """True when some wire amount is above zero."""
+    return any(parse_quantity(v, "resources") > 0 for v in amounts)
 
 
 def api_quota_units(value: Amount, what: str) -> int:

@@ -126,8 +126,12 @@ class _Core:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
             raise ValueError(f"timeout: expected seconds > 0, got {t!r}")
         self.timeout = float(t)
-        # Allocation id -> [(pool key, lease id, units)] for api_quota shares this client took.
+        # Allocation id -> [(pool key, lease id, units)] of the api_quota shares of the allocations this
+        # client made and has not released ([] for none); release looks up others' shares on the server.
         self._leases: Dict[str, List[Tuple[str, int, int]]] = {}
+        self._key_prefix = uuid.uuid4().hex[:16]
+        self._seq = 0
+        self._tenants: Dict[Tuple[Optional[str], Optional[str]], str] = {}
 
     # --- names -------------------------------------------------------------------------------------------
 
@@ -136,6 +140,10 @@ class _Core:
         """The tenant path of an agent (see ResourceRequest); ValueError when it is not a valid path."""
         if tenant is not None:
             return _units.check_tenant(tenant, what)
+        cacheable = isinstance(agent_id, (str, type(None))) and isinstance(agent_type, (str, type(None)))
+        cached = self._tenants.get((agent_id, agent_type)) if cacheable else None
+        if cached is not None:
+            return cached
         parts = [self.tenant_root] if self.tenant_root else []
         if agent_type is not None:
             parts.append(agent_type)
@@ -147,7 +155,10 @@ class _Core:
             parts.append(agent_id)
         if not parts:
             raise ValueError("give agent_id, agent_type or tenant")
-        return _units.check_tenant("/".join(parts), what)
+        path = _units.check_tenant("/".join(parts), what)
+        if cacheable and len(self._tenants) < 4096:
+            self._tenants[(agent_id, agent_type)] = path
+        return path
 
     @staticmethod
     def _check(answer: Tuple[int, Any, Dict[str, str]], ok: Sequence[int] = (200, 201)) -> Any:
@@ -164,9 +175,8 @@ class _Core:
         requests, api = _units.split_resources(request.resources, "resources")
         if not requests and not api:
             raise ValueError("resources: ask for a positive amount of some resource")
-        if requests and not any(_units.parse_quantity(v, "resources") > 0 for v in requests.values()):
-            if not api:
-                raise ValueError("resources: ask for a positive amount of some resource")
+        if requests and not api and not _units.any_positive(tuple(requests.values())):
+            raise ValueError("resources: ask for a positive amount of some resource")
         if not isinstance(request.workflow_id, str):
             raise ValueError(f"workflow_id: expected a string, got {request.workflow_id!r}")
         body: Dict[str, Any] = {
@@ -204,7 +214,10 @@ class _Core:
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 256):
             raise ValueError(f"idempotency_key: expected a string of 1-256 characters, got {key!r}")
         # A key makes a resend after a broken keep-alive connection safe.
-        body["idempotency_key"] = key or "py-" + uuid.uuid4().hex
+        if key is None:
+            self._seq += 1
+            key = f"py-{self._key_prefix}-{self._seq}"
+        body["idempotency_key"] = key
         if not requests:
             # api_quota alone: the allocation itself needs some amount; it asks for the least cpu.
             body["requests"] = {"cpu": "1m"}
@@ -228,6 +241,8 @@ class _Core:
                 return result
             result.api_quota = api
             result.allocated_resources[_units.API_QUOTA] = api
+        elif result.id:
+            self._leases[result.id] = []  # none to give back on release
         return result
 
     def _api_pools(self, tenant: str) -> Op:
