@@ -248,6 +248,73 @@ std::string RenderPatches(const Plan& plan);
 // A ResourceQuota and a LimitRange per namespace sized from the totals at max replicas × (1 + headroom).
 std::string RenderQuotas(const Plan& plan, double headroom);
 
+// ---- Kubernetes objects out (emit.cc): HPAs from a scaling table, JSON patches to a table of targets ----
+
+// One HPA metric target: a percent of the request (Utilization) or an average quantity per pod.
+struct ScalingMetric {
+  std::string resource;       // cpu, memory, ...
+  int64_t utilization = 0;    // percent > 0, or 0 when average_value is set
+  std::string average_value;  // quantity as written ("500m", "1Gi")
+};
+struct ScalingPolicy {
+  std::string type;  // Pods or Percent
+  int64_t value = 0, period_seconds = 0;
+};
+// One direction of autoscaling/v2 `behavior` (scaleUp or scaleDown); unset fields are left to the API.
+struct ScalingRules {
+  bool set = false;
+  int64_t stabilization_window_seconds = -1;  // -1: not given
+  std::string select_policy;                  // "" or Max, Min, Disabled
+  std::vector<ScalingPolicy> policies;
+};
+struct ScalingRow {
+  std::string workload;  // NAME, NAMESPACE/NAME or KIND/NAME as written
+  std::string hpa_name;  // "" = the workload's name
+  int64_t min_replicas = 1, max_replicas = 0;
+  std::vector<ScalingMetric> metrics;  // empty: cpu at 80 % (the API's default), written out
+  bool has_behavior = false;
+  ScalingRules scale_up, scale_down;
+  Location where;
+};
+struct ScalingTable {
+  std::vector<ScalingRow> rows;
+};
+// Parses a scaling table: YAML `{autoscaling: {behavior, workloads: {NAME: {min, max, cpu, memory, behavior,
+// name}}}}` (or the inner map alone), or a markdown table with Min Replicas / Max Replicas / HPA Trigger
+// columns (seed 000's "Scaling Characteristics"; the first one with those columns in the text). With
+// `in_plan_config`, only the `autoscaling` key of a plan config is read (an absent key leaves *out empty).
+// Errors name source:line and the key or column.
+Status ParseScalingTable(const std::string& text, const std::string& source, bool in_plan_config, ScalingTable* out);
+// autoscaling/v2 HorizontalPodAutoscaler objects (multi-document YAML) for the rows, matched to the plan's
+// Deployments, StatefulSets, ReplicaSets and ReplicationControllers by name (a row matching none is an
+// error). Problems that do not stop the output (a Utilization target on a container without that request,
+// a workload that already has an HPA) are appended to *warnings.
+Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table, std::vector<std::string>* warnings);
+
+// The resources one container should get; amounts as written, validated.
+struct ResourceTarget {
+  std::string workload;  // NAME or KIND/NAME
+  std::string ns;        // "" = any namespace (must then match one workload)
+  std::string container; // "" = the pod's only app container
+  std::map<std::string, std::string> requests, limits;  // Kubernetes resource name -> quantity
+  Location where;
+};
+struct TargetTable {
+  std::vector<ResourceTarget> rows;
+};
+// Parses a targets file: YAML `targets: [{workload, namespace, container, requests, limits}]` (or the list
+// alone), or a markdown table with CPU Request / CPU Limit / Memory Request / Memory Limit [/ GPU Request]
+// columns (seed 000's resource matrix). Errors name source:line and the key or column; memory without a
+// unit below 1Mi is an error (it would be bytes).
+Status ParseTargets(const std::string& text, const std::string& source, TargetTable* out);
+// RFC 6902 JSON patches (`kubectl patch --type=json`) that set each targeted container's requests and
+// limits: a JSON array with one entry per workload ({kind, name, namespace, file, type: "json", patch,
+// command}). Paths are computed from the workload's document as written (re-read from its file), so only
+// the named keys change: `add` creates a missing resources/requests/limits map, `replace` changes a value
+// that is there. Errors: a target matching no workload or several, an unknown container, a compose
+// service, stdin input, or a request that would end above its limit.
+Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets, const LoadOptions& load);
+
 // True when a finding at or above `threshold` exists.
 bool HasFindingAtOrAbove(const Plan& plan, Severity threshold);
 

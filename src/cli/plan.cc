@@ -1,4 +1,5 @@
 // allot plan PATH... [--env NAME] [--node-shape SHAPE]... [--format table|json|markdown]
+//                    [--emit patch|quota|hpa] [--targets FILE] [--scaling FILE]
 // module: plan
 #include <iostream>
 
@@ -27,7 +28,7 @@ int RunPlan(const Argv& argv) {
               "or - for stdin. Exit 0 ok, 1 when a finding at or above --fail-on exists, 2 on bad input.");
   p.Option("format", "FMT", "table (default), markdown or json");
   p.Option("env", "NAME", "apply an environment's multipliers (dev 0.5x, staging 1x, prod 1.5x cpu/memory)");
-  p.Option("config", "FILE", "YAML with environments: {NAME: {cpu: 0.5, memory: 0.5, gpu: 1}} and lint: {...}");
+  p.Option("config", "FILE", "YAML with environments: {NAME: {cpu: 0.5, memory: 0.5, gpu: 1}}, lint: {...}, autoscaling: {...}");
   p.Option("namespace", "NS", "namespace for objects that carry none (default: default)");
   p.Option("node-shape", "SHAPE", "cpu=8,memory=16Gi[,gpu=1][,pods=110][,count=N][,cost=C][,name=N]; repeatable");
   p.Option("headroom", "F", "fraction of each node kept free when sizing (0.2 or 20%)");
@@ -35,7 +36,11 @@ int RunPlan(const Argv& argv) {
   p.Flag("gpu-nodes-shared", "let pods without GPUs run on GPU nodes");
   p.Option("daemonset-nodes", "N", "node count for DaemonSets (default: sizing's node count, else 1)");
   p.Option("fail-on", "SEVERITY", "exit 1 when a finding at or above info|warning|error exists");
-  p.Option("emit", "WHAT", "patch: kubectl patch JSON for each fix; quota: a ResourceQuota and LimitRange per namespace");
+  p.Option("emit", "WHAT",
+           "patch: kubectl patch JSON for each fix (with --targets: JSON patches to the targets); quota: a ResourceQuota\n"
+           "and LimitRange per namespace; hpa: autoscaling/v2 HPAs from --scaling or the config's autoscaling:");
+  p.Option("targets", "FILE", "for --emit patch: resources per container (YAML targets: [...] or a markdown table)");
+  p.Option("scaling", "FILE", "for --emit hpa: min, max, cpu/memory targets, behavior (YAML or a markdown table)");
   p.Option("quota-headroom", "F", "headroom for --emit quota (default 0.2)");
   int code = 0;
   auto args = p.Parse(argv, &code);
@@ -47,15 +52,45 @@ int RunPlan(const Argv& argv) {
     return Fail("plan", "unknown --format \"" + format + "\" (use table, markdown or json)");
   }
   std::string emit = args->Get("emit");
-  if (!emit.empty() && emit != "patch" && emit != "quota") {
-    return Fail("plan", "unknown --emit \"" + emit + "\" (use patch or quota)");
+  if (!emit.empty() && emit != "patch" && emit != "quota" && emit != "hpa") {
+    return Fail("plan", "unknown --emit \"" + emit + "\" (use patch, quota or hpa)");
+  }
+  if (args->Has("targets") && emit != "patch") return Fail("plan", "--targets goes with --emit patch");
+  if (args->Has("scaling") && emit != "hpa") return Fail("plan", "--scaling goes with --emit hpa");
+  std::string config_text;
+  if (args->Has("config")) {
+    auto text = ReadFileOrStdin(args->Get("config"));
+    if (!text.ok()) return Fail("plan", text.error());
+    config_text = *text;
+  }
+  // The tables are read (and checked) before the manifests, so bad input stops before any work.
+  plan::TargetTable targets;
+  if (args->Has("targets")) {
+    auto text = ReadFileOrStdin(args->Get("targets"));
+    if (!text.ok()) return Fail("plan", text.error());
+    if (auto s = plan::ParseTargets(*text, args->Get("targets"), &targets); !s.ok()) return Fail("plan", s.error());
+  }
+  plan::ScalingTable scaling;
+  if (emit == "hpa") {
+    if (args->Has("scaling")) {
+      auto text = ReadFileOrStdin(args->Get("scaling"));
+      if (!text.ok()) return Fail("plan", text.error());
+      if (auto s = plan::ParseScalingTable(*text, args->Get("scaling"), false, &scaling); !s.ok()) {
+        return Fail("plan", s.error());
+      }
+    } else if (args->Has("config")) {
+      if (auto s = plan::ParseScalingTable(config_text, args->Get("config"), true, &scaling); !s.ok()) {
+        return Fail("plan", s.error());
+      }
+    }
+    if (scaling.rows.empty()) {
+      return Fail("plan", "--emit hpa needs --scaling FILE or an autoscaling: section in --config");
+    }
   }
   plan::PlanOptions options;
   options.env = args->Get("env");
   if (args->Has("config")) {
-    auto text = ReadFileOrStdin(args->Get("config"));
-    if (!text.ok()) return Fail("plan", text.error());
-    if (auto s = plan::ParseConfig(*text, args->Get("config"), &options.env_config, &options.lint); !s.ok()) {
+    if (auto s = plan::ParseConfig(config_text, args->Get("config"), &options.env_config, &options.lint); !s.ok()) {
       return Fail("plan", s.error());
     }
   }
@@ -98,7 +133,17 @@ int RunPlan(const Argv& argv) {
   auto result = plan::MakePlan(*manifests, options);
   if (!result.ok()) return Fail("plan", result.error());
 
-  if (emit == "patch") {
+  if (emit == "patch" && args->Has("targets")) {
+    auto text = plan::RenderTargetPatches(*result, targets, load);
+    if (!text.ok()) return Fail("plan", text.error());
+    std::cout << *text;
+  } else if (emit == "hpa") {
+    std::vector<std::string> warnings;
+    auto text = plan::RenderHpas(*result, scaling, &warnings);
+    if (!text.ok()) return Fail("plan", text.error());
+    for (const auto& w : warnings) std::cerr << "allot: plan: warning: " << w << "\n";
+    std::cout << *text;
+  } else if (emit == "patch") {
     std::cout << plan::RenderPatches(*result);
   } else if (emit == "quota") {
     std::cout << plan::RenderQuotas(*result, quota_headroom);
