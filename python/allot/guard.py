@@ -405,7 +405,8 @@ def _timeout(t: Optional[float]) -> float:
 
 
 def get_resource_status(path: Optional[str] = None) -> Dict[str, Any]:
-    """The host's status as ``allot guard status --json`` prints it, plus ``degradation_level``.
+    """The host's status as ``allot guard status --json`` prints it, plus ``degradation_level`` and the
+    entries of ``resources`` by kind: ``cpu``, ``memory``, ``disk`` (the first disk) and ``gpu`` (a list).
 
     Per resource: capacity and usage (cpu in millicores, the rest in bytes), used and limit percentages,
     headroom, state (ok / warn / over) and level 0-4; disks for ``path`` (or the configured paths, or /).
@@ -413,6 +414,11 @@ def get_resource_status(path: Optional[str] = None) -> Dict[str, Any]:
     doc = json.loads(_g().status_json([path] if path else []))
     if isinstance(doc, dict):
         doc.setdefault("degradation_level", get_degradation_level())
+        res = doc.get("resources", [])
+        for kind in ("cpu", "memory"):
+            doc[kind] = next((r for r in res if r.get("resource") == kind), None)
+        doc["disk"] = next((r for r in res if r.get("resource") == "disk"), None)
+        doc["gpu"] = [r for r in res if r.get("resource") == "gpu"]
     return doc
 
 
