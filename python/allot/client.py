@@ -389,7 +389,7 @@ class _Core:
             self._check((yield _Req("PUT", f"/v1/pools/{_q(self.api_quota_pool + ':' + path)}", pool, retry=True)))
         usage = quota_from(ans)
         if api is not None:
-            usage.resources[_units.API_QUOTA] = ResourceUsage(used=0, limit=api)
+            usage.set(_units.API_QUOTA, ResourceUsage(used=0, limit=api))
         return usage
 
     def op_quota_usage(self, name: str) -> Op:
@@ -400,8 +400,7 @@ class _Core:
         usage = quota_from(ans)
         status, pool, _ = yield _Req("GET", f"/v1/pools/{_q(self.api_quota_pool + ':' + path)}", retry=True)
         if status == 200:
-            usage.resources[_units.API_QUOTA] = ResourceUsage(used=int(pool.get("in_use", 0)),
-                                                              limit=int(pool.get("capacity", 0)))
+            usage.set(_units.API_QUOTA, ResourceUsage(used=int(pool.get("in_use", 0)), limit=int(pool.get("capacity", 0))))
         return usage
 
     # --- reservations, observation -----------------------------------------------------------------------

@@ -112,28 +112,39 @@ class ResourceUsage:
     guaranteed: Optional[Number] = None
 
 
+@dataclasses.dataclass
 class QuotaUsage:
-    """get_quota_usage's answer: ``usage.cpu.used`` / ``usage.cpu.limit`` and the same for every resource
-    (``memory``, ``disk``, ``gpu``, ``api_quota`` ...); a resource without quota or usage reads 0 / None."""
+    """get_quota_usage's answer: ``usage.cpu.used`` / ``usage.cpu.limit`` and the same for ``memory``,
+    ``disk``, ``gpu``, ``network``, ``api_quota`` and, by attribute or ``usage["name"]``, any custom
+    resource; a resource without quota or usage reads 0 / None. ``resources`` holds those present."""
 
-    def __init__(self, tenant: str, resources: Dict[str, ResourceUsage], running: int = 0, queued: int = 0,
-                 raw: Optional[Dict[str, Any]] = None) -> None:
-        self.tenant = tenant
-        self.resources = resources
-        self.running = running
-        self.queued = queued
-        self.raw = raw or {}
+    tenant: str
+    cpu: ResourceUsage = dataclasses.field(default_factory=ResourceUsage)
+    memory: ResourceUsage = dataclasses.field(default_factory=ResourceUsage)
+    disk: ResourceUsage = dataclasses.field(default_factory=ResourceUsage)
+    gpu: ResourceUsage = dataclasses.field(default_factory=ResourceUsage)
+    network: ResourceUsage = dataclasses.field(default_factory=ResourceUsage)
+    api_quota: ResourceUsage = dataclasses.field(default_factory=ResourceUsage)
+    resources: Dict[str, ResourceUsage] = dataclasses.field(default_factory=dict)
+    running: int = 0
+    queued: int = 0
+    raw: Dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+    def set(self, name: str, usage: ResourceUsage) -> None:
+        self.resources[name] = usage
+        if name in _WELL_KNOWN:
+            setattr(self, name, usage)
 
     def __getattr__(self, name: str) -> ResourceUsage:
-        if name.startswith("_") or name in ("tenant", "resources", "running", "queued", "raw"):
+        if name.startswith("_") or name in ("resources", "raw"):
             raise AttributeError(name)
-        return self.resources.get(name, ResourceUsage())
+        return self.__dict__.get("resources", {}).get(name, ResourceUsage())
 
     def __getitem__(self, name: str) -> ResourceUsage:
         return self.resources.get(name, ResourceUsage())
 
-    def __repr__(self) -> str:
-        return f"QuotaUsage(tenant={self.tenant!r}, resources={self.resources!r}, running={self.running}, queued={self.queued})"
+
+_WELL_KNOWN = ("cpu", "memory", "disk", "gpu", "network", "api_quota")
 
 
 @dataclasses.dataclass
@@ -161,27 +172,32 @@ class ResourceMetrics:
     utilization: float = 0.0
 
 
+@dataclasses.dataclass
 class UtilizationMetrics:
-    """get_utilization_metrics' answer: ``metrics.cpu.utilization`` (percent), ``metrics.memory.available``
-    (GB), ``metrics.active_allocations`` (placed), ``queued_allocations``, ``degradation_level``, ``nodes``."""
+    """get_utilization_metrics' answer: ``metrics.cpu.utilization`` (percent of capacity allocated),
+    ``metrics.memory.available`` (GB), the same for ``disk``, ``gpu``, ``network`` and (by attribute or
+    ``metrics["name"]``) custom resources; ``active_allocations`` (placed), ``queued_allocations``,
+    ``degradation_level`` and ``nodes`` (total, up, down, draining)."""
 
-    def __init__(self, resources: Dict[str, ResourceMetrics], active_allocations: int, queued_allocations: int,
-                 degradation_level: int, nodes: Dict[str, int], raw: Dict[str, Any]) -> None:
-        self.resources = resources
-        self.active_allocations = active_allocations
-        self.queued_allocations = queued_allocations
-        self.degradation_level = degradation_level
-        self.nodes = nodes
-        self.raw = raw
+    cpu: ResourceMetrics = dataclasses.field(default_factory=ResourceMetrics)
+    memory: ResourceMetrics = dataclasses.field(default_factory=ResourceMetrics)
+    disk: ResourceMetrics = dataclasses.field(default_factory=ResourceMetrics)
+    gpu: ResourceMetrics = dataclasses.field(default_factory=ResourceMetrics)
+    network: ResourceMetrics = dataclasses.field(default_factory=ResourceMetrics)
+    active_allocations: int = 0
+    queued_allocations: int = 0
+    degradation_level: int = 0
+    nodes: Dict[str, int] = dataclasses.field(default_factory=dict)
+    resources: Dict[str, ResourceMetrics] = dataclasses.field(default_factory=dict)
+    raw: Dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> ResourceMetrics:
         if name.startswith("_") or name in ("resources", "raw", "nodes"):
             raise AttributeError(name)
-        return self.resources.get(name, ResourceMetrics())
+        return self.__dict__.get("resources", {}).get(name, ResourceMetrics())
 
-    def __repr__(self) -> str:
-        return (f"UtilizationMetrics(resources={self.resources!r}, active_allocations={self.active_allocations}, "
-                f"queued_allocations={self.queued_allocations}, degradation_level={self.degradation_level})")
+    def __getitem__(self, name: str) -> ResourceMetrics:
+        return self.resources.get(name, ResourceMetrics())
 
 
 @dataclasses.dataclass
@@ -247,10 +263,11 @@ def quota_from(body: Dict[str, Any]) -> QuotaUsage:
     used = _units.resources_from_wire(body.get("used"))
     mx = _units.resources_from_wire(body.get("max"))
     gu = _units.resources_from_wire(body.get("guaranteed"))
-    out: Dict[str, ResourceUsage] = {}
+    q = QuotaUsage(tenant=str(body.get("tenant", "")), running=int(body.get("running") or 0),
+                   queued=int(body.get("queued") or 0), raw=body)
     for k in sorted(set(used) | set(mx) | set(gu)):
-        out[k] = ResourceUsage(used=used.get(k, 0), limit=mx.get(k), guaranteed=gu.get(k))
-    return QuotaUsage(str(body.get("tenant", "")), out, int(body.get("running") or 0), int(body.get("queued") or 0), body)
+        q.set(k, ResourceUsage(used=used.get(k, 0), limit=mx.get(k), guaranteed=gu.get(k)))
+    return q
 
 
 def reservation_from(body: Dict[str, Any], priority: int = 2) -> Reservation:
@@ -264,14 +281,17 @@ def utilization_from(body: Dict[str, Any]) -> UtilizationMetrics:
     alloc = body.get("allocated") or {}
     free = body.get("free") or {}
     pct = body.get("utilization_percent") or {}
-    out: Dict[str, ResourceMetrics] = {}
+    allocs = body.get("allocations") or {}
+    deg = body.get("degradation") or {}
+    m = UtilizationMetrics(active_allocations=int(allocs.get("placed", 0)), queued_allocations=int(allocs.get("queued", 0)),
+                           degradation_level=int(deg.get("level", 0)), nodes=dict(body.get("nodes") or {}), raw=body)
     for k in cap:
         if k == "gpu_milli":
             continue
-        out[_units.seed_name(k)] = ResourceMetrics(
-            capacity=_units.from_wire(k, cap.get(k, 0)), allocated=_units.from_wire(k, alloc.get(k, 0)),
-            available=_units.from_wire(k, free.get(k, 0)), utilization=round(float(pct.get(k, 0.0)), 3))
-    allocs = body.get("allocations") or {}
-    deg = body.get("degradation") or {}
-    return UtilizationMetrics(out, int(allocs.get("placed", 0)), int(allocs.get("queued", 0)), int(deg.get("level", 0)),
-                              dict(body.get("nodes") or {}), body)
+        name = _units.seed_name(k)
+        r = ResourceMetrics(capacity=_units.from_wire(k, cap.get(k, 0)), allocated=_units.from_wire(k, alloc.get(k, 0)),
+                            available=_units.from_wire(k, free.get(k, 0)), utilization=round(float(pct.get(k, 0.0)), 3))
+        m.resources[name] = r
+        if name in _WELL_KNOWN:
+            setattr(m, name, r)
+    return m

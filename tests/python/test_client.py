@@ -132,6 +132,10 @@ def test_quota_usage_and_strict_limits(demo_server) -> None:
         c.release(b)
         c.release(a)
         assert c.get_quota_usage("analyst").cpu.used == 0
+        # A custom counted resource reads by attribute or by name.
+        q = c.set_quota(agent_type="dbuser", resources={"db_connections": 10, "cpu": "1500m"})
+        assert q.db_connections.limit == 10 and q["db_connections"].limit == 10 and q.cpu.limit == 1.5
+        assert q.resources.keys() == {"cpu", "db_connections"}
 
 
 def test_history(demo_server) -> None:
