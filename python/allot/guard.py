@@ -33,7 +33,6 @@ import logging
 import os
 import random
 import threading
-import time
 from typing import Any, AsyncIterator, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _guard

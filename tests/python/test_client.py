@@ -4,7 +4,6 @@ auth, and a server that goes away."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import threading
@@ -13,10 +12,9 @@ from typing import List
 
 import pytest
 
-from allot import AllotConnectionError, AllotError, Client, Priority, ResourceRequest
-from allot.client import ResourceManager
+from allot import AllotConnectionError, AllotError, Client, ResourceRequest
 
-from conftest import ADMIN_TOKEN, READER_TOKEN, WRITER_TOKEN, Server
+from conftest import ADMIN_TOKEN, READER_TOKEN, WRITER_TOKEN
 
 
 def req(agent: str = "worker_01", **kw) -> ResourceRequest:

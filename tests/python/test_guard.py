@@ -8,15 +8,14 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import threading
 from typing import Iterator, List
 
 import pytest
 
 import allot.guard as resource_guard
-from allot.guard import (LIMITS, AsyncResourceLimiter, DegradationLevel, GuardError, HostTier, OperationPriority,
-                         ResourceGuard, ResourceUnavailableError, TIER_TARGETS)
+from allot.guard import (LIMITS, DegradationLevel, GuardError, HostTier, OperationPriority, ResourceUnavailableError,
+                         TIER_TARGETS)
 
 from conftest import allot_binary
 
