@@ -153,7 +153,8 @@ class CachingProber : public host::Prober {
       s.disks.clear();
       bool covered = true;
       for (const auto& p : request.paths) {
-        auto it = std::find_if(cached_->disks.begin(), cached_->disks.end(), [&](const host::DiskUsage& d) { return d.path == p; });
+        auto it = std::find_if(cached_->disks.begin(), cached_->disks.end(),
+                               [&](const host::DiskUsage& d) { return d.path == p; });
         if (it == cached_->disks.end()) {
           covered = false;
           break;
@@ -199,10 +200,10 @@ class Hold {
 // One Python-visible guard: a prober, a config and the library's Guard over them.
 class PyGuard {
  public:
-  PyGuard(const std::string& config_path, const std::string& tier, const py::dict& limits, const py::dict& warn,
-          const std::vector<std::string>& paths, std::optional<std::string> state_dir, const std::string& proc_root,
-          const std::string& sys_root, const std::string& gpu_file, double initial_backoff_s, double max_backoff_s,
-          double max_snapshot_age_s) {
+  PyGuard(const std::string& config_path, const std::string& tier, const py::dict& limits,
+          const py::dict& warn, const std::vector<std::string>& paths, std::optional<std::string> state_dir,
+          const std::string& proc_root, const std::string& sys_root, const std::string& gpu_file,
+          double initial_backoff_s, double max_backoff_s, double max_snapshot_age_s) {
     if (!config_path.empty()) config_ = Take(host::LoadGuardConfig(config_path));
     if (!tier.empty()) config_.tier = Take(host::ParseHostTier(tier));
     ApplyPercents(limits, false, &config_);
@@ -248,8 +249,8 @@ class PyGuard {
   }
 
   // Backs off (GIL released) until go or timeout; the last decision.
-  py::dict Wait(int64_t cpu_milli, int64_t memory, int64_t disk, int64_t gpu_memory, std::vector<std::string> paths,
-                int priority, double timeout_s) {
+  py::dict Wait(int64_t cpu_milli, int64_t memory, int64_t disk, int64_t gpu_memory,
+                std::vector<std::string> paths, int priority, double timeout_s) {
     GuardRequest r = MakeRequest(cpu_milli, memory, disk, gpu_memory, std::move(paths), priority);
     auto timeout = TimeoutMs(timeout_s);
     std::optional<Result<host::Decision>> d;
@@ -319,8 +320,8 @@ class PyGuard {
     std::string out = host::StatusTable(reports);
     char load[96];
     std::snprintf(load, sizeof load, "%g %g %g", snap.load.one, snap.load.five, snap.load.fifteen);
-    out += "level " + std::to_string(host::HostLevel(reports)) + " (tier " + TierName(snap) + ", load " + load +
-           (snap.gpus.empty() ? ", no GPU" : "") + ")\n";
+    out += "level " + std::to_string(host::HostLevel(reports)) + " (tier " + TierName(snap) + ", load " +
+           load + (snap.gpus.empty() ? ", no GPU" : "") + ")\n";
     return out;
   }
 
@@ -358,7 +359,8 @@ class PyGuard {
   std::string TierName(const host::HostSnapshot& snap) const {
     std::string t = host::HostTierName(config_.tier);
     if (config_.tier == host::HostTier::kAuto) {
-      t += ":" + std::string(host::HostTierName(host::ResolveTier(config_.tier, snap.memory_total, !snap.gpus.empty())));
+      t += ":" + std::string(host::HostTierName(
+                     host::ResolveTier(config_.tier, snap.memory_total, !snap.gpus.empty())));
     }
     return t;
   }
@@ -388,16 +390,17 @@ PYBIND11_MODULE(_guard, m) {
       .def(py::init<const std::string&, const std::string&, const py::dict&, const py::dict&,
                     const std::vector<std::string>&, std::optional<std::string>, const std::string&,
                     const std::string&, const std::string&, double, double, double>(),
-           py::arg("config") = "", py::arg("tier") = "", py::arg("limits") = py::dict(), py::arg("warn") = py::dict(),
-           py::arg("paths") = std::vector<std::string>{}, py::arg("state_dir") = py::none(),
-           py::arg("proc_root") = "", py::arg("sys_root") = "", py::arg("gpu_file") = "",
-           py::arg("initial_backoff") = 0.5, py::arg("max_backoff") = 30.0, py::arg("max_snapshot_age") = 0.0)
+           py::arg("config") = "", py::arg("tier") = "", py::arg("limits") = py::dict(),
+           py::arg("warn") = py::dict(), py::arg("paths") = std::vector<std::string>{},
+           py::arg("state_dir") = py::none(), py::arg("proc_root") = "", py::arg("sys_root") = "",
+           py::arg("gpu_file") = "", py::arg("initial_backoff") = 0.5, py::arg("max_backoff") = 30.0,
+           py::arg("max_snapshot_age") = 0.0)
       .def("decide", &PyGuard::Decide, py::arg("cpu_milli"), py::arg("memory"), py::arg("disk"),
            py::arg("gpu_memory"), py::arg("paths"), py::arg("priority"))
       .def("evaluate", &PyGuard::Evaluate, py::arg("cpu_milli"), py::arg("memory"), py::arg("disk"),
            py::arg("gpu_memory"), py::arg("paths"), py::arg("priority"))
-      .def("wait", &PyGuard::Wait, py::arg("cpu_milli"), py::arg("memory"), py::arg("disk"), py::arg("gpu_memory"),
-           py::arg("paths"), py::arg("priority"), py::arg("timeout"))
+      .def("wait", &PyGuard::Wait, py::arg("cpu_milli"), py::arg("memory"), py::arg("disk"),
+           py::arg("gpu_memory"), py::arg("paths"), py::arg("priority"), py::arg("timeout"))
       .def("acquire", &PyGuard::Acquire, py::arg("cpu_milli"), py::arg("memory"), py::arg("disk"),
            py::arg("gpu_memory"), py::arg("paths"), py::arg("priority"), py::arg("timeout"))
       .def("level", &PyGuard::Level)
@@ -430,9 +433,11 @@ PYBIND11_MODULE(_guard, m) {
       [](const std::string& resource, const std::string& text) {
         return allot::python::Take(allot::ParseResourceAmount(allot::CanonicalResourceName(resource), text));
       },
-      py::arg("resource"), py::arg("text"), "A Kubernetes quantity in allot's internal units (millicores, bytes).");
+      py::arg("resource"), py::arg("text"),
+      "A Kubernetes quantity in allot's internal units (millicores, bytes).");
   m.def(
-      "parse_priority", [](const std::string& text) { return allot::python::Take(allot::ParsePriority(text)); },
+      "parse_priority",
+      [](const std::string& text) { return allot::python::Take(allot::ParsePriority(text)); },
       py::arg("text"));
   m.def("default_state_dir", &host::DefaultStateDir);
 }
