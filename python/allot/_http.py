@@ -2,7 +2,8 @@
 Client, and a small asyncio-streams client with a connection pool for ResourceManager.
 
 Both send JSON bodies with Content-Length and read answers delimited by Content-Length (what
-``allot serve`` sends). A request that fails on a reused keep-alive connection before any answer arrived
+``allot serve`` sends). Given several server URLs (``ALLOT_SERVER=http://a:7070,http://b:7070``), a new
+connection goes to the first that accepts one, starting from the one that answered last. A request that fails on a reused keep-alive connection before any answer arrived
 is sent once more on a fresh connection when it is safe to repeat (``retry=True``: GET, PUT, DELETE and
 POSTs carrying an idempotency key); every other transport failure raises AllotConnectionError.
 Thread-safety: a SyncTransport is for one thread at a time (Client locks it); an AsyncTransport is for one
@@ -41,6 +42,14 @@ def split_url(url: str) -> Tuple[str, str, int, str]:
     return u.scheme, u.hostname, port, u.path.rstrip("/")
 
 
+def split_urls(urls: str) -> List[Tuple[str, str, int, str]]:
+    """split_url of each URL of a comma-separated list; ValueError for an empty list or a bad URL."""
+    parts = [u.strip() for u in str(urls).split(",") if u.strip()]
+    if not parts:
+        raise ValueError(f"server: expected a URL such as http://127.0.0.1:7070, got {urls!r}")
+    return [split_url(u) for u in parts]
+
+
 def _decode(status: int, raw: bytes) -> Any:
     if not raw:
         return {}
@@ -56,24 +65,38 @@ class SyncTransport:
     """One keep-alive connection, reopened when the server closed it."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float, ca_cert: Optional[str] = None) -> None:
-        self.scheme, self.host, self.port, self.base = split_url(url)
+        self._servers = split_urls(url)
+        self._cur = 0
+        self.scheme, self.host, self.port, self.base = self._servers[0]
         self.url = url
         self.timeout = timeout
-        self._ctx = ssl.create_default_context(cafile=ca_cert) if self.scheme == "https" else None
+        self._ctx = ssl.create_default_context(cafile=ca_cert) if any(s[0] == "https" for s in self._servers) else None
         self._conn: Optional[http.client.HTTPConnection] = None
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             self._headers["Authorization"] = "Bearer " + token
 
     def _open(self, timeout: float) -> http.client.HTTPConnection:
-        if self._ctx is not None:
-            c: http.client.HTTPConnection = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
-                                                                        context=self._ctx)
-        else:
-            c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        c.connect()
-        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return c
+        """A connection to the first server that accepts one, from the current one on."""
+        err: Optional[OSError] = None
+        for i in range(len(self._servers)):
+            k = (self._cur + i) % len(self._servers)
+            scheme, host, port, base = self._servers[k]
+            if scheme == "https":
+                c: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ctx)
+            else:
+                c = http.client.HTTPConnection(host, port, timeout=timeout)
+            try:
+                c.connect()
+            except OSError as e:
+                err = e
+                continue
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._cur = k
+            self.scheme, self.host, self.port, self.base = scheme, host, port, base
+            return c
+        assert err is not None
+        raise err
 
     def close(self) -> None:
         if self._conn is not None:
@@ -109,11 +132,12 @@ class SyncTransport:
 
 
 class _Conn:
-    __slots__ = ("reader", "writer")
+    __slots__ = ("reader", "writer", "server")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: int) -> None:
         self.reader = reader
         self.writer = writer
+        self.server = server
 
     def close(self) -> None:
         try:
@@ -127,19 +151,21 @@ class AsyncTransport:
 
     def __init__(self, url: str, token: Optional[str], timeout: float, max_connections: int = 64,
                  ca_cert: Optional[str] = None) -> None:
-        self.scheme, self.host, self.port, self.base = split_url(url)
+        self._servers = split_urls(url)
+        self._cur = 0
         self.url = url
         self.timeout = timeout
-        self._ssl = ssl.create_default_context(cafile=ca_cert) if self.scheme == "https" else None
+        self._ssl = ssl.create_default_context(cafile=ca_cert) if any(s[0] == "https" for s in self._servers) else None
         self._idle: List[_Conn] = []
         self._max = max_connections
         self._sem: Optional[asyncio.Semaphore] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        hostport = self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
-        head = f"Host: {hostport}\r\nContent-Type: application/json\r\nAccept: application/json\r\n"
-        if token:
-            head += f"Authorization: Bearer {token}\r\n"
-        self._head = head
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        # Per server: (path prefix, the fixed headers).
+        self._heads: List[Tuple[str, str]] = []
+        for _, host, port, base in self._servers:
+            hostport = host if port in (80, 443) else f"{host}:{port}"
+            self._heads.append((base, f"Host: {hostport}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{auth}"))
 
     async def close(self) -> None:
         if self._loop is not asyncio.get_running_loop():
@@ -156,11 +182,23 @@ class AsyncTransport:
                 pass
 
     async def _connect(self) -> _Conn:
-        r, w = await asyncio.open_connection(self.host, self.port, ssl=self._ssl)
-        sock = w.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return _Conn(r, w)
+        """A connection to the first server that accepts one, from the current one on."""
+        err: Optional[OSError] = None
+        for i in range(len(self._servers)):
+            k = (self._cur + i) % len(self._servers)
+            scheme, host, port, _ = self._servers[k]
+            try:
+                r, w = await asyncio.open_connection(host, port, ssl=self._ssl if scheme == "https" else None)
+            except OSError as e:
+                err = e
+                continue
+            sock = w.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._cur = k
+            return _Conn(r, w, k)
+        assert err is not None
+        raise err
 
     async def request(self, method: str, path: str, body: Any = None, retry: bool = False,
                       timeout: Optional[float] = None) -> Answer:
@@ -174,7 +212,6 @@ class AsyncTransport:
             self._loop = loop
         assert self._sem is not None
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-        wire = (f"{method} {self.base}{path} HTTP/1.1\r\n{self._head}Content-Length: {len(data)}\r\n\r\n").encode() + data
         t = self.timeout if timeout is None else timeout
         async with self._sem:
             for attempt in (0, 1):
@@ -185,11 +222,11 @@ class AsyncTransport:
                         async with _timeout(t):
                             if conn is None:
                                 conn = await self._connect()
-                            status, raw, headers, keep = await self._exchange(conn, wire)
+                            status, raw, headers, keep = await self._exchange(conn, method, path, data)
                     else:
                         if conn is None:
                             conn = await asyncio.wait_for(self._connect(), t)
-                        status, raw, headers, keep = await asyncio.wait_for(self._exchange(conn, wire), t)
+                        status, raw, headers, keep = await asyncio.wait_for(self._exchange(conn, method, path, data), t)
                 except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
                         ValueError) as e:
                     if conn is not None:
@@ -205,9 +242,9 @@ class AsyncTransport:
                 return status, _decode(status, raw), headers
         raise AssertionError("unreachable")
 
-    @staticmethod
-    async def _exchange(conn: _Conn, wire: bytes) -> Tuple[int, bytes, Dict[str, str], bool]:
-        conn.writer.write(wire)
+    async def _exchange(self, conn: _Conn, method: str, path: str, data: bytes) -> Tuple[int, bytes, Dict[str, str], bool]:
+        base, head = self._heads[conn.server]
+        conn.writer.write(f"{method} {base}{path} HTTP/1.1\r\n{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
         head = await conn.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)

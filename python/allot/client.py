@@ -31,7 +31,7 @@ import uuid
 from typing import Any, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _units
-from ._http import AsyncTransport, SyncTransport, split_url
+from ._http import AsyncTransport, SyncTransport, split_urls
 from ._units import Amount
 from .errors import AllotConnectionError, AllotError, error_from
 from .models import (AllocationResult, HistoryEvent, Priority, QuotaUsage, RateLimitDecision, Reservation,
@@ -105,9 +105,9 @@ class _Core:
             if k not in self._KEYS:
                 raise ValueError(f"{config_path}: unknown key {k!r} (known: {', '.join(self._KEYS)})")
         url = server or cfg.get("server") or os.environ.get("ALLOT_SERVER") or DEFAULT_SERVER
-        # ALLOT_SERVER may list several URLs (the CLI fails over); the client uses the first.
-        self.server = str(url).split(",")[0].strip()
-        split_url(self.server)
+        # A comma-separated list: new connections fail over along it (see allot._http).
+        self.server = ",".join(u.strip() for u in str(url).split(",") if u.strip())
+        split_urls(self.server)
         self.token = token or cfg.get("token") or os.environ.get("ALLOT_TOKEN") or None
         root = tenant_root if tenant_root is not None else cfg.get("tenant_root", os.environ.get("ALLOT_TENANT_ROOT", ""))
         self.tenant_root = str(root or "").strip("/")

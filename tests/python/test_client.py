@@ -4,6 +4,7 @@ auth, and a server that goes away."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import threading
@@ -12,7 +13,7 @@ from typing import List
 
 import pytest
 
-from allot import AllotConnectionError, AllotError, Client, ResourceRequest
+from allot import AllotConnectionError, AllotError, Client, ResourceManager, ResourceRequest
 
 from conftest import ADMIN_TOKEN, READER_TOKEN, WRITER_TOKEN
 
@@ -280,6 +281,23 @@ def test_server_restart_reconnects(demo_server) -> None:
     demo_server.restart()
     # The old keep-alive connection is gone; the GET is repeated on a fresh one, and the state survived.
     assert c.get_allocation(a.id).state == "placed"
+
+
+def test_server_list_fails_over(demo_server, monkeypatch) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("ALLOT_SERVER", f"{dead},{demo_server.url}")
+    with Client() as c:
+        r = c.allocate_resources(req("list_1"))
+        assert r.success
+        c.release(r)
+
+    async def main() -> None:
+        async with ResourceManager() as m:
+            assert (await m.get_utilization_metrics()).nodes["total"] == 5
+
+    asyncio.run(main())
 
 
 def test_auth_tokens_and_roles(auth_server, monkeypatch) -> None:
