@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -121,13 +122,18 @@ class Server:
                 self.proc.wait()
         self.log.close()
 
+    def remove(self) -> None:
+        """Stops the server and removes its directory (data and log)."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 @pytest.fixture
 def demo_server() -> Iterator[Server]:
     """The `make run` demo: --dev with examples/server/demo.yaml."""
     s = Server(["--dev", "--config", DEMO_CONFIG])
     yield s
-    s.stop()
+    s.remove()
 
 
 @pytest.fixture
@@ -135,7 +141,7 @@ def auth_server() -> Iterator[Server]:
     """Tokens: admin, a writer of org/agents, a reader; two nodes."""
     s = Server([], AUTH_CONFIG)
     yield s
-    s.stop()
+    s.remove()
 
 
 @pytest.fixture(autouse=True)
