@@ -284,12 +284,14 @@ struct ScalingTable {
 // columns (seed 000's "Scaling Characteristics"; the first one with those columns in the text). With
 // `in_plan_config`, only the `autoscaling` key of a plan config is read (an absent key leaves *out empty).
 // Errors name source:line and the key or column.
-Status ParseScalingTable(const std::string& text, const std::string& source, bool in_plan_config, ScalingTable* out);
+Status ParseScalingTable(const std::string& text, const std::string& source, bool in_plan_config,
+                         ScalingTable* out);
 // autoscaling/v2 HorizontalPodAutoscaler objects (multi-document YAML) for the rows, matched to the plan's
 // Deployments, StatefulSets, ReplicaSets and ReplicationControllers by name (a row matching none is an
 // error). Problems that do not stop the output (a Utilization target on a container without that request,
 // a workload that already has an HPA) are appended to *warnings.
-Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table, std::vector<std::string>* warnings);
+Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table,
+                               std::vector<std::string>* warnings);
 
 // The resources one container should get; amounts as written, validated.
 struct ResourceTarget {
@@ -313,7 +315,8 @@ Status ParseTargets(const std::string& text, const std::string& source, TargetTa
 // the named keys change: `add` creates a missing resources/requests/limits map, `replace` changes a value
 // that is there. Errors: a target matching no workload or several, an unknown container, a compose
 // service, stdin input, or a request that would end above its limit.
-Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets, const LoadOptions& load);
+Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets,
+                                        const LoadOptions& load);
 
 // True when a finding at or above `threshold` exists.
 bool HasFindingAtOrAbove(const Plan& plan, Severity threshold);

@@ -50,7 +50,8 @@ struct RulesConfig {
   // A circuit breaker open (allot_breaker_state{state="open"} == 1) for this long.
   std::string breaker_for = "1m";
   // Lease-expiry storm: more than this many expiries per minute, averaged over `lease_window`, for
-  // `lease_for` (allocations: allot_lease_expiries_total; pools: allot_concurrency_pool_lease_expiries_total).
+  // `lease_for` (allocations: allot_lease_expiries_total; pools:
+  // allot_concurrency_pool_lease_expiries_total).
   double lease_expiries_per_minute = 10;
   std::string lease_window = "5m";
   std::string lease_for = "2m";
@@ -65,7 +66,7 @@ struct AlertRule {
   std::string group;  // full group name ("allot-guard")
   std::string alert;  // "AllotDiskApproachingLimit"
   std::string expr;
-  std::string for_duration;  // Prometheus duration; "" = fires at once
+  std::string for_duration;                        // Prometheus duration; "" = fires at once
   std::map<std::string, std::string> labels;       // severity and the configured extra labels
   std::map<std::string, std::string> annotations;  // summary, description
 };

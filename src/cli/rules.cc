@@ -1,13 +1,14 @@
 // allot rules [--config FILE] [--format rules|prometheusrule] [--output FILE]: Prometheus alerting rules.
 // module: plan
+#include "allot/rules.h"
+
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <regex>
 
-#include <unistd.h>
-
-#include "allot/rules.h"
 #include "cli/command.h"
 
 namespace allot::cli {
@@ -35,22 +36,27 @@ Status WriteWhole(const std::string& path, const std::string& text) {
 }
 
 int RunRules(const Argv& argv) {
-  ArgParser p("rules", "[--config FILE] [--format rules|prometheusrule] [options]",
-              "Writes Prometheus alerting rules for allot's own metrics: the host guard's resource thresholds and\n"
-              "degradation levels, cluster and tenant utilisation, the engine queue, open circuit breakers and\n"
-              "lease-expiry storms (docs/rules.md lists every alert). Thresholds default to the seed tables;\n"
-              "--config FILE overrides them. Exit 0 ok, 2 on bad input (nothing is written then).");
-  p.Option("config", "FILE", "YAML thresholds: guard, degradation, cluster, tenant, queue, breaker, lease_expiry, "
-                             "labels, disable, group_prefix");
-  p.Option("format", "FMT", "rules (a rules file, default) or prometheusrule (a monitoring.coreos.com/v1 object)");
+  ArgParser p(
+      "rules", "[--config FILE] [--format rules|prometheusrule] [options]",
+      "Writes Prometheus alerting rules for allot's own metrics: the host guard's resource thresholds and\n"
+      "degradation levels, cluster and tenant utilisation, the engine queue, open circuit breakers and\n"
+      "lease-expiry storms (docs/rules.md lists every alert). Thresholds default to the seed tables;\n"
+      "--config FILE overrides them. Exit 0 ok, 2 on bad input (nothing is written then).");
+  p.Option("config", "FILE",
+           "YAML thresholds: guard, degradation, cluster, tenant, queue, breaker, lease_expiry, "
+           "labels, disable, group_prefix");
+  p.Option("format", "FMT",
+           "rules (a rules file, default) or prometheusrule (a monitoring.coreos.com/v1 object)");
   p.Option("name", "NAME", "metadata.name of the PrometheusRule (default allot)");
   p.Option("namespace", "NS", "metadata.namespace of the PrometheusRule (default monitoring)");
-  p.Option("label", "KEY=VALUE", "a metadata label of the PrometheusRule (for the operator's ruleSelector); repeatable");
+  p.Option("label", "KEY=VALUE",
+           "a metadata label of the PrometheusRule (for the operator's ruleSelector); repeatable");
   p.Option("output", "FILE", "write to FILE (whole or not at all) instead of stdout");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  if (!args->positionals.empty()) return Fail("rules", "unexpected argument \"" + args->positionals[0] + "\"");
+  if (!args->positionals.empty())
+    return Fail("rules", "unexpected argument \"" + args->positionals[0] + "\"");
   const std::string format = args->Get("format", "rules");
   if (format != "rules" && format != "prometheusrule") {
     return Fail("rules", "unknown --format \"" + format + "\" (use rules or prometheusrule)");
@@ -64,7 +70,8 @@ int RunRules(const Argv& argv) {
   if (args->Has("config")) {
     auto text = ReadFileOrStdin(args->Get("config"));
     if (!text.ok()) return Fail("rules", text.error());
-    if (auto s = plan::ParseRulesConfig(*text, args->Get("config"), &config); !s.ok()) return Fail("rules", s.error());
+    if (auto s = plan::ParseRulesConfig(*text, args->Get("config"), &config); !s.ok())
+      return Fail("rules", s.error());
   }
   plan::PrometheusRuleMeta meta;
   static const std::regex kDnsName("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$");
@@ -72,13 +79,15 @@ int RunRules(const Argv& argv) {
   static const std::regex kLabelValue("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$");
   if (args->Has("name")) meta.name = args->Get("name");
   if (args->Has("namespace")) meta.ns = args->Get("namespace");
-  if (!std::regex_match(meta.name, kDnsName)) return Fail("rules", "--name \"" + meta.name + "\" is not a DNS subdomain name");
+  if (!std::regex_match(meta.name, kDnsName))
+    return Fail("rules", "--name \"" + meta.name + "\" is not a DNS subdomain name");
   if (!std::regex_match(meta.ns, kDnsName) || meta.ns.find('.') != std::string::npos) {
     return Fail("rules", "--namespace \"" + meta.ns + "\" is not a DNS label");
   }
   for (const auto& l : args->GetAll("label")) {
     size_t eq = l.find('=');
-    std::string k = eq == std::string::npos ? l : l.substr(0, eq), v = eq == std::string::npos ? "" : l.substr(eq + 1);
+    std::string k = eq == std::string::npos ? l : l.substr(0, eq),
+                v = eq == std::string::npos ? "" : l.substr(eq + 1);
     if (eq == std::string::npos || !std::regex_match(k, kLabelKey) || !std::regex_match(v, kLabelValue)) {
       return Fail("rules", "--label \"" + l + "\": expected KEY=VALUE with a Kubernetes label key and value");
     }
@@ -96,6 +105,7 @@ int RunRules(const Argv& argv) {
 }
 
 }  // namespace
-ALLOT_COMMAND("rules", "Prometheus alerting rules (or a PrometheusRule) for allot's metrics, thresholds configurable",
+ALLOT_COMMAND("rules",
+              "Prometheus alerting rules (or a PrometheusRule) for allot's metrics, thresholds configurable",
               RunRules);
 }  // namespace allot::cli

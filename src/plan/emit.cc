@@ -1,15 +1,15 @@
 // Kubernetes objects out of `allot plan`: HorizontalPodAutoscalers from a scaling table (--emit hpa) and
 // RFC 6902 JSON patches that set containers' resources to a table of targets (--emit patch --targets).
 // Both tables are YAML or the markdown tables of the seed documents. See include/allot/plan.h.
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "allot/plan.h"
 #include "allot/quantity.h"
@@ -142,7 +142,9 @@ int Column(const MdTable& t, std::initializer_list<const char*> names) {
   return -1;
 }
 
-std::string Cell(const MdRow& r, int col) { return col >= 0 && col < static_cast<int>(r.cells.size()) ? r.cells[col] : ""; }
+std::string Cell(const MdRow& r, int col) {
+  return col >= 0 && col < static_cast<int>(r.cells.size()) ? r.cells[col] : "";
+}
 
 bool IsTotalRow(const std::string& name) {
   std::string l = Lower(name);
@@ -163,25 +165,28 @@ Result<YAML::Node> LoadYaml(const std::string& text, const std::string& source) 
     return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
   }
   if (auto bad = FindInvalidUtf8(root, text.size())) {
-    return InvalidArgument(At(source, bad->node) + ": " + (bad->path.empty() ? "" : bad->path + ": ") + bad->message);
+    return InvalidArgument(At(source, bad->node) + ": " + (bad->path.empty() ? "" : bad->path + ": ") +
+                           bad->message);
   }
   return root;
 }
 
-Result<int64_t> Integer(const YAML::Node& n, const std::string& source, const std::string& key, int64_t lo, int64_t hi) {
+Result<int64_t> Integer(const YAML::Node& n, const std::string& source, const std::string& key, int64_t lo,
+                        int64_t hi) {
   const std::string t = n.IsScalar() ? n.Scalar() : "";
   char* end = nullptr;
   long long v = t.empty() ? 0 : std::strtoll(t.c_str(), &end, 10);
   if (t.empty() || *end != '\0' || v < lo || v > hi) {
-    return InvalidArgument(At(source, n) + ": " + key + ": \"" + t + "\" is not an integer in " + std::to_string(lo) +
-                           "-" + std::to_string(hi));
+    return InvalidArgument(At(source, n) + ": " + key + ": \"" + t + "\" is not an integer in " +
+                           std::to_string(lo) + "-" + std::to_string(hi));
   }
   return static_cast<int64_t>(v);
 }
 
 // A metric target as written: "70%" or "70" (Utilization) for cpu/memory, a quantity with a unit or a
 // decimal point (AverageValue). `where` prefixes errors.
-Result<ScalingMetric> ParseMetric(const std::string& resource, const std::string& text, const std::string& where) {
+Result<ScalingMetric> ParseMetric(const std::string& resource, const std::string& text,
+                                  const std::string& where) {
   ScalingMetric m;
   m.resource = resource;
   std::string t = Trim(text);
@@ -198,7 +203,8 @@ Result<ScalingMetric> ParseMetric(const std::string& resource, const std::string
   }
   auto amount = ParseResourceAmount(CanonicalResourceName(resource), t);
   if (!amount.ok() || *amount <= 0) {
-    return InvalidArgument(where + ": \"" + text + "\" is neither a percent (70%) nor a positive quantity (500m, 1Gi)");
+    return InvalidArgument(where + ": \"" + text +
+                           "\" is neither a percent (70%) nor a positive quantity (500m, 1Gi)");
   }
   m.average_value = t;
   return m;
@@ -217,7 +223,8 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
     } else if (k == "selectPolicy") {
       const std::string v = kv.second.IsScalar() ? kv.second.Scalar() : "";
       if (v != "Max" && v != "Min" && v != "Disabled") {
-        return InvalidArgument(At(source, kv.second) + ": " + path + ": \"" + v + "\" is not Max, Min or Disabled");
+        return InvalidArgument(At(source, kv.second) + ": " + path + ": \"" + v +
+                               "\" is not Max, Min or Disabled");
       }
       out->select_policy = v;
     } else if (k == "policies") {
@@ -227,7 +234,8 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
       for (size_t i = 0; i < kv.second.size(); i++) {
         const YAML::Node p = kv.second[i];
         const std::string pp = path + "[" + std::to_string(i) + "]";
-        if (!p.IsMap()) return InvalidArgument(At(source, p) + ": " + pp + ": expected {type, value, periodSeconds}");
+        if (!p.IsMap())
+          return InvalidArgument(At(source, p) + ": " + pp + ": expected {type, value, periodSeconds}");
         ScalingPolicy pol;
         bool has_value = false, has_period = false;
         for (const auto& f : p) {
@@ -235,7 +243,8 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
           if (fk == "type") {
             pol.type = f.second.IsScalar() ? f.second.Scalar() : "";
             if (pol.type != "Pods" && pol.type != "Percent") {
-              return InvalidArgument(At(source, f.second) + ": " + pp + ".type: \"" + pol.type + "\" is not Pods or Percent");
+              return InvalidArgument(At(source, f.second) + ": " + pp + ".type: \"" + pol.type +
+                                     "\" is not Pods or Percent");
             }
           } else if (fk == "value") {
             auto v = Integer(f.second, source, pp + ".value", 1, 1'000'000);
@@ -248,7 +257,8 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
             pol.period_seconds = *v;
             has_period = true;
           } else {
-            return InvalidArgument(At(source, f.first) + ": " + pp + "." + fk + ": unknown key (use type, value, periodSeconds)");
+            return InvalidArgument(At(source, f.first) + ": " + pp + "." + fk +
+                                   ": unknown key (use type, value, periodSeconds)");
           }
         }
         if (pol.type.empty() || !has_value || !has_period) {
@@ -264,7 +274,8 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
   return Status::Ok();
 }
 
-Status ParseBehavior(const YAML::Node& n, const std::string& source, const std::string& key, ScalingRow* row) {
+Status ParseBehavior(const YAML::Node& n, const std::string& source, const std::string& key,
+                     ScalingRow* row) {
   if (!n.IsMap()) return InvalidArgument(At(source, n) + ": " + key + ": expected {scaleUp, scaleDown}");
   row->has_behavior = true;
   for (const auto& kv : n) {
@@ -274,14 +285,17 @@ Status ParseBehavior(const YAML::Node& n, const std::string& source, const std::
     } else if (k == "scaleDown") {
       if (auto s = ParseRules(kv.second, source, key + ".scaleDown", &row->scale_down); !s.ok()) return s;
     } else {
-      return InvalidArgument(At(source, kv.first) + ": " + key + "." + k + ": unknown key (use scaleUp, scaleDown)");
+      return InvalidArgument(At(source, kv.first) + ": " + key + "." + k +
+                             ": unknown key (use scaleUp, scaleDown)");
     }
   }
   return Status::Ok();
 }
 
-Status ParseScalingYaml(const YAML::Node& root, const std::string& source, const std::string& prefix, ScalingTable* out) {
-  if (!root.IsMap()) return InvalidArgument(At(source, root) + ": " + prefix + ": expected a map with workloads");
+Status ParseScalingYaml(const YAML::Node& root, const std::string& source, const std::string& prefix,
+                        ScalingTable* out) {
+  if (!root.IsMap())
+    return InvalidArgument(At(source, root) + ": " + prefix + ": expected a map with workloads");
   ScalingRow defaults;
   YAML::Node workloads;
   for (const auto& kv : root) {
@@ -291,18 +305,22 @@ Status ParseScalingYaml(const YAML::Node& root, const std::string& source, const
     } else if (k == "workloads") {
       workloads = kv.second;
     } else {
-      return InvalidArgument(At(source, kv.first) + ": " + prefix + "." + k + ": unknown key (use workloads, behavior)");
+      return InvalidArgument(At(source, kv.first) + ": " + prefix + "." + k +
+                             ": unknown key (use workloads, behavior)");
     }
   }
   if (!workloads) return InvalidArgument(At(source, root) + ": " + prefix + ": missing workloads");
-  if (!workloads.IsMap()) return InvalidArgument(At(source, workloads) + ": " + prefix + ".workloads: expected a map NAME: {...}");
+  if (!workloads.IsMap())
+    return InvalidArgument(At(source, workloads) + ": " + prefix + ".workloads: expected a map NAME: {...}");
   for (const auto& w : workloads) {
     ScalingRow row = defaults;
     row.workload = w.first.Scalar();
     row.where = {source, w.first.Mark().line + 1};
     const std::string key = prefix + ".workloads." + row.workload;
-    if (row.workload.empty()) return InvalidArgument(At(source, w.first) + ": " + key + ": empty workload name");
-    if (!w.second.IsMap()) return InvalidArgument(At(source, w.second) + ": " + key + ": expected {min, max, cpu, memory}");
+    if (row.workload.empty())
+      return InvalidArgument(At(source, w.first) + ": " + key + ": empty workload name");
+    if (!w.second.IsMap())
+      return InvalidArgument(At(source, w.second) + ": " + key + ": expected {min, max, cpu, memory}");
     bool has_max = false;
     for (const auto& kv : w.second) {
       const std::string k = kv.first.Scalar();
@@ -317,12 +335,15 @@ Status ParseScalingYaml(const YAML::Node& root, const std::string& source, const
         has_max = true;
       } else if (k == "name") {
         row.hpa_name = kv.second.IsScalar() ? kv.second.Scalar() : "";
-        if (row.hpa_name.empty()) return InvalidArgument(At(source, kv.second) + ": " + key + ".name: expected a name");
+        if (row.hpa_name.empty())
+          return InvalidArgument(At(source, kv.second) + ": " + key + ".name: expected a name");
       } else if (k == "behavior") {
         row.scale_up = row.scale_down = ScalingRules{};  // a row's behavior replaces the default one
         if (auto s = ParseBehavior(kv.second, source, key + ".behavior", &row); !s.ok()) return s;
       } else if (k == "cpu" || k == "memory") {
-        if (!kv.second.IsScalar()) return InvalidArgument(At(source, kv.second) + ": " + key + "." + k + ": expected 70% or a quantity");
+        if (!kv.second.IsScalar())
+          return InvalidArgument(At(source, kv.second) + ": " + key + "." + k +
+                                 ": expected 70% or a quantity");
         auto m = ParseMetric(k, kv.second.Scalar(), At(source, kv.second) + ": " + key + "." + k);
         if (!m.ok()) return m.status();
         row.metrics.push_back(*m);
@@ -357,7 +378,8 @@ Status ParseScalingMarkdown(const MdTable& t, const std::string& source, Scaling
       char* end = nullptr;
       long long n = c.empty() ? 0 : std::strtoll(c.c_str(), &end, 10);
       if (c.empty() || *end != '\0' || n < 1 || n > 1'000'000) {
-        return InvalidArgument(where + ": " + t.header.cells[col] + ": \"" + c + "\" is not a replica count of 1 or more");
+        return InvalidArgument(where + ": " + t.header.cells[col] + ": \"" + c +
+                               "\" is not a replica count of 1 or more");
       }
       *v = n;
       return Status::Ok();
@@ -365,8 +387,8 @@ Status ParseScalingMarkdown(const MdTable& t, const std::string& source, Scaling
     if (auto s = count(min_col, &row.min_replicas); !s.ok()) return s;
     if (auto s = count(max_col, &row.max_replicas); !s.ok()) return s;
     if (row.min_replicas > row.max_replicas) {
-      return InvalidArgument(where + ": " + name + ": min " + std::to_string(row.min_replicas) + " is above max " +
-                             std::to_string(row.max_replicas));
+      return InvalidArgument(where + ": " + name + ": min " + std::to_string(row.min_replicas) +
+                             " is above max " + std::to_string(row.max_replicas));
     }
     if (trigger_col >= 0) {
       // "CPU: 70%, Memory: 80%"
@@ -388,7 +410,8 @@ Status ParseScalingMarkdown(const MdTable& t, const std::string& source, Scaling
     }
     out->rows.push_back(std::move(row));
   }
-  if (out->rows.empty()) return InvalidArgument(source + ":" + std::to_string(t.header.line) + ": the scaling table has no rows");
+  if (out->rows.empty())
+    return InvalidArgument(source + ":" + std::to_string(t.header.line) + ": the scaling table has no rows");
   return Status::Ok();
 }
 
@@ -413,7 +436,8 @@ Status CheckAmount(const std::string& key, const std::string& value, const std::
 
 Status ParseResourceMap(const YAML::Node& n, const std::string& source, const std::string& key,
                         std::map<std::string, std::string>* out) {
-  if (!n.IsMap()) return InvalidArgument(At(source, n) + ": " + key + ": expected a map of resource: quantity");
+  if (!n.IsMap())
+    return InvalidArgument(At(source, n) + ": " + key + ": expected a map of resource: quantity");
   for (const auto& kv : n) {
     const std::string k = kv.first.Scalar();
     const std::string v = kv.second.IsScalar() ? Trim(kv.second.Scalar()) : "";
@@ -429,7 +453,8 @@ Status ParseTargetsYaml(const YAML::Node& root, const std::string& source, Targe
   if (root.IsMap()) {
     for (const auto& kv : root) {
       if (kv.first.Scalar() != "targets") {
-        return InvalidArgument(At(source, kv.first) + ": " + kv.first.Scalar() + ": unknown key (use targets)");
+        return InvalidArgument(At(source, kv.first) + ": " + kv.first.Scalar() +
+                               ": unknown key (use targets)");
       }
     }
     list = root["targets"];
@@ -442,14 +467,16 @@ Status ParseTargetsYaml(const YAML::Node& root, const std::string& source, Targe
   for (size_t i = 0; i < list.size(); i++) {
     const YAML::Node t = list[i];
     const std::string key = prefix + "[" + std::to_string(i) + "]";
-    if (!t.IsMap()) return InvalidArgument(At(source, t) + ": " + key + ": expected {workload, requests, limits}");
+    if (!t.IsMap())
+      return InvalidArgument(At(source, t) + ": " + key + ": expected {workload, requests, limits}");
     ResourceTarget row;
     row.where = {source, t.Mark().line + 1};
     for (const auto& kv : t) {
       const std::string k = kv.first.Scalar();
       auto text = [&](std::string* v) -> Status {
         *v = kv.second.IsScalar() ? Trim(kv.second.Scalar()) : "";
-        if (v->empty()) return InvalidArgument(At(source, kv.second) + ": " + key + "." + k + ": expected a name");
+        if (v->empty())
+          return InvalidArgument(At(source, kv.second) + ": " + key + "." + k + ": expected a name");
         return Status::Ok();
       };
       Status s = Status::Ok();
@@ -489,7 +516,8 @@ Status ParseTargetsMarkdown(const MdTable& t, const std::string& source, TargetT
     const std::string h = Lower(t.header.cells[i]);
     for (const char* res : {"cpu", "memory", "gpu", "ephemeral-storage"}) {
       for (bool limit : {false, true}) {
-        if (h == std::string(res) + (limit ? " limit" : " request")) cols.push_back({static_cast<int>(i), res, limit});
+        if (h == std::string(res) + (limit ? " limit" : " request"))
+          cols.push_back({static_cast<int>(i), res, limit});
       }
     }
   }
@@ -505,26 +533,30 @@ Status ParseTargetsMarkdown(const MdTable& t, const std::string& source, TargetT
       if (v.empty() || v == "-" || v == "—" || v == "n/a") continue;
       // A GPU column of 0 means "no GPU": nothing to set.
       if (c.resource == "gpu" && v.find_first_not_of("0.") == std::string::npos) continue;
-      if (auto s = CheckAmount(c.resource, v, source + ":" + std::to_string(r.line) + ": " + t.header.cells[c.index]);
+      if (auto s = CheckAmount(c.resource, v,
+                               source + ":" + std::to_string(r.line) + ": " + t.header.cells[c.index]);
           !s.ok()) {
         return s;
       }
       (c.limit ? row.limits : row.requests)[PatchKey(c.resource)] = v;
       if (c.resource == "gpu") (c.limit ? gpu_limit : gpu_request) = true;
     }
-    // Extended resources need a limit equal to the request; a table with only a GPU request column means both.
+    // Extended resources need a limit equal to the request; a table with only a GPU request column means
+    // both.
     if (gpu_request && !gpu_limit) row.limits["nvidia.com/gpu"] = row.requests["nvidia.com/gpu"];
     if (row.requests.empty() && row.limits.empty()) continue;
     out->rows.push_back(std::move(row));
   }
-  if (out->rows.empty()) return InvalidArgument(source + ":" + std::to_string(t.header.line) + ": the targets table has no rows");
+  if (out->rows.empty())
+    return InvalidArgument(source + ":" + std::to_string(t.header.line) + ": the targets table has no rows");
   return Status::Ok();
 }
 
 // ---- matching and rendering ----
 
 bool Scalable(const std::string& kind) {
-  return kind == "Deployment" || kind == "StatefulSet" || kind == "ReplicaSet" || kind == "ReplicationController";
+  return kind == "Deployment" || kind == "StatefulSet" || kind == "ReplicaSet" ||
+         kind == "ReplicationController";
 }
 
 // Workloads a row's name selects: NAME, NAMESPACE/NAME or KIND/NAME (KIND starts upper-case).
@@ -555,7 +587,9 @@ std::string Names(const std::vector<const Workload*>& ws) {
   return s;
 }
 
-std::string YamlString(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string YamlString(const std::string& s) {
+  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 void WriteRules(const char* name, const ScalingRules& r, std::string* out) {
   if (!r.set) return;
@@ -618,7 +652,8 @@ class DocumentCache {
  public:
   Result<YAML::Node> Find(const Workload& w, const LoadOptions& load) {
     if (w.where.file.empty() || w.where.file == "-") {
-      return InvalidArgument(w.kind + "/" + w.name + ": --targets needs manifests from files (not stdin) to compute the patch paths");
+      return InvalidArgument(w.kind + "/" + w.name +
+                             ": --targets needs manifests from files (not stdin) to compute the patch paths");
     }
     auto it = docs_.find(w.where.file);
     if (it == docs_.end()) {
@@ -647,13 +682,16 @@ class DocumentCache {
     }
     for (const auto& d : it->second) {
       const YAML::Node meta = d["metadata"];
-      if (!d["kind"] || !d["kind"].IsScalar() || d["kind"].Scalar() != w.kind || !meta || !meta.IsMap()) continue;
+      if (!d["kind"] || !d["kind"].IsScalar() || d["kind"].Scalar() != w.kind || !meta || !meta.IsMap())
+        continue;
       if (!meta["name"] || !meta["name"].IsScalar() || meta["name"].Scalar() != w.name) continue;
-      std::string ns = meta["namespace"] && meta["namespace"].IsScalar() ? meta["namespace"].Scalar() : load.default_namespace;
+      std::string ns = meta["namespace"] && meta["namespace"].IsScalar() ? meta["namespace"].Scalar()
+                                                                         : load.default_namespace;
       if (ns != w.ns) continue;
       return d;
     }
-    return InvalidArgument(internal::Where(w.where) + ": " + w.kind + "/" + w.name + ": not found again in its file");
+    return InvalidArgument(internal::Where(w.where) + ": " + w.kind + "/" + w.name +
+                           ": not found again in its file");
   }
 
  private:
@@ -675,7 +713,8 @@ ResourceList Written(const YAML::Node& n) {
 
 }  // namespace
 
-Status ParseScalingTable(const std::string& text, const std::string& source, bool in_plan_config, ScalingTable* out) {
+Status ParseScalingTable(const std::string& text, const std::string& source, bool in_plan_config,
+                         ScalingTable* out) {
   ScalingTable table;
   if (!in_plan_config) {
     for (const auto& t : MarkdownTables(text)) {
@@ -690,8 +729,10 @@ Status ParseScalingTable(const std::string& text, const std::string& source, boo
   try {
     if (!root->IsMap()) {
       if (in_plan_config) return Status::Ok();
-      return InvalidArgument(source + ": expected autoscaling: {workloads: ...} or a markdown table with Min Replicas and "
-                                      "Max Replicas columns");
+      return InvalidArgument(
+          source +
+          ": expected autoscaling: {workloads: ...} or a markdown table with Min Replicas and "
+          "Max Replicas columns");
     }
     YAML::Node node = (*root)["autoscaling"];
     if (!node) {
@@ -702,7 +743,8 @@ Status ParseScalingTable(const std::string& text, const std::string& source, boo
       if (!in_plan_config) {
         for (const auto& kv : *root) {
           if (kv.first.Scalar() != "autoscaling") {
-            return InvalidArgument(At(source, kv.first) + ": " + kv.first.Scalar() + ": unknown key (use autoscaling)");
+            return InvalidArgument(At(source, kv.first) + ": " + kv.first.Scalar() +
+                                   ": unknown key (use autoscaling)");
           }
         }
       }
@@ -715,7 +757,8 @@ Status ParseScalingTable(const std::string& text, const std::string& source, boo
   return Status::Ok();
 }
 
-Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table, std::vector<std::string>* warnings) {
+Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table,
+                               std::vector<std::string>* warnings) {
   std::string out;
   std::set<std::pair<std::string, std::string>> names;  // (namespace, hpa name)
   for (const auto& row : table.rows) {
@@ -726,29 +769,32 @@ Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table, std:
       if (Scalable(w->kind)) ws.push_back(w);
     }
     if (ws.empty()) {
-      return InvalidArgument(where + ": " + row.workload + ": " +
-                             (all.empty() ? "no workload of that name in the inputs"
-                                          : "not scalable by an HPA (" + Names(all) +
-                                                "; use a Deployment, StatefulSet, ReplicaSet or ReplicationController)"));
+      return InvalidArgument(
+          where + ": " + row.workload + ": " +
+          (all.empty() ? "no workload of that name in the inputs"
+                       : "not scalable by an HPA (" + Names(all) +
+                             "; use a Deployment, StatefulSet, ReplicaSet or ReplicationController)"));
     }
     std::vector<ScalingMetric> metrics = row.metrics;
     if (metrics.empty()) metrics.push_back({"cpu", 80, ""});
     for (const auto* w : ws) {
       const std::string hpa_name = row.hpa_name.empty() ? w->name : row.hpa_name;
       if (!names.insert({w->ns, hpa_name}).second) {
-        return InvalidArgument(where + ": " + row.workload + ": a second HPA named " + hpa_name + " in namespace " + w->ns);
+        return InvalidArgument(where + ": " + row.workload + ": a second HPA named " + hpa_name +
+                               " in namespace " + w->ns);
       }
       if (!w->hpa.empty()) {
         warnings->push_back(where + ": " + w->kind + "/" + w->name + " already has HPA " + w->hpa +
-                            (w->hpa == hpa_name ? " (this one replaces it)" : " (two HPAs on one workload fight; delete one)"));
+                            (w->hpa == hpa_name ? " (this one replaces it)"
+                                                : " (two HPAs on one workload fight; delete one)"));
       }
       for (const auto& m : metrics) {
         if (m.utilization == 0) continue;
         for (const auto& c : w->containers) {
           if (c.init) continue;
           if (internal::Get(c.requests, CanonicalResourceName(m.resource)) == 0) {
-            warnings->push_back(where + ": " + w->kind + "/" + w->name + " container " + c.name + " has no " + m.resource +
-                                " request: the HPA cannot compute " + m.resource +
+            warnings->push_back(where + ": " + w->kind + "/" + w->name + " container " + c.name + " has no " +
+                                m.resource + " request: the HPA cannot compute " + m.resource +
                                 " utilization until every container sets one");
           }
         }
@@ -765,7 +811,8 @@ Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table, std:
       for (const auto& m : metrics) {
         out += "  - type: Resource\n    resource:\n      name: " + m.resource + "\n      target:\n";
         if (m.utilization > 0) {
-          out += "        type: Utilization\n        averageUtilization: " + std::to_string(m.utilization) + "\n";
+          out += "        type: Utilization\n        averageUtilization: " + std::to_string(m.utilization) +
+                 "\n";
         } else {
           out += "        type: AverageValue\n        averageValue: " + YamlString(m.average_value) + "\n";
         }
@@ -785,7 +832,8 @@ Status ParseTargets(const std::string& text, const std::string& source, TargetTa
   TargetTable table;
   for (const auto& t : MarkdownTables(text)) {
     bool any = false;
-    for (const char* h : {"cpu request", "cpu limit", "memory request", "memory limit"}) any = any || Column(t, {h}) >= 0;
+    for (const char* h : {"cpu request", "cpu limit", "memory request", "memory limit"})
+      any = any || Column(t, {h}) >= 0;
     if (!any) continue;
     if (auto s = ParseTargetsMarkdown(t, source, &table); !s.ok()) return s;
     *out = std::move(table);
@@ -802,7 +850,8 @@ Status ParseTargets(const std::string& text, const std::string& source, TargetTa
   return Status::Ok();
 }
 
-Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets, const LoadOptions& load) {
+Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets,
+                                        const LoadOptions& load) {
   struct Entry {
     const Workload* w;
     json ops = json::array();
@@ -823,7 +872,8 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
     }
     const Workload& w = *ws[0];
     if (w.kind == "ComposeService") {
-      return InvalidArgument(where + ": " + t.workload + " is a compose service; JSON patches are for Kubernetes objects");
+      return InvalidArgument(where + ": " + t.workload +
+                             " is a compose service; JSON patches are for Kubernetes objects");
     }
     auto doc = cache.Find(w, load);
     if (!doc.ok()) return doc.status();
@@ -844,8 +894,9 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
       if (app_names.size() != 1) {
         std::string list;
         for (const auto& n : app_names) list += (list.empty() ? "" : ", ") + n;
-        return InvalidArgument(where + ": " + w.kind + "/" + w.name + " has " + std::to_string(app_names.size()) +
-                               " containers (" + list + "); name one with container:");
+        return InvalidArgument(where + ": " + w.kind + "/" + w.name + " has " +
+                               std::to_string(app_names.size()) + " containers (" + list +
+                               "); name one with container:");
       }
       index = 0;
       container = apps[0];
@@ -867,7 +918,8 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
         }
       }
       if (index < 0) {
-        return InvalidArgument(where + ": " + w.kind + "/" + w.name + " has no container named " + t.container);
+        return InvalidArgument(where + ": " + w.kind + "/" + w.name + " has no container named " +
+                               t.container);
       }
     }
     const std::string cname = Scalar(container["name"]);
@@ -877,7 +929,8 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
       e = entries.end() - 1;
     }
     if (!e->containers.insert(list_name + "/" + cname).second) {
-      return InvalidArgument(where + ": " + w.kind + "/" + w.name + " container " + cname + " is targeted twice");
+      return InvalidArgument(where + ": " + w.kind + "/" + w.name + " container " + cname +
+                             " is targeted twice");
     }
 
     // Requests must not end above limits (the API server would reject the pod).
@@ -885,18 +938,21 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
     const bool has_res = res && res.IsMap();
     ResourceList req = Written(has_res ? res["requests"] : YAML::Node());
     ResourceList lim = Written(has_res ? res["limits"] : YAML::Node());
-    for (const auto& [k, v] : t.requests) req[CanonicalResourceName(k)] = *ParseResourceAmount(CanonicalResourceName(k), v);
-    for (const auto& [k, v] : t.limits) lim[CanonicalResourceName(k)] = *ParseResourceAmount(CanonicalResourceName(k), v);
+    for (const auto& [k, v] : t.requests)
+      req[CanonicalResourceName(k)] = *ParseResourceAmount(CanonicalResourceName(k), v);
+    for (const auto& [k, v] : t.limits)
+      lim[CanonicalResourceName(k)] = *ParseResourceAmount(CanonicalResourceName(k), v);
     for (const auto& [k, v] : req) {
       auto l = lim.find(k);
       if (l != lim.end() && v > l->second) {
-        return InvalidArgument(where + ": " + w.kind + "/" + w.name + " container " + cname + ": request " + k + " " +
-                               FormatResourceAmount(k, v) + " would be above its limit " +
+        return InvalidArgument(where + ": " + w.kind + "/" + w.name + " container " + cname + ": request " +
+                               k + " " + FormatResourceAmount(k, v) + " would be above its limit " +
                                FormatResourceAmount(k, l->second) + " (set limits." + k + " too)");
       }
     }
 
-    const std::string base = PodSpecPath(w.kind) + "/" + list_name + "/" + std::to_string(index) + "/resources";
+    const std::string base =
+        PodSpecPath(w.kind) + "/" + list_name + "/" + std::to_string(index) + "/resources";
     if (!has_res) {
       json value = json::object();
       if (!t.requests.empty()) value["requests"] = t.requests;
@@ -915,7 +971,9 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
       for (const auto& [k, v] : *values) {
         bool present = false;
         for (const auto& kv : written) present = present || kv.first.Scalar() == k;
-        e->ops.push_back({{"op", present ? "replace" : "add"}, {"path", base + "/" + part + "/" + Pointer(k)}, {"value", v}});
+        e->ops.push_back({{"op", present ? "replace" : "add"},
+                          {"path", base + "/" + part + "/" + Pointer(k)},
+                          {"value", v}});
       }
     }
   }
@@ -930,8 +988,8 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
                    {"line", w.where.line},
                    {"type", "json"},
                    {"patch", e.ops},
-                   {"command", "kubectl patch " + Lower(w.kind) + " " + w.name + " -n " + w.ns + " --type=json -p '" +
-                                   patch + "'"}});
+                   {"command", "kubectl patch " + Lower(w.kind) + " " + w.name + " -n " + w.ns +
+                                   " --type=json -p '" + patch + "'"}});
   }
   return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }

@@ -1,16 +1,16 @@
 // The alerting rules of `allot rules` (include/allot/rules.h): config parsing, the rule list, rendering.
 #include "allot/rules.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-
-#include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "allot/yaml_utf8.h"
 
@@ -48,7 +48,8 @@ class ConfigParser {
 
   Status Parse(const YAML::Node& root) {
     if (!root || root.IsNull()) return Status::Ok();
-    if (!root.IsMap()) return Bad(root, "", "expected a map (guard, degradation, cluster, tenant, queue, ...)");
+    if (!root.IsMap())
+      return Bad(root, "", "expected a map (guard, degradation, cluster, tenant, queue, ...)");
     for (const auto& kv : root) {
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
@@ -63,10 +64,14 @@ class ConfigParser {
         s = Degradation(v);
       } else if (key == "queue") {
         s = Fields(v, key,
-                   {{"depth", [&](const YAML::Node& n, const std::string& k) { return Count(n, k, &config_->queue_depth); }},
-                    {"for", [&](const YAML::Node& n, const std::string& k) { return Duration(n, k, &config_->queue_for); }},
+                   {{"depth", [&](const YAML::Node& n,
+                                  const std::string& k) { return Count(n, k, &config_->queue_depth); }},
+                    {"for", [&](const YAML::Node& n,
+                                const std::string& k) { return Duration(n, k, &config_->queue_for); }},
                     {"wait_expired",
-                     [&](const YAML::Node& n, const std::string& k) { return Count(n, k, &config_->queue_wait_expired); }},
+                     [&](const YAML::Node& n, const std::string& k) {
+                       return Count(n, k, &config_->queue_wait_expired);
+                     }},
                     {"window", [&](const YAML::Node& n, const std::string& k) {
                        return Duration(n, k, &config_->queue_window, false);
                      }}});
@@ -75,12 +80,17 @@ class ConfigParser {
                                return Duration(n, k, &config_->breaker_for);
                              }}});
       } else if (key == "lease_expiry") {
-        s = Fields(v, key,
-                   {{"per_minute",
-                     [&](const YAML::Node& n, const std::string& k) { return Count(n, k, &config_->lease_expiries_per_minute); }},
-                    {"window",
-                     [&](const YAML::Node& n, const std::string& k) { return Duration(n, k, &config_->lease_window, false); }},
-                    {"for", [&](const YAML::Node& n, const std::string& k) { return Duration(n, k, &config_->lease_for); }}});
+        s = Fields(
+            v, key,
+            {{"per_minute",
+              [&](const YAML::Node& n, const std::string& k) {
+                return Count(n, k, &config_->lease_expiries_per_minute);
+              }},
+             {"window", [&](const YAML::Node& n,
+                            const std::string& k) { return Duration(n, k, &config_->lease_window, false); }},
+             {"for", [&](const YAML::Node& n, const std::string& k) {
+                return Duration(n, k, &config_->lease_for);
+              }}});
       } else if (key == "labels") {
         s = Labels(v);
       } else if (key == "disable") {
@@ -89,7 +99,8 @@ class ConfigParser {
         s = GroupPrefix(v);
       } else {
         return Bad(kv.first, key,
-                   "unknown key (use guard, degradation, cluster, tenant, queue, breaker, lease_expiry, labels, disable, "
+                   "unknown key (use guard, degradation, cluster, tenant, queue, breaker, lease_expiry, "
+                   "labels, disable, "
                    "group_prefix)");
       }
       if (!s.ok()) return s;
@@ -101,12 +112,13 @@ class ConfigParser {
   using FieldFn = std::function<Status(const YAML::Node&, const std::string&)>;
 
   Status Bad(const YAML::Node& n, const std::string& key, const std::string& why) const {
-    return InvalidArgument(source_ + ":" + std::to_string(n.Mark().line + 1) + ": " + (key.empty() ? "" : key + ": ") +
-                           why);
+    return InvalidArgument(source_ + ":" + std::to_string(n.Mark().line + 1) + ": " +
+                           (key.empty() ? "" : key + ": ") + why);
   }
 
   // A map whose keys are all in `fields`; each value handed to its function with the full key.
-  Status Fields(const YAML::Node& n, const std::string& path, const std::vector<std::pair<std::string, FieldFn>>& fields) {
+  Status Fields(const YAML::Node& n, const std::string& path,
+                const std::vector<std::pair<std::string, FieldFn>>& fields) {
     if (!n.IsMap()) return Bad(n, path, "expected a map");
     for (const auto& kv : n) {
       const std::string k = kv.first.Scalar();
@@ -129,8 +141,9 @@ class ConfigParser {
     char* end = nullptr;
     double v = t.empty() ? NAN : std::strtod(t.c_str(), &end);
     if (t.empty() || *end != '\0' || !std::isfinite(v)) {
-      return Bad(n, key, "\"" + (n.IsScalar() ? n.Scalar() : std::string("(not a scalar)")) +
-                             "\" is not a ratio like 0.7 or 70%");
+      return Bad(n, key,
+                 "\"" + (n.IsScalar() ? n.Scalar() : std::string("(not a scalar)")) +
+                     "\" is not a ratio like 0.7 or 70%");
     }
     if (percent) v /= 100;
     if (v < 0 || v > 1) return Bad(n, key, Num(v) + " is outside 0-1 (0% to 100%)");
@@ -143,7 +156,9 @@ class ConfigParser {
     char* end = nullptr;
     double v = t.empty() ? NAN : std::strtod(t.c_str(), &end);
     if (t.empty() || *end != '\0' || !std::isfinite(v) || v < 0) {
-      return Bad(n, key, "\"" + (n.IsScalar() ? t : std::string("(not a scalar)")) + "\" is not a non-negative number");
+      return Bad(
+          n, key,
+          "\"" + (n.IsScalar() ? t : std::string("(not a scalar)")) + "\" is not a non-negative number");
     }
     *out = v;
     return Status::Ok();
@@ -198,7 +213,8 @@ class ConfigParser {
           if (auto s = Duration(kv.second, path + ".for", &config_->degradation_for); !s.ok()) return s;
           continue;
         }
-        return Bad(kv.first, path + "." + k, std::string("unknown key (use warning, critical") + (ratio ? ")" : ", for)"));
+        return Bad(kv.first, path + "." + k,
+                   std::string("unknown key (use warning, critical") + (ratio ? ")" : ", for)"));
       }
       if (ratio) {
         if (auto s = Ratio(kv.second, path + "." + k, slot); !s.ok()) return s;
@@ -227,7 +243,8 @@ class ConfigParser {
     for (const auto& kv : n) {
       const std::string k = kv.first.Scalar();
       if (!std::regex_match(k, kName)) return Bad(kv.first, "labels." + k, "not a Prometheus label name");
-      if (k == "severity" || k == "alertname") return Bad(kv.first, "labels." + k, "set by allot rules itself");
+      if (k == "severity" || k == "alertname")
+        return Bad(kv.first, "labels." + k, "set by allot rules itself");
       if (!kv.second.IsScalar()) return Bad(kv.second, "labels." + k, "expected a string");
       config_->labels[k] = kv.second.Scalar();
     }
@@ -240,7 +257,8 @@ class ConfigParser {
     for (size_t i = 0; i < n.size(); i++) {
       const std::string a = n[i].IsScalar() ? n[i].Scalar() : "";
       if (std::find(names.begin(), names.end(), a) == names.end()) {
-        return Bad(n[i], "disable[" + std::to_string(i) + "]", "no alert named \"" + a + "\" (see docs/rules.md)");
+        return Bad(n[i], "disable[" + std::to_string(i) + "]",
+                   "no alert named \"" + a + "\" (see docs/rules.md)");
       }
       config_->disabled.push_back(a);
     }
@@ -250,7 +268,8 @@ class ConfigParser {
   Status GroupPrefix(const YAML::Node& n) {
     static const std::regex kPrefix("^[a-zA-Z0-9_.:-]+$");
     const std::string v = n.IsScalar() ? n.Scalar() : "";
-    if (!std::regex_match(v, kPrefix)) return Bad(n, "group_prefix", "expected a word of letters, digits, - _ . :");
+    if (!std::regex_match(v, kPrefix))
+      return Bad(n, "group_prefix", "expected a word of letters, digits, - _ . :");
     config_->group_prefix = v;
     return Status::Ok();
   }
@@ -262,8 +281,9 @@ class ConfigParser {
 // The rules in output order; `disabled` is applied by MakeAlertRules.
 std::vector<AlertRule> AllRules(const RulesConfig& c) {
   std::vector<AlertRule> out;
-  auto add = [&](const std::string& group, const std::string& alert, const std::string& expr, const std::string& for_d,
-                 const std::string& severity, const std::string& summary, const std::string& description) {
+  auto add = [&](const std::string& group, const std::string& alert, const std::string& expr,
+                 const std::string& for_d, const std::string& severity, const std::string& summary,
+                 const std::string& description) {
     AlertRule r;
     r.group = c.group_prefix + "-" + group;
     r.alert = alert;
@@ -284,18 +304,19 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
     const Thresholds t = threshold(c.guard, r.key);
     const std::string metric = std::string("allot_guard_used_ratio{resource=\"") + r.server_label + "\"}";
     const std::string what = std::string(r.key) + " {{ $labels.id }} on {{ $labels.instance }}";
-    add("guard", std::string("Allot") + r.word + "ApproachingLimit", metric + " > " + Num(t.warning), c.guard_for,
-        "warning", what + " at {{ $value | humanizePercentage }}",
-        std::string("The allot guard sees ") + r.key + " above its warning threshold of " + Percent(t.warning) +
-            " (limit " + Percent(t.critical) + "); `allot guard recommend` says what to free.");
-    add("guard", std::string("Allot") + r.word + "AtLimit", metric + " > " + Num(t.critical), c.guard_for, "critical",
-        what + " at {{ $value | humanizePercentage }}",
+    add("guard", std::string("Allot") + r.word + "ApproachingLimit", metric + " > " + Num(t.warning),
+        c.guard_for, "warning", what + " at {{ $value | humanizePercentage }}",
+        std::string("The allot guard sees ") + r.key + " above its warning threshold of " +
+            Percent(t.warning) + " (limit " + Percent(t.critical) +
+            "); `allot guard recommend` says what to free.");
+    add("guard", std::string("Allot") + r.word + "AtLimit", metric + " > " + Num(t.critical), c.guard_for,
+        "critical", what + " at {{ $value | humanizePercentage }}",
         std::string("The allot guard sees ") + r.key + " above its limit of " + Percent(t.critical) +
             "; new work that needs it is refused.");
   }
   const std::string guard_level = "max without (resource, id) (allot_guard_degradation_level)";
-  add("guard", "AllotGracefulDegradationActive", guard_level + " >= " + Num(c.degradation.warning), c.degradation_for,
-      "warning", "{{ $labels.instance }} at degradation level {{ $value | humanize }}",
+  add("guard", "AllotGracefulDegradationActive", guard_level + " >= " + Num(c.degradation.warning),
+      c.degradation_for, "warning", "{{ $labels.instance }} at degradation level {{ $value | humanize }}",
       "The host's highest resource degradation level is at or above " + Num(c.degradation.warning) +
           ": batch work should scale down (levels 0-4: <70%, 70-85%, 85-95%, 95-100%, >=100% of the limit).");
   add("guard", "AllotGracefulDegradationCritical", guard_level + " >= " + Num(c.degradation.critical),
@@ -307,15 +328,16 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
   for (const auto& r : kClusterResources) {
     const Thresholds t = threshold(c.cluster, r.key);
     const std::string sel = std::string("{resource=\"") + r.server_label + "\"}";
-    const std::string expr =
-        "sum without (node) (allot_node_allocated" + sel + ") / sum without (node) (allot_node_capacity" + sel + ")";
-    const std::string summary = std::string("cluster ") + r.key + " allocated at {{ $value | humanizePercentage }}";
-    add("cluster", std::string("AllotCluster") + r.word + "UtilizationHigh", expr + " > " + Num(t.warning), c.cluster_for,
-        "warning", summary,
+    const std::string expr = "sum without (node) (allot_node_allocated" + sel +
+                             ") / sum without (node) (allot_node_capacity" + sel + ")";
+    const std::string summary =
+        std::string("cluster ") + r.key + " allocated at {{ $value | humanizePercentage }}";
+    add("cluster", std::string("AllotCluster") + r.word + "UtilizationHigh", expr + " > " + Num(t.warning),
+        c.cluster_for, "warning", summary,
         std::string("Allocated ") + r.key + " is above " + Percent(t.warning) +
             " of the cluster's capacity: scale up or investigate (critical at " + Percent(t.critical) + ").");
-    add("cluster", std::string("AllotCluster") + r.word + "UtilizationCritical", expr + " > " + Num(t.critical),
-        c.cluster_for, "critical", summary,
+    add("cluster", std::string("AllotCluster") + r.word + "UtilizationCritical",
+        expr + " > " + Num(t.critical), c.cluster_for, "critical", summary,
         std::string("Allocated ") + r.key + " is above " + Percent(t.critical) +
             " of the cluster's capacity: new requests will queue.");
   }
@@ -324,12 +346,14 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
     const std::string sel = std::string("{resource=\"") + r.server_label + "\"}";
     const std::string expr = "allot_tenant_quota_used" + sel + " / (allot_tenant_quota_max" + sel + " > 0)";
     const std::string summary =
-        std::string("tenant {{ $labels.tenant }} uses {{ $value | humanizePercentage }} of its ") + r.key + " quota";
-    add("cluster", std::string("AllotTenant") + r.word + "QuotaHigh", expr + " > " + Num(t.warning), c.tenant_for,
-        "warning", summary,
-        std::string("The tenant's ") + r.key + " in use is above " + Percent(t.warning) + " of its quota maximum.");
-    add("cluster", std::string("AllotTenant") + r.word + "QuotaCritical", expr + " > " + Num(t.critical), c.tenant_for,
-        "critical", summary,
+        std::string("tenant {{ $labels.tenant }} uses {{ $value | humanizePercentage }} of its ") + r.key +
+        " quota";
+    add("cluster", std::string("AllotTenant") + r.word + "QuotaHigh", expr + " > " + Num(t.warning),
+        c.tenant_for, "warning", summary,
+        std::string("The tenant's ") + r.key + " in use is above " + Percent(t.warning) +
+            " of its quota maximum.");
+    add("cluster", std::string("AllotTenant") + r.word + "QuotaCritical", expr + " > " + Num(t.critical),
+        c.tenant_for, "critical", summary,
         std::string("The tenant's ") + r.key + " in use is above " + Percent(t.critical) +
             " of its quota maximum: its next requests will be refused or queued.");
   }
@@ -337,8 +361,9 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
       c.degradation_for, "warning", "allot cluster at degradation level {{ $value | humanize }}",
       "The server's degradation level is at or above " + Num(c.degradation.warning) +
           "; allot_scale_factor says how far batch work should shrink.");
-  add("cluster", "AllotClusterDegradationCritical", "allot_degradation_level >= " + Num(c.degradation.critical),
-      c.degradation_for, "critical", "allot cluster at degradation level {{ $value | humanize }}",
+  add("cluster", "AllotClusterDegradationCritical",
+      "allot_degradation_level >= " + Num(c.degradation.critical), c.degradation_for, "critical",
+      "allot cluster at degradation level {{ $value | humanize }}",
       "The server's degradation level is at or above " + Num(c.degradation.critical) +
           ": submissions below critical priority are refused when degradation is enforced.");
 
@@ -348,13 +373,15 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
       "More than " + Num(c.queue_depth) + " requests have been waiting in the engine's queue" +
           (c.queue_for.empty() ? "" : " for " + c.queue_for) + ".");
   add("server", "AllotQueueWaitExpired",
-      "increase(allot_rejections_total{reason=\"wait_expired\"}[" + c.queue_window + "]) > " + Num(c.queue_wait_expired),
+      "increase(allot_rejections_total{reason=\"wait_expired\"}[" + c.queue_window + "]) > " +
+          Num(c.queue_wait_expired),
       "", "warning", "{{ $value | humanize }} queued requests expired in " + c.queue_window,
       "Requests queued longer than their wait and were rejected (reason wait_expired): more than " +
           Num(c.queue_wait_expired) + " over " + c.queue_window + ".");
   add("server", "AllotBreakerOpen", "allot_breaker_state{state=\"open\"} == 1", c.breaker_for, "warning",
       "circuit breaker {{ $labels.key }} is open",
-      "The breaker refuses calls for its key" + (c.breaker_for.empty() ? "" : " and has been open for " + c.breaker_for) +
+      "The breaker refuses calls for its key" +
+          (c.breaker_for.empty() ? "" : " and has been open for " + c.breaker_for) +
           "; see GET /v1/breakers/{key} for its window.");
   const std::string per_minute = Num(c.lease_expiries_per_minute);
   add("server", "AllotLeaseExpiryStorm",
@@ -363,8 +390,8 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
       "More than " + per_minute + " allocation leases a minute ran out (over " + c.lease_window +
           "): holders are not renewing (crashed agents, network trouble or too short a lease).");
   add("server", "AllotPoolLeaseExpiryStorm",
-      "rate(allot_concurrency_pool_lease_expiries_total[" + c.lease_window + "]) * 60 > " + per_minute, c.lease_for,
-      "warning", "{{ $value | humanize }} leases of pool {{ $labels.key }} expire per minute",
+      "rate(allot_concurrency_pool_lease_expiries_total[" + c.lease_window + "]) * 60 > " + per_minute,
+      c.lease_for, "warning", "{{ $value | humanize }} leases of pool {{ $labels.key }} expire per minute",
       "More than " + per_minute + " concurrency-pool leases a minute ran out (over " + c.lease_window +
           ") instead of being released.");
   return out;
@@ -436,7 +463,8 @@ std::string RenderRulesFile(const RulesConfig& config) {
 }
 
 std::string RenderPrometheusRule(const RulesConfig& config, const PrometheusRuleMeta& meta) {
-  std::string out = "# Alerting rules for allot's metrics, written by `allot rules --format prometheusrule`.\n";
+  std::string out =
+      "# Alerting rules for allot's metrics, written by `allot rules --format prometheusrule`.\n";
   out += "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n";
   out += "  name: " + Quote(meta.name) + "\n  namespace: " + Quote(meta.ns) + "\n";
   if (!meta.labels.empty()) {
