@@ -37,8 +37,7 @@ int RunPlan(const Argv& argv) {
   p.Option("daemonset-nodes", "N", "node count for DaemonSets (default: sizing's node count, else 1)");
   p.Option("fail-on", "SEVERITY", "exit 1 when a finding at or above info|warning|error exists");
   p.Option("emit", "WHAT",
-           "patch: kubectl patch JSON for each fix (with --targets: JSON patches to the targets); quota: a ResourceQuota\n"
-           "and LimitRange per namespace; hpa: autoscaling/v2 HPAs from --scaling or the config's autoscaling:");
+           "patch: kubectl patch JSON per fix, or per --targets; quota: ResourceQuota + LimitRange; hpa: HPAs");
   p.Option("targets", "FILE", "for --emit patch: resources per container (YAML targets: [...] or a markdown table)");
   p.Option("scaling", "FILE", "for --emit hpa: min, max, cpu/memory targets, behavior (YAML or a markdown table)");
   p.Option("quota-headroom", "F", "headroom for --emit quota (default 0.2)");

@@ -303,7 +303,10 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
   for (const auto& r : kGuardResources) {
     const Thresholds t = threshold(c.guard, r.key);
     const std::string metric = std::string("allot_guard_used_ratio{resource=\"") + r.server_label + "\"}";
-    const std::string what = std::string(r.key) + " {{ $labels.id }} on {{ $labels.instance }}";
+    // A GPU's id is its device, a disk's its path; cpu and memory have one each (id = the resource).
+    const bool per_id = std::string(r.key) == "gpu" || std::string(r.key) == "disk";
+    const std::string what =
+        std::string(r.key) + (per_id ? " {{ $labels.id }}" : "") + " on {{ $labels.instance }}";
     add("guard", std::string("Allot") + r.word + "ApproachingLimit", metric + " > " + Num(t.warning),
         c.guard_for, "warning", what + " at {{ $value | humanizePercentage }}",
         std::string("The allot guard sees ") + r.key + " above its warning threshold of " +
