@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "allot/store.h"
-#include "net/http.h"
+#include "allot/http.h"
 #include "server/records.h"
 
 namespace {

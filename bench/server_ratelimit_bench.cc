@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace {
 

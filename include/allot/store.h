@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -152,6 +153,12 @@ struct OpenHooks {
 
 // Splits "http://a:1,http://b:2" into etcd endpoints; errors name the bad entry.
 Result<std::vector<std::string>> ParseEtcdEndpoints(const std::string& list);
+// Sets one setting of `config` from text, as `allot serve`'s flags spell them: "store", "etcd-endpoints",
+// "etcd-prefix", "etcd-lease-ttl", "etcd-max-txn-ops". Numbers must be whole numbers; ranges are checked
+// by ValidateStoreConfig. Errors name the flag.
+Status SetStoreFlag(std::string_view flag, const std::string& value, StoreConfig* config);
+// The flags SetStoreFlag knows, in help order.
+const std::vector<std::string>& StoreFlags();
 // Whether `config` can be opened as written (kind known; for etcd: members, prefix, TTL and transaction
 // size in range); errors name the setting as its flag does.
 Status ValidateStoreConfig(const StoreConfig& config);

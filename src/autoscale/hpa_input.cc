@@ -11,7 +11,7 @@
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
 #include "autoscale/yaml_util.h"
-#include "core/yaml_utf8.h"
+#include "allot/yaml_utf8.h"
 
 namespace allot::autoscale {
 namespace {

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "allot/autoscale.h"
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace allot::autoscale {
 namespace {

@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "cli/command.h"
-#include "host/agent.h"
+#include "allot/host/agent.h"
 
 namespace allot::cli {
 namespace {

@@ -3,8 +3,9 @@
 #include <charconv>
 #include <iostream>
 
+#include "allot/policy.h"
+#include "allot/sim_bench.h"
 #include "cli/command.h"
-#include "sim/bench.h"
 
 namespace allot::cli {
 namespace {
@@ -17,8 +18,8 @@ bool ParseInt(const std::string& s, int64_t lo, int64_t hi, int64_t* out) {
 int RunBench(const Argv& argv) {
   ArgParser p("bench", "engine --nodes N --requests R [--policy NAME] [--seed S] [--json]",
               "Times the engine on a seeded synthetic workload that keeps the cluster 70-90 % full.\n"
-              "Policies: least-allocated, most-allocated, requested-to-capacity-ratio, balanced-allocation,\n"
-              "drf (hierarchical quotas, DRF ordering and advance reservations).");
+              "Policies: the scoring strategies (" + PolicyNames(PolicyKind::kScoring) + "),\n"
+              "or drf (most-allocated with hierarchical quotas, DRF ordering and advance reservations).");
   p.Option("nodes", "N", "number of nodes (default 1000)")
       .Option("requests", "R", "number of decisions to time (default 100000)")
       .Option("policy", "NAME", "scoring strategy or drf (default most-allocated)")

@@ -10,10 +10,10 @@
 #include "allot/guard.h"
 #include "allot/resources.h"
 #include "cli/command.h"
-#include "host/http_server.h"
-#include "host/report.h"
-#include "host/runner.h"
-#include "host/text.h"
+#include "allot/host/http_server.h"
+#include "allot/host/report.h"
+#include "allot/host/runner.h"
+#include "allot/host/text.h"
 
 namespace allot::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "cli/command.h"
-#include "server/client.h"
+#include "allot/client.h"
 
 namespace allot::cli {
 namespace {

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "cli/command.h"
-#include "server/client.h"
+#include "allot/client.h"
 
 namespace allot::cli {
 namespace {

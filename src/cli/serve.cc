@@ -4,8 +4,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <iostream>
 
 #include "allot/server.h"
@@ -56,24 +54,11 @@ int RunServe(const Argv& argv) {
   cfg.dev |= args->Has("dev");
   cfg.log_requests &= !args->Has("quiet");
   cfg.sync_full &= !args->Has("no-fsync");
-  if (args->Has("store")) cfg.store.kind = args->Get("store");
-  if (args->Has("etcd-prefix")) cfg.store.etcd_prefix = args->Get("etcd-prefix");
-  if (args->Has("etcd-endpoints")) {
-    auto eps = ParseEtcdEndpoints(args->Get("etcd-endpoints"));
-    if (!eps.ok()) return Fail("serve", eps.error());
-    cfg.store.etcd_endpoints = *eps;
+  for (const std::string& flag : StoreFlags()) {
+    if (!args->Has(flag)) continue;
+    if (auto st = SetStoreFlag(flag, args->Get(flag), &cfg.store); !st.ok()) return Fail("serve", st.error());
   }
-  // Out of range or not a number (0) is refused by ValidateStoreConfig, naming the setting.
-  if (args->Has("etcd-lease-ttl")) cfg.store.etcd_lease_ttl_s = std::atoll(args->Get("etcd-lease-ttl").c_str());
-  if (args->Has("etcd-max-txn-ops")) cfg.store.etcd_max_txn_ops = std::strtoull(args->Get("etcd-max-txn-ops").c_str(), nullptr, 10);
-  if (auto s = ValidateStoreConfig(cfg.store); !s.ok()) return Fail("serve", s.error());
-  if (cfg.dev) {
-    std::fprintf(stderr,
-                 "{\"level\":\"warn\",\"msg\":\"DEV MODE: authentication is OFF; every request acts as admin; "
-                 "listening on loopback only\",\"listen\":\"%s\"}\n"
-                 "allot: serve: WARNING: --dev runs WITHOUT AUTHENTICATION (loopback only). Do not use in production.\n",
-                 cfg.listen.c_str());
-  }
+  if (auto st = ValidateStoreConfig(cfg.store); !st.ok()) return Fail("serve", st.error());
   ServeLoop loop(std::move(cfg));
   g_loop = &loop;
   struct sigaction sa {};

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "cli/command.h"
-#include "server/client.h"
-#include "server/util.h"
+#include "allot/client.h"
+#include "allot/clock.h"
 
 namespace allot::cli {
 namespace {

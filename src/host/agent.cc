@@ -1,4 +1,4 @@
-#include "host/agent.h"
+#include "allot/host/agent.h"
 
 #include <algorithm>
 #include <random>
@@ -6,7 +6,7 @@
 
 #include "allot/guard.h"
 #include "allot/quantity.h"
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace allot::host {
 namespace {

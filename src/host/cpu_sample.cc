@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "allot/host.h"
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 namespace {

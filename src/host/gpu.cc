@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "allot/host.h"
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "allot/quantity.h"
 #include "allot/resources.h"
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 namespace {

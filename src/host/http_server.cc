@@ -1,4 +1,4 @@
-#include "host/http_server.h"
+#include "allot/host/http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "allot/guard.h"
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "allot/host.h"
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 namespace {

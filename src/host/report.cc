@@ -1,11 +1,11 @@
-#include "host/report.h"
+#include "allot/host/report.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
 
 #include "allot/quantity.h"
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 namespace {

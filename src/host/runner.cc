@@ -1,4 +1,4 @@
-#include "host/runner.h"
+#include "allot/host/runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 
 #include <cstring>
 
-#include "host/text.h"
+#include "allot/host/text.h"
 
 namespace allot::host {
 namespace {

@@ -1,4 +1,4 @@
-#include "host/text.h"
+#include "allot/host/text.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,8 +9,10 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <string_view>
 
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace allot::net {
 
@@ -113,6 +115,100 @@ Status HttpClient::Connect() {
   return Status::Ok();
 }
 
+namespace {
+
+// Reads what the socket has into *buf, waiting until `deadline` (steady ms) at most.
+Status Fill(int fd, std::string* buf, int64_t deadline) {
+  char tmp[65536];
+  for (;;) {
+    int64_t left = deadline - NowMs();
+    if (left <= 0) return Error{ErrorCode::kUnavailable, "timed out waiting for the server"};
+    pollfd p{fd, POLLIN, 0};
+    int pr = poll(&p, 1, static_cast<int>(left));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) continue;
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Error{ErrorCode::kUnavailable, n == 0 ? "the server closed the connection" : std::strerror(errno)};
+    }
+    buf->append(tmp, static_cast<size_t>(n));
+    return Status::Ok();
+  }
+}
+
+// Fills until *buf holds "\r\n" at or after `from`; returns its offset.
+Result<size_t> FillToLineEnd(int fd, std::string* buf, size_t from, int64_t deadline) {
+  size_t eol;
+  while ((eol = buf->find("\r\n", from)) == std::string::npos) {
+    if (auto st = Fill(fd, buf, deadline); !st.ok()) return st.error();
+  }
+  return eol;
+}
+
+// The status line and headers of a response head (without its blank line) into *r; the body's
+// Content-Length, when given, into *length. False when the status line is malformed.
+bool ParseHead(std::string_view head, ClientResponse* r, std::optional<size_t>* length) {
+  size_t le = head.find("\r\n");
+  std::string_view status_line = head.substr(0, le);
+  size_t sp = status_line.find(' ');
+  if (sp == std::string_view::npos) return false;
+  std::from_chars(status_line.data() + sp + 1, status_line.data() + status_line.size(), r->status);
+  size_t pos = le == std::string_view::npos ? head.size() : le + 2;
+  while (pos < head.size()) {
+    size_t e = head.find("\r\n", pos);
+    if (e == std::string_view::npos) e = head.size();
+    std::string_view h = head.substr(pos, e - pos);
+    pos = e + 2;
+    size_t colon = h.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name(h.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view v = h.substr(colon + 1);
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    r->headers[name] = std::string(v);
+    if (name == "content-length") {
+      size_t n = 0;
+      std::from_chars(v.data(), v.data() + v.size(), n);
+      *length = n;
+    }
+  }
+  return true;
+}
+
+// A chunked body starting at buf[p]: size line in hex, data, CRLF; a zero-size chunk and optional
+// trailers end it. Appends the data to *body and erases the response from *buf.
+Status ReadChunked(int fd, std::string* buf, size_t p, int64_t deadline, std::string* body) {
+  for (;;) {
+    auto eol = FillToLineEnd(fd, buf, p, deadline);
+    if (!eol.ok()) return eol.error();
+    size_t size = 0;
+    auto [ptr, ec] = std::from_chars(buf->data() + p, buf->data() + *eol, size, 16);
+    if (ec != std::errc() || ptr == buf->data() + p) {
+      return Error{ErrorCode::kUnavailable, "malformed chunked response from the server"};
+    }
+    p = *eol + 2;
+    if (size == 0) {
+      // Trailer lines up to the empty one.
+      for (;;) {
+        auto trailer_end = FillToLineEnd(fd, buf, p, deadline);
+        if (!trailer_end.ok()) return trailer_end.error();
+        if (*trailer_end == p) break;
+        p = *trailer_end + 2;
+      }
+      buf->erase(0, p + 2);
+      return Status::Ok();
+    }
+    while (buf->size() < p + size + 2) {
+      if (auto st = Fill(fd, buf, deadline); !st.ok()) return st;
+    }
+    body->append(*buf, p, size);
+    p += size + 2;
+  }
+}
+
+}  // namespace
+
 Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retryable) {
   *retryable = false;
   bool fresh = fd_ < 0;
@@ -132,61 +228,23 @@ Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retrya
     off += static_cast<size_t>(n);
   }
   int64_t deadline = NowMs() + timeout_ms_;
-  auto fill = [&]() -> Status {
-    char tmp[65536];
-    for (;;) {
-      int64_t left = deadline - NowMs();
-      if (left <= 0) return Error{ErrorCode::kUnavailable, "timed out waiting for the server"};
-      pollfd p{fd_, POLLIN, 0};
-      int pr = poll(&p, 1, static_cast<int>(left));
-      if (pr < 0 && errno == EINTR) continue;
-      if (pr == 0) continue;
-      ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Error{ErrorCode::kUnavailable, n == 0 ? "the server closed the connection" : std::strerror(errno)};
-      buf_.append(tmp, static_cast<size_t>(n));
-      return Status::Ok();
-    }
+  auto fail = [&](Error e) -> Result<ClientResponse> {
+    Close();
+    return e;
   };
   for (;;) {
     size_t end = buf_.find("\r\n\r\n");
     while (end == std::string::npos) {
-      if (auto s = fill(); !s.ok()) {
+      if (auto s = Fill(fd_, &buf_, deadline); !s.ok()) {
         *retryable = !fresh && buf_.empty();
-        Close();
-        return s.error();
+        return fail(s.error());
       }
       end = buf_.find("\r\n\r\n");
     }
     ClientResponse r;
-    std::string_view head(buf_.data(), end);
-    size_t le = head.find("\r\n");
-    std::string_view status_line = head.substr(0, le);
-    size_t sp = status_line.find(' ');
-    if (sp == std::string_view::npos) {
-      Close();
-      return Error{ErrorCode::kUnavailable, "malformed response from the server"};
-    }
-    std::from_chars(status_line.data() + sp + 1, status_line.data() + status_line.size(), r.status);
-    size_t pos = le == std::string_view::npos ? head.size() : le + 2;
-    size_t length = 0;
-    bool has_length = false;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string_view::npos) e = head.size();
-      std::string_view h = head.substr(pos, e - pos);
-      pos = e + 2;
-      size_t colon = h.find(':');
-      if (colon == std::string_view::npos) continue;
-      std::string name(h.substr(0, colon));
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      std::string_view v = h.substr(colon + 1);
-      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-      r.headers[name] = std::string(v);
-      if (name == "content-length") {
-        std::from_chars(v.data(), v.data() + v.size(), length);
-        has_length = true;
-      }
+    std::optional<size_t> length;
+    if (!ParseHead(std::string_view(buf_.data(), end), &r, &length)) {
+      return fail(Error{ErrorCode::kUnavailable, "malformed response from the server"});
     }
     if (r.status == 100) {
       buf_.erase(0, end + 4);
@@ -196,72 +254,24 @@ Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retrya
     std::string te = r.headers["transfer-encoding"];
     for (char& c : te) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (te.find("chunked") != std::string::npos) {
-      // Chunked body: size line in hex, data, CRLF; a zero-size chunk and optional trailers end it.
-      size_t p = end + 4;
-      for (;;) {
-        size_t eol;
-        while ((eol = buf_.find("\r\n", p)) == std::string::npos) {
-          if (auto st = fill(); !st.ok()) {
-            Close();
-            return st.error();
-          }
-        }
-        size_t size = 0;
-        auto [ptr, ec] = std::from_chars(buf_.data() + p, buf_.data() + eol, size, 16);
-        if (ec != std::errc() || ptr == buf_.data() + p) {
-          Close();
-          return Error{ErrorCode::kUnavailable, "malformed chunked response from the server"};
-        }
-        p = eol + 2;
-        if (size == 0) {
-          size_t trailer_end;
-          while ((trailer_end = buf_.find("\r\n", p)) == std::string::npos) {
-            if (auto st = fill(); !st.ok()) {
-              Close();
-              return st.error();
-            }
-          }
-          // Skip trailer lines up to the empty one.
-          while (trailer_end != p) {
-            p = trailer_end + 2;
-            while ((trailer_end = buf_.find("\r\n", p)) == std::string::npos) {
-              if (auto st = fill(); !st.ok()) {
-                Close();
-                return st.error();
-              }
-            }
-          }
-          buf_.erase(0, p + 2);
-          if (close_after) Close();
-          return r;
-        }
-        while (buf_.size() < p + size + 2) {
-          if (auto st = fill(); !st.ok()) {
-            Close();
-            return st.error();
-          }
-        }
-        r.body.append(buf_, p, size);
-        p += size + 2;
-      }
+      if (auto st = ReadChunked(fd_, &buf_, end + 4, deadline, &r.body); !st.ok()) return fail(st.error());
+      if (close_after) Close();
+      return r;
     }
-    if (!has_length) {
+    if (!length) {
       // Read to EOF.
       buf_.erase(0, end + 4);
-      while (fill().ok()) {
+      while (Fill(fd_, &buf_, deadline).ok()) {
       }
       r.body = std::move(buf_);
       Close();
       return r;
     }
-    while (buf_.size() < end + 4 + length) {
-      if (auto s = fill(); !s.ok()) {
-        Close();
-        return s.error();
-      }
+    while (buf_.size() < end + 4 + *length) {
+      if (auto s = Fill(fd_, &buf_, deadline); !s.ok()) return fail(s.error());
     }
-    r.body = buf_.substr(end + 4, length);
-    buf_.erase(0, end + 4 + length);
+    r.body = buf_.substr(end + 4, *length);
+    buf_.erase(0, end + 4 + *length);
     if (close_after) Close();
     return r;
   }

@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace allot::net {
 

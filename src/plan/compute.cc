@@ -11,7 +11,7 @@
 #include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/utf8.h"
-#include "core/yaml_utf8.h"
+#include "allot/yaml_utf8.h"
 #include "plan/internal.h"
 
 namespace allot::plan {

@@ -14,7 +14,7 @@
 
 #include "allot/plan.h"
 #include "allot/resources.h"
-#include "core/yaml_utf8.h"
+#include "allot/yaml_utf8.h"
 #include "plan/internal.h"
 
 namespace allot::plan {

@@ -1,4 +1,4 @@
-#include "server/client.h"
+#include "allot/client.h"
 
 #include <cstdlib>
 #include <iostream>

@@ -1,6 +1,7 @@
 // The `allot serve` config file. Every key is checked; an unknown key is an error naming file, line and key.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -8,6 +9,7 @@
 #include "allot/policy.h"
 #include "allot/resources.h"
 #include "allot/server.h"
+#include "allot/store.h"
 #include "allot/throttle/config.h"
 #include "server/auth.h"
 #include "server/util.h"
@@ -334,70 +336,116 @@ Status ParsePools(const Reader& r, const YAML::Node& n, std::vector<PoolConfig>*
   return Status::Ok();
 }
 
+Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out) {
+  ServerConfig& c = *out;
+  ALLOT_TRY(r.Keys(l, "limits", {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease",
+                                 "max_body_bytes", "max_json_depth", "max_queue", "max_connections", "workers",
+                                 "request_timeout", "idle_timeout", "max_watch", "write_timeout",
+                                 "max_connections_per_address", "max_pending_output_bytes", "send_buffer_bytes"}));
+  int64_t v;
+  if (l["max_allocations_per_tenant"]) {
+    ALLOT_TRY(r.Int(l["max_allocations_per_tenant"], "limits.max_allocations_per_tenant", 0, 1LL << 40, &v));
+    c.max_allocations_per_tenant = static_cast<size_t>(v);
+  }
+  if (l["max_concurrent_allocations"]) {
+    ALLOT_TRY(r.Int(l["max_concurrent_allocations"], "limits.max_concurrent_allocations", 0, 1LL << 40, &v));
+    c.max_concurrent_allocations = static_cast<size_t>(v);
+  }
+  if (l["max_lease"]) ALLOT_TRY(r.Duration(l["max_lease"], "limits.max_lease", &c.max_lease_ms));
+  if (l["max_body_bytes"]) {
+    ALLOT_TRY(r.Int(l["max_body_bytes"], "limits.max_body_bytes", 1024, 64 << 20, &v));
+    c.max_body_bytes = static_cast<size_t>(v);
+  }
+  if (l["max_json_depth"]) {
+    ALLOT_TRY(r.Int(l["max_json_depth"], "limits.max_json_depth", 2, 256, &v));
+    c.max_json_depth = static_cast<int>(v);
+  }
+  if (l["max_queue"]) {
+    ALLOT_TRY(r.Int(l["max_queue"], "limits.max_queue", 0, 1 << 20, &v));
+    c.max_queue = static_cast<size_t>(v);
+  }
+  if (l["max_connections"]) {
+    ALLOT_TRY(r.Int(l["max_connections"], "limits.max_connections", 1, 1 << 20, &v));
+    c.max_connections = static_cast<size_t>(v);
+  }
+  if (l["workers"]) {
+    ALLOT_TRY(r.Int(l["workers"], "limits.workers", 1, 64, &v));
+    c.workers = static_cast<int>(v);
+  }
+  if (l["request_timeout"]) ALLOT_TRY(r.Duration(l["request_timeout"], "limits.request_timeout", &c.request_timeout_ms));
+  if (l["idle_timeout"]) ALLOT_TRY(r.Duration(l["idle_timeout"], "limits.idle_timeout", &c.idle_timeout_ms));
+  if (l["max_watch"]) ALLOT_TRY(r.Duration(l["max_watch"], "limits.max_watch", &c.max_watch_ms));
+  if (l["write_timeout"]) ALLOT_TRY(r.Duration(l["write_timeout"], "limits.write_timeout", &c.write_timeout_ms));
+  if (l["max_connections_per_address"]) {
+    ALLOT_TRY(r.Int(l["max_connections_per_address"], "limits.max_connections_per_address", 0, 1 << 20, &v));
+    c.max_connections_per_address = static_cast<size_t>(v);
+  }
+  if (l["max_pending_output_bytes"]) {
+    ALLOT_TRY(r.Int(l["max_pending_output_bytes"], "limits.max_pending_output_bytes", 0, 64 << 20, &v));
+    c.max_pending_output_bytes = static_cast<size_t>(v);
+  }
+  if (l["send_buffer_bytes"]) {
+    ALLOT_TRY(r.Int(l["send_buffer_bytes"], "limits.send_buffer_bytes", 0, 64 << 20, &v));
+    c.send_buffer_bytes = static_cast<int>(v);
+  }
+  return Status::Ok();
+}
+
+// store: where the state lives (as `--store` and the `--etcd-*` flags, which override it).
+Status ParseStore(const Reader& r, const YAML::Node& n, StoreConfig* out) {
+  ALLOT_TRY(r.Keys(n, "store", {"kind", "etcd_endpoints", "etcd_prefix", "etcd_lease_ttl", "etcd_max_txn_ops"}));
+  if (n["kind"]) {
+    ALLOT_TRY(r.Str(n["kind"], "store.kind", &out->kind));
+    const auto& kinds = store::Kinds();
+    if (std::find(kinds.begin(), kinds.end(), out->kind) == kinds.end()) {
+      return r.Err(n["kind"], "store.kind", "unknown store \"" + out->kind + "\" (sqlite, memory or etcd)");
+    }
+  }
+  if (const YAML::Node& e = n["etcd_endpoints"]) {
+    // A list of client URLs, or one comma-separated string as the flag takes.
+    std::string list;
+    if (e.IsSequence()) {
+      for (size_t i = 0; i < e.size(); i++) {
+        std::string url;
+        ALLOT_TRY(r.Str(e[i], "store.etcd_endpoints[" + std::to_string(i) + "]", &url));
+        list += (i ? "," : "") + url;
+      }
+    } else {
+      ALLOT_TRY(r.Str(e, "store.etcd_endpoints", &list));
+    }
+    auto eps = ParseEtcdEndpoints(list);
+    if (!eps.ok()) return r.Err(e, "store.etcd_endpoints", eps.error().message);
+    out->etcd_endpoints = *eps;
+  }
+  if (n["etcd_prefix"]) {
+    ALLOT_TRY(r.Str(n["etcd_prefix"], "store.etcd_prefix", &out->etcd_prefix));
+    if (out->etcd_prefix.empty() || out->etcd_prefix[0] != '/') {
+      return r.Err(n["etcd_prefix"], "store.etcd_prefix", "must start with /");
+    }
+  }
+  if (n["etcd_lease_ttl"]) ALLOT_TRY(r.Int(n["etcd_lease_ttl"], "store.etcd_lease_ttl", 1, 3600, &out->etcd_lease_ttl_s));
+  if (n["etcd_max_txn_ops"]) {
+    int64_t v = 0;
+    ALLOT_TRY(r.Int(n["etcd_max_txn_ops"], "store.etcd_max_txn_ops", 8, 1 << 20, &v));
+    out->etcd_max_txn_ops = static_cast<size_t>(v);
+  }
+  return Status::Ok();
+}
+
 Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   ServerConfig c;
   if (root.IsNull()) return c;
   ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
                               "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
-                              "forecast"}));
+                              "forecast", "store"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
   if (root["auth"]) ALLOT_TRY(ParseTokens(r, root["auth"], &c));
   if (root["policy"]) ALLOT_TRY(ParsePolicy(r, root["policy"], &c.policy));
-  if (const YAML::Node& l = root["limits"]) {
-    ALLOT_TRY(r.Keys(l, "limits", {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease",
-                                   "max_body_bytes", "max_json_depth", "max_queue", "max_connections", "workers",
-                                   "request_timeout", "idle_timeout", "max_watch", "write_timeout",
-                                   "max_connections_per_address", "max_pending_output_bytes", "send_buffer_bytes"}));
-    int64_t v;
-    if (l["max_allocations_per_tenant"]) {
-      ALLOT_TRY(r.Int(l["max_allocations_per_tenant"], "limits.max_allocations_per_tenant", 0, 1LL << 40, &v));
-      c.max_allocations_per_tenant = static_cast<size_t>(v);
-    }
-    if (l["max_concurrent_allocations"]) {
-      ALLOT_TRY(r.Int(l["max_concurrent_allocations"], "limits.max_concurrent_allocations", 0, 1LL << 40, &v));
-      c.max_concurrent_allocations = static_cast<size_t>(v);
-    }
-    if (l["max_lease"]) ALLOT_TRY(r.Duration(l["max_lease"], "limits.max_lease", &c.max_lease_ms));
-    if (l["max_body_bytes"]) {
-      ALLOT_TRY(r.Int(l["max_body_bytes"], "limits.max_body_bytes", 1024, 64 << 20, &v));
-      c.max_body_bytes = static_cast<size_t>(v);
-    }
-    if (l["max_json_depth"]) {
-      ALLOT_TRY(r.Int(l["max_json_depth"], "limits.max_json_depth", 2, 256, &v));
-      c.max_json_depth = static_cast<int>(v);
-    }
-    if (l["max_queue"]) {
-      ALLOT_TRY(r.Int(l["max_queue"], "limits.max_queue", 0, 1 << 20, &v));
-      c.max_queue = static_cast<size_t>(v);
-    }
-    if (l["max_connections"]) {
-      ALLOT_TRY(r.Int(l["max_connections"], "limits.max_connections", 1, 1 << 20, &v));
-      c.max_connections = static_cast<size_t>(v);
-    }
-    if (l["workers"]) {
-      ALLOT_TRY(r.Int(l["workers"], "limits.workers", 1, 64, &v));
-      c.workers = static_cast<int>(v);
-    }
-    if (l["request_timeout"]) ALLOT_TRY(r.Duration(l["request_timeout"], "limits.request_timeout", &c.request_timeout_ms));
-    if (l["idle_timeout"]) ALLOT_TRY(r.Duration(l["idle_timeout"], "limits.idle_timeout", &c.idle_timeout_ms));
-    if (l["max_watch"]) ALLOT_TRY(r.Duration(l["max_watch"], "limits.max_watch", &c.max_watch_ms));
-    if (l["write_timeout"]) ALLOT_TRY(r.Duration(l["write_timeout"], "limits.write_timeout", &c.write_timeout_ms));
-    if (l["max_connections_per_address"]) {
-      ALLOT_TRY(r.Int(l["max_connections_per_address"], "limits.max_connections_per_address", 0, 1 << 20, &v));
-      c.max_connections_per_address = static_cast<size_t>(v);
-    }
-    if (l["max_pending_output_bytes"]) {
-      ALLOT_TRY(r.Int(l["max_pending_output_bytes"], "limits.max_pending_output_bytes", 0, 64 << 20, &v));
-      c.max_pending_output_bytes = static_cast<size_t>(v);
-    }
-    if (l["send_buffer_bytes"]) {
-      ALLOT_TRY(r.Int(l["send_buffer_bytes"], "limits.send_buffer_bytes", 0, 64 << 20, &v));
-      c.send_buffer_bytes = static_cast<int>(v);
-    }
-  }
+  if (root["limits"]) ALLOT_TRY(ParseLimits(r, root["limits"], &c));
+  if (root["store"]) ALLOT_TRY(ParseStore(r, root["store"], &c.store));
   if (root["heartbeat_timeout"]) ALLOT_TRY(r.Duration(root["heartbeat_timeout"], "heartbeat_timeout", &c.heartbeat_timeout_ms));
   if (const YAML::Node& rt = root["retention"]) {
     ALLOT_TRY(r.Keys(rt, "retention", {"finished_allocations", "finished_count", "events"}));

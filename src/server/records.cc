@@ -54,6 +54,8 @@ std::string EncodeAlloc(const AllocRecord& r) {
   // Added later, read when present: the end of a finished allocation and who preempted it.
   e.I(i.ended);
   e.S(i.preempted_by);
+  // Added later still: the reason code, by name (stable when codes are added).
+  e.S(ReasonCodeName(i.reason_code));
   return std::move(e.out());
 }
 
@@ -108,6 +110,10 @@ std::optional<AllocRecord> DecodeAlloc(const std::string& bytes) {
   if (!d.done()) {
     i.ended = d.I();
     i.preempted_by = d.S();
+  }
+  if (!d.done()) {
+    // A code this version does not know (written by a newer one) keeps its text and no code.
+    i.reason_code = ReasonCodeFromName(d.S()).value_or(ReasonCode::kNone);
   }
   if (!d.ok()) return std::nullopt;
   s.id = i.id;

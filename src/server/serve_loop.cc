@@ -22,6 +22,13 @@ void ServeLoop::RequestStop() {
 }
 
 Status ServeLoop::Run() {
+  if (config_.dev) {
+    std::fprintf(stderr,
+                 "{\"level\":\"warn\",\"msg\":\"DEV MODE: authentication is OFF; every request acts as admin; "
+                 "listening on loopback only\",\"listen\":%s}\n"
+                 "allot: serve: WARNING: --dev runs WITHOUT AUTHENTICATION (loopback only). Do not use in production.\n",
+                 server::Dump(SafeUtf8(config_.listen)).c_str());
+  }
   StoreConfig sc = config_.store;
   sc.data_dir = config_.data_dir;
   sc.sync_full = config_.sync_full;

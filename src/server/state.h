@@ -30,7 +30,7 @@
 #include "allot/store.h"
 #include "allot/throttle/config.h"
 #include "allot/throttle/degradation.h"
-#include "net/http.h"
+#include "allot/http.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/records.h"

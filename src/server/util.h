@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "allot/clock.h"
 #include "allot/engine.h"
 #include "allot/result.h"
 
@@ -35,13 +36,7 @@ std::string Dump(const Json& j);
 // Text from outside (a string field, a label, a path parameter): valid UTF-8 without control characters.
 std::optional<ApiError> CheckText(std::string_view text, const std::string& field);
 
-int64_t WallNowMs();
-// RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.250Z").
-std::string FormatTime(int64_t ms);
-// "2024-05-01T12:00:00Z" (fraction and offset optional) -> ms since the epoch.
-std::optional<int64_t> ParseTime(std::string_view text);
-// "90s", "1h30m", "500ms", "2d", "1.5h", or a plain number of seconds -> ms. Non-negative only.
-std::optional<int64_t> ParseDurationMs(std::string_view text);
+// WallNowMs, FormatTime, ParseTime and ParseDurationMs are in allot/clock.h.
 // A duration from JSON: a number of seconds or a duration string. Errors name `field`.
 std::optional<ApiError> JsonDurationMs(const Json& v, const std::string& field, int64_t max_ms, int64_t* out);
 

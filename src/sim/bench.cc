@@ -1,4 +1,4 @@
-#include "sim/bench.h"
+#include "allot/sim_bench.h"
 
 #include <malloc.h>
 
@@ -35,6 +35,213 @@ double Percentile(std::vector<double>& v, double p) {
   return v[idx];
 }
 
+// One benchmark run: the engine, the random source and the bookkeeping of what is placed. The steps run in
+// a fixed order over one random stream, so a seed gives the same run.
+class EngineBench {
+ public:
+  EngineBench(const BenchOptions& o, Engine& eng) : o_(o), eng_(eng), rng_(o.seed), drf_(o.policy == "drf") {}
+
+  Status AddNodes() {
+    for (int i = 0; i < o_.nodes; i++) {
+      const Shape& s = kShapes[rng_() % 4];
+      NodeSpec n;
+      n.name = "n" + std::to_string(i);
+      n.capacity = {{"cpu", s.cpu}, {"memory", s.mem}, {"ephemeral-storage", s.disk}, {"network", s.net},
+                    {"db-connections", s.db}};
+      if (s.gpu) n.capacity["gpu"] = s.gpu;
+      n.labels = {{"zone", std::string(1, static_cast<char>('a' + i % 3))}};
+      total_cpu_ += s.cpu;
+      if (auto st = eng_.AddNode(n, 0); !st.ok()) return st;
+    }
+    return Status::Ok();
+  }
+
+  // DRF only: a 3-level tree of 10 orgs × 10 teams × (tenants/100) agents whose guaranteed shares sum to the
+  // cluster, and advance reservations on random nodes.
+  Status AddTenants() {
+    if (!drf_) return Status::Ok();
+    int leaves = std::max(1, o_.tenants);
+    std::vector<TenantSpec> specs;
+    for (int i = 0; i < leaves; i++) {
+      std::string path = "org" + std::to_string(i % 10) + "/team" + std::to_string((i / 10) % 10) + "/agent" +
+                         std::to_string(i);
+      tenant_paths_.push_back(path);
+      TenantSpec t;
+      t.path = path;
+      t.weight = 1 + static_cast<double>(i % 3);
+      t.guaranteed = {{"cpu", total_cpu_ / leaves}};  // nominal quotas add up to the cluster
+      t.max = {{"cpu", total_cpu_ / 10}};
+      specs.push_back(t);
+    }
+    if (auto st = eng_.SetTenants(specs, 0); !st.ok()) return st;
+    for (int i = 0; i < o_.reservations; i++) {
+      ReservationSpec r;
+      r.id = "res" + std::to_string(i);
+      r.tenant = tenant_paths_[rng_() % tenant_paths_.size()];
+      r.start = 1000LL * (1000 + static_cast<int64_t>(rng_() % 100000));
+      r.end = r.start + 3'600'000;
+      r.requests = {{"cpu", 1000}};
+      r.nodes = {"n" + std::to_string(rng_() % static_cast<uint64_t>(o_.nodes))};
+      (void)eng_.Reserve(r, 0);  // a conflicting booking is simply skipped
+    }
+    return Status::Ok();
+  }
+
+  // A request of the benchmark's mix: half small, a few large, 1 % with a GPU.
+  RequestSpec MakeRequest(std::string id) {
+    RequestSpec r;
+    r.id = std::move(id);
+    int p = size_pick_(rng_);
+    int64_t cpu = p < 50 ? 500 : p < 80 ? 2000 : p < 95 ? 4000 : 8000;
+    r.requests = {{"cpu", cpu}, {"memory", cpu * kGi / 1000 * 2}, {"ephemeral-storage", 10 * kGi},
+                  {"network", 100'000'000}, {"db-connections", 2}};
+    if (p == 99) r.requests["gpu"] = 1000;
+    r.priority = static_cast<int>(rng_() % 3) + 1;
+    r.preemptible = true;
+    if (drf_) r.tenant = tenant_paths_[rng_() % tenant_paths_.size()];
+    return r;
+  }
+
+  // Fills the cluster to 75 % untimed.
+  void Fill() {
+    for (int guard = 0; static_cast<double>(used_cpu_) < 0.75 * static_cast<double>(total_cpu_) && guard < 50 * o_.nodes;
+         guard++) {
+      RequestSpec r = MakeRequest("r" + std::to_string(next_id_++));
+      (void)eng_.Submit(r, ++now_);
+      eng_.Schedule(now_);
+      (void)eng_.TakeEvents();
+      auto info = eng_.Get(r.id);
+      if (info.ok() && info->state == AllocState::kPlaced) {
+        used_cpu_ += r.requests["cpu"];
+        active_.push_back(r.id);
+      } else {
+        (void)eng_.Release(r.id, now_);
+      }
+    }
+  }
+
+  // Times o.requests decisions while arrivals and releases keep the cluster 70-90 % full.
+  Status TimeDecisions(BenchResult* res) {
+    std::vector<double> lat;
+    lat.reserve(static_cast<size_t>(o_.requests));
+    std::vector<EngineEvent> events;  // drained after each decision, as a server would
+    double util_sum = 0;
+    for (int i = 0; i < o_.requests; i++) {
+      double util = ReleaseDownTo(0.8);
+      RequestSpec r = MakeRequest("r" + std::to_string(next_id_++));
+      now_ += 1;
+      auto t0 = std::chrono::steady_clock::now();
+      auto st = eng_.Submit(r, now_);
+      eng_.Schedule(now_);
+      auto t1 = std::chrono::steady_clock::now();
+      lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      eng_.DrainEvents(&events);
+      if (!st.ok()) return st.error();
+      auto info = eng_.Get(r.id);
+      if (info.ok() && info->state == AllocState::kPlaced) {
+        res->placed++;
+        used_cpu_ += r.requests["cpu"];
+        active_.push_back(r.id);
+      } else {
+        res->unplaced++;
+        (void)eng_.Release(r.id, now_);  // drop it so the queue stays empty
+        (void)eng_.Forget(r.id);
+      }
+      util_sum += util;
+    }
+    double total_us = 0;
+    for (double v : lat) total_us += v;
+    res->decisions = o_.requests;
+    res->decisions_per_s = total_us > 0 ? static_cast<double>(o_.requests) / (total_us / 1e6) : 0;
+    res->max_us = *std::max_element(lat.begin(), lat.end());
+    res->p50_us = Percentile(lat, 0.50);
+    res->p99_us = Percentile(lat, 0.99);
+    res->mean_utilization = util_sum / static_cast<double>(o_.requests);
+    return Status::Ok();
+  }
+
+  // Fills the cluster with priority-0 work, then times high-priority requests that must preempt.
+  void TimePreemption(BenchResult* res) {
+    for (int i = 0; i < 2000; i++) {
+      RequestSpec r = MakeRequest("fill" + std::to_string(i));
+      r.priority = 0;
+      (void)eng_.Submit(r, ++now_);
+      eng_.Schedule(now_);
+      (void)eng_.TakeEvents();
+      auto info = eng_.Get(r.id);
+      if (!info.ok() || info->state != AllocState::kPlaced) (void)eng_.Release(r.id, now_);
+    }
+    std::vector<double> lat;
+    for (int i = 0; i < 1000; i++) {
+      RequestSpec r = MakeRequest("pre" + std::to_string(i));
+      r.priority = 4;
+      r.requests["cpu"] = 16000;
+      r.requests["memory"] = 32 * kGi;
+      auto t0 = std::chrono::steady_clock::now();
+      (void)eng_.Submit(r, ++now_);
+      eng_.Schedule(now_);
+      auto t1 = std::chrono::steady_clock::now();
+      lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      (void)eng_.TakeEvents();
+      (void)eng_.Release(r.id, now_);
+    }
+    res->preemption_searches = static_cast<int64_t>(lat.size());
+    res->preemption_p99_us = Percentile(lat, 0.99);
+  }
+
+  // Heap bytes per queued request: an engine with no nodes queues everything.
+  double BytesPerQueuedRequest() {
+    auto empty = Engine::Create(EngineOptions{});
+    const int kQueued = 100000;
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < kQueued; i++) {
+      RequestSpec r = MakeRequest("q" + std::to_string(i));
+      r.tenant = "default";
+      (void)empty.value()->Submit(r, 0);
+      if (i % 1024 == 0) (void)empty.value()->TakeEvents();  // callers drain events as they go
+    }
+    (void)empty.value()->TakeEvents();
+    struct mallinfo2 after = mallinfo2();
+    // In-use heap bytes, counting blocks malloc took straight from mmap (large chunks) too.
+    auto in_use = [](const struct mallinfo2& m) {
+      return static_cast<double>(m.uordblks) + static_cast<double>(m.hblkhd);
+    };
+    return (in_use(after) - in_use(before)) / kQueued;
+  }
+
+ private:
+  double Utilization() const { return static_cast<double>(used_cpu_) / static_cast<double>(total_cpu_); }
+
+  // Releases random placed work (they leave the engine, as the server forgets finished allocations) while
+  // the cluster is fuller than `target`; returns the utilisation then.
+  double ReleaseDownTo(double target) {
+    double util = Utilization();
+    while (util > target && !active_.empty()) {
+      size_t k = rng_() % active_.size();
+      auto info = eng_.Get(active_[k]);
+      if (info.ok() && info->state == AllocState::kPlaced) used_cpu_ -= info->requests.at("cpu");
+      (void)eng_.Release(active_[k], now_);
+      (void)eng_.Forget(active_[k]);
+      active_[k] = active_.back();
+      active_.pop_back();
+      util = Utilization();
+    }
+    return util;
+  }
+
+  const BenchOptions& o_;
+  Engine& eng_;
+  std::mt19937_64 rng_;
+  bool drf_;
+  std::uniform_int_distribution<int> size_pick_{0, 99};
+  std::vector<std::string> tenant_paths_;
+  std::vector<std::string> active_;
+  int64_t total_cpu_ = 0;
+  int64_t used_cpu_ = 0;
+  TimeMs now_ = 0;
+  uint64_t next_id_ = 0;
+};
+
 }  // namespace
 
 Result<BenchResult> RunEngineBench(const BenchOptions& o) {
@@ -46,171 +253,14 @@ Result<BenchResult> RunEngineBench(const BenchOptions& o) {
   eo.preemption = o.preemption;
   auto created = Engine::Create(eo);
   if (!created.ok()) return created.error();
-  Engine& eng = *created.value();
-  std::mt19937_64 rng(o.seed);
-  int64_t total_cpu = 0;
-  for (int i = 0; i < o.nodes; i++) {
-    const Shape& s = kShapes[rng() % 4];
-    NodeSpec n;
-    n.name = "n" + std::to_string(i);
-    n.capacity = {{"cpu", s.cpu}, {"memory", s.mem}, {"ephemeral-storage", s.disk}, {"network", s.net},
-                  {"db-connections", s.db}};
-    if (s.gpu) n.capacity["gpu"] = s.gpu;
-    n.labels = {{"zone", std::string(1, static_cast<char>('a' + i % 3))}};
-    total_cpu += s.cpu;
-    if (auto st = eng.AddNode(n, 0); !st.ok()) return st.error();
-  }
-  std::vector<std::string> tenant_paths;
-  if (drf) {
-    // 3-level tree: 10 orgs × 10 teams × (tenants/100) agents; guaranteed shares sum to the cluster.
-    int leaves = std::max(1, o.tenants);
-    std::vector<TenantSpec> specs;
-    for (int i = 0; i < leaves; i++) {
-      std::string path = "org" + std::to_string(i % 10) + "/team" + std::to_string((i / 10) % 10) + "/agent" +
-                         std::to_string(i);
-      tenant_paths.push_back(path);
-      TenantSpec t;
-      t.path = path;
-      t.weight = 1 + static_cast<double>(i % 3);
-      t.guaranteed = {{"cpu", total_cpu / leaves}};  // nominal quotas add up to the cluster
-      t.max = {{"cpu", total_cpu / 10}};
-      specs.push_back(t);
-    }
-    if (auto st = eng.SetTenants(specs, 0); !st.ok()) return st.error();
-    for (int i = 0; i < o.reservations; i++) {
-      ReservationSpec r;
-      r.id = "res" + std::to_string(i);
-      r.tenant = tenant_paths[rng() % tenant_paths.size()];
-      r.start = 1000LL * (1000 + static_cast<int64_t>(rng() % 100000));
-      r.end = r.start + 3'600'000;
-      r.requests = {{"cpu", 1000}};
-      r.nodes = {"n" + std::to_string(rng() % static_cast<uint64_t>(o.nodes))};
-      (void)eng.Reserve(r, 0);  // a conflicting booking is simply skipped
-    }
-  }
+  EngineBench bench(o, *created.value());
+  if (auto st = bench.AddNodes(); !st.ok()) return st.error();
+  if (auto st = bench.AddTenants(); !st.ok()) return st.error();
+  bench.Fill();
   BenchResult res;
-  std::vector<std::string> active;
-  std::vector<double> lat, pre_lat;
-  lat.reserve(static_cast<size_t>(o.requests));
-  int64_t used_cpu = 0;
-  double util_sum = 0;
-  std::uniform_int_distribution<int> size_pick(0, 99);
-  TimeMs now = 0;
-  uint64_t next_id = 0;
-  std::vector<EngineEvent> events;  // drained after each decision, as a server would
-  auto make_request = [&](std::string id) {
-    RequestSpec r;
-    r.id = std::move(id);
-    int p = size_pick(rng);
-    int64_t cpu = p < 50 ? 500 : p < 80 ? 2000 : p < 95 ? 4000 : 8000;
-    r.requests = {{"cpu", cpu}, {"memory", cpu * kGi / 1000 * 2}, {"ephemeral-storage", 10 * kGi},
-                  {"network", 100'000'000}, {"db-connections", 2}};
-    if (p == 99) r.requests["gpu"] = 1000;
-    r.priority = static_cast<int>(rng() % 3) + 1;
-    r.preemptible = true;
-    if (drf) r.tenant = tenant_paths[rng() % tenant_paths.size()];
-    return r;
-  };
-  // Fill the cluster to 75 % untimed, then time decisions while arrivals and releases keep it 70-90 % full.
-  for (int guard = 0; static_cast<double>(used_cpu) < 0.75 * static_cast<double>(total_cpu) && guard < 50 * o.nodes; guard++) {
-    RequestSpec r = make_request("r" + std::to_string(next_id++));
-    (void)eng.Submit(r, ++now);
-    eng.Schedule(now);
-    (void)eng.TakeEvents();
-    auto info = eng.Get(r.id);
-    if (info.ok() && info->state == AllocState::kPlaced) {
-      used_cpu += r.requests["cpu"];
-      active.push_back(r.id);
-    } else {
-      (void)eng.Release(r.id, now);
-    }
-  }
-  for (int i = 0; i < o.requests; i++) {
-    double util = static_cast<double>(used_cpu) / static_cast<double>(total_cpu);
-    // Keep the cluster between 70 % and 90 % full: release when above 80 %, mostly submit below.
-    while (util > 0.8 && !active.empty()) {
-      size_t k = rng() % active.size();
-      auto info = eng.Get(active[k]);
-      if (info.ok() && info->state == AllocState::kPlaced) used_cpu -= info->requests.at("cpu");
-      (void)eng.Release(active[k], now);
-      (void)eng.Forget(active[k]);  // as the server does: finished allocations leave the engine
-      active[k] = active.back();
-      active.pop_back();
-      util = static_cast<double>(used_cpu) / static_cast<double>(total_cpu);
-    }
-    RequestSpec r = make_request("r" + std::to_string(next_id++));
-    now += 1;
-    auto t0 = std::chrono::steady_clock::now();
-    auto st = eng.Submit(r, now);
-    eng.Schedule(now);
-    auto t1 = std::chrono::steady_clock::now();
-    lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-    eng.DrainEvents(&events);
-    if (!st.ok()) return st.error();
-    auto info = eng.Get(r.id);
-    if (info.ok() && info->state == AllocState::kPlaced) {
-      res.placed++;
-      used_cpu += r.requests["cpu"];
-      active.push_back(r.id);
-    } else {
-      res.unplaced++;
-      (void)eng.Release(r.id, now);  // drop it so the queue stays empty
-      (void)eng.Forget(r.id);
-    }
-    util_sum += util;
-  }
-  double total_us = 0;
-  for (double v : lat) total_us += v;
-  res.decisions = o.requests;
-  res.decisions_per_s = total_us > 0 ? static_cast<double>(o.requests) / (total_us / 1e6) : 0;
-  res.max_us = *std::max_element(lat.begin(), lat.end());
-  res.p50_us = Percentile(lat, 0.50);
-  res.p99_us = Percentile(lat, 0.99);
-  res.mean_utilization = util_sum / static_cast<double>(o.requests);
-  if (o.preemption) {
-    // Fill the cluster, then time high-priority requests that must preempt.
-    for (int i = 0; i < 2000; i++) {
-      RequestSpec r = make_request("fill" + std::to_string(i));
-      r.priority = 0;
-      (void)eng.Submit(r, ++now);
-      eng.Schedule(now);
-      (void)eng.TakeEvents();
-      auto info = eng.Get(r.id);
-      if (!info.ok() || info->state != AllocState::kPlaced) (void)eng.Release(r.id, now);
-    }
-    for (int i = 0; i < 1000; i++) {
-      RequestSpec r = make_request("pre" + std::to_string(i));
-      r.priority = 4;
-      r.requests["cpu"] = 16000;
-      r.requests["memory"] = 32 * kGi;
-      auto t0 = std::chrono::steady_clock::now();
-      (void)eng.Submit(r, ++now);
-      eng.Schedule(now);
-      auto t1 = std::chrono::steady_clock::now();
-      pre_lat.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-      (void)eng.TakeEvents();
-      (void)eng.Release(r.id, now);
-    }
-    res.preemption_searches = static_cast<int64_t>(pre_lat.size());
-    res.preemption_p99_us = Percentile(pre_lat, 0.99);
-  }
-  // Memory per queued request: an engine with no nodes queues everything.
-  {
-    auto empty = Engine::Create(EngineOptions{});
-    const int kQueued = 100000;
-    struct mallinfo2 before = mallinfo2();
-    for (int i = 0; i < kQueued; i++) {
-      RequestSpec r = make_request("q" + std::to_string(i));
-      r.tenant = "default";
-      (void)empty.value()->Submit(r, 0);
-      if (i % 1024 == 0) (void)empty.value()->TakeEvents();  // callers drain events as they go
-    }
-    (void)empty.value()->TakeEvents();
-    struct mallinfo2 after = mallinfo2();
-    // In-use heap bytes, counting blocks malloc took straight from mmap (large chunks) too.
-    auto in_use = [](const struct mallinfo2& m) { return static_cast<double>(m.uordblks) + static_cast<double>(m.hblkhd); };
-    res.bytes_per_request = (in_use(after) - in_use(before)) / kQueued;
-  }
+  if (auto st = bench.TimeDecisions(&res); !st.ok()) return st.error();
+  if (o.preemption) bench.TimePreemption(&res);
+  res.bytes_per_request = bench.BytesPerQueuedRequest();
   return res;
 }
 

@@ -8,6 +8,58 @@
 
 namespace allot::sim {
 
+namespace {
+
+// Applies one scenario event at time t. A bad submit, node or quota event fails the run (with the
+// scenario file and line); a release, reservation or unreservation that does not apply becomes a note.
+Status ApplyEvent(Engine& eng, const Scenario& sc, const Event& e, TimeMs t, SimResult* out) {
+  Status st;
+  switch (e.kind) {
+    case Event::Kind::kSubmit: {
+      auto r = eng.Submit(e.submit, t);
+      if (!r.ok()) return Error{r.error().code, sc.file + ":" + std::to_string(e.line) + ": " + r.error().message};
+      break;
+    }
+    case Event::Kind::kRelease:
+      st = eng.Release(e.name, t);
+      if (!st.ok()) out->notes.emplace_back(e.name, "release at " + std::to_string(t / 1000.0) + "s ignored: " + st.message());
+      break;
+    case Event::Kind::kNodeUp:
+      if (e.node) {
+        auto existing = eng.Node(e.name);
+        st = existing.ok() ? eng.UpdateNode(*e.node, t) : eng.AddNode(*e.node, t);
+        if (st.ok() && existing.ok()) st = eng.SetNodeUp(e.name, t);
+      } else {
+        st = eng.SetNodeUp(e.name, t);
+      }
+      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
+      break;
+    case Event::Kind::kNodeDown:
+      st = eng.SetNodeDown(e.name, t);
+      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
+      break;
+    case Event::Kind::kDrain:
+      st = eng.DrainNode(e.name, t);
+      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
+      break;
+    case Event::Kind::kReserve:
+      st = eng.Reserve(*e.reserve, t);
+      out->notes.emplace_back(e.reserve->id, st.ok() ? "reserved" : "rejected: " + st.message());
+      break;
+    case Event::Kind::kUnreserve:
+      st = eng.Unreserve(e.name, t);
+      if (!st.ok()) out->notes.emplace_back(e.name, "unreserve ignored: " + st.message());
+      break;
+    case Event::Kind::kQuota:
+      st = eng.SetTenant(*e.quota, t);
+      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": quota: " + st.message()};
+      break;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
   auto created = Engine::Create(sc.policy);
   if (!created.ok()) return Error{created.error().code, sc.file + ": policy: " + created.error().message};
@@ -45,49 +97,10 @@ Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
       if (demand_tenants.count(tu.path)) share_integral[tu.path] += tu.dominant_share * dt;
     for (; i < sc.events.size() && sc.events[i].at == t; i++) {
       const Event& e = sc.events[i];
-      Status st;
-      switch (e.kind) {
-        case Event::Kind::kSubmit: {
-          auto r = eng.Submit(e.submit, t);
-          if (!r.ok()) return Error{r.error().code, sc.file + ":" + std::to_string(e.line) + ": " + r.error().message};
-          order.push_back(e.submit.id);
-          demand_tenants.insert(e.submit.tenant);
-          break;
-        }
-        case Event::Kind::kRelease:
-          st = eng.Release(e.name, t);
-          if (!st.ok()) out.notes.emplace_back(e.name, "release at " + std::to_string(t / 1000.0) + "s ignored: " + st.message());
-          break;
-        case Event::Kind::kNodeUp:
-          if (e.node) {
-            auto existing = eng.Node(e.name);
-            st = existing.ok() ? eng.UpdateNode(*e.node, t) : eng.AddNode(*e.node, t);
-            if (st.ok() && existing.ok()) st = eng.SetNodeUp(e.name, t);
-          } else {
-            st = eng.SetNodeUp(e.name, t);
-          }
-          if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
-          break;
-        case Event::Kind::kNodeDown:
-          st = eng.SetNodeDown(e.name, t);
-          if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
-          break;
-        case Event::Kind::kDrain:
-          st = eng.DrainNode(e.name, t);
-          if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
-          break;
-        case Event::Kind::kReserve:
-          st = eng.Reserve(*e.reserve, t);
-          out.notes.emplace_back(e.reserve->id, st.ok() ? "reserved" : "rejected: " + st.message());
-          break;
-        case Event::Kind::kUnreserve:
-          st = eng.Unreserve(e.name, t);
-          if (!st.ok()) out.notes.emplace_back(e.name, "unreserve ignored: " + st.message());
-          break;
-        case Event::Kind::kQuota:
-          st = eng.SetTenant(*e.quota, t);
-          if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": quota: " + st.message()};
-          break;
+      if (auto st = ApplyEvent(eng, sc, e, t, &out); !st.ok()) return st.error();
+      if (e.kind == Event::Kind::kSubmit) {
+        order.push_back(e.submit.id);
+        demand_tenants.insert(e.submit.tenant);
       }
     }
     eng.Schedule(t);

@@ -10,7 +10,7 @@
 #include "allot/resources.h"
 #include "allot/sim.h"
 #include "allot/utf8.h"
-#include "core/yaml_utf8.h"
+#include "allot/yaml_utf8.h"
 #include "sim/yaml_tree.h"
 #include "sim/yaml_util.h"
 

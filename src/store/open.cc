@@ -1,5 +1,7 @@
 // store::Open: the one place that turns a StoreConfig into a store (see include/allot/store.h).
+#include <charconv>
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -76,6 +78,47 @@ Result<OpenedStore> Open(const StoreConfig& config, const OpenHooks& hooks) {
 }  // namespace allot::store
 
 namespace allot {
+
+namespace {
+
+// A whole number in [0, 2^62) or nothing; the caller's range check names the flag.
+std::optional<int64_t> WholeNumber(const std::string& text) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0 || v >= (int64_t{1} << 62)) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+Status SetStoreFlag(std::string_view flag, const std::string& value, StoreConfig* config) {
+  if (flag == "store") {
+    config->kind = value;
+  } else if (flag == "etcd-endpoints") {
+    auto eps = ParseEtcdEndpoints(value);
+    if (!eps.ok()) return eps.error();
+    config->etcd_endpoints = *eps;
+  } else if (flag == "etcd-prefix") {
+    config->etcd_prefix = value;
+  } else if (flag == "etcd-lease-ttl") {
+    auto v = WholeNumber(value);
+    if (!v) return InvalidArgument("--etcd-lease-ttl: expected a whole number of seconds (1..3600)");
+    config->etcd_lease_ttl_s = *v;
+  } else if (flag == "etcd-max-txn-ops") {
+    auto v = WholeNumber(value);
+    if (!v) return InvalidArgument("--etcd-max-txn-ops: expected a whole number (8..1048576)");
+    config->etcd_max_txn_ops = static_cast<size_t>(*v);
+  } else {
+    return InvalidArgument("--" + std::string(flag) + ": not a store flag");
+  }
+  return Status::Ok();
+}
+
+const std::vector<std::string>& StoreFlags() {
+  static const std::vector<std::string> kFlags = {"store", "etcd-endpoints", "etcd-prefix", "etcd-lease-ttl",
+                                                  "etcd-max-txn-ops"};
+  return kFlags;
+}
 
 Status ValidateStoreConfig(const StoreConfig& config) {
   if (config.kind != "sqlite" && config.kind != "memory" && config.kind != "etcd") {

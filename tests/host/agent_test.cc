@@ -1,6 +1,6 @@
 // The node agent against a fake loopback server: registration and heartbeat bodies, re-registration,
 // refusals; and two `allot agent` processes with recorded /proc roots.
-#include "host/agent.h"
+#include "allot/host/agent.h"
 
 #include <gtest/gtest.h>
 

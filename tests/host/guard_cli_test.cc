@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "net/http.h"
+#include "allot/http.h"
 #include "support.h"
 
 namespace allot::host {

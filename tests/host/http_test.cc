@@ -4,8 +4,8 @@
 
 #include <thread>
 
-#include "host/http_server.h"
-#include "net/http.h"
+#include "allot/host/http_server.h"
+#include "allot/http.h"
 
 namespace allot::host {
 namespace {

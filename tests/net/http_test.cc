@@ -11,7 +11,7 @@
 #include <chrono>
 #include <thread>
 
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace allot::net {
 namespace {

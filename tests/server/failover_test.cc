@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../store/etcd_process.h"
-#include "net/http.h"
+#include "allot/http.h"
 #include "server_process.h"
 #include "store/etcd_client.h"
 #include "support.h"

@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "net/http.h"
+#include "allot/http.h"
 #include "support.h"
 
 extern char** environ;

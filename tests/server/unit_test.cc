@@ -66,6 +66,41 @@ TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   EXPECT_NE(c.error().message.find("nodes[0].capacity.cpu"), std::string::npos) << c.error().message;
 }
 
+TEST(ConfigTest, StoreSectionAsTheFlagsSpellIt) {
+  auto c = ParseServerConfig(R"(
+store:
+  kind: etcd
+  etcd_endpoints: [http://127.0.0.1:2379, 127.0.0.1:2479]
+  etcd_prefix: /prod
+  etcd_lease_ttl: 3
+  etcd_max_txn_ops: 256
+)", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->store.kind, "etcd");
+  EXPECT_EQ(c->store.etcd_endpoints, (std::vector<std::string>{"http://127.0.0.1:2379", "http://127.0.0.1:2479"}));
+  EXPECT_EQ(c->store.etcd_prefix, "/prod");
+  EXPECT_EQ(c->store.etcd_lease_ttl_s, 3);
+  EXPECT_EQ(c->store.etcd_max_txn_ops, 256u);
+  c = ParseServerConfig("store: {etcd_endpoints: \"http://a:1,http://b:2\"}\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->store.etcd_endpoints.size(), 2u);
+  EXPECT_EQ(c->store.kind, "sqlite");  // the default stays
+  struct {
+    const char* yaml;
+    const char* names;
+  } bad[] = {{"store: {kind: redis}\n", "store.kind"},
+             {"store:\n  etcd_lease_ttl: 0\n", "c.yaml:2: store.etcd_lease_ttl"},
+             {"store: {etcd_max_txn_ops: 4}\n", "store.etcd_max_txn_ops"},
+             {"store: {etcd_prefix: allot}\n", "store.etcd_prefix"},
+             {"store: {etcd_endpoints: [\"https://a:1\"]}\n", "store.etcd_endpoints"},
+             {"store: {backend: etcd}\n", "store.backend: unknown key"}};
+  for (const auto& b : bad) {
+    auto r = ParseServerConfig(b.yaml, "c.yaml");
+    ASSERT_FALSE(r.ok()) << b.yaml;
+    EXPECT_NE(r.error().message.find(b.names), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(AuthTest, MatchesOnlyTheHashedSecretAndKeepsRoles) {
   std::vector<TokenConfig> toks = {{"ops", "admin", "", HashToken("s3cret-ops")},
                                    {"bot", "writer", "org/a", HashToken("s3cret-bot")}};
@@ -197,6 +232,18 @@ TEST(RecordsTest, FinishedAllocationKeepsItsEndAndPreemptor) {
   EXPECT_EQ(d->info.state, AllocState::kPreempted);
   EXPECT_EQ(d->info.ended, 1700000000500);
   EXPECT_EQ(d->info.preempted_by, "urgent-1");
+}
+
+TEST(RecordsTest, ReasonCodeSurvivesARestart) {
+  AllocRecord r;
+  r.info.id = "a-3";
+  r.info.state = AllocState::kQueued;
+  r.info.reason_code = ReasonCode::kQuota;
+  r.info.reason = "tenant org/a: cpu over its quota";
+  auto d = DecodeAlloc(EncodeAlloc(r));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->info.reason_code, ReasonCode::kQuota);
+  EXPECT_EQ(d->info.reason, r.info.reason);
 }
 
 TEST(RecordsTest, NodeTenantReservationRoundTrip) {

@@ -98,6 +98,34 @@ TEST(EtcdCodec, PrefixEndAndEndpoints) {
   EXPECT_FALSE(OpenEtcdStore(EtcdStoreOptions{}).ok());  // no endpoints
 }
 
+// `allot serve`'s store flags: whole numbers only; ranges and the kind are checked by ValidateStoreConfig.
+TEST(StoreFlags, SetAndValidate) {
+  StoreConfig c;
+  for (const std::string& flag : StoreFlags()) EXPECT_TRUE(flag == "store" || flag.rfind("etcd-", 0) == 0) << flag;
+  ASSERT_TRUE(SetStoreFlag("store", "etcd", &c).ok());
+  ASSERT_TRUE(SetStoreFlag("etcd-endpoints", "http://127.0.0.1:1,127.0.0.1:2", &c).ok());
+  ASSERT_TRUE(SetStoreFlag("etcd-lease-ttl", "7", &c).ok());
+  ASSERT_TRUE(SetStoreFlag("etcd-max-txn-ops", "64", &c).ok());
+  ASSERT_TRUE(SetStoreFlag("etcd-prefix", "/x", &c).ok());
+  EXPECT_EQ(c.kind, "etcd");
+  EXPECT_EQ(c.etcd_endpoints.size(), 2u);
+  EXPECT_EQ(c.etcd_lease_ttl_s, 7);
+  EXPECT_EQ(c.etcd_max_txn_ops, 64u);
+  EXPECT_TRUE(ValidateStoreConfig(c).ok());
+  for (const char* bad : {"5x", "", "-1", "1.5", " 5"}) {
+    Status st = SetStoreFlag("etcd-lease-ttl", bad, &c);
+    ASSERT_FALSE(st.ok()) << bad;
+    EXPECT_NE(st.message().find("--etcd-lease-ttl"), std::string::npos) << st.message();
+  }
+  EXPECT_EQ(c.etcd_lease_ttl_s, 7);  // a refused value changes nothing
+  EXPECT_FALSE(SetStoreFlag("etcd-endpoints", "https://a:1", &c).ok());
+  EXPECT_FALSE(SetStoreFlag("data", "/tmp", &c).ok());
+  ASSERT_TRUE(SetStoreFlag("etcd-lease-ttl", "0", &c).ok());  // a number, but out of range:
+  EXPECT_NE(ValidateStoreConfig(c).message().find("--etcd-lease-ttl"), std::string::npos);
+  ASSERT_TRUE(SetStoreFlag("store", "redis", &c).ok());
+  EXPECT_NE(ValidateStoreConfig(c).message().find("--store"), std::string::npos);
+}
+
 TEST_F(EtcdStoreTest, RoundTripsTablesAndEvents) {
   auto s = Open(Options());
   ASSERT_TRUE(s);

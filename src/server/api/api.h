@@ -7,7 +7,7 @@
 
 #include <functional>
 
-#include "net/http.h"
+#include "allot/http.h"
 #include "server/auth.h"
 #include "server/router.h"
 #include "server/state.h"

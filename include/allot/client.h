@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "allot/result.h"
-#include "net/http.h"
+#include "allot/http.h"
 
 namespace allot::server {
 
