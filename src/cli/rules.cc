@@ -1,4 +1,4 @@
-// allot rules [--config FILE] [--format rules|prometheusrule] [--output FILE]: Prometheus alerting rules.
+// allot rules [--config FILE] [--format prometheus|prometheusrule] [--output FILE]: Prometheus alerting rules.
 // module: plan
 #include "allot/rules.h"
 
@@ -37,7 +37,7 @@ Status WriteWhole(const std::string& path, const std::string& text) {
 
 int RunRules(const Argv& argv) {
   ArgParser p(
-      "rules", "[--config FILE] [--format rules|prometheusrule] [options]",
+      "rules", "[--config FILE] [--format prometheus|prometheusrule] [options]",
       "Writes Prometheus alerting rules for allot's own metrics: the host guard's resource thresholds and\n"
       "degradation levels, cluster and tenant utilisation, the engine queue, open circuit breakers and\n"
       "lease-expiry storms (docs/rules.md lists every alert). Thresholds default to the seed tables;\n"
@@ -46,7 +46,7 @@ int RunRules(const Argv& argv) {
            "YAML thresholds: guard, degradation, cluster, tenant, queue, breaker, lease_expiry, "
            "labels, disable, group_prefix");
   p.Option("format", "FMT",
-           "rules (a rules file, default) or prometheusrule (a monitoring.coreos.com/v1 object)");
+           "prometheus (a rules file, default; alias rules) or prometheusrule (a monitoring.coreos.com/v1 object)");
   p.Option("name", "NAME", "metadata.name of the PrometheusRule (default allot)");
   p.Option("namespace", "NS", "metadata.namespace of the PrometheusRule (default monitoring)");
   p.Option("label", "KEY=VALUE",
@@ -57,9 +57,9 @@ int RunRules(const Argv& argv) {
   if (!args) return code;
   if (!args->positionals.empty())
     return Fail("rules", "unexpected argument \"" + args->positionals[0] + "\"");
-  const std::string format = args->Get("format", "rules");
-  if (format != "rules" && format != "prometheusrule") {
-    return Fail("rules", "unknown --format \"" + format + "\" (use rules or prometheusrule)");
+  const std::string format = args->Get("format", "prometheus");
+  if (format != "prometheus" && format != "rules" && format != "prometheusrule") {
+    return Fail("rules", "unknown --format \"" + format + "\" (use prometheus or prometheusrule)");
   }
   if (format != "prometheusrule") {
     for (const char* o : {"name", "namespace", "label"}) {

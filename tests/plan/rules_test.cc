@@ -624,6 +624,10 @@ TEST_F(RulesTest, BadConfigExitsTwoNamingFileLineKeyAndWritesNothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(allot::testing::ReadFile(out), "groups: []\n");
   EXPECT_EQ(RunAllot({"rules", "--format", "alertmanager"}).exit_code, 2);
+  // The default format has a name of its own (and an alias).
+  const std::string plain = RunAllot({"rules"}).out;
+  EXPECT_EQ(RunAllot({"rules", "--format", "prometheus"}).out, plain);
+  EXPECT_EQ(RunAllot({"rules", "--format", "rules"}).out, plain);
   EXPECT_EQ(RunAllot({"rules", "--namespace", "x"}).exit_code, 2);  // needs --format prometheusrule
   EXPECT_EQ(RunAllot({"rules", "--format", "prometheusrule", "--label", "no-equals"}).exit_code, 2);
 }
