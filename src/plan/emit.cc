@@ -850,8 +850,9 @@ Status ParseTargets(const std::string& text, const std::string& source, TargetTa
   return Status::Ok();
 }
 
-Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets,
-                                        const LoadOptions& load) {
+namespace {
+
+Result<std::string> TargetPatches(const Plan& plan, const TargetTable& targets, const LoadOptions& load) {
   struct Entry {
     const Workload* w;
     json ops = json::array();
@@ -992,6 +993,18 @@ Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& tar
                                    " --type=json -p '" + patch + "'"}});
   }
   return out.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets,
+                                        const LoadOptions& load) {
+  // The documents are read again here; one that yaml-cpp refuses to walk is bad input, not a crash.
+  try {
+    return TargetPatches(plan, targets, load);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("--targets: a manifest could not be walked again: " + e.msg);
+  }
 }
 
 }  // namespace allot::plan
