@@ -5,7 +5,7 @@ set -euo pipefail
 need=(cmake ninja-build g++ pkg-config ccache libyaml-cpp-dev nlohmann-json3-dev libgtest-dev libgmock-dev
       libbenchmark-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev curl python3 python3-dev pybind11-dev)
 case "${1:-build}" in
-  test) need+=(prometheus etcd-server etcd-client redis-server python3-psutil python3-yaml python3-pytest) ;;
+  test) need+=(prometheus kubernetes-client etcd-server etcd-client redis-server python3-psutil python3-yaml python3-pytest) ;;
 esac
 missing=()
 for p in "${need[@]}"; do
