@@ -2,11 +2,13 @@
 BUILD ?= build
 PRESET ?= release
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+DESTDIR ?=
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_NOHASHDIR = 1
 export CCACHE_BASEDIR = $(CURDIR)
 
-.PHONY: all deps test-deps build run test bench clean format
+.PHONY: all deps test-deps build run test bench clean format install deb
 
 all: build
 
@@ -27,6 +29,16 @@ run: build
 
 test: test-deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) --timeout 600
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: bin/allot, man pages, completions, systemd units,
+# PREFIX/etc/allot (/etc/allot for PREFIX=/usr), headers, libraries and the CMake package (docs/install.md).
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# `make deb`: $(BUILD)/allot_VERSION_amd64.deb (and allot-dev_VERSION_amd64.deb) with CPack.
+deb: build
+	@scripts/install-deps.sh deb
+	cd $(BUILD) && cpack -G DEB
 
 bench: build
 	scripts/bench.sh

@@ -1,15 +1,46 @@
 #include "cli/command.h"
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
+
+#include "cli/version.h"
 
 namespace allot::cli {
 namespace {
 std::vector<Command>& Mutable() {
   static std::vector<Command> commands;
   return commands;
+}
+
+// While DescribeCommands runs a command, parsers append their spec here instead of parsing.
+std::vector<ParserSpec>* g_describing = nullptr;
+
+// Runs `c` with `args` in describe mode: nothing is printed (the command's stdout is returned) and
+// every parser it reaches records its spec in *specs.
+std::string RunDescribing(const Command& c, const Argv& args, std::vector<ParserSpec>* specs) {
+  std::ostringstream out, err;
+  std::streambuf* old_out = std::cout.rdbuf(out.rdbuf());
+  std::streambuf* old_err = std::cerr.rdbuf(err.rdbuf());
+  g_describing = specs;
+  c.run(args);
+  g_describing = nullptr;
+  std::cout.rdbuf(old_out);
+  std::cerr.rdbuf(old_err);
+  return out.str();
+}
+
+bool IsVerb(const std::string& w) {
+  if (w.empty() || w[0] < 'a' || w[0] > 'z') return false;
+  return std::all_of(w.begin(), w.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'; });
+}
+
+void AddUnique(std::vector<std::string>* v, const std::string& w) {
+  if (std::find(v->begin(), v->end(), w) == v->end()) v->push_back(w);
 }
 }  // namespace
 
@@ -32,24 +63,29 @@ const std::vector<std::string>& ParsedArgs::GetAll(const std::string& name) cons
   return it == values.end() ? kEmpty : it->second;
 }
 
-ArgParser::ArgParser(std::string command, std::string usage, std::string description)
-    : command_(std::move(command)), usage_(std::move(usage)), description_(std::move(description)) {}
+ArgParser::ArgParser(std::string command, std::string usage, std::string description) {
+  spec_.command = std::move(command);
+  spec_.usage = std::move(usage);
+  spec_.description = std::move(description);
+}
 
 ArgParser& ArgParser::Flag(const std::string& name, const std::string& help) {
-  opts_.push_back({name, "", help, true});
+  spec_.options.push_back({name, "", help, true});
   return *this;
 }
 ArgParser& ArgParser::Option(const std::string& name, const std::string& value_name, const std::string& help) {
-  opts_.push_back({name, value_name, help, false});
+  spec_.options.push_back({name, value_name, help, false});
   return *this;
 }
 
-std::string ArgParser::Help() const {
+std::string ArgParser::Help() const { return HelpText(spec_); }
+
+std::string HelpText(const ParserSpec& spec) {
   std::ostringstream o;
-  o << "usage: allot " << command_ << " " << usage_ << "\n";
-  if (!description_.empty()) o << "\n" << description_ << "\n";
+  o << "usage: allot " << spec.command << " " << spec.usage << "\n";
+  if (!spec.description.empty()) o << "\n" << spec.description << "\n";
   o << "\noptions:\n";
-  for (const auto& opt : opts_) {
+  for (const auto& opt : spec.options) {
     std::string left = "  --" + opt.name + (opt.flag ? "" : " " + opt.value_name);
     o << left;
     if (left.size() < 28) o << std::string(28 - left.size(), ' ');
@@ -61,6 +97,13 @@ std::string ArgParser::Help() const {
 }
 
 std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) const {
+  if (g_describing != nullptr) {
+    g_describing->push_back(spec_);
+    *exit_code = 0;
+    return std::nullopt;
+  }
+  const std::string& command = spec_.command;
+  const std::vector<OptionSpec>& opts = spec_.options;
   ParsedArgs out;
   bool options_done = false;
   for (size_t i = 0; i < args.size(); i++) {
@@ -88,7 +131,7 @@ std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) con
       return std::nullopt;
     }
     if (a[1] != '-') {
-      *exit_code = Fail(command_, "unknown option " + a + " (see --help)");
+      *exit_code = Fail(command, "unknown option " + a + " (see --help)");
       return std::nullopt;
     }
     std::string name = a.substr(2), value;
@@ -98,16 +141,16 @@ std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) con
       name = name.substr(0, eq);
       has_inline = true;
     }
-    const Opt* opt = nullptr;
-    for (const auto& o : opts_)
+    const OptionSpec* opt = nullptr;
+    for (const auto& o : opts)
       if (o.name == name) opt = &o;
     if (opt == nullptr) {
-      *exit_code = Fail(command_, "unknown option --" + name + " (see --help)");
+      *exit_code = Fail(command, "unknown option --" + name + " (see --help)");
       return std::nullopt;
     }
     if (opt->flag) {
       if (has_inline) {
-        *exit_code = Fail(command_, "--" + name + " takes no value");
+        *exit_code = Fail(command, "--" + name + " takes no value");
         return std::nullopt;
       }
       out.values[name].push_back("");
@@ -115,7 +158,7 @@ std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) con
     }
     if (!has_inline) {
       if (i + 1 >= args.size()) {
-        *exit_code = Fail(command_, "--" + name + " needs a value (" + opt->value_name + ")");
+        *exit_code = Fail(command, "--" + name + " needs a value (" + opt->value_name + ")");
         return std::nullopt;
       }
       value = args[++i];
@@ -124,6 +167,109 @@ std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) con
   }
   *exit_code = 0;
   return out;
+}
+
+std::vector<std::string> UsageVerbs(const std::string& usage) {
+  // Split at the top-level '|' ([...] and (...) nest); '<' and '>' only group.
+  std::vector<std::string> alternatives(1);
+  int depth = 0;
+  for (char ch : usage) {
+    if (ch == '[' || ch == '(') depth++;
+    if ((ch == ']' || ch == ')') && depth > 0) depth--;
+    if (ch == '|' && depth == 0) {
+      alternatives.emplace_back();
+    } else {
+      alternatives.back() += ch;
+    }
+  }
+  std::vector<std::string> verbs;
+  for (const auto& alt : alternatives) {
+    std::istringstream in(alt);
+    std::string word;
+    if (!(in >> word)) continue;
+    word.erase(std::remove(word.begin(), word.end(), '<'), word.end());
+    word.erase(std::remove(word.begin(), word.end(), '>'), word.end());
+    if (IsVerb(word)) AddUnique(&verbs, word);
+  }
+  return verbs;
+}
+
+std::vector<CommandDoc> DescribeCommands() {
+  std::vector<Command> cmds = Commands();
+  std::sort(cmds.begin(), cmds.end(), [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
+  std::vector<CommandDoc> docs;
+  for (const Command& c : cmds) {
+    CommandDoc d;
+    d.name = c.name;
+    d.summary = c.summary;
+    std::vector<ParserSpec> specs;
+    std::string printed = RunDescribing(c, {"--help"}, &specs);
+    std::vector<std::string> candidates;
+    if (!specs.empty() && specs.front().command == d.name) {
+      d.spec = specs.front();
+      d.help = HelpText(*d.spec);
+      candidates = UsageVerbs(d.spec->usage);
+      d.verbs = candidates;
+    } else {
+      // A hand-written usage text: the words after `allot NAME` on each of its lines.
+      d.help = printed;
+      std::istringstream lines(printed);
+      std::string line;
+      const std::string prefix = "allot " + d.name + " ";
+      while (std::getline(lines, line)) {
+        size_t at = line.find(prefix);
+        if (at == std::string::npos) continue;
+        std::string rest = line.substr(at + prefix.size());
+        rest = rest.substr(0, rest.find('`'));
+        for (const auto& v : UsageVerbs(rest)) AddUnique(&candidates, v);
+      }
+    }
+    for (const auto& verb : candidates) {
+      std::vector<ParserSpec> sub;
+      RunDescribing(c, {verb, "--help"}, &sub);
+      if (!sub.empty() && sub.front().command == d.name + " " + verb) {
+        d.subcommands.push_back(sub.front());
+        AddUnique(&d.verbs, verb);
+      }
+    }
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
+std::string TopLevelHelp() {
+  std::ostringstream o;
+  o << "allot: resource allocation for fleets of agents and services\n" << VersionLine() << "\n\n"
+    << "usage: allot <command> [options]\n       allot --version | --help\n\ncommands:\n";
+  std::vector<Command> cmds = Commands();
+  std::sort(cmds.begin(), cmds.end(), [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
+  for (const auto& c : cmds) {
+    std::string n = c.name;
+    o << "  " << n << std::string(n.size() < 12 ? 12 - n.size() : 1, ' ') << c.summary << "\n";
+  }
+  o << "\nRun `allot <command> --help` for a command's options.\n";
+  return o.str();
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << TopLevelHelp();
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << TopLevelHelp();
+    return 0;
+  }
+  if (cmd == "--version") {
+    if (argc > 2) return Fail("--version", "takes no arguments (see `allot version --help`)");
+    std::cout << VersionLine() << "\n";
+    return 0;
+  }
+  for (const auto& c : Commands()) {
+    if (cmd == c.name) return c.run(Argv(argv + 2, argv + argc));
+  }
+  return Fail(cmd, "unknown command (run `allot --help` for the list)");
 }
 
 Result<std::string> ReadFileOrStdin(const std::string& path) {

@@ -3,6 +3,11 @@
 // Each subcommand lives in its own file in src/cli and registers itself with ALLOT_COMMAND, so adding one
 // touches no central list. Conventions (DESIGN.md): every command takes --help; `--` ends the options;
 // errors go to stderr as `allot: <what>: <why>`; exit 0 success, 1 "no", 2 bad input or usage.
+//
+// The parsers are also the one source of the generated documentation: DescribeCommands() runs every
+// command with --help while parsers only record what they declare (ParserSpec), and `allot man` and
+// `allot completion` render that. So a command must parse its arguments (or print its help) before it
+// acts. Not thread-safe: the registry is filled by static initialisers and read by the main thread.
 #pragma once
 
 #include <map>
@@ -23,6 +28,11 @@ struct Command {
 };
 
 const std::vector<Command>& Commands();
+
+// Runs the `allot` program: `allot --help`, `allot --version`, or the named command.
+int Main(int argc, char** argv);
+// What `allot --help` prints: the version line and the command list.
+std::string TopLevelHelp();
 
 struct Registrar {
   explicit Registrar(Command c);
@@ -47,6 +57,23 @@ struct ParsedArgs {
   const std::vector<std::string>& GetAll(const std::string& name) const;
 };
 
+// One option as --help, the man pages and the completions show it.
+struct OptionSpec {
+  std::string name;        // without the leading "--"
+  std::string value_name;  // "FILE", "k=v,..."; empty for a flag
+  std::string help;
+  bool flag = false;
+};
+
+// What one parser declares: the command path ("serve", "guard run"), usage line, description, options.
+struct ParserSpec {
+  std::string command, usage, description;
+  std::vector<OptionSpec> options;
+};
+
+// The --help text of a parser (what ArgParser::Help prints).
+std::string HelpText(const ParserSpec& spec);
+
 // Declares options, parses argv, prints --help. Options are `--name value`, `--name=value` or flags.
 class ArgParser {
  public:
@@ -61,16 +88,31 @@ class ArgParser {
   // Returns the parsed arguments, or nullopt with *exit_code set (0 after --help, 2 on a usage error).
   std::optional<ParsedArgs> Parse(const Argv& args, int* exit_code) const;
   std::string Help() const;
+  const ParserSpec& Spec() const { return spec_; }
 
  private:
-  struct Opt {
-    std::string name, value_name, help;
-    bool flag;
-  };
-  std::string command_, usage_, description_;
-  std::vector<Opt> opts_;
+  ParserSpec spec_;
   bool stop_at_positional_ = false;
 };
+
+// A registered command as its documentation sees it.
+struct CommandDoc {
+  std::string name, summary;
+  std::optional<ParserSpec> spec;       // its own parser, when `allot NAME --help` is answered by one
+  std::string help;                     // what `allot NAME --help` prints
+  std::vector<ParserSpec> subcommands;  // "guard status", ...: words after NAME with a parser of their own
+  // Words that may follow NAME: the subcommands' names and the verbs of a single parser's usage
+  // ("node add ... | list | drain NAME" gives add, list, drain).
+  std::vector<std::string> verbs;
+};
+
+// Every registered command, sorted by name, found by running each with --help (and each verb of its
+// usage with --help) while parsers only record their ParserSpec. Nothing is printed and nothing runs.
+std::vector<CommandDoc> DescribeCommands();
+
+// The lower-case words that start the alternatives of a usage line: "add NAME | list" gives add, list;
+// "<status|check> [options]" gives status, check.
+std::vector<std::string> UsageVerbs(const std::string& usage);
 
 // The largest input file ReadFileOrStdin reads (about 8M scenario events).
 inline constexpr size_t kMaxInputBytes = size_t{1} << 30;
