@@ -104,7 +104,7 @@ def check_name(name: object, what: str) -> str:
 
 def split_resources(resources: Mapping[str, Amount], what: str = "resources") -> Tuple[Dict[str, str], Optional[int]]:
     """(body resources for the server, api_quota in requests/hour or None); ValueError on bad input."""
-    if not isinstance(resources, Mapping):
+    if not isinstance(resources, dict) and not isinstance(resources, Mapping):
         raise ValueError(f"{what}: expected a mapping of resource to amount, got {type(resources).__name__}")
     try:
         key = tuple((k, type(v), v) for k, v in resources.items())
@@ -165,9 +165,21 @@ def from_wire(name: str, amount: Union[int, float]) -> Number:
 
 def resources_from_wire(body: Optional[Mapping[str, Union[int, float]]]) -> Dict[str, Number]:
     """A server resource map in seed names and units; gpu shares (gpu_milli) become fractional gpus."""
-    out: Dict[str, Number] = {}
     if not body:
-        return out
+        return {}
+    try:
+        return dict(_from_wire_cached(tuple(body.items())))
+    except TypeError:
+        return _from_wire_map(body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _from_wire_cached(items: Tuple[Tuple[str, Union[int, float]], ...]) -> Dict[str, Number]:
+    return _from_wire_map(dict(items))
+
+
+def _from_wire_map(body: Mapping[str, Union[int, float]]) -> Dict[str, Number]:
+    out: Dict[str, Number] = {}
     for k, v in body.items():
         if k == "gpu_milli":
             continue

@@ -66,8 +66,12 @@ class _Sleep:
 Op = Generator[Union[_Req, _Sleep], Any, Any]
 
 
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
 def _q(s: str) -> str:
-    return urllib.parse.quote(s, safe="")
+    """A path segment: ids and keys of plain characters as they are, anything else percent-encoded."""
+    return s if _PLAIN.issuperset(s) else urllib.parse.quote(s, safe="")
 
 
 def _load_config(path: str) -> Dict[str, Any]:
