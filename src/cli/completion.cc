@@ -1,6 +1,7 @@
 // `allot completion bash|zsh|fish`: a shell completion script written from the command table
 // (DescribeCommands): commands, subcommands and verbs, each parser's options, and file or directory
 // completion where an option's value or a positional argument names a file.
+#include <cctype>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -13,11 +14,23 @@ namespace {
 
 enum class ValueKind { kNone, kFile, kDir, kOther };  // kNone: a flag; kOther: a value, not a path
 
+// A placeholder shaped like a file name: HPA.yaml, out.svg, USAGE.csv (not "k=v,...").
+bool LooksLikeFileName(const std::string& w) {
+  size_t dot = w.find('.');
+  if (dot == 0 || dot == std::string::npos || dot + 1 == w.size()) return false;
+  for (size_t i = 0; i < w.size(); i++) {
+    unsigned char ch = static_cast<unsigned char>(w[i]);
+    bool ok = i < dot ? (std::isalnum(ch) || ch == '_' || ch == '-') : (i == dot || std::isalpha(ch));
+    if (!ok) return false;
+  }
+  return true;
+}
+
 ValueKind KindOf(const OptionSpec& o) {
   if (o.flag) return ValueKind::kNone;
   const std::string& v = o.value_name;
   if (v == "DIR") return ValueKind::kDir;
-  if (v == "FILE" || v.find('.') != std::string::npos) return ValueKind::kFile;
+  if (v == "FILE" || LooksLikeFileName(v)) return ValueKind::kFile;
   // "PATH" is a tenant path in some commands and a file in others; the help says which.
   if (v == "PATH" && (o.help.find("file") != std::string::npos || o.help.find("director") != std::string::npos)) {
     return ValueKind::kFile;
@@ -44,9 +57,8 @@ bool TakesFiles(const std::string& usage) {
       after_option = false;
       continue;
     }
-    std::string stem = word.substr(0, word.find('.'));
-    bool upper = !stem.empty() && std::isupper(static_cast<unsigned char>(stem[0]));
-    if (upper && (kFileWords.count(stem) > 0 || word.find('.') != std::string::npos)) return true;
+    bool upper = std::isupper(static_cast<unsigned char>(word[0]));
+    if (upper && (kFileWords.count(word) > 0 || LooksLikeFileName(word))) return true;
   }
   return false;
 }

@@ -50,6 +50,7 @@ expect_bash "$TMP/files/cluster-2.yaml $TMP/files/cluster.yaml" -- allot plan "$
 # Values that are not files get nothing, and commands without file arguments offer no files.
 expect_bash "" -- allot serve --listen "$TMP/files/cl"
 expect_bash "" -- allot status "$TMP/files/cl"
+expect_bash "" -- allot alloc --request "$TMP/files/cl"
 # Options of one subcommand are not offered for another.
 complete_bash allot guard check -- | grep -qxF -- --listen && fail "bash: guard check offers guard metrics' --listen"
 

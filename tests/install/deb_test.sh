@@ -7,12 +7,17 @@
 source "$(dirname "$0")/lib.sh"
 build=$1 src=$2
 make_tmp
-cpack -G DEB --config "$build/CPackConfig.cmake" -B "$TMP/pkg" >"$TMP/cpack.log" 2>&1 ||
+# As `make deb` does, but gzip instead of xz: the contents are the same, and it takes seconds less.
+cpack -G DEB --config "$build/CPackConfig.cmake" -B "$TMP/pkg" -D CPACK_DEBIAN_COMPRESSION_TYPE=gzip \
+  >"$TMP/cpack.log" 2>&1 ||
   { cat "$TMP/cpack.log"; fail "cpack failed"; }
 version=$(sed -n 's/^project(allot VERSION \([0-9.]*\) .*/\1/p' "$src/CMakeLists.txt")
 [[ -n $version ]] || fail "no project version in $src/CMakeLists.txt"
 deb=$(ls "$TMP"/pkg/allot_*_amd64.deb) || fail "no allot_*_amd64.deb: $(ls "$TMP/pkg")"
-ls "$TMP"/pkg/allot-dev_*_amd64.deb >/dev/null || fail "no allot-dev_*_amd64.deb"
+dev=$(ls "$TMP"/pkg/allot-dev_*_amd64.deb) || fail "no allot-dev_*_amd64.deb"
+for f in ./usr/include/allot/engine.h ./usr/lib/liballot_engine.a ./usr/lib/cmake/allot/allotConfig.cmake; do
+  dpkg-deb -c "$dev" | awk '{print $6}' | grep -qxF "$f" || fail "allot-dev lacks $f"
+done
 [[ $deb == */allot_${version}_amd64.deb ]] || fail "package named $deb, version $version"
 
 depends=$(dpkg-deb -f "$deb" Depends)
