@@ -1,5 +1,7 @@
-"""allot.guard: seed 004's usage patterns 1-6 as written (only the import line changed), and the guard's
-decisions compared with `allot guard` on the same recorded /proc roots."""
+"""allot.guard: seed 004's usage patterns 1-6 as written (the import line changed, and each `...`
+placeholder where work would proceed records that it did), and the guard's decisions compared with
+`allot guard` on the same recorded /proc roots. All six patterns share this module, so pattern 5's
+`await train_model()` calls pattern 6's decorated train_model."""
 
 from __future__ import annotations
 
@@ -150,9 +152,6 @@ from allot.guard import AsyncResourceLimiter
 
 model_runs: List[str] = []
 
-async def train_model_5():
-    model_runs.append("5")
-
 async def distributed_training():
     limiter = AsyncResourceLimiter(
         disk_required_gb=10.0,
@@ -162,7 +161,7 @@ async def distributed_training():
 
     async with limiter.acquire("training"):
         # Resources guaranteed available
-        await train_model_5()
+        await train_model()
 
 
 # 6. Decorator
@@ -171,7 +170,7 @@ from allot.guard import respect_resource_limits
 @respect_resource_limits(disk_gb=5.0, mem_gb=4.0, gpu_gb=2.0)
 async def train_model():
     # Automatically waits for resources before executing
-    model_runs.append("6")
+    model_runs.append("trained")
 
 
 def test_pattern_1_simple_check(roomy: str) -> None:
@@ -246,9 +245,11 @@ def test_pattern_5_and_6_run_with_a_gpu(tmp_path) -> None:
     resource_guard.configure(proc_root=os.path.join(root, "proc"), sys_root=os.path.join(root, "sys"), state_dir="",
                              gpu_file=str(gpus), limits={"disk": 100}, warn={"disk": 99})
     model_runs.clear()
+    # Pattern 5 calls pattern 6's train_model: the decorator's hold adds to the limiter's (4 + 2 GiB of GPU).
     asyncio.run(distributed_training())
+    assert model_runs == ["trained"]
     asyncio.run(train_model())
-    assert model_runs == ["5", "6"]
+    assert model_runs == ["trained", "trained"]
     assert resource_guard.check_gpu_memory(required_gb=4.0) is True
     # 80 GiB * 80 % = 64 GiB may be used; 8 GiB are: 56 GiB fit, 57 do not.
     assert resource_guard.check_gpu_memory(required_gb=56.0) is True
