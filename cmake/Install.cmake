@@ -50,6 +50,8 @@ add_custom_command(
 add_custom_target(allot_docs ALL DEPENDS ${_gen}/docs.stamp)
 
 # ---- runtime ----
+# Full RELRO for the installed binary (lintian: hardening-no-bindnow).
+target_link_options(allot PRIVATE LINKER:-z,relro,-z,now)
 install(TARGETS allot RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(DIRECTORY ${_gen}/man/ DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT runtime
         FILES_MATCHING PATTERN "*.1.gz")
