@@ -36,7 +36,9 @@ std::string RunDescribing(const Command& c, const Argv& args, std::vector<Parser
 
 bool IsVerb(const std::string& w) {
   if (w.empty() || w[0] < 'a' || w[0] > 'z') return false;
-  return std::all_of(w.begin(), w.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'; });
+  return std::all_of(w.begin(), w.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+  });
 }
 
 void AddUnique(std::vector<std::string>* v, const std::string& w) {
@@ -73,7 +75,8 @@ ArgParser& ArgParser::Flag(const std::string& name, const std::string& help) {
   spec_.options.push_back({name, "", help, true});
   return *this;
 }
-ArgParser& ArgParser::Option(const std::string& name, const std::string& value_name, const std::string& help) {
+ArgParser& ArgParser::Option(const std::string& name, const std::string& value_name,
+                             const std::string& help) {
   spec_.options.push_back({name, value_name, help, false});
   return *this;
 }
@@ -88,8 +91,10 @@ std::string HelpText(const ParserSpec& spec) {
   for (const auto& opt : spec.options) {
     std::string left = "  --" + opt.name + (opt.flag ? "" : " " + opt.value_name);
     o << left;
-    if (left.size() < 28) o << std::string(28 - left.size(), ' ');
-    else o << "\n" << std::string(28, ' ');
+    if (left.size() < 28)
+      o << std::string(28 - left.size(), ' ');
+    else
+      o << "\n" << std::string(28, ' ');
     o << opt.help << "\n";
   }
   o << "  --help                    show this help\n";
@@ -108,7 +113,8 @@ std::optional<ParsedArgs> ArgParser::Parse(const Argv& args, int* exit_code) con
   bool options_done = false;
   for (size_t i = 0; i < args.size(); i++) {
     const std::string& a = args[i];
-    if (options_done || a.size() < 2 || a[0] != '-' || (a[1] != '-' && a.size() >= 2 && !std::isalpha(static_cast<unsigned char>(a[1])))) {
+    if (options_done || a.size() < 2 || a[0] != '-' ||
+        (a[1] != '-' && a.size() >= 2 && !std::isalpha(static_cast<unsigned char>(a[1])))) {
       out.positionals.push_back(a);
       if (stop_at_positional_ && !options_done) {
         for (size_t j = i + 1; j < args.size(); j++) out.positionals.push_back(args[j]);
@@ -196,7 +202,8 @@ std::vector<std::string> UsageVerbs(const std::string& usage) {
 
 std::vector<CommandDoc> DescribeCommands() {
   std::vector<Command> cmds = Commands();
-  std::sort(cmds.begin(), cmds.end(), [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
+  std::sort(cmds.begin(), cmds.end(),
+            [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
   std::vector<CommandDoc> docs;
   for (const Command& c : cmds) {
     CommandDoc d;
@@ -239,10 +246,12 @@ std::vector<CommandDoc> DescribeCommands() {
 
 std::string TopLevelHelp() {
   std::ostringstream o;
-  o << "allot: resource allocation for fleets of agents and services\n" << VersionLine() << "\n\n"
+  o << "allot: resource allocation for fleets of agents and services\n"
+    << VersionLine() << "\n\n"
     << "usage: allot <command> [options]\n       allot --version | --help\n\ncommands:\n";
   std::vector<Command> cmds = Commands();
-  std::sort(cmds.begin(), cmds.end(), [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
+  std::sort(cmds.begin(), cmds.end(),
+            [](const Command& a, const Command& b) { return std::strcmp(a.name, b.name) < 0; });
   for (const auto& c : cmds) {
     std::string n = c.name;
     o << "  " << n << std::string(n.size() < 12 ? 12 - n.size() : 1, ' ') << c.summary << "\n";
@@ -277,7 +286,8 @@ Result<std::string> ReadFileOrStdin(const std::string& path) {
   std::istream* in = &std::cin;
   if (path != "-") {
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) return InvalidArgument(path + ": is a directory, not a file");
+    if (std::filesystem::is_directory(path, ec))
+      return InvalidArgument(path + ": is a directory, not a file");
     file.open(path, std::ios::binary);
     if (!file) return InvalidArgument(path + ": cannot open file");
     in = &file;

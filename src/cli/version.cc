@@ -27,7 +27,8 @@ int RunVersion(const Argv& argv) {
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  if (!args->positionals.empty()) return Fail("version", "unexpected argument \"" + args->positionals[0] + "\"");
+  if (!args->positionals.empty())
+    return Fail("version", "unexpected argument \"" + args->positionals[0] + "\"");
   if (args->Has("json")) {
     nlohmann::json j = {
         {"version", build_info::kVersion},
@@ -44,8 +45,8 @@ int RunVersion(const Argv& argv) {
   auto yes = [](bool on) { return on ? "yes" : "no"; };
   std::cout << VersionLine() << "\n"
             << "version:    " << build_info::kVersion << "\n"
-            << "commit:     " << build_info::kCommit << (build_info::kDirty ? " (with uncommitted changes)" : "")
-            << "\n"
+            << "commit:     " << build_info::kCommit
+            << (build_info::kDirty ? " (with uncommitted changes)" : "") << "\n"
             << "build type: " << build_info::kBuildType << "\n"
             << "compiler:   " << build_info::kCompiler << "\n"
             << "features:   etcd " << yes(build_info::kEtcd) << ", nvml " << yes(build_info::kNvml)
@@ -54,5 +55,6 @@ int RunVersion(const Argv& argv) {
 }
 
 }  // namespace
-ALLOT_COMMAND("version", "print the version, git commit, build type, compiler and features (--json)", RunVersion);
+ALLOT_COMMAND("version", "print the version, git commit, build type, compiler and features (--json)",
+              RunVersion);
 }  // namespace allot::cli

@@ -9,6 +9,7 @@ int main() {
   auto cpu = allot::ParseQuantity("1.5");
   auto engine = allot::Engine::Create(allot::EngineOptions{});
   if (!memory.ok() || !cpu.ok() || !engine.ok()) return 1;
-  std::printf("%s %lld engine ok\n", memory.value().canonical.c_str(), static_cast<long long>(cpu.value().Milli()));
+  std::printf("%s %lld engine ok\n", memory.value().canonical.c_str(),
+              static_cast<long long>(cpu.value().Milli()));
   return 0;
 }
