@@ -8,6 +8,7 @@
 
 #include "allot/plan.h"
 #include "allot/resources.h"
+#include "allot/utf8.h"
 #include "plan/internal.h"
 #include "plan/tables.h"
 
@@ -29,6 +30,7 @@ using internal::Scalar;
 using internal::Select;
 using internal::Slug;
 using internal::Trim;
+using internal::YamlQuote;
 using json = nlohmann::json;
 
 // A metric target as written: "70%" or "70" (Utilization) for cpu/memory, a quantity with a unit or a
@@ -44,14 +46,15 @@ Result<ScalingMetric> ParseMetric(const std::string& resource, const std::string
   if (percent || digits) {
     long long v = digits ? std::strtoll(t.c_str(), nullptr, 10) : -1;
     if (!digits || v < 1 || v > 100000) {
-      return InvalidArgument(where + ": \"" + text + "\" is not a utilization percent like 70%");
+      return InvalidArgument(where + ": \"" + QuoteForError(text) +
+                             "\" is not a utilization percent like 70%");
     }
     m.utilization = v;
     return m;
   }
   auto amount = ParseResourceAmount(CanonicalResourceName(resource), t);
   if (!amount.ok() || *amount <= 0) {
-    return InvalidArgument(where + ": \"" + text +
+    return InvalidArgument(where + ": \"" + QuoteForError(text) +
                            "\" is neither a percent (70%) nor a positive quantity (500m, 1Gi)");
   }
   m.average_value = t;
@@ -71,7 +74,7 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
     } else if (k == "selectPolicy") {
       const std::string v = kv.second.IsScalar() ? kv.second.Scalar() : "";
       if (v != "Max" && v != "Min" && v != "Disabled") {
-        return InvalidArgument(At(source, kv.second) + ": " + path + ": \"" + v +
+        return InvalidArgument(At(source, kv.second) + ": " + path + ": \"" + QuoteForError(v) +
                                "\" is not Max, Min or Disabled");
       }
       out->select_policy = v;
@@ -91,8 +94,8 @@ Status ParseRules(const YAML::Node& n, const std::string& source, const std::str
           if (fk == "type") {
             pol.type = f.second.IsScalar() ? f.second.Scalar() : "";
             if (pol.type != "Pods" && pol.type != "Percent") {
-              return InvalidArgument(At(source, f.second) + ": " + pp + ".type: \"" + pol.type +
-                                     "\" is not Pods or Percent");
+              return InvalidArgument(At(source, f.second) + ": " + pp + ".type: \"" +
+                                     QuoteForError(pol.type) + "\" is not Pods or Percent");
             }
           } else if (fk == "value") {
             auto v = Integer(f.second, source, pp + ".value", 1, 1'000'000);
@@ -226,7 +229,7 @@ Status ParseScalingMarkdown(const MdTable& t, const std::string& source, Scaling
       char* end = nullptr;
       long long n = c.empty() ? 0 : std::strtoll(c.c_str(), &end, 10);
       if (c.empty() || *end != '\0' || n < 1 || n > 1'000'000) {
-        return InvalidArgument(where + ": " + t.header.cells[col] + ": \"" + c +
+        return InvalidArgument(where + ": " + t.header.cells[col] + ": \"" + QuoteForError(c) +
                                "\" is not a replica count of 1 or more");
       }
       *v = n;
@@ -248,7 +251,7 @@ Status ParseScalingMarkdown(const MdTable& t, const std::string& source, Scaling
         size_t colon = part.find(':');
         const std::string res = colon == std::string::npos ? "" : Lower(Trim(part.substr(0, colon)));
         if (res != "cpu" && res != "memory") {
-          return InvalidArgument(where + ": " + t.header.cells[trigger_col] + ": \"" + part +
+          return InvalidArgument(where + ": " + t.header.cells[trigger_col] + ": \"" + QuoteForError(part) +
                                  "\" is not \"CPU: 70%\" or \"Memory: 80%\"");
         }
         auto m = ParseMetric(res, part.substr(colon + 1), where + ": " + t.header.cells[trigger_col]);
@@ -266,10 +269,6 @@ Status ParseScalingMarkdown(const MdTable& t, const std::string& source, Scaling
 bool Scalable(const std::string& kind) {
   return kind == "Deployment" || kind == "StatefulSet" || kind == "ReplicaSet" ||
          kind == "ReplicationController";
-}
-
-std::string YamlString(const std::string& s) {
-  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void WriteRules(const char* name, const ScalingRules& r, std::string* out) {
@@ -385,10 +384,10 @@ Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table,
       }
       out += "---\n# allot plan --emit hpa: " + row.workload + " (" + where + ")\n";
       out += "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n";
-      out += "  name: " + YamlString(hpa_name) + "\n  namespace: " + YamlString(w->ns) + "\n";
+      out += "  name: " + YamlQuote(hpa_name) + "\n  namespace: " + YamlQuote(w->ns) + "\n";
       out += "spec:\n  scaleTargetRef:\n";
       out += std::string("    apiVersion: ") + (w->kind == "ReplicationController" ? "v1" : "apps/v1") + "\n";
-      out += "    kind: " + w->kind + "\n    name: " + YamlString(w->name) + "\n";
+      out += "    kind: " + w->kind + "\n    name: " + YamlQuote(w->name) + "\n";
       out += "  minReplicas: " + std::to_string(row.min_replicas) + "\n";
       out += "  maxReplicas: " + std::to_string(row.max_replicas) + "\n";
       out += "  metrics:\n";
@@ -398,7 +397,7 @@ Result<std::string> RenderHpas(const Plan& plan, const ScalingTable& table,
           out += "        type: Utilization\n        averageUtilization: " + std::to_string(m.utilization) +
                  "\n";
         } else {
-          out += "        type: AverageValue\n        averageValue: " + YamlString(m.average_value) + "\n";
+          out += "        type: AverageValue\n        averageValue: " + YamlQuote(m.average_value) + "\n";
         }
       }
       if (row.has_behavior) {

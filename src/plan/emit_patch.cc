@@ -12,6 +12,7 @@
 
 #include "allot/plan.h"
 #include "allot/resources.h"
+#include "allot/utf8.h"
 #include "plan/internal.h"
 #include "plan/tables.h"
 
@@ -44,11 +45,11 @@ Status CheckAmount(const std::string& key, const std::string& value, const std::
   if (auto s = ValidateResourceName(key); !s.ok()) return InvalidArgument(where + ": " + s.error().message);
   const std::string canonical = CanonicalResourceName(key);
   auto v = ParseResourceAmount(canonical, value);
-  if (!v.ok()) return InvalidArgument(where + ": \"" + value + "\": " + v.error().message);
+  if (!v.ok()) return InvalidArgument(where + ": \"" + QuoteForError(value) + "\": " + v.error().message);
   bool bytes = canonical == "memory" || canonical == "ephemeral-storage" || canonical == "storage";
   bool unitless = !value.empty() && value.find_first_not_of("0123456789.") == std::string::npos;
   if (bytes && unitless && *v > 0 && *v < (int64_t{1} << 20)) {
-    return InvalidArgument(where + ": \"" + value + "\" has no unit and would be " + value +
+    return InvalidArgument(where + ": \"" + QuoteForError(value) + "\" has no unit and would be " + value +
                            " bytes; write it with one (" + value + "Gi, " + value + "Mi)");
   }
   return Status::Ok();

@@ -8,14 +8,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
+#include "allot/utf8.h"
 #include "allot/yaml_utf8.h"
+#include "plan/tables.h"
 
 namespace allot::plan {
 namespace {
+
+using internal::YamlQuote;
 
 // Resource keys of the threshold tables, in output order, with the alert-name word and the label value
 // the metric carries (the server names disk "ephemeral-storage", the guard "disk").
@@ -36,11 +39,6 @@ std::string Num(double v) {
   return buf;
 }
 std::string Percent(double ratio) { return Num(ratio * 100) + "%"; }
-
-// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-std::string Quote(const std::string& s) {
-  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 class ConfigParser {
  public:
@@ -142,7 +140,7 @@ class ConfigParser {
     double v = t.empty() ? NAN : std::strtod(t.c_str(), &end);
     if (t.empty() || *end != '\0' || !std::isfinite(v)) {
       return Bad(n, key,
-                 "\"" + (n.IsScalar() ? n.Scalar() : std::string("(not a scalar)")) +
+                 "\"" + (n.IsScalar() ? QuoteForError(n.Scalar()) : std::string("(not a scalar)")) +
                      "\" is not a ratio like 0.7 or 70%");
     }
     if (percent) v /= 100;
@@ -156,9 +154,9 @@ class ConfigParser {
     char* end = nullptr;
     double v = t.empty() ? NAN : std::strtod(t.c_str(), &end);
     if (t.empty() || *end != '\0' || !std::isfinite(v) || v < 0) {
-      return Bad(
-          n, key,
-          "\"" + (n.IsScalar() ? t : std::string("(not a scalar)")) + "\" is not a non-negative number");
+      return Bad(n, key,
+                 "\"" + (n.IsScalar() ? QuoteForError(t) : std::string("(not a scalar)")) +
+                     "\" is not a non-negative number");
     }
     *out = v;
     return Status::Ok();
@@ -170,7 +168,7 @@ class ConfigParser {
     const std::string t = n.IsScalar() ? n.Scalar() : "";
     bool zero = t == "0" || std::regex_match(t, std::regex("^(0+(ms|s|m|h|d|w|y))+$"));
     if (!std::regex_match(t, kDuration) && t != "0") {
-      return Bad(n, key, "\"" + t + "\" is not a Prometheus duration like 30s, 5m or 1h");
+      return Bad(n, key, "\"" + QuoteForError(t) + "\" is not a Prometheus duration like 30s, 5m or 1h");
     }
     if (zero && !allow_zero) return Bad(n, key, "a rate window must be longer than 0");
     *out = zero ? "" : t;
@@ -221,7 +219,8 @@ class ConfigParser {
       } else {
         const std::string v = kv.second.IsScalar() ? kv.second.Scalar() : "";
         if (v.size() != 1 || v[0] < '0' || v[0] > '4') {
-          return Bad(kv.second, path + "." + k, "\"" + v + "\" is not a degradation level 0-4");
+          return Bad(kv.second, path + "." + k,
+                     "\"" + QuoteForError(v) + "\" is not a degradation level 0-4");
         }
         *slot = v[0] - '0';
       }
@@ -406,16 +405,16 @@ void WriteGroups(const std::vector<AlertRule>& rules, const std::string& indent,
   for (const auto& r : rules) {
     if (r.group != group) {
       group = r.group;
-      *out += indent + "- name: " + Quote(group) + "\n" + indent + "  rules:\n";
+      *out += indent + "- name: " + YamlQuote(group) + "\n" + indent + "  rules:\n";
     }
     const std::string in = indent + "  ";
     *out += in + "- alert: " + r.alert + "\n";
-    *out += in + "  expr: " + Quote(r.expr) + "\n";
+    *out += in + "  expr: " + YamlQuote(r.expr) + "\n";
     if (!r.for_duration.empty()) *out += in + "  for: " + r.for_duration + "\n";
     *out += in + "  labels:\n";
-    for (const auto& [k, v] : r.labels) *out += in + "    " + k + ": " + Quote(v) + "\n";
+    for (const auto& [k, v] : r.labels) *out += in + "    " + k + ": " + YamlQuote(v) + "\n";
     *out += in + "  annotations:\n";
-    for (const auto& [k, v] : r.annotations) *out += in + "    " + k + ": " + Quote(v) + "\n";
+    for (const auto& [k, v] : r.annotations) *out += in + "    " + k + ": " + YamlQuote(v) + "\n";
   }
 }
 
@@ -469,10 +468,10 @@ std::string RenderPrometheusRule(const RulesConfig& config, const PrometheusRule
   std::string out =
       "# Alerting rules for allot's metrics, written by `allot rules --format prometheusrule`.\n";
   out += "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n";
-  out += "  name: " + Quote(meta.name) + "\n  namespace: " + Quote(meta.ns) + "\n";
+  out += "  name: " + YamlQuote(meta.name) + "\n  namespace: " + YamlQuote(meta.ns) + "\n";
   if (!meta.labels.empty()) {
     out += "  labels:\n";
-    for (const auto& [k, v] : meta.labels) out += "    " + Quote(k) + ": " + Quote(v) + "\n";
+    for (const auto& [k, v] : meta.labels) out += "    " + YamlQuote(k) + ": " + YamlQuote(v) + "\n";
   }
   out += "spec:\n";
   WriteGroups(MakeAlertRules(config), "  ", &out);

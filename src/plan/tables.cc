@@ -3,11 +3,17 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "allot/utf8.h"
 #include "allot/yaml_utf8.h"
 
 namespace allot::plan::internal {
+
+std::string YamlQuote(const std::string& s) {
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::string Trim(const std::string& s) {
   size_t b = s.find_first_not_of(" \t\r");
@@ -155,8 +161,8 @@ Result<int64_t> Integer(const YAML::Node& n, const std::string& source, const st
   char* end = nullptr;
   long long v = t.empty() ? 0 : std::strtoll(t.c_str(), &end, 10);
   if (t.empty() || *end != '\0' || v < lo || v > hi) {
-    return InvalidArgument(At(source, n) + ": " + key + ": \"" + t + "\" is not an integer in " +
-                           std::to_string(lo) + "-" + std::to_string(hi));
+    return InvalidArgument(At(source, n) + ": " + key + ": \"" + QuoteForError(t) +
+                           "\" is not an integer in " + std::to_string(lo) + "-" + std::to_string(hi));
   }
   return static_cast<int64_t>(v);
 }

@@ -18,6 +18,8 @@ std::string Trim(const std::string& s);
 std::string Lower(std::string s);
 // The text of a scalar node, "" for anything else.
 std::string Scalar(const YAML::Node& n);
+// A YAML double-quoted scalar (JSON string syntax, which YAML reads as the same string).
+std::string YamlQuote(const std::string& s);
 // "Constitutional Trainer" -> "constitutional-trainer": how a table's service name becomes a workload name.
 std::string Slug(const std::string& s);
 
