@@ -91,4 +91,4 @@ if [[ ${ALLOT_TEST_LINTIAN:-0} == 1 ]]; then
   grep '^E: ' "$TMP/lintian.log" && fail "lintian errors (above)"
   sed 's/^/lintian: /' "$TMP/lintian.log"
 fi
-echo "ok: $(basename "$deb") installed with $how, ran allot serve, removed"
+echo "ok: $(basename "$deb") installed with $how, ran allot serve$([[ $how == "dpkg --root" ]] && echo ", purged")"
