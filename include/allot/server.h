@@ -69,6 +69,9 @@ struct ServerConfig {
   int64_t events_retention_ms = 30LL * 86400 * 1000;
   std::vector<TenantSpec> tenants;
   std::vector<NodeSpec> nodes;             // registered at start unless the store already knows them
+  // A memory or disk amount written without a unit and below 1 MiB ("memory: 8": 8 bytes) is answered
+  // with a warning; strict_units (config `units: strict`, --strict-units) refuses it with 422.
+  bool strict_units = false;
   // HTTP limits.
   size_t max_body_bytes = 1 << 20;
   int max_json_depth = 16;

@@ -29,6 +29,7 @@ int RunServe(const Argv& argv) {
   p.Flag("dev", "no authentication; loopback only (for `make run` and experiments)");
   p.Flag("quiet", "no per-request log lines");
   p.Flag("no-fsync", "do not fsync each group commit (survives a crash of allot, not of the machine)");
+  p.Flag("strict-units", "refuse memory/disk amounts without a unit below 1 MiB (\"memory: 8\") instead of warning");
   p.Option("store", "NAME", "sqlite (default: embedded, in --data), memory, or etcd (replicas, leader election)");
   p.Option("etcd-endpoints", "URLS", "etcd client URLs, comma-separated (--store etcd), e.g. http://127.0.0.1:2379");
   p.Option("etcd-prefix", "PREFIX", "key prefix in etcd (default /allot; the leader key is PREFIX/leader)");
@@ -54,6 +55,7 @@ int RunServe(const Argv& argv) {
   cfg.dev |= args->Has("dev");
   cfg.log_requests &= !args->Has("quiet");
   cfg.sync_full &= !args->Has("no-fsync");
+  cfg.strict_units |= args->Has("strict-units");
   for (const std::string& flag : StoreFlags()) {
     if (!args->Has(flag)) continue;
     if (auto st = SetStoreFlag(flag, args->Get(flag), &cfg.store); !st.ok()) return Fail("serve", st.error());

@@ -74,7 +74,11 @@ int ResourceRegistry::Find(std::string_view name) const {
   return -1;
 }
 
-Result<int> ParsePriority(std::string_view text) {
+Result<int> ParsePriority(std::string_view original) {
+  // Names in any case ("HIGH", as seed 001's Priority enum prints them).
+  std::string lower(original);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view text = lower;
   if (text == "critical") return 4;
   if (text == "high") return 3;
   if (text == "normal" || text == "medium") return 2;
@@ -83,7 +87,7 @@ Result<int> ParsePriority(std::string_view text) {
   int v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size() || text.empty()) {
-    return InvalidArgument("invalid priority \"" + QuoteForError(text) +
+    return InvalidArgument("invalid priority \"" + QuoteForError(original) +
                            "\": use critical, high, normal, low, background or an integer");
   }
   return v;

@@ -34,6 +34,12 @@ Result<ApiResult> ApiClient::Call(const std::string& method, const std::string& 
   out.status = r->status;
   out.body = nlohmann::json::parse(r->body, nullptr, false);
   if (out.body.is_discarded()) out.body = r->body;
+  // The server's warnings (a memory amount without a unit, ...) go to stderr, whatever the command prints.
+  if (out.body.is_object() && out.body.contains("warnings") && out.body["warnings"].is_array()) {
+    for (const auto& w : out.body["warnings"]) {
+      if (w.is_string()) std::cerr << "allot: warning: " << w.get<std::string>() << "\n";
+    }
+  }
   return out;
 }
 

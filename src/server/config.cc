@@ -438,7 +438,7 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   if (root.IsNull()) return c;
   ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
                               "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
-                              "forecast", "store"}));
+                              "forecast", "store", "units"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
@@ -446,6 +446,12 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   if (root["policy"]) ALLOT_TRY(ParsePolicy(r, root["policy"], &c.policy));
   if (root["limits"]) ALLOT_TRY(ParseLimits(r, root["limits"], &c));
   if (root["store"]) ALLOT_TRY(ParseStore(r, root["store"], &c.store));
+  if (root["units"]) {
+    std::string units;
+    ALLOT_TRY(r.Str(root["units"], "units", &units));
+    if (units != "warn" && units != "strict") return r.Err(root["units"], "units", "must be warn or strict");
+    c.strict_units = units == "strict";
+  }
   if (root["heartbeat_timeout"]) ALLOT_TRY(r.Duration(root["heartbeat_timeout"], "heartbeat_timeout", &c.heartbeat_timeout_ms));
   if (const YAML::Node& rt = root["retention"]) {
     ALLOT_TRY(r.Keys(rt, "retention", {"finished_allocations", "finished_count", "events"}));

@@ -56,6 +56,7 @@ std::string EncodeAlloc(const AllocRecord& r) {
   e.S(i.preempted_by);
   // Added later still: the reason code, by name (stable when codes are added).
   e.S(ReasonCodeName(i.reason_code));
+  e.S(r.agent);
   return std::move(e.out());
 }
 
@@ -115,6 +116,7 @@ std::optional<AllocRecord> DecodeAlloc(const std::string& bytes) {
     // A code this version does not know (written by a newer one) keeps its text and no code.
     i.reason_code = ReasonCodeFromName(d.S()).value_or(ReasonCode::kNone);
   }
+  if (!d.done()) r.agent = d.S();
   if (!d.ok()) return std::nullopt;
   s.id = i.id;
   s.tenant = i.tenant;

@@ -17,6 +17,7 @@ struct AllocRecord {
   std::string idem;       // idempotency key ("" if none)
   std::string actor;      // who submitted it
   int64_t lease_ms = 0;   // the TTL that renew extends by; 0: no lease
+  std::string agent;      // the submitting agent's id (seed 001's agent_id; "" if none)
 };
 std::string EncodeAlloc(const AllocRecord& r);
 std::optional<AllocRecord> DecodeAlloc(const std::string& bytes);

@@ -144,6 +144,7 @@ Status State::Restore() {
     m.tenant = r.info.tenant;
     m.idem = r.idem;
     m.actor = r.actor;
+    m.agent = r.agent;
     m.lease_ms = r.lease_ms;
     if (r.info.state == AllocState::kQueued) m.spec = std::make_unique<RequestSpec>(std::move(r.spec));
     tenant_active[m.tenant]++;
@@ -159,7 +160,7 @@ Status State::Restore() {
       std::string id = r.info.id;
       if (!r.idem.empty()) idem_index[r.info.tenant + "\n" + r.idem] = id;
       int64_t at = ended(r);
-      finished[id] = {std::move(r.info), std::move(r.idem), std::move(r.actor), at};
+      finished[id] = {std::move(r.info), std::move(r.idem), std::move(r.actor), at, std::move(r.agent)};
       finished_order.push_back(id);
     }
     PruneFinished(now, &fix);

@@ -27,6 +27,13 @@ net::HttpResponse JsonResponse(int status, const Json& body) {
   return r;
 }
 
+net::HttpResponse JsonResponse(int status, Json body, const std::vector<std::string>& warnings) {
+  if (!warnings.empty()) body["warnings"] = warnings;
+  net::HttpResponse r = JsonResponse(status, body);
+  server::AddWarningHeaders(warnings, &r.headers);
+  return r;
+}
+
 net::HttpResponse ErrorResponse(const ApiError& e) {
   net::HttpResponse r;
   r.status = e.status;
@@ -135,6 +142,7 @@ std::string State::EncodeRecord(const AllocationInfo& info, const Meta& m) {
   if (m.spec) r.spec = *m.spec;
   r.idem = m.idem;
   r.actor = m.actor;
+  r.agent = m.agent;
   r.lease_ms = m.lease_ms;
   return server::EncodeAlloc(r);
 }
@@ -142,7 +150,7 @@ std::string State::EncodeRecord(const AllocationInfo& info, const Meta& m) {
 void State::Finish(const std::string& id, const AllocationInfo& info, const Meta& m, Batch* batch) {
   auto t = tenant_active.find(m.tenant);
   if (t != tenant_active.end() && t->second > 0 && --t->second == 0) tenant_active.erase(t);
-  finished[id] = {info, m.idem, m.actor, server::WallNowMs()};
+  finished[id] = {info, m.idem, m.actor, server::WallNowMs(), m.agent};
   finished_order.push_back(id);
   PruneFinished(server::WallNowMs(), batch);
 }
@@ -215,7 +223,15 @@ Json State::AllocJson(const AllocationInfo& i, const std::string* idem) const {
   if (!i.preempted_by.empty()) j["preempted_by"] = i.preempted_by;
   if (!i.reservation.empty()) j["reservation"] = i.reservation;
   if (idem != nullptr && !idem->empty()) j["idempotency_key"] = *idem;
+  if (const std::string& agent = AgentOf(i.id); !agent.empty()) j["agent_id"] = agent;
   return j;
+}
+
+const std::string& State::AgentOf(const std::string& id) const {
+  static const std::string kNone;
+  if (auto a = active.find(id); a != active.end()) return a->second.agent;
+  if (auto f = finished.find(id); f != finished.end()) return f->second.agent;
+  return kNone;
 }
 
 Json State::AllocJsonById(const std::string& id) {

@@ -41,6 +41,8 @@ namespace allot::server {
 int64_t SteadyMicros();
 bool IsActive(AllocState s);
 net::HttpResponse JsonResponse(int status, const Json& body);
+// With unit warnings: a `warnings` array in the body and a Warning header each (none when empty).
+net::HttpResponse JsonResponse(int status, Json body, const std::vector<std::string>& warnings);
 net::HttpResponse ErrorResponse(const ApiError& e);
 bool ValidName(const std::string& s);
 Json NullableTime(int64_t ms);
@@ -65,6 +67,7 @@ struct State {
   std::mutex mu;
   struct Meta {
     std::string tenant, idem, actor;
+    std::string agent;  // agent_id of the request ("" if none)
     int64_t lease_ms = 0;
     std::unique_ptr<RequestSpec> spec;  // kept while queued: a restart re-submits it
   };
@@ -73,6 +76,7 @@ struct State {
     AllocationInfo info;
     std::string idem, actor;
     int64_t at = 0;
+    std::string agent;
   };
   std::unordered_map<std::string, Finished> finished;
   std::deque<std::string> finished_order;
@@ -207,7 +211,10 @@ struct State {
   void ScheduleAndCommit(int64_t now, const std::string& actor, Batch batch, net::Responder responder,
                          net::HttpResponse resp);
 
+  // The API's view of an allocation; its idempotency key when given, its agent_id from the indexes.
   Json AllocJson(const AllocationInfo& i, const std::string* idem) const;
+  // The agent_id an allocation was submitted with ("" if none or unknown).
+  const std::string& AgentOf(const std::string& id) const;
 
   Json AllocJsonById(const std::string& id);
 

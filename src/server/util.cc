@@ -220,7 +220,41 @@ std::optional<ApiError> GetBool(const Json& obj, const std::string& where, const
   return std::nullopt;
 }
 
-std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out) {
+namespace {
+
+// The warning for a memory or disk amount written without a unit that is most likely not meant as bytes.
+std::optional<std::string> BareByteAmount(const std::string& name, const std::string& text, int64_t amount,
+                                          const std::string& field) {
+  if (name != "memory" && name != "ephemeral-storage") return std::nullopt;
+  if (amount <= 0 || amount >= (int64_t{1} << 20)) return std::nullopt;
+  if (text.empty() || text.find_first_not_of("0123456789.") != std::string::npos) return std::nullopt;
+  return field + ": " + text + " has no unit and means " + text + " bytes; write \"" + text + "Gi\" or \"" + text +
+         "G\" for gigabytes";
+}
+
+}  // namespace
+
+std::string AgentType(const std::string& agent_id) {
+  size_t end = agent_id.size();
+  while (end > 0 && agent_id[end - 1] >= '0' && agent_id[end - 1] <= '9') end--;
+  if (end == agent_id.size() || end < 2 || (agent_id[end - 1] != '_' && agent_id[end - 1] != '-')) return agent_id;
+  return agent_id.substr(0, end - 1);
+}
+
+void AddWarningHeaders(const std::vector<std::string>& warnings,
+                       std::vector<std::pair<std::string, std::string>>* headers) {
+  for (const auto& w : warnings) {
+    std::string quoted;
+    for (char c : w) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    headers->push_back({"Warning", "299 - \"" + quoted + "\""});
+  }
+}
+
+std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out,
+                                     std::vector<std::string>* warnings, bool strict_units) {
   if (v.is_null()) return std::nullopt;
   if (!v.is_object()) return BadRequest(field, "must be an object of resource quantities");
   if (v.size() > 64) return Unprocessable(field, "has too many resources");
@@ -242,6 +276,10 @@ std::optional<ApiError> GetResources(const Json& v, const std::string& field, Re
     if (!amount.ok()) return Unprocessable(f, amount.error().message);
     if (*amount > kMaxAmount) return Unprocessable(f, "quantity \"" + text + "\" is absurdly large");
     if (out->count(name)) return BadRequest(f, "resource given twice (an alias names the same resource)");
+    if (auto w = BareByteAmount(name, text, *amount, f)) {
+      if (strict_units) return Unprocessable(f, *w + " (units: strict)");
+      if (warnings != nullptr) warnings->push_back(*w);
+    }
     (*out)[name] = *amount;
   }
   return std::nullopt;

@@ -60,7 +60,16 @@ std::optional<ApiError> GetString(const Json& obj, const std::string& where, con
                                   size_t max_len = 253);
 std::optional<ApiError> GetBool(const Json& obj, const std::string& where, const char* key, bool* out);
 // {name: "quantity"} (numbers accepted too) -> canonical name -> internal units.
-std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out);
+// A mapping of resource quantities. A memory or disk amount written as a bare number below 1 MiB (most
+// likely meant as GB or GiB) adds a warning to `warnings` (when given), or is refused when `strict_units`.
+std::optional<ApiError> GetResources(const Json& v, const std::string& field, ResourceMap* out,
+                                     std::vector<std::string>* warnings = nullptr, bool strict_units = false);
+// Seed 001's agent type of an agent id: the id without a trailing `_<digits>` or `-<digits>`
+// ("policy_analyzer_01" -> "policy_analyzer"); the id itself otherwise.
+std::string AgentType(const std::string& agent_id);
+// Adds each warning as a `Warning: 299 - "text"` header (as Kubernetes answers admission warnings).
+void AddWarningHeaders(const std::vector<std::string>& warnings,
+                       std::vector<std::pair<std::string, std::string>>* headers);
 std::optional<ApiError> GetLabels(const Json& v, const std::string& field, Labels* out);
 // Priorities: a name (background=0 ... critical=4) or an integer 0..kMaxPriority.
 inline constexpr int kMaxPriority = 1'000'000;

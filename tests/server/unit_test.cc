@@ -101,6 +101,15 @@ store:
   }
 }
 
+TEST(ConfigTest, UnitsWarnOrStrict) {
+  EXPECT_FALSE(ParseServerConfig("listen: a:1\n", "c.yaml")->strict_units);
+  EXPECT_TRUE(ParseServerConfig("units: strict\n", "c.yaml")->strict_units);
+  EXPECT_FALSE(ParseServerConfig("units: warn\n", "c.yaml")->strict_units);
+  auto c = ParseServerConfig("listen: a:1\nunits: loose\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("c.yaml:2: units: must be warn or strict"), std::string::npos) << c.error().message;
+}
+
 TEST(AuthTest, MatchesOnlyTheHashedSecretAndKeepsRoles) {
   std::vector<TokenConfig> toks = {{"ops", "admin", "", HashToken("s3cret-ops")},
                                    {"bot", "writer", "org/a", HashToken("s3cret-bot")}};

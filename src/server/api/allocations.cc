@@ -31,34 +31,66 @@ std::optional<AllocationInfo> Visible(State& srv, const std::string& id, const P
   return info;
 }
 
+// Seed 001's spelling of a field beside allot's (`workflow_id` for `workflow`, `resources` for
+// `requests`): the name the body uses, or an error when it gives both.
+std::optional<ApiError> Alias(const Json& body, const char* name, const char* alias, const char** used) {
+  bool has_alias = body.contains(alias) && !body[alias].is_null();
+  if (body.contains(name) && !body[name].is_null() && has_alias) {
+    return BadRequest(alias, std::string("give ") + name + " or " + alias + ", not both");
+  }
+  *used = has_alias ? alias : name;
+  return std::nullopt;
+}
+
 // The request of a POST /v1/allocations body as `who` may make it (its tenant in `who`'s subtree), its
-// idempotency key and lease; the first problem as an error that names the field (403 for the tenant).
+// idempotency key, lease, agent_id and unit warnings; the first problem as an error that names the field
+// (403 for the tenant). Seed 001's fields are accepted: agent_id, agent_type, workflow_id, resources.
 std::optional<ApiError> ParseSubmission(const State& srv, const std::string& text, const Principal& who, RequestSpec* spec,
-                                        std::string* idem, int64_t* lease_ms) {
+                                        std::string* idem, int64_t* lease_ms, std::string* agent,
+                                        std::vector<std::string>* warnings) {
   Json body;
   if (auto e = server::ParseBody(text, srv.cfg.max_json_depth, &body)) return *e;
   if (auto e = server::CheckKeys(body, "", {"tenant", "workflow", "priority", "requests", "limits", "duration",
                                             "ttl", "wait", "selector", "tolerations", "preemptible", "count",
-                                            "spread", "reservation", "idempotency_key"})) {
+                                            "spread", "reservation", "idempotency_key", "agent_id", "agent_type",
+                                            "workflow_id", "resources"})) {
     return *e;
   }
+  std::string agent_type;
+  if (auto e = server::GetString(body, "", "agent_id", agent, 253)) return *e;
+  if (auto e = server::GetString(body, "", "agent_type", &agent_type, 253)) return *e;
+  const char* type_field = agent_type.empty() ? "agent_id" : "agent_type";
+  if (agent_type.empty() && !agent->empty()) agent_type = AgentType(*agent);
   spec->tenant = who.role == "writer" ? who.tenant : "default";
+  if (!agent_type.empty()) {
+    // The agent type's tenant: the type itself, inside a writer's subtree.
+    if (auto e = server::ValidateTenant(agent_type, type_field)) return *e;
+    spec->tenant = who.role == "writer" && !who.CoversTenant(agent_type) ? who.tenant + "/" + agent_type : agent_type;
+  }
   if (auto e = server::GetString(body, "", "tenant", &spec->tenant)) return *e;
   if (auto e = server::ValidateTenant(spec->tenant, "tenant")) return *e;
   if (!who.CoversTenant(spec->tenant)) {
     return Forbidden("tenant " + spec->tenant + " is outside this token's subtree " + who.tenant);
   }
-  if (auto e = server::GetString(body, "", "workflow", &spec->workflow)) return *e;
+  const char* workflow = nullptr;
+  if (auto e = Alias(body, "workflow", "workflow_id", &workflow)) return *e;
+  if (auto e = server::GetString(body, "", workflow, &spec->workflow)) return *e;
   if (body.contains("priority")) {
     if (auto e = server::GetPriority(body["priority"], "priority", &spec->priority)) return *e;
   }
-  if (!body.contains("requests")) return BadRequest("requests", "is required");
-  if (auto e = server::GetResources(body["requests"], "requests", &spec->requests)) return *e;
+  const char* requests = nullptr;
+  if (auto e = Alias(body, "requests", "resources", &requests)) return *e;
+  if (!body.contains(requests)) return BadRequest("requests", "is required (or seed 001's resources)");
+  if (auto e = server::GetResources(body[requests], requests, &spec->requests, warnings, srv.cfg.strict_units)) {
+    return *e;
+  }
   bool any = false;
   for (const auto& [k, v] : spec->requests) any |= v > 0;
-  if (!any) return Unprocessable("requests", "must ask for a positive amount of some resource");
+  if (!any) return Unprocessable(requests, "must ask for a positive amount of some resource");
   if (body.contains("limits")) {
-    if (auto e = server::GetResources(body["limits"], "limits", &spec->limits)) return *e;
+    if (auto e = server::GetResources(body["limits"], "limits", &spec->limits, warnings, srv.cfg.strict_units)) {
+      return *e;
+    }
     for (const auto& [k, v] : spec->limits) {
       auto q = spec->requests.find(k);
       if (q != spec->requests.end() && v < q->second) {
@@ -124,7 +156,9 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   RequestSpec spec;
   std::string idem;
   int64_t lease_ms = 0;
-  if (auto e = ParseSubmission(srv, req.body, who, &spec, &idem, &lease_ms)) {
+  std::string agent;
+  std::vector<std::string> warnings;
+  if (auto e = ParseSubmission(srv, req.body, who, &spec, &idem, &lease_ms, &agent, &warnings)) {
     return srv.Reject(r, *e, e->status == 403 ? "forbidden" : "invalid");
   }
 
@@ -235,6 +269,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   m.tenant = spec.tenant;
   m.idem = idem;
   m.actor = who.name;
+  m.agent = agent;
   m.lease_ms = lease_ms;
   m.spec = std::make_unique<RequestSpec>(spec);
   m.spec->id = id;
@@ -250,6 +285,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   net::HttpResponse resp;
   Json j = srv.AllocJson(*info, &idem);
   j["degradation"] = srv.DegradationJson();
+  if (!warnings.empty()) j["warnings"] = warnings;
   if (info->state == AllocState::kPlaced) {
     resp = JsonResponse(201, j);
   } else if (info->state == AllocState::kQueued) {
@@ -262,6 +298,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
                                   (info->reason.empty() ? "" : ": " + info->reason)}};
     resp = JsonResponse(409, j);
   }
+  server::AddWarningHeaders(warnings, &resp.headers);
   srv.CommitThen(std::move(b), r, std::move(resp), std::move(fire), ticket.Handoff());
 }
 
@@ -305,6 +342,7 @@ void ListAllocations(State& srv, const net::HttpRequest& req, const Principal& w
   std::string tenant = req.Query("tenant");
   std::string state = req.Query("state");
   std::string node = req.Query("node");
+  std::string agent = req.Query("agent_id");
   size_t limit = 1000;
   if (req.HasQuery("limit")) {
     int64_t v = 0;
@@ -324,6 +362,7 @@ void ListAllocations(State& srv, const net::HttpRequest& req, const Principal& w
     if (!tenant.empty() && !server::InSubtree(i.tenant, tenant)) return;
     if (!state.empty() && state != AllocStateName(i.state)) return;
     if (!node.empty() && std::find(i.nodes.begin(), i.nodes.end(), node) == i.nodes.end()) return;
+    if (!agent.empty() && srv.AgentOf(i.id) != agent) return;
     total++;
     if (out.size() < limit) out.push_back(i);
   };

@@ -117,10 +117,15 @@ void AddNode(State& srv, const net::HttpRequest& req, const Principal& who, cons
   if (auto e = server::GetString(body, "", "name", &spec.name)) return srv.Invalid(r, *e);
   if (!ValidName(spec.name)) return srv.Invalid(r, Unprocessable("name", "a node name of letters, digits, '-', '_', '.' is required"));
   if (!body.contains("capacity")) return srv.Invalid(r, BadRequest("capacity", "is required"));
-  if (auto e = server::GetResources(body["capacity"], "capacity", &spec.capacity)) return srv.Invalid(r, *e);
+  std::vector<std::string> warnings;
+  if (auto e = server::GetResources(body["capacity"], "capacity", &spec.capacity, &warnings, srv.cfg.strict_units)) {
+    return srv.Invalid(r, *e);
+  }
   if (spec.capacity.empty()) return srv.Invalid(r, Unprocessable("capacity", "names no resource"));
   if (body.contains("allocated")) {
-    if (auto e = server::GetResources(body["allocated"], "allocated", &spec.allocated)) return srv.Invalid(r, *e);
+    if (auto e = server::GetResources(body["allocated"], "allocated", &spec.allocated, &warnings, srv.cfg.strict_units)) {
+      return srv.Invalid(r, *e);
+    }
   }
   if (body.contains("labels")) {
     if (auto e = server::GetLabels(body["labels"], "labels", &spec.labels)) return srv.Invalid(r, *e);
@@ -186,7 +191,7 @@ void AddNode(State& srv, const net::HttpRequest& req, const Principal& who, cons
   srv.engine->Schedule(now);
   auto fire = srv.Collect(who.name, &b);
   auto n = srv.engine->Node(spec.name);
-  srv.CommitThen(std::move(b), r, JsonResponse(exists ? 200 : 201, srv.NodeJson(*n)), std::move(fire));
+  srv.CommitThen(std::move(b), r, JsonResponse(exists ? 200 : 201, srv.NodeJson(*n), warnings), std::move(fire));
 }
 
 void RemoveNode(State& srv, const std::string& name, const Principal& who, const net::Responder& r) {

@@ -53,10 +53,11 @@ void SetQuota(State& srv, const std::string& tenant, const net::HttpRequest& req
     t.weight = body["weight"].get<double>();
     if (!(t.weight > 0 && t.weight <= 1e6)) return srv.Invalid(r, Unprocessable("weight", "must be in (0, 1e6]"));
   }
+  std::vector<std::string> warnings;
   for (const char* k : {"guaranteed", "max", "lending_limit"}) {
     if (!body.contains(k)) continue;
     ResourceMap* dst = std::string(k) == "guaranteed" ? &t.guaranteed : std::string(k) == "max" ? &t.max : &t.lending_limit;
-    if (auto e = server::GetResources(body[k], k, dst)) return srv.Invalid(r, *e);
+    if (auto e = server::GetResources(body[k], k, dst, &warnings, srv.cfg.strict_units)) return srv.Invalid(r, *e);
   }
   for (const auto& [res, g] : t.guaranteed) {
     auto m = t.max.find(res);
@@ -78,7 +79,7 @@ void SetQuota(State& srv, const std::string& tenant, const net::HttpRequest& req
   b.Put(Table::kTenants, tenant, server::EncodeTenant(t));
   srv.engine->Schedule(now);
   auto fire = srv.Collect(who.name, &b);
-  srv.CommitThen(std::move(b), r, JsonResponse(200, srv.TenantJson(tenant)), std::move(fire));
+  srv.CommitThen(std::move(b), r, JsonResponse(200, srv.TenantJson(tenant), warnings), std::move(fire));
 }
 
 }  // namespace

@@ -70,7 +70,10 @@ void Reserve(State& srv, const net::HttpRequest& req, const Principal& who, cons
   if (spec.end <= spec.start) return srv.Invalid(r, Unprocessable("end", "must be after start"));
   if (spec.end <= now) return srv.Invalid(r, Unprocessable("end", "is in the past"));
   if (!body.contains("requests")) return srv.Invalid(r, BadRequest("requests", "is required"));
-  if (auto e = server::GetResources(body["requests"], "requests", &spec.requests)) return srv.Invalid(r, *e);
+  std::vector<std::string> warnings;
+  if (auto e = server::GetResources(body["requests"], "requests", &spec.requests, &warnings, srv.cfg.strict_units)) {
+    return srv.Invalid(r, *e);
+  }
   if (body.contains("nodes") && !body["nodes"].is_null()) {
     if (!body["nodes"].is_array()) return srv.Invalid(r, BadRequest("nodes", "must be a list of node names"));
     for (const auto& n : body["nodes"]) {
@@ -96,7 +99,7 @@ void Reserve(State& srv, const net::HttpRequest& req, const Principal& who, cons
   for (const auto& ri : srv.engine->Reservations()) {
     if (ri.spec.id == spec.id) out = srv.ReservationJson(ri);
   }
-  srv.CommitThen(std::move(b), r, JsonResponse(201, out), std::move(fire));
+  srv.CommitThen(std::move(b), r, JsonResponse(201, out, warnings), std::move(fire));
 }
 
 void ListReservations(State& srv, const Principal& who, const net::Responder& r) {
