@@ -9,8 +9,14 @@ case "${1:-build}" in
                groff-base man-db zsh fish systemd dpkg-dev file) ;;
   deb) need+=(dpkg-dev file) ;;
 esac
+# kubectl: Debian's kubernetes-client, unless a kubectl is already installed (another package, such as
+# Kubernetes' own `kubectl`, may own /usr/bin/kubectl; installing both fails).
+if command -v kubectl >/dev/null 2>&1; then
+  need=("${need[@]/kubernetes-client}")
+fi
 missing=()
 for p in "${need[@]}"; do
+  [ -n "$p" ] || continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
