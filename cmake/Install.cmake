@@ -114,6 +114,9 @@ install(TARGETS ${_exported} EXPORT allotTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/allot DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+# Every Debian package carries its own copyright and changelog (lintian: no-copyright-file, no-changelog).
+install(FILES ${CMAKE_SOURCE_DIR}/packaging/copyright ${_gen}/changelog.gz
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/allot-dev COMPONENT dev)
 set(_cmakedir ${CMAKE_INSTALL_LIBDIR}/cmake/allot)
 install(EXPORT allotTargets NAMESPACE allot:: DESTINATION ${_cmakedir} COMPONENT dev)
 configure_package_config_file(${CMAKE_SOURCE_DIR}/cmake/allotConfig.cmake.in ${_gen}/allotConfig.cmake

@@ -15,7 +15,8 @@ version=$(sed -n 's/^project(allot VERSION \([0-9.]*\) .*/\1/p' "$src/CMakeLists
 [[ -n $version ]] || fail "no project version in $src/CMakeLists.txt"
 deb=$(ls "$TMP"/pkg/allot_*_amd64.deb) || fail "no allot_*_amd64.deb: $(ls "$TMP/pkg")"
 dev=$(ls "$TMP"/pkg/allot-dev_*_amd64.deb) || fail "no allot-dev_*_amd64.deb"
-for f in ./usr/include/allot/engine.h ./usr/lib/liballot_engine.a ./usr/lib/cmake/allot/allotConfig.cmake; do
+for f in ./usr/include/allot/engine.h ./usr/lib/liballot_engine.a ./usr/lib/cmake/allot/allotConfig.cmake \
+         ./usr/share/doc/allot-dev/copyright ./usr/share/doc/allot-dev/changelog.gz; do
   dpkg-deb -c "$dev" | awk '{print $6}' | grep -qxF "$f" || fail "allot-dev lacks $f"
 done
 [[ $deb == */allot_${version}_amd64.deb ]] || fail "package named $deb, version $version"
