@@ -1,6 +1,6 @@
 # The completion scripts of `allot completion bash|zsh|fish`: bash's is loaded into bash and asked to
 # complete words the way readline does (COMP_WORDS, COMP_CWORD, the function `complete` names); fish's
-# answers `complete -C`; zsh's parses and registers itself for allot with compinit.
+# answers `complete -C`; zsh's registers itself with compinit and completes TAB in an interactive zsh.
 # Usage: completion_test.sh ALLOT
 source "$(dirname "$0")/lib.sh"
 allot=$1
@@ -60,6 +60,15 @@ if command -v zsh >/dev/null; then
   zsh -n "$TMP/_allot" || fail "zsh: the script does not parse"
   got=$(cd "$TMP" && zsh -f -c 'autoload -Uz compinit && compinit -u -d '"$TMP"'/zcompdump && source ./_allot && print -r -- $_comps[allot]')
   [[ $got == _allot ]] || fail "zsh: allot is completed by '$got', expected _allot"
+  expect_zsh() {  # WORDS RESULT: typing WORDS and TAB in an interactive zsh leaves RESULT
+    local line; line=$(timeout 30 zsh -f "$(dirname "$0")/zsh_complete.zsh" "$TMP" "$1" | sed 's/ *$//')
+    [[ $line == "$2" ]] || fail "zsh: '$1' TAB -> '$line', expected '$2'"
+  }
+  expect_zsh "allot ser" "allot serve"
+  expect_zsh "allot guard sta" "allot guard status"
+  expect_zsh "allot serve --con" "allot serve --config"
+  expect_zsh "allot trace replay --pol" "allot trace replay --policy"
+  expect_zsh "allot serve --config $TMP/files/not" "allot serve --config $TMP/files/notes.txt"
 else
   fail "zsh is not installed (scripts/install-deps.sh test installs it)"
 fi
