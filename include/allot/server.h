@@ -62,6 +62,9 @@ struct ServerConfig {
   // Global limits (0: none). Active = queued + placed.
   size_t max_allocations_per_tenant = 0;
   size_t max_concurrent_allocations = 0;
+  // Seed 001's per-agent caps (limits.global): one agent_id's active allocations together (0: none).
+  int64_t max_cpu_per_agent = 0;     // millicores
+  int64_t max_memory_per_agent = 0;  // bytes
   int64_t max_lease_ms = 366LL * 86400 * 1000;
   int64_t heartbeat_timeout_ms = 30'000;   // agent nodes silent this long are marked down
   int64_t finished_retention_ms = 3'600'000;  // finished allocations stay visible to GET this long ...
@@ -102,6 +105,10 @@ struct ServerConfig {
 
 // Parses a config file; errors name the file, line and key.
 Result<ServerConfig> LoadServerConfig(const std::string& path);
+// Several files merged in order (`allot serve --config A --config B`): mappings merge key by key, a later
+// file's value wins, lists are replaced. Each file is checked alone first, so errors name its lines.
+// Seed 001's config/resource_limits.yaml and config/allocation_policies.yaml load as written.
+Result<ServerConfig> LoadServerConfigs(const std::vector<std::string>& paths);
 Result<ServerConfig> ParseServerConfig(const std::string& yaml_text, const std::string& origin);
 // Lower-case hex SHA-256 of a token secret, as `sha256:` in the config expects.
 std::string HashToken(const std::string& secret);

@@ -23,7 +23,7 @@ int RunServe(const Argv& argv) {
               "Runs the allocation server: the HTTP/JSON API under /v1, durable state in DIR (SQLite, WAL),\n"
               "leases, audit log, bearer-token auth and Prometheus metrics at /metrics. SIGTERM stops it\n"
               "gracefully: no new connections, in-flight requests finish, the store is flushed.");
-  p.Option("config", "FILE", "YAML config (listen, data, auth, policy, limits, tenants, nodes, ...)");
+  p.Option("config", "FILE", "YAML config (listen, data, auth, policy, limits, tenants, nodes, ...); repeatable: merged in order");
   p.Option("listen", "HOST:PORT", "address to listen on (default 127.0.0.1:7070, or the config's)");
   p.Option("data", "DIR", "data directory (default ./allot-data, or the config's)");
   p.Flag("dev", "no authentication; loopback only (for `make run` and experiments)");
@@ -46,7 +46,7 @@ int RunServe(const Argv& argv) {
   }
   ServerConfig cfg;
   if (args->Has("config")) {
-    auto c = LoadServerConfig(args->Get("config"));
+    auto c = LoadServerConfigs(args->GetAll("config"));
     if (!c.ok()) return Fail("serve", c.error());
     cfg = std::move(c.value());
   }

@@ -2,6 +2,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -83,6 +84,25 @@ class Reader {
       if (!v.ok()) return Err(it->second, f, v.error().message);
       (*out)[canon] = *v;
     }
+    return Status::Ok();
+  }
+  // An amount in seed 001's units: a number of cores (cpu), GB = 2^30 bytes (memory, disk), devices (gpu)
+  // or a count (anything else); a string is a Kubernetes quantity.
+  Status SeedAmount(const YAML::Node& n, const std::string& key, const std::string& resource, int64_t* out) const {
+    if (!n.IsScalar()) return Err(n, key, "must be a number (seed 001's units) or a quantity string");
+    std::string canon = CanonicalResourceName(resource);
+    double v = 0;
+    if (n.Tag() != "!" && YAML::convert<double>::decode(n, v)) {
+      if (!(v >= 0 && v <= 1e12)) return Err(n, key, "is out of range");
+      double unit = canon == "cpu" || canon == "gpu" ? 1000.0
+                    : canon == "memory" || canon == "ephemeral-storage" ? static_cast<double>(int64_t{1} << 30)
+                                                                      : 1.0;
+      *out = static_cast<int64_t>(std::ceil(v * unit));
+      return Status::Ok();
+    }
+    auto q = ParseResourceAmount(canon, n.as<std::string>());
+    if (!q.ok()) return Err(n, key, q.error().message);
+    *out = *q;
     return Status::Ok();
   }
   Status Labels(const YAML::Node& n, const std::string& key, allot::Labels* out) const {
@@ -336,12 +356,143 @@ Status ParsePools(const Reader& r, const YAML::Node& n, std::vector<PoolConfig>*
   return Status::Ok();
 }
 
-Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out) {
+// Seed 001's config/resource_limits.yaml: `limits.global` caps and `limits.agent_types` (each agent type
+// a tenant whose quota max is its row; api_quota a concurrency pool `api_quota:TYPE`).
+Status ParseSeedLimits(const Reader& r, const YAML::Node& l, ServerConfig* c, YAML::Node* pools,
+                       std::vector<std::string>* agent_types) {
+  if (const YAML::Node& g = l["global"]) {
+    ALLOT_TRY(r.Keys(g, "limits.global", {"max_cpu_per_agent", "max_memory_per_agent", "max_concurrent_allocations"}));
+    if (g["max_cpu_per_agent"]) {
+      ALLOT_TRY(r.SeedAmount(g["max_cpu_per_agent"], "limits.global.max_cpu_per_agent", "cpu", &c->max_cpu_per_agent));
+    }
+    if (g["max_memory_per_agent"]) {
+      ALLOT_TRY(r.SeedAmount(g["max_memory_per_agent"], "limits.global.max_memory_per_agent", "memory",
+                             &c->max_memory_per_agent));
+    }
+    if (g["max_concurrent_allocations"]) {
+      int64_t v = 0;
+      ALLOT_TRY(r.Int(g["max_concurrent_allocations"], "limits.global.max_concurrent_allocations", 0, 1LL << 40, &v));
+      c->max_concurrent_allocations = static_cast<size_t>(v);
+    }
+  }
+  if (const YAML::Node& types = l["agent_types"]) {
+    if (!types.IsMap()) return r.Err(types, "limits.agent_types", "must be a mapping of agent types");
+    for (auto it = types.begin(); it != types.end(); ++it) {
+      std::string name = it->first.as<std::string>();
+      std::string p = "limits.agent_types." + name;
+      if (auto e = server::ValidateTenant(name, p)) return r.Err(it->first, p, e->message);
+      if (!it->second.IsMap()) return r.Err(it->second, p, "must be a mapping of resource: amount");
+      TenantSpec t;
+      t.path = name;
+      for (auto res = it->second.begin(); res != it->second.end(); ++res) {
+        std::string rn = res->first.as<std::string>();
+        std::string f = p + "." + rn;
+        if (rn == "api_quota") {
+          // Requests of a shared external API: a concurrency pool of that many units for the type.
+          int64_t units = 0;
+          ALLOT_TRY(r.Int(res->second, f, 1, 1LL << 40, &units));
+          YAML::Node pool;
+          pool["capacity"] = units;
+          pool["ttl"] = "1h";
+          (*pools)["api_quota:" + name] = pool;
+          continue;
+        }
+        if (auto s = ValidateResourceName(rn); !s.ok()) return r.Err(res->first, f, s.message());
+        int64_t amount = 0;
+        ALLOT_TRY(r.SeedAmount(res->second, f, rn, &amount));
+        t.max[CanonicalResourceName(rn)] = amount;
+      }
+      c->tenants.push_back(std::move(t));
+      agent_types->push_back(name);
+    }
+  }
+  return Status::Ok();
+}
+
+// Seed 001's config/allocation_policies.yaml: `policies.scheduling|quotas|throttling` onto allot's policy,
+// the agent types' quotas and the degradation thresholds and rate limits.
+// Quotas of seed 001's agent types: policies.quotas.burst_allowance and grace_period.
+struct SeedQuotaPolicy {
+  double burst = 1.0;
+  int64_t grace_ms = 0;
+};
+
+Status ParseSeedPolicies(const Reader& r, const YAML::Node& n, ServerConfig* c, YAML::Node* throttling,
+                         SeedQuotaPolicy* quota) {
+  ALLOT_TRY(r.Keys(n, "policies", {"scheduling", "quotas", "throttling"}));
+  if (const YAML::Node& s = n["scheduling"]) {
+    ALLOT_TRY(r.Keys(s, "policies.scheduling", {"algorithm", "preemption_enabled", "backfill_enabled"}));
+    if (s["algorithm"]) {
+      std::string a;
+      ALLOT_TRY(r.Str(s["algorithm"], "policies.scheduling.algorithm", &a));
+      // The seed's names: priority (FIFO within priorities), fair share (DRF), bin packing, load balancing.
+      if (a == "priority_with_fairshare" || a == "fair_share" || a == "fairshare" || a == "drf") {
+        c->policy.fair_share = "drf";
+      } else if (a == "priority" || a == "fifo") {
+        c->policy.fair_share = "none";
+      } else if (a == "bin_packing") {
+        c->policy.scoring = "most-allocated";
+      } else if (a == "load_balancing" || a == "spread") {
+        c->policy.scoring = "least-allocated";
+      } else {
+        return r.Err(s["algorithm"], "policies.scheduling.algorithm",
+                     "unknown algorithm \"" + a +
+                         "\" (priority, priority_with_fairshare, fair_share, bin_packing, load_balancing)");
+      }
+    }
+    if (s["preemption_enabled"]) ALLOT_TRY(r.Bool(s["preemption_enabled"], "policies.scheduling.preemption_enabled", &c->policy.preemption));
+    if (s["backfill_enabled"]) ALLOT_TRY(r.Bool(s["backfill_enabled"], "policies.scheduling.backfill_enabled", &c->policy.backfill));
+  }
+  if (const YAML::Node& q = n["quotas"]) {
+    ALLOT_TRY(r.Keys(q, "policies.quotas", {"enforcement", "burst_allowance", "grace_period"}));
+    if (q["enforcement"]) {
+      std::string e;
+      ALLOT_TRY(r.Str(q["enforcement"], "policies.quotas.enforcement", &e));
+      if (e == "strict") c->policy.quota_mode = QuotaMode::kStrict;
+      else if (e == "soft" || e == "queue") c->policy.quota_mode = QuotaMode::kQueue;
+      else return r.Err(q["enforcement"], "policies.quotas.enforcement", "must be strict or soft");
+    }
+    if (q["burst_allowance"]) ALLOT_TRY(r.Double(q["burst_allowance"], "policies.quotas.burst_allowance", 1.0, 100.0, &quota->burst));
+    if (q["grace_period"]) ALLOT_TRY(r.Duration(q["grace_period"], "policies.quotas.grace_period", &quota->grace_ms));
+  }
+  if (const YAML::Node& t = n["throttling"]) {
+    ALLOT_TRY(r.Keys(t, "policies.throttling", {"enabled", "cpu_threshold", "memory_threshold", "api_rate_limit"}));
+    bool enabled = true;
+    if (t["enabled"]) ALLOT_TRY(r.Bool(t["enabled"], "policies.throttling.enabled", &enabled));
+    if (!enabled) return Status::Ok();
+    // The threshold is where the cluster is heavily loaded (level 3); the other levels keep their
+    // distances below it (default 70/85/95/100).
+    for (const char* res : {"cpu", "memory"}) {
+      std::string key = std::string(res) + "_threshold";
+      if (!t[key]) continue;
+      int64_t pct = 0;
+      ALLOT_TRY(r.Int(t[key], "policies.throttling." + key, 30, 100, &pct));
+      YAML::Node levels;
+      for (int64_t v : {pct - 25, pct - 10, pct, std::min<int64_t>(100, pct + 5)}) levels.push_back(v);
+      (*throttling)["degradation"]["thresholds"][res] = levels;
+    }
+    if (t["api_rate_limit"]) {
+      // Requests per minute of the shared external API (seed 001's api_quotas unit), burst one minute.
+      int64_t per_minute = 0;
+      ALLOT_TRY(r.Int(t["api_rate_limit"], "policies.throttling.api_rate_limit", 1, 1LL << 40, &per_minute));
+      YAML::Node rl;
+      rl["rate"] = std::to_string(per_minute) + "/m";
+      rl["burst"] = per_minute;
+      (*throttling)["ratelimits"]["api_rate_limit"] = rl;
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out, YAML::Node* pools,
+                   std::vector<std::string>* agent_types) {
   ServerConfig& c = *out;
+  ALLOT_TRY(ParseSeedLimits(r, l, out, pools, agent_types));
   ALLOT_TRY(r.Keys(l, "limits", {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease",
                                  "max_body_bytes", "max_json_depth", "max_queue", "max_connections", "workers",
                                  "request_timeout", "idle_timeout", "max_watch", "write_timeout",
-                                 "max_connections_per_address", "max_pending_output_bytes", "send_buffer_bytes"}));
+                                 "max_connections_per_address", "max_pending_output_bytes", "send_buffer_bytes",
+                                 "global", "agent_types"}));
   int64_t v;
   if (l["max_allocations_per_tenant"]) {
     ALLOT_TRY(r.Int(l["max_allocations_per_tenant"], "limits.max_allocations_per_tenant", 0, 1LL << 40, &v));
@@ -438,13 +589,21 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   if (root.IsNull()) return c;
   ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
                               "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
-                              "forecast", "store", "units"}));
+                              "forecast", "store", "units", "policies"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
   if (root["auth"]) ALLOT_TRY(ParseTokens(r, root["auth"], &c));
+  // Seed 001's files (limits.global, limits.agent_types, policies) add tenants, caps, pools, rate limits
+  // and degradation thresholds; where allot's own keys say the same (policy, limits.*, throttling), they win.
+  YAML::Node seed_throttling(YAML::NodeType::Map);
+  std::vector<std::string> agent_types;
+  SeedQuotaPolicy seed_quota;
+  YAML::Node seed_pools(YAML::NodeType::Map);
+  if (root["limits"]) ALLOT_TRY(ParseLimits(r, root["limits"], &c, &seed_pools, &agent_types));
+  seed_throttling["pools"] = seed_pools;
+  if (root["policies"]) ALLOT_TRY(ParseSeedPolicies(r, root["policies"], &c, &seed_throttling, &seed_quota));
   if (root["policy"]) ALLOT_TRY(ParsePolicy(r, root["policy"], &c.policy));
-  if (root["limits"]) ALLOT_TRY(ParseLimits(r, root["limits"], &c));
   if (root["store"]) ALLOT_TRY(ParseStore(r, root["store"], &c.store));
   if (root["units"]) {
     std::string units;
@@ -474,6 +633,11 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
     if (lg["requests"]) ALLOT_TRY(r.Bool(lg["requests"], "log.requests", &c.log_requests));
   }
   if (root["tenants"]) ALLOT_TRY(ParseTenants(r, root["tenants"], &c.tenants));
+  for (auto& t : c.tenants) {
+    if (std::find(agent_types.begin(), agent_types.end(), t.path) == agent_types.end()) continue;
+    t.burst = seed_quota.burst;
+    t.grace = seed_quota.grace_ms;
+  }
   if (root["nodes"]) ALLOT_TRY(ParseNodes(r, root["nodes"], &c.nodes));
   if (root["pools"]) ALLOT_TRY(ParsePools(r, root["pools"], &c.pools));
   if (root["pool_interval"]) {
@@ -490,10 +654,21 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
       c.forecast_horizon = static_cast<int>(h);
     }
   }
-  if (root["throttling"]) {
+  YAML::Node throttling = root["throttling"] ? YAML::Clone(root["throttling"]) : YAML::Node(YAML::NodeType::Map);
+  if (throttling.IsMap()) {
+    for (const char* section : {"pools", "ratelimits"}) {
+      const YAML::Node& seeded = seed_throttling[section];
+      for (auto it = seeded.begin(); it != seeded.end(); ++it) {
+        std::string key = it->first.as<std::string>();
+        if (!throttling[section][key]) throttling[section][key] = it->second;
+      }
+    }
+    if (seed_throttling["degradation"] && !throttling["degradation"]) throttling["degradation"] = seed_throttling["degradation"];
+  }
+  if (root["throttling"] || (throttling.IsMap() && throttling.size() > 0)) {
     // The sections the server itself applies are checked here, so that errors name this file's lines;
     // the rest is the rate-limit module's to check.
-    const YAML::Node& t = root["throttling"];
+    const YAML::Node& t = throttling;
     if (t.IsMap() && t["degradation"]) {
       auto d = throttle::ParseDegradationNode(t["degradation"], "throttling.degradation");
       if (!d.ok()) return InvalidArgument(origin + ": " + d.error().message);
@@ -505,7 +680,7 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
       c.admission_enforced = true;
     }
     YAML::Emitter e;
-    e << root["throttling"];
+    e << throttling;
     c.throttling_yaml = e.c_str();
   }
   return c;
@@ -518,6 +693,52 @@ Result<ServerConfig> ParseServerConfig(const std::string& text, const std::strin
     return Parse(YAML::Load(text), origin);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(origin + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+namespace {
+
+Result<std::string> ReadConfigFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return InvalidArgument(path + ": cannot read the config file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void MergeInto(YAML::Node dst, const YAML::Node& src) {
+  for (auto it = src.begin(); it != src.end(); ++it) {
+    std::string key = it->first.as<std::string>();
+    if (dst[key] && dst[key].IsMap() && it->second.IsMap()) {
+      MergeInto(dst[key], it->second);
+    } else {
+      dst[key] = YAML::Clone(it->second);
+    }
+  }
+}
+
+}  // namespace
+
+Result<ServerConfig> LoadServerConfigs(const std::vector<std::string>& paths) {
+  if (paths.size() == 1) return LoadServerConfig(paths[0]);
+  YAML::Node merged(YAML::NodeType::Map);
+  std::string origin;
+  for (const auto& path : paths) {
+    auto text = ReadConfigFile(path);
+    if (!text.ok()) return text.error();
+    if (auto alone = ParseServerConfig(*text, path); !alone.ok()) return alone.error();
+    try {
+      YAML::Node n = YAML::Load(*text);
+      if (n.IsMap()) MergeInto(merged, n);
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    origin += (origin.empty() ? "" : " + ") + path;
+  }
+  try {
+    return Parse(merged, origin);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(origin + ": " + e.msg);
   }
 }
 

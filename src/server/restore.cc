@@ -145,6 +145,7 @@ Status State::Restore() {
     m.idem = r.idem;
     m.actor = r.actor;
     m.agent = r.agent;
+    AddAgentUsage(m.agent, r.info.requests, r.info.count, +1);
     m.lease_ms = r.lease_ms;
     if (r.info.state == AllocState::kQueued) m.spec = std::make_unique<RequestSpec>(std::move(r.spec));
     tenant_active[m.tenant]++;

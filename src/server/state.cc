@@ -147,7 +147,16 @@ std::string State::EncodeRecord(const AllocationInfo& info, const Meta& m) {
   return server::EncodeAlloc(r);
 }
 
+void State::AddAgentUsage(const std::string& agent, const ResourceMap& requests, int count, int sign) {
+  if (agent.empty()) return;
+  AgentUsage& u = agent_usage[agent];
+  u.cpu += sign * Get(requests, "cpu") * count;
+  u.memory += sign * Get(requests, "memory") * count;
+  if (u.cpu <= 0 && u.memory <= 0) agent_usage.erase(agent);
+}
+
 void State::Finish(const std::string& id, const AllocationInfo& info, const Meta& m, Batch* batch) {
+  AddAgentUsage(m.agent, info.requests, info.count, -1);
   auto t = tenant_active.find(m.tenant);
   if (t != tenant_active.end() && t->second > 0 && --t->second == 0) tenant_active.erase(t);
   finished[id] = {info, m.idem, m.actor, server::WallNowMs(), m.agent};

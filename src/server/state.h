@@ -82,6 +82,12 @@ struct State {
   std::deque<std::string> finished_order;
   std::unordered_map<std::string, std::string> idem_index;  // tenant '\n' key -> id
   std::unordered_map<std::string, size_t> tenant_active;
+  // cpu and memory of each agent_id's active allocations, for limits.global.max_*_per_agent.
+  struct AgentUsage {
+    int64_t cpu = 0, memory = 0;
+  };
+  std::unordered_map<std::string, AgentUsage> agent_usage;
+  void AddAgentUsage(const std::string& agent, const ResourceMap& requests, int count, int sign);
   struct NodeMeta {
     bool agent = false, down_by_heartbeat = false, draining = false, down = false;
     std::string owner;  // the agent token that registered the node ("": an admin or the config)

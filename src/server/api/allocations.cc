@@ -8,6 +8,7 @@
 #include <set>
 
 #include "allot/autoscale.h"
+#include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/utf8.h"
 #include "server/state.h"
@@ -252,6 +253,25 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
                           " allocations", "limits.max_allocations_per_tenant"});
     }
   }
+  if (!agent.empty() && (srv.cfg.max_cpu_per_agent > 0 || srv.cfg.max_memory_per_agent > 0)) {
+    // Seed 001's per-agent caps over the agent's active allocations, this one included.
+    State::AgentUsage held;
+    if (auto u = srv.agent_usage.find(agent); u != srv.agent_usage.end()) held = u->second;
+    int64_t cpu = held.cpu + Get(spec.requests, "cpu") * spec.count;
+    int64_t memory = held.memory + Get(spec.requests, "memory") * spec.count;
+    if (srv.cfg.max_cpu_per_agent > 0 && cpu > srv.cfg.max_cpu_per_agent) {
+      return limited({429, "resource_exhausted",
+                      "agent " + agent + " would hold " + FormatMilli(cpu) + " cpu, over its cap of " +
+                          FormatMilli(srv.cfg.max_cpu_per_agent),
+                      "limits.global.max_cpu_per_agent"});
+    }
+    if (srv.cfg.max_memory_per_agent > 0 && memory > srv.cfg.max_memory_per_agent) {
+      return limited({429, "resource_exhausted",
+                      "agent " + agent + " would hold " + FormatBytes(memory) + " memory, over its cap of " +
+                          FormatBytes(srv.cfg.max_memory_per_agent),
+                      "limits.global.max_memory_per_agent"});
+    }
+  }
   do {
     char buf[24];
     std::snprintf(buf, sizeof buf, "a-%016llx", static_cast<unsigned long long>(srv.rng()));
@@ -270,6 +290,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   m.idem = idem;
   m.actor = who.name;
   m.agent = agent;
+  srv.AddAgentUsage(agent, spec.requests, spec.count, +1);
   m.lease_ms = lease_ms;
   m.spec = std::make_unique<RequestSpec>(spec);
   m.spec->id = id;
