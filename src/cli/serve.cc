@@ -40,10 +40,7 @@ int RunServe(const Argv& argv) {
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (!args->positionals.empty()) return Fail("serve", "unexpected argument \"" + args->positionals[0] + "\"");
-  if (args->Has("hash-token")) {
-    std::cout << HashToken(args->Get("hash-token")) << "\n";
-    return 0;
-  }
+  if (args->Has("hash-token")) return std::cout << HashToken(args->Get("hash-token")) << "\n" ? 0 : 1;
   ServerConfig cfg;
   if (args->Has("config")) {
     auto c = LoadServerConfigs(args->GetAll("config"));

@@ -150,6 +150,46 @@ std::optional<ApiError> ParseSubmission(const State& srv, const std::string& tex
   return std::nullopt;
 }
 
+// Seed 001's per-agent caps (limits.global.max_cpu_per_agent, max_memory_per_agent) over the agent's
+// active allocations with `spec` added: the 429 when it would go over one. REQUIRES: mu held.
+std::optional<ApiError> AgentCapError(const State& srv, const std::string& agent, const RequestSpec& spec) {
+  if (agent.empty() || (srv.cfg.max_cpu_per_agent <= 0 && srv.cfg.max_memory_per_agent <= 0)) return std::nullopt;
+  State::AgentUsage held;
+  if (auto u = srv.agent_usage.find(agent); u != srv.agent_usage.end()) held = u->second;
+  int64_t cpu = held.cpu + Get(spec.requests, "cpu") * spec.count;
+  int64_t memory = held.memory + Get(spec.requests, "memory") * spec.count;
+  if (srv.cfg.max_cpu_per_agent > 0 && cpu > srv.cfg.max_cpu_per_agent) {
+    return ApiError{429, "resource_exhausted",
+                    "agent " + agent + " would hold " + FormatMilli(cpu) + " cpu, over its cap of " +
+                        FormatMilli(srv.cfg.max_cpu_per_agent),
+                    "limits.global.max_cpu_per_agent"};
+  }
+  if (srv.cfg.max_memory_per_agent > 0 && memory > srv.cfg.max_memory_per_agent) {
+    return ApiError{429, "resource_exhausted",
+                    "agent " + agent + " would hold " + FormatBytes(memory) + " memory, over its cap of " +
+                        FormatBytes(srv.cfg.max_memory_per_agent),
+                    "limits.global.max_memory_per_agent"};
+  }
+  return std::nullopt;
+}
+
+// The answer to a submission the engine decided: 201 placed, 202 queued, 409 rejected (its error code the
+// engine's reason code, never derived from its text), with the degradation level and unit warnings.
+// REQUIRES: mu held.
+net::HttpResponse SubmitAnswer(State& srv, const AllocationInfo& info, const std::string& idem,
+                               const std::vector<std::string>& warnings) {
+  Json j = srv.AllocJson(info, &idem);
+  j["degradation"] = srv.DegradationJson();
+  int status = info.state == AllocState::kPlaced ? 201 : info.state == AllocState::kQueued ? 202 : 409;
+  if (status == 409) {
+    j["error"] = {{"code", info.reason_code != ReasonCode::kNone ? ReasonCodeName(info.reason_code)
+                                                                 : AllocStateName(info.state)},
+                  {"message", "allocation " + info.id + " was " + AllocStateName(info.state) +
+                                  (info.reason.empty() ? "" : ": " + info.reason)}};
+  }
+  return JsonResponse(status, std::move(j), warnings);
+}
+
 void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const net::Responder& r) {
   if (who.role != "admin" && who.role != "writer") {
     return srv.Reject(r, Forbidden("allocating needs an admin or writer token"), "forbidden");
@@ -253,25 +293,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
                           " allocations", "limits.max_allocations_per_tenant"});
     }
   }
-  if (!agent.empty() && (srv.cfg.max_cpu_per_agent > 0 || srv.cfg.max_memory_per_agent > 0)) {
-    // Seed 001's per-agent caps over the agent's active allocations, this one included.
-    State::AgentUsage held;
-    if (auto u = srv.agent_usage.find(agent); u != srv.agent_usage.end()) held = u->second;
-    int64_t cpu = held.cpu + Get(spec.requests, "cpu") * spec.count;
-    int64_t memory = held.memory + Get(spec.requests, "memory") * spec.count;
-    if (srv.cfg.max_cpu_per_agent > 0 && cpu > srv.cfg.max_cpu_per_agent) {
-      return limited({429, "resource_exhausted",
-                      "agent " + agent + " would hold " + FormatMilli(cpu) + " cpu, over its cap of " +
-                          FormatMilli(srv.cfg.max_cpu_per_agent),
-                      "limits.global.max_cpu_per_agent"});
-    }
-    if (srv.cfg.max_memory_per_agent > 0 && memory > srv.cfg.max_memory_per_agent) {
-      return limited({429, "resource_exhausted",
-                      "agent " + agent + " would hold " + FormatBytes(memory) + " memory, over its cap of " +
-                          FormatBytes(srv.cfg.max_memory_per_agent),
-                      "limits.global.max_memory_per_agent"});
-    }
-  }
+  if (auto e = AgentCapError(srv, agent, spec)) return limited(*e);
   do {
     char buf[24];
     std::snprintf(buf, sizeof buf, "a-%016llx", static_cast<unsigned long long>(srv.rng()));
@@ -303,24 +325,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   auto info = srv.Lookup(id);
   if (!info) return r.Send(ErrorResponse({500, "internal", "the allocation vanished", ""}));
   // A request the engine placed is persisted by Collect; one it merely queued is too.
-  net::HttpResponse resp;
-  Json j = srv.AllocJson(*info, &idem);
-  j["degradation"] = srv.DegradationJson();
-  if (!warnings.empty()) j["warnings"] = warnings;
-  if (info->state == AllocState::kPlaced) {
-    resp = JsonResponse(201, j);
-  } else if (info->state == AllocState::kQueued) {
-    resp = JsonResponse(202, j);
-  } else {
-    // The error code is the engine's reason code (quota, infeasible, ...), never derived from its text.
-    j["error"] = {{"code", info->reason_code != ReasonCode::kNone ? ReasonCodeName(info->reason_code)
-                                                                  : AllocStateName(info->state)},
-                  {"message", "allocation " + id + " was " + AllocStateName(info->state) +
-                                  (info->reason.empty() ? "" : ": " + info->reason)}};
-    resp = JsonResponse(409, j);
-  }
-  server::AddWarningHeaders(warnings, &resp.headers);
-  srv.CommitThen(std::move(b), r, std::move(resp), std::move(fire), ticket.Handoff());
+  srv.CommitThen(std::move(b), r, SubmitAnswer(srv, *info, idem, warnings), std::move(fire), ticket.Handoff());
 }
 
 void GetAllocation(State& srv, const std::string& id, const net::HttpRequest& req, const Principal& who, const net::Responder& r) {
