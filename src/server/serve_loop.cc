@@ -1,5 +1,12 @@
 // ServeLoop: `allot serve` from the store's opening to the last flush (see include/allot/server.h).
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "allot/server.h"
 #include "allot/utf8.h"
@@ -12,6 +19,24 @@ void Log(const std::string& msg, const server::Json& extra = server::Json::objec
   server::Json j = {{"level", "info"}, {"msg", msg}};
   for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = *it;
   std::fprintf(stderr, "%s\n", server::Dump(j).c_str());
+}
+
+// systemd's readiness protocol (sd_notify): one datagram to $NOTIFY_SOCKET, a path or, with a leading '@',
+// an abstract socket. Nothing when the variable is unset (not run by systemd with Type=notify).
+void Notify(const std::string& state) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  (void)sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr),
+               static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+  close(fd);
 }
 
 }  // namespace
@@ -41,7 +66,11 @@ Status ServeLoop::Run() {
       lost = true;
       if (Server* s = server_.load(); s != nullptr) s->Shutdown();
     };
-    hooks.on_standby = [](const std::string& leader) { Log("standby", {{"leader", SafeUtf8(leader)}}); };
+    hooks.on_standby = [](const std::string& leader) {
+      Log("standby", {{"leader", SafeUtf8(leader)}});
+      // A standby is up and doing its job (waiting to lead): ready for systemd, with its state.
+      Notify("READY=1\nSTATUS=standby; the leader is " + SafeUtf8(leader, 200));
+    };
     auto opened = store::Open(sc, hooks);
     if (!opened.ok()) return stop_ ? Status::Ok() : Status(opened.error());
     Leadership* leader = opened->leadership.get();
@@ -56,7 +85,9 @@ Status ServeLoop::Run() {
                       {"store", sc.kind == "sqlite" && sc.data_dir == ":memory:" ? "memory" : sc.kind},
                       {"data", sc.kind == "etcd" ? sc.etcd_prefix : sc.data_dir},
                       {"auth", !config_.dev}});
+    Notify("READY=1\nSTATUS=serving on " + SafeUtf8(config_.listen, 200));
     Status s = (*server)->Run();
+    Notify("STOPPING=1");
     server_ = nullptr;
     if (leader != nullptr) leader->Resign();  // joins the keepalive before the server goes away
     server->reset();

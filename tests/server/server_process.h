@@ -85,6 +85,7 @@ class ServerProcess {
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
   std::string Log() const { return ReadFile(log_); }
   pid_t pid() const { return pid_; }
 
