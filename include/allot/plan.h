@@ -109,6 +109,9 @@ struct Manifests {
 struct LoadOptions {
   // Namespace for objects that carry none (as `kubectl apply --namespace`).
   std::string default_namespace = "default";
+  // `docker compose -f A -f B`: compose files merged in order into one project before planning (mappings
+  // key by key, a later file's value wins, lists are replaced), instead of loaded one by one as inputs.
+  std::vector<std::string> compose_files;
 };
 
 // Loads files, directories (their *.yaml, *.yml, *.json files, sorted, recursively) and "-" (stdin).

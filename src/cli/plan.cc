@@ -41,10 +41,13 @@ int RunPlan(const Argv& argv) {
   p.Option("targets", "FILE", "for --emit patch: resources per container (YAML targets: [...] or a markdown table)");
   p.Option("scaling", "FILE", "for --emit hpa: min, max, cpu/memory targets, behavior (YAML or a markdown table)");
   p.Option("quota-headroom", "F", "headroom for --emit quota (default 0.2)");
+  p.Option("compose", "FILE", "docker compose -f: compose files merged in order into one project (repeatable)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  if (args->positionals.empty()) return Fail("plan", "no input given (usage: allot plan PATH... [options])");
+  if (args->positionals.empty() && !args->Has("compose")) {
+    return Fail("plan", "no input given (usage: allot plan PATH... [--compose FILE]... [options])");
+  }
 
   std::string format = args->Get("format", "table");
   if (format != "table" && format != "json" && format != "markdown") {
@@ -127,6 +130,7 @@ int RunPlan(const Argv& argv) {
 
   plan::LoadOptions load;
   if (args->Has("namespace")) load.default_namespace = args->Get("namespace");
+  if (args->Has("compose")) load.compose_files = args->GetAll("compose");
   auto manifests = plan::Load(args->positionals, load);
   if (!manifests.ok()) return Fail("plan", manifests.error());
   auto result = plan::MakePlan(*manifests, options);

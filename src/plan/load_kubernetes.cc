@@ -433,9 +433,57 @@ Status LoadText(const std::string& text, const std::string& source, const LoadOp
   return Status::Ok();
 }
 
+namespace {
+
+void MergeCompose(YAML::Node dst, const YAML::Node& src) {
+  for (auto it = src.begin(); it != src.end(); ++it) {
+    const std::string key = it->first.as<std::string>();
+    if (dst[key] && dst[key].IsMap() && it->second.IsMap()) {
+      MergeCompose(dst[key], it->second);
+    } else {
+      dst[key] = YAML::Clone(it->second);
+    }
+  }
+}
+
+// The compose files of `docker compose -f A -f B ...` as one project: each file is loaded alone first
+// (so an error names its own line), then the documents are merged in order and planned once; the
+// project and the workloads' positions are the first file's.
+Status LoadMergedCompose(const std::vector<std::string>& files, const LoadOptions& options, Manifests* out) {
+  YAML::Node merged(YAML::NodeType::Map);
+  for (const auto& file : files) {
+    std::ifstream f(file, std::ios::binary);
+    if (!f) return InvalidArgument(file + ": cannot read file");
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    Manifests alone;
+    if (auto s = LoadText(ss.str(), file, options, &alone); !s.ok()) return s;
+    YAML::Node doc;
+    try {
+      doc = YAML::Load(ss.str());
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    if (!doc.IsMap() || !doc["services"] || !doc["services"].IsMap()) {
+      return InvalidArgument(file + ": --compose: not a compose file (no services mapping)");
+    }
+    MergeCompose(merged, doc);
+  }
+  try {
+    return internal::LoadCompose(merged, files.front(), out);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(files.front() + " (merged): " + e.msg);
+  }
+}
+
+}  // namespace
+
 Result<Manifests> Load(const std::vector<std::string>& paths, const LoadOptions& options) {
   Manifests out;
-  if (paths.empty()) return InvalidArgument("no input files");
+  if (paths.empty() && options.compose_files.empty()) return InvalidArgument("no input files");
+  if (!options.compose_files.empty()) {
+    if (auto s = LoadMergedCompose(options.compose_files, options, &out); !s.ok()) return s.error();
+  }
   for (const auto& path : paths) {
     std::error_code ec;
     if (path != "-" && fs::is_directory(path, ec)) {
