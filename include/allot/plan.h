@@ -318,6 +318,11 @@ Status ParseTargets(const std::string& text, const std::string& source, TargetTa
 // the named keys change: `add` creates a missing resources/requests/limits map, `replace` changes a value
 // that is there. Errors: a target matching no workload or several, an unknown container, a compose
 // service, stdin input, or a request that would end above its limit.
+// A docker-compose.override.yml that sets each targeted compose service's deploy.resources: limits from
+// the row's limits, reservations from its requests, or half the limits when the row gives none (seed
+// 003's vertical scale-up). cpu and memory only. Errors: a row matching no service or several, a
+// Kubernetes workload, another resource, a request above its limit.
+Result<std::string> RenderComposeOverride(const Plan& plan, const TargetTable& targets);
 Result<std::string> RenderTargetPatches(const Plan& plan, const TargetTable& targets,
                                         const LoadOptions& load);
 

@@ -1,5 +1,5 @@
 // allot plan PATH... [--env NAME] [--node-shape SHAPE]... [--format table|json|markdown]
-//                    [--emit patch|quota|hpa] [--targets FILE] [--scaling FILE]
+//                    [--emit patch|quota|hpa|override] [--targets FILE] [--scaling FILE] [--compose FILE]...
 // module: plan
 #include <iostream>
 
@@ -37,8 +37,9 @@ int RunPlan(const Argv& argv) {
   p.Option("daemonset-nodes", "N", "node count for DaemonSets (default: sizing's node count, else 1)");
   p.Option("fail-on", "SEVERITY", "exit 1 when a finding at or above info|warning|error exists");
   p.Option("emit", "WHAT",
-           "patch: kubectl patch JSON per fix, or per --targets; quota: ResourceQuota + LimitRange; hpa: HPAs");
-  p.Option("targets", "FILE", "for --emit patch: resources per container (YAML targets: [...] or a markdown table)");
+           "patch: kubectl patch JSON per fix, or per --targets; quota: ResourceQuota + LimitRange; hpa: HPAs;\n"
+           "override: docker-compose.override.yml per --targets");
+  p.Option("targets", "FILE", "for --emit patch|override: resources per container (YAML targets: [...] or a markdown table)");
   p.Option("scaling", "FILE", "for --emit hpa: min, max, cpu/memory targets, behavior (YAML or a markdown table)");
   p.Option("quota-headroom", "F", "headroom for --emit quota (default 0.2)");
   p.Option("compose", "FILE", "docker compose -f: compose files merged in order into one project (repeatable)");
@@ -54,10 +55,13 @@ int RunPlan(const Argv& argv) {
     return Fail("plan", "unknown --format \"" + format + "\" (use table, markdown or json)");
   }
   std::string emit = args->Get("emit");
-  if (!emit.empty() && emit != "patch" && emit != "quota" && emit != "hpa") {
-    return Fail("plan", "unknown --emit \"" + emit + "\" (use patch, quota or hpa)");
+  if (!emit.empty() && emit != "patch" && emit != "quota" && emit != "hpa" && emit != "override") {
+    return Fail("plan", "unknown --emit \"" + emit + "\" (use patch, quota, hpa or override)");
   }
-  if (args->Has("targets") && emit != "patch") return Fail("plan", "--targets goes with --emit patch");
+  if (args->Has("targets") && emit != "patch" && emit != "override") {
+    return Fail("plan", "--targets goes with --emit patch or --emit override");
+  }
+  if (emit == "override" && !args->Has("targets")) return Fail("plan", "--emit override needs --targets FILE");
   if (args->Has("scaling") && emit != "hpa") return Fail("plan", "--scaling goes with --emit hpa");
   std::string config_text;
   if (args->Has("config")) {
@@ -136,7 +140,11 @@ int RunPlan(const Argv& argv) {
   auto result = plan::MakePlan(*manifests, options);
   if (!result.ok()) return Fail("plan", result.error());
 
-  if (emit == "patch" && args->Has("targets")) {
+  if (emit == "override") {
+    auto text = plan::RenderComposeOverride(*result, targets);
+    if (!text.ok()) return Fail("plan", text.error());
+    std::cout << *text;
+  } else if (emit == "patch" && args->Has("targets")) {
     auto text = plan::RenderTargetPatches(*result, targets, load);
     if (!text.ok()) return Fail("plan", text.error());
     std::cout << *text;

@@ -68,6 +68,53 @@ services:
   EXPECT_EQ(testing::PlanOrDie(*separate, {}).workloads.size(), 2 * b.workloads.size());
 }
 
+TEST_F(ComposeMerge, AnEmittedOverrideReadsBackAsTheTargets) {
+  LoadOptions one;
+  one.compose_files = {Retail()};
+  auto base = Load({}, one);
+  ASSERT_TRUE(base.ok()) << base.error().message;
+  Plan b = testing::PlanOrDie(*base, {});
+  // Seed 003's scale-up: limits only (reservations: half), and a row with both.
+  TargetTable targets;
+  ASSERT_TRUE(ParseTargets(R"(
+targets:
+  - workload: ui
+    limits: {cpu: "4", memory: 8Gi}
+  - workload: ComposeService/orders
+    requests: {cpu: 250m, memory: 384Mi}
+    limits: {cpu: 1500m, memory: 1Gi}
+)", "targets.yaml", &targets).ok());
+  auto text = RenderComposeOverride(b, targets);
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_NE(text->find("cpus: '1.5'"), std::string::npos) << *text;
+  std::string override_file = Write("docker-compose.override.yml", *text);
+  LoadOptions both;
+  both.compose_files = {Retail(), override_file};
+  auto merged = Load({}, both);
+  ASSERT_TRUE(merged.ok()) << merged.error().message << "\n" << *text;
+  Plan m = testing::PlanOrDie(*merged, {});
+  const Workload& ui = FindWorkload(m, "ui");
+  EXPECT_EQ(Of(ui.pod_limits, "cpu"), 4000);
+  EXPECT_EQ(Of(ui.pod_limits, "memory"), 8 * testing::kGi);
+  EXPECT_EQ(Of(ui.pod_requests, "cpu"), 2000);  // half
+  EXPECT_EQ(Of(ui.pod_requests, "memory"), 4 * testing::kGi);
+  const Workload& orders = FindWorkload(m, "orders");
+  EXPECT_EQ(Of(orders.pod_limits, "cpu"), 1500);
+  EXPECT_EQ(Of(orders.pod_requests, "cpu"), 250);
+  EXPECT_EQ(Of(orders.pod_requests, "memory"), 384 * kMi);
+  EXPECT_EQ(m.workloads.size(), b.workloads.size());
+  // Bad rows: no such service, a resource compose has not, a request above its limit.
+  for (const char* bad : {"targets: [{workload: nope, limits: {cpu: '1'}}]\n",
+                          "targets: [{workload: ui, limits: {gpu: '1'}}]\n",
+                          "targets: [{workload: ui, requests: {cpu: '2'}, limits: {cpu: '1'}}]\n"}) {
+    TargetTable t;
+    ASSERT_TRUE(ParseTargets(bad, "t.yaml", &t).ok()) << bad;
+    auto r = RenderComposeOverride(b, t);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("t.yaml:1"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST_F(ComposeMerge, ABadOverrideNamesItsOwnFileAndLine) {
   std::string bad = Write("bad.yml", "services:\n  ui:\n    mem_limit: lots\n");
   LoadOptions o;
