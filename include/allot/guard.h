@@ -10,14 +10,19 @@
 // Degradation level of one resource, from r = used / max (both percent of capacity):
 //   0: r < 70 %   1: 70 % <= r < 85 %   2: 85 % <= r < 95 %   3: 95 % <= r < 100 %   4: r >= 100 %
 // (e.g. with max 80 %: level 1 from 56 % used, 2 from 68 %, 3 from 76 %, 4 from 80 %).
-// The host's level is the highest level among cpu, memory and the GPUs.
+// The host's level is the highest level among cpu, memory, the watched disks and the GPUs.
 //
-// Priorities (allot/resources.h: background 0 ... critical 4, larger integers count as 4, smaller as 0)
-// gate on levels: work of priority p may start while every resource it touches has a level <= p
-// (background only at level 0, critical even at level 4). Besides, the request must fit: used + request
-// <= max for every touched resource, or <= capacity for critical work. cpu and memory are always touched;
-// disk only with a disk request or a path; gpu only with a gpu-memory request (the request needs one
-// device where it fits). A probe that fails is an error, never a "go".
+// What a level lets start, and the scale factor it asks running work to apply (seed 004's table; the
+// `levels` key of the guard config changes either):
+//   level      0 normal   1 light          2 moderate   3 heavy                      4 critical
+//   starts     all        all, with a      all          normal priority and above    nothing
+//                         warning                       (low and background wait)
+//   scale      1          1                0.5          0.25                         0
+// Priorities are allot/resources.h's (background 0 ... critical 4; larger integers count as 4, smaller as
+// 0). A request is gated by the highest level among the resources it touches. Besides, it must fit:
+// used + request <= max for every touched resource, or <= capacity for critical work. cpu and memory are
+// always touched; disk only with a disk request or a path; gpu only with a gpu-memory request (the request
+// needs one device where it fits). A probe that fails is an error, never a "go".
 //
 // Thread-safety: a Guard may be shared between threads (an internal mutex guards the reservations held
 // by ScopedGuards and the prober); the free functions are pure.
@@ -50,7 +55,24 @@ struct Threshold {
   int64_t warn_bp = 7000;  // `recommend` and `status` flag usage from here
 };
 
+inline constexpr int kNumLevels = 5;
+// normal, light, moderate, heavy, critical; "?" outside 0-4.
+const char* LevelName(int level);
+
+// The gates and scale factors of the degradation levels (see the header comment for the defaults).
+struct LevelPolicy {
+  // The lowest priority that may start at each level; 5 (above critical) lets nothing start.
+  std::array<int, kNumLevels> min_priority{0, 0, 0, 2, 5};
+  // The share of its normal amount of work a job should do at each level, in basis points (5000 = half).
+  std::array<int64_t, kNumLevels> scale_bp{10000, 10000, 5000, 2500, 0};
+  // Whether a decision that goes at this level carries a warning.
+  std::array<bool, kNumLevels> warn{false, true, true, true, true};
+};
+// True when work of `priority` (clamped to 0-4) may start at `level` (clamped to 0-4).
+bool LevelAdmits(const LevelPolicy& policy, int level, int priority);
+
 struct GuardLimits {
+  LevelPolicy levels;
   std::array<Threshold, kNumGuardResources> by_resource{
       Threshold{8000, 7000}, Threshold{8000, 7000}, Threshold{8000, 7000}, Threshold{7000, 6500}};
   Threshold& operator[](GuardResource r) { return by_resource[static_cast<int>(r)]; }
@@ -72,13 +94,15 @@ struct GuardConfig {
   HostTier tier = HostTier::kNone;
   std::array<std::optional<int64_t>, kNumGuardResources> max_bp;   // overrides
   std::array<std::optional<int64_t>, kNumGuardResources> warn_bp;  // overrides
-  std::vector<std::string> paths;  // disk paths always watched (status, recommend, metrics)
+  std::vector<std::string> paths;  // disk paths always watched (status, recommend, metrics, the host level)
+  LevelPolicy levels;
 };
 
 // Reads a YAML config:
 //   tier: auto
 //   limits: {cpu: {max: 80, warn: 70}, memory: {max: "75%"}, disk: {max: 70, warn: 65}}
 //   paths: [/data]
+//   levels: {3: {min_priority: high, scale: 0.25}, 4: {min_priority: critical, scale: 0, warn: true}}
 // Errors name the file, line and key.
 Result<GuardConfig> LoadGuardConfig(const std::string& path);
 // Applies a flag "memory=75" (or "75%", "72.5") to config as a max (warn == false) or warn threshold.
@@ -163,7 +187,10 @@ std::vector<ResourceReport> Report(const HostSnapshot& snapshot, const GuardLimi
 struct Decision {
   bool go = false;
   int priority = 2;
-  std::vector<std::string> reasons;  // why not (empty when go)
+  int level = 0;               // the highest level among the resources the request touches
+  int64_t scale_bp = 10000;    // that level's scale factor (LevelPolicy::scale_bp)
+  std::vector<std::string> reasons;   // why not (empty when go)
+  std::vector<std::string> warnings;  // a go at a level that warns says so here
   std::vector<ResourceReport> resources;
   std::vector<std::string> waiting_for;  // resource ids that blocked
 };
@@ -190,10 +217,13 @@ class Guard {
 
   // One decision now.
   Result<Decision> CanProceed(const GuardRequest& request);
-  // True when work of `priority` may go on at the host's current degradation level (cpu, memory, GPUs).
+  // True when work of `priority` may start at the host's current degradation level (LevelAdmits).
   Result<bool> ShouldProceed(int priority);
-  // The host's degradation level 0-4 now.
+  // The host's degradation level 0-4 now: cpu, memory, the GPUs and the configured paths' disks (/ when
+  // none are configured).
   Result<int> CurrentLevel();
+  // The scale factor of the host's current level, in basis points (LevelPolicy::scale_bp).
+  Result<int64_t> ScaleFactorBp();
   // Re-checks with exponential backoff and jitter until the request may proceed (go == true) or `timeout`
   // passes (the last decision, go == false). `on_wait` hears each refusal and the delay before the retry.
   Result<Decision> WaitFor(const GuardRequest& request, std::chrono::milliseconds timeout,
@@ -206,6 +236,7 @@ class Guard {
  private:
   friend class ScopedGuard;
   Result<std::pair<HostSnapshot, GuardLimits>> Take(const ProbeRequest& request);
+  Result<std::pair<int, LevelPolicy>> HostLevelNow();
   void Reserve(const GuardRequest& r, int sign);
 
   std::shared_ptr<Prober> prober_;

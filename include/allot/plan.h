@@ -41,6 +41,18 @@ struct Location {
 };
 
 enum class Qos { kBestEffort, kBurstable, kGuaranteed };
+
+// Persistent storage asked for through PersistentVolumeClaims of one storage class.
+struct StorageDemand {
+  int64_t claims = 0;
+  int64_t bytes = 0;  // spec.resources.requests.storage, summed
+};
+// Storage demand by storage class. The key is spec.storageClassName as written, kDefaultStorageClass when
+// the field is absent (the cluster's default class provisions it) and kNoStorageClass for "" (no class:
+// only pre-provisioned volumes bind), as Kubernetes tells the two apart.
+using StorageByClass = std::map<std::string, StorageDemand>;
+inline constexpr const char* kDefaultStorageClass = "(default)";
+inline constexpr const char* kNoStorageClass = "(none)";
 const char* QosName(Qos q);
 
 struct Workload {
@@ -59,8 +71,7 @@ struct Workload {
   std::string runtime_class;
   std::map<std::string, std::string> annotations;
   std::vector<std::string> profiles;  // compose profiles
-  int64_t pvc_count = 0;              // volumeClaimTemplates per replica
-  int64_t pvc_storage = 0;            // their storage requests per replica, bytes
+  StorageByClass pvc;                 // StatefulSet volumeClaimTemplates per replica, by storage class
 
   // Filled by ComputeWorkload.
   ResourceList pod_requests;
@@ -102,7 +113,10 @@ struct Manifests {
   std::map<std::string, ResourceList> runtime_classes;  // name -> overhead.podFixed
   std::map<std::string, std::map<std::string, int64_t>> object_counts;  // namespace -> kind -> count
   std::map<std::string, int64_t> ignored_kinds;  // kinds not planned, counted
-  std::map<std::string, int64_t> pvc_storage;    // namespace -> bytes requested by PVC objects
+  std::map<std::string, StorageByClass> pvc_objects;  // namespace -> PersistentVolumeClaim objects by class
+  // A StorageClass in the inputs annotated storageclass.kubernetes.io/is-default-class: "true"; when set,
+  // the planner reports claims without storageClassName under its name instead of kDefaultStorageClass.
+  std::string default_storage_class;
   int documents = 0;
 };
 
@@ -183,6 +197,9 @@ struct Finding {
 struct Totals {
   ResourceList requests, limits;
   int64_t pods = 0;
+  // PVCs: each replica's volumeClaimTemplates plus the PersistentVolumeClaim objects of the scope (those
+  // count once, at min and at max). Environment multipliers do not scale storage.
+  StorageByClass storage;
 };
 
 struct QuotaCheck {

@@ -7,9 +7,12 @@ and decisions are exactly those of ``allot guard``:
 * limits: cpu 80 % (warn 70), memory 80 % (70), gpu 80 % (70), disk 70 % (65) of capacity; a host tier
   replaces the cpu/memory/gpu maxima by its target (large 65 %, medium 60 %, small 55 %, cpu-only 50 %);
 * a request fits when ``used + request <= max`` for every resource it touches (``<= capacity`` for
-  CRITICAL work) and every touched resource's degradation level is ``<= priority``;
+  CRITICAL work) and the highest level among them lets its priority start;
 * degradation level of one resource, r = used / max: 0 below 70 %, 1 from 70 %, 2 from 85 %, 3 from 95 %,
-  4 from 100 %; the host's level is the highest of cpu, memory and the GPUs;
+  4 from 100 %; the host's level is the highest of cpu, memory, the watched disks and the GPUs;
+* what a level lets start (seed 004's table): levels 0-2 everything (1 and up with a logged warning),
+  3 NORMAL priority and above, 4 nothing; the scale factor running work should apply is 1, 1, 0.5, 0.25, 0
+  (:func:`get_scale_factor`); the ``levels`` key of the guard config changes either;
 * a probe that fails raises :class:`GuardError`; it is never a "go".
 
 Amounts: a bare number is GB (2**30 bytes) for memory, disk and GPU memory and cores for cpu; a string is
@@ -55,6 +58,7 @@ __all__ = [
     "check_memory",
     "configure",
     "get_degradation_level",
+    "get_scale_factor",
     "get_host_tier",
     "get_recommended_actions",
     "get_resource_status",
@@ -83,7 +87,7 @@ class ResourceUnavailableError(RuntimeError):
 
 
 class OperationPriority(enum.IntEnum):
-    """Priorities of seed 004; work of priority p may start while every resource it touches has level <= p."""
+    """Priorities of seed 004: at degradation level 3 only NORMAL and above start, at level 4 nothing does."""
 
     BACKGROUND = 0  # optional cleanup, stats collection
     LOW = 1  # extra selfplay, backfill tasks
@@ -301,8 +305,10 @@ def _decide(req: _Request, checked: Sequence[str], gpu_any: bool = False) -> Tup
     probe_any = gpu_any and req.gpu_memory == 0
     if probe_any:
         req = req._replace(gpu_memory=1)
-    go, reasons, waiting, gpus = _g().decide(*req)
+    go, reasons, waiting, gpus, warnings = _g().decide(*req)
     if go:
+        for w in warnings:  # seed 004, level 1: "log warning, continue"
+            logger.warning("%s", w)
         return True, []
     kept = [r for r, w in zip(reasons, waiting)
             if _category(w) in checked and not (probe_any and gpus == 0 and _category(w) == "gpu")]
@@ -348,7 +354,7 @@ def can_proceed(
     """All resource checks at once: True when the work may start now.
 
     Each enabled check needs its resource to fit the request within its limit and a degradation level
-    no higher than ``priority``. ``check_gpu`` without ``gpu_required_gb`` checks the GPUs there are
+    that lets ``priority`` start (levels 0-2 all, 3 NORMAL and above, 4 none, unless configured). ``check_gpu`` without ``gpu_required_gb`` checks the GPUs there are
     (a host without one passes it).
     """
     req = _request(disk_gb=disk_required_gb, mem_gb=mem_required_gb, gpu_gb=gpu_required_gb if check_gpu else 0,
@@ -427,12 +433,19 @@ def print_resource_status(path: Optional[str] = None) -> None:
 
 
 def get_degradation_level() -> int:
-    """The host's degradation level 0-4 now (the highest of cpu, memory and the GPUs)."""
+    """The host's degradation level 0-4 now (the highest of cpu, memory, the watched disks and the GPUs)."""
     return int(_g().level())
 
 
+def get_scale_factor() -> float:
+    """The share of its normal amount of work a job should do at the host's level now: 1, 1, 0.5, 0.25, 0
+    for levels 0-4 (seed 004: reduce by 50 % at level 2, by 75 % at level 3), or as configured."""
+    return float(_g().scale_factor())
+
+
 def should_proceed_with_priority(priority: Union[int, OperationPriority]) -> bool:
-    """True when work of ``priority`` may go on at the host's current degradation level."""
+    """True when work of ``priority`` may start at the host's current degradation level (levels 0-2: all,
+    3: NORMAL and above, 4: none, unless configured otherwise)."""
     return bool(_g().should_proceed(_priority(priority)))
 
 

@@ -104,7 +104,10 @@ py::dict DecisionDict(const host::Decision& d, bool with_resources) {
   py::dict out;
   out["go"] = d.go;
   out["priority"] = d.priority;
+  out["level"] = d.level;
+  out["scale"] = static_cast<double>(d.scale_bp) / 10000.0;
   out["reasons"] = d.reasons;
+  out["warnings"] = d.warnings;
   out["waiting_for"] = d.waiting_for;
   if (with_resources) out["resources"] = ReportList(d.resources);
   return out;
@@ -232,14 +235,14 @@ class PyGuard {
     guard_ = std::make_unique<host::Guard>(prober_, config_, opts);
   }
 
-  // (go, reasons, waiting_for, gpus): the fast path of can_proceed; gpus counts the GPUs probed.
+  // (go, reasons, waiting_for, gpus, warnings): the fast path of can_proceed; gpus counts the GPUs probed.
   py::tuple Decide(int64_t cpu_milli, int64_t memory, int64_t disk, int64_t gpu_memory,
                    std::vector<std::string> paths, int priority) {
     GuardRequest r = MakeRequest(cpu_milli, memory, disk, gpu_memory, std::move(paths), priority);
     host::Decision d = Probed(guard_->CanProceed(r));
     int gpus = 0;
     for (const auto& rep : d.resources) gpus += rep.resource == host::GuardResource::kGpu ? 1 : 0;
-    return py::make_tuple(d.go, d.reasons, d.waiting_for, gpus);
+    return py::make_tuple(d.go, d.reasons, d.waiting_for, gpus, d.warnings);
   }
 
   py::dict Evaluate(int64_t cpu_milli, int64_t memory, int64_t disk, int64_t gpu_memory,
@@ -280,6 +283,7 @@ class PyGuard {
   }
 
   int Level() { return Probed(guard_->CurrentLevel()); }
+  double ScaleFactor() { return static_cast<double>(Probed(guard_->ScaleFactorBp())) / 10000.0; }
   bool ShouldProceed(int priority) {
     if (priority < 0) throw std::invalid_argument("priority must not be negative");
     return Probed(guard_->ShouldProceed(priority));
@@ -291,7 +295,9 @@ class PyGuard {
     host::GuardLimits limits = Probed(guard_->Limits(snap));
     auto reports = host::Report(snap, limits);
     py::dict out;
-    out["level"] = host::HostLevel(reports);
+    int level = host::HostLevel(reports);
+    out["level"] = level;
+    out["scale"] = static_cast<double>(limits.levels.scale_bp[static_cast<size_t>(level)]) / 10000.0;
     out["tier"] = TierName(snap);
     out["resources"] = ReportList(reports);
     py::dict load;
@@ -308,7 +314,7 @@ class PyGuard {
   std::string StatusJson(std::vector<std::string> paths) {
     auto snap = Snapshot(std::move(paths), true);
     host::GuardLimits limits = Probed(guard_->Limits(snap));
-    return host::StatusJson(host::Report(snap, limits), &snap, TierName(snap))
+    return host::StatusJson(host::Report(snap, limits), &snap, TierName(snap), limits.levels)
         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
@@ -404,6 +410,7 @@ PYBIND11_MODULE(_guard, m) {
       .def("acquire", &PyGuard::Acquire, py::arg("cpu_milli"), py::arg("memory"), py::arg("disk"),
            py::arg("gpu_memory"), py::arg("paths"), py::arg("priority"), py::arg("timeout"))
       .def("level", &PyGuard::Level)
+      .def("scale_factor", &PyGuard::ScaleFactor)
       .def("should_proceed", &PyGuard::ShouldProceed, py::arg("priority"))
       .def("status", &PyGuard::Status, py::arg("paths") = std::vector<std::string>{}, py::arg("gpus") = true)
       .def("status_json", &PyGuard::StatusJson, py::arg("paths") = std::vector<std::string>{})

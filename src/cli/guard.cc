@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "allot/guard.h"
@@ -24,7 +25,7 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 void CommonOptions(ArgParser& p) {
-  p.Option("config", "FILE", "YAML limits: tier, limits.{cpu,memory,gpu,disk}.{max,warn}, paths")
+  p.Option("config", "FILE", "YAML: tier, limits.{cpu,memory,gpu,disk}.{max,warn}, paths, levels (docs/guard.md)")
       .Option("tier", "T", "none (default: the seed's limits), auto, large, medium, small, cpu-only")
       .Option("limit", "RES=PCT", "maximum for cpu, memory, gpu or disk, e.g. memory=75 (repeatable)")
       .Option("warn", "RES=PCT", "warn threshold, e.g. disk=60 (repeatable)")
@@ -141,10 +142,23 @@ std::string JoinReasons(const host::Decision& d) {
   return s;
 }
 
+// A scale factor in basis points as a decimal: 10000 -> "1", 2500 -> "0.25".
+std::string FormatScale(int64_t bp) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", static_cast<double>(bp) / 10000.0);
+  return buf;
+}
+
 std::string GoLine(const host::Decision& d) {
-  std::string s = "go (" + PriorityName(d.priority) + "):";
+  std::string s = "go (" + PriorityName(d.priority) + ", level " + std::to_string(d.level) + " " + host::LevelName(d.level) +
+                  ", scale " + FormatScale(d.scale_bp) + "):";
   for (const auto& r : d.resources) s += " " + r.id + " " + host::FormatPercent(r.used_bp) + "%/" + host::FormatPercent(r.threshold.max_bp) + "%";
   return s;
+}
+
+// A go at a level that warns (seed 004: level 1 logs a warning and continues) says so on stderr.
+void PrintWarnings(const char* what, const host::Decision& d) {
+  for (const auto& w : d.warnings) std::cerr << "allot: " << what << ": warning: " << w << "\n";
 }
 
 int Status(const Argv& argv) {
@@ -169,10 +183,12 @@ int Status(const Argv& argv) {
     tier += ":" + std::string(host::HostTierName(host::ResolveTier(s->config.tier, snap->memory_total, !snap->gpus.empty())));
   }
   if (a->Has("json")) {
-    std::cout << host::StatusJson(reports, &*snap, tier).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << host::StatusJson(reports, &*snap, tier, limits->levels).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << host::StatusTable(reports);
-    std::cout << "level " << host::HostLevel(reports) << " (tier " << tier << ", load " << snap->load.one << " "
+    int level = host::HostLevel(reports);
+    std::cout << "level " << level << " " << host::LevelName(level) << ", scale "
+              << FormatScale(limits->levels.scale_bp[static_cast<size_t>(level)]) << " (tier " << tier << ", load " << snap->load.one << " "
               << snap->load.five << " " << snap->load.fifteen << (snap->gpus.empty() ? ", no GPU" : "") << ")\n";
   }
   return 0;
@@ -199,6 +215,7 @@ int Check(const Argv& argv) {
     for (const auto& r : d->reasons) std::cerr << "allot: guard check: no: " << r << "\n";
     return 1;
   }
+  PrintWarnings("guard check", *d);
   if (!a->Has("quiet")) std::cout << GoLine(*d) << "\n";
   return 0;
 }
@@ -228,7 +245,12 @@ int WaitUntilGo(const char* what, const ParsedArgs& a, const Setup& s, const Gua
     std::cerr << "allot: " << what << ": timed out after " << secs << " s: " << JoinReasons(*d) << "\n";
     return 1;
   }
+  PrintWarnings(what, *d);
   std::cerr << "allot: " << what << ": " << GoLine(*d) << " after " << secs << " s\n";
+  // `guard run` hands the level and its scale factor to the command (seed 004: reduce work by 50 % at level
+  // 2, 75 % at level 3): ALLOT_GUARD_LEVEL=2, ALLOT_GUARD_SCALE=0.5.
+  setenv("ALLOT_GUARD_LEVEL", std::to_string(d->level).c_str(), 1);
+  setenv("ALLOT_GUARD_SCALE", FormatScale(d->scale_bp).c_str(), 1);
   return 0;
 }
 
@@ -322,7 +344,7 @@ int Metrics(const Argv& argv) {
     if (!snap.ok()) return snap.error();
     auto limits = guard.Limits(*snap);
     if (!limits.ok()) return limits.error();
-    return host::MetricsText(host::Report(*snap, *limits), snap->load);
+    return host::MetricsText(host::Report(*snap, *limits), snap->load, limits->levels);
   };
   if (!a->Has("listen")) {
     auto text = render();
@@ -369,6 +391,9 @@ int RunGuard(const Argv& argv) {
       "  recommend   what to do about resources above their warn threshold\n"
       "  metrics     Prometheus gauges (--listen ADDR to serve them)\n\n"
       "Limits default to cpu 80 % (warn 70), memory 80 % (70), gpu 80 % (70), disk 70 % (65).\n"
+      "Levels (used / limit): 0 < 70 %, 1 < 85 %, 2 < 95 %, 3 < 100 %, 4 beyond. Levels 0-2 let all work start\n"
+      "(1 and up with a warning), 3 normal priority and above, 4 nothing; scale factor 1, 1, 0.5, 0.25, 0\n"
+      "(`guard run` sets ALLOT_GUARD_LEVEL and ALLOT_GUARD_SCALE for CMD). docs/guard.md has the config.\n"
       "Run `allot guard <command> --help` for options.\n";
   if (argv.empty()) {
     std::cerr << kUsage;

@@ -7,6 +7,7 @@
 
 #include "allot/quantity.h"
 #include "allot/resources.h"
+#include "allot/host/report.h"
 #include "allot/host/text.h"
 
 namespace allot::host {
@@ -18,16 +19,23 @@ std::string Amount(GuardResource r, int64_t v) {
   return r == GuardResource::kCpu ? HumanCores(v) + " cores" : HumanBytes(v);
 }
 
-std::string LevelReason(const ResourceReport& rep, int priority) {
-  return rep.id + ": at " + FormatPercent(rep.used_bp) + " % (level " + std::to_string(rep.level) + ", limit " +
-         FormatPercent(rep.threshold.max_bp) + " %): " + PriorityName(priority) + " priority work waits until level <= " +
-         std::to_string(priority);
+std::string LevelText(const ResourceReport& rep) {
+  return rep.id + ": at " + FormatPercent(rep.used_bp) + " % (level " + std::to_string(rep.level) + " " +
+         LevelName(rep.level) + ", limit " + FormatPercent(rep.threshold.max_bp) + " %)";
+}
+
+std::string LevelReason(const ResourceReport& rep, const LevelPolicy& policy, int priority) {
+  int need = policy.min_priority[static_cast<size_t>(std::clamp(rep.level, 0, kNumLevels - 1))];
+  std::string gate = need > 4 ? "nothing starts at this level"
+                              : "only " + PriorityName(need) + " priority work and above starts at this level";
+  return LevelText(rep) + ": " + gate + "; " + PriorityName(priority) + " priority work waits";
 }
 
 // Checks one resource for `request` more (plus `reserved`); appends a reason when it does not fit.
-bool Fits(const ResourceReport& rep, int64_t request, int64_t reserved, int priority, std::string* why) {
-  if (rep.level > priority) {
-    *why = LevelReason(rep, priority);
+bool Fits(const ResourceReport& rep, const LevelPolicy& policy, int64_t request, int64_t reserved, int priority,
+          std::string* why) {
+  if (!LevelAdmits(policy, rep.level, priority)) {
+    *why = LevelReason(rep, policy, priority);
     return false;
   }
   int64_t allowed = priority >= 4 ? rep.capacity : ShareOf(rep.capacity, rep.threshold.max_bp);
@@ -42,6 +50,15 @@ bool Fits(const ResourceReport& rep, int64_t request, int64_t reserved, int prio
 }
 
 }  // namespace
+
+const char* LevelName(int level) {
+  static const char* names[kNumLevels] = {"normal", "light", "moderate", "heavy", "critical"};
+  return level >= 0 && level < kNumLevels ? names[level] : "?";
+}
+
+bool LevelAdmits(const LevelPolicy& policy, int level, int priority) {
+  return std::clamp(priority, 0, 4) >= policy.min_priority[static_cast<size_t>(std::clamp(level, 0, kNumLevels - 1))];
+}
 
 int DegradationLevel(int64_t used_bp, int64_t max_bp) {
   // r = used / max; compare used × 100 with max × {70, 85, 95, 100} to stay in integers.
@@ -122,23 +139,23 @@ Decision Evaluate(const HostSnapshot& s, const GuardLimits& limits, const GuardR
   for (const auto& rep : d.resources) {
     switch (rep.resource) {
       case GuardResource::kCpu:
-        if (!Fits(rep, req.cpu_milli, reserved.cpu_milli, d.priority, &why)) refuse(rep.id, why);
+        if (!Fits(rep, limits.levels, req.cpu_milli, reserved.cpu_milli, d.priority, &why)) refuse(rep.id, why);
         else if (s.cgroup.cpu_max_milli && req.cpu_milli + reserved.cpu_milli > *s.cgroup.cpu_max_milli) {
           refuse(rep.id, "cpu: " + FormatMilli(req.cpu_milli) + " requested is more than the cgroup's cpu.max (" +
                              FormatMilli(*s.cgroup.cpu_max_milli) + ")");
         }
         break;
       case GuardResource::kMemory:
-        if (!Fits(rep, req.memory, reserved.memory, d.priority, &why)) refuse(rep.id, why);
+        if (!Fits(rep, limits.levels, req.memory, reserved.memory, d.priority, &why)) refuse(rep.id, why);
         break;
       case GuardResource::kDisk: {
         bool asked = std::find(req.paths.begin(), req.paths.end(), rep.path) != req.paths.end();
-        if (asked && !Fits(rep, req.disk, reserved.disk, d.priority, &why)) refuse(rep.id, why);
+        if (asked && !Fits(rep, limits.levels, req.disk, reserved.disk, d.priority, &why)) refuse(rep.id, why);
         break;
       }
       case GuardResource::kGpu:
         if (req.gpu_memory > 0) {
-          if (Fits(rep, req.gpu_memory, reserved.gpu_memory, d.priority, &why)) any_gpu_fits = true;
+          if (Fits(rep, limits.levels, req.gpu_memory, reserved.gpu_memory, d.priority, &why)) any_gpu_fits = true;
           else if (gpu_why.empty()) gpu_why = why;
         }
         break;
@@ -148,7 +165,23 @@ Decision Evaluate(const HostSnapshot& s, const GuardLimits& limits, const GuardR
     if (s.gpus.empty()) refuse("gpu", "gpu: " + HumanBytes(req.gpu_memory) + " of GPU memory requested, but no GPU was found (NVML not loadable, no driver or no device)");
     else refuse("gpu", gpu_why + (s.gpus.size() > 1 ? " (and no other GPU fits)" : ""));
   }
+  // The level that gates this request: the highest among the resources it touches (all GPUs when it asks
+  // for GPU memory, though one fitting device suffices).
+  const ResourceReport* worst = nullptr;
+  for (const auto& rep : d.resources) {
+    bool touched = rep.resource == GuardResource::kCpu || rep.resource == GuardResource::kMemory ||
+                   (rep.resource == GuardResource::kGpu && req.gpu_memory > 0) ||
+                   (rep.resource == GuardResource::kDisk &&
+                    std::find(req.paths.begin(), req.paths.end(), rep.path) != req.paths.end());
+    if (touched && (worst == nullptr || rep.level > worst->level)) worst = &rep;
+  }
+  if (worst != nullptr) d.level = worst->level;
+  d.scale_bp = limits.levels.scale_bp[static_cast<size_t>(d.level)];
   d.go = d.reasons.empty();
+  if (d.go && worst != nullptr && limits.levels.warn[static_cast<size_t>(d.level)]) {
+    d.warnings.push_back(LevelText(*worst) + ": continuing; running work should scale to " +
+                         FormatPercent(d.scale_bp) + " % of its normal amount");
+  }
   return d;
 }
 
@@ -256,20 +289,28 @@ Result<Decision> Guard::CanProceed(const GuardRequest& request) {
   return Evaluate(taken->first, taken->second, req, reserved);
 }
 
-Result<int> Guard::CurrentLevel() {
-  auto taken = Take({{}, true});
+Result<std::pair<int, LevelPolicy>> Guard::HostLevelNow() {
+  auto taken = Take({config_.paths.empty() ? std::vector<std::string>{"/"} : config_.paths, true});
   if (!taken.ok()) return taken.error();
-  int level = 0;
-  for (const auto& r : Report(taken->first, taken->second)) {
-    if (r.resource != GuardResource::kDisk) level = std::max(level, r.level);
-  }
-  return level;
+  return std::make_pair(HostLevel(Report(taken->first, taken->second)), taken->second.levels);
+}
+
+Result<int> Guard::CurrentLevel() {
+  auto level = HostLevelNow();
+  if (!level.ok()) return level.error();
+  return level->first;
+}
+
+Result<int64_t> Guard::ScaleFactorBp() {
+  auto level = HostLevelNow();
+  if (!level.ok()) return level.error();
+  return level->second.scale_bp[static_cast<size_t>(level->first)];
 }
 
 Result<bool> Guard::ShouldProceed(int priority) {
-  auto level = CurrentLevel();
+  auto level = HostLevelNow();
   if (!level.ok()) return level.error();
-  return std::clamp(priority, 0, 4) >= *level;
+  return LevelAdmits(level->second, level->first, priority);
 }
 
 Result<std::vector<ResourceReport>> Guard::Status(const ProbeRequest& request) {

@@ -1,10 +1,13 @@
 // Guard limits: resource names, host tiers, the YAML config and limit flags (see allot/guard.h).
 #include <charconv>
+#include <cstdlib>
+#include <functional>
 
 #include <yaml-cpp/yaml.h>
 
 #include "allot/guard.h"
 #include "allot/host/text.h"
+#include "allot/resources.h"
 
 namespace allot::host {
 
@@ -115,6 +118,47 @@ Status ApplyLimitFlag(std::string_view text, bool warn, GuardConfig* config) {
   return Status::Ok();
 }
 
+// levels: {N: {min_priority: P|none, scale: F, warn: B}} for N in 0-4 (see LevelPolicy).
+Status ReadLevels(const YAML::Node& v, const std::function<std::string(const YAML::Node&)>& where, LevelPolicy* out) {
+  if (!v.IsMap()) return InvalidArgument(where(v) + ": levels: expected a mapping of levels 0-4");
+  for (const auto& lv : v) {
+    std::string lname = lv.first.as<std::string>();
+    int level = lname.size() == 1 && lname[0] >= '0' && lname[0] <= '4' ? lname[0] - '0' : -1;
+    if (level < 0) return InvalidArgument(where(lv.first) + ": levels: \"" + lname + "\" is not a level 0-4");
+    if (!lv.second.IsMap()) return InvalidArgument(where(lv.second) + ": levels." + lname + ": expected {min_priority, scale, warn}");
+    auto at = static_cast<size_t>(level);
+    for (const auto& f : lv.second) {
+      std::string key = f.first.as<std::string>();
+      std::string text = f.second.IsScalar() ? f.second.Scalar() : "";
+      std::string here = where(f.second) + ": levels." + lname + "." + key;
+      if (key == "min_priority") {
+        if (text == "none") {
+          out->min_priority[at] = 5;
+          continue;
+        }
+        auto p = ParsePriority(text);
+        if (!p.ok() || *p < 0 || *p > 4) {
+          return InvalidArgument(here + ": \"" + text + "\": expected background, low, normal, high, critical, 0-4 or none");
+        }
+        out->min_priority[at] = *p;
+      } else if (key == "scale") {
+        char* end = nullptr;
+        double x = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !(x >= 0 && x <= 1)) {
+          return InvalidArgument(here + ": \"" + text + "\": expected a number from 0 to 1");
+        }
+        out->scale_bp[at] = static_cast<int64_t>(x * 10000 + 0.5);
+      } else if (key == "warn") {
+        if (text != "true" && text != "false") return InvalidArgument(here + ": \"" + text + "\": expected true or false");
+        out->warn[at] = text == "true";
+      } else {
+        return InvalidArgument(where(f.first) + ": levels." + lname + ": unknown key \"" + key + "\" (use min_priority, scale, warn)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Result<GuardConfig> LoadGuardConfig(const std::string& path) {
   auto text = ReadSmallFile(path, 1 << 20);
   if (!text.ok()) return text.error();
@@ -123,7 +167,7 @@ Result<GuardConfig> LoadGuardConfig(const std::string& path) {
   try {
     YAML::Node root = YAML::Load(*text);
     if (root.IsNull()) return c;
-    if (!root.IsMap()) return InvalidArgument(path + ": expected a mapping with tier, limits, paths");
+    if (!root.IsMap()) return InvalidArgument(path + ": expected a mapping with tier, limits, paths, levels");
     for (const auto& kv : root) {
       std::string key = kv.first.as<std::string>();
       const YAML::Node& v = kv.second;
@@ -151,8 +195,10 @@ Result<GuardConfig> LoadGuardConfig(const std::string& path) {
             (fname == "max" ? c.max_bp : c.warn_bp)[static_cast<int>(*r)] = *bp;
           }
         }
+      } else if (key == "levels") {
+        if (auto st = ReadLevels(v, where, &c.levels); !st.ok()) return st.error();
       } else {
-        return InvalidArgument(where(kv.first) + ": unknown key \"" + key + "\" (use tier, limits, paths)");
+        return InvalidArgument(where(kv.first) + ": unknown key \"" + key + "\" (use tier, limits, paths, levels)");
       }
     }
   } catch (const YAML::Exception& e) {
@@ -163,6 +209,7 @@ Result<GuardConfig> LoadGuardConfig(const std::string& path) {
 
 Result<GuardLimits> ResolveLimits(const GuardConfig& config, int64_t memory_total, bool has_gpu) {
   GuardLimits l;
+  l.levels = config.levels;
   if (config.tier != HostTier::kNone) {
     int64_t target = TierTargetBp(ResolveTier(config.tier, memory_total, has_gpu));
     for (GuardResource r : {GuardResource::kCpu, GuardResource::kMemory, GuardResource::kGpu}) {

@@ -46,9 +46,7 @@ std::string Labels(const ResourceReport& r) {
 
 int HostLevel(const std::vector<ResourceReport>& reports) {
   int level = 0;
-  for (const auto& r : reports) {
-    if (r.resource != GuardResource::kDisk) level = std::max(level, r.level);
-  }
+  for (const auto& r : reports) level = std::max(level, r.level);
   return level;
 }
 
@@ -59,10 +57,13 @@ const char* ResourceState(const ResourceReport& r) {
 }
 
 nlohmann::ordered_json StatusJson(const std::vector<ResourceReport>& reports, const HostSnapshot* s,
-                                  const std::string& tier) {
+                                  const std::string& tier, const LevelPolicy& levels) {
   nlohmann::ordered_json out;
   out["tier"] = tier;
-  out["level"] = HostLevel(reports);
+  int level = HostLevel(reports);
+  out["level"] = level;
+  out["level_name"] = LevelName(level);
+  out["scale"] = static_cast<double>(levels.scale_bp[static_cast<size_t>(level)]) / 10000.0;
   auto arr = nlohmann::ordered_json::array();
   for (const auto& r : reports) {
     nlohmann::ordered_json j;
@@ -160,7 +161,7 @@ std::vector<std::string> Recommendations(const std::vector<ResourceReport>& repo
   return out;
 }
 
-std::string MetricsText(const std::vector<ResourceReport>& reports, const LoadAvg& load) {
+std::string MetricsText(const std::vector<ResourceReport>& reports, const LoadAvg& load, const LevelPolicy& levels) {
   std::string out;
   auto family = [&](const char* name, const char* help, auto value) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n";
@@ -190,9 +191,13 @@ std::string MetricsText(const std::vector<ResourceReport>& reports, const LoadAv
   units("allot_guard_disk_headroom_bytes", "Disk space that still fits below the limit.", GuardResource::kDisk, 1, true);
   units("allot_guard_gpu_memory_capacity_bytes", "Memory of the GPU.", GuardResource::kGpu, 1, false);
   units("allot_guard_gpu_memory_headroom_bytes", "GPU memory that still fits below the limit.", GuardResource::kGpu, 1, true);
-  out += "# HELP allot_guard_host_degradation_level Highest degradation level among cpu, memory and GPUs.\n"
+  int level = HostLevel(reports);
+  out += "# HELP allot_guard_host_degradation_level Highest degradation level among cpu, memory, disks and GPUs.\n"
          "# TYPE allot_guard_host_degradation_level gauge\n"
-         "allot_guard_host_degradation_level " + std::to_string(HostLevel(reports)) + "\n";
+         "allot_guard_host_degradation_level " + std::to_string(level) + "\n";
+  out += "# HELP allot_guard_scale_factor Share of its normal work a job should do at the host's level (1, 1, 0.5, 0.25, 0).\n"
+         "# TYPE allot_guard_scale_factor gauge\n"
+         "allot_guard_scale_factor " + Num(static_cast<double>(levels.scale_bp[static_cast<size_t>(level)]) / 10000.0) + "\n";
   out += "# HELP allot_guard_load_average System load average over the window.\n"
          "# TYPE allot_guard_load_average gauge\n"
          "allot_guard_load_average{window=\"1m\"} " + Num(load.one) + "\n"

@@ -38,6 +38,26 @@ int64_t Get(const ResourceList& r, const std::string& key) {
   return it == r.end() ? 0 : it->second;
 }
 
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t out = 0;
+  if (!__builtin_add_overflow(a, b, &out)) return out;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
+
+int64_t SatMulAdd(int64_t a, int64_t x, int64_t n) {
+  int64_t p = 0;
+  if (__builtin_mul_overflow(x, n, &p)) p = (x > 0) == (n > 0) ? INT64_MAX : INT64_MIN;
+  return SatAdd(a, p);
+}
+
+void AddStorage(StorageByClass* a, const StorageByClass& b, int64_t n) {
+  for (const auto& [cls, d] : b) {
+    StorageDemand& sum = (*a)[cls];
+    sum.claims = SatMulAdd(sum.claims, d.claims, n);
+    sum.bytes = SatMulAdd(sum.bytes, d.bytes, n);
+  }
+}
+
 int64_t ScalePpm(int64_t amount, int64_t ppm) {
   __int128 p = (static_cast<__int128>(amount) * ppm + 999'999) / 1'000'000;
   return p > INT64_MAX ? INT64_MAX : static_cast<int64_t>(p);  // saturates, as AddScaled

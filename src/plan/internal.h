@@ -15,6 +15,11 @@ void AddScaled(ResourceList* a, const ResourceList& b, int64_t n);
 // a[k] = max(a[k], b[k]) for every k in b.
 void MaxInto(ResourceList* a, const ResourceList& b);
 int64_t Get(const ResourceList& r, const std::string& key);
+// a + b and a + x × n, saturating at the int64 limits (as AddScaled).
+int64_t SatAdd(int64_t a, int64_t b);
+int64_t SatMulAdd(int64_t a, int64_t x, int64_t n);
+// a[class] += b[class] × n (claims and bytes) for every class in b, saturating.
+void AddStorage(StorageByClass* a, const StorageByClass& b, int64_t n);
 // ceil(amount × ppm / 1e6) for a non-negative amount.
 int64_t ScalePpm(int64_t amount, int64_t ppm);
 

@@ -111,6 +111,23 @@ Status ReadContainers(const YAML::Node& list, bool init, const std::string& file
   return Status::Ok();
 }
 
+// One claim's storage class (see StorageByClass) and requested bytes, from a PVC spec.
+Status ReadClaim(const YAML::Node& spec, const std::string& file, const std::string& what, StorageByClass* out) {
+  std::string cls = kDefaultStorageClass;
+  if (const YAML::Node c = Path(spec, {"storageClassName"}); c && !c.IsNull()) {
+    if (!c.IsScalar()) return InvalidArgument(Where(LocOf(file, c)) + ": " + what + ".spec.storageClassName: expected a name");
+    cls = c.Scalar().empty() ? kNoStorageClass : c.Scalar();
+  }
+  ResourceList req;
+  if (auto s = ReadResourceList(Path(spec, {"resources", "requests"}), file, what + ".spec.resources.requests", &req); !s.ok()) {
+    return s;
+  }
+  StorageDemand& d = (*out)[cls];
+  d.claims++;
+  d.bytes = internal::SatAdd(d.bytes, internal::Get(req, "storage"));
+  return Status::Ok();
+}
+
 void ReadStringMap(const YAML::Node& n, std::map<std::string, std::string>* out) {
   if (!n || !n.IsMap()) return;
   for (const auto& kv : n) {
@@ -182,13 +199,8 @@ Status LoadWorkload(const YAML::Node& obj, const std::string& kind, const std::s
     if (auto s = ReadPodSpec(Path(spec, {"template", "metadata"}), Path(spec, {"template", "spec"}), file, &w); !s.ok()) return s;
     if (const YAML::Node vcts = spec["volumeClaimTemplates"]; kind == "StatefulSet" && vcts && vcts.IsSequence()) {
       for (const auto& v : vcts) {
-        ResourceList req;
-        if (auto s = ReadResourceList(Path(v, {"spec", "resources", "requests"}), file, what + ": volumeClaimTemplates", &req);
-            !s.ok()) {
-          return s;
-        }
-        w.pvc_count++;
-        w.pvc_storage += internal::Get(req, "storage");
+        std::string claim = what + ": volumeClaimTemplates/" + Scalar(Path(v, {"metadata", "name"}), "?");
+        if (auto s = ReadClaim(Path(v, {"spec"}), file, claim, &w.pvc); !s.ok()) return s;
       }
     }
   }
@@ -296,14 +308,13 @@ Status LoadObject(const YAML::Node& obj, const std::string& file, const LoadOpti
       return s;
     }
     out->runtime_classes[name] = overhead;
-  } else if (kind == "PersistentVolumeClaim") {
-    ResourceList req;
-    if (spec) {
-      if (auto s = ReadResourceList(Path(spec, {"resources", "requests"}), file, "PersistentVolumeClaim/" + name, &req); !s.ok()) {
-        return s;
-      }
+  } else if (kind == "StorageClass") {
+    if (Scalar(Path(meta, {"annotations", "storageclass.kubernetes.io/is-default-class"})) == "true") {
+      out->default_storage_class = name;
     }
-    out->pvc_storage[ns] += internal::Get(req, "storage");
+    out->ignored_kinds[kind]++;
+  } else if (kind == "PersistentVolumeClaim") {
+    if (auto s = ReadClaim(spec, file, "PersistentVolumeClaim/" + name, &out->pvc_objects[ns]); !s.ok()) return s;
   } else {
     out->ignored_kinds[kind]++;
   }
@@ -354,7 +365,14 @@ void Merge(Manifests&& part, int line_offset, Manifests* out) {
     for (auto& [k, n] : kinds) out->object_counts[ns][k] += n;
   }
   for (auto& [k, n] : part.ignored_kinds) out->ignored_kinds[k] += n;
-  for (auto& [k, n] : part.pvc_storage) out->pvc_storage[k] += n;
+  if (!part.default_storage_class.empty()) out->default_storage_class = part.default_storage_class;
+  for (auto& [ns, classes] : part.pvc_objects) {
+    for (auto& [cls, d] : classes) {
+      StorageDemand& sum = out->pvc_objects[ns][cls];
+      sum.claims = internal::SatAdd(sum.claims, d.claims);
+      sum.bytes = internal::SatAdd(sum.bytes, d.bytes);
+    }
+  }
   out->documents += part.documents;
 }
 

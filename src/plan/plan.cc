@@ -15,7 +15,10 @@ constexpr int64_t kMaxSizedPods = 10'000'000;
 namespace {
 
 using internal::AddScaled;
+using internal::AddStorage;
 using internal::Get;
+using internal::SatAdd;
+using internal::SatMulAdd;
 
 void ScaleList(ResourceList* r, const EnvMultipliers& env) {
   for (auto& [k, v] : *r) v = internal::ScalePpm(v, env.Factor(k));
@@ -65,36 +68,41 @@ void SetPerNode(std::vector<Workload>* workloads, int64_t at_min, int64_t at_max
   }
 }
 
-// a + b for counts, saturating at the int64 limits (as AddScaled).
-int64_t SatAdd(int64_t a, int64_t b) {
-  int64_t out = 0;
-  if (!__builtin_add_overflow(a, b, &out)) return out;
-  return b > 0 ? INT64_MAX : INT64_MIN;
+// Files claims without storageClassName under the inputs' default StorageClass, when they name one.
+void ResolveDefaultClass(const std::string& default_class, StorageByClass* s) {
+  if (default_class.empty()) return;
+  auto it = s->find(kDefaultStorageClass);
+  if (it == s->end()) return;
+  StorageDemand d = it->second;
+  s->erase(it);
+  AddStorage(s, {{default_class, d}}, 1);
 }
 
-// a + x * n, saturating.
-int64_t SatMulAdd(int64_t a, int64_t x, int64_t n) {
-  int64_t p = 0;
-  if (__builtin_mul_overflow(x, n, &p)) p = (x > 0) == (n > 0) ? INT64_MAX : INT64_MIN;
-  return SatAdd(a, p);
-}
-
-void AddTotals(const std::vector<Workload>& workloads, Totals* min, Totals* max,
-               std::map<std::string, std::pair<Totals, Totals>>* by_ns) {
+// Sums the workloads' pods, requests, limits and claim templates at min and max replicas, then adds the
+// PersistentVolumeClaim objects once to each (they do not scale with replicas).
+void AddTotals(const std::vector<Workload>& workloads, const std::map<std::string, StorageByClass>& pvc_objects,
+               Totals* min, Totals* max, std::map<std::string, std::pair<Totals, Totals>>* by_ns) {
+  auto add = [](Totals* t, const Workload& w, int64_t n) {
+    AddScaled(&t->requests, w.pod_requests, n);
+    AddScaled(&t->limits, w.pod_limits, n);
+    t->pods = SatAdd(t->pods, n);
+    AddStorage(&t->storage, w.pvc, n);
+  };
   for (const auto& w : workloads) {
-    for (auto [t, n] : {std::pair{min, w.min_replicas}, std::pair{max, w.max_replicas}}) {
-      AddScaled(&t->requests, w.pod_requests, n);
-      AddScaled(&t->limits, w.pod_limits, n);
-      t->pods = SatAdd(t->pods, n);
-    }
+    add(min, w, w.min_replicas);
+    add(max, w, w.max_replicas);
     if (by_ns != nullptr) {
       auto& [nmin, nmax] = (*by_ns)[w.ns];
-      AddScaled(&nmin.requests, w.pod_requests, w.min_replicas);
-      AddScaled(&nmin.limits, w.pod_limits, w.min_replicas);
-      nmin.pods = SatAdd(nmin.pods, w.min_replicas);
-      AddScaled(&nmax.requests, w.pod_requests, w.max_replicas);
-      AddScaled(&nmax.limits, w.pod_limits, w.max_replicas);
-      nmax.pods = SatAdd(nmax.pods, w.max_replicas);
+      add(&nmin, w, w.min_replicas);
+      add(&nmax, w, w.max_replicas);
+    }
+  }
+  for (const auto& [ns, classes] : pvc_objects) {
+    for (Totals* t : {min, max}) AddStorage(&t->storage, classes, 1);
+    if (by_ns != nullptr) {
+      auto& [nmin, nmax] = (*by_ns)[ns];
+      AddStorage(&nmin.storage, classes, 1);
+      AddStorage(&nmax.storage, classes, 1);
     }
   }
   for (auto* t : {min, max}) {
@@ -120,27 +128,45 @@ std::string KindForCountKey(const std::string& resource) {
   return it == kinds.end() ? "" : it->second;
 }
 
-void CheckQuotas(const Manifests& m, const std::vector<Workload>& workloads,
-                 const std::map<std::string, std::pair<Totals, Totals>>& by_ns, std::vector<QuotaCheck>* out) {
+// The claims and bytes of one storage class in `t`, or of all classes when `cls` is empty.
+StorageDemand StorageOf(const Totals& t, const std::string& cls) {
+  StorageDemand sum;
+  for (const auto& [name, d] : t.storage) {
+    if (!cls.empty() && name != cls) continue;
+    sum.claims = SatAdd(sum.claims, d.claims);
+    sum.bytes = SatAdd(sum.bytes, d.bytes);
+  }
+  return sum;
+}
+
+// A storage quota key: "requests.storage", "persistentvolumeclaims" (also as "count/..."), or either behind
+// "<class>.storageclass.storage.k8s.io/". Sets *cls ("" for all classes) and *bytes; false for other keys.
+bool StorageQuotaKey(const std::string& key, std::string* cls, bool* bytes) {
+  static const std::string kClassInfix = ".storageclass.storage.k8s.io/";
+  std::string rest = key;
+  cls->clear();
+  if (size_t at = key.find(kClassInfix); at != std::string::npos) {
+    *cls = key.substr(0, at);
+    rest = key.substr(at + kClassInfix.size());
+  }
+  if (rest == "requests.storage") {
+    *bytes = true;
+    return true;
+  }
+  if (rest == "persistentvolumeclaims" || (cls->empty() && rest == "count/persistentvolumeclaims")) {
+    *bytes = false;
+    return true;
+  }
+  return false;
+}
+
+void CheckQuotas(const Manifests& m, const std::map<std::string, std::pair<Totals, Totals>>& by_ns,
+                 std::vector<QuotaCheck>* out) {
   for (const auto& q : m.quotas) {
     Totals empty;
     auto it = by_ns.find(q.ns);
     const Totals& tmin = it == by_ns.end() ? empty : it->second.first;
     const Totals& tmax = it == by_ns.end() ? empty : it->second.second;
-    int64_t pvc_min = 0, pvc_max = 0, storage_min = 0, storage_max = 0;
-    for (const auto& w : workloads) {
-      if (w.ns != q.ns) continue;
-      pvc_min = SatMulAdd(pvc_min, w.pvc_count, w.min_replicas);
-      pvc_max = SatMulAdd(pvc_max, w.pvc_count, w.max_replicas);
-      storage_min = SatMulAdd(storage_min, w.pvc_storage, w.min_replicas);
-      storage_max = SatMulAdd(storage_max, w.pvc_storage, w.max_replicas);
-    }
-    int64_t pvc_objects = 0;
-    if (auto c = m.object_counts.find(q.ns); c != m.object_counts.end()) {
-      if (auto k = c->second.find("PersistentVolumeClaim"); k != c->second.end()) pvc_objects = k->second;
-    }
-    int64_t pvc_storage_objects = 0;
-    if (auto s = m.pvc_storage.find(q.ns); s != m.pvc_storage.end()) pvc_storage_objects = s->second;
     for (const auto& [key, hard] : q.hard) {
       QuotaCheck c;
       c.ns = q.ns;
@@ -149,16 +175,15 @@ void CheckQuotas(const Manifests& m, const std::vector<Workload>& workloads,
       c.hard = hard;
       std::string unit_name = "count";
       bool known = true;
+      bool bytes = false;
       if (key == "pods" || key == "count/pods") {
         c.used_min = tmin.pods;
         c.used_max = tmax.pods;
-      } else if (key == "requests.storage") {
-        unit_name = "storage";
-        c.used_min = storage_min + pvc_storage_objects;
-        c.used_max = storage_max + pvc_storage_objects;
-      } else if (key == "persistentvolumeclaims" || key == "count/persistentvolumeclaims") {
-        c.used_min = pvc_min + pvc_objects;
-        c.used_max = pvc_max + pvc_objects;
+      } else if (std::string cls; StorageQuotaKey(key, &cls, &bytes)) {
+        StorageDemand dmin = StorageOf(tmin, cls), dmax = StorageOf(tmax, cls);
+        if (bytes) unit_name = "storage";
+        c.used_min = bytes ? dmin.bytes : dmin.claims;
+        c.used_max = bytes ? dmax.bytes : dmax.claims;
       } else if (key.rfind("count/", 0) == 0) {
         std::string kind = KindForCountKey(key.substr(6));
         known = !kind.empty();
@@ -205,7 +230,12 @@ Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
   }
   std::vector<Hpa> hpas = manifests.hpas;
   std::vector<Workload> base = manifests.workloads;
-  for (auto& w : base) ComputeWorkload(&w, manifests.limit_ranges, manifests.runtime_classes);
+  std::map<std::string, StorageByClass> pvc_objects = manifests.pvc_objects;
+  for (auto& w : base) {
+    ComputeWorkload(&w, manifests.limit_ranges, manifests.runtime_classes);
+    ResolveDefaultClass(manifests.default_storage_class, &w.pvc);
+  }
+  for (auto& [ns, classes] : pvc_objects) ResolveDefaultClass(manifests.default_storage_class, &classes);
   MatchHpas(&base, &hpas);
   plan.workloads = base;
   if (env != nullptr) {
@@ -237,7 +267,7 @@ Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
   // Totals of the manifests as written; environments scale them.
   Totals base_min, base_max;
   std::map<std::string, std::pair<Totals, Totals>> base_ns;
-  AddTotals(base, &base_min, &base_max, &base_ns);
+  AddTotals(base, pvc_objects, &base_min, &base_max, &base_ns);
   plan.total_min = base_min;
   plan.total_max = base_max;
   plan.by_namespace = base_ns;
@@ -257,7 +287,7 @@ Result<Plan> MakePlan(const Manifests& manifests, const PlanOptions& options) {
     ScaleTotals(&tmax, mult);
   }
 
-  CheckQuotas(manifests, plan.workloads, plan.by_namespace, &plan.quota);
+  CheckQuotas(manifests, plan.by_namespace, &plan.quota);
   plan.quotas = manifests.quotas;
   plan.ignored_kinds = manifests.ignored_kinds;
   internal::Lint(manifests, hpas, plan, options, &plan.findings);

@@ -1,5 +1,6 @@
 // Renderers: JSON (the contract in DESIGN.md units), aligned tables, markdown, kubectl patches, quotas.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -31,8 +32,16 @@ json ResourcesJson(const ResourceList& r, bool always_cpu_memory) {
   return out;
 }
 
+// PVC storage by class: {"standard": {"claims": 3, "bytes": 32212254720}} (bytes in base units).
+json StorageJson(const StorageByClass& s) {
+  json out = json::object();
+  for (const auto& [cls, d] : s) out[cls] = {{"claims", d.claims}, {"bytes", d.bytes}};
+  return out;
+}
+
 json TotalsJson(const Totals& t) {
-  return {{"requests", ResourcesJson(t.requests, true)}, {"limits", ResourcesJson(t.limits, true)}, {"pods", t.pods}};
+  return {{"requests", ResourcesJson(t.requests, true)}, {"limits", ResourcesJson(t.limits, true)}, {"pods", t.pods},
+          {"storage", StorageJson(t.storage)}};
 }
 
 json SizingJson(const SizingResult& s) {
@@ -172,6 +181,24 @@ Table TotalsTable(const Plan& plan) {
   }
   t.rows.push_back(TotalsRow("TOTAL", "min", plan.total_min, gpu));
   t.rows.push_back(TotalsRow("TOTAL", "max", plan.total_max, gpu));
+  return t;
+}
+
+// PVC requests by storage class, per namespace and in total, at min and max replicas; no rows without PVCs.
+Table StorageTable(const Plan& plan) {
+  Table t;
+  t.header = {"SCOPE", "STORAGE CLASS", "CLAIMS MIN", "CLAIMS MAX", "STORAGE MIN", "STORAGE MAX"};
+  t.right = {2, 3, 4, 5};
+  auto add = [&](const std::string& scope, const Totals& tmin, const Totals& tmax) {
+    for (const auto& [cls, dmax] : tmax.storage) {
+      auto it = tmin.storage.find(cls);
+      StorageDemand dmin = it == tmin.storage.end() ? StorageDemand{} : it->second;
+      t.rows.push_back({scope, cls, std::to_string(dmin.claims), std::to_string(dmax.claims),
+                        Human("memory", dmin.bytes), Human("memory", dmax.bytes)});
+    }
+  };
+  for (const auto& [ns, mm] : plan.by_namespace) add(ns, mm.first, mm.second);
+  add("TOTAL", plan.total_min, plan.total_max);
   return t;
 }
 
@@ -331,6 +358,9 @@ std::string RenderJson(const Plan& plan) {
 std::string RenderTable(const Plan& plan) {
   std::string out = "WORKLOADS (env: " + EnvLabel(plan) + "; pod requests/limits per replica)\n" + WorkloadTable(plan).Text();
   out += "\nTOTALS (at min and max replicas)\n" + TotalsTable(plan).Text();
+  if (!plan.total_max.storage.empty()) {
+    out += "\nSTORAGE (PersistentVolumeClaim requests by storage class)\n" + StorageTable(plan).Text();
+  }
   out += "\nENVIRONMENTS (multipliers applied)\n" + EnvTable(plan).Text();
   if (!plan.quota.empty()) out += "\nQUOTA FIT\n" + QuotaTable(plan).Text();
   if (plan.sizing.enabled) out += "\nSIZING\n" + SizingTable(plan).Text();
@@ -344,6 +374,7 @@ std::string RenderMarkdown(const Plan& plan) {
                     "cpu in cores or millicores, memory in binary units.\n\n";
   out += "## Resource allocation matrix\n\n" + WorkloadTable(plan).Markdown();
   out += "\n## Totals\n\n" + TotalsTable(plan).Markdown();
+  if (!plan.total_max.storage.empty()) out += "\n## Storage by class\n\n" + StorageTable(plan).Markdown();
   out += "\n## Environments\n\n" + EnvTable(plan).Markdown();
   if (!plan.quota.empty()) out += "\n## Quota fit\n\n" + QuotaTable(plan).Markdown();
   if (plan.sizing.enabled) out += "\n## Node sizing\n\n" + SizingTable(plan).Markdown();
@@ -368,7 +399,9 @@ std::string RenderPatches(const Plan& plan) {
 
 std::string RenderQuotas(const Plan& plan, double headroom) {
   std::ostringstream out;
-  auto grow = [&](int64_t v) { return static_cast<int64_t>(static_cast<double>(v) * (1.0 + headroom) + 0.999999); };
+  // ceil(v × (1 + headroom)) in integers: through a double, 80Gi + 0.999999 rounds up to 80Gi + 1 byte.
+  const auto ppm = static_cast<int64_t>(std::llround((1.0 + headroom) * 1e6));
+  auto grow = [&](int64_t v) { return internal::ScalePpm(v, ppm); };
   auto mem = [](int64_t v) {
     const int64_t mi = 1LL << 20;
     return FormatBytes((v + mi - 1) / mi * mi);
@@ -394,6 +427,20 @@ std::string RenderQuotas(const Plan& plan, double headroom) {
     out << "    limits.memory: " << mem(grow(Get(t.limits, "memory"))) << "\n";
     if (int64_t g = Get(t.requests, "gpu"); g > 0) out << "    requests.nvidia.com/gpu: \"" << ToOutputUnits("gpu", g) << "\"\n";
     out << "    pods: \"" << grow(t.pods) << "\"\n";
+    if (!t.storage.empty()) {
+      int64_t bytes = 0, claims = 0;
+      for (const auto& [cls, d] : t.storage) {
+        bytes = internal::SatAdd(bytes, d.bytes);
+        claims = internal::SatAdd(claims, d.claims);
+      }
+      out << "    requests.storage: " << mem(grow(bytes)) << "\n";
+      out << "    persistentvolumeclaims: \"" << grow(claims) << "\"\n";
+      for (const auto& [cls, d] : t.storage) {
+        if (cls == kDefaultStorageClass || cls == kNoStorageClass) continue;  // no quota key names them
+        out << "    " << cls << ".storageclass.storage.k8s.io/requests.storage: " << mem(grow(d.bytes)) << "\n";
+        out << "    " << cls << ".storageclass.storage.k8s.io/persistentvolumeclaims: \"" << grow(d.claims) << "\"\n";
+      }
+    }
     out << "---\napiVersion: v1\nkind: LimitRange\nmetadata:\n  name: allot-limits\n  namespace: " << ns << "\nspec:\n  limits:\n";
     out << "  - type: Container\n    defaultRequest:\n      cpu: 100m\n      memory: 128Mi\n";
     out << "    default:\n      cpu: 200m\n      memory: 192Mi\n";

@@ -43,9 +43,36 @@ TEST(GuardCliTest, CheckSaysNoWithReasonsOnABusyHost) {
   // busy: cpu 90 % and memory 87.5 % are both past the 80 % limits
   EXPECT_NE(r.err.find("cpu: at 90.0 %"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("memory: at 87.5 %"), std::string::npos) << r.err;
-  // critical work may still go if it fits in what is physically left: 7 GiB + 512 MiB <= 8 GiB
-  EXPECT_EQ(RunAllot(Guard("check", "busy", {"--memory", "512Mi", "--priority", "critical"})).exit_code, 0);
-  EXPECT_EQ(RunAllot(Guard("check", "busy", {"--memory", "2Gi", "--priority", "critical"})).exit_code, 1);
+  // Both at level 4 (past the limit): seed 004's table blocks all spawns there, critical ones too.
+  r = RunAllot(Guard("check", "busy", {"--memory", "512Mi", "--priority", "critical"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("(level 4 critical, limit 80.0 %): nothing starts at this level"), std::string::npos) << r.err;
+  // With level 4 opened to critical work, it goes if it fits in what is physically left: 7 GiB + 512 MiB <= 8 GiB.
+  testing::TempDir dir;
+  std::string cfg = dir.Write("guard.yaml", "levels:\n  4: {min_priority: critical, scale: 0.1}\n");
+  r = RunAllot(Guard("check", "busy", {"--config", cfg, "--memory", "512Mi", "--priority", "critical"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("go (critical, level 4 critical, scale 0.1)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("warning: cpu: at 90.0 % (level 4 critical"), std::string::npos) << r.err;
+  EXPECT_EQ(RunAllot(Guard("check", "busy", {"--config", cfg, "--memory", "2Gi", "--priority", "critical"})).exit_code, 1);
+}
+
+TEST(GuardCliTest, LevelsAndScaleFactorInStatusMetricsAndRun) {
+  // busy is at level 4: scale 0; idle at 0: scale 1.
+  auto st = RunAllot(Guard("status", "busy", {"--json"}));
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  auto j = nlohmann::json::parse(st.out);
+  EXPECT_EQ(j["level"], 4);
+  EXPECT_EQ(j["level_name"], "critical");
+  EXPECT_EQ(j["scale"], 0.0);
+  auto text = RunAllot(Guard("status", "idle"));
+  EXPECT_NE(text.out.find("level 0 normal, scale 1 (tier"), std::string::npos) << text.out;
+  auto m = RunAllot(Guard("metrics", "busy"));
+  EXPECT_NE(m.out.find("allot_guard_scale_factor 0\n"), std::string::npos) << m.out;
+  // guard run hands level and scale to the command.
+  auto run = RunAllot(Guard("run", "idle", {"--", "sh", "-c", "echo level=$ALLOT_GUARD_LEVEL scale=$ALLOT_GUARD_SCALE"}));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("level=0 scale=1"), std::string::npos) << run.out;
 }
 
 TEST(GuardCliTest, CheckOnTooLargeARequest) {

@@ -76,21 +76,71 @@ TEST(GuardTest, DiskIsCheckedOnlyOnTheRequestedPaths) {
   EXPECT_TRUE(Evaluate(Quiet(), GuardLimits{}, r).go);
 }
 
-TEST(GuardTest, PrioritiesGateOnLevels) {
-  HostSnapshot s = Quiet();
-  s.cpu.used_bp = 7000;  // 70 / 80 = 87.5 % of the limit: level 2
-  GuardRequest r;
-  for (int p = 0; p <= 4; p++) {
-    r.priority = p;
-    // level 2: background (0) and low (1) wait; normal (2) and above go
-    EXPECT_EQ(Evaluate(s, GuardLimits{}, r).go, p >= 2) << "priority " << p;
+TEST(GuardTest, LevelsGateAndScaleAsSeed004sTable) {
+  // cpu limit 80 %: used 50 % is 62.5 % of it (level 0), 60 % -> 75 % (1), 70 % -> 87.5 % (2), 77 % -> 96.25 % (3),
+  // 85 % -> 106 % (4). Level 0-2: everything starts; 3: normal and above; 4: nothing. Scale 1, 1, 0.5, 0.25, 0.
+  struct Row {
+    int64_t cpu_bp;
+    int level;
+    int64_t scale_bp;
+    int lowest_that_starts;  // 5: none
+    bool warns;
+  };
+  for (Row row : {Row{5000, 0, 10000, 0, false}, Row{6000, 1, 10000, 0, true}, Row{7000, 2, 5000, 0, true},
+                  Row{7700, 3, 2500, 2, true}, Row{8500, 4, 0, 5, false}}) {
+    HostSnapshot s = Quiet();
+    s.cpu.used_bp = row.cpu_bp;
+    GuardRequest r;
+    for (int p : {0, 1, 2, 3, 4, 17}) {  // 17 counts as critical
+      r.priority = p;
+      Decision d = Evaluate(s, GuardLimits{}, r);
+      EXPECT_EQ(d.go, std::min(p, 4) >= row.lowest_that_starts) << "cpu " << row.cpu_bp << " priority " << p;
+      EXPECT_EQ(d.level, row.level) << "cpu " << row.cpu_bp;
+      EXPECT_EQ(d.scale_bp, row.scale_bp) << "cpu " << row.cpu_bp;
+      EXPECT_EQ(d.warnings.empty(), !(d.go && row.warns)) << "cpu " << row.cpu_bp << " priority " << p;
+      if (!d.go && row.level == 3) {
+        EXPECT_NE(d.reasons[0].find("only normal priority work and above starts"), std::string::npos) << d.reasons[0];
+      }
+      if (row.level == 4) {
+        EXPECT_NE(d.reasons[0].find("nothing starts at this level"), std::string::npos) << d.reasons[0];
+      }
+    }
   }
-  s.cpu.used_bp = 8500;  // over the limit: level 4, only critical
-  r.priority = 3;
-  EXPECT_FALSE(Evaluate(s, GuardLimits{}, r).go);
+}
+
+TEST(GuardTest, LevelPolicyIsConfigurable) {
+  HostSnapshot s = Quiet();
+  s.cpu.used_bp = 8500;  // level 4
+  GuardLimits limits;
+  limits.levels.min_priority[4] = 4;  // critical work may still start at level 4
+  limits.levels.scale_bp[4] = 1000;
+  GuardRequest r;
   r.priority = 4;
-  EXPECT_TRUE(Evaluate(s, GuardLimits{}, r).go);
-  r.priority = 17;  // larger integers count as critical
+  Decision d = Evaluate(s, limits, r);
+  EXPECT_TRUE(d.go);
+  EXPECT_EQ(d.scale_bp, 1000);
+  ASSERT_EQ(d.warnings.size(), 1u);
+  EXPECT_NE(d.warnings[0].find("cpu: at 85.0 % (level 4 critical"), std::string::npos) << d.warnings[0];
+  r.priority = 3;
+  EXPECT_FALSE(Evaluate(s, limits, r).go);
+  EXPECT_TRUE(LevelAdmits(limits.levels, 9, 4));   // levels past 4 count as 4
+  EXPECT_FALSE(LevelAdmits(LevelPolicy{}, 4, 4));  // the default: nothing at level 4
+  EXPECT_STREQ(LevelName(2), "moderate");
+}
+
+TEST(GuardTest, TheGatingLevelIsThatOfTheTouchedResources) {
+  HostSnapshot s = Quiet();
+  s.disks[0].used = 69 * kGiB;  // 69 / 70 = 98.6 % of the disk limit: level 3
+  GuardRequest r;
+  r.priority = 1;
+  EXPECT_TRUE(Evaluate(s, GuardLimits{}, r).go);  // disk not asked for: cpu and memory at level 0
+  EXPECT_EQ(Evaluate(s, GuardLimits{}, r).level, 0);
+  r.paths = {"/data"};
+  Decision d = Evaluate(s, GuardLimits{}, r);
+  EXPECT_FALSE(d.go);  // low priority waits at level 3
+  EXPECT_EQ(d.level, 3);
+  EXPECT_EQ(d.waiting_for, std::vector<std::string>{"disk:/data"});
+  r.priority = 2;
   EXPECT_TRUE(Evaluate(s, GuardLimits{}, r).go);
 }
 
@@ -237,15 +287,22 @@ TEST(GuardTest, AProbeFailureIsAnErrorNeverAGo) {
   EXPECT_FALSE(g.CanProceed(neg).ok());
 }
 
-TEST(GuardTest, ShouldProceedAndCurrentLevel) {
+TEST(GuardTest, ShouldProceedCurrentLevelAndScale) {
   auto prober = std::make_shared<FakeProber>();
   HostSnapshot s = Quiet();
   s.memory_used = 12 * kGiB + kGiB / 2;  // 12.5 / 16 = 78.1 % -> 97.7 % of 80 %: level 3
   prober->queue.push_back(s);
   Guard g(prober, {});
   EXPECT_EQ(*g.CurrentLevel(), 3);
-  EXPECT_FALSE(*g.ShouldProceed(2));
-  EXPECT_TRUE(*g.ShouldProceed(3));
+  EXPECT_EQ(*g.ScaleFactorBp(), 2500);
+  EXPECT_FALSE(*g.ShouldProceed(1));  // level 3 blocks low-priority spawns
+  EXPECT_TRUE(*g.ShouldProceed(2));
+  s.memory_used = 4 * kGiB;
+  s.disks[0].used = 71 * kGiB;  // the disk alone over its 70 % limit: the host is at level 4
+  prober->queue = {s};
+  EXPECT_EQ(*g.CurrentLevel(), 4);
+  EXPECT_EQ(*g.ScaleFactorBp(), 0);
+  EXPECT_FALSE(*g.ShouldProceed(4));  // level 4 blocks all spawns
 }
 
 TEST(GuardTest, ScopedGuardReservesUntilDestroyed) {

@@ -96,6 +96,29 @@ TEST(LimitsTest, YamlConfig) {
   EXPECT_EQ(c->paths, (std::vector<std::string>{"/data", "/scratch"}));
 }
 
+TEST(LimitsTest, YamlLevels) {
+  testing::TempDir dir;
+  auto c = LoadGuardConfig(dir.Write("levels.yaml", "levels:\n  1: {warn: false}\n  3: {min_priority: HIGH, scale: 0.1}\n"
+                                                    "  4: {min_priority: critical, scale: 0}\n  2: {min_priority: none}\n"));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->levels.warn[1]);
+  EXPECT_EQ(c->levels.min_priority[3], 3);
+  EXPECT_EQ(c->levels.scale_bp[3], 1000);
+  EXPECT_EQ(c->levels.min_priority[4], 4);
+  EXPECT_EQ(c->levels.min_priority[2], 5);
+  EXPECT_EQ(c->levels.scale_bp[2], 5000);  // untouched: the default
+  auto l = ResolveLimits(*c, 16LL << 30, false);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->levels.min_priority[4], 4);  // carried into the limits that Evaluate uses
+  for (const char* bad : {"levels:\n  5: {scale: 1}\n", "levels:\n  3: {scale: 1.5}\n", "levels:\n  3: {min_priority: urgent}\n",
+                          "levels:\n  3: {gate: 2}\n", "levels:\n  3: {warn: maybe}\n", "levels: [1]\n"}) {
+    auto e = LoadGuardConfig(dir.Write("bad.yaml", bad));
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_NE(e.error().message.find("bad.yaml:"), std::string::npos) << e.error().message;
+    EXPECT_NE(e.error().message.find("levels"), std::string::npos) << e.error().message;
+  }
+}
+
 TEST(LimitsTest, YamlErrorsNameFileLineAndKey) {
   testing::TempDir dir;
   auto c = LoadGuardConfig(dir.Write("a.yaml", "limits:\n  memory: {max: 75}\n  swap: {max: 10}\n"));

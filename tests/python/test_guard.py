@@ -290,16 +290,58 @@ def test_memory_decisions_match_the_cli(roomy: str, memory_gb: float, flag: str)
 
 
 def test_priorities_and_levels_match_the_cli(tight: str) -> None:
-    # cpu 90 % of max 80 %: r = 112.5 % -> level 4; memory 87.5 / 80 = 109 % -> 4.
+    # cpu 90 % of max 80 %: r = 112.5 % -> level 4; memory 87.5 / 80 = 109 % -> 4. Level 4 blocks all spawns.
     assert resource_guard.get_degradation_level() == 4 == DegradationLevel.CRITICAL
+    assert resource_guard.get_scale_factor() == 0.0
     assert resource_guard.should_proceed_with_priority(OperationPriority.NORMAL) is False
-    assert resource_guard.should_proceed_with_priority(OperationPriority.CRITICAL) is True
+    assert resource_guard.should_proceed_with_priority(OperationPriority.CRITICAL) is False
     for prio in ("background", "normal", "critical"):
         py = resource_guard.can_proceed(check_disk=False, priority=prio)
-        assert py == (cli_check(tight, "--priority", prio) == 0), prio
-    # Critical work may use up to capacity: memory 7 of 8 GiB used, 1 GiB more fits, 2 do not.
-    assert resource_guard.can_proceed(mem_required_gb=1.0, check_disk=False, check_cpu=False, priority=4) is True
+        assert py == (cli_check(tight, "--priority", prio) == 0) == False, prio
+
+
+# seed 004's table on 4 cores at 10 % and 8 GiB of memory (limit 80 %): used / limit picks the level, the
+# level what starts (0-2 all, 3 NORMAL and above, 4 nothing) and the scale factor (1, 1, 0.5, 0.25, 0).
+@pytest.mark.parametrize("available_gib,level,scale,lowest", [
+    (4.0, 0, 1.0, 0),    # 4 GiB used: 50 % of 8, 62.5 % of the limit
+    (3.2, 1, 1.0, 0),    # 4.8 GiB: 60 %, 75 % of the limit
+    (2.4, 2, 0.5, 0),    # 5.6 GiB: 70 %, 87.5 %
+    (1.8, 3, 0.25, 2),   # 6.2 GiB: 77.5 %, 96.9 %
+    (1.4, 4, 0.0, 5),    # 6.6 GiB: 82.5 %, 103 %
+])
+def test_seed_level_table(tmp_path, available_gib, level, scale, lowest) -> None:
+    root = make_root(str(tmp_path / "r"), 4, 0.4, 8, available_gib)
+    resource_guard.configure(proc_root=os.path.join(root, "proc"), sys_root=os.path.join(root, "sys"), state_dir="",
+                             limits={"disk": 100}, warn={"disk": 99})
+    try:
+        assert resource_guard.get_degradation_level() == level
+        assert resource_guard.get_scale_factor() == scale
+        for prio in OperationPriority:
+            starts = prio >= lowest
+            assert resource_guard.should_proceed_with_priority(prio) is starts, prio
+            assert resource_guard.can_proceed(check_disk=False, priority=prio) is starts, prio
+            assert (cli_check(root, "--priority", str(int(prio))) == 0) is starts, prio
+        assert resource_guard.get_resource_status()["scale"] == scale
+    finally:
+        resource_guard.configure(limits={"disk": 100}, warn={"disk": 99})
+
+
+def test_level_gates_are_configurable(tight: str, tmp_path, caplog) -> None:
+    # levels: critical work may start at level 4; then it may use capacity beyond the limit, not more than there
+    # is: memory 7 of 8 GiB used, 1 GiB more fits, 2 do not. It starts with a logged warning.
+    cfg = tmp_path / "guard.yaml"
+    cfg.write_text("levels:\n  4: {min_priority: critical, scale: 0.1}\n")
+    resource_guard.configure(config=str(cfg), proc_root=os.path.join(tight, "proc"), sys_root=os.path.join(tight, "sys"),
+                             state_dir="", limits={"disk": 100}, warn={"disk": 99})
+    assert resource_guard.should_proceed_with_priority(OperationPriority.CRITICAL) is True
+    assert resource_guard.should_proceed_with_priority(OperationPriority.HIGH) is False
+    assert resource_guard.get_scale_factor() == 0.1
+    with caplog.at_level(logging.WARNING, logger="allot.guard"):
+        assert resource_guard.can_proceed(mem_required_gb=1.0, check_disk=False, check_cpu=False, priority=4) is True
+    assert any("level 4 critical" in r.getMessage() for r in caplog.records), caplog.records
     assert resource_guard.can_proceed(mem_required_gb=2.0, check_disk=False, check_cpu=False, priority=4) is False
+    assert cli_check(tight, "--config", str(cfg), "--priority", "critical") == 0
+    assert cli_check(tight, "--config", str(cfg), "--priority", "high") == 1
 
 
 def test_status_is_the_cli_status(roomy: str) -> None:
