@@ -8,6 +8,7 @@
 // Thread-safety: none needed; every call works on its own data.
 #pragma once
 
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,12 +39,23 @@ struct Scenario {
   std::vector<Event> events;
 };
 
-// Parses and validates a scenario. `file` is used in error messages.
+// Parses and validates a scenario. `file` is used in error messages. JSON (text whose first character
+// is `{`) is read with simdjson, at several hundred MB/s; YAML, and JSON that simdjson refuses, with
+// yaml-cpp. Both give the same Scenario for the same document.
 Result<Scenario> ParseScenario(const std::string& text, const std::string& file);
 Result<Scenario> LoadScenario(const std::string& path);
 
+// What the output shows of one request: AllocationInfo less what is not printed (requests, limits, ...).
 struct RequestOutcome {
-  AllocationInfo info;
+  std::string id, tenant;
+  int priority = 2;
+  AllocState state = AllocState::kQueued;
+  int count = 1;
+  std::vector<std::string> nodes;  // one per gang unit
+  TimeMs submitted = 0, started = -1, ended = -1;
+  std::string reason, preempted_by;
+  std::vector<std::string> devices;
+  static RequestOutcome From(AllocationInfo&& info);
 };
 
 struct Summary {
@@ -57,10 +69,11 @@ struct Summary {
   double jain_index = 1.0;
   std::vector<TenantUsage> tenants;
   std::map<std::string, double> mean_dominant_share;  // tenant -> time-weighted weighted dominant share
+  double load_seconds = -1;  // reading and validating the scenario (set by the caller); < 0: not printed
 };
 
 struct SimResult {
-  std::vector<AllocationInfo> requests;      // in submission order
+  std::vector<RequestOutcome> requests;      // in submission order
   std::vector<Explanation> explain;
   std::vector<std::pair<std::string, std::string>> notes;  // (reservation/event, outcome) at run time
   Summary summary;
@@ -72,8 +85,16 @@ struct SimOptions {
 
 Result<SimResult> Run(const Scenario& scenario, const SimOptions& options = {});
 
-// Renders a result: JSON per DESIGN.md, or human-readable text.
+// ParseScenario then Run, in memory that does not grow with the events: the whole text is validated
+// first (a bad scenario runs nothing and gives ParseScenario's error), then parsed again, each event
+// going to the engine as it is read and then forgotten. The same result as Run(ParseScenario(...)).
+// The result's summary.load_seconds is the time of the validation (one whole parse of the text).
+Result<SimResult> RunText(const std::string& text, const std::string& file, const SimOptions& options = {});
+
+// Renders a result: JSON per DESIGN.md, or human-readable text. WriteJson writes ToJson's text one
+// request at a time, without building it whole.
 std::string ToJson(const SimResult& r, bool explain);
+void WriteJson(std::ostream& out, const SimResult& r, bool explain);
 std::string ToText(const SimResult& r, bool explain);
 
 }  // namespace allot::sim

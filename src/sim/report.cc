@@ -1,7 +1,9 @@
 // Rendering of `allot sim` results as JSON (DESIGN.md contract) and as text.
 #include <cmath>
 #include <iomanip>
+#include <ostream>
 #include <sstream>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -34,29 +36,31 @@ json Amounts(const ResourceMap& m) {
 // their input) is written with U+FFFD in place of the bad bytes.
 std::string Dump(const json& j, int indent) { return j.dump(indent, ' ', false, json::error_handler_t::replace); }
 
-// Appends `"key": [items...]` as dump(2) writes it at the top level of an object, rendering one item at a
-// time, so a run's 100k requests never exist as one JSON tree.
+// Writes `"key": [items...]` as dump(2) writes it at the top level of an object, rendering one item at a
+// time, so a run's 100k requests never exist as one JSON tree (nor, with a stream, as one text).
 template <typename T, typename Fn>
-void AppendArray(std::string* out, const char* key, const std::vector<T>& items, Fn render) {
-  out->append("  \"").append(key).append("\": ");
+void WriteArray(std::ostream& out, const char* key, const std::vector<T>& items, Fn render) {
+  out << "  \"" << key << "\": ";
   if (items.empty()) {
-    out->append("[]");
+    out << "[]";
     return;
   }
-  out->append("[\n");
+  out << "[\n";
+  std::string text, indented;
   for (size_t i = 0; i < items.size(); i++) {
-    std::string text = Dump(render(items[i]), 2);
-    out->append("    ");
+    text = Dump(render(items[i]), 2);
+    indented.assign("    ");
     for (char c : text) {  // nested two levels deep: four more spaces on every line (strings hold no raw newline)
-      out->push_back(c);
-      if (c == '\n') out->append("    ");
+      indented.push_back(c);
+      if (c == '\n') indented.append("    ");
     }
-    out->append(i + 1 < items.size() ? ",\n" : "\n");
+    indented.append(i + 1 < items.size() ? ",\n" : "\n");
+    out << indented;
   }
-  out->append("  ]");
+  out << "  ]";
 }
 
-json RequestJson(const AllocationInfo& a) {
+json RequestJson(const RequestOutcome& a) {
   json j;
   j["id"] = a.id;
   j["state"] = AllocStateName(a.state);
@@ -92,11 +96,17 @@ json ExplainJson(const Explanation& e) {
 
 }  // namespace
 
-// Byte for byte what one ordered_json of {requests, summary, notes, explain} gives with dump(2), built
-// piecewise.
 std::string ToJson(const SimResult& r, bool explain) {
-  std::string text = "{\n";
-  AppendArray(&text, "requests", r.requests, RequestJson);
+  std::ostringstream o;
+  WriteJson(o, r, explain);
+  return o.str();
+}
+
+// Byte for byte what one ordered_json of {requests, summary, notes, explain} gives with dump(2), written
+// piecewise.
+void WriteJson(std::ostream& os, const SimResult& r, bool explain) {
+  os << "{\n";
+  WriteArray(os, "requests", r.requests, RequestJson);
   json out;
   const Summary& s = r.summary;
   json sum;
@@ -131,6 +141,7 @@ std::string ToJson(const SimResult& r, bool explain) {
     tenants.push_back(std::move(tj));
   }
   sum["tenants"] = std::move(tenants);
+  if (s.load_seconds >= 0) sum["load_seconds"] = std::round(s.load_seconds * 1e6) / 1e6;
   out["summary"] = std::move(sum);
   if (!r.notes.empty()) {
     json notes = json::array();
@@ -139,13 +150,12 @@ std::string ToJson(const SimResult& r, bool explain) {
   }
   // `out` holds summary (and notes): its text without the outer braces is the middle of the object.
   std::string middle = Dump(out, 2);
-  text.append(",\n").append(middle, 2, middle.size() - 4);
+  os << ",\n" << std::string_view(middle).substr(2, middle.size() - 4);
   if (explain) {
-    text.append(",\n");
-    AppendArray(&text, "explain", r.explain, ExplainJson);
+    os << ",\n";
+    WriteArray(os, "explain", r.explain, ExplainJson);
   }
-  text.append("\n}\n");
-  return text;
+  os << "\n}\n";
 }
 
 std::string ToText(const SimResult& r, bool explain) {

@@ -1,10 +1,13 @@
 // The discrete-event loop of `allot sim`.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "allot/sim.h"
+#include "sim/loader.h"
 
 namespace allot::sim {
 
@@ -58,120 +61,234 @@ Status ApplyEvent(Engine& eng, const Scenario& sc, const Event& e, TimeMs t, Sim
   return Status::Ok();
 }
 
-}  // namespace
+// The event loop, fed one event at a time (Feed) so that a caller may stream a scenario's events into it
+// instead of holding them all. All events that share one `at` are applied in order, then one pass runs;
+// wakeups (lease ends, wait deadlines, reservation edges, burst grace ends) before the next event's time
+// are passes of their own. The same sequence of passes as looping over a whole Scenario::events.
+class Simulation {
+ public:
+  Simulation(Engine& eng, const Scenario& sc, const SimOptions& options) : eng_(eng), sc_(sc), options_(options) {}
 
-Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
-  auto created = Engine::Create(sc.policy);
-  if (!created.ok()) return Error{created.error().code, sc.file + ": policy: " + created.error().message};
-  Engine& eng = *created.value();
-  eng.SetExplain(options.explain);
-  SimResult out;
-  for (const auto& n : sc.nodes) {
-    if (auto st = eng.AddNode(n, 0); !st.ok()) return Error{st.code(), sc.file + ": nodes: " + st.message()};
-  }
-  if (!sc.tenants.empty()) {
-    if (auto st = eng.SetTenants(sc.tenants, 0); !st.ok()) return Error{st.code(), sc.file + ": tenants: " + st.message()};
-  }
-  std::vector<std::string> order;  // submission order of request ids
-  std::set<std::string> used_nodes;
-  std::map<std::string, double> cap_integral, alloc_integral, share_integral;
-  std::set<std::string> demand_tenants;
-  size_t preemptions = 0;
-  size_t i = 0;
-  TimeMs prev = 0;
-  bool first = true;
-  ResourceMap cap_now, alloc_now;
-  std::vector<TenantUsage> tenants_now;
-  while (true) {
-    TimeMs next_event = i < sc.events.size() ? sc.events[i].at : INT64_MAX;
-    auto wake = eng.NextWakeup();
-    TimeMs t = std::min(next_event, wake ? *wake : INT64_MAX);
-    if (t == INT64_MAX) break;
-    if (!first && t < prev) t = prev;  // never go back in time
-    if (!first && t == prev && next_event != t) break;  // nothing new is due: guard against a stuck wakeup
-    // Integrate the state that held over [prev, t).
-    double dt = first ? 0 : static_cast<double>(t - prev) / 1000.0;
-    for (const auto& [k, v] : cap_now) cap_integral[k] += static_cast<double>(v) * dt;
-    for (const auto& [k, v] : alloc_now) alloc_integral[k] += static_cast<double>(v) * dt;
-    for (const auto& tu : tenants_now)
-      if (demand_tenants.count(tu.path)) share_integral[tu.path] += tu.dominant_share * dt;
-    for (; i < sc.events.size() && sc.events[i].at == t; i++) {
-      const Event& e = sc.events[i];
-      if (auto st = ApplyEvent(eng, sc, e, t, &out); !st.ok()) return st.error();
-      if (e.kind == Event::Kind::kSubmit) {
-        order.push_back(e.submit.id);
-        demand_tenants.insert(e.submit.tenant);
+  // REQUIRES: events in non-decreasing `at` order (the loader checks it).
+  Status Feed(const Event& e) {
+    if (stopped_) return Status::Ok();
+    if (open_ && e.at == cur_) return Apply(e);
+    if (open_) EndPass();
+    while (true) {
+      auto wake = eng_.NextWakeup();
+      TimeMs t = std::min(e.at, wake ? *wake : INT64_MAX);
+      if (!first_ && t < prev_) t = prev_;  // never go back in time
+      if (!first_ && t == prev_ && e.at != t) {  // nothing new is due: guard against a stuck wakeup
+        stopped_ = true;
+        return Status::Ok();
       }
+      Integrate(t);
+      cur_ = t;
+      if (t == e.at) {
+        open_ = true;
+        return Apply(e);
+      }
+      EndPass();  // a wakeup before the event
     }
-    eng.Schedule(t);
-    for (const auto& ev : eng.TakeEvents()) {
+  }
+
+  // Runs the passes still due after the last event and builds the result.
+  SimResult Finish() {
+    if (open_) EndPass();
+    while (!stopped_) {
+      auto wake = eng_.NextWakeup();
+      TimeMs t = wake ? *wake : INT64_MAX;
+      if (t == INT64_MAX) break;
+      if (!first_ && t < prev_) t = prev_;
+      if (!first_ && t == prev_) break;
+      Integrate(t);
+      cur_ = t;
+      EndPass();
+    }
+    Outcomes();
+    Summarize();
+    return std::move(out_);
+  }
+
+ private:
+  Status Apply(const Event& e) {
+    if (auto st = ApplyEvent(eng_, sc_, e, cur_, &out_); !st.ok()) return st;
+    if (e.kind == Event::Kind::kSubmit) {
+      order_.push_back(e.submit.id);
+      demand_tenants_.insert(e.submit.tenant);
+    }
+    if (e.kind == Event::Kind::kNodeUp || e.kind == Event::Kind::kNodeDown || e.kind == Event::Kind::kDrain) nodes_changed_ = true;
+    return Status::Ok();
+  }
+
+  // Integrates the state that held over [prev_, t).
+  void Integrate(TimeMs t) {
+    double dt = first_ ? 0 : static_cast<double>(t - prev_) / 1000.0;
+    if (dt == 0) return;
+    for (const auto& [k, v] : cap_now_) cap_integral_[k] += static_cast<double>(v) * dt;
+    for (const auto& [k, v] : alloc_now_) alloc_integral_[k] += static_cast<double>(v) * dt;
+    for (const auto& tu : tenants_now_)
+      if (demand_tenants_.count(tu.path)) share_integral_[tu.path] += tu.dominant_share * dt;
+  }
+
+  // The scheduling pass at cur_, then the state that holds until the next pass.
+  void EndPass() {
+    open_ = false;
+    eng_.Schedule(cur_);
+    for (const auto& ev : eng_.TakeEvents()) {
       if (ev.type == EventType::kPlaced) {
         size_t start = 0;
         while (start <= ev.node.size()) {
           size_t comma = ev.node.find(',', start);
           if (comma == std::string::npos) comma = ev.node.size();
-          used_nodes.insert(ev.node.substr(start, comma - start));
+          used_nodes_.insert(ev.node.substr(start, comma - start));
           start = comma + 1;
         }
       }
-      if (ev.type == EventType::kPreempted) preemptions++;
+      if (ev.type == EventType::kPreempted) preemptions_++;
     }
-    if (options.explain) {
-      for (auto& x : eng.TakeExplanations()) out.explain.push_back(std::move(x));
+    if (options_.explain) {
+      for (auto& x : eng_.TakeExplanations()) out_.explain.push_back(std::move(x));
     }
-    cap_now = eng.TotalCapacity();
-    alloc_now = eng.TotalAllocated();
-    tenants_now = eng.Tenants();
-    prev = t;
-    first = false;
+    // Capacity changes only with node events (the engine neither adds nor removes nodes by itself).
+    if (first_ || nodes_changed_) cap_now_ = eng_.TotalCapacity();
+    nodes_changed_ = false;
+    alloc_now_ = eng_.TotalAllocated();
+    tenants_now_ = eng_.Tenants();
+    prev_ = cur_;
+    first_ = false;
   }
+
   // Outcomes in submission order.
-  std::vector<double> waits;
-  for (const auto& id : order) {
-    auto info = eng.Get(id);
-    if (!info.ok()) continue;
-    out.requests.push_back(*info);
-    out.summary.states[AllocStateName(info->state)]++;
-    if (info->started >= 0) waits.push_back(static_cast<double>(info->started - info->submitted) / 1000.0);
-  }
-  Summary& s = out.summary;
-  s.started = waits.size();
-  if (!waits.empty()) {
-    double sum = 0;
-    for (double w : waits) sum += w;
-    s.mean_wait_s = sum / static_cast<double>(waits.size());
-    std::sort(waits.begin(), waits.end());
-    size_t idx = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(waits.size()))) - 1;
-    s.p99_wait_s = waits[std::min(idx, waits.size() - 1)];
-  }
-  for (const auto& [k, c] : cap_integral) {
-    if (c > 0) s.utilization[k] = alloc_integral[k] / c;
-  }
-  if (cap_integral.empty() || std::all_of(cap_integral.begin(), cap_integral.end(), [](auto& p) { return p.second == 0; })) {
-    // A run with no elapsed time: report the instantaneous utilisation.
-    for (const auto& [k, c] : cap_now)
-      if (c > 0) s.utilization[k] = static_cast<double>(alloc_now[k]) / static_cast<double>(c);
-  }
-  s.nodes_used = used_nodes.size();
-  s.preemptions = preemptions;
-  s.end_time_s = static_cast<double>(prev) / 1000.0;
-  s.tenants = eng.Tenants();
-  double duration = s.end_time_s;
-  double sum = 0, sum_sq = 0;
-  size_t n = 0;
-  for (const auto& t : demand_tenants) {
-    double avg = duration > 0 ? share_integral[t] / duration : 0;
-    if (duration <= 0) {
-      for (const auto& tu : s.tenants)
-        if (tu.path == t) avg = tu.dominant_share;
+  void Outcomes() {
+    out_.requests.reserve(order_.size());
+    for (const auto& id : order_) {
+      auto info = eng_.Get(id);
+      if (!info.ok()) continue;
+      out_.summary.states[AllocStateName(info->state)]++;
+      if (info->started >= 0) waits_.push_back(static_cast<double>(info->started - info->submitted) / 1000.0);
+      out_.requests.push_back(RequestOutcome::From(std::move(*info)));
     }
-    s.mean_dominant_share[t.empty() ? "default" : t] = avg;
-    sum += avg;
-    sum_sq += avg * avg;
-    n++;
+    std::vector<std::string>().swap(order_);
   }
-  s.jain_index = (n == 0 || sum_sq == 0) ? 1.0 : (sum * sum) / (static_cast<double>(n) * sum_sq);
-  return out;
+
+  void Summarize() {
+    Summary& s = out_.summary;
+    s.started = waits_.size();
+    if (!waits_.empty()) {
+      double sum = 0;
+      for (double w : waits_) sum += w;
+      s.mean_wait_s = sum / static_cast<double>(waits_.size());
+      std::sort(waits_.begin(), waits_.end());
+      size_t idx = static_cast<size_t>(std::ceil(0.99 * static_cast<double>(waits_.size()))) - 1;
+      s.p99_wait_s = waits_[std::min(idx, waits_.size() - 1)];
+    }
+    for (const auto& [k, c] : cap_integral_) {
+      if (c > 0) s.utilization[k] = alloc_integral_[k] / c;
+    }
+    if (cap_integral_.empty() ||
+        std::all_of(cap_integral_.begin(), cap_integral_.end(), [](auto& p) { return p.second == 0; })) {
+      // A run with no elapsed time: report the instantaneous utilisation.
+      for (const auto& [k, c] : cap_now_)
+        if (c > 0) s.utilization[k] = static_cast<double>(alloc_now_[k]) / static_cast<double>(c);
+    }
+    s.nodes_used = used_nodes_.size();
+    s.preemptions = preemptions_;
+    s.end_time_s = static_cast<double>(prev_) / 1000.0;
+    s.tenants = eng_.Tenants();
+    double duration = s.end_time_s;
+    double sum = 0, sum_sq = 0;
+    size_t n = 0;
+    for (const auto& t : demand_tenants_) {
+      double avg = duration > 0 ? share_integral_[t] / duration : 0;
+      if (duration <= 0) {
+        for (const auto& tu : s.tenants)
+          if (tu.path == t) avg = tu.dominant_share;
+      }
+      s.mean_dominant_share[t.empty() ? "default" : t] = avg;
+      sum += avg;
+      sum_sq += avg * avg;
+      n++;
+    }
+    s.jain_index = (n == 0 || sum_sq == 0) ? 1.0 : (sum * sum) / (static_cast<double>(n) * sum_sq);
+  }
+
+  Engine& eng_;
+  const Scenario& sc_;
+  const SimOptions& options_;
+  SimResult out_;
+  std::vector<std::string> order_;  // submission order of request ids
+  std::set<std::string> used_nodes_, demand_tenants_;
+  std::map<std::string, double> cap_integral_, alloc_integral_, share_integral_;
+  ResourceMap cap_now_, alloc_now_;
+  std::vector<TenantUsage> tenants_now_;
+  std::vector<double> waits_;
+  size_t preemptions_ = 0;
+  TimeMs prev_ = 0, cur_ = 0;
+  bool first_ = true, open_ = false, stopped_ = false, nodes_changed_ = false;
+};
+
+// The engine for a scenario's policy, nodes and tenants at t = 0.
+Result<std::unique_ptr<Engine>> StartEngine(const Scenario& sc, const SimOptions& options) {
+  auto created = Engine::Create(sc.policy);
+  if (!created.ok()) return Error{created.error().code, sc.file + ": policy: " + created.error().message};
+  std::unique_ptr<Engine> eng = std::move(created.value());
+  eng->SetExplain(options.explain);
+  for (const auto& n : sc.nodes) {
+    if (auto st = eng->AddNode(n, 0); !st.ok()) return Error{st.code(), sc.file + ": nodes: " + st.message()};
+  }
+  if (!sc.tenants.empty()) {
+    if (auto st = eng->SetTenants(sc.tenants, 0); !st.ok()) return Error{st.code(), sc.file + ": tenants: " + st.message()};
+  }
+  return eng;
+}
+
+}  // namespace
+
+RequestOutcome RequestOutcome::From(AllocationInfo&& a) {
+  RequestOutcome o;
+  o.id = std::move(a.id);
+  o.tenant = std::move(a.tenant);
+  o.priority = a.priority;
+  o.state = a.state;
+  o.count = a.count;
+  o.nodes = std::move(a.nodes);
+  o.submitted = a.submitted;
+  o.started = a.started;
+  o.ended = a.ended;
+  o.reason = std::move(a.reason);
+  o.preempted_by = std::move(a.preempted_by);
+  o.devices = std::move(a.devices);
+  return o;
+}
+
+Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
+  auto eng = StartEngine(sc, options);
+  if (!eng.ok()) return eng.error();
+  Simulation sim(**eng, sc, options);
+  for (const auto& e : sc.events) {
+    if (auto st = sim.Feed(e); !st.ok()) return st.error();
+  }
+  return sim.Finish();
+}
+
+Result<SimResult> RunText(const std::string& text, const std::string& file, const SimOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto head = ValidateScenario(text, file);
+  if (!head.ok()) return head.error();
+  double load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Result<SimResult> res = InvalidArgument("not run");
+  if (!head->events.empty()) {
+    res = Run(*head, options);  // a layout that could not stream: its events were kept
+  } else {
+    auto eng = StartEngine(*head, options);
+    if (!eng.ok()) return eng.error();
+    Simulation sim(**eng, *head, options);
+    if (auto st = StreamEvents(text, file, [&](const Event& e) { return sim.Feed(e); }); !st.ok()) return st.error();
+    res = sim.Finish();
+  }
+  if (res.ok()) res->summary.load_seconds = load;
+  return res;
 }
 
 }  // namespace allot::sim

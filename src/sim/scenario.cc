@@ -1,5 +1,6 @@
 // Scenario loading and validation for `allot sim` (format: DESIGN.md).
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -12,6 +13,7 @@
 #include "allot/utf8.h"
 #include "allot/yaml_utf8.h"
 #include "sim/yaml_tree.h"
+#include "sim/loader.h"
 #include "sim/yaml_util.h"
 
 namespace allot::sim {
@@ -24,7 +26,9 @@ constexpr size_t kMaxTenantPath = 253;
 
 class Loader {
  public:
-  explicit Loader(const std::string& file) : d_(file) {}
+  // Where streamed events go: nullptr keeps them in Scenario::events.
+  using Sink = std::function<Status(const Event&)>;
+  explicit Loader(const std::string& file, Sink sink = nullptr) : d_(file), sink_(std::move(sink)) {}
 
   Result<ResourceMap> Resources(const YamlNode& n, const std::string& path) {
     ResourceMap out;
@@ -539,8 +543,15 @@ class Loader {
   // is forgotten. Any other layout (a top-level key after events, events not a list) or any error, which
   // must be the first in file order, loads again from the whole tree.
   Result<Scenario> Load(const std::string& text) {
+    if (LooksLikeJson(text)) {
+      auto sc = LoadJson(text);
+      if (sink_error_) return *sink_error_;
+      if (!json_refused_) return sc;
+      Reset();
+    }
     try {
       if (auto sc = LoadStreaming(text)) return std::move(*sc);
+      if (sink_error_) return *sink_error_;
       Reset();
       YamlTree tree;
       tree.Parse(text);
@@ -550,6 +561,39 @@ class Loader {
                              ": invalid YAML/JSON: " + e.msg);
     }
   }
+
+  static bool LooksLikeJson(const std::string& text) {
+    size_t i = text.find_first_not_of(" \t\r\n");
+    return i != std::string::npos && text[i] == '{';
+  }
+
+  // JSON through simdjson, streamed as LoadStreaming streams YAML (an error loads again from the whole
+  // tree, for the first error in file order). Sets json_refused_ when simdjson refuses the text: yaml-cpp
+  // reads it then, with its messages (and UTF-8 checks: simdjson has refused any invalid UTF-8 already).
+  Result<Scenario> LoadJson(const std::string& text) {
+    Scenario sc;
+    sc.file = d_.file();
+    bool head_done = false;
+    auto head = [&](const YamlNode& h) {
+      head_done = true;
+      return LoadHead(h, &sc).ok();
+    };
+    auto element = [&](const YamlNode& e, size_t i) { return LoadEvent(e, EventPath(i), &sc).ok(); };
+    YamlTree tree;
+    streaming_ = true;
+    auto st = tree.ParseJson(text, text.capacity() + 1, "events", head, element);
+    streaming_ = false;
+    if (sink_error_) return *sink_error_;
+    json_refused_ = st == YamlTree::JsonStatus::kNotJson;
+    if (st == YamlTree::JsonStatus::kOk && head_done && !tree.keys_after_stream()) return sc;
+    if (json_refused_) return InvalidArgument("not JSON");
+    Reset();
+    json_refused_ = tree.ParseJson(text, text.capacity() + 1) != YamlTree::JsonStatus::kOk;
+    if (json_refused_) return InvalidArgument("not JSON");
+    return LoadRoot(tree.root(), text.size(), /*check_utf8=*/false);
+  }
+
+  static std::string EventPath(size_t i) { return "events[" + std::to_string(i) + "]"; }
 
   // The scenario when every event streamed without an error; nullopt to load from the whole tree.
   std::optional<Scenario> LoadStreaming(const std::string& text) {
@@ -568,7 +612,10 @@ class Loader {
       return LoadEvent(e, p, &sc).ok();
     };
     YamlTree tree;
-    if (!tree.Parse(text, "events", head, element) || !head_done || tree.keys_after_stream()) return std::nullopt;
+    streaming_ = true;
+    bool done = tree.Parse(text, "events", head, element);
+    streaming_ = false;
+    if (!done || !head_done || tree.keys_after_stream()) return std::nullopt;
     return sc;
   }
 
@@ -579,9 +626,11 @@ class Loader {
     last_at_ = 0;
   }
 
-  Result<Scenario> LoadRoot(const YamlNode& root, size_t text_size) {
+  Result<Scenario> LoadRoot(const YamlNode& root, size_t text_size, bool check_utf8 = true) {
     size_t budget = YamlVisitBound(text_size);
-    if (auto bad = FindInvalidUtf8(root, &budget)) return d_.Err(bad->node, bad->path, bad->message);
+    if (check_utf8) {
+      if (auto bad = FindInvalidUtf8(root, &budget)) return d_.Err(bad->node, bad->path, bad->message);
+    }
     Scenario sc;
     sc.file = d_.file();
     if (auto st = LoadHead(root, &sc); !st.ok()) return st.error();
@@ -725,6 +774,11 @@ class Loader {
       }
       ev.quota = std::make_shared<const TenantSpec>(std::move(quota));
     }
+    if (streaming_ && sink_) {
+      Status st = sink_(ev);
+      if (!st.ok()) sink_error_ = st.error();
+      return st;
+    }
     sc.events.push_back(std::move(ev));
     return Status::Ok();
   }
@@ -734,11 +788,25 @@ class Loader {
   // What the events so far have declared (and the nodes before them).
   std::set<std::string> node_names_, ids_, reservation_ids_;
   TimeMs last_at_ = 0;
+  Sink sink_;
+  std::optional<Error> sink_error_;  // what the sink said when it stopped a parse
+  bool streaming_ = false;           // events go to sink_ (when set) while streaming
+  bool json_refused_ = false;  // LoadJson: simdjson refused the text (read it as YAML)
 };
 
 }  // namespace
 
 Result<Scenario> ParseScenario(const std::string& text, const std::string& file) { return Loader(file).Load(text); }
+
+Result<Scenario> ValidateScenario(const std::string& text, const std::string& file) {
+  return Loader(file, [](const Event&) { return Status::Ok(); }).Load(text);
+}
+
+Status StreamEvents(const std::string& text, const std::string& file, const std::function<Status(const Event&)>& fn) {
+  auto sc = Loader(file, fn).Load(text);
+  if (!sc.ok()) return sc.error();
+  return Status::Ok();
+}
 
 Result<Scenario> LoadScenario(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

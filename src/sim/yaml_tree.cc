@@ -3,6 +3,8 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 
+#include <algorithm>
+#include <cstring>
 #include <istream>
 #include <streambuf>
 
@@ -41,7 +43,24 @@ YAML::Mark YamlNode::Mark() const {
   m.pos = r.pos;
   m.line = r.line;
   m.column = r.column;
+  if (r.line < 0 && r.pos >= 0 && !tree_->json_text_.empty()) tree_->LineOf(static_cast<size_t>(r.pos), &m.line, &m.column);
   return m;
+}
+
+void YamlTree::LineOf(size_t pos, int32_t* line, int32_t* column) const {
+  pos = std::min(pos, json_text_.size());
+  if (pos < cursor_pos_) cursor_pos_ = cursor_line_ = cursor_line_start_ = 0;
+  const char* base = json_text_.data();
+  for (const char* p = base + cursor_pos_; p < base + pos;) {
+    const void* nl = std::memchr(p, '\n', static_cast<size_t>(base + pos - p));
+    if (nl == nullptr) break;
+    cursor_line_++;
+    p = static_cast<const char*>(nl) + 1;
+    cursor_line_start_ = static_cast<size_t>(p - base);
+  }
+  cursor_pos_ = pos;
+  *line = static_cast<int32_t>(cursor_line_);
+  *column = static_cast<int32_t>(pos - cursor_line_start_);
 }
 
 size_t YamlNode::size() const {
@@ -242,6 +261,7 @@ bool YamlTree::Parse(std::string_view text, const std::string& stream_key, const
   kids_.clear();
   root_ = YamlNode();
   keys_after_stream_ = false;
+  json_text_ = {};
   ViewBuf buf(text);
   std::istream in(&buf);
   YAML::Parser parser(in);
