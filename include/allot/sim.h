@@ -85,10 +85,11 @@ struct SimOptions {
 
 Result<SimResult> Run(const Scenario& scenario, const SimOptions& options = {});
 
-// ParseScenario then Run, in memory that does not grow with the events: the whole text is validated
-// first (a bad scenario runs nothing and gives ParseScenario's error), then parsed again, each event
-// going to the engine as it is read and then forgotten. The same result as Run(ParseScenario(...)).
-// The result's summary.load_seconds is the time of the validation (one whole parse of the text).
+// ParseScenario then Run, in one pass and in memory that does not grow with the events: with events
+// last (the usual layout) each event goes to the engine as soon as it is validated, then is forgotten.
+// The same result as Run(ParseScenario(...)), errors included: a load error anywhere in the text wins
+// over an error of the run. summary.load_seconds: the time spent parsing and validating (the run's
+// share of the pass left out).
 Result<SimResult> RunText(const std::string& text, const std::string& file, const SimOptions& options = {});
 
 // Renders a result: JSON per DESIGN.md, or human-readable text. WriteJson writes ToJson's text one

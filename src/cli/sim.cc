@@ -1,5 +1,9 @@
 // allot sim SCENARIO [--json] [--explain] | allot sim --trace FORMAT:PATH[,PATH] [...]
 // module: sim trace
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <iostream>
 
@@ -10,6 +14,34 @@
 
 namespace allot::cli {
 namespace {
+
+// The scenario's text, with room for 64 bytes past its end (the JSON parser reads there; without the
+// room it would copy the text): a regular file in one read, anything else (standard input, a pipe, a
+// file that cannot be read) through ReadFileOrStdin, with its messages.
+Result<std::string> ReadScenario(const std::string& path) {
+  if (path != "-") {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) <= kMaxInputBytes) {
+      std::string text;
+      text.reserve(static_cast<size_t>(st.st_size) + 64);
+      text.resize(static_cast<size_t>(st.st_size));
+      size_t got = 0;
+      while (got < text.size()) {
+        ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+        if (n <= 0) break;
+        got += static_cast<size_t>(n);
+      }
+      ::close(fd);
+      if (got == text.size()) return text;
+    } else if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+  auto text = ReadFileOrStdin(path);
+  if (text.ok()) text->reserve(text->size() + 64);
+  return text;
+}
 
 int RunSim(const Argv& argv) {
   ArgParser p("sim", "SCENARIO [--json] [--explain]",
@@ -71,11 +103,9 @@ int RunSim(const Argv& argv) {
     if (res.ok()) res->summary.load_seconds = load;
   } else {
     if (args->positionals.size() != 1) return Fail("sim", "expected exactly one SCENARIO file, or --trace (see --help)");
-    auto text = ReadFileOrStdin(args->positionals[0]);
+    auto text = ReadScenario(args->positionals[0]);
     if (!text.ok()) return Fail("sim", text.error());
     double read = seconds_since(t0);
-    // The JSON parser reads up to 64 bytes past the end: room for them spares it a copy of the text.
-    text->reserve(text->size() + 64);
     // Validated whole first, then run with each event parsed again as it is due (memory does not grow
     // with the events).
     res = sim::RunText(*text, args->positionals[0] == "-" ? "<stdin>" : args->positionals[0], opts);

@@ -1,5 +1,5 @@
-// The two passes of sim::RunText over a scenario's text (scenario.cc): a validation that keeps no
-// streamed event, then a parse that hands each event to the run as it is read.
+// One pass of sim::RunText over a scenario's text (scenario.cc): the loader hands each event to the run
+// as soon as it is validated, so that a scenario's events never exist all at once.
 // Thread-safety: none needed; each call works on its own data.
 #pragma once
 
@@ -11,12 +11,16 @@
 
 namespace allot::sim {
 
-// ParseScenario, less the events when they stream (the usual layout, events last): those are
-// validated and dropped. When they do not stream, the whole Scenario with its events.
-Result<Scenario> ValidateScenario(const std::string& text, const std::string& file);
+struct Loaded {
+  Scenario scenario;      // without its events when they streamed
+  bool streamed = false;  // every event went to the callback, in file order, with the head complete
+};
 
-// Parses `text` again and calls `fn` with each event in file order; the first error `fn` returns stops
-// the parse and is returned. REQUIRES: ValidateScenario(text, file) gave a scenario without events.
-Status StreamEvents(const std::string& text, const std::string& file, const std::function<Status(const Event&)>& fn);
+// ParseScenario, but while the events stream (the usual layout, events last) each one goes to `fn` with
+// the head (policy, nodes, tenants: complete by then) instead of into Scenario::events. When the layout
+// cannot stream, or the text has an error (the first in file order is found from the whole tree), the
+// calls made so far were for nothing: the result then holds every event (or is the error).
+Result<Loaded> LoadStreamed(const std::string& text, const std::string& file,
+                            const std::function<void(const Scenario& head, const Event& event)>& fn);
 
 }  // namespace allot::sim

@@ -141,7 +141,7 @@ void WriteJson(std::ostream& os, const SimResult& r, bool explain) {
     tenants.push_back(std::move(tj));
   }
   sum["tenants"] = std::move(tenants);
-  if (s.load_seconds >= 0) sum["load_seconds"] = std::round(s.load_seconds * 1e6) / 1e6;
+  if (s.load_seconds >= 0) sum["load_seconds"] = Round4(s.load_seconds);
   out["summary"] = std::move(sum);
   if (!r.notes.empty()) {
     json notes = json::array();

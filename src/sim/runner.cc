@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "allot/sim.h"
@@ -15,12 +16,12 @@ namespace {
 
 // Applies one scenario event at time t. A bad submit, node or quota event fails the run (with the
 // scenario file and line); a release, reservation or unreservation that does not apply becomes a note.
-Status ApplyEvent(Engine& eng, const Scenario& sc, const Event& e, TimeMs t, SimResult* out) {
+Status ApplyEvent(Engine& eng, const std::string& file, const Event& e, TimeMs t, SimResult* out) {
   Status st;
   switch (e.kind) {
     case Event::Kind::kSubmit: {
       auto r = eng.Submit(e.submit, t);
-      if (!r.ok()) return Error{r.error().code, sc.file + ":" + std::to_string(e.line) + ": " + r.error().message};
+      if (!r.ok()) return Error{r.error().code, file + ":" + std::to_string(e.line) + ": " + r.error().message};
       break;
     }
     case Event::Kind::kRelease:
@@ -35,15 +36,15 @@ Status ApplyEvent(Engine& eng, const Scenario& sc, const Event& e, TimeMs t, Sim
       } else {
         st = eng.SetNodeUp(e.name, t);
       }
-      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
+      if (!st.ok()) return Error{st.code(), file + ":" + std::to_string(e.line) + ": " + st.message()};
       break;
     case Event::Kind::kNodeDown:
       st = eng.SetNodeDown(e.name, t);
-      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
+      if (!st.ok()) return Error{st.code(), file + ":" + std::to_string(e.line) + ": " + st.message()};
       break;
     case Event::Kind::kDrain:
       st = eng.DrainNode(e.name, t);
-      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": " + st.message()};
+      if (!st.ok()) return Error{st.code(), file + ":" + std::to_string(e.line) + ": " + st.message()};
       break;
     case Event::Kind::kReserve:
       st = eng.Reserve(*e.reserve, t);
@@ -55,7 +56,7 @@ Status ApplyEvent(Engine& eng, const Scenario& sc, const Event& e, TimeMs t, Sim
       break;
     case Event::Kind::kQuota:
       st = eng.SetTenant(*e.quota, t);
-      if (!st.ok()) return Error{st.code(), sc.file + ":" + std::to_string(e.line) + ": quota: " + st.message()};
+      if (!st.ok()) return Error{st.code(), file + ":" + std::to_string(e.line) + ": quota: " + st.message()};
       break;
   }
   return Status::Ok();
@@ -67,7 +68,7 @@ Status ApplyEvent(Engine& eng, const Scenario& sc, const Event& e, TimeMs t, Sim
 // are passes of their own. The same sequence of passes as looping over a whole Scenario::events.
 class Simulation {
  public:
-  Simulation(Engine& eng, const Scenario& sc, const SimOptions& options) : eng_(eng), sc_(sc), options_(options) {}
+  Simulation(Engine& eng, std::string file, const SimOptions& options) : eng_(eng), file_(std::move(file)), options_(options) {}
 
   // REQUIRES: events in non-decreasing `at` order (the loader checks it).
   Status Feed(const Event& e) {
@@ -112,12 +113,13 @@ class Simulation {
 
  private:
   Status Apply(const Event& e) {
-    if (auto st = ApplyEvent(eng_, sc_, e, cur_, &out_); !st.ok()) return st;
+    if (auto st = ApplyEvent(eng_, file_, e, cur_, &out_); !st.ok()) return st;
     if (e.kind == Event::Kind::kSubmit) {
       order_.push_back(e.submit.id);
       demand_tenants_.insert(e.submit.tenant);
     }
     if (e.kind == Event::Kind::kNodeUp || e.kind == Event::Kind::kNodeDown || e.kind == Event::Kind::kDrain) nodes_changed_ = true;
+    if (e.kind != Event::Kind::kSubmit) other_events_ = true;
     return Status::Ok();
   }
 
@@ -135,7 +137,10 @@ class Simulation {
   void EndPass() {
     open_ = false;
     eng_.Schedule(cur_);
-    for (const auto& ev : eng_.TakeEvents()) {
+    auto events = eng_.TakeEvents();
+    bool engine_events = false;
+    for (const auto& ev : events) {
+      engine_events |= ev.type != EventType::kSubmitted;
       if (ev.type == EventType::kPlaced) {
         size_t start = 0;
         while (start <= ev.node.size()) {
@@ -150,11 +155,15 @@ class Simulation {
     if (options_.explain) {
       for (auto& x : eng_.TakeExplanations()) out_.explain.push_back(std::move(x));
     }
-    // Capacity changes only with node events (the engine neither adds nor removes nodes by itself).
+    // Capacity changes only with node events (the engine neither adds nor removes nodes by itself);
+    // allocations and shares only with what the engine reports or with an event other than a submit
+    // (a submit that only queues changes neither).
     if (first_ || nodes_changed_) cap_now_ = eng_.TotalCapacity();
-    nodes_changed_ = false;
-    alloc_now_ = eng_.TotalAllocated();
-    tenants_now_ = eng_.Tenants();
+    if (first_ || nodes_changed_ || other_events_ || engine_events) {
+      alloc_now_ = eng_.TotalAllocated();
+      tenants_now_ = eng_.Tenants();
+    }
+    nodes_changed_ = other_events_ = false;
     prev_ = cur_;
     first_ = false;
   }
@@ -214,7 +223,7 @@ class Simulation {
   }
 
   Engine& eng_;
-  const Scenario& sc_;
+  std::string file_;  // for error messages
   const SimOptions& options_;
   SimResult out_;
   std::vector<std::string> order_;  // submission order of request ids
@@ -225,7 +234,7 @@ class Simulation {
   std::vector<double> waits_;
   size_t preemptions_ = 0;
   TimeMs prev_ = 0, cur_ = 0;
-  bool first_ = true, open_ = false, stopped_ = false, nodes_changed_ = false;
+  bool first_ = true, open_ = false, stopped_ = false, nodes_changed_ = false, other_events_ = false;
 };
 
 // The engine for a scenario's policy, nodes and tenants at t = 0.
@@ -265,7 +274,7 @@ RequestOutcome RequestOutcome::From(AllocationInfo&& a) {
 Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
   auto eng = StartEngine(sc, options);
   if (!eng.ok()) return eng.error();
-  Simulation sim(**eng, sc, options);
+  Simulation sim(**eng, sc.file, options);
   for (const auto& e : sc.events) {
     if (auto st = sim.Feed(e); !st.ok()) return st.error();
   }
@@ -273,19 +282,39 @@ Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
 }
 
 Result<SimResult> RunText(const std::string& text, const std::string& file, const SimOptions& options) {
+  // One pass: each event runs as soon as it is validated. Errors keep their precedence: a load error
+  // anywhere wins over any run error (the run's first error is kept while loading goes on).
   auto t0 = std::chrono::steady_clock::now();
-  auto head = ValidateScenario(text, file);
-  if (!head.ok()) return head.error();
-  double load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::chrono::steady_clock::duration in_run{};
+  std::unique_ptr<Engine> eng;
+  std::unique_ptr<Simulation> sim;
+  std::optional<Error> run_error;
+  auto feed = [&](const Scenario& head, const Event& e) {
+    if (run_error) return;
+    auto t = std::chrono::steady_clock::now();
+    if (!sim) {
+      auto started = StartEngine(head, options);
+      if (started.ok()) {
+        eng = std::move(*started);
+        sim = std::make_unique<Simulation>(*eng, head.file, options);
+      } else {
+        run_error = started.error();
+      }
+    }
+    if (sim) {
+      if (auto st = sim->Feed(e); !st.ok()) run_error = st.error();
+    }
+    in_run += std::chrono::steady_clock::now() - t;
+  };
+  auto loaded = LoadStreamed(text, file, feed);
+  if (!loaded.ok()) return loaded.error();
+  double load = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0 - in_run).count();
   Result<SimResult> res = InvalidArgument("not run");
-  if (!head->events.empty()) {
-    res = Run(*head, options);  // a layout that could not stream: its events were kept
+  if (loaded->streamed && (sim || run_error)) {
+    if (run_error) return *run_error;
+    res = sim->Finish();
   } else {
-    auto eng = StartEngine(*head, options);
-    if (!eng.ok()) return eng.error();
-    Simulation sim(**eng, *head, options);
-    if (auto st = StreamEvents(text, file, [&](const Event& e) { return sim.Feed(e); }); !st.ok()) return st.error();
-    res = sim.Finish();
+    res = Run(loaded->scenario, options);  // no event, or a layout that could not stream: a fresh run
   }
   if (res.ok()) res->summary.load_seconds = load;
   return res;

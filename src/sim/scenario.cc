@@ -5,6 +5,8 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "allot/policy.h"
 #include "allot/quantity.h"
@@ -23,36 +25,56 @@ namespace {
 constexpr int kMaxPriority = 1'000'000;
 // Tenant paths are at most this long, as in the API (a path of thousands of levels cost quadratic memory).
 constexpr size_t kMaxTenantPath = 253;
+// Distinct (resource, quantity text) pairs the loader remembers before it starts afresh.
+constexpr size_t kMaxRememberedAmounts = 4096;
 
 class Loader {
  public:
-  // Where streamed events go: nullptr keeps them in Scenario::events.
-  using Sink = std::function<Status(const Event&)>;
+  // Where streamed events go (with the head loaded so far): nullptr keeps them in Scenario::events.
+  using Sink = std::function<void(const Scenario& head, const Event&)>;
   explicit Loader(const std::string& file, Sink sink = nullptr) : d_(file), sink_(std::move(sink)) {}
 
-  Result<ResourceMap> Resources(const YamlNode& n, const std::string& path) {
+  Result<ResourceMap> Resources(const YamlNode& n, const KeyPath& path) {
     ResourceMap out;
     if (!n.IsMap()) return d_.Err(n, path, "expected a mapping of resource: quantity");
     for (auto it = n.begin(); it != n.end(); ++it) {
-      std::string name = it->first.Scalar();
-      std::string canon = CanonicalResourceName(name);
-      std::string p = path + "." + name;
-      if (auto st = ValidateResourceName(canon); !st.ok()) return d_.Err(it->first, p, st.message());
-      auto text = d_.Scalar(it->second, p);
-      if (!text.ok()) return text.error();
-      auto v = ParseResourceAmount(canon, *text);
-      if (!v.ok()) return d_.Err(it->second, p, v.error().message);
+      const std::string& name = it->first.Scalar();
+      KeyPath p(path, name);
+      if (!it->second.IsScalar()) {  // the name's error first, as ever
+        if (auto st = ValidateResourceName(CanonicalResourceName(name)); !st.ok()) return d_.Err(it->first, p, st.message());
+        return d_.Err(it->second, p, "expected a single value");
+      }
+      auto amount = Amount(name, it->second.Scalar());
+      if (!amount.ok()) return d_.Err(amount.error().code == ErrorCode::kNotFound ? it->first : it->second, p, amount.error().message);
+      const auto& [canon, v] = **amount;
       if (out.count(canon)) return d_.Err(it->first, p, "resource given twice (" + canon + ")");
-      out[canon] = *v;
+      out.emplace(canon, v);
     }
     return out;
   }
 
-  Result<Labels> StringMap(const YamlNode& n, const std::string& path) {
+  // A resource name and its quantity text: the canonical name and amount, remembered (scenarios repeat
+  // a few amounts thousands of times). A bad name is kNotFound (the message names the key), a bad
+  // amount kInvalidArgument (it names the value).
+  Result<const std::pair<std::string, int64_t>*> Amount(const std::string& name, const std::string& text) {
+    std::string key;
+    key.reserve(name.size() + 1 + text.size());
+    key.append(name).push_back('\0');
+    key.append(text);
+    if (auto hit = amounts_.find(key); hit != amounts_.end()) return &hit->second;
+    std::string canon = CanonicalResourceName(name);
+    if (auto st = ValidateResourceName(canon); !st.ok()) return Error{ErrorCode::kNotFound, st.message()};
+    auto v = ParseResourceAmount(canon, text);
+    if (!v.ok()) return Error{ErrorCode::kInvalidArgument, v.error().message};
+    if (amounts_.size() >= kMaxRememberedAmounts) amounts_.clear();
+    return &amounts_.emplace(std::move(key), std::make_pair(std::move(canon), *v)).first->second;
+  }
+
+  Result<Labels> StringMap(const YamlNode& n, const KeyPath& path) {
     Labels out;
     if (!n.IsMap()) return d_.Err(n, path, "expected a mapping of key: value");
     for (auto it = n.begin(); it != n.end(); ++it) {
-      auto v = d_.Scalar(it->second, path + "." + it->first.Scalar());
+      auto v = d_.Scalar(it->second, KeyPath(path, it->first.Scalar()));
       if (!v.ok()) return v.error();
       out[it->first.Scalar()] = *v;
     }
@@ -277,7 +299,7 @@ class Loader {
   }
 
   // "org/team/project": no empty segment, at most kMaxTenantPath characters (as in the API).
-  Status TenantPath(const YamlNode& n, const std::string& p, const std::string& path) {
+  Status TenantPath(const YamlNode& n, const KeyPath& p, const std::string& path) {
     if (path.empty() || path.front() == '/' || path.back() == '/' || path.find("//") != std::string::npos) {
       return d_.Err(n, p, "tenant path \"" + QuoteForError(path) + "\" is malformed (use org/team/project)");
     }
@@ -407,7 +429,7 @@ class Loader {
     return out;
   }
 
-  Result<RequestSpec> Submit(const YamlNode& n, const std::string& p) {
+  Result<RequestSpec> Submit(const YamlNode& n, const KeyPath& p) {
     RequestSpec r;
     if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "workflow", "priority", "requests", "limits", "duration",
                                       "selector", "tolerations", "preemptible", "count", "spread", "wait",
@@ -415,92 +437,92 @@ class Loader {
         !st.ok())
       return st.error();
     if (!n["id"]) return d_.Err(n, p, "submit needs an id");
-    auto id = d_.Scalar(n["id"], p + ".id");
+    auto id = d_.Scalar(n["id"], KeyPath(p, "id"));
     if (!id.ok()) return id.error();
     r.id = *id;
-    if (r.id.empty()) return d_.Err(n["id"], p + ".id", "is empty");
+    if (r.id.empty()) return d_.Err(n["id"], KeyPath(p, "id"), "is empty");
     for (const char* k : {"tenant", "workflow", "reservation", "gpu_model"}) {
       if (!n[k]) continue;
-      auto v = d_.Scalar(n[k], p + "." + k);
+      auto v = d_.Scalar(n[k], KeyPath(p, k));
       if (!v.ok()) return v.error();
       std::string key = k;
       (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : key == "reservation" ? r.reservation : r.gpu_model) = *v;
       if (key == "tenant") {
-        if (auto st = TenantPath(n[k], p + ".tenant", *v); !st.ok()) return st.error();
+        if (auto st = TenantPath(n[k], KeyPath(p, "tenant"), *v); !st.ok()) return st.error();
       }
     }
     if (auto g = r.requests.find("gpu"); g != r.requests.end() && g->second > 1000 && g->second % 1000 != 0) {
-      return d_.Err(n["requests"], p + ".requests.gpu", "a GPU request is a share of one device (below 1) or whole devices");
+      return d_.Err(n["requests"], KeyPath(KeyPath(p, "requests"), "gpu"), "a GPU request is a share of one device (below 1) or whole devices");
     }
     if (n["priority"]) {
-      auto v = d_.Scalar(n["priority"], p + ".priority");
+      auto v = d_.Scalar(n["priority"], KeyPath(p, "priority"));
       if (!v.ok()) return v.error();
       auto pr = ParsePriority(*v);
-      if (!pr.ok()) return d_.Err(n["priority"], p + ".priority", pr.error().message);
+      if (!pr.ok()) return d_.Err(n["priority"], KeyPath(p, "priority"), pr.error().message);
       if (*pr < 0 || *pr > kMaxPriority) {
-        return d_.Err(n["priority"], p + ".priority",
+        return d_.Err(n["priority"], KeyPath(p, "priority"),
                       "must be 0 (background) to " + std::to_string(kMaxPriority) +
                           ", or one of critical, high, normal, low, background");
       }
       r.priority = *pr;
     }
     if (!n["requests"]) return d_.Err(n, p, "submit \"" + QuoteForError(r.id) + "\" needs requests");
-    auto req = Resources(n["requests"], p + ".requests");
+    auto req = Resources(n["requests"], KeyPath(p, "requests"));
     if (!req.ok()) return req.error();
     r.requests = *req;
-    if (r.requests.empty()) return d_.Err(n["requests"], p + ".requests", "is empty");
+    if (r.requests.empty()) return d_.Err(n["requests"], KeyPath(p, "requests"), "is empty");
     if (n["limits"]) {
-      auto lim = Resources(n["limits"], p + ".limits");
+      auto lim = Resources(n["limits"], KeyPath(p, "limits"));
       if (!lim.ok()) return lim.error();
       for (const auto& [k, v] : *lim) {
         auto rq = r.requests.find(k);
         if (rq != r.requests.end() && v < rq->second) {
-          return d_.Err(n["limits"], p + ".limits." + k, "limit is below the request");
+          return d_.Err(n["limits"], KeyPath(KeyPath(p, "limits"), k), "limit is below the request");
         }
       }
       r.limits = *lim;
     }
     if (n["duration"]) {
-      auto v = d_.Seconds(n["duration"], p + ".duration");
+      auto v = d_.Seconds(n["duration"], KeyPath(p, "duration"));
       if (!v.ok()) return v.error();
-      if (*v <= 0) return d_.Err(n["duration"], p + ".duration", "must be positive");
+      if (*v <= 0) return d_.Err(n["duration"], KeyPath(p, "duration"), "must be positive");
       r.duration = *v;
     }
     if (n["wait"]) {
-      auto v = d_.Seconds(n["wait"], p + ".wait");
+      auto v = d_.Seconds(n["wait"], KeyPath(p, "wait"));
       if (!v.ok()) return v.error();
       r.wait = *v;
     }
     if (n["selector"]) {
-      auto s = StringMap(n["selector"], p + ".selector");
+      auto s = StringMap(n["selector"], KeyPath(p, "selector"));
       if (!s.ok()) return s.error();
       r.selector = *s;
     }
     if (n["tolerations"]) {
       const auto& ts = n["tolerations"];
-      if (!ts.IsSequence()) return d_.Err(ts, p + ".tolerations", "expected a list");
+      if (!ts.IsSequence()) return d_.Err(ts, KeyPath(p, "tolerations"), "expected a list");
       for (size_t i = 0; i < ts.size(); i++) {
-        std::string tp = p + ".tolerations[" + std::to_string(i) + "]";
+        std::string tp = p.str() + ".tolerations[" + std::to_string(i) + "]";
         if (auto st = d_.CheckKeys(ts[i], tp, {"key", "operator", "value", "effect"}); !st.ok()) return st.error();
         Toleration t;
         if (ts[i]["key"]) t.key = ts[i]["key"].Scalar();
         if (ts[i]["operator"]) t.op = ts[i]["operator"].Scalar();
         if (ts[i]["value"]) t.value = ts[i]["value"].Scalar();
         if (ts[i]["effect"]) t.effect = ts[i]["effect"].Scalar();
-        if (t.op != "Equal" && t.op != "Exists") return d_.Err(ts[i], tp + ".operator", "use Equal or Exists");
+        if (t.op != "Equal" && t.op != "Exists") return d_.Err(ts[i], KeyPath(tp, "operator"), "use Equal or Exists");
         r.tolerations.push_back(t);
       }
     }
     for (const char* k : {"preemptible", "spread"}) {
       if (!n[k]) continue;
-      auto b = d_.Bool(n[k], p + "." + k);
+      auto b = d_.Bool(n[k], KeyPath(p, k));
       if (!b.ok()) return b.error();
       (std::string(k) == "preemptible" ? r.preemptible : r.spread) = *b;
     }
     if (n["count"]) {
-      auto c = d_.Integer(n["count"], p + ".count");
+      auto c = d_.Integer(n["count"], KeyPath(p, "count"));
       if (!c.ok()) return c.error();
-      if (*c < 1 || *c > 10000) return d_.Err(n["count"], p + ".count", "must be within 1-10000");
+      if (*c < 1 || *c > 10000) return d_.Err(n["count"], KeyPath(p, "count"), "must be within 1-10000");
       r.count = static_cast<int>(*c);
     }
     return r;
@@ -543,15 +565,14 @@ class Loader {
   // is forgotten. Any other layout (a top-level key after events, events not a list) or any error, which
   // must be the first in file order, loads again from the whole tree.
   Result<Scenario> Load(const std::string& text) {
+    ids_.reserve(text.size() / 256);  // most events are submits of 100-200 bytes
     if (LooksLikeJson(text)) {
       auto sc = LoadJson(text);
-      if (sink_error_) return *sink_error_;
       if (!json_refused_) return sc;
       Reset();
     }
     try {
       if (auto sc = LoadStreaming(text)) return std::move(*sc);
-      if (sink_error_) return *sink_error_;
       Reset();
       YamlTree tree;
       tree.Parse(text);
@@ -573,6 +594,9 @@ class Loader {
   Result<Scenario> LoadJson(const std::string& text) {
     Scenario sc;
     sc.file = d_.file();
+    // Room for an event per 64 bytes (they take more): address space only, no page is touched before
+    // it holds an event, and the vector never moves its events.
+    if (!sink_) sc.events.reserve(text.size() / 64);
     bool head_done = false;
     auto head = [&](const YamlNode& h) {
       head_done = true;
@@ -583,9 +607,11 @@ class Loader {
     streaming_ = true;
     auto st = tree.ParseJson(text, text.capacity() + 1, "events", head, element);
     streaming_ = false;
-    if (sink_error_) return *sink_error_;
     json_refused_ = st == YamlTree::JsonStatus::kNotJson;
-    if (st == YamlTree::JsonStatus::kOk && head_done && !tree.keys_after_stream()) return sc;
+    if (st == YamlTree::JsonStatus::kOk && head_done && !tree.keys_after_stream()) {
+      streamed_ = true;
+      return sc;
+    }
     if (json_refused_) return InvalidArgument("not JSON");
     Reset();
     json_refused_ = tree.ParseJson(text, text.capacity() + 1) != YamlTree::JsonStatus::kOk;
@@ -616,10 +642,14 @@ class Loader {
     bool done = tree.Parse(text, "events", head, element);
     streaming_ = false;
     if (!done || !head_done || tree.keys_after_stream()) return std::nullopt;
+    streamed_ = true;
     return sc;
   }
 
+  bool streamed() const { return streamed_; }
+
   void Reset() {
+    streamed_ = false;
     node_names_.clear();
     ids_.clear();
     reservation_ids_.clear();
@@ -677,7 +707,7 @@ class Loader {
         !st.ok())
       return st.error();
     if (!e["at"]) return d_.Err(e, p, "event needs `at` (seconds)");
-    auto at = d_.Seconds(e["at"], p + ".at");
+    auto at = d_.Seconds(e["at"], KeyPath(p, "at"));
     if (!at.ok()) return at.error();
     if (*at < last_at_) {
       return d_.Err(e["at"], p + ".at", "events must be in time order (" + std::to_string(*at / 1000.0) +
@@ -690,7 +720,7 @@ class Loader {
     ev.line = e.Mark().line + 1;
     if (e["submit"]) {
       ev.kind = Event::Kind::kSubmit;
-      auto r = Submit(e["submit"], p + ".submit");
+      auto r = Submit(e["submit"], KeyPath(p, "submit"));
       if (!r.ok()) return r.error();
       if (!ids_.insert(r->id).second) return d_.Err(e["submit"]["id"], p + ".submit.id", "duplicate id \"" + QuoteForError(r->id) + "\"");
       if (!r->reservation.empty() && !reservation_ids_.count(r->reservation)) {
@@ -700,7 +730,7 @@ class Loader {
       ev.submit = std::move(*r);
     } else if (e["release"]) {
       ev.kind = Event::Kind::kRelease;
-      auto s = d_.Scalar(e["release"], p + ".release");
+      auto s = d_.Scalar(e["release"], KeyPath(p, "release"));
       if (!s.ok()) return s.error();
       if (!ids_.count(*s)) return d_.Err(e["release"], p + ".release", "release of unknown id \"" + QuoteForError(*s) + "\"");
       ev.name = *s;
@@ -775,9 +805,8 @@ class Loader {
       ev.quota = std::make_shared<const TenantSpec>(std::move(quota));
     }
     if (streaming_ && sink_) {
-      Status st = sink_(ev);
-      if (!st.ok()) sink_error_ = st.error();
-      return st;
+      sink_(sc, ev);
+      return Status::Ok();
     }
     sc.events.push_back(std::move(ev));
     return Status::Ok();
@@ -786,11 +815,12 @@ class Loader {
  private:
   Doc d_;
   // What the events so far have declared (and the nodes before them).
-  std::set<std::string> node_names_, ids_, reservation_ids_;
+  std::unordered_set<std::string> node_names_, ids_, reservation_ids_;
+  std::unordered_map<std::string, std::pair<std::string, int64_t>> amounts_;  // Amount's memory
   TimeMs last_at_ = 0;
   Sink sink_;
-  std::optional<Error> sink_error_;  // what the sink said when it stopped a parse
-  bool streaming_ = false;           // events go to sink_ (when set) while streaming
+  bool streaming_ = false;  // events go to sink_ (when set) while streaming
+  bool streamed_ = false;   // Load's scenario came from a stream (its events went to sink_)
   bool json_refused_ = false;  // LoadJson: simdjson refused the text (read it as YAML)
 };
 
@@ -798,14 +828,15 @@ class Loader {
 
 Result<Scenario> ParseScenario(const std::string& text, const std::string& file) { return Loader(file).Load(text); }
 
-Result<Scenario> ValidateScenario(const std::string& text, const std::string& file) {
-  return Loader(file, [](const Event&) { return Status::Ok(); }).Load(text);
-}
-
-Status StreamEvents(const std::string& text, const std::string& file, const std::function<Status(const Event&)>& fn) {
-  auto sc = Loader(file, fn).Load(text);
+Result<Loaded> LoadStreamed(const std::string& text, const std::string& file,
+                            const std::function<void(const Scenario& head, const Event& event)>& fn) {
+  Loader loader(file, fn);
+  auto sc = loader.Load(text);
   if (!sc.ok()) return sc.error();
-  return Status::Ok();
+  Loaded out;
+  out.scenario = std::move(*sc);
+  out.streamed = loader.streamed();
+  return out;
 }
 
 Result<Scenario> LoadScenario(const std::string& path) {

@@ -83,7 +83,9 @@ YamlNode YamlNode::operator[](std::string_view key) const {
   const auto& r = tree_->recs_[index_];
   for (uint32_t i = 0; i + 1 < r.count; i += 2) {
     const auto& k = tree_->recs_[tree_->kids_[r.kids + i]];
-    if (k.type == YAML::NodeType::Scalar && k.scalar == key) return YamlNode(tree_, tree_->kids_[r.kids + i + 1]);
+    if (k.type == YAML::NodeType::Scalar && k.scalar.size() == key.size() && std::memcmp(k.scalar.data(), key.data(), key.size()) == 0) {
+      return YamlNode(tree_, tree_->kids_[r.kids + i + 1]);
+    }
   }
   return {};
 }

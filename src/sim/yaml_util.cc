@@ -9,23 +9,29 @@
 
 namespace allot::sim {
 
-Error Doc::Err(const YamlNode& n, const std::string& path, const std::string& msg) const {
+Error Doc::Err(const YamlNode& n, const KeyPath& key_path, const std::string& msg) const {
   std::string where = file_;
   if (n.IsDefined() && n.Mark().line >= 0) {
     where += ":" + std::to_string(n.Mark().line + 1) + ":" + std::to_string(n.Mark().column + 1);
   }
   where.append(": ");
+  std::string path = key_path.str();
   if (!path.empty()) where.append(path).append(": ");
   where.append(msg);
   return InvalidArgument(std::move(where));
 }
 
-Status Doc::CheckKeys(const YamlNode& n, const std::string& path, std::initializer_list<const char*> allowed) const {
+Status Doc::CheckKeys(const YamlNode& n, const KeyPath& path, std::initializer_list<const char*> allowed) const {
   if (!n.IsMap()) return Err(n, path, "expected a mapping");
   for (auto it = n.begin(); it != n.end(); ++it) {
-    std::string k = it->first.Scalar();
+    const std::string& k = it->first.Scalar();
     bool ok = false;
-    for (const char* a : allowed) ok |= k == a;
+    for (const char* a : allowed) {
+      if (std::string_view(a) == std::string_view(k)) {
+        ok = true;
+        break;
+      }
+    }
     if (!ok) {
       std::string list;
       for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
@@ -35,12 +41,12 @@ Status Doc::CheckKeys(const YamlNode& n, const std::string& path, std::initializ
   return Status::Ok();
 }
 
-Result<std::string> Doc::Scalar(const YamlNode& n, const std::string& path) const {
+Result<std::string> Doc::Scalar(const YamlNode& n, const KeyPath& path) const {
   if (!n.IsScalar()) return Err(n, path, "expected a single value");
   return n.Scalar();
 }
 
-Result<double> Doc::Number(const YamlNode& n, const std::string& path) const {
+Result<double> Doc::Number(const YamlNode& n, const KeyPath& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   const std::string& t = *s;
@@ -50,7 +56,7 @@ Result<double> Doc::Number(const YamlNode& n, const std::string& path) const {
   return v;
 }
 
-Result<int64_t> Doc::Integer(const YamlNode& n, const std::string& path) const {
+Result<int64_t> Doc::Integer(const YamlNode& n, const KeyPath& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   int64_t v = 0;
@@ -59,7 +65,7 @@ Result<int64_t> Doc::Integer(const YamlNode& n, const std::string& path) const {
   return v;
 }
 
-Result<bool> Doc::Bool(const YamlNode& n, const std::string& path) const {
+Result<bool> Doc::Bool(const YamlNode& n, const KeyPath& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   if (*s == "true" || *s == "True" || *s == "yes") return true;
@@ -67,7 +73,7 @@ Result<bool> Doc::Bool(const YamlNode& n, const std::string& path) const {
   return Err(n, path, "\"" + QuoteForError(*s) + "\" is not true or false");
 }
 
-Result<TimeMs> Doc::Seconds(const YamlNode& n, const std::string& path) const {
+Result<TimeMs> Doc::Seconds(const YamlNode& n, const KeyPath& path) const {
   auto v = Number(n, path);
   if (!v.ok()) return v.error();
   if (*v < 0) return Err(n, path, "must not be negative");
