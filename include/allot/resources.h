@@ -26,12 +26,27 @@ Status ValidateResourceName(std::string_view name);
 // True for resources kept in milli-units internally (cpu, gpu).
 bool IsMilliResource(std::string_view canonical_name);
 
-// Parses a non-negative amount of `canonical_name` from Kubernetes quantity text into internal units.
+// Parses a non-negative amount of `canonical_name` from Kubernetes quantity text into internal units:
+// cpu and gpu up to 9223372036854775807m, every other resource up to 2^63-1 base units (`100000Ti`,
+// `20Pi`; BinarySI values past that are capped at 2^63-1 as Kubernetes caps them).
 Result<int64_t> ParseResourceAmount(std::string_view canonical_name, std::string_view text);
 // An internal amount as JSON outputs report it (see header comment).
 int64_t ToOutputUnits(std::string_view canonical_name, int64_t amount);
 // An internal amount in Kubernetes quantity form ("1500m", "2Gi", "3").
 std::string FormatResourceAmount(std::string_view canonical_name, int64_t amount);
+
+// a + b and a × b clamped to the int64 range: sums of amounts (cluster totals, quota checks) saturate
+// instead of wrapping around (undefined behaviour in C++). Up to 2^63-1 bytes fit one amount.
+inline int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+inline int64_t SaturatingMul(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) return (a > 0) == (b > 0) ? INT64_MAX : INT64_MIN;
+  return r;
+}
 
 // Interns resource names to dense slots. Slots 0..4 are the well-known resources.
 class ResourceRegistry {

@@ -16,6 +16,15 @@ using i128 = __int128;
 constexpr i128 kNano = 1'000'000'000;
 // The largest magnitude allot accepts: its milli-value must fit an int64.
 constexpr i128 kMaxNanos = static_cast<i128>(std::numeric_limits<int64_t>::max()) * 1'000'000;
+// The largest magnitude of QuantityRange::kValue: its (rounded-up) value must fit an int64.
+constexpr i128 kMaxValueNanos = static_cast<i128>(std::numeric_limits<int64_t>::max()) * kNano;
+
+// Narrows to int64, saturating at its bounds.
+int64_t Saturate(i128 v) {
+  if (v > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
+  if (v < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(v);
+}
 
 std::string I128ToString(i128 v) {
   if (v == 0) return "0";
@@ -98,7 +107,14 @@ struct Suffix {
   QuantityFormat format = QuantityFormat::kDecimalSI;
 };
 
-bool Interpret(std::string_view s, Suffix* out) {
+enum class SuffixVerdict { kOk, kUnknown, kExponentRange };
+
+// The largest exponent magnitude accepted after e/E. Kubernetes parses the exponent with
+// strconv.ParseInt (so anything past int64 is an error) and keeps it in an int32 scale that it negates,
+// so it accepts [-MaxInt32, MaxInt32] and rejects the rest (its TestInterpretExponentInt32Bounds).
+constexpr int64_t kMaxExponent = std::numeric_limits<int32_t>::max();
+
+SuffixVerdict Interpret(std::string_view s, Suffix* out) {
   static constexpr struct {
     const char* text;
     int base;
@@ -111,7 +127,7 @@ bool Interpret(std::string_view s, Suffix* out) {
       out->base = e.base;
       out->exponent = e.exp;
       out->format = e.base == 2 ? QuantityFormat::kBinarySI : QuantityFormat::kDecimalSI;
-      return true;
+      return SuffixVerdict::kOk;
     }
   }
   if (s.size() > 1 && (s[0] == 'e' || s[0] == 'E')) {
@@ -122,19 +138,23 @@ bool Interpret(std::string_view s, Suffix* out) {
       neg = d[0] == '-';
       d.remove_prefix(1);
     }
-    if (d.empty()) return false;
+    if (d.empty()) return SuffixVerdict::kUnknown;
+    for (char c : d) {
+      if (!IsDigit(c)) return SuffixVerdict::kUnknown;
+    }
+    // Checked digit by digit, stopping as soon as the bound is passed: never a loop or a string as
+    // long as the exponent's value.
     int64_t v = 0;
     for (char c : d) {
-      if (!IsDigit(c)) return false;
-      if (v > 100000) v = 100000;  // saturate: anything this large overflows or rounds to 1n anyway
       v = v * 10 + (c - '0');
+      if (v > kMaxExponent) return SuffixVerdict::kExponentRange;
     }
     out->base = 10;
     out->exponent = neg ? -v : v;
     out->format = QuantityFormat::kDecimalExponent;
-    return true;
+    return SuffixVerdict::kOk;
   }
-  return false;
+  return SuffixVerdict::kUnknown;
 }
 
 // Parses a run of decimal digits into an i128; false when it has more than 36 significant digits.
@@ -226,13 +246,8 @@ Error QuantityError(std::string_view text, std::string_view why) {
 
 }  // namespace
 
-int64_t Quantity::Milli() const { return static_cast<int64_t>(DivAway(nanos, 1'000'000)); }
-int64_t Quantity::Value() const {
-  i128 v = DivAway(nanos, kNano);
-  if (v > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
-  if (v < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
-  return static_cast<int64_t>(v);
-}
+int64_t Quantity::Milli() const { return Saturate(DivAway(nanos, 1'000'000)); }
+int64_t Quantity::Value() const { return Saturate(DivAway(nanos, kNano)); }
 
 namespace {
 
@@ -286,9 +301,27 @@ std::string RoundUpTo(const std::string& digits, int64_t exp, int64_t keep) {
 
 constexpr const char* kMaxInt64 = "9223372036854775807";
 
+// Is digits × 10^exp greater than 2^63-1? REQUIRES: digits has no leading zeros, and no trailing zeros
+// when exp < 0 (so a negative exp means a non-zero fraction).
+bool ExceedsMaxInt64(const std::string& digits, int64_t exp) {
+  int64_t int_len = static_cast<int64_t>(digits.size()) + exp;  // digits before the decimal point
+  if (int_len != 19) return int_len > 19;
+  std::string whole = exp >= 0 ? digits + std::string(static_cast<size_t>(exp), '0') : digits.substr(0, 19);
+  int c = CmpDigits(whole, kMaxInt64);
+  return c > 0 || (c == 0 && exp < 0);
+}
+
+// At most this many zeros are written out after a milli-value's digits; past it MilliText uses an
+// exponent, so that an input like 1e2147483647 is not answered with two billion digits.
+constexpr int64_t kMaxPlainZeros = 1024;
+
 }  // namespace
 
 std::string ExactQuantity::MilliText() const {
+  if (digits != "0" && exp10 + 3 > kMaxPlainZeros) {
+    // Still an exact JSON number: digits × 10^(exp10+3), an integer because exp10+3 > 0.
+    return (negative ? "-" : "") + digits + "e" + std::to_string(exp10 + 3);
+  }
   std::string m = RoundUpTo(digits, exp10, 3);
   return (negative && m != "0" ? "-" : "") + m;
 }
@@ -305,9 +338,14 @@ Result<ExactQuantity> ParseQuantityExact(std::string_view text) {
     return QuantityError(text, "must be a number with an optional suffix (e.g. 500m, 2Gi, 1e3)");
   }
   Suffix suf;
-  if (!Interpret(sc.suffix, &suf)) {
-    return QuantityError(text, "unknown suffix \"" + std::string(sc.suffix) +
-                                   "\" (use n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or e<exponent>)");
+  switch (Interpret(sc.suffix, &suf)) {
+    case SuffixVerdict::kOk:
+      break;
+    case SuffixVerdict::kExponentRange:
+      return QuantityError(text, "exponent out of range (at most e2147483647 and e-2147483647)");
+    case SuffixVerdict::kUnknown:
+      return QuantityError(text, "unknown suffix \"" + QuoteForError(sc.suffix) +
+                                     "\" (use n u m k M G T P E, Ki Mi Gi Ti Pi Ei, or e<exponent>)");
   }
   if (sc.num.size() + sc.denom.size() > 4096) return QuantityError(text, "too many digits");
   std::string d = StripZeros(std::string(sc.num) + std::string(sc.denom));
@@ -332,8 +370,8 @@ Result<ExactQuantity> ParseQuantityExact(std::string_view text) {
   q.format = suf.format;
   if (q.format == QuantityFormat::kBinarySI && d != "0") {
     // Kubernetes caps BinarySI values at 2^63-1, and prints values below 1 as DecimalSI.
-    if (e >= 0 && (static_cast<int64_t>(d.size()) + e > 19 ||
-                   CmpDigits(d + std::string(static_cast<size_t>(e), '0'), kMaxInt64) > 0)) {
+    // The cap applies to fractional values too ("8.1Ei" is 9338664187315460505.6 bytes: capped).
+    if (ExceedsMaxInt64(d, e)) {
       d = kMaxInt64;
       e = 0;
     }
@@ -391,21 +429,26 @@ Result<ExactQuantity> ParseQuantityExact(std::string_view text) {
   return q;
 }
 
-Result<Quantity> ParseQuantity(std::string_view text) {
+Result<Quantity> ParseQuantity(std::string_view text, QuantityRange range) {
   auto ex = ParseQuantityExact(text);
   if (!ex.ok()) return ex.error();
   Quantity q;
   q.format = ex->format;
   q.canonical = ex->canonical;
-  // nanos = digits × 10^(exp10 + 9); exp10 >= -9 after rounding.
+  const bool milli = range == QuantityRange::kMilli;
+  const i128 limit = milli ? kMaxNanos : kMaxValueNanos;
+  auto too_large = [&] {
+    return QuantityError(text, milli ? "too large: the milli-value must fit in 64 bits (at most 9223372036854775807m)"
+                                     : "too large: the value must fit in 64 bits (at most 9223372036854775807)");
+  };
+  // nanos = digits × 10^(exp10 + 9); exp10 >= -9 after rounding. 30 digits always fit an i128, and
+  // the limit has 28, so anything longer is too large without computing it.
   int64_t shift = ex->exp10 + 9;
-  if (static_cast<int64_t>(ex->digits.size()) + shift > 26) {
-    return QuantityError(text, "too large: the milli-value must fit in 64 bits");
-  }
+  if (static_cast<int64_t>(ex->digits.size()) + shift > 30) return too_large();
   i128 v = 0;
   for (char c : ex->digits) v = v * 10 + (c - '0');
   for (int64_t i = 0; i < shift; i++) v *= 10;
-  if (v > kMaxNanos) return QuantityError(text, "too large: the milli-value must fit in 64 bits");
+  if (v > limit) return too_large();
   q.nanos = ex->negative ? -v : v;
   return q;
 }

@@ -33,7 +33,8 @@ Status ValidateResourceName(std::string_view name) {
 bool IsMilliResource(std::string_view n) { return n == "cpu" || n == "gpu"; }
 
 Result<int64_t> ParseResourceAmount(std::string_view name, std::string_view text) {
-  auto q = ParseQuantity(text);
+  // Only milli-resources need their milli-value to fit: bytes and counts may go up to 2^63-1.
+  auto q = ParseQuantity(text, IsMilliResource(name) ? QuantityRange::kMilli : QuantityRange::kValue);
   if (!q.ok()) return Error{q.error().code, QuoteForError(name) + ": " + q.error().message};
   if (q->nanos < 0) {
     return InvalidArgument(QuoteForError(name) + ": quantity \"" + QuoteForError(text) + "\" is negative");

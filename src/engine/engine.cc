@@ -353,6 +353,11 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   Alloc a;
   for (const auto& [k, v] : r.requests) {
     if (v < 0) return InvalidArgument("request " + id + ": requests." + k + " is negative");
+    // Quota sums use amount × count: it must fit an int64 (no cluster could hold more anyway).
+    if (int64_t total = 0; __builtin_mul_overflow(v, static_cast<int64_t>(r.count), &total)) {
+      return InvalidArgument("request " + id + ": requests." + k + " × count " + std::to_string(r.count) +
+                             " exceeds 2^63-1");
+    }
     int known = m.registry.Find(k);
     if (known >= 0) {
       a.req.Set(static_cast<uint16_t>(known), v);

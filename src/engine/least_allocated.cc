@@ -12,7 +12,11 @@ class LeastAllocated final : public ResourceScorer<LeastAllocated, true> {
     int64_t node_score = 0, weight_sum = 0;
     for (int i = 0; i < n; i++) {
       if (allocatable[i] == 0) continue;
-      int64_t s = requested[i] > allocatable[i] ? 0 : (allocatable[i] - requested[i]) * kMaxNodeScore / allocatable[i];
+      // In 128 bits: (allocatable - requested) × 100 overflows an int64 past 92 PB.
+      int64_t s = requested[i] > allocatable[i]
+                      ? 0
+                      : static_cast<int64_t>(static_cast<__int128>(allocatable[i] - requested[i]) * kMaxNodeScore /
+                                             allocatable[i]);
       node_score += s * weights[i];
       weight_sum += weights[i];
     }

@@ -13,7 +13,8 @@ class MostAllocated final : public ResourceScorer<MostAllocated, true> {
     for (int i = 0; i < n; i++) {
       if (allocatable[i] == 0) continue;
       int64_t r = requested[i] > allocatable[i] ? allocatable[i] : requested[i];
-      node_score += r * kMaxNodeScore / allocatable[i] * weights[i];
+      // In 128 bits: r × 100 overflows an int64 past 92 PB (a 100000Ti disk).
+      node_score += static_cast<int64_t>(static_cast<__int128>(r) * kMaxNodeScore / allocatable[i]) * weights[i];
       weight_sum += weights[i];
     }
     return weight_sum == 0 ? 0 : node_score / weight_sum;

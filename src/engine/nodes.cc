@@ -20,6 +20,33 @@ Status ValidateNodeName(const std::string& n) {
   }
   return Status::Ok();
 }
+
+// Would these amounts on node `skip` take the sum of `cols` over every node not removed past 2^63-1?
+// Refusing such a node keeps every cluster-wide total (capacity, usage, quotas, metrics) within int64.
+Status CheckClusterTotal(const std::vector<std::vector<int64_t>>& cols, const std::vector<NodeMeta>& nodes,
+                         uint32_t skip, const std::vector<std::pair<int, int64_t>>& amounts,
+                         const ResourceRegistry& registry, const std::string& node, const char* what) {
+  for (auto [slot, v] : amounts) {
+    if (slot < 0 || static_cast<size_t>(slot) >= cols.size()) continue;  // a new resource: v alone fits
+    const auto& col = cols[static_cast<size_t>(slot)];
+    __int128 sum = v;
+    for (size_t i = 0; i < nodes.size() && i < col.size(); i++) {
+      if (i != skip && !nodes[i].removed) sum += col[i];
+    }
+    if (sum > INT64_MAX) {
+      return InvalidArgument("node " + node + ": " + what + "." + registry.Name(static_cast<uint16_t>(slot)) +
+                             " would take the cluster's total past 2^63-1 (9223372036854775807)");
+    }
+  }
+  return Status::Ok();
+}
+
+// (slot or -1, amount) for each entry of `r`, without adding resources to the registry.
+std::vector<std::pair<int, int64_t>> KnownSlots(const ResourceRegistry& registry, const ResourceMap& r) {
+  std::vector<std::pair<int, int64_t>> out;
+  for (const auto& [k, v] : r) out.emplace_back(registry.Find(k), v);
+  return out;
+}
 }  // namespace
 
 Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
@@ -45,6 +72,16 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
       return InvalidArgument("node " + spec.name + ": taint effect \"" + t.effect +
                              "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
     }
+  }
+  if (auto s = CheckClusterTotal(m.cap, m.nodes, kNone, KnownSlots(m.registry, spec.capacity), m.registry,
+                                spec.name, "capacity");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckClusterTotal(m.used, m.nodes, kNone, KnownSlots(m.registry, spec.allocated), m.registry,
+                                spec.name, "allocated");
+      !s.ok()) {
+    return s;
   }
   uint32_t ni = static_cast<uint32_t>(m.nodes.size());
   NodeMeta meta;
@@ -82,6 +119,11 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   auto& meta = m.nodes[ni];
   for (const auto& [k, v] : spec.capacity)
     if (v < 0) return InvalidArgument("node " + spec.name + ": capacity." + k + " is negative");
+  if (auto s = CheckClusterTotal(m.cap, m.nodes, ni, KnownSlots(m.registry, spec.capacity), m.registry,
+                                spec.name, "capacity");
+      !s.ok()) {
+    return s;
+  }
   // Replace unmanaged usage and capacity; managed allocations stay where they are (never stranded: if
   // the node shrank below them they keep running and the node simply has no free capacity).
   for (const auto& [k, v] : meta.unmanaged) {

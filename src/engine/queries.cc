@@ -138,7 +138,8 @@ ResourceMap Engine::TotalCapacity() const {
   for (size_t s = 0; s < m.registry.size(); s++) {
     int64_t sum = 0;
     for (size_t i = 0; i < m.nodes.size(); i++)
-      if (m.nodes[i].up && !m.nodes[i].removed) sum += m.cap[s][i];
+      // Saturating: node registration keeps the cluster total within int64, but never wrap.
+      if (m.nodes[i].up && !m.nodes[i].removed && __builtin_add_overflow(sum, m.cap[s][i], &sum)) sum = INT64_MAX;
     if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
   }
   return out;
@@ -150,7 +151,8 @@ ResourceMap Engine::TotalAllocated() const {
   for (size_t s = 0; s < m.registry.size(); s++) {
     int64_t sum = 0;
     for (size_t i = 0; i < m.nodes.size(); i++)
-      if (m.nodes[i].up && !m.nodes[i].removed) sum += m.used[s][i];
+      // Saturating: node registration keeps the cluster total within int64, but never wrap.
+      if (m.nodes[i].up && !m.nodes[i].removed && __builtin_add_overflow(sum, m.used[s][i], &sum)) sum = INT64_MAX;
     if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
   }
   return out;

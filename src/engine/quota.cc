@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "allot/resources.h"
 #include "engine/engine_impl.h"
 
 namespace allot {
@@ -94,7 +95,7 @@ Status Engine::Impl::ValidateTenantTree(const std::vector<TenantSpec>& specs) co
       for (const auto& child : paths) {
         if (child.rfind(prefix, 0) != 0 || child.find('/', prefix.size()) != std::string::npos) continue;
         int64_t g = guaranteed_of(child, res);
-        if (g > 0) sum += g;
+        if (g > 0) sum = SaturatingAdd(sum, g);
       }
       if (sum > mx) {
         return InvalidArgument("tenant " + parent + ": children's guaranteed " + res + " (" +
@@ -124,7 +125,7 @@ void Engine::Impl::ApplyTenantSpec(const TenantSpec& spec) {
     std::fill(p.children_guaranteed.begin(), p.children_guaranteed.end(), 0);
     for (uint32_t c : p.children)
       for (size_t s = 0; s < registry.size(); s++)
-        if (tenants[c].guaranteed[s] > 0) p.children_guaranteed[s] += tenants[c].guaranteed[s];
+        if (tenants[c].guaranteed[s] > 0) p.children_guaranteed[s] = SaturatingAdd(p.children_guaranteed[s], tenants[c].guaranteed[s]);
   }
 }
 
@@ -140,12 +141,14 @@ TryResult Engine::Impl::CheckQuota(const Alloc& a, std::string* why) const {
     if (!tx.has_quota) continue;
     for (size_t k = 0; k < a.req.size(); k++) {
       uint16_t s = a.req.slot(k);
-      int64_t r = a.req.amount(k) * a.count;
+      // Saturating: amounts go up to 2^63-1 bytes, and a sum past that is "too much" either way.
+      int64_t r = SaturatingMul(a.req.amount(k), a.count);
       if (r == 0) continue;
-      int64_t after = tx.used[s] + r;
+      int64_t after = SaturatingAdd(tx.used[s], r);
       if (tx.max[s] >= 0 && after > tx.max[s]) {
         bool in_grace = tx.burst > 1 && (tx.burst_since < 0 || tx.grace > 0);
-        int64_t burst_cap = static_cast<int64_t>(static_cast<double>(tx.max[s]) * tx.burst);
+        double burst = static_cast<double>(tx.max[s]) * tx.burst;
+        int64_t burst_cap = burst >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(burst);
         if (!in_grace || after > burst_cap) {
           if (why) {
             *why = "tenant " + tx.path + " would exceed its max " + registry.Name(s) + ": " +
@@ -161,13 +164,13 @@ TryResult Engine::Impl::CheckQuota(const Alloc& a, std::string* why) const {
         for (uint32_t c : p.children) {
           const Tenant& tc = tenants[c];
           if (tc.guaranteed[s] < 0) continue;
-          int64_t u = tc.used[s] + (c == x ? r : 0);
-          borrowing += std::max<int64_t>(0, u - tc.guaranteed[s]);
+          int64_t u = SaturatingAdd(tc.used[s], c == x ? r : 0);
+          borrowing = SaturatingAdd(borrowing, std::max<int64_t>(0, u - tc.guaranteed[s]));
           int64_t unused = std::max<int64_t>(0, tc.guaranteed[s] - u);
-          lendable += tc.lending[s] >= 0 ? std::min(unused, tc.lending[s]) : unused;
+          lendable = SaturatingAdd(lendable, tc.lending[s] >= 0 ? std::min(unused, tc.lending[s]) : unused);
         }
         int64_t parent_pool = p.guaranteed[s] >= 0 ? p.guaranteed[s] : (p.max[s] >= 0 ? p.max[s] : 0);
-        lendable += std::max<int64_t>(0, parent_pool - p.children_guaranteed[s]);
+        lendable = SaturatingAdd(lendable, std::max<int64_t>(0, parent_pool - p.children_guaranteed[s]));
         if (borrowing > lendable) {
           if (why) {
             *why = "tenant " + tx.path + " is past its guaranteed " + registry.Name(s) + " (" +
@@ -200,7 +203,7 @@ bool Engine::Impl::WithinGuaranteed(uint32_t t, const Alloc& a) const {
     if (a.req.amount(k) == 0) continue;
     if (tx.guaranteed[s] < 0) continue;
     any = true;
-    if (tx.used[s] + a.req.amount(k) * a.count > tx.guaranteed[s]) return false;
+    if (SaturatingAdd(tx.used[s], SaturatingMul(a.req.amount(k), a.count)) > tx.guaranteed[s]) return false;
   }
   return any;
 }

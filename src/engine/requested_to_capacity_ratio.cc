@@ -18,7 +18,7 @@ class RequestedToCapacityRatio final : public ResourceScorer<RequestedToCapacity
     int64_t node_score = 0, weight_sum = 0;
     for (int i = 0; i < n; i++) {
       if (allocatable[i] == 0) continue;
-      int64_t s = requested[i] > allocatable[i] ? Broken(100) : Broken(requested[i] * 100 / allocatable[i]);
+      int64_t s = requested[i] > allocatable[i] ? Broken(100) : Broken(static_cast<int64_t>(static_cast<__int128>(requested[i]) * 100 / allocatable[i]));
       if (s > 0) {
         node_score += s * weights[i];
         weight_sum += weights[i];

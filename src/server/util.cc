@@ -274,7 +274,11 @@ std::optional<ApiError> GetResources(const Json& v, const std::string& field, Re
     }
     auto amount = ParseResourceAmount(name, text);
     if (!amount.ok()) return Unprocessable(f, amount.error().message);
-    if (*amount > kMaxAmount) return Unprocessable(f, "quantity \"" + text + "\" is absurdly large");
+    // Bytes and counts may use all of int64 (20Pi disks, as Kubernetes holds them); only milli-units are
+    // held to kMaxAmount.
+    if (IsMilliResource(name) && *amount > kMaxAmount) {
+      return Unprocessable(f, "quantity \"" + text + "\" is absurdly large");
+    }
     if (out->count(name)) return BadRequest(f, "resource given twice (an alias names the same resource)");
     if (auto w = BareByteAmount(name, text, *amount, f)) {
       if (strict_units) return Unprocessable(f, *w + " (units: strict)");

@@ -40,8 +40,8 @@ std::optional<ApiError> CheckText(std::string_view text, const std::string& fiel
 // A duration from JSON: a number of seconds or a duration string. Errors name `field`.
 std::optional<ApiError> JsonDurationMs(const Json& v, const std::string& field, int64_t max_ms, int64_t* out);
 
-// Largest amount accepted for one resource in a request or on a node, in internal units (2^50: a
-// petabyte of memory, a trillion millicores); anything larger is "absurd".
+// Largest cpu or gpu amount accepted in a request or on a node, in milli-units (2^50: a trillion
+// millicores); anything larger is "absurd". Other resources go up to 2^63-1 base units.
 inline constexpr int64_t kMaxAmount = int64_t{1} << 50;
 
 // Nesting depth of a JSON text (brackets outside strings); cheap pre-check before parsing.

@@ -112,6 +112,147 @@ TEST(QuantityTest, InvalidTable) {
   }
 }
 
+TEST(QuantityTest, ExponentRange) {
+  // Kubernetes parses the exponent as an int64 (past it: a ParseInt range error) and keeps it as a
+  // negated int32 scale, so only [-2147483647, 2147483647] is accepted (TestInterpretExponentInt32Bounds).
+  for (const char* bad : {"1e9223372036854775808", "1e-9223372036854775809", "0e9223372036854775808",
+                          "0e-9223372036854775809", "1e9223372036854775807", "1e2147483648", "1e-2147483648",
+                          "1e4294967297", "1E8589934592", "1e6024865272343", "-1e99999999999999999999"}) {
+    auto q = ParseQuantityExact(bad);
+    EXPECT_FALSE(q.ok()) << bad << " parsed as " << (q.ok() ? q->canonical : "");
+    if (!q.ok()) {
+      EXPECT_NE(q.error().message.find("exponent out of range"), std::string::npos) << q.error().message;
+    }
+    EXPECT_FALSE(ParseQuantity(bad).ok()) << bad;
+  }
+  // The bounds themselves parse, and are kept as digits and an exponent, never expanded: the canonical
+  // form and the JSON milli-value stay as short as the input.
+  auto big = ParseQuantityExact("1e2147483647");
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(big->canonical, "10e2147483646");  // the exponent moved to a multiple of 3, as Kubernetes prints it
+  EXPECT_EQ(big->MilliText(), "1e2147483650");  // exact: 1 × 10^(2147483647 + 3) milli
+  auto zero = ParseQuantityExact("0e2147483647");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero->canonical, "0");
+  EXPECT_EQ(zero->MilliText(), "0");
+  auto tiny = ParseQuantityExact("1e-2147483647");  // rounded up to 1n, as Kubernetes rounds
+  ASSERT_TRUE(tiny.ok());
+  EXPECT_EQ(tiny->canonical, "1e-9");
+  EXPECT_EQ(tiny->MilliText(), "1");
+  // Leading zeros: ParseInt takes them (and the fast path keeps the typed string).
+  EXPECT_EQ(ParseQuantityExact("1e+0000000000000000000000003")->MilliText(), "1000000");
+  // Milli-values up to 1024 zeros are written out in full; past that as digits and an exponent.
+  EXPECT_EQ(ParseQuantityExact("5e1021")->MilliText(), "5" + std::string(1024, '0'));
+  EXPECT_EQ(ParseQuantityExact("5e1022")->MilliText(), "5e1025");
+  EXPECT_EQ(ParseQuantityExact("-25e3000")->MilliText(), "-25e3003");
+}
+
+// Held-out rows from apimachinery's quantity_test.go (TestQuantityParse, TestQuantityString,
+// TestQuantityParseEmit), restated: input, canonical form and, where it fits, the milli-value.
+TEST(QuantityTest, KubernetesTableRows) {
+  struct Row {
+    const char* in;
+    const char* canonical;
+    const char* milli;
+  };
+  const Row kRows[] = {
+      {"0n", "0", "0"},
+      {"0Ki", "0", "0"},
+      {"8Ki", "8Ki", "8192000"},
+      {"7Mi", "7Mi", "7340032000"},
+      {"3Ei", "3Ei", "3458764513820540928000"},
+      {"100Ti", "100Ti", "109951162777600000"},
+      {"50k", "50k", "50000000"},
+      {"300T", "300T", "300000000000000000"},
+      {"1.2e3", "1200", "1200000"},               // 12e2 -> exponent to a multiple of 3: 1200
+      {"1.3E+6", "1300e3", "1300000000"},
+      {"1.40e9", "1400e6", "1400000000000"},
+      {"0.5e-1", "50e-3", "50"},
+      {"0.0005k", "500m", "500"},
+      {"10.035M", "10.035M", "10035000000"},     // scale 6-3 is a multiple of 3: kept as typed
+      {"7.123456M", "7.123456M", "7123456000"},
+      {"6.987654321G", "6.987654321G", "6987654321000"},
+      {"10.0350M", "10035k", "10035000000"},     // shifted 100350 ... scale 2: recomputed
+      {"0.00000012354", "124n", "1"},
+      {"0.0000000005", "1n", "1"},
+      {"0.9n", "1n", "1"},
+      {"0.5e-9", "1e-9", "1"},
+      {"0.05Gi", "53687091200m", "53687091200"},  // 53687091.2 bytes: not whole, DecimalSI
+      {"0.025Ti", "27487790694400m", "27487790694400"},
+      {".001Ki", "1024m", "1024"},
+      {".000001Ki", "1024u", "2"},
+      {".000000001Ki", "1024n", "1"},
+      {"1.G", "1.G", "1000000000000"},           // canonical by the fast path: kept as typed
+      {".0001k", "100m", "100"},
+      {"1000M", "1G", "1000000000000"},
+      {"1080m", "1080m", "1080"},
+      {"1.08", "1080m", "1080"},
+      {"1080000000n", "1080m", "1080"},
+      {"0.001T", "1G", "1000000000000"},
+      {"1000E", "1e21", "1000000000000000000000000"},  // Kubernetes' fallback past E (no "1")
+      {"5000E", "5e21", "5000000000000000000000000"},
+      {".001e12", "1e9", "1000000000000"},
+      {"1000e-12", "1e-9", "1"},
+      {"-300.2T", "-300200G", "-300200000000000000"},
+  };
+  for (const auto& r : kRows) {
+    auto q = ParseQuantityExact(r.in);
+    ASSERT_TRUE(q.ok()) << r.in << ": " << q.error().message;
+    EXPECT_EQ(q->canonical, r.canonical) << r.in;
+    EXPECT_EQ(q->MilliText(), r.milli) << r.in;
+  }
+}
+
+// Kubernetes caps BinarySI values past 2^63-1 at 2^63-1 after rounding to 1n (maxAllowed), fractional
+// ones too; its Value() of the result is 9223372036854775807. DecimalSI values are not capped.
+TEST(QuantityTest, BinarySiCap) {
+  for (const char* in : {"9Ei", "8.1Ei", "8.0000000001Ei", "9223372036854775807.5", "9223372036854775807Ki",
+                         "1000000Pi", "8192.5Pi"}) {
+    bool binary = std::string_view(in).find('i') != std::string_view::npos;
+    auto q = ParseQuantityExact(in);
+    ASSERT_TRUE(q.ok()) << in;
+    if (!binary) {
+      EXPECT_EQ(q->canonical, "9223372036854775807500m") << in;  // DecimalSI: not capped
+      continue;
+    }
+    EXPECT_EQ(q->canonical, "9223372036854775807") << in;
+    EXPECT_EQ(q->MilliText(), "9223372036854775807000") << in;
+    auto v = ParseQuantity(in, QuantityRange::kValue);
+    ASSERT_TRUE(v.ok()) << in;
+    EXPECT_EQ(v->Value(), INT64_MAX) << in;
+    EXPECT_EQ(v->Milli(), INT64_MAX) << in;  // saturated (Kubernetes' MilliValue wraps to -1000)
+    EXPECT_FALSE(ParseQuantity(in).ok()) << in;  // milli-value past int64
+  }
+  auto neg = ParseQuantityExact("-8.1Ei");  // the sign is put back after the cap
+  ASSERT_TRUE(neg.ok());
+  EXPECT_EQ(neg->canonical, "-9223372036854775807");
+  // Just below the cap: 8Ei - 1 byte is 9223372036854775807, exact and unchanged.
+  EXPECT_EQ(ParseQuantityExact("8191.99999999999999911182158029987Pi")->canonical, "9223372036854775807");
+  EXPECT_EQ(ParseQuantityExact("7.5Ei")->canonical, "7680Pi");
+}
+
+TEST(QuantityTest, ValueRange) {
+  // Bytes and counts may use all of int64: 100000Ti and 20Pi are far past the milli limit (~8Pi).
+  auto disk = ParseQuantity("100000Ti", QuantityRange::kValue);
+  ASSERT_TRUE(disk.ok()) << disk.error().message;
+  EXPECT_EQ(disk->Value(), 100000LL << 40);  // 109951162777600000
+  EXPECT_EQ(disk->canonical, "100000Ti");
+  EXPECT_EQ(ParseQuantity("20Pi", QuantityRange::kValue)->Value(), 20LL << 50);
+  EXPECT_EQ(ParseQuantity("9223372036854775807", QuantityRange::kValue)->Value(), INT64_MAX);
+  auto over = ParseQuantity("9223372036854775808", QuantityRange::kValue);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.error().message.find("the value must fit in 64 bits"), std::string::npos) << over.error().message;
+  // Value() rounds up: one nano past the largest value is refused.
+  EXPECT_EQ(ParseQuantity("9223372036854775806.000000001", QuantityRange::kValue)->Value(), INT64_MAX);
+  EXPECT_FALSE(ParseQuantity("9223372036854775807.000000001", QuantityRange::kValue).ok());
+  EXPECT_FALSE(ParseQuantity("1e30", QuantityRange::kValue).ok());
+  EXPECT_EQ(ParseQuantity("-9223372036854775807", QuantityRange::kValue)->Value(), -INT64_MAX);
+  // The milli range is unchanged.
+  auto milli = ParseQuantity("100000Ti");
+  ASSERT_FALSE(milli.ok());
+  EXPECT_NE(milli.error().message.find("milli-value must fit in 64 bits"), std::string::npos);
+}
+
 TEST(QuantityTest, LargestAccepted) {
   // 9223372036854775807m is the largest milli-value; one more nano is rejected.
   auto q = ParseQuantity("9223372036854775807m");

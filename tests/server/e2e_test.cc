@@ -116,7 +116,9 @@ TEST_F(DevServer, BadInputIsAnsweredWithTheField) {
   check(R"({"requests":{"cpu":"1"},"colour":"red"})", 400, "colour");
   check(R"({"requests":{"cpu":true}})", 400, "requests.cpu");
   check(R"({"requests":{"cpu":"1"},"priority":[1]})", 400, "priority");
-  check(R"({"requests":{"memory":"9Ei"}})", 422, "requests.memory");
+  // Bytes go up to 2^63-1 (9Ei is capped there, as Kubernetes caps BinarySI); a DecimalSI 10E is past it.
+  check(R"({"requests":{"memory":"10E"}})", 422, "requests.memory");
+  check(R"({"requests":{"cpu":"2Pi"}})", 422, "requests.cpu");  // cpu milli-units are held to 2^50
   check(R"({"requests":{"cpu":"-2"}})", 422, "requests.cpu");
   check(R"({"requests":{"cpu":"1"},"duration":"forever"})", 422, "duration");
   check(R"({"tenant":"a//b","requests":{"cpu":"1"}})", 422, "tenant");

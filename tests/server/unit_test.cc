@@ -170,10 +170,21 @@ TEST(UtilTest, BodyValidationNamesTheField) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->status, 422);
   EXPECT_EQ(e->field, "requests.cpu");
-  e = GetResources(Json{{"memory", "1Pi"}}, "requests", &m);  // 2^50 bytes: the largest accepted amount
+  // Bytes may use all of int64 (issue 15): 20Pi and 7Ei are accepted exactly, 10E (10^19) is past 2^63-1.
+  e = GetResources(Json{{"memory", "20Pi"}, {"ephemeral-storage", "7Ei"}}, "requests", &m);
   EXPECT_FALSE(e.has_value());
+  EXPECT_EQ(m.at("memory"), 20LL << 50);
+  EXPECT_EQ(m.at("ephemeral-storage"), 7LL << 60);
   m.clear();
-  e = GetResources(Json{{"memory", "2Pi"}}, "requests", &m);  // 2^51 > 2^50: absurd
+  e = GetResources(Json{{"memory", "10E"}}, "requests", &m);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, 422);
+  EXPECT_NE(e->message.find("must fit in 64 bits"), std::string::npos) << e->message;
+  m.clear();
+  // cpu (milli-units) keeps the 2^50 cap: 1125899906842624m is the largest accepted amount.
+  EXPECT_FALSE(GetResources(Json{{"cpu", "1125899906842624m"}}, "requests", &m).has_value());
+  m.clear();
+  e = GetResources(Json{{"cpu", "1125899906842625m"}}, "requests", &m);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->status, 422);
   e = GetResources(Json{{"cpu", true}}, "requests", &m);
