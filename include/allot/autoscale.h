@@ -6,7 +6,9 @@
 // per-metric proposals with the tolerance band, the treatment of missing / unready / ignored pods, the
 // max over metrics, then either the legacy normalisation (no `behavior`: downscale stabilisation and the
 // max(2*current, 4) scale-up limit) or the behavior normalisation (stabilisation windows, Pods/Percent
-// policies over periodSeconds, selectPolicy). Time is given as ages in seconds relative to "now".
+// policies over periodSeconds, selectPolicy). Time is given as ages relative to "now": the input takes
+// seconds as any JSON/YAML number (`100`, `100.0`, `1.5e2`, fractions too) and keeps them exactly, in
+// nanoseconds, as the controller's time.Time does.
 // All amounts are Kubernetes milli-values (MilliValue of a quantity), as the controller uses them.
 //
 // Thread-safety: every function is pure (no shared state); values are plain and copyable.
@@ -82,10 +84,10 @@ struct PodState {
   bool has_ready_condition = true;
   bool deleting = false;
   bool cpu_initializing = false;
-  std::optional<int64_t> start_age_seconds;             // now - status.startTime
-  std::optional<int64_t> ready_transition_age_seconds;  // now - Ready.lastTransitionTime
-  int64_t metric_age_seconds = 0;                       // now - the usage sample's timestamp
-  int64_t metric_window_seconds = 30;                   // the usage sample's window
+  std::optional<int64_t> start_age_ns;             // now - status.startTime
+  std::optional<int64_t> ready_transition_age_ns;  // now - Ready.lastTransitionTime
+  int64_t metric_age_ns = 0;                       // now - the usage sample's timestamp
+  int64_t metric_window_ns = 30'000'000'000;       // the usage sample's window (30 s)
   std::map<std::string, int64_t> requests_milli;        // pod total per resource
   std::map<std::string, int64_t> usage_milli;           // pod total per resource (absent: no sample)
   struct Container {
@@ -98,7 +100,7 @@ struct PodState {
 };
 
 struct TimedValue {
-  int64_t age_seconds = 0;
+  int64_t age_ns = 0;  // input `age_seconds` (any number) in nanoseconds
   int32_t value = 0;  // a recommendation (replicas) or a scale change (+ up, - down)
 };
 
@@ -107,7 +109,19 @@ struct HpaOptions {
   int64_t downscale_stabilization_seconds = 300;     // --horizontal-pod-autoscaler-downscale-stabilization
   int64_t cpu_initialization_period_seconds = 300;   // --horizontal-pod-autoscaler-cpu-initialization-period
   int64_t initial_readiness_delay_seconds = 30;      // --horizontal-pod-autoscaler-initial-readiness-delay
+  // Feature gate HPAScaleToZero (alpha, off by default in Kubernetes): minReplicas 0 is valid when an
+  // Object or External metric is configured. Without it the API server requires minReplicas >= 1.
+  bool hpa_scale_to_zero = false;
 };
+
+// Kubernetes feature gates that change what HPA input is valid (`--feature-gates` of the API server and
+// controller manager). Unset gates keep their default (or the input's `feature_gates`).
+struct FeatureGates {
+  std::optional<bool> hpa_scale_to_zero;  // HPAScaleToZero
+};
+// Parses "Name=true,Other=false" as Kubernetes' --feature-gates does (true/false in any case). Unknown
+// gate names are errors that list the known ones.
+Result<FeatureGates> ParseFeatureGates(std::string_view text);
 
 struct HpaInput {
   HpaSpec spec;
@@ -148,11 +162,12 @@ struct HpaDecision {
   std::string metric_error;  // the controller's "invalid metrics (...)" error when some failed
 };
 
-// Parses `allot autoscale eval` input (YAML or JSON; format in DESIGN.md). `source` names the file in
-// errors. Rejects what the API server rejects and fills in the same defaults.
-Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source);
-// Parses only an HPA object or spec (for the simulator).
-Result<HpaSpec> ParseHpaSpecText(std::string_view text, std::string_view source);
+// Parses `allot autoscale eval` input (YAML or JSON; format in docs/hpa-input.md). `source` names the
+// file in errors. Rejects what the API server rejects and fills in the same defaults. Feature gates come
+// from the input's `feature_gates` key, then `gates` (the command line) for each gate it sets.
+Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source, const FeatureGates& gates = {});
+// Parses only an HPA object or spec (for the simulator), with the gates given.
+Result<HpaSpec> ParseHpaSpecText(std::string_view text, std::string_view source, const FeatureGates& gates = {});
 
 // One reconcile of the HPA controller. Errors (exit 2): invalid spec, or no usable metric.
 Result<HpaDecision> EvaluateHpa(const HpaInput& input);

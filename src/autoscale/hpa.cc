@@ -53,6 +53,13 @@ int32_t TruncToInt32(double x) {
   return static_cast<int32_t>(x);
 }
 
+// Whole seconds (an option or a policy period) in nanoseconds, the unit of the input's ages; saturated.
+int64_t Ns(int64_t seconds) {
+  int64_t out = 0;
+  if (__builtin_mul_overflow(seconds, int64_t{1'000'000'000}, &out)) return seconds < 0 ? INT64_MIN : INT64_MAX;
+  return out;
+}
+
 struct Tolerances {
   double down = 0.1, up = 0.1;
   // The controller's Tolerances.isWithin.
@@ -66,18 +73,19 @@ struct Grouped {
 
 bool UnreadyForCpu(const PodState& pod, const HpaOptions& opt) {
   if (!pod.has_ready_condition) return true;
-  if (!pod.start_age_seconds) return !pod.ready || pod.cpu_initializing;
-  // The controller's rule with times expressed as ages (now = 0).
-  int64_t start_age = *pod.start_age_seconds;
-  int64_t transition_age = pod.ready_transition_age_seconds.value_or(start_age);
-  if (start_age < opt.cpu_initialization_period_seconds) {
+  if (!pod.start_age_ns) return !pod.ready || pod.cpu_initializing;
+  // The controller's rule with times expressed as ages in nanoseconds (now = 0). Ages and windows are
+  // bounded by the parser (|x| < 2^62), so these sums cannot overflow.
+  int64_t start_age = *pod.start_age_ns;
+  int64_t transition_age = pod.ready_transition_age_ns.value_or(start_age);
+  if (start_age < Ns(opt.cpu_initialization_period_seconds)) {
     // Within the initialisation period: unready if not ready, or if the sample does not cover a full
     // window since the last readiness transition (timestamp < transition + window).
-    return !pod.ready || (-pod.metric_age_seconds < -transition_age + pod.metric_window_seconds);
+    return !pod.ready || (-pod.metric_age_ns < -transition_age + pod.metric_window_ns);
   }
   // Afterwards: ignore only pods that are unready and have never been ready
-  // (start + delay > lastTransitionTime).
-  return !pod.ready && (-start_age + opt.initial_readiness_delay_seconds > -transition_age);
+  // (start + delay > lastTransitionTime), i.e. transition_age > start_age - delay.
+  return !pod.ready && (transition_age > start_age - Ns(opt.initial_readiness_delay_seconds));
 }
 
 // groupPods: ready count and the unready / missing / ignored sets.
@@ -447,7 +455,7 @@ int32_t ChangeInPeriod(const std::vector<TimedValue>& events, int32_t period_sec
   int32_t sum = 0;
   for (const auto& e : events) {
     // timestamp.After(now - period)  <=>  age < period
-    if (e.age_seconds >= period_seconds) continue;
+    if (e.age_ns >= Ns(period_seconds)) continue;
     if (up && e.value > 0) sum = GoAdd32(sum, e.value);
     if (!up && e.value < 0) sum = GoSub32(sum, e.value);
   }
@@ -492,7 +500,7 @@ void NormalizeLegacy(const HpaInput& in, int32_t min_replicas, int32_t prenormal
   int32_t stabilized = prenormalized;
   for (const auto& rec : in.recommendations)
     // Kept unless rec.timestamp.Before(now - window), i.e. unless age > window.
-    if (rec.age_seconds <= in.options.downscale_stabilization_seconds) stabilized = std::max(stabilized, rec.value);
+    if (rec.age_ns <= Ns(in.options.downscale_stabilization_seconds)) stabilized = std::max(stabilized, rec.value);
   d.stabilized_replicas = stabilized;
   if (stabilized != prenormalized) d.stabilization = "ScaleDownStabilized";
   // convertDesiredReplicasWithRules.
@@ -526,8 +534,8 @@ void NormalizeWithBehavior(const HpaInput& in, int32_t min_replicas, int32_t pre
   int32_t up = prenormalized, down = prenormalized;
   for (const auto& rec : in.recommendations) {
     // timestamp.After(now - window)  <=>  age < window
-    if (rec.age_seconds < b.scale_up.stabilization_window_seconds) up = std::min(up, rec.value);
-    if (rec.age_seconds < b.scale_down.stabilization_window_seconds) down = std::max(down, rec.value);
+    if (rec.age_ns < Ns(b.scale_up.stabilization_window_seconds)) up = std::min(up, rec.value);
+    if (rec.age_ns < Ns(b.scale_down.stabilization_window_seconds)) down = std::max(down, rec.value);
   }
   int32_t stabilized = current;
   if (stabilized < up) stabilized = up;
@@ -573,6 +581,8 @@ Result<HpaDecision> EvaluateHpa(const HpaInput& in) {
   const HpaSpec& spec = in.spec;
   if (spec.max_replicas < 1) return InvalidArgument("spec.maxReplicas: must be greater than or equal to 1");
   if (spec.min_replicas < 0) return InvalidArgument("spec.minReplicas: must be greater than or equal to 0");
+  if (spec.min_replicas == 0 && !in.options.hpa_scale_to_zero)
+    return InvalidArgument("spec.minReplicas: must be greater than or equal to 1 (0 needs the HPAScaleToZero feature gate)");
   if (spec.min_replicas > spec.max_replicas)
     return InvalidArgument("spec.minReplicas: must be less than or equal to maxReplicas (" +
                            std::to_string(spec.min_replicas) + " > " + std::to_string(spec.max_replicas) + ")");

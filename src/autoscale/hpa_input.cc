@@ -4,12 +4,15 @@
 // pkg/apis/autoscaling/v2/defaults.go: minReplicas 1, metrics [cpu 80 %], and when `behavior` is
 // present its missing rules are filled with scaleUp {0 s, Max, [Pods 4/15 s, Percent 100/15 s]} and
 // scaleDown {controller window (300 s), Max, [Percent 100/15 s]}.
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 #include <set>
 #include <yaml-cpp/yaml.h>
 
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
+#include "allot/utf8.h"
 #include "autoscale/yaml_util.h"
 #include "allot/yaml_utf8.h"
 
@@ -21,6 +24,37 @@ using internal::GetInt;
 using internal::GetMilli;
 using internal::GetBool;
 using internal::GetString;
+
+constexpr int64_t kMaxAgeNs = int64_t{1} << 62;  // ~146 years: sums of two ages cannot overflow
+
+// A number of seconds, as any JSON/YAML number (`100`, `100.0`, `1.5e2`, `-3`), in nanoseconds: exact,
+// a fraction below 1 ns rounded up (away from zero) as Kubernetes rounds quantities.
+Result<int64_t> GetSecondsNs(const YAML::Node& node, const std::string& path, std::string_view source) {
+  if (!node.IsDefined() || node.IsNull()) return InvalidArgument(Where(source, node, path) + "is required");
+  if (!node.IsScalar()) return InvalidArgument(Where(source, node, path) + "must be a number of seconds");
+  const std::string& t = node.Scalar();
+  // The JSON/YAML number grammar (no suffixes, no .inf/.nan): [sign] digits [. digits] [e [sign] digits].
+  size_t i = 0, digits = 0;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) i++;
+  for (; i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])); i++) digits++;
+  if (i < t.size() && t[i] == '.') {
+    for (i++; i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])); i++) digits++;
+  }
+  bool ok = digits > 0;
+  if (ok && i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    i++;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) i++;
+    size_t exp_start = i;
+    while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) i++;
+    ok = i > exp_start;
+  }
+  if (!ok || i != t.size())
+    return InvalidArgument(Where(source, node, path) + "must be a number of seconds, got \"" + QuoteForError(t) + "\"");
+  auto q = ParseQuantity(t, QuantityRange::kValue);
+  if (!q.ok() || q->nanos >= kMaxAgeNs || q->nanos <= -kMaxAgeNs)
+    return InvalidArgument(Where(source, node, path) + "out of range (at most about 146 years)");
+  return static_cast<int64_t>(q->nanos);
+}
 
 Result<ScalingRules> ParseRules(const YAML::Node& n, const std::string& path, bool up, const HpaOptions& opt,
                                 std::string_view src) {
@@ -186,7 +220,15 @@ Result<HpaSpec> ParseSpec(const YAML::Node& hpa, const std::string& path, const 
   if (spec_node["minReplicas"]) {
     auto v = GetInt(spec_node["minReplicas"], sp + ".minReplicas", src);
     if (!v.ok()) return v.error();
-    if (*v < 0 || *v > INT32_MAX) return InvalidArgument(Where(src, spec_node["minReplicas"], sp + ".minReplicas") + "must be >= 0");
+    // The API server's lower bound: 0 with the HPAScaleToZero gate, else 1.
+    int64_t lower = opt.hpa_scale_to_zero ? 0 : 1;
+    if (*v < lower || *v > INT32_MAX) {
+      return InvalidArgument(Where(src, spec_node["minReplicas"], sp + ".minReplicas") + "must be greater than or equal to " +
+                             std::to_string(lower) +
+                             (*v == 0 ? " (0 needs the HPAScaleToZero feature gate: --feature-gates HPAScaleToZero=true"
+                                        " or `feature_gates: {HPAScaleToZero: true}` in the input)"
+                                      : ""));
+    }
     spec.min_replicas = static_cast<int32_t>(*v);
   }
   auto max = GetInt(spec_node["maxReplicas"], sp + ".maxReplicas", src);
@@ -229,7 +271,7 @@ Result<HpaSpec> ParseSpec(const YAML::Node& hpa, const std::string& path, const 
       object_or_external |= m.type == MetricSourceType::kObject || m.type == MetricSourceType::kExternal;
     if (!object_or_external)
       return InvalidArgument(Where(src, spec_node["minReplicas"], sp + ".minReplicas") +
-                             "must be greater than or equal to 1 unless an Object or External metric is configured");
+                             "is 0: must specify at least one Object or External metric to support scaling to zero replicas");
   }
   const YAML::Node& b = spec_node["behavior"];
   if (b && !b.IsNull()) {
@@ -308,17 +350,17 @@ Result<PodState> ParsePod(const YAML::Node& p, size_t index, std::string_view sr
     *field = *b;
   }
   if (p["ready"] && p["ready"].IsNull()) pod.has_ready_condition = false;
-  for (auto [key, field] : {std::pair{"start_age_seconds", &pod.start_age_seconds},
-                            {"ready_transition_age_seconds", &pod.ready_transition_age_seconds}}) {
+  for (auto [key, field] : {std::pair{"start_age_seconds", &pod.start_age_ns},
+                            {"ready_transition_age_seconds", &pod.ready_transition_age_ns}}) {
     if (!p[key]) continue;
-    auto v = GetInt(p[key], path + "." + key, src);
+    auto v = GetSecondsNs(p[key], path + "." + key, src);
     if (!v.ok()) return v.error();
     *field = *v;
   }
-  for (auto [key, field] : {std::pair{"metric_age_seconds", &pod.metric_age_seconds},
-                            {"metric_window_seconds", &pod.metric_window_seconds}}) {
+  for (auto [key, field] : {std::pair{"metric_age_seconds", &pod.metric_age_ns},
+                            {"metric_window_seconds", &pod.metric_window_ns}}) {
     if (!p[key]) continue;
-    auto v = GetInt(p[key], path + "." + key, src);
+    auto v = GetSecondsNs(p[key], path + "." + key, src);
     if (!v.ok()) return v.error();
     *field = *v;
   }
@@ -371,7 +413,7 @@ Status ParseTimed(const YAML::Node& n, const char* key, const char* value_key, s
   if (!n.IsSequence()) return InvalidArgument(Where(src, n, key) + "must be a list");
   for (size_t i = 0; i < n.size(); i++) {
     std::string path = std::string(key) + "[" + std::to_string(i) + "]";
-    auto age = GetInt(n[i]["age_seconds"], path + ".age_seconds", src);
+    auto age = GetSecondsNs(n[i]["age_seconds"], path + ".age_seconds", src);
     if (!age.ok()) return age.error();
     if (*age < 0) return InvalidArgument(Where(src, n[i], path + ".age_seconds") + "must be >= 0");
     auto v = GetInt(n[i][value_key], path + "." + value_key, src);
@@ -408,7 +450,56 @@ Status ParseValues(const YAML::Node& n, const char* key, std::string_view src,
 
 }  // namespace
 
-Result<HpaSpec> ParseHpaSpecText(std::string_view text, std::string_view source) {
+Result<FeatureGates> ParseFeatureGates(std::string_view text) {
+  FeatureGates g;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string_view item = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    pos = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      return InvalidArgument("feature gates: expected Name=true|false, got \"" + QuoteForError(item) + "\"");
+    std::string_view name = item.substr(0, eq);
+    std::string value(item.substr(eq + 1));
+    for (char& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (value != "true" && value != "false")
+      return InvalidArgument("feature gates: " + QuoteForError(name) + ": expected true or false, got \"" +
+                             QuoteForError(item.substr(eq + 1)) + "\"");
+    if (name != "HPAScaleToZero")
+      return InvalidArgument("feature gates: unrecognized feature gate \"" + QuoteForError(name) +
+                             "\" (known: HPAScaleToZero)");
+    g.hpa_scale_to_zero = value == "true";
+  }
+  return g;
+}
+
+namespace {
+// The input's `feature_gates`: a mapping {Name: bool} or a "Name=bool,..." string.
+Result<FeatureGates> ParseInputGates(const YAML::Node& n, std::string_view source) {
+  if (!n || n.IsNull()) return FeatureGates{};
+  if (n.IsScalar()) {
+    auto g = ParseFeatureGates(n.Scalar());
+    if (!g.ok()) return InvalidArgument(Where(source, n, "feature_gates") + g.error().message);
+    return g;
+  }
+  if (!n.IsMap()) return InvalidArgument(Where(source, n, "feature_gates") + "must be a mapping of gate: true|false");
+  std::string text;
+  for (const auto& kv : n) {
+    auto b = GetBool(kv.second, "feature_gates." + kv.first.as<std::string>(""), source);
+    if (!b.ok()) return b.error();
+    text += kv.first.as<std::string>("") + (*b ? "=true," : "=false,");
+  }
+  auto g = ParseFeatureGates(text);
+  if (!g.ok()) return InvalidArgument(Where(source, n, "feature_gates") + g.error().message);
+  return g;
+}
+}  // namespace
+
+Result<HpaSpec> ParseHpaSpecText(std::string_view text, std::string_view source, const FeatureGates& gates) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -418,13 +509,15 @@ Result<HpaSpec> ParseHpaSpecText(std::string_view text, std::string_view source)
   if (auto bad = FindInvalidUtf8(root, text.size())) return InvalidArgument(Where(source, bad->node, bad->path) + bad->message);
   try {
     YAML::Node hpa = root["hpa"] ? root["hpa"] : root;
-    return ParseSpec(hpa, root["hpa"] ? "hpa" : "", HpaOptions{}, source);
+    HpaOptions opt;
+    opt.hpa_scale_to_zero = gates.hpa_scale_to_zero.value_or(false);
+    return ParseSpec(hpa, root["hpa"] ? "hpa" : "", opt, source);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string(source) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
 }
 
-Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source) {
+Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source, const FeatureGates& gates) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -455,6 +548,9 @@ Result<HpaInput> ParseHpaInput(std::string_view text, std::string_view source) {
       if (*v < 0) return InvalidArgument(Where(source, root[key], key) + "must be >= 0");
       *field = *v;
     }
+    auto input_gates = ParseInputGates(root["feature_gates"], source);
+    if (!input_gates.ok()) return input_gates.error();
+    in.options.hpa_scale_to_zero = gates.hpa_scale_to_zero.value_or(input_gates->hpa_scale_to_zero.value_or(false));
     YAML::Node hpa = root["hpa"];
     std::string hpa_path = "hpa";
     if (!hpa && root["spec"]) {  // the input is the HPA object itself

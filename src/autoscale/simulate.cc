@@ -130,7 +130,8 @@ Result<std::vector<SimulationStep>> Simulate(const HpaSpec& spec, const std::vec
       in.object_metrics_milli[name] = {total};
       in.external_metrics_milli[name] = {total};
     }
-    auto age = [t](double when) { return static_cast<int64_t>(std::floor(t - when)); };
+    // Whole seconds, in the nanoseconds TimedValue holds.
+    auto age = [t](double when) { return static_cast<int64_t>(std::floor(t - when)) * 1'000'000'000; };
     for (const auto& r : recommendations) in.recommendations.push_back({age(r.time), r.value});
     for (const auto& e : events) in.scale_events.push_back({age(e.time), e.value});
 

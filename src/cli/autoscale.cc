@@ -14,11 +14,26 @@
 namespace allot::cli {
 namespace {
 
+constexpr const char* kGatesHelp =
+    "Kubernetes feature gates, e.g. HPAScaleToZero=true (minReplicas 0 with an Object or External metric)";
+
+// --feature-gates, when given; errors name the flag.
+Result<autoscale::FeatureGates> GatesFlag(const ParsedArgs& args) {
+  if (!args.Has("feature-gates")) return autoscale::FeatureGates{};
+  auto g = autoscale::ParseFeatureGates(args.Get("feature-gates"));
+  if (!g.ok()) {
+    std::string m = g.error().message;  // "feature gates: ..."
+    return InvalidArgument("--feature-gates" + m.substr(std::string_view("feature gates").size()));
+  }
+  return g;
+}
+
 int RunEval(const Argv& argv) {
   ArgParser p("autoscale eval", "INPUT",
               "Kubernetes-exact HPA arithmetic for one reconcile. INPUT (YAML or JSON, `-` for stdin) holds the\n"
               "HPA object or spec, current_replicas, pods, object/external metric values, recent recommendations\n"
-              "and scale events (see DESIGN.md). Prints {\"desired_replicas\", \"reason\", \"metrics\", ...}.");
+              "and scale events (see docs/hpa-input.md). Prints {\"desired_replicas\", \"reason\", \"metrics\", ...}.");
+  p.Option("feature-gates", "LIST", kGatesHelp);
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -26,7 +41,9 @@ int RunEval(const Argv& argv) {
   const std::string& path = args->positionals[0];
   auto text = ReadFileOrStdin(path);
   if (!text.ok()) return Fail("autoscale eval", text.error());
-  auto input = autoscale::ParseHpaInput(*text, path == "-" ? "<stdin>" : path);
+  auto gates = GatesFlag(*args);
+  if (!gates.ok()) return Fail("autoscale eval", gates.error());
+  auto input = autoscale::ParseHpaInput(*text, path == "-" ? "<stdin>" : path, *gates);
   if (!input.ok()) return Fail("autoscale eval", input.error());
   auto decision = autoscale::EvaluateHpa(*input);
   if (!decision.ok()) return Fail("autoscale eval", decision.error());
@@ -60,7 +77,8 @@ int RunSimulate(const Argv& argv) {
       .Option("sync-period", "SECONDS", "controller resync period (default 15)")
       .Option("tolerance", "X", "global tolerance (default 0.1)")
       .Option("format", "FMT", "json (default) or table")
-      .Option("plot", "FILE", "also write the timeline as an SVG line chart");
+      .Option("plot", "FILE", "also write the timeline as an SVG line chart")
+      .Option("feature-gates", "LIST", kGatesHelp);
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -68,7 +86,9 @@ int RunSimulate(const Argv& argv) {
   if (args->positionals.size() != 1) return Fail("autoscale simulate", "expected one USAGE.csv");
   auto hpa_text = ReadFileOrStdin(args->Get("hpa"));
   if (!hpa_text.ok()) return Fail("autoscale simulate", hpa_text.error());
-  auto spec = autoscale::ParseHpaSpecText(*hpa_text, args->Get("hpa"));
+  auto gates = GatesFlag(*args);
+  if (!gates.ok()) return Fail("autoscale simulate", gates.error());
+  auto spec = autoscale::ParseHpaSpecText(*hpa_text, args->Get("hpa"), *gates);
   if (!spec.ok()) return Fail("autoscale simulate", spec.error());
   const std::string& csv_path = args->positionals[0];
   auto csv = ReadFileOrStdin(csv_path);
@@ -77,6 +97,7 @@ int RunSimulate(const Argv& argv) {
   if (!series.ok()) return Fail("autoscale simulate", series.error());
   autoscale::SimulationOptions opt;
   opt.initial_replicas = spec->min_replicas > 0 ? spec->min_replicas : 1;
+  opt.hpa.hpa_scale_to_zero = gates->hpa_scale_to_zero.value_or(false);
   try {
     if (args->Has("initial-replicas")) opt.initial_replicas = std::stoi(args->Get("initial-replicas"));
     if (args->Has("sync-period")) opt.sync_period_seconds = std::stod(args->Get("sync-period"));

@@ -188,8 +188,10 @@ std::vector<Case> Cases() {
                "hpa: {spec: {maxReplicas: 10, metrics: [{type: External, external: {metric: {name: lag}, target: {type: "
                "AverageValue, averageValue: '22'}}}]}}\ncurrent_replicas: 3\nexternal_metrics: {lag: '86'}\n",
                4});
-  // Scale from zero (minReplicas 0, External Value): ceil(ratio) = ceil(2.5/1) = 3, ignoring pods.
+  // Scale from zero (minReplicas 0 behind HPAScaleToZero, External Value): ceil(ratio) = ceil(2.5/1) = 3,
+  // ignoring pods.
   c.push_back({"scale from zero",
+               "feature_gates: {HPAScaleToZero: true}\n"
                "hpa: {spec: {minReplicas: 0, maxReplicas: 10, metrics: [{type: External, external: {metric: {name: lag}, "
                "target: {type: Value, value: '1'}}}]}}\ncurrent_replicas: 0\nexternal_metrics: {lag: 2500m}\n",
                3});
