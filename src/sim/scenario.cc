@@ -1,4 +1,5 @@
 // Scenario loading and validation for `allot sim` (format: DESIGN.md).
+#include <array>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -27,6 +28,26 @@ constexpr int kMaxPriority = 1'000'000;
 constexpr size_t kMaxTenantPath = 253;
 // Distinct (resource, quantity text) pairs the loader remembers before it starts afresh.
 constexpr size_t kMaxRememberedAmounts = 4096;
+
+// The values of `names` in mapping `n` (first match, as YamlNode::operator[]; undefined when absent),
+// found in one pass over its pairs.
+template <size_t N>
+std::array<YamlNode, N> Pick(const YamlNode& n, const std::array<const char*, N>& names) {
+  std::array<YamlNode, N> out;
+  std::array<std::string_view, N> want;
+  for (size_t i = 0; i < N; i++) want[i] = names[i];
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (!it->first.IsScalar()) continue;
+    std::string_view k = it->first.Scalar();
+    for (size_t i = 0; i < N; i++) {
+      if (k == want[i]) {
+        if (!out[i].IsDefined()) out[i] = it->second;
+        break;
+      }
+    }
+  }
+  return out;
+}
 
 class Loader {
  public:
@@ -431,75 +452,89 @@ class Loader {
 
   Result<RequestSpec> Submit(const YamlNode& n, const KeyPath& p) {
     RequestSpec r;
-    if (auto st = d_.CheckKeys(n, p, {"id", "tenant", "workflow", "priority", "requests", "limits", "duration",
-                                      "selector", "tolerations", "preemptible", "count", "spread", "wait",
-                                      "reservation", "gpu_model"});
+    static constexpr std::array<const char*, 15> kKeys = {"id", "tenant", "workflow", "priority", "requests",
+                                                          "limits", "duration", "selector", "tolerations",
+                                                          "preemptible", "count", "spread", "wait",
+                                                          "reservation", "gpu_model"};
+    if (auto st = d_.CheckKeys(n, p, {kKeys[0], kKeys[1], kKeys[2], kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7],
+                                      kKeys[8], kKeys[9], kKeys[10], kKeys[11], kKeys[12], kKeys[13], kKeys[14]});
         !st.ok())
       return st.error();
-    if (!n["id"]) return d_.Err(n, p, "submit needs an id");
-    auto id = d_.Scalar(n["id"], KeyPath(p, "id"));
+    enum : size_t {
+      kId, kTenant, kWorkflow, kPriority, kRequests, kLimits, kDuration, kSelector, kTolerations, kPreemptible,
+      kCount, kSpread, kWait, kReservation, kGpuModel
+    };
+    // Every key's value in one pass over the mapping (a submit is looked up ~20 times).
+    auto f = Pick(n, kKeys);
+    auto at = [&](std::string_view k) {
+      for (size_t i = 0; i < kKeys.size(); i++)
+        if (k == kKeys[i]) return f[i];
+      return YamlNode();
+    };
+    if (!f[kId]) return d_.Err(n, p, "submit needs an id");
+    auto id = d_.Scalar(f[kId], KeyPath(p, "id"));
     if (!id.ok()) return id.error();
     r.id = *id;
-    if (r.id.empty()) return d_.Err(n["id"], KeyPath(p, "id"), "is empty");
+    if (r.id.empty()) return d_.Err(f[kId], KeyPath(p, "id"), "is empty");
     for (const char* k : {"tenant", "workflow", "reservation", "gpu_model"}) {
-      if (!n[k]) continue;
-      auto v = d_.Scalar(n[k], KeyPath(p, k));
+      if (!at(k)) continue;
+      auto v = d_.Scalar(at(k), KeyPath(p, k));
       if (!v.ok()) return v.error();
       std::string key = k;
       (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : key == "reservation" ? r.reservation : r.gpu_model) = *v;
       if (key == "tenant") {
-        if (auto st = TenantPath(n[k], KeyPath(p, "tenant"), *v); !st.ok()) return st.error();
+        if (auto st = TenantPath(at(k), KeyPath(p, "tenant"), *v); !st.ok()) return st.error();
       }
     }
     if (auto g = r.requests.find("gpu"); g != r.requests.end() && g->second > 1000 && g->second % 1000 != 0) {
-      return d_.Err(n["requests"], KeyPath(KeyPath(p, "requests"), "gpu"), "a GPU request is a share of one device (below 1) or whole devices");
+      return d_.Err(f[kRequests], KeyPath(KeyPath(p, "requests"), "gpu"), "a GPU request is a share of one device (below 1) or whole devices");
     }
-    if (n["priority"]) {
-      auto v = d_.Scalar(n["priority"], KeyPath(p, "priority"));
+    if (f[kPriority]) {
+      auto v = d_.Scalar(f[kPriority], KeyPath(p, "priority"));
       if (!v.ok()) return v.error();
       auto pr = ParsePriority(*v);
-      if (!pr.ok()) return d_.Err(n["priority"], KeyPath(p, "priority"), pr.error().message);
+      if (!pr.ok()) return d_.Err(f[kPriority], KeyPath(p, "priority"), pr.error().message);
       if (*pr < 0 || *pr > kMaxPriority) {
-        return d_.Err(n["priority"], KeyPath(p, "priority"),
+        return d_.Err(f[kPriority], KeyPath(p, "priority"),
                       "must be 0 (background) to " + std::to_string(kMaxPriority) +
                           ", or one of critical, high, normal, low, background");
       }
       r.priority = *pr;
     }
-    if (!n["requests"]) return d_.Err(n, p, "submit \"" + QuoteForError(r.id) + "\" needs requests");
-    auto req = Resources(n["requests"], KeyPath(p, "requests"));
+    if (!f[kRequests]) return d_.Err(n, p, "submit \"" + QuoteForError(r.id) + "\" needs requests");
+    auto req = Resources(f[kRequests], KeyPath(p, "requests"));
     if (!req.ok()) return req.error();
     r.requests = *req;
-    if (r.requests.empty()) return d_.Err(n["requests"], KeyPath(p, "requests"), "is empty");
-    if (n["limits"]) {
-      auto lim = Resources(n["limits"], KeyPath(p, "limits"));
+    if (r.requests.empty()) return d_.Err(f[kRequests], KeyPath(p, "requests"), "is empty");
+    if (f[kLimits]) {
+      auto lim = Resources(f[kLimits], KeyPath(p, "limits"));
       if (!lim.ok()) return lim.error();
       for (const auto& [k, v] : *lim) {
         auto rq = r.requests.find(k);
         if (rq != r.requests.end() && v < rq->second) {
-          return d_.Err(n["limits"], KeyPath(KeyPath(p, "limits"), k), "limit is below the request");
+          return d_.Err(f[kLimits], KeyPath(KeyPath(p, "limits"), k), "limit is below the request");
         }
       }
       r.limits = *lim;
     }
-    if (n["duration"]) {
-      auto v = d_.Seconds(n["duration"], KeyPath(p, "duration"));
+    if (f[kDuration]) {
+      auto v = d_.Seconds(f[kDuration], KeyPath(p, "duration"));
       if (!v.ok()) return v.error();
-      if (*v <= 0) return d_.Err(n["duration"], KeyPath(p, "duration"), "must be positive");
+      if (*v <= 0) return d_.Err(f[kDuration], KeyPath(p, "duration"), "must be positive");
       r.duration = *v;
     }
-    if (n["wait"]) {
-      auto v = d_.Seconds(n["wait"], KeyPath(p, "wait"));
+    if (f[kWait]) {
+      auto v = d_.Seconds(f[kWait], KeyPath(p, "wait"));
       if (!v.ok()) return v.error();
       r.wait = *v;
     }
-    if (n["selector"]) {
-      auto s = StringMap(n["selector"], KeyPath(p, "selector"));
+    if (f[kSelector]) {
+      auto s = StringMap(f[kSelector], KeyPath(p, "selector"));
       if (!s.ok()) return s.error();
       r.selector = *s;
     }
-    if (n["tolerations"]) {
-      const auto& ts = n["tolerations"];
+    if (f[kTolerations]) {
+      const auto& ts = f[kTolerations];
       if (!ts.IsSequence()) return d_.Err(ts, KeyPath(p, "tolerations"), "expected a list");
       for (size_t i = 0; i < ts.size(); i++) {
         std::string tp = p.str() + ".tolerations[" + std::to_string(i) + "]";
@@ -514,15 +549,15 @@ class Loader {
       }
     }
     for (const char* k : {"preemptible", "spread"}) {
-      if (!n[k]) continue;
-      auto b = d_.Bool(n[k], KeyPath(p, k));
+      if (!at(k)) continue;
+      auto b = d_.Bool(at(k), KeyPath(p, k));
       if (!b.ok()) return b.error();
       (std::string(k) == "preemptible" ? r.preemptible : r.spread) = *b;
     }
-    if (n["count"]) {
-      auto c = d_.Integer(n["count"], KeyPath(p, "count"));
+    if (f[kCount]) {
+      auto c = d_.Integer(f[kCount], KeyPath(p, "count"));
       if (!c.ok()) return c.error();
-      if (*c < 1 || *c > 10000) return d_.Err(n["count"], KeyPath(p, "count"), "must be within 1-10000");
+      if (*c < 1 || *c > 10000) return d_.Err(f[kCount], KeyPath(p, "count"), "must be within 1-10000");
       r.count = static_cast<int>(*c);
     }
     return r;
