@@ -6,8 +6,8 @@
 #include <simdjson.h>
 
 #include <string>
-#include <utility>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sim/yaml_tree.h"
@@ -32,7 +32,8 @@ class JsonBuilder {
     if (stopped_) return simdjson::SUCCESS;
     t_->root_ = YamlNode(t_, rec);
     // Past the root's end the location is out of bounds; anything there is trailing content.
-    return doc.current_location().error() == simdjson::SUCCESS ? simdjson::TRAILING_CONTENT : simdjson::SUCCESS;
+    return doc.current_location().error() == simdjson::SUCCESS ? simdjson::TRAILING_CONTENT
+                                                               : simdjson::SUCCESS;
   }
 
   bool stopped() const { return stopped_; }
@@ -87,7 +88,8 @@ class JsonBuilder {
       case od::json_type::number: {
         // The scalar is the number's text, as YAML reads it ("1.50" stays "1.50"); simdjson checks it.
         std::string_view tok = v.raw_json_token();
-        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t' || tok.back() == '\n' || tok.back() == '\r'))
+        while (!tok.empty() &&
+               (tok.back() == ' ' || tok.back() == '\t' || tok.back() == '\n' || tok.back() == '\r'))
           tok.remove_suffix(1);
         double d = 0;
         if (auto e = v.get_double().get(d)) return e;
@@ -170,7 +172,8 @@ class JsonBuilder {
     uint32_t head = New(t_->recs_[root].pos, YAML::NodeType::Map, {});
     t_->recs_[head].kids = static_cast<uint32_t>(t_->kids_.size());
     t_->recs_[head].count = static_cast<uint32_t>(stack_.size() - root_from - 1);
-    t_->kids_.insert(t_->kids_.end(), stack_.begin() + static_cast<std::ptrdiff_t>(root_from), stack_.end() - 1);
+    t_->kids_.insert(t_->kids_.end(), stack_.begin() + static_cast<std::ptrdiff_t>(root_from),
+                     stack_.end() - 1);
     if (!head_(YamlNode(t_, head))) {
       stopped_ = true;
       return simdjson::SUCCESS;
@@ -196,8 +199,9 @@ class JsonBuilder {
   int32_t root_pos_ = 0;
 };
 
-YamlTree::JsonStatus YamlTree::ParseJson(std::string_view text, size_t readable, const std::string& stream_key,
-                                         const HeadFn& head, const ElementFn& element) {
+YamlTree::JsonStatus YamlTree::ParseJson(std::string_view text, size_t readable,
+                                         const std::string& stream_key, const HeadFn& head,
+                                         const ElementFn& element) {
   recs_.clear();
   kids_.clear();
   root_ = YamlNode();

@@ -7,10 +7,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "sim_helpers.h"
 
@@ -59,7 +58,8 @@ void ToJsonText(const YAML::Node& node, int depth, std::string* out) {
       }
       return;
     }
-    default: out->append("null");
+    default:
+      out->append("null");
   }
 }
 
@@ -140,7 +140,8 @@ TEST(SimJson, EscapesNumbersAndBooleansReadAsYamlReadsThem) {
   EXPECT_EQ(StateOf(out, "j\xc3\xa4/1"), "completed");
   EXPECT_EQ(NodeOf(out, "b"), "n1");
   // Text output has no timing in it: byte for byte the same.
-  EXPECT_EQ(RunAllot({"sim", dir.Write("t.json", kJson)}).out, RunAllot({"sim", dir.Write("t.yaml", kYaml)}).out);
+  EXPECT_EQ(RunAllot({"sim", dir.Write("t.json", kJson)}).out,
+            RunAllot({"sim", dir.Write("t.yaml", kYaml)}).out);
 }
 
 TEST(SimJson, EventsBeforeTheOtherKeysGiveTheSameRun) {
@@ -163,17 +164,23 @@ void ExpectJsonRejected(const std::string& text, const std::string& want) {
   RunResult r = RunAllot({"sim", file, "--json"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out.substr(0, 200);
-  EXPECT_NE(r.err.find("allot: sim: " + file + ":" + want), std::string::npos) << "want " << want << "\ngot " << r.err;
+  EXPECT_NE(r.err.find("allot: sim: " + file + ":" + want), std::string::npos)
+      << "want " << want << "\ngot " << r.err;
 }
 
-const char* kHead = "{\n  \"nodes\": [{\"name\": \"n1\", \"capacity\": {\"cpu\": \"4\"}}],\n  \"events\": [\n";
+const char* kHead =
+    "{\n  \"nodes\": [{\"name\": \"n1\", \"capacity\": {\"cpu\": \"4\"}}],\n  \"events\": [\n";
 
 TEST(SimJson, BadJsonNamesFileLineColumnAndKey) {
   // Line 4 is the first event; columns count from 1 at the line's first byte.
-  ExpectJsonRejected(std::string(kHead) + "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": 1}, \"bogus\": 1}}\n  ]\n}\n",
-                     "4:61: events[0].submit: unknown key \"bogus\"");
-  ExpectJsonRejected(std::string(kHead) + "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": \"-1\"}}}\n  ]\n}\n",
-                     "4:57: events[0].submit.requests.cpu: cpu: quantity \"-1\" is negative");
+  ExpectJsonRejected(
+      std::string(kHead) +
+          "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": 1}, \"bogus\": 1}}\n  ]\n}\n",
+      "4:61: events[0].submit: unknown key \"bogus\"");
+  ExpectJsonRejected(
+      std::string(kHead) +
+          "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": \"-1\"}}}\n  ]\n}\n",
+      "4:57: events[0].submit.requests.cpu: cpu: quantity \"-1\" is negative");
   // An error in a later event (the streaming path), and one that only the event order reveals.
   ExpectJsonRejected(std::string(kHead) +
                          "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": 1}}},\n"
@@ -185,21 +192,29 @@ TEST(SimJson, BadJsonNamesFileLineColumnAndKey) {
                      "5:12: events[1].at: events must be in time order");
   // In the head (before the events), and after the events (the whole tree is read for it: as with YAML,
   // the root's keys are checked before any event).
-  ExpectJsonRejected("{\n  \"nodes\": [{\"name\": \"n1\", \"capacity\": {\"cpu\": \"4\", \"cpu\": \"2\"}}]\n}\n",
-                     "2:53: nodes[0].capacity.cpu: resource given twice");
+  ExpectJsonRejected(
+      "{\n  \"nodes\": [{\"name\": \"n1\", \"capacity\": {\"cpu\": \"4\", \"cpu\": \"2\"}}]\n}\n",
+      "2:53: nodes[0].capacity.cpu: resource given twice");
   ExpectJsonRejected(std::string(kHead) + "  ],\n  \"nodez\": 1\n}\n", "5:3: unknown key \"nodez\"");
 }
 
 TEST(SimJson, TextSimdjsonRefusesGetsTheYamlReadersAnswer) {
   // A syntax error: yaml-cpp's message, with its line.
-  ExpectJsonRejected(std::string(kHead) + "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": 1}}\n  ]\n}\n",
+  ExpectJsonRejected(std::string(kHead) +
+                         "    {\"at\": 0, \"submit\": {\"id\": \"a\", \"requests\": {\"cpu\": 1}}\n  ]\n}\n",
                      "5:3: invalid YAML/JSON");
   // Invalid UTF-8: the UTF-8 check's message, with line, column and key.
-  ExpectJsonRejected(std::string(kHead) + "    {\"at\": 0, \"submit\": {\"id\": \"a\xff\", \"requests\": {\"cpu\": 1}}}\n  ]\n}\n",
-                     "4:32: events[0].submit.id: invalid UTF-8 at byte 1");
+  ExpectJsonRejected(
+      std::string(kHead) +
+          "    {\"at\": 0, \"submit\": {\"id\": \"a\xff\", \"requests\": {\"cpu\": 1}}}\n  ]\n}\n",
+      "4:32: events[0].submit.id: invalid UTF-8 at byte 1");
   // A flow mapping that is YAML, not JSON, still runs.
   TempDir dir;
-  RunResult r = RunAllot({"sim", dir.Write("flow.json", "{nodes: [{name: n1, capacity: {cpu: 4}}], events: [{at: 0, submit: {id: a, requests: {cpu: 1}}}]}\n"), "--json"});
+  RunResult r = RunAllot({"sim",
+                          dir.Write("flow.json",
+                                    "{nodes: [{name: n1, capacity: {cpu: 4}}], events: [{at: 0, submit: {id: "
+                                    "a, requests: {cpu: 1}}}]}\n"),
+                          "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(StateOf(json::parse(r.out), "a"), "placed");
 }
@@ -208,8 +223,10 @@ TEST(SimJson, ALoadErrorAnywhereWinsOverAnErrorOfTheRun) {
   // Events run as soon as they are loaded, but as before a bad scenario runs nothing: the quota event
   // at line 7 fails in the engine; an unknown key two events later is still the error reported.
   std::string head =
-      "nodes:\n  - {name: n1, capacity: {cpu: \"4\"}}\ntenants:\n  - {path: org, quota: {max: {cpu: \"4\"}}}\n"
-      "  - {path: org/a, quota: {guaranteed: {cpu: \"3\"}}}\nevents:\n  - {at: 0, quota: {path: org, max: {cpu: \"1\"}}}\n"
+      "nodes:\n  - {name: n1, capacity: {cpu: \"4\"}}\ntenants:\n  - {path: org, quota: {max: {cpu: "
+      "\"4\"}}}\n"
+      "  - {path: org/a, quota: {guaranteed: {cpu: \"3\"}}}\nevents:\n  - {at: 0, quota: {path: org, max: "
+      "{cpu: \"1\"}}}\n"
       "  - {at: 1, submit: {id: a, requests: {cpu: 1}}}\n";
   TempDir dir;
   for (bool json_file : {false, true}) {
@@ -224,7 +241,9 @@ TEST(SimJson, ALoadErrorAnywhereWinsOverAnErrorOfTheRun) {
     RunResult r = RunAllot({"sim", run_error, "--json"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_TRUE(r.out.empty());
-    EXPECT_NE(r.err.find("quota: tenant org: children's guaranteed cpu (3) exceeds its max (1)"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("quota: tenant org: children's guaranteed cpu (3) exceeds its max (1)"),
+              std::string::npos)
+        << r.err;
     std::string both = write("both", head + "  - {at: 2, submit: {id: b, requests: {cpu: 1}, bogus: 1}}\n");
     r = RunAllot({"sim", both, "--json"});
     EXPECT_EQ(r.exit_code, 2);
@@ -239,11 +258,13 @@ TEST(SimJson, FiftyThousandJsonEventsRunInBoundedMemory) {
   // one in hardening_test.cc, ~42 MB).
   std::string s = "{\"nodes\": [\n";
   for (int i = 0; i < 50; i++) {
-    s += std::string(i ? ",\n" : "") + "{\"name\": \"n" + std::to_string(i) + "\", \"capacity\": {\"cpu\": \"64\", \"memory\": \"256Gi\"}}";
+    s += std::string(i ? ",\n" : "") + "{\"name\": \"n" + std::to_string(i) +
+         "\", \"capacity\": {\"cpu\": \"64\", \"memory\": \"256Gi\"}}";
   }
   s += "],\n\"events\": [\n";
   for (int i = 0; i < 50000; i++) {
-    s += std::string(i ? ",\n" : "") + "{\"at\": " + std::to_string(i / 10) + ", \"submit\": {\"id\": \"job-" + std::to_string(i) +
+    s += std::string(i ? ",\n" : "") + "{\"at\": " + std::to_string(i / 10) +
+         ", \"submit\": {\"id\": \"job-" + std::to_string(i) +
          "\", \"tenant\": \"org/a\", \"requests\": {\"cpu\": \"1\", \"memory\": \"1Gi\"}, \"duration\": 60}}";
   }
   s += "]}\n";
