@@ -144,6 +144,25 @@ struct AllocationInfo {
   QosClass qos = QosClass::kBestEffort;
 };
 
+// A queued request's place in the queue and when it is expected to start (Engine::QueueEstimates).
+struct QueueEstimate {
+  std::string id, tenant;
+  int priority = 2;
+  TimeMs submitted = 0;
+  int64_t position = 0;         // 1-based, overall, in the order of the next scheduling pass
+  int64_t tenant_position = 0;  // 1-based among the requests of its tenant
+  // When it is expected to start, from the leases that will end and the requests ahead of it; -1 when
+  // unknown (infeasible, waiting for quota, behind a request that never ends, past max_estimated).
+  TimeMs estimated_start = -1;
+  ReasonCode reason_code = ReasonCode::kNone;
+  std::string reason;
+};
+
+struct QueueEstimateOptions {
+  // Requests past this position get no estimate (each one costs O(nodes × leases ending on them)).
+  size_t max_estimated = 1000;
+};
+
 enum class EventType {
   kSubmitted, kPlaced, kCompleted, kReleased, kExpired, kPreempted, kRejected, kRenewed,
   kNodeAdded, kNodeUpdated, kNodeRemoved, kNodeDown, kNodeUp, kNodeDrained,
@@ -341,6 +360,11 @@ class Engine {
   ResourceMap TotalCapacity() const;   // schedulable nodes
   ResourceMap TotalAllocated() const;  // managed + unmanaged on schedulable nodes
   size_t QueueDepth() const;
+  // The submit time of the longest-waiting queued request, or -1 when none waits. O(queue length).
+  TimeMs OldestQueuedSubmitted() const;
+  // Every queued request in the order the next scheduling pass looks at them, with its position and an
+  // estimated start (estimate.cc says how it is computed and what it cannot know).
+  std::vector<QueueEstimate> QueueEstimates(TimeMs now, const QueueEstimateOptions& options = {}) const;
   size_t RunningCount() const;
   const EngineOptions& options() const;
 

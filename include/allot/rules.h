@@ -4,7 +4,7 @@
 // metric it reads): the host guard's used share per resource and its degradation level (`allot guard
 // metrics`, thresholds of seed 004's alerts table), the server's cluster and tenant utilisation (allocated /
 // capacity and quota used / max, thresholds of seed 000's warning/critical table), its degradation level,
-// the engine queue (depth, requests expired while waiting), open circuit breakers and lease-expiry storms.
+// the engine queue (depth, age of its oldest request, requests expired while waiting), open circuit breakers and lease-expiry storms.
 // Every threshold, `for` duration and rate window comes from RulesConfig; ParseRulesConfig reads the YAML
 // form and answers bad input with `file:line: key: why`. The output is a rules file (`promtool check rules`)
 // or the same groups inside a `monitoring.coreos.com/v1` PrometheusRule object.
@@ -47,6 +47,8 @@ struct RulesConfig {
   std::string queue_for = "10m";
   double queue_wait_expired = 0;
   std::string queue_window = "10m";
+  // The longest-waiting queued request older than this (allot_queue_oldest_age_seconds); "" turns it off.
+  std::string queue_max_age = "30m";
   // A circuit breaker open (allot_breaker_state{state="open"} == 1) for this long.
   std::string breaker_for = "1m";
   // Lease-expiry storm: more than this many expiries per minute, averaged over `lease_window`, for

@@ -276,4 +276,17 @@ bool Engine::Impl::HoldNodesFor(PassState& ps, Alloc& a, Explanation* ex) {
   return ps.held_count >= nodes.size() || ps.unheld.empty();
 }
 
+TimeMs Engine::OldestQueuedSubmitted() const {
+  // Every live entry: a preempted request is queued again behind younger ones, keeping its submit time.
+  TimeMs oldest = -1;
+  for (const auto& [priority, entries] : impl_->queue.levels()) {
+    for (const auto& e : entries) {
+      if (!impl_->IsQueuedEntry(e)) continue;
+      TimeMs t = impl_->allocs[e.first].submitted;
+      if (oldest < 0 || t < oldest) oldest = t;
+    }
+  }
+  return oldest;
+}
+
 }  // namespace allot

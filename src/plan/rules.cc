@@ -40,6 +40,28 @@ std::string Num(double v) {
 }
 std::string Percent(double ratio) { return Num(ratio * 100) + "%"; }
 
+// Seconds in a Prometheus duration the config parser accepted ("1h30m" -> 5400; y = 365 d, as Prometheus).
+double DurationSeconds(const std::string& d) {
+  double total = 0, n = 0;
+  for (size_t i = 0; i < d.size(); i++) {
+    char c = d[i];
+    if (c >= '0' && c <= '9') {
+      n = n * 10 + (c - '0');
+      continue;
+    }
+    double unit = 1;
+    if (c == 'm' && i + 1 < d.size() && d[i + 1] == 's') {
+      unit = 0.001;
+      i++;
+    } else {
+      unit = c == 's' ? 1 : c == 'm' ? 60 : c == 'h' ? 3600 : c == 'd' ? 86400 : c == 'w' ? 604800 : 31536000;
+    }
+    total += n * unit;
+    n = 0;
+  }
+  return total;
+}
+
 class ConfigParser {
  public:
   ConfigParser(std::string source, RulesConfig* config) : source_(std::move(source)), config_(config) {}
@@ -72,6 +94,9 @@ class ConfigParser {
                      }},
                     {"window", [&](const YAML::Node& n, const std::string& k) {
                        return Duration(n, k, &config_->queue_window, false);
+                     }},
+                    {"max_age", [&](const YAML::Node& n, const std::string& k) {
+                       return Duration(n, k, &config_->queue_max_age);
                      }}});
       } else if (key == "breaker") {
         s = Fields(v, key, {{"for", [&](const YAML::Node& n, const std::string& k) {
@@ -374,6 +399,12 @@ std::vector<AlertRule> AllRules(const RulesConfig& c) {
       "{{ $value | humanize }} requests waiting in the allot queue",
       "More than " + Num(c.queue_depth) + " requests have been waiting in the engine's queue" +
           (c.queue_for.empty() ? "" : " for " + c.queue_for) + ".");
+  if (!c.queue_max_age.empty()) {
+    add("server", "AllotQueueOldestRequest", "allot_queue_oldest_age_seconds > " + Num(DurationSeconds(c.queue_max_age)), "",
+        "warning", "a request has waited {{ $value | humanizeDuration }} in the allot queue",
+        "The longest-waiting queued request has waited more than " + c.queue_max_age +
+            ": the queue is not moving for it (see GET /v1/allocations?state=queued for its reason).");
+  }
   add("server", "AllotQueueWaitExpired",
       "increase(allot_rejections_total{reason=\"wait_expired\"}[" + c.queue_window + "]) > " +
           Num(c.queue_wait_expired),

@@ -135,7 +135,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   }
   if (auto s = impl->state.Restore(); !s.ok()) return s.error();
   for (auto mount : {server::MountNodes, server::MountAllocations, server::MountReservations, server::MountQuotas,
-                     server::MountNodePools, server::MountObserve}) {
+                     server::MountNodePools, server::MountObserve, server::MountQueue}) {
     mount(impl->routes, impl->state);
   }
   net::HttpServerOptions ho;

@@ -62,6 +62,14 @@ std::string Expand(const std::string& tmpl, const Labels& labels, double value) 
       out += l == labels.end() ? "" : l->second;
     } else if (action == "$value | humanizePercentage") {
       out += HumanizePercentage(value);
+    } else if (action == "$value | humanizeDuration") {
+      // Prometheus: whole seconds as "1h 1m 0s" (leading zero units left out) from a minute up.
+      EXPECT_GE(value, 60) << "humanizeDuration here covers a minute and more only";
+      const auto sec = static_cast<int64_t>(value);
+      const int64_t d = sec / 86400, h = sec / 3600 % 24, m = sec / 60 % 60, x = sec % 60;
+      std::string t = d > 0 ? std::to_string(d) + "d " : "";
+      if (d > 0 || h > 0) t += std::to_string(h) + "h ";
+      out += t + std::to_string(m) + "m " + std::to_string(x) + "s";
     } else if (action == "$value | humanize") {
       EXPECT_TRUE(std::fabs(value) >= 1 && std::fabs(value) < 1000) << "Humanize() here covers 1-999 only";
       out += Humanize(value);
@@ -223,6 +231,14 @@ std::map<std::string, Feed> Feeds(const RulesConfig& c) {
     f.labels = kServer;
     gauge(Series("allot_queue_depth", kServer), c.queue_depth + 20, c.queue_depth, &f);
     out["AllotQueueBacklog"] = f;
+  }
+  if (!c.queue_max_age.empty()) {
+    // The oldest request's age grows a minute a minute; fire from one past the limit, silent just below it.
+    Feed f;
+    f.labels = kServer;
+    const double max_age = 60.0 * Minutes(c.queue_max_age);
+    gauge(Series("allot_queue_oldest_age_seconds", kServer), max_age + 60, max_age, &f);
+    out["AllotQueueOldestRequest"] = f;
   }
   {
     // A counter rising by `slope` a minute: increase over the window = slope x window minutes.
@@ -429,7 +445,7 @@ TEST_F(RulesTest, ConfiguredThresholdsMoveTheFiringPoints) {
                                     "cluster:\n"
                                     "  memory: {warning: 60%, critical: 70%}\n"
                                     "tenant: {for: 3m, cpu: {warning: 50%, critical: 99%}}\n"
-                                    "queue: {depth: 5, for: 4m, wait_expired: 25, window: 5m}\n"
+                                    "queue: {depth: 5, for: 4m, wait_expired: 25, window: 5m, max_age: 1h}\n"
                                     "breaker: {for: 0s}\n"
                                     "lease_expiry: {per_minute: 3, window: 3m, for: 1m}\n"
                                     "labels: {team: platform}\n"
@@ -444,6 +460,7 @@ TEST_F(RulesTest, ConfiguredThresholdsMoveTheFiringPoints) {
   c.queue_depth = 5;
   c.queue_wait_expired = 25;
   c.queue_window = "5m";
+  c.queue_max_age = "1h";
   c.lease_expiries_per_minute = 3;
   CheckAndTest({"--config", cfg}, c, AlertNames().size() - 1);
 

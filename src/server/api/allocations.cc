@@ -360,7 +360,9 @@ void GetAllocation(State& srv, const std::string& id, const net::HttpRequest& re
   if (a != srv.active.end()) idem = &a->second.idem;
   auto f = srv.finished.find(id);
   if (!idem && f != srv.finished.end()) idem = &f->second.idem;
-  r.Send(JsonResponse(200, srv.AllocJson(*info, idem)));
+  Json body = srv.AllocJson(*info, idem);
+  AddQueuePlace(srv, &body);
+  r.Send(JsonResponse(200, body));
 }
 
 void ListAllocations(State& srv, const net::HttpRequest& req, const Principal& who, const net::Responder& r) {

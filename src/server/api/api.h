@@ -31,5 +31,10 @@ void MountReservations(RouteTable& t, State& s);
 void MountQuotas(RouteTable& t, State& s);
 void MountNodePools(RouteTable& t, State& s);
 void MountObserve(RouteTable& t, State& s);
+void MountQueue(RouteTable& t, State& s);
+
+// Adds position, tenant_position and estimated_start to a queued allocation's JSON (queue.cc).
+// REQUIRES: srv.mu held.
+void AddQueuePlace(State& srv, Json* allocation);
 
 }  // namespace allot::server

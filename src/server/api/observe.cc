@@ -204,6 +204,10 @@ std::string Metrics(State& srv) {
     w.Sample("allot_metrics_snapshot_seconds", {}, static_cast<double>(srv.metrics_nodes_us) / 1e6);
     w.Family("allot_queue_depth", "gauge", "Requests waiting in the engine's queue.");
     w.SampleInt("allot_queue_depth", {}, static_cast<int64_t>(srv.engine->QueueDepth()));
+    w.Family("allot_queue_oldest_age_seconds", "gauge", "How long the longest-waiting queued request has waited; 0 when none waits.");
+    TimeMs oldest = srv.engine->OldestQueuedSubmitted();
+    w.Sample("allot_queue_oldest_age_seconds", {},
+             oldest < 0 ? 0.0 : static_cast<double>(std::max<int64_t>(0, server::WallNowMs() - oldest)) / 1000.0);
     srv.decision_latency.Write(w, "allot_decision_latency_seconds", "Time to submit and schedule one request.");
     w.Family("allot_rejections_total", "counter", "Requests refused, by reason.");
     {
