@@ -356,6 +356,9 @@ class Engine {
   void ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const;
   Result<NodeInfo> Node(const std::string& name) const;
   std::vector<TenantUsage> Tenants() const;
+  // Each tenant's dominant share now, as Tenants() reports it, without building its maps: fn(index, path,
+  // share) for every tenant in creation order (an index keeps its tenant).
+  void ForEachDominantShare(const std::function<void(size_t, std::string_view, double)>& fn) const;
   std::vector<ReservationInfo> Reservations() const;
   ResourceMap TotalCapacity() const;   // schedulable nodes
   ResourceMap TotalAllocated() const;  // managed + unmanaged on schedulable nodes

@@ -84,7 +84,8 @@ struct Engine::Impl {
   RunQueue queue;
   // Lease ends and wait deadlines (lazy: checked against the allocation when popped).
   using TimedItem = std::pair<TimeMs, uint32_t>;
-  std::priority_queue<TimedItem, std::vector<TimedItem>, std::greater<>> lease_heap, wait_heap;
+  // mutable: NextWakeup (const) drops the stale entries it finds on top, which changes no answer.
+  mutable std::priority_queue<TimedItem, std::vector<TimedItem>, std::greater<>> lease_heap, wait_heap;
   size_t running = 0;
   bool IsQueuedEntry(const RunQueue::Entry& e) const { return queue_view().IsQueued(e); }
 

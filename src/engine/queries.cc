@@ -132,6 +132,11 @@ std::vector<ReservationInfo> Engine::Reservations() const {
   return out;
 }
 
+void Engine::ForEachDominantShare(const std::function<void(size_t, std::string_view, double)>& fn) const {
+  auto& m = *impl_;
+  for (uint32_t t = 1; t < m.tenants.size(); t++) fn(t - 1, m.tenants[t].path, m.DominantShare(t));
+}
+
 ResourceMap Engine::TotalCapacity() const {
   auto& m = *impl_;
   ResourceMap out;

@@ -20,8 +20,9 @@ std::optional<TimeMs> Engine::NextWakeup() const {
   auto consider = [&](TimeMs t) {
     if (!best || t < *best) best = t;
   };
-  // Heaps hold stale entries lazily; skip those that no longer match their allocation.
-  auto lease = m.lease_heap;
+  // Heaps hold stale entries lazily: drop those on top that no longer match their allocation (copying
+  // the heap to look past them cost O(leases) a call, the most of a simulation's time after loading).
+  auto& lease = m.lease_heap;
   while (!lease.empty()) {
     auto [t, ai] = lease.top();
     if (m.allocs[ai].state == AllocState::kPlaced && m.allocs[ai].expires == t) {
@@ -30,7 +31,7 @@ std::optional<TimeMs> Engine::NextWakeup() const {
     }
     lease.pop();
   }
-  auto wait = m.wait_heap;
+  auto& wait = m.wait_heap;
   while (!wait.empty()) {
     auto [t, ai] = wait.top();
     if (m.allocs[ai].state == AllocState::kQueued && m.allocs[ai].wait_deadline == t) {

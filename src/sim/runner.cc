@@ -129,8 +129,9 @@ class Simulation {
     if (dt == 0) return;
     for (const auto& [k, v] : cap_now_) cap_integral_[k] += static_cast<double>(v) * dt;
     for (const auto& [k, v] : alloc_now_) alloc_integral_[k] += static_cast<double>(v) * dt;
-    for (const auto& tu : tenants_now_)
-      if (demand_tenants_.count(tu.path)) share_integral_[tu.path] += tu.dominant_share * dt;
+    for (size_t i = 0; i < shares_now_.size(); i++) {
+      if (demand_tenants_.count(share_paths_[i])) share_integral_[share_paths_[i]] += shares_now_[i] * dt;
+    }
   }
 
   // The scheduling pass at cur_, then the state that holds until the next pass.
@@ -161,7 +162,13 @@ class Simulation {
     if (first_ || nodes_changed_) cap_now_ = eng_.TotalCapacity();
     if (first_ || nodes_changed_ || other_events_ || engine_events) {
       alloc_now_ = eng_.TotalAllocated();
-      tenants_now_ = eng_.Tenants();
+      eng_.ForEachDominantShare([&](size_t i, std::string_view path, double share) {
+        if (i >= share_paths_.size()) {
+          share_paths_.emplace_back(path);
+          shares_now_.push_back(0);
+        }
+        shares_now_[i] = share;
+      });
     }
     nodes_changed_ = other_events_ = false;
     prev_ = cur_;
@@ -230,7 +237,8 @@ class Simulation {
   std::set<std::string> used_nodes_, demand_tenants_;
   std::map<std::string, double> cap_integral_, alloc_integral_, share_integral_;
   ResourceMap cap_now_, alloc_now_;
-  std::vector<TenantUsage> tenants_now_;
+  std::vector<std::string> share_paths_;  // tenants by engine index (ForEachDominantShare)
+  std::vector<double> shares_now_;        // their dominant shares over the current interval
   std::vector<double> waits_;
   size_t preemptions_ = 0;
   TimeMs prev_ = 0, cur_ = 0;
