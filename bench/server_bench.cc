@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -177,13 +179,54 @@ BENCHMARK(BM_DecodeAlloc);
 
 }  // namespace
 
+static constexpr const char* kUsage =
+    "usage: bench_server pairs   --url http://HOST:PORT [--connections 16] [--seconds 5]\n"
+    "       bench_server metrics --url http://HOST:PORT [--nodes 10000]\n"
+    "       bench_server seed    [--data /tmp/allot-bench] [--allocations 1000000]\n"
+    "       bench_server [Google Benchmark flags, e.g. --benchmark_filter=.]\n"
+    "pairs and metrics load a running `allot serve` (scripts/bench-server.sh starts one on a free port);\n"
+    "--url has no default, so no server is loaded by accident. Each load mode prints one JSON object.\n";
+
+// For a load mode: --help, unknown options and a missing --url are answered before any load starts (0
+// after --help, 2 on a usage error, -1 to go on).
+static int CheckArgs(int argc, char** argv, std::initializer_list<const char*> options, bool needs_url) {
+  for (int i = 2; i < argc; i++) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    bool known = std::any_of(options.begin(), options.end(), [&](const char* o) { return std::strcmp(argv[i], o) == 0; });
+    if (!known || i + 1 >= argc) {
+      std::fprintf(stderr, "bench_server %s: %s %s\n%s", argv[1], argv[i], known ? "needs a value" : "is not an option", kUsage);
+      return 2;
+    }
+    i++;
+  }
+  if (needs_url && Arg(argc, argv, "--url", "").empty()) {
+    std::fprintf(stderr, "bench_server %s: --url is required\n%s", argv[1], kUsage);
+    return 2;
+  }
+  return -1;
+}
+
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "--help" || mode == "-h" || mode == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
   if (mode == "pairs") {
-    return Pairs(Arg(argc, argv, "--url", "http://127.0.0.1:7070"), std::stoi(Arg(argc, argv, "--connections", "16")),
+    if (int rc = CheckArgs(argc, argv, {"--url", "--connections", "--seconds"}, true); rc >= 0) return rc;
+    return Pairs(Arg(argc, argv, "--url", ""), std::stoi(Arg(argc, argv, "--connections", "16")),
                  std::stod(Arg(argc, argv, "--seconds", "5")));
   }
-  if (mode == "metrics") return Metrics(Arg(argc, argv, "--url", "http://127.0.0.1:7070"), std::stoi(Arg(argc, argv, "--nodes", "10000")));
+  if (mode == "metrics") {
+    if (int rc = CheckArgs(argc, argv, {"--url", "--nodes"}, true); rc >= 0) return rc;
+    return Metrics(Arg(argc, argv, "--url", ""), std::stoi(Arg(argc, argv, "--nodes", "10000")));
+  }
+  if (mode == "seed") {
+    if (int rc = CheckArgs(argc, argv, {"--data", "--allocations"}, false); rc >= 0) return rc;
+  }
   if (mode == "seed") return Seed(Arg(argc, argv, "--data", "/tmp/allot-bench"), std::stoll(Arg(argc, argv, "--allocations", "1000000")));
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

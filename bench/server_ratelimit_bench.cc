@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -23,6 +25,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr const char* kUsage =
+    "usage: bench_server_ratelimit --url http://HOST:PORT [--connections 50] [--seconds 5] [--keys 10000]\n"
+    "                              [--prefix rl/] [--batch 1]\n"
+    "Sends rate-limit acquires to a running `allot serve` (scripts/bench-ratelimit-api.sh starts one on a\n"
+    "free port) and prints one JSON object. --url has no default, so no server is loaded by accident.\n";
+
 std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   for (int i = 1; i + 1 < argc; i++) {
     if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
@@ -30,10 +38,34 @@ std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   return fallback;
 }
 
+// --help, unknown options and a missing --url are answered before any load starts: 0 after --help, 2 on
+// a usage error, -1 to go on.
+int CheckArgs(int argc, char** argv) {
+  static const char* kOptions[] = {"--url", "--connections", "--seconds", "--keys", "--prefix", "--batch"};
+  for (int i = 1; i < argc; i++) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    bool known = std::any_of(std::begin(kOptions), std::end(kOptions), [&](const char* o) { return std::strcmp(argv[i], o) == 0; });
+    if (!known || i + 1 >= argc) {
+      std::fprintf(stderr, "bench_server_ratelimit: %s %s\n%s", argv[i], known ? "needs a value" : "is not an option", kUsage);
+      return 2;
+    }
+    i++;
+  }
+  if (Arg(argc, argv, "--url", "").empty()) {
+    std::fprintf(stderr, "bench_server_ratelimit: --url is required\n%s", kUsage);
+    return 2;
+  }
+  return -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string url = Arg(argc, argv, "--url", "http://127.0.0.1:7070");
+  if (int rc = CheckArgs(argc, argv); rc >= 0) return rc;
+  const std::string url = Arg(argc, argv, "--url", "");
   const int conns = std::max(1, std::atoi(Arg(argc, argv, "--connections", "50").c_str()));
   const double seconds = std::atof(Arg(argc, argv, "--seconds", "5").c_str());
   const int keys = std::max(1, std::atoi(Arg(argc, argv, "--keys", "10000").c_str()));

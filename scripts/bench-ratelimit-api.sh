@@ -8,13 +8,13 @@
 #   allot c=50 batch16 <->  redis c=50 P=16   (16 decisions per round trip in both)
 #
 # Usage: scripts/bench-ratelimit-api.sh [SECONDS] [REDIS_N]   (defaults 5 and 200000)
-# Env:   BUILD=build-throttle-api   a build dir with allot and src/net, src/core libraries (built if missing)
+# Env:   BUILD=build                a build dir with allot and bench/bench_server_ratelimit (never built here)
 #        WORKERS=2                  allot serve worker threads
 #        PEER=../shared/peers/redis-ratelimit.sh
 # The server and Redis are stopped by their PIDs (the peer script's PID file), never by name.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD:-$here/build-throttle-api}
+build=${BUILD:-$here/build}
 peer=${PEER:-$here/../shared/peers/redis-ratelimit.sh}
 secs=${1:-5}
 redis_n=${2:-200000}
@@ -27,12 +27,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -x "$build/allot" ] || [ ! -f "$build/src/net/liballot_net.a" ]; then
-  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALLOT_ONLY="engine;sim;net;store;server;throttle" >/dev/null
-  cmake --build "$build" -j2 --target allot allot_net >/dev/null
-fi
-cmake --build "$build" -j2 --target bench_server_ratelimit >/dev/null
+# Nothing is built here: the binaries come from the build dir as they are.
 gen="$build/bench/bench_server_ratelimit"
+for f in "$build/allot" "$gen"; do
+  if [ ! -x "$f" ]; then
+    echo "bench-ratelimit-api.sh: $f is missing: build it first (make build, or cmake --build $build" \
+         "--target allot bench_server_ratelimit), or set BUILD to a build dir that has it" >&2
+    exit 2
+  fi
+done
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 

@@ -4,22 +4,23 @@
 # machine, printed side by side. Both use 10,000 keys at rate 1000/s, burst 100.
 #
 # Usage: scripts/bench-ratelimit.sh [REDIS_N] [REDIS_RUNS]   (defaults 200000 and 1)
-# Env:   BUILD=build-throttle  (a build dir with bench_throttle; built here if missing)
+# Env:   BUILD=build           (a build dir with bench/bench_throttle; never built here)
 #        CPU=1                 (the core the in-process benchmark is pinned to)
 #        MIN_TIME=1            (seconds per in-process benchmark)
 # Redis is started and stopped by the peer script (by its PID file), on 127.0.0.1:16379.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 peer=${PEER:-$here/../shared/peers/redis-ratelimit.sh}
-build=${BUILD:-$here/build-throttle}
+build=${BUILD:-$here/build}
 n=${1:-200000}
 runs=${2:-1}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 if [ ! -x "$build/bench/bench_throttle" ]; then
-  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DALLOT_ONLY=throttle >/dev/null
-  cmake --build "$build" -j2 --target bench_throttle >/dev/null
+  echo "bench-ratelimit.sh: $build/bench/bench_throttle is missing: build it first (make build, or" \
+       "cmake --build $build --target bench_throttle), or set BUILD to a build dir that has it" >&2
+  exit 2
 fi
 
 echo "== allot in-process (one core: taskset -c ${CPU:-1}) =="

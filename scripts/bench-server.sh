@@ -16,6 +16,12 @@ work=$(mktemp -d /tmp/allot-bench-XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+for f in "$ALLOT" "$BENCH"; do
+  if [ ! -x "$f" ]; then
+    echo "bench-server.sh: $f is missing: build it first (make build), or pass a build dir that has it" >&2
+    exit 2
+  fi
+done
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.01; done; return 1; }
 

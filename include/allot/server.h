@@ -71,6 +71,10 @@ struct ServerConfig {
   size_t finished_retention_count = 100'000;  // ... and at most this many
   int64_t events_retention_ms = 30LL * 86400 * 1000;
   std::vector<TenantSpec> tenants;
+  // Config `tenants: {auto_create: true}`: work may name any tenant, which the engine creates with no
+  // quota. Off (the default), outside --dev a tenant must be declared (tenants, PUT /v1/quotas, a
+  // token's subtree) and a POST naming another one is answered 422 with the closest declared tenant.
+  bool auto_create_tenants = false;
   std::vector<NodeSpec> nodes;             // registered at start unless the store already knows them
   // A memory or disk amount written without a unit and below 1 MiB ("memory: 8": 8 bytes) is answered
   // with a warning; strict_units (config `units: strict`, --strict-units) refuses it with 422.
@@ -90,6 +94,11 @@ struct ServerConfig {
   int64_t max_watch_ms = 300'000;          // longest long-poll
   bool sync_full = true;                   // fsync every group commit
   bool log_requests = true;                // one JSON line per request on stderr
+  // Lines below log_level are not written (config log.level, --log-level): debug < info < warn.
+  // Request lines are written at request_log_level (config `log.requests: debug`, as the demo does).
+  // Warnings, errors and the lifecycle lines (listening, stopped, leadership) are always written.
+  std::string log_level = "info";
+  std::string request_log_level = "info";
   std::string throttling_yaml;             // the `throttling:` section, passed through (see throttle/)
   // Degradation levels and adaptive admission come from throttling.degradation / throttling.admission.
   // Each is enforced (priority gate / 429 overloaded) only when its section is present; otherwise it is

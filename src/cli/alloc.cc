@@ -13,7 +13,8 @@ using nlohmann::json;
 int RunAlloc(const Argv& argv) {
   ArgParser p("alloc", "[--tenant T] [--cpu Q] [--memory Q] [--gpu Q] [--request k=v,...] [options]",
               "Asks the server for an allocation. Prints its id, state and node. Exit 0 when placed or\n"
-              "queued, 1 when refused (or, with --wait-placed, when it is not placed in time).");
+              "queued, 1 when refused, when no node could ever hold it (it stays queued, and stderr says\n"
+              "why) or, with --wait-placed, when it is not placed in time.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("json", "print the server's JSON");
@@ -81,7 +82,7 @@ int RunAlloc(const Argv& argv) {
   }
   if (!r->ok()) return server::ReportApiError("alloc", *r);
   json a = r->body;
-  if (a.value("state", "") == "queued" && args->Has("wait-placed")) {
+  if (a.value("state", "") == "queued" && a.value("reason_code", "") != "infeasible" && args->Has("wait-placed")) {
     auto w = client->Call("GET", "/v1/allocations/" + a.value("id", "") + "?wait=" + server::PathEscape(args->Get("wait-placed")) + "&state=queued");
     if (w.ok() && w->ok()) a = w->body;
   }
@@ -95,6 +96,14 @@ int RunAlloc(const Argv& argv) {
     std::cout << "\n";
   }
   std::string st = a.value("state", "");
+  if (st == "queued" && a.value("reason_code", "") == "infeasible") {
+    // Queued (202) but no node could ever hold it: waiting would not help, so this is a "no".
+    std::cerr << "allot: alloc: " << a.value("id", "") << " can never be placed on the current nodes: "
+              << a.value("reason", std::string("no node could ever hold it"))
+              << "; it stays queued until a node that can hold it joins (or `allot release "
+              << a.value("id", "") << "`)\n";
+    return 1;
+  }
   if (args->Has("wait-placed")) return st == "placed" ? 0 : 1;
   return st == "placed" || st == "queued" ? 0 : 1;
 }

@@ -20,12 +20,24 @@ Result<double> ParseFraction(const std::string& text, const std::string& what) {
   return v;
 }
 
+// Why there is nothing to plan: what the inputs held instead (a CI workflow is "1 document with no kind").
+std::string NoWorkloads(const plan::Manifests& m) {
+  std::string held;
+  for (const auto& [kind, n] : m.ignored_kinds) {
+    held += (held.empty() ? "" : ", ") + std::to_string(n) + " " + kind;
+  }
+  return "no workloads found (no Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, "
+         "CronJob or compose service) in " + std::to_string(m.documents) + " document" + (m.documents == 1 ? "" : "s") +
+         (held.empty() ? "" : "; the inputs hold " + held);
+}
+
 int RunPlan(const Argv& argv) {
   ArgParser p("plan", "PATH... [options]",
               "Plans resources for Kubernetes manifests and docker-compose files: per-workload requests/limits,\n"
               "QoS, replica ranges (HPA), totals per namespace at min and max replicas, environment multipliers,\n"
               "quota fit, node sizing and lint findings. PATH is a file, a directory (its *.yaml/*.yml/*.json)\n"
-              "or - for stdin. Exit 0 ok, 1 when a finding at or above --fail-on exists, 2 on bad input.");
+              "or - for stdin. Exit 0 ok, 1 when a finding at or above --fail-on exists, 2 on bad input (also\n"
+              "when the inputs hold no workload, and for unknown keys under a container's resources).");
   p.Option("format", "FMT", "table (default), markdown or json");
   p.Option("env", "NAME", "apply an environment's multipliers (dev 0.5x, staging 1x, prod 1.5x cpu/memory)");
   p.Option("config", "FILE", "YAML with environments: {NAME: {cpu: 0.5, memory: 0.5, gpu: 1}}, lint: {...}, autoscaling: {...}");
@@ -137,6 +149,7 @@ int RunPlan(const Argv& argv) {
   if (args->Has("compose")) load.compose_files = args->GetAll("compose");
   auto manifests = plan::Load(args->positionals, load);
   if (!manifests.ok()) return Fail("plan", manifests.error());
+  if (manifests->workloads.empty() && manifests->pvc_objects.empty()) return Fail("plan", NoWorkloads(*manifests));
   auto result = plan::MakePlan(*manifests, options);
   if (!result.ok()) return Fail("plan", result.error());
 

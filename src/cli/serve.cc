@@ -28,6 +28,7 @@ int RunServe(const Argv& argv) {
   p.Option("data", "DIR", "data directory (default ./allot-data, or the config's)");
   p.Flag("dev", "no authentication; loopback only (for `make run` and experiments)");
   p.Flag("quiet", "no per-request log lines");
+  p.Option("log-level", "LEVEL", "debug, info (default) or warn: lines below it are not written (config log.level)");
   p.Flag("no-fsync", "do not fsync each group commit (survives a crash of allot, not of the machine)");
   p.Flag("strict-units", "refuse memory/disk amounts without a unit below 1 MiB (\"memory: 8\") instead of warning");
   p.Option("store", "NAME", "sqlite (default: embedded, in --data), memory, or etcd (replicas, leader election)");
@@ -51,6 +52,12 @@ int RunServe(const Argv& argv) {
   if (args->Has("data")) cfg.data_dir = args->Get("data");
   cfg.dev |= args->Has("dev");
   cfg.log_requests &= !args->Has("quiet");
+  if (args->Has("log-level")) {
+    cfg.log_level = args->Get("log-level");
+    if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn") {
+      return Fail("serve", "--log-level must be debug, info or warn, not \"" + cfg.log_level + "\"");
+    }
+  }
   cfg.sync_full &= !args->Has("no-fsync");
   cfg.strict_units |= args->Has("strict-units");
   for (const std::string& flag : StoreFlags()) {

@@ -1,9 +1,16 @@
 // allot top [--interval D] [--once]
 // module: server
+#include <poll.h>
+#include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "cli/command.h"
@@ -15,8 +22,69 @@ namespace {
 
 using nlohmann::json;
 
+std::atomic<int> g_signal{0};
+void OnSignal(int sig) { g_signal = sig; }
+
+// While a live view runs on a terminal: stdin without line buffering or echo, so a single `q` quits;
+// SIGINT/SIGTERM only set a flag (the wait below wakes up), so every way out restores the terminal.
+class KeyReader {
+ public:
+  KeyReader() {
+    if (isatty(0) == 0 || tcgetattr(0, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(0, TCSANOW, &raw) == 0;
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~KeyReader() {
+    if (!active_) return;
+    tcsetattr(0, TCSANOW, &saved_);
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  KeyReader(const KeyReader&) = delete;
+  KeyReader& operator=(const KeyReader&) = delete;
+  bool active() const { return active_; }
+
+  // Waits up to `ms`; true when the user asked to quit (q, Q, or a signal), false at the timeout.
+  bool WaitForQuit(int64_t ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      if (g_signal != 0) return true;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0) return false;
+      if (!active_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(left, 100)));
+        continue;
+      }
+      pollfd p{0, POLLIN, 0};
+      int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+      if (n < 0 && errno != EINTR) return false;
+      if (n <= 0) continue;
+      char buf[64];
+      ssize_t got = read(0, buf, sizeof buf);
+      if (got == 0) active_ = false;  // the terminal went away: wait the old way
+      for (ssize_t i = 0; i < got; i++) {
+        if (buf[i] == 'q' || buf[i] == 'Q') return true;
+      }
+    }
+  }
+
+ private:
+  termios saved_{};
+  struct sigaction old_int_ {}, old_term_ {};
+  bool active_ = false;
+};
+
 int RunTop(const Argv& argv) {
-  ArgParser p("top", "[--interval 2s] [--once]", "Live view of nodes and allocations, refreshed until interrupted.");
+  ArgParser p("top", "[--interval 2s] [--once]",
+              "Live view of nodes and allocations, refreshed until q (on a terminal) or Ctrl-C.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("json", "print one frame as JSON ({utilization, nodes, allocations}) and exit");
@@ -32,6 +100,8 @@ int RunTop(const Argv& argv) {
   if (!client.ok()) return Fail("top", client.error());
   bool once = args->Has("once") || args->Has("json");
   bool tty = isatty(1) != 0;
+  std::optional<KeyReader> keys;
+  if (!once) keys.emplace();
   for (;;) {
     auto u = client->Call("GET", "/v1/utilization");
     if (!u.ok()) return Fail("top", u.error());
@@ -54,7 +124,8 @@ int RunTop(const Argv& argv) {
     frame += "allot top — " + server::FormatTime(server::WallNowMs()) + "   nodes " +
              std::to_string(uj["nodes"].value("up", 0)) + "/" + std::to_string(uj["nodes"].value("total", 0)) +
              " up   placed " + std::to_string(uj["allocations"].value("placed", 0)) + "   queued " +
-             std::to_string(uj["allocations"].value("queued", 0)) + "\n\n";
+             std::to_string(uj["allocations"].value("queued", 0)) +
+             (keys && keys->active() ? "   (q to quit)" : "") + "\n\n";
     std::vector<std::vector<std::string>> rows = {{"NODE", "STATE", "CPU", "MEMORY", "GPU", "ALLOCS"}};
     for (const auto& nd : n->body["nodes"]) {
       auto pct = [&](const char* res) -> std::string {
@@ -75,7 +146,7 @@ int RunTop(const Argv& argv) {
     frame += server::Table(arows);
     std::cout << frame << std::flush;
     if (once) return 0;
-    std::this_thread::sleep_for(std::chrono::milliseconds(*interval));
+    if (keys->WaitForQuit(*interval)) return g_signal != 0 ? 128 + g_signal.load() : 0;
   }
 }
 

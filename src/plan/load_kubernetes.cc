@@ -87,6 +87,15 @@ Status ReadContainers(const YAML::Node& list, bool init, const std::string& file
     std::string what = owner + " container " + k.name + ": resources";
     const YAML::Node res = c["resources"];
     if (res && res.IsMap()) {
+      // A misspelled key (`request:`, `limit:`) would silently plan nothing, so it is an error.
+      for (const auto& kv : res) {
+        const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+        if (key == "requests" || key == "limits" || key == "claims") continue;
+        std::string hint = key.rfind("req", 0) == 0 ? " (did you mean requests?)"
+                           : key.rfind("lim", 0) == 0 ? " (did you mean limits?)"
+                                                      : " (a container's resources has requests, limits and claims)";
+        return InvalidArgument(Where(LocOf(file, kv.first)) + ": " + what + "." + key + ": unknown key" + hint);
+      }
       if (auto s = ReadResourceList(res["requests"], file, what + ".requests", &k.requests); !s.ok()) return s;
       if (auto s = ReadResourceList(res["limits"], file, what + ".limits", &k.limits); !s.ok()) return s;
     } else if (res && !res.IsNull()) {

@@ -29,7 +29,15 @@ Result<ApiResult> ApiClient::Call(const std::string& method, const std::string& 
   if (!token_.empty()) headers.push_back({"Authorization", "Bearer " + token_});
   headers.push_back({"Accept", "application/json"});
   auto r = http_.Request(method, path, body.is_null() ? "" : body.dump(), headers);
-  if (!r.ok()) return r.error();
+  if (!r.ok()) {
+    Error e = r.error();
+    // Nothing listens there: the first thing a new user meets, so say how to get a server.
+    if (e.code == ErrorCode::kUnavailable && e.message.rfind("cannot connect to", 0) == 0) {
+      e.message += "; no allot server answers there: start one with `allot serve --dev` (or `make run` in the "
+                   "source tree), or point --server / ALLOT_SERVER at a running one";
+    }
+    return e;
+  }
   ApiResult out;
   out.status = r->status;
   out.body = nlohmann::json::parse(r->body, nullptr, false);
@@ -49,6 +57,7 @@ int ReportApiError(const std::string& what, const ApiResult& r) {
     msg = r.body["error"].value("message", "");
   }
   if (msg.empty()) msg = r.body.is_string() ? r.body.get<std::string>() : r.body.dump();
+  if (r.status == 401) msg += "; pass a token with --token TOKEN or the ALLOT_TOKEN environment variable";
   std::cerr << "allot: " << what << ": " << msg << " (HTTP " << r.status << ")\n";
   return r.status == 400 || r.status == 404 || r.status == 422 ? 2 : 1;
 }

@@ -225,8 +225,16 @@ Status ParsePolicy(const Reader& r, const YAML::Node& n, EngineOptions* o) {
   return Status::Ok();
 }
 
-Status ParseTenants(const Reader& r, const YAML::Node& n, std::vector<TenantSpec>* out) {
-  if (!n.IsSequence()) return r.Err(n, "tenants", "must be a list");
+// `tenants:` is the list of tenants, or a mapping {auto_create: bool, list: [...]}.
+Status ParseTenants(const Reader& r, const YAML::Node& top, std::vector<TenantSpec>* out, bool* auto_create) {
+  YAML::Node n = top;
+  if (top.IsMap()) {
+    ALLOT_TRY(r.Keys(top, "tenants", {"auto_create", "list"}));
+    if (top["auto_create"]) ALLOT_TRY(r.Bool(top["auto_create"], "tenants.auto_create", auto_create));
+    if (!top["list"]) return Status::Ok();
+    n = top["list"];
+  }
+  if (!n.IsSequence()) return r.Err(n, "tenants", "must be a list (or a mapping with auto_create and list)");
   for (size_t i = 0; i < n.size(); i++) {
     const YAML::Node& t = n[i];
     std::string p = "tenants[" + std::to_string(i) + "]";
@@ -629,10 +637,21 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
     if (d["fsync"]) ALLOT_TRY(r.Bool(d["fsync"], "durability.fsync", &c.sync_full));
   }
   if (const YAML::Node& lg = root["log"]) {
-    ALLOT_TRY(r.Keys(lg, "log", {"requests"}));
-    if (lg["requests"]) ALLOT_TRY(r.Bool(lg["requests"], "log.requests", &c.log_requests));
+    ALLOT_TRY(r.Keys(lg, "log", {"requests", "level"}));
+    if (const YAML::Node& rq = lg["requests"]) {
+      // true / false, or the level request lines are written at.
+      if (rq.IsScalar() && server::LogLevelRank(rq.Scalar()) >= 0) {
+        c.request_log_level = rq.Scalar();
+      } else if (!r.Bool(rq, "log.requests", &c.log_requests).ok()) {
+        return r.Err(rq, "log.requests", "must be true, false or a level (debug, info)");
+      }
+    }
+    if (lg["level"]) {
+      ALLOT_TRY(r.Str(lg["level"], "log.level", &c.log_level));
+      if (server::LogLevelRank(c.log_level) < 0) return r.Err(lg["level"], "log.level", "must be debug, info or warn");
+    }
   }
-  if (root["tenants"]) ALLOT_TRY(ParseTenants(r, root["tenants"], &c.tenants));
+  if (root["tenants"]) ALLOT_TRY(ParseTenants(r, root["tenants"], &c.tenants, &c.auto_create_tenants));
   for (auto& t : c.tenants) {
     if (std::find(agent_types.begin(), agent_types.end(), t.path) == agent_types.end()) continue;
     t.burst = seed_quota.burst;

@@ -169,7 +169,7 @@ void State::EvaluatePools(int64_t now_ms, Batch* b) {
       a.reason = "desired nodes " + std::to_string(prev) + " -> " + std::to_string(desired) + " (" +
                  std::to_string(n) + " present): " + reason;
       a.actor = "server";
-      std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool desired nodes changed\",\"pool\":%s,\"reason\":%s}\n",
+      if (server::Logs(cfg, "info")) std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool desired nodes changed\",\"pool\":%s,\"reason\":%s}\n",
                    server::Dump(Json(pc.name)).c_str(), server::Dump(Json(a.reason)).c_str());
       b->events.push_back(std::move(a));
       if (!pc.command.empty()) StartCommand(p, now_ms, b);
@@ -252,7 +252,7 @@ void State::AuditCommand(const PoolRuntime& p, int64_t now_ms, const std::string
   a.id = p.cfg.name;
   a.reason = "desired " + std::to_string(p.command_desired) + ": " + what;
   a.actor = "server";
-  std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool command\",\"pool\":%s,\"result\":%s}\n",
+  if (server::Logs(cfg, "info")) std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"pool command\",\"pool\":%s,\"result\":%s}\n",
                server::Dump(Json(p.cfg.name)).c_str(), server::Dump(Json(a.reason)).c_str());
   b->events.push_back(std::move(a));
 }

@@ -69,8 +69,9 @@ void State::AuditLevel(const std::string& scope, const throttle::DegradationMoni
   a.reason = "level " + std::to_string(before) + " -> " + std::to_string(m.level()) + " (" + LevelName(m.level()) +
              ")" + (why.empty() ? "" : ": " + why);
   a.actor = "server";
-  std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"degradation level changed\",\"scope\":%s,\"reason\":%s}\n",
-               m.level() > before ? "warn" : "info", server::Dump(Json(scope)).c_str(), server::Dump(Json(a.reason)).c_str());
+  const char* level = m.level() > before ? "warn" : "info";
+  if (server::Logs(cfg, level))
+    std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"degradation level changed\",\"scope\":%s,\"reason\":%s}\n", level, server::Dump(Json(scope)).c_str(), server::Dump(Json(a.reason)).c_str());
   if (b != nullptr) b->events.push_back(std::move(a));
 }
 

@@ -169,7 +169,7 @@ Status State::Restore() {
   // What Restore and re-submission reported is the old state, not news.
   (void)engine->TakeEvents();
   int64_t t_done = SteadyMicros();
-  std::fprintf(stderr,
+  if (server::Logs(cfg, "info")) std::fprintf(stderr,
                "{\"level\":\"info\",\"msg\":\"state restored\",\"nodes\":%zu,\"allocations\":%zu,"
                "\"reservations\":%zu,\"lost\":%zu,\"load_ms\":%lld,\"decode_ms\":%lld,\"restore_ms\":%lld}\n",
                known_nodes.size(), active.size(), reservations.size(), lost,

@@ -47,8 +47,11 @@ struct Server::Impl {
     }
     auto principal = state.auth->Authenticate(req.Header("authorization"));
     if (!principal) {
-      return state.Reject(r, {401, "unauthenticated", "a valid bearer token is required (Authorization: Bearer TOKEN)", ""},
-                          "unauthenticated");
+      // Missing and wrong tokens are told apart (nothing about which tokens exist is revealed).
+      std::string msg = req.Header("authorization").empty()
+                            ? "no bearer token was sent; this server needs one (Authorization: Bearer TOKEN)"
+                            : "the bearer token is wrong: it matches none of this server's tokens (Authorization: Bearer TOKEN)";
+      return state.Reject(r, {401, "unauthenticated", msg, ""}, "unauthenticated");
     }
     r.SetActor(principal->name);
     server::PathParams params;

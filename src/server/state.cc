@@ -289,6 +289,47 @@ Json State::NodeJson(const NodeInfo& n) const {
   return j;
 }
 
+namespace {
+// Levenshtein distance (bytes), for "did you mean".
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); j++) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::optional<ApiError> State::UndeclaredTenant(const std::string& tenant) const {
+  if (cfg.dev || cfg.auto_create_tenants || tenant == "default") return std::nullopt;
+  std::vector<std::string> declared;
+  for (const auto& [p, t] : tenant_specs) declared.push_back(p);
+  for (const auto& t : cfg.tokens) {
+    if (!t.tenant.empty()) declared.push_back(t.tenant);
+  }
+  for (const auto& d : declared) {
+    if (server::InSubtree(tenant, d) || server::InSubtree(d, tenant)) return std::nullopt;
+  }
+  std::string msg = "tenant " + tenant + " is not declared";
+  const std::string* best = nullptr;
+  size_t best_d = 0;
+  for (const auto& d : declared) {
+    size_t dist = EditDistance(tenant, d);
+    if (best == nullptr || dist < best_d) best = &d, best_d = dist;
+  }
+  msg += best != nullptr ? " (did you mean " + *best + "?)" : " (this server declares no tenants)";
+  msg += "; declare it in the config's tenants or with PUT /v1/quotas/" + tenant +
+         ", or let the server create tenants on first use with tenants.auto_create: true";
+  return ApiError{422, "invalid_value", msg, "tenant"};
+}
+
 Json State::TenantJson(const std::string& path) const {
   Json j = {{"tenant", path}};
   auto s = tenant_specs.find(path);
@@ -422,10 +463,10 @@ void State::OnResponse(const net::AccessRecord& rec) {
     responses_by_code[rec.status]++;
     request_latency.Observe(static_cast<double>(rec.micros) / 1e6);
   }
-  if (!cfg.log_requests) return;
+  if (!cfg.log_requests || !server::Logs(cfg, cfg.request_log_level)) return;
   // Everything from the request is made valid UTF-8 (and cut between characters) before it is encoded.
-  std::string line = "{\"ts\":\"" + server::FormatTime(server::WallNowMs()) +
-                     "\",\"level\":\"info\",\"msg\":\"request\",\"method\":" + server::Dump(Json(SafeUtf8(rec.method, 32))) +
+  std::string line = "{\"ts\":\"" + server::FormatTime(server::WallNowMs()) + "\",\"level\":\"" +
+                     cfg.request_log_level + "\",\"msg\":\"request\",\"method\":" + server::Dump(Json(SafeUtf8(rec.method, 32))) +
                      ",\"path\":" + server::Dump(Json(SafeUtf8(rec.path, 300))) + ",\"status\":" + std::to_string(rec.status) +
                      ",\"us\":" + std::to_string(rec.micros) + ",\"bytes\":" + std::to_string(rec.bytes) +
                      ",\"actor\":" + server::Dump(Json(SafeUtf8(rec.actor, 253))) +

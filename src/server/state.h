@@ -48,6 +48,10 @@ bool ValidName(const std::string& s);
 Json NullableTime(int64_t ms);
 const char* LevelName(int level);
 int64_t Get(const ResourceMap& m, const std::string& k);
+// Whether a line at `level` is written under `cfg.log_level`.
+inline bool Logs(const ServerConfig& cfg, const std::string& level) {
+  return LogLevelRank(level) >= LogLevelRank(cfg.log_level);
+}
 inline ApiError Forbidden(std::string msg) { return {403, "permission_denied", std::move(msg), ""}; }
 // A writer asking for a tenant *above* its subtree still sees only its subtree.
 inline bool InScope(const Principal& who, const std::string& tenant) {
@@ -230,6 +234,11 @@ struct State {
   Json NodeJson(const NodeInfo& n) const;
 
   Json TenantJson(const std::string& path) const;
+  // Outside --dev and without tenants.auto_create, new work must name a declared tenant: one of
+  // tenant_specs (config, PUT /v1/quotas), a token's subtree, a path under one of those or above one
+  // (an inner node of the tree), or "default". Otherwise a 422 naming the closest declared tenant.
+  // REQUIRES: mu held.
+  std::optional<ApiError> UndeclaredTenant(const std::string& tenant) const;
 
   Json ReservationJson(const ReservationInfo& r) const;
 

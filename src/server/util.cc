@@ -349,6 +349,13 @@ std::optional<ApiError> ValidateTenant(const std::string& t, const std::string& 
   return std::nullopt;
 }
 
+int LogLevelRank(const std::string& level) {
+  if (level == "debug") return 0;
+  if (level == "info") return 1;
+  if (level == "warn") return 2;
+  return -1;
+}
+
 bool InSubtree(const std::string& tenant, const std::string& root) {
   if (root.empty()) return true;
   return tenant == root || (tenant.size() > root.size() && tenant.compare(0, root.size(), root) == 0 &&

@@ -75,6 +75,9 @@ std::optional<ApiError> GetLabels(const Json& v, const std::string& field, Label
 inline constexpr int kMaxPriority = 1'000'000;
 std::optional<ApiError> GetPriority(const Json& v, const std::string& field, int* out);
 
+// Log levels: debug 0, info 1, warn 2; -1 for any other name.
+int LogLevelRank(const std::string& level);
+
 // Tenant paths: segments of [A-Za-z0-9._-] (not "." or "..") separated by '/', at most 253 characters.
 std::optional<ApiError> ValidateTenant(const std::string& tenant, const std::string& field);
 bool InSubtree(const std::string& tenant, const std::string& root);

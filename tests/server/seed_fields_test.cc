@@ -19,6 +19,7 @@ auth:
     - {name: ops, role: admin, token: admin-token}
     - {name: team-a, role: writer, tenant: org/a, token: writer-token}
 nodes: [{name: n1, capacity: {cpu: "64", memory: 256Gi, ephemeral-storage: 1Ti}}]
+tenants: {auto_create: true}   # agent types are tenants created on first use here
 )";
 
 class SeedFields : public ::testing::Test {

@@ -231,6 +231,7 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
   }
 
   std::lock_guard<std::mutex> l(srv.mu);
+  if (auto e = srv.UndeclaredTenant(spec.tenant)) return srv.Invalid(r, *e);
   int64_t now = server::WallNowMs();
   if (!idem.empty()) {
     auto it = srv.idem_index.find(spec.tenant + "\n" + idem);

@@ -83,6 +83,7 @@ void Reserve(State& srv, const net::HttpRequest& req, const Principal& who, cons
   }
   if (auto e = server::GetString(body, "", "pool", &spec.pool)) return srv.Invalid(r, *e);
   std::lock_guard<std::mutex> l(srv.mu);
+  if (auto e = srv.UndeclaredTenant(spec.tenant)) return srv.Invalid(r, *e);
   if (spec.id.empty()) {
     char buf[24];
     std::snprintf(buf, sizeof buf, "r-%012llx", static_cast<unsigned long long>(srv.rng() & 0xffffffffffffULL));

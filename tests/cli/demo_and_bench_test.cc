@@ -1,0 +1,130 @@
+// The demo's log and the load generators (issue 15): `make run`'s config writes request lines at debug,
+// so the demo's terminal shows events, not every GET; load generators answer --help and need --url (no
+// default aimed at the demo's port 7070); benchmark scripts never build the tree themselves.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "../server/server_process.h"
+#include "support.h"
+
+namespace allot::testing {
+namespace {
+
+std::string DemoConfig() { return SourceDir() + "/examples/server/demo.yaml"; }
+std::string BenchDir() { return std::filesystem::path(AllotBinary()).parent_path().string() + "/bench"; }
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) n++;
+  return n;
+}
+
+TEST(DemoLog, RequestLinesAreDebugInTheDemo) {
+  TempDir dir;
+  {
+    LoggedServerProcess s(dir.path() + "/info", {"--dev", "--config", DemoConfig()});
+    ASSERT_TRUE(s.Start()) << s.Log();
+    Api api(s.url());
+    for (int i = 0; i < 3; i++) EXPECT_EQ(api.Call("GET", "/v1/nodes").status, 200);
+    std::string log = s.Log();
+    EXPECT_EQ(Count(log, "\"msg\":\"request\""), 0u) << log;
+    EXPECT_NE(log.find("\"msg\":\"listening\""), std::string::npos) << log;
+  }
+  LoggedServerProcess s(dir.path() + "/debug", {"--dev", "--config", DemoConfig(), "--log-level", "debug"});
+  ASSERT_TRUE(s.Start()) << s.Log();
+  Api api(s.url());
+  for (int i = 0; i < 3; i++) EXPECT_EQ(api.Call("GET", "/v1/nodes").status, 200);
+  // Lines are written after the answer: wait for them.
+  std::string log;
+  for (int i = 0; i < 200 && Count(log, "\"path\":\"/v1/nodes\"") < 3; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    log = s.Log();
+  }
+  EXPECT_EQ(Count(log, "\"path\":\"/v1/nodes\""), 3u) << log;
+  EXPECT_NE(log.find("\"level\":\"debug\",\"msg\":\"request\""), std::string::npos) << log;
+}
+
+TEST(DemoLog, WithoutTheDemoConfigRequestsStayAtInfo) {
+  TempDir dir;
+  LoggedServerProcess s(dir.path() + "/data", {"--dev"});
+  ASSERT_TRUE(s.Start()) << s.Log();
+  Api api(s.url());
+  EXPECT_EQ(api.Call("GET", "/v1/nodes").status, 200);
+  std::string log;
+  for (int i = 0; i < 200 && log.find("/v1/nodes") == std::string::npos; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    log = s.Log();
+  }
+  EXPECT_NE(log.find("\"level\":\"info\",\"msg\":\"request\""), std::string::npos) << log;
+  auto bad = RunAllot({"serve", "--dev", "--log-level", "verbose"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--log-level must be debug, info or warn"), std::string::npos) << bad.err;
+}
+
+TEST(LoadGenerators, AnswerHelpAndNeedAUrl) {
+  for (const std::string name : {"bench_server_ratelimit", "bench_server"}) {
+    std::string bin = BenchDir() + "/" + name;
+    if (!std::filesystem::exists(bin)) GTEST_SKIP() << bin << " not built (ALLOT_BENCH off or no Google Benchmark)";
+    std::vector<std::string> mode = name == "bench_server" ? std::vector<std::string>{"pairs"} : std::vector<std::string>{};
+    auto with = [&](std::vector<std::string> extra) {
+      std::vector<std::string> argv = {bin};
+      argv.insert(argv.end(), mode.begin(), mode.end());
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      return argv;
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    auto help = RunProgram(with({"--help"}));
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_EQ(help.exit_code, 0) << name << help.err;
+    EXPECT_NE(help.out.find("usage: " + name), std::string::npos) << help.out;
+    EXPECT_LT(secs, 2.0) << name << " --help ran a load";
+    auto bare = RunProgram(with({"--seconds", "5"}));
+    EXPECT_EQ(bare.exit_code, 2) << name << bare.out;
+    EXPECT_NE(bare.err.find("--url is required"), std::string::npos) << bare.err;
+    auto typo = RunProgram(with({"--url", "http://127.0.0.1:1", "--conections", "4"}));
+    EXPECT_EQ(typo.exit_code, 2) << name << typo.out;
+    EXPECT_NE(typo.err.find("--conections is not an option"), std::string::npos) << typo.err;
+  }
+  auto top = RunProgram({BenchDir() + "/bench_server", "--help"});
+  EXPECT_EQ(top.exit_code, 0) << top.err;
+  EXPECT_NE(top.out.find("bench_server metrics --url"), std::string::npos) << top.out;
+}
+
+TEST(LoadGenerators, NoneDefaultsToTheDemoPort) {
+  for (const auto& e : std::filesystem::directory_iterator(SourceDir() + "/bench")) {
+    std::string text = ReadFile(e.path().string());
+    EXPECT_EQ(text.find(":7070"), std::string::npos) << e.path();
+  }
+  for (const char* script : {"bench-server.sh", "bench-ratelimit-api.sh", "bench-ratelimit.sh", "bench-guard.sh"}) {
+    std::string text = ReadFile(SourceDir() + "/scripts/" + script);
+    EXPECT_EQ(text.find(":7070"), std::string::npos) << script;
+  }
+}
+
+TEST(BenchScripts, FailClearlyInsteadOfBuilding) {
+  TempDir dir;
+  std::string empty = dir.path() + "/no-build";
+  std::filesystem::create_directory(empty);
+  struct Case {
+    std::vector<std::string> argv;
+    std::string missing;
+  };
+  std::vector<Case> cases = {
+      {{"env", "BUILD=" + empty, SourceDir() + "/scripts/bench-ratelimit-api.sh", "1", "10"}, empty + "/allot"},
+      {{"env", "BUILD=" + empty, SourceDir() + "/scripts/bench-ratelimit.sh", "10"}, empty + "/bench/bench_throttle"},
+      {{SourceDir() + "/scripts/bench-server.sh", empty}, empty + "/allot"},
+  };
+  for (const auto& c : cases) {
+    auto r = RunProgram(c.argv);
+    EXPECT_EQ(r.exit_code, 2) << c.argv[c.argv.size() > 3 ? 2 : 0] << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find(c.missing + " is missing"), std::string::npos) << r.err;
+    // Nothing was configured or built in the build dir.
+    EXPECT_TRUE(std::filesystem::is_empty(empty)) << c.argv[0];
+  }
+}
+
+}  // namespace
+}  // namespace allot::testing
