@@ -1,6 +1,12 @@
 #include "cli/command.h"
 
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -302,6 +308,20 @@ Result<std::string> ReadFileOrStdin(const std::string& path) {
   }
   if (in->bad()) return InvalidArgument(path + ": read error");
   return text;
+}
+
+void PrepareBatchHeap() {
+  if (const char* v = std::getenv("ALLOT_HUGE_HEAP"); v && std::string_view(v) == "0") return;
+  constexpr size_t kPad = size_t{64} << 20, kHuge = size_t{2} << 20;
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);  // large buffers from the heap, reused after they are freed
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);  // do not hand pages back (and fault them in again) mid-run
+  ::mallopt(M_TOP_PAD, static_cast<int>(kPad));  // each heap extension adds this much beyond the request
+  void* probe = std::malloc(kPad / 2);  // more than the heap has free: it grows by this and the pad
+  auto lo = (reinterpret_cast<uintptr_t>(probe) + kHuge - 1) & ~(kHuge - 1);
+  auto hi = reinterpret_cast<uintptr_t>(::sbrk(0)) & ~(kHuge - 1);
+  // Advice only: where THP is off (or the heap is not sbrk-based) this fails and nothing changes.
+  if (hi > lo) (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+  std::free(probe);
 }
 
 }  // namespace allot::cli

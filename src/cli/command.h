@@ -114,6 +114,12 @@ std::vector<CommandDoc> DescribeCommands();
 // "<status|check> [options]" gives status, check.
 std::vector<std::string> UsageVerbs(const std::string& usage);
 
+// For short batch commands (sim, replay, bench): a heap that grows in large steps, keeps what it was
+// given, and lies in transparent huge pages where the kernel allows (madvise mode). On virtual machines a
+// page fault costs 10-20 us, and a run of a few tens of milliseconds spends a third of its time in them.
+// ALLOT_HUGE_HEAP=0 turns it off. Call it before the command allocates much.
+void PrepareBatchHeap();
+
 // The largest input file ReadFileOrStdin reads (about 8M scenario events).
 inline constexpr size_t kMaxInputBytes = size_t{1} << 30;
 // Reads a whole file ("-" is stdin), at most kMaxInputBytes. Errors name the path.

@@ -59,6 +59,7 @@ int RunSim(const Argv& argv) {
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
+  PrepareBatchHeap();
   sim::SimOptions opts;
   opts.explain = args->Has("explain");
   Result<sim::SimResult> res = InvalidArgument("not run");

@@ -151,6 +151,7 @@ void Engine::Impl::EnsureSlots() {
     block_max_free.emplace_back((nodes.size() + kBlock - 1) / kBlock, -1);
   }
   cluster_cap.resize(r, 0);
+  cluster_used.resize(r, 0);
   ResizeColumns();
   for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
   for (auto& t : tenants) {
@@ -214,6 +215,7 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
     uint16_t s = a.req.slot(i);
     int64_t v = a.req.amount(i) * sign;
     used[s][ni] += v;
+    if (nodes[ni].up) cluster_used[s] += v;
     for (uint32_t t = a.tenant; t != kNone; t = tenants[t].parent) tenants[t].used[s] += v;
     if (a.reservation >= 0 && reservations[a.reservation].node == ni) reservations[a.reservation].used[s] += v;
   }

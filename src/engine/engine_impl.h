@@ -39,6 +39,9 @@ struct Engine::Impl {
   std::vector<int64_t> nz_cpu, nz_mem;           // non-zero-adjusted requested cpu/memory per node
   std::vector<uint8_t> schedulable;
   std::vector<int64_t> cluster_cap;  // per slot, over up nodes (kept current by node changes)
+  // Per slot, what is allocated (managed + unmanaged) on up nodes, kept by usage and node changes so
+  // that TotalAllocated costs O(resources). 128 bits: a sum of int64 amounts never wraps.
+  std::vector<__int128> cluster_used;
 
   // Pruning index over blocks of kBlock consecutive nodes: per slot the largest free amount, so that a
   // block where no node could hold a request is skipped without looking at its nodes.
@@ -134,7 +137,7 @@ struct Engine::Impl {
   void RefreshNode(uint32_t ni);        // one node's columns and its block's summaries, after a usage change
   void ResizeColumns();                 // after nodes or slots were added
   void BlockSummaries(uint32_t block);
-  void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity to/from cluster_cap
+  void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity and usage to/from cluster_cap/_used
 
   // quota.cc
   Status ValidateTenantTree(const std::vector<TenantSpec>& specs) const;

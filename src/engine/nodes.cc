@@ -126,20 +126,22 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   }
   // Replace unmanaged usage and capacity; managed allocations stay where they are (never stranded: if
   // the node shrank below them they keep running and the node simply has no free capacity).
+  for (const auto* keys : {&spec.capacity, &spec.allocated})  // every resource has a slot before anything changes
+    for (const auto& [k, v] : *keys)
+      if (auto slot = m.Slot(k); !slot.ok()) return slot.error();
+  if (meta.up) m.CountNode(ni, -1);  // out before usage and capacity change, in again after
   for (const auto& [k, v] : meta.unmanaged) {
     int s = m.registry.Find(k);
     if (s >= 0) m.used[s][ni] -= v;
   }
   if (auto c = meta.unmanaged.find("cpu"); c != meta.unmanaged.end()) m.nz_cpu[ni] -= c->second;
   if (auto c = meta.unmanaged.find("memory"); c != meta.unmanaged.end()) m.nz_mem[ni] -= c->second;
-  if (meta.up) m.CountNode(ni, -1);
   for (auto& col : m.cap) col[ni] = 0;
   for (const auto& [k, v] : spec.capacity) {
     auto slot = m.Slot(k);
     if (!slot.ok()) return slot.error();
     m.cap[*slot][ni] = v;
   }
-  if (meta.up) m.CountNode(ni, +1);
   if (static_cast<size_t>(m.cap[kGpu][ni]) != static_cast<size_t>(std::accumulate(meta.gpu_cap.begin(), meta.gpu_cap.end(), 0))) {
     // The device set changed: rebuild it and give each GPU allocation on the node devices again.
     m.InitDevices(ni);
@@ -158,6 +160,7 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   }
   if (auto c = spec.allocated.find("cpu"); c != spec.allocated.end()) m.nz_cpu[ni] += c->second;
   if (auto c = spec.allocated.find("memory"); c != spec.allocated.end()) m.nz_mem[ni] += c->second;
+  if (meta.up) m.CountNode(ni, +1);
   meta.unmanaged = spec.allocated;
   meta.labels = spec.labels;
   meta.taints = spec.taints;
@@ -266,7 +269,11 @@ Status Engine::SetObservedUsage(const std::string& name, const ResourceMap& usag
 // ---- columns ----
 void Engine::Impl::CountNode(uint32_t ni, int sign) {
   if (cluster_cap.size() < registry.size()) cluster_cap.resize(registry.size(), 0);
-  for (size_t s = 0; s < cap.size(); s++) cluster_cap[s] += sign * cap[s][ni];
+  if (cluster_used.size() < registry.size()) cluster_used.resize(registry.size(), 0);
+  for (size_t s = 0; s < cap.size(); s++) {
+    cluster_cap[s] += sign * cap[s][ni];
+    cluster_used[s] += sign * static_cast<__int128>(used[s][ni]);
+  }
 }
 
 void Engine::Impl::ResizeColumns() {

@@ -153,12 +153,12 @@ ResourceMap Engine::TotalCapacity() const {
 ResourceMap Engine::TotalAllocated() const {
   auto& m = *impl_;
   ResourceMap out;
-  for (size_t s = 0; s < m.registry.size(); s++) {
-    int64_t sum = 0;
-    for (size_t i = 0; i < m.nodes.size(); i++)
-      // Saturating: node registration keeps the cluster total within int64, but never wrap.
-      if (m.nodes[i].up && !m.nodes[i].removed && __builtin_add_overflow(sum, m.used[s][i], &sum)) sum = INT64_MAX;
-    if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
+  for (size_t s = 0; s < m.registry.size() && s < m.cluster_used.size(); s++) {
+    // Saturating: unmanaged usage may exceed capacity, so the sum is clamped rather than wrapped.
+    __int128 sum = m.cluster_used[s];
+    if (sum > INT64_MAX) sum = INT64_MAX;
+    if (sum < INT64_MIN) sum = INT64_MIN;
+    if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = static_cast<int64_t>(sum);
   }
   return out;
 }

@@ -60,22 +60,120 @@ void WriteArray(std::ostream& out, const char* key, const std::vector<T>& items,
   out << "  ]";
 }
 
-json RequestJson(const RequestOutcome& a) {
-  json j;
-  j["id"] = a.id;
-  j["state"] = AllocStateName(a.state);
-  j["node"] = a.nodes.empty() ? json(nullptr) : json(a.nodes.front());
-  if (a.count > 1) j["nodes"] = a.nodes;
-  j["submitted"] = Seconds(a.submitted);
-  j["started"] = Seconds(a.started);
-  j["ended"] = Seconds(a.ended);
-  j["reason"] = a.reason;
-  j["tenant"] = a.tenant;
-  j["priority"] = a.priority;
-  if (!a.preempted_by.empty()) j["preempted_by"] = a.preempted_by;
-  if (!a.devices.empty()) j["devices"] = a.devices;
-  if (a.started >= 0) j["wait"] = Seconds(a.started - a.submitted);
-  return j;
+// Requests are most of a run's output: written directly, byte for byte as the ordered_json of
+// {id, state, node, [nodes], submitted, started, ended, reason, tenant, priority, [preempted_by],
+// [devices], [wait]} gives with dump(2) nested in the requests array (tests/sim/report_test.cc holds
+// the two together).
+void AppendString(std::string* out, std::string_view v) {
+  bool plain = true;
+  for (unsigned char c : v) plain &= c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  if (plain) {
+    out->push_back('"');
+    out->append(v);
+    out->push_back('"');
+  } else {
+    out->append(Dump(json(std::string(v)), -1));  // escapes, and U+FFFD for bytes that are not UTF-8
+  }
+}
+
+// Seconds(t) as dump writes it: an integer when whole, else the shortest decimal of t / 1000.0, which
+// below 10^12 ms is t's own three decimals less trailing zeros (doubles there are far finer than 0.001).
+void AppendSeconds(std::string* out, TimeMs t) {
+  if (t < 0) {
+    out->append("null");
+    return;
+  }
+  if (t >= 1'000'000'000'000) {
+    out->append(Dump(Seconds(t), -1));
+    return;
+  }
+  out->append(std::to_string(t / 1000));
+  if (int64_t frac = t % 1000; frac != 0) {
+    char digits[4] = {static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                      static_cast<char>('0' + frac % 10), 0};
+    size_t n = 3;
+    while (digits[n - 1] == '0') n--;
+    out->push_back('.');
+    out->append(digits, n);
+  }
+}
+
+void AppendStrings(std::string* out, const std::vector<std::string>& v) {
+  if (v.empty()) {
+    out->append("[]");
+    return;
+  }
+  out->append("[\n");
+  for (size_t i = 0; i < v.size(); i++) {
+    out->append("        ");
+    AppendString(out, v[i]);
+    out->append(i + 1 < v.size() ? ",\n" : "\n");
+  }
+  out->append("      ]");
+}
+
+void AppendRequest(std::string* out, const RequestOutcome& a) {
+  auto key = [&](const char* k) {
+    out->append(",\n      \"");
+    out->append(k);
+    out->append("\": ");
+  };
+  out->append("    {\n      \"id\": ");
+  AppendString(out, a.id);
+  key("state");
+  AppendString(out, AllocStateName(a.state));
+  key("node");
+  if (a.nodes.empty()) out->append("null");
+  else AppendString(out, a.nodes.front());
+  if (a.count > 1) {
+    key("nodes");
+    AppendStrings(out, a.nodes);
+  }
+  key("submitted");
+  AppendSeconds(out, a.submitted);
+  key("started");
+  AppendSeconds(out, a.started);
+  key("ended");
+  AppendSeconds(out, a.ended);
+  key("reason");
+  AppendString(out, a.reason);
+  key("tenant");
+  AppendString(out, a.tenant);
+  key("priority");
+  out->append(std::to_string(a.priority));
+  if (!a.preempted_by.empty()) {
+    key("preempted_by");
+    AppendString(out, a.preempted_by);
+  }
+  if (!a.devices.empty()) {
+    key("devices");
+    AppendStrings(out, a.devices);
+  }
+  if (a.started >= 0) {
+    key("wait");
+    AppendSeconds(out, a.started - a.submitted);
+  }
+  out->append("\n    }");
+}
+
+void WriteRequests(std::ostream& os, const std::vector<RequestOutcome>& items) {
+  os << "  \"requests\": ";
+  if (items.empty()) {
+    os << "[]";
+    return;
+  }
+  os << "[\n";
+  std::string text;
+  for (size_t i = 0; i < items.size(); i++) {
+    AppendRequest(&text, items[i]);
+    text.append(i + 1 < items.size() ? ",\n" : "\n");
+    if (text.size() >= (1 << 16)) {
+      os.write(text.data(), static_cast<std::streamsize>(text.size()));
+      text.clear();
+    }
+  }
+  os.write(text.data(), static_cast<std::streamsize>(text.size()));
+  os << "  ]";
 }
 
 json ExplainJson(const Explanation& e) {
@@ -106,7 +204,7 @@ std::string ToJson(const SimResult& r, bool explain) {
 // piecewise.
 void WriteJson(std::ostream& os, const SimResult& r, bool explain) {
   os << "{\n";
-  WriteArray(os, "requests", r.requests, RequestJson);
+  WriteRequests(os, r.requests);
   json out;
   const Summary& s = r.summary;
   json sum;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 
 #include "allot/sim.h"
 #include "sim/loader.h"
@@ -116,7 +118,10 @@ class Simulation {
     if (auto st = ApplyEvent(eng_, file_, e, cur_, &out_); !st.ok()) return st;
     if (e.kind == Event::Kind::kSubmit) {
       order_.push_back(e.submit.id);
-      demand_tenants_.insert(e.submit.tenant);
+      if (demand_seen_.insert(e.submit.tenant).second) {
+        demand_tenants_.insert(e.submit.tenant);
+        share_demand_.clear();  // recomputed for the new tenant at the next Integrate
+      }
     }
     if (e.kind == Event::Kind::kNodeUp || e.kind == Event::Kind::kNodeDown || e.kind == Event::Kind::kDrain) nodes_changed_ = true;
     if (e.kind != Event::Kind::kSubmit) other_events_ = true;
@@ -129,8 +134,12 @@ class Simulation {
     if (dt == 0) return;
     for (const auto& [k, v] : cap_now_) cap_integral_[k] += static_cast<double>(v) * dt;
     for (const auto& [k, v] : alloc_now_) alloc_integral_[k] += static_cast<double>(v) * dt;
+    if (share_demand_.size() != share_paths_.size()) {  // which engine tenants have demand, by index
+      share_demand_.resize(share_paths_.size());
+      for (size_t i = 0; i < share_paths_.size(); i++) share_demand_[i] = demand_seen_.count(share_paths_[i]) ? 1 : 0;
+    }
     for (size_t i = 0; i < shares_now_.size(); i++) {
-      if (demand_tenants_.count(share_paths_[i])) share_integral_[share_paths_[i]] += shares_now_[i] * dt;
+      if (share_demand_[i]) share_integral_[share_paths_[i]] += shares_now_[i] * dt;
     }
   }
 
@@ -147,7 +156,8 @@ class Simulation {
         while (start <= ev.node.size()) {
           size_t comma = ev.node.find(',', start);
           if (comma == std::string::npos) comma = ev.node.size();
-          used_nodes_.insert(ev.node.substr(start, comma - start));
+          std::string_view name = std::string_view(ev.node).substr(start, comma - start);
+          if (used_nodes_.find(name) == used_nodes_.end()) used_nodes_.emplace(name);
           start = comma + 1;
         }
       }
@@ -234,7 +244,14 @@ class Simulation {
   const SimOptions& options_;
   SimResult out_;
   std::vector<std::string> order_;  // submission order of request ids
-  std::set<std::string> used_nodes_, demand_tenants_;
+  // Hashed with string_view lookups: a pass looks names up without building strings.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_set<std::string, NameHash, std::equal_to<>> used_nodes_, demand_seen_;
+  std::set<std::string> demand_tenants_;  // demand_seen_ in order, for the summary
+  std::vector<char> share_demand_;        // by engine tenant index: has it submitted anything
   std::map<std::string, double> cap_integral_, alloc_integral_, share_integral_;
   ResourceMap cap_now_, alloc_now_;
   std::vector<std::string> share_paths_;  // tenants by engine index (ForEachDominantShare)

@@ -50,8 +50,14 @@ Result<double> Doc::Number(const YamlNode& n, const KeyPath& path) const {
   auto s = Scalar(n, path);
   if (!s.ok()) return s.error();
   const std::string& t = *s;
+  double v = 0;
+  // from_chars for the plain decimals scenarios hold; strtod for what it alone reads (a sign, hex).
+  if (auto [q, ec] = std::from_chars(t.data(), t.data() + t.size(), v); ec == std::errc() && q == t.data() + t.size()) {
+    if (!std::isfinite(v)) return Err(n, path, "\"" + QuoteForError(t) + "\" is not a number");
+    return v;
+  }
   char* end = nullptr;
-  double v = std::strtod(t.c_str(), &end);
+  v = std::strtod(t.c_str(), &end);
   if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) return Err(n, path, "\"" + QuoteForError(t) + "\" is not a number");
   return v;
 }
