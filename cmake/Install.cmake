@@ -154,7 +154,7 @@ and HPA arithmetic.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME allot-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libyaml-cpp-dev, libsimdjson-dev, nlohmann-json3-dev, libsqlite3-dev, libssl-dev, zlib1g-dev")
+    "libyaml-cpp-dev, libsimdjson-dev, libfyaml-dev, pkg-config, nlohmann-json3-dev, libsqlite3-dev, libssl-dev, zlib1g-dev")
 set(CPACK_COMPONENT_DEV_DESCRIPTION
     "libraries and headers of allot, for embedding its engine
 The public headers (include/allot), the static libraries of every module and

@@ -2,7 +2,7 @@
 # Installs the Debian packages allot needs to build and test. Idempotent and quiet when all is present.
 # Usage: scripts/install-deps.sh [build|test|run|deb]
 set -euo pipefail
-need=(cmake ninja-build g++ pkg-config ccache libyaml-cpp-dev libsimdjson-dev nlohmann-json3-dev libgtest-dev libgmock-dev
+need=(cmake ninja-build g++ pkg-config ccache libyaml-cpp-dev libsimdjson-dev libfyaml-dev nlohmann-json3-dev libgtest-dev libgmock-dev
       libbenchmark-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev curl python3 python3-dev pybind11-dev)
 case "${1:-build}" in
   test) need+=(prometheus kubernetes-client etcd-server etcd-client redis-server python3-psutil python3-yaml python3-pytest

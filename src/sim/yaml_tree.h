@@ -1,4 +1,5 @@
-// A compact, read-only YAML document tree for the scenario loader, built from yaml-cpp's parser events.
+// A compact, read-only YAML document tree for the scenario loader, built from a YAML parser's events
+// (libfyaml's, or yaml-cpp's for text libfyaml refuses).
 //
 // yaml-cpp's own YAML::Node tree costs about 600 bytes a node (a 100k-event scenario: ~870 MB); a node
 // here is one 56-byte record in a vector. YamlNode offers the part of YAML::Node's read API that the
@@ -112,12 +113,17 @@ class YamlTree {
   YamlTree(const YamlTree&) = delete;
   YamlTree& operator=(const YamlTree&) = delete;
 
+  // Which YAML parser reads the text: libfyaml (about 5x faster), falling back to yaml-cpp for text it
+  // refuses or cannot read (not UTF-8, a NUL byte), so that malformed input gets yaml-cpp's messages; or
+  // yaml-cpp alone (tests compare the two).
+  enum class Reader { kFast, kYamlCpp };
   // Parses the first document of `text`. Throws YAML::Exception (with a mark) on malformed input, as
   // YAML::Load does. Without `stream_key`, builds the whole tree and returns true.
   // With it (and a top-level sequence under that key), the head and each element go to the callbacks
-  // and the elements are dropped from the tree once handled; returns false when a callback stopped it.
+  // and the elements are dropped from the tree once handled; returns false when a callback stopped it,
+  // or when libfyaml refused the text after callbacks ran (the caller loads from the whole tree then).
   bool Parse(std::string_view text, const std::string& stream_key = "", const HeadFn& head = nullptr,
-             const ElementFn& element = nullptr);
+             const ElementFn& element = nullptr, Reader reader = Reader::kFast);
 
   enum class JsonStatus { kOk, kStopped, kNotJson };
   // Parses `text` as one JSON document whose root is an object, with the same tree and streaming as
@@ -144,7 +150,7 @@ class YamlTree {
   struct Rec {
     std::string scalar;
     int32_t line = -1, column = -1, pos = -1;  // JSON: line and column -1, computed from pos
-    uint32_t kids = 0, count = 0;  // range in kids_; a map's kids alternate key, value
+    uint32_t kids = 0, count = 0;              // range in kids_; a map's kids alternate key, value
     YAML::NodeType::value type = YAML::NodeType::Null;
   };
 
