@@ -15,8 +15,8 @@
 #include "allot/sim.h"
 #include "allot/utf8.h"
 #include "allot/yaml_utf8.h"
-#include "sim/yaml_tree.h"
 #include "sim/loader.h"
+#include "sim/yaml_tree.h"
 #include "sim/yaml_util.h"
 
 namespace allot::sim {
@@ -31,19 +31,24 @@ constexpr size_t kMaxRememberedAmounts = 4096;
 
 // The values of `names` in mapping `n` (first match, as YamlNode::operator[]; undefined when absent),
 // found in one pass over its pairs.
+// Every wanted key's value in one pass over a mapping (the first pair of each key). `unknown`, when
+// given, is set if a key is none of `want` (CheckKeys then says which).
 template <size_t N>
-std::array<YamlNode, N> Pick(const YamlNode& n, const std::array<const char*, N>& names) {
+std::array<YamlNode, N> Pick(const YamlNode& n, const std::array<std::string_view, N>& want,
+                             bool* unknown = nullptr) {
   std::array<YamlNode, N> out;
-  std::array<std::string_view, N> want;
-  for (size_t i = 0; i < N; i++) want[i] = names[i];
   for (auto it = n.begin(); it != n.end(); ++it) {
-    if (!it->first.IsScalar()) continue;
-    std::string_view k = it->first.Scalar();
-    for (size_t i = 0; i < N; i++) {
-      if (k == want[i]) {
-        if (!out[i].IsDefined()) out[i] = it->second;
-        break;
-      }
+    size_t i = 0;
+    if (it->first.IsScalar()) {
+      std::string_view k = it->first.Scalar();
+      while (i < N && k != want[i]) i++;
+    } else {
+      i = N;
+    }
+    if (i == N) {
+      if (unknown != nullptr) *unknown = true;
+    } else if (!out[i].IsDefined()) {
+      out[i] = it->second;
     }
   }
   return out;
@@ -62,11 +67,14 @@ class Loader {
       const std::string& name = it->first.Scalar();
       KeyPath p(path, name);
       if (!it->second.IsScalar()) {  // the name's error first, as ever
-        if (auto st = ValidateResourceName(CanonicalResourceName(name)); !st.ok()) return d_.Err(it->first, p, st.message());
+        if (auto st = ValidateResourceName(CanonicalResourceName(name)); !st.ok())
+          return d_.Err(it->first, p, st.message());
         return d_.Err(it->second, p, "expected a single value");
       }
       auto amount = Amount(name, it->second.Scalar());
-      if (!amount.ok()) return d_.Err(amount.error().code == ErrorCode::kNotFound ? it->first : it->second, p, amount.error().message);
+      if (!amount.ok())
+        return d_.Err(amount.error().code == ErrorCode::kNotFound ? it->first : it->second, p,
+                      amount.error().message);
       const auto& [canon, v] = **amount;
       if (out.count(canon)) return d_.Err(it->first, p, "resource given twice (" + canon + ")");
       out.emplace(canon, v);
@@ -105,8 +113,9 @@ class Loader {
   Result<EngineOptions> Policy(const YamlNode& n) {
     EngineOptions o;
     if (!n.IsDefined() || n.IsNull()) return o;
-    if (auto st = d_.CheckKeys(n, "policy", {"scoring", "weights", "shape", "fair_share", "preemption", "backfill",
-                                             "quota_mode", "preemption_grace", "gpu_workload"});
+    if (auto st = d_.CheckKeys(n, "policy",
+                               {"scoring", "weights", "shape", "fair_share", "preemption", "backfill",
+                                "quota_mode", "preemption_grace", "gpu_workload"});
         !st.ok())
       return st.error();
     if (n["scoring"]) {
@@ -120,7 +129,8 @@ class Loader {
       o.scoring = *name;
     }
     if (n["weights"]) {
-      if (!n["weights"].IsMap()) return d_.Err(n["weights"], "policy.weights", "expected a mapping of resource: weight");
+      if (!n["weights"].IsMap())
+        return d_.Err(n["weights"], "policy.weights", "expected a mapping of resource: weight");
       for (auto it = n["weights"].begin(); it != n["weights"].end(); ++it) {
         std::string p = "policy.weights." + it->first.Scalar();
         auto w = d_.Integer(it->second, p);
@@ -131,7 +141,8 @@ class Loader {
     }
     if (n["shape"]) {
       const auto& sh = n["shape"];
-      if (!sh.IsSequence() || sh.size() == 0) return d_.Err(sh, "policy.shape", "expected a list of {utilization, score}");
+      if (!sh.IsSequence() || sh.size() == 0)
+        return d_.Err(sh, "policy.shape", "expected a list of {utilization, score}");
       for (size_t i = 0; i < sh.size(); i++) {
         std::string p = "policy.shape[" + std::to_string(i) + "]";
         if (auto st = d_.CheckKeys(sh[i], p, {"utilization", "score"}); !st.ok()) return st.error();
@@ -140,10 +151,12 @@ class Loader {
         if (!u.ok()) return u.error();
         auto s = d_.Integer(sh[i]["score"], p + ".score");
         if (!s.ok()) return s.error();
-        if (*u < 0 || *u > 100) return d_.Err(sh[i]["utilization"], p + ".utilization", "must be within 0-100");
+        if (*u < 0 || *u > 100)
+          return d_.Err(sh[i]["utilization"], p + ".utilization", "must be within 0-100");
         if (*s < 0 || *s > 10) return d_.Err(sh[i]["score"], p + ".score", "must be within 0-10");
         if (!o.shape.empty() && *u <= o.shape.back().first) {
-          return d_.Err(sh[i]["utilization"], p + ".utilization", "must be greater than the previous point's");
+          return d_.Err(sh[i]["utilization"], p + ".utilization",
+                        "must be greater than the previous point's");
         }
         o.shape.emplace_back(*u, *s);
       }
@@ -167,9 +180,12 @@ class Loader {
     if (n["quota_mode"]) {
       auto s = d_.Scalar(n["quota_mode"], "policy.quota_mode");
       if (!s.ok()) return s.error();
-      if (*s == "strict") o.quota_mode = QuotaMode::kStrict;
-      else if (*s == "queue") o.quota_mode = QuotaMode::kQueue;
-      else return d_.Err(n["quota_mode"], "policy.quota_mode", "unknown \"" + *s + "\" (use strict or queue)");
+      if (*s == "strict")
+        o.quota_mode = QuotaMode::kStrict;
+      else if (*s == "queue")
+        o.quota_mode = QuotaMode::kQueue;
+      else
+        return d_.Err(n["quota_mode"], "policy.quota_mode", "unknown \"" + *s + "\" (use strict or queue)");
     }
     if (n["preemption_grace"]) {
       auto g = d_.Seconds(n["preemption_grace"], "policy.preemption_grace");
@@ -184,16 +200,22 @@ class Loader {
       }
       for (size_t i = 0; i < wl.size(); i++) {
         std::string p = "policy.gpu_workload[" + std::to_string(i) + "]";
-        if (auto st = d_.CheckKeys(wl[i], p, {"requests", "gpu_model", "weight"}); !st.ok()) return st.error();
+        if (auto st = d_.CheckKeys(wl[i], p, {"requests", "gpu_model", "weight"}); !st.ok())
+          return st.error();
         if (!wl[i]["requests"]) return d_.Err(wl[i], p, "needs requests");
         auto req = Resources(wl[i]["requests"], p + ".requests");
         if (!req.ok()) return req.error();
         GpuWorkloadClass c;
         for (const auto& [k, v] : *req) {
-          if (k == "gpu") c.gpu = v;
-          else if (k == "cpu") c.cpu = v;
-          else if (k == "memory") c.memory = v;
-          else return d_.Err(wl[i]["requests"], p + ".requests." + k, "only gpu, cpu and memory describe a class");
+          if (k == "gpu")
+            c.gpu = v;
+          else if (k == "cpu")
+            c.cpu = v;
+          else if (k == "memory")
+            c.memory = v;
+          else
+            return d_.Err(wl[i]["requests"], p + ".requests." + k,
+                          "only gpu, cpu and memory describe a class");
         }
         if (c.gpu > 1000 && c.gpu % 1000 != 0) {
           return d_.Err(wl[i]["requests"], p + ".requests.gpu",
@@ -243,7 +265,9 @@ class Loader {
       }
       if (t.key.empty()) return d_.Err(n[i], p, "taint needs a key");
       if (t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" && t.effect != "NoExecute") {
-        return d_.Err(n[i], p, "effect \"" + QuoteForError(t.effect) + "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
+        return d_.Err(
+            n[i], p,
+            "effect \"" + QuoteForError(t.effect) + "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
       }
       out.push_back(t);
     }
@@ -252,7 +276,8 @@ class Loader {
 
   Result<NodeSpec> Node(const YamlNode& n, const std::string& path) {
     NodeSpec s;
-    if (auto st = d_.CheckKeys(n, path, {"name", "capacity", "labels", "taints", "pool", "allocated"}); !st.ok())
+    if (auto st = d_.CheckKeys(n, path, {"name", "capacity", "labels", "taints", "pool", "allocated"});
+        !st.ok())
       return st.error();
     if (!n["name"]) return d_.Err(n, path, "node needs a name");
     auto name = d_.Scalar(n["name"], path + ".name");
@@ -288,7 +313,8 @@ class Loader {
   // The quota fields of `q`; `check_keys` false when q is an event whose other keys were checked already.
   Status QuotaBody(const YamlNode& q, const std::string& p, TenantSpec* t, bool check_keys = true) {
     if (check_keys) {
-      if (auto st = d_.CheckKeys(q, p, {"guaranteed", "max", "lending_limit", "burst", "grace"}); !st.ok()) return st;
+      if (auto st = d_.CheckKeys(q, p, {"guaranteed", "max", "lending_limit", "burst", "grace"}); !st.ok())
+        return st;
     }
     for (const char* k : {"guaranteed", "max", "lending_limit"}) {
       if (!q[k]) continue;
@@ -325,8 +351,9 @@ class Loader {
       return d_.Err(n, p, "tenant path \"" + QuoteForError(path) + "\" is malformed (use org/team/project)");
     }
     if (path.size() > kMaxTenantPath) {
-      return d_.Err(n, p, "tenant path \"" + QuoteForError(path, 60) + "\" is longer than " +
-                              std::to_string(kMaxTenantPath) + " characters");
+      return d_.Err(n, p,
+                    "tenant path \"" + QuoteForError(path, 60) + "\" is longer than " +
+                        std::to_string(kMaxTenantPath) + " characters");
     }
     return Status::Ok();
   }
@@ -341,7 +368,8 @@ class Loader {
   Result<RawTenant> TenantEntry(const YamlNode& n, const std::string& p) {
     RawTenant rt;
     rt.node = n;
-    if (auto st = d_.CheckKeys(n, p, {"path", "name", "parent", "weight", "quota"}); !st.ok()) return st.error();
+    if (auto st = d_.CheckKeys(n, p, {"path", "name", "parent", "weight", "quota"}); !st.ok())
+      return st.error();
     if (n["path"]) {
       auto s = d_.Scalar(n["path"], p + ".path");
       if (!s.ok()) return s.error();
@@ -381,7 +409,8 @@ class Loader {
       std::string p = "tenants[" + std::to_string(i) + "]";
       auto rt = TenantEntry(n[i], p);
       if (!rt.ok()) return rt.error();
-      if (by_name.count(rt->name)) return d_.Err(n[i], p, "tenant \"" + QuoteForError(rt->name) + "\" is listed twice");
+      if (by_name.count(rt->name))
+        return d_.Err(n[i], p, "tenant \"" + QuoteForError(rt->name) + "\" is listed twice");
       by_name[rt->name] = raw.size();
       raw.push_back(*rt);
     }
@@ -394,15 +423,17 @@ class Loader {
       chain.clear();
       for (size_t cur = i; state[cur] != 2;) {
         if (state[cur] == 1) {
-          return d_.Err(raw[cur].node, "tenants", "tenant \"" + QuoteForError(raw[cur].name) + "\" is its own ancestor (cycle)");
+          return d_.Err(raw[cur].node, "tenants",
+                        "tenant \"" + QuoteForError(raw[cur].name) + "\" is its own ancestor (cycle)");
         }
         state[cur] = 1;
         chain.push_back(cur);
         if (raw[cur].parent.empty()) break;
         auto it = by_name.find(raw[cur].parent);
         if (it == by_name.end()) {
-          return d_.Err(raw[cur].node["parent"], "tenants", "tenant \"" + QuoteForError(raw[cur].name) +
-                                                                "\" names unknown parent \"" + QuoteForError(raw[cur].parent) + "\"");
+          return d_.Err(raw[cur].node["parent"], "tenants",
+                        "tenant \"" + QuoteForError(raw[cur].name) + "\" names unknown parent \"" +
+                            QuoteForError(raw[cur].parent) + "\"");
         }
         cur = it->second;
       }
@@ -410,8 +441,9 @@ class Loader {
         size_t j = *k;
         full[j] = raw[j].parent.empty() ? raw[j].name : full[by_name[raw[j].parent]] + "/" + raw[j].name;
         if (full[j].size() > kMaxTenantPath) {
-          return d_.Err(raw[j].node, "tenants", "tenant path \"" + QuoteForError(full[j], 60) + "\" is longer than " +
-                                                    std::to_string(kMaxTenantPath) + " characters");
+          return d_.Err(raw[j].node, "tenants",
+                        "tenant path \"" + QuoteForError(full[j], 60) + "\" is longer than " +
+                            std::to_string(kMaxTenantPath) + " characters");
         }
         state[j] = 2;
       }
@@ -442,8 +474,8 @@ class Loader {
         if (sum > mx || too_big) {
           return d_.Err(raw[by_name.count(parent.path) ? by_name[parent.path] : 0].node, "tenants",
                         "children of " + QuoteForError(parent.path) + " guarantee " +
-                            (too_big ? std::string("more than 2^63") : FormatResourceAmount(res, sum)) + " " + res +
-                            ", above its max " + FormatResourceAmount(res, mx));
+                            (too_big ? std::string("more than 2^63") : FormatResourceAmount(res, sum)) + " " +
+                            res + ", above its max " + FormatResourceAmount(res, mx));
         }
       }
     }
@@ -452,20 +484,37 @@ class Loader {
 
   Result<RequestSpec> Submit(const YamlNode& n, const KeyPath& p) {
     RequestSpec r;
-    static constexpr std::array<const char*, 15> kKeys = {"id", "tenant", "workflow", "priority", "requests",
-                                                          "limits", "duration", "selector", "tolerations",
-                                                          "preemptible", "count", "spread", "wait",
-                                                          "reservation", "gpu_model"};
-    if (auto st = d_.CheckKeys(n, p, {kKeys[0], kKeys[1], kKeys[2], kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7],
-                                      kKeys[8], kKeys[9], kKeys[10], kKeys[11], kKeys[12], kKeys[13], kKeys[14]});
-        !st.ok())
-      return st.error();
-    enum : size_t {
-      kId, kTenant, kWorkflow, kPriority, kRequests, kLimits, kDuration, kSelector, kTolerations, kPreemptible,
-      kCount, kSpread, kWait, kReservation, kGpuModel
-    };
+    static constexpr std::array<std::string_view, 15> kKeys = {
+        "id",     "tenant",   "workflow", "priority",    "requests",
+        "limits", "duration", "selector", "tolerations", "preemptible",
+        "count",  "spread",   "wait",     "reservation", "gpu_model"};
     // Every key's value in one pass over the mapping (a submit is looked up ~20 times).
-    auto f = Pick(n, kKeys);
+    bool unknown = false;
+    auto f = Pick(n, kKeys, &unknown);
+    if (unknown || !n.IsMap()) {
+      return d_
+          .CheckKeys(n, p,
+                     {kKeys[0], kKeys[1], kKeys[2], kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7],
+                      kKeys[8], kKeys[9], kKeys[10], kKeys[11], kKeys[12], kKeys[13], kKeys[14]})
+          .error();
+    }
+    enum : size_t {
+      kId,
+      kTenant,
+      kWorkflow,
+      kPriority,
+      kRequests,
+      kLimits,
+      kDuration,
+      kSelector,
+      kTolerations,
+      kPreemptible,
+      kCount,
+      kSpread,
+      kWait,
+      kReservation,
+      kGpuModel
+    };
     auto at = [&](std::string_view k) {
       for (size_t i = 0; i < kKeys.size(); i++)
         if (k == kKeys[i]) return f[i];
@@ -481,13 +530,17 @@ class Loader {
       auto v = d_.Scalar(at(k), KeyPath(p, k));
       if (!v.ok()) return v.error();
       std::string key = k;
-      (key == "tenant" ? r.tenant : key == "workflow" ? r.workflow : key == "reservation" ? r.reservation : r.gpu_model) = *v;
+      (key == "tenant"        ? r.tenant
+       : key == "workflow"    ? r.workflow
+       : key == "reservation" ? r.reservation
+                              : r.gpu_model) = *v;
       if (key == "tenant") {
         if (auto st = TenantPath(at(k), KeyPath(p, "tenant"), *v); !st.ok()) return st.error();
       }
     }
     if (auto g = r.requests.find("gpu"); g != r.requests.end() && g->second > 1000 && g->second % 1000 != 0) {
-      return d_.Err(f[kRequests], KeyPath(KeyPath(p, "requests"), "gpu"), "a GPU request is a share of one device (below 1) or whole devices");
+      return d_.Err(f[kRequests], KeyPath(KeyPath(p, "requests"), "gpu"),
+                    "a GPU request is a share of one device (below 1) or whole devices");
     }
     if (f[kPriority]) {
       auto v = d_.Scalar(f[kPriority], KeyPath(p, "priority"));
@@ -504,7 +557,7 @@ class Loader {
     if (!f[kRequests]) return d_.Err(n, p, "submit \"" + QuoteForError(r.id) + "\" needs requests");
     auto req = Resources(f[kRequests], KeyPath(p, "requests"));
     if (!req.ok()) return req.error();
-    r.requests = *req;
+    r.requests = std::move(*req);
     if (r.requests.empty()) return d_.Err(f[kRequests], KeyPath(p, "requests"), "is empty");
     if (f[kLimits]) {
       auto lim = Resources(f[kLimits], KeyPath(p, "limits"));
@@ -515,7 +568,7 @@ class Loader {
           return d_.Err(f[kLimits], KeyPath(KeyPath(p, "limits"), k), "limit is below the request");
         }
       }
-      r.limits = *lim;
+      r.limits = std::move(*lim);
     }
     if (f[kDuration]) {
       auto v = d_.Seconds(f[kDuration], KeyPath(p, "duration"));
@@ -531,20 +584,22 @@ class Loader {
     if (f[kSelector]) {
       auto s = StringMap(f[kSelector], KeyPath(p, "selector"));
       if (!s.ok()) return s.error();
-      r.selector = *s;
+      r.selector = std::move(*s);
     }
     if (f[kTolerations]) {
       const auto& ts = f[kTolerations];
       if (!ts.IsSequence()) return d_.Err(ts, KeyPath(p, "tolerations"), "expected a list");
       for (size_t i = 0; i < ts.size(); i++) {
         std::string tp = p.str() + ".tolerations[" + std::to_string(i) + "]";
-        if (auto st = d_.CheckKeys(ts[i], tp, {"key", "operator", "value", "effect"}); !st.ok()) return st.error();
+        if (auto st = d_.CheckKeys(ts[i], tp, {"key", "operator", "value", "effect"}); !st.ok())
+          return st.error();
         Toleration t;
         if (ts[i]["key"]) t.key = ts[i]["key"].Scalar();
         if (ts[i]["operator"]) t.op = ts[i]["operator"].Scalar();
         if (ts[i]["value"]) t.value = ts[i]["value"].Scalar();
         if (ts[i]["effect"]) t.effect = ts[i]["effect"].Scalar();
-        if (t.op != "Equal" && t.op != "Exists") return d_.Err(ts[i], KeyPath(tp, "operator"), "use Equal or Exists");
+        if (t.op != "Equal" && t.op != "Exists")
+          return d_.Err(ts[i], KeyPath(tp, "operator"), "use Equal or Exists");
         r.tolerations.push_back(t);
       }
     }
@@ -587,7 +642,7 @@ class Loader {
     r.end = *e;
     auto req = Resources(n["requests"], p + ".requests");
     if (!req.ok()) return req.error();
-    r.requests = *req;
+    r.requests = std::move(*req);
     if (n["nodes"]) {
       if (!n["nodes"].IsSequence()) return d_.Err(n["nodes"], p + ".nodes", "expected a list of node names");
       for (const auto& x : n["nodes"]) r.nodes.push_back(x.Scalar());
@@ -613,8 +668,8 @@ class Loader {
       tree.Parse(text);
       return LoadRoot(tree.root(), text.size());
     } catch (const YAML::Exception& e) {
-      return InvalidArgument(d_.file() + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                             ": invalid YAML/JSON: " + e.msg);
+      return InvalidArgument(d_.file() + ":" + std::to_string(e.mark.line + 1) + ":" +
+                             std::to_string(e.mark.column + 1) + ": invalid YAML/JSON: " + e.msg);
     }
   }
 
@@ -710,8 +765,10 @@ class Loader {
   // Everything but the events: key check, policy, nodes, tenants.
   Status LoadHead(const YamlNode& root, Scenario* out) {
     Scenario& sc = *out;
-    if (!root.IsMap()) return d_.Err(root, "", "a scenario is a mapping with policy, nodes, tenants and events");
-    if (auto st = d_.CheckKeys(root, "", {"name", "description", "policy", "nodes", "tenants", "events"}); !st.ok())
+    if (!root.IsMap())
+      return d_.Err(root, "", "a scenario is a mapping with policy, nodes, tenants and events");
+    if (auto st = d_.CheckKeys(root, "", {"name", "description", "policy", "nodes", "tenants", "events"});
+        !st.ok())
       return st.error();
     auto pol = Policy(root["policy"]);
     if (!pol.ok()) return pol.error();
@@ -737,91 +794,107 @@ class Loader {
   // One event, `p` its key path (events[i]).
   Status LoadEvent(const YamlNode& e, const std::string& p, Scenario* out) {
     Scenario& sc = *out;
-    if (auto st = d_.CheckKeys(e, p, {"at", "submit", "release", "node_up", "node_down", "drain", "reserve",
-                                      "unreserve", "quota"});
-        !st.ok())
-      return st.error();
-    if (!e["at"]) return d_.Err(e, p, "event needs `at` (seconds)");
-    auto at = d_.Seconds(e["at"], KeyPath(p, "at"));
+    static constexpr std::array<std::string_view, 9> kKeys = {
+        "at", "submit", "release", "node_up", "node_down", "drain", "reserve", "unreserve", "quota"};
+    bool unknown = false;
+    const auto f = Pick(e, kKeys, &unknown);  // each key's value in one pass
+    enum : size_t { kAt, kSubmit, kRelease, kNodeUp, kNodeDown, kDrain, kReserve, kUnreserve, kQuota };
+    if (unknown || !e.IsMap()) {
+      return d_.CheckKeys(
+          e, p, {kKeys[0], kKeys[1], kKeys[2], kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7], kKeys[8]});
+    }
+    if (!f[kAt]) return d_.Err(e, p, "event needs `at` (seconds)");
+    auto at = d_.Seconds(f[kAt], KeyPath(p, "at"));
     if (!at.ok()) return at.error();
     if (*at < last_at_) {
-      return d_.Err(e["at"], p + ".at", "events must be in time order (" + std::to_string(*at / 1000.0) +
-                                             "s comes after " + std::to_string(last_at_ / 1000.0) + "s)");
+      return d_.Err(f[kAt], p + ".at",
+                    "events must be in time order (" + std::to_string(*at / 1000.0) + "s comes after " +
+                        std::to_string(last_at_ / 1000.0) + "s)");
     }
     last_at_ = *at;
     if (e.size() != 2) return d_.Err(e, p, "an event has `at` and exactly one action");
     Event ev;
     ev.at = *at;
     ev.line = e.Mark().line + 1;
-    if (e["submit"]) {
+    if (f[kSubmit]) {
       ev.kind = Event::Kind::kSubmit;
-      auto r = Submit(e["submit"], KeyPath(p, "submit"));
+      auto r = Submit(f[kSubmit], KeyPath(p, "submit"));
       if (!r.ok()) return r.error();
-      if (!ids_.insert(r->id).second) return d_.Err(e["submit"]["id"], p + ".submit.id", "duplicate id \"" + QuoteForError(r->id) + "\"");
+      if (!ids_.insert(r->id).second)
+        return d_.Err(f[kSubmit]["id"], p + ".submit.id", "duplicate id \"" + QuoteForError(r->id) + "\"");
       if (!r->reservation.empty() && !reservation_ids_.count(r->reservation)) {
-        return d_.Err(e["submit"]["reservation"], p + ".submit.reservation",
-                      "unknown reservation \"" + QuoteForError(r->reservation) + "\" (reserve it in an earlier event)");
+        return d_.Err(
+            f[kSubmit]["reservation"], p + ".submit.reservation",
+            "unknown reservation \"" + QuoteForError(r->reservation) + "\" (reserve it in an earlier event)");
       }
       ev.submit = std::move(*r);
-    } else if (e["release"]) {
+    } else if (f[kRelease]) {
       ev.kind = Event::Kind::kRelease;
-      auto s = d_.Scalar(e["release"], KeyPath(p, "release"));
+      auto s = d_.Scalar(f[kRelease], KeyPath(p, "release"));
       if (!s.ok()) return s.error();
-      if (!ids_.count(*s)) return d_.Err(e["release"], p + ".release", "release of unknown id \"" + QuoteForError(*s) + "\"");
+      if (!ids_.count(*s))
+        return d_.Err(f[kRelease], p + ".release", "release of unknown id \"" + QuoteForError(*s) + "\"");
       ev.name = *s;
-    } else if (e["node_up"]) {
+    } else if (f[kNodeUp]) {
       ev.kind = Event::Kind::kNodeUp;
-      if (e["node_up"].IsMap()) {
-        auto n = Node(e["node_up"], p + ".node_up");
+      if (f[kNodeUp].IsMap()) {
+        auto n = Node(f[kNodeUp], p + ".node_up");
         if (!n.ok()) return n.error();
         ev.name = n->name;
         node_names_.insert(n->name);
         ev.node = std::make_shared<const NodeSpec>(std::move(*n));
       } else {
-        auto s = d_.Scalar(e["node_up"], p + ".node_up");
+        auto s = d_.Scalar(f[kNodeUp], p + ".node_up");
         if (!s.ok()) return s.error();
-        if (!node_names_.count(*s)) return d_.Err(e["node_up"], p + ".node_up", "unknown node \"" + QuoteForError(*s) + "\"");
+        if (!node_names_.count(*s))
+          return d_.Err(f[kNodeUp], p + ".node_up", "unknown node \"" + QuoteForError(*s) + "\"");
         ev.name = *s;
       }
-    } else if (e["node_down"] || e["drain"]) {
-      bool down = static_cast<bool>(e["node_down"]);
+    } else if (f[kNodeDown] || f[kDrain]) {
+      bool down = static_cast<bool>(f[kNodeDown]);
       ev.kind = down ? Event::Kind::kNodeDown : Event::Kind::kDrain;
-      const auto& v = down ? e["node_down"] : e["drain"];
+      const auto& v = down ? f[kNodeDown] : f[kDrain];
       std::string key = p + (down ? ".node_down" : ".drain");
       auto s = d_.Scalar(v, key);
       if (!s.ok()) return s.error();
       if (!node_names_.count(*s)) return d_.Err(v, key, "unknown node \"" + QuoteForError(*s) + "\"");
       ev.name = *s;
-    } else if (e["reserve"]) {
+    } else if (f[kReserve]) {
       ev.kind = Event::Kind::kReserve;
-      auto r = Reserve(e["reserve"], p + ".reserve");
+      auto r = Reserve(f[kReserve], p + ".reserve");
       if (!r.ok()) return r.error();
       if (!reservation_ids_.insert(r->id).second) {
-        return d_.Err(e["reserve"]["id"], p + ".reserve.id", "duplicate reservation id \"" + QuoteForError(r->id) + "\"");
+        return d_.Err(f[kReserve]["id"], p + ".reserve.id",
+                      "duplicate reservation id \"" + QuoteForError(r->id) + "\"");
       }
       for (const auto& nn : r->nodes)
-        if (!node_names_.count(nn)) return d_.Err(e["reserve"]["nodes"], p + ".reserve.nodes", "unknown node \"" + QuoteForError(nn) + "\"");
+        if (!node_names_.count(nn))
+          return d_.Err(f[kReserve]["nodes"], p + ".reserve.nodes",
+                        "unknown node \"" + QuoteForError(nn) + "\"");
       ev.reserve = std::make_shared<const ReservationSpec>(std::move(*r));
-    } else if (e["unreserve"]) {
+    } else if (f[kUnreserve]) {
       ev.kind = Event::Kind::kUnreserve;
-      auto s = d_.Scalar(e["unreserve"], p + ".unreserve");
+      auto s = d_.Scalar(f[kUnreserve], p + ".unreserve");
       if (!s.ok()) return s.error();
-      if (!reservation_ids_.count(*s)) return d_.Err(e["unreserve"], p + ".unreserve", "unknown reservation \"" + QuoteForError(*s) + "\"");
+      if (!reservation_ids_.count(*s))
+        return d_.Err(f[kUnreserve], p + ".unreserve", "unknown reservation \"" + QuoteForError(*s) + "\"");
       ev.name = *s;
-    } else if (e["quota"]) {
+    } else if (f[kQuota]) {
       ev.kind = Event::Kind::kQuota;
-      const auto& q = e["quota"];
+      const auto& q = f[kQuota];
       std::string qp = p + ".quota";
       TenantSpec quota;
-      if (auto st = d_.CheckKeys(q, qp, {"path", "tenant", "weight", "quota", "guaranteed", "max", "lending_limit",
-                                         "burst", "grace"});
+      if (auto st = d_.CheckKeys(
+              q, qp,
+              {"path", "tenant", "weight", "quota", "guaranteed", "max", "lending_limit", "burst", "grace"});
           !st.ok())
         return st.error();
       const auto& pn = q["path"] ? q["path"] : q["tenant"];
       if (!pn) return d_.Err(q, qp, "quota needs the tenant's path");
       auto path = d_.Scalar(pn, qp + (q["path"] ? ".path" : ".tenant"));
       if (!path.ok()) return path.error();
-      if (auto st = TenantPath(pn, qp + (q["path"] ? ".path" : ".tenant"), *path); !st.ok()) return st.error();
+      if (auto st = TenantPath(pn, qp + (q["path"] ? ".path" : ".tenant"), *path); !st.ok())
+        return st.error();
       quota.path = std::move(*path);
       if (q["weight"]) {
         auto w = d_.Number(q["weight"], qp + ".weight");
@@ -854,14 +927,16 @@ class Loader {
   std::unordered_map<std::string, std::pair<std::string, int64_t>> amounts_;  // Amount's memory
   TimeMs last_at_ = 0;
   Sink sink_;
-  bool streaming_ = false;  // events go to sink_ (when set) while streaming
-  bool streamed_ = false;   // Load's scenario came from a stream (its events went to sink_)
+  bool streaming_ = false;     // events go to sink_ (when set) while streaming
+  bool streamed_ = false;      // Load's scenario came from a stream (its events went to sink_)
   bool json_refused_ = false;  // LoadJson: simdjson refused the text (read it as YAML)
 };
 
 }  // namespace
 
-Result<Scenario> ParseScenario(const std::string& text, const std::string& file) { return Loader(file).Load(text); }
+Result<Scenario> ParseScenario(const std::string& text, const std::string& file) {
+  return Loader(file).Load(text);
+}
 
 Result<Loaded> LoadStreamed(const std::string& text, const std::string& file,
                             const std::function<void(const Scenario& head, const Event& event)>& fn) {

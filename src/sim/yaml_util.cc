@@ -1,5 +1,6 @@
 #include "sim/yaml_util.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -21,22 +22,15 @@ Error Doc::Err(const YamlNode& n, const KeyPath& key_path, const std::string& ms
   return InvalidArgument(std::move(where));
 }
 
-Status Doc::CheckKeys(const YamlNode& n, const KeyPath& path, std::initializer_list<const char*> allowed) const {
+Status Doc::CheckKeys(const YamlNode& n, const KeyPath& path,
+                      std::initializer_list<std::string_view> allowed) const {
   if (!n.IsMap()) return Err(n, path, "expected a mapping");
   for (auto it = n.begin(); it != n.end(); ++it) {
-    const std::string& k = it->first.Scalar();
-    bool ok = false;
-    for (const char* a : allowed) {
-      if (std::string_view(a) == std::string_view(k)) {
-        ok = true;
-        break;
-      }
-    }
-    if (!ok) {
-      std::string list;
-      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return Err(it->first, path, "unknown key \"" + QuoteForError(k) + "\" (expected one of: " + list + ")");
-    }
+    std::string_view k = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+    std::string list;
+    for (std::string_view a : allowed) list.append(list.empty() ? "" : ", ").append(a);
+    return Err(it->first, path, "unknown key \"" + QuoteForError(k) + "\" (expected one of: " + list + ")");
   }
   return Status::Ok();
 }
@@ -52,13 +46,15 @@ Result<double> Doc::Number(const YamlNode& n, const KeyPath& path) const {
   const std::string& t = *s;
   double v = 0;
   // from_chars for the plain decimals scenarios hold; strtod for what it alone reads (a sign, hex).
-  if (auto [q, ec] = std::from_chars(t.data(), t.data() + t.size(), v); ec == std::errc() && q == t.data() + t.size()) {
+  if (auto [q, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      ec == std::errc() && q == t.data() + t.size()) {
     if (!std::isfinite(v)) return Err(n, path, "\"" + QuoteForError(t) + "\" is not a number");
     return v;
   }
   char* end = nullptr;
   v = std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v)) return Err(n, path, "\"" + QuoteForError(t) + "\" is not a number");
+  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v))
+    return Err(n, path, "\"" + QuoteForError(t) + "\" is not a number");
   return v;
 }
 
@@ -67,7 +63,8 @@ Result<int64_t> Doc::Integer(const YamlNode& n, const KeyPath& path) const {
   if (!s.ok()) return s.error();
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-  if (ec != std::errc() || p != s->data() + s->size()) return Err(n, path, "\"" + QuoteForError(*s) + "\" is not an integer");
+  if (ec != std::errc() || p != s->data() + s->size())
+    return Err(n, path, "\"" + QuoteForError(*s) + "\" is not an integer");
   return v;
 }
 

@@ -39,7 +39,8 @@ class Doc {
   explicit Doc(std::string file) : file_(std::move(file)) {}
   Error Err(const YamlNode& n, const KeyPath& path, const std::string& msg) const;
   // Unknown keys of a mapping are errors listing the allowed ones.
-  Status CheckKeys(const YamlNode& n, const KeyPath& path, std::initializer_list<const char*> allowed) const;
+  Status CheckKeys(const YamlNode& n, const KeyPath& path,
+                   std::initializer_list<std::string_view> allowed) const;
   Result<std::string> Scalar(const YamlNode& n, const KeyPath& path) const;
   Result<double> Number(const YamlNode& n, const KeyPath& path) const;
   Result<int64_t> Integer(const YamlNode& n, const KeyPath& path) const;
