@@ -91,6 +91,12 @@ class Store {
   virtual ~Store() = default;
   // Every record, for a restart. Call before the first Commit.
   virtual Result<Snapshot> Load() = 0;
+  // Every record without holding them all at once: table by table in Table order, each table's keys in
+  // order, each row given to `fn` once (its key and value live only during the call). An error from `fn`
+  // stops the scan and is returned. The default walks Load()'s snapshot; SQLite reads row by row. Call
+  // before the first Commit.
+  using LoadFn = std::function<Status(Table table, std::string_view key, std::string_view value)>;
+  virtual Status LoadEach(const LoadFn& fn);
   // Queues `batch`; `done` runs once it is durable (Status ok) or failed. `done` may run on the store's
   // thread and must not block. An empty batch is a barrier: done runs once everything before it is durable.
   virtual void Commit(Batch batch, std::function<void(const Status&)> done) = 0;

@@ -60,7 +60,7 @@ std::string EncodeAlloc(const AllocRecord& r) {
   return std::move(e.out());
 }
 
-std::optional<AllocRecord> DecodeAlloc(const std::string& bytes) {
+std::optional<AllocRecord> DecodeAlloc(std::string_view bytes) {
   Decoder d(bytes);
   if (d.U() != kAllocVersion) return std::nullopt;
   AllocRecord r;
@@ -118,6 +118,12 @@ std::optional<AllocRecord> DecodeAlloc(const std::string& bytes) {
   }
   if (!d.done()) r.agent = d.S();
   if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+RequestSpec SubmittedSpec(const AllocRecord& r) {
+  RequestSpec s = r.spec;
+  const AllocationInfo& i = r.info;
   s.id = i.id;
   s.tenant = i.tenant;
   s.workflow = i.workflow;
@@ -127,16 +133,21 @@ std::optional<AllocRecord> DecodeAlloc(const std::string& bytes) {
   s.preemptible = i.preemptible;
   s.count = i.count;
   s.reservation = i.reservation;
-  return r;
+  return s;
 }
 
 std::string EncodeNode(const NodeRecord& n) {
   Json taints = Json::array();
-  for (const auto& t : n.spec.taints) taints.push_back({{"key", t.key}, {"value", t.value}, {"effect", t.effect}});
-  Json j = {{"name", n.spec.name},         {"capacity", RawResources(n.spec.capacity)},
-            {"allocated", RawResources(n.spec.allocated)}, {"labels", n.spec.labels},
-            {"taints", taints},            {"pool", n.spec.pool},
-            {"draining", n.draining},      {"down", n.down},
+  for (const auto& t : n.spec.taints)
+    taints.push_back({{"key", t.key}, {"value", t.value}, {"effect", t.effect}});
+  Json j = {{"name", n.spec.name},
+            {"capacity", RawResources(n.spec.capacity)},
+            {"allocated", RawResources(n.spec.allocated)},
+            {"labels", n.spec.labels},
+            {"taints", taints},
+            {"pool", n.spec.pool},
+            {"draining", n.draining},
+            {"down", n.down},
             {"agent", n.agent}};
   if (!n.owner.empty()) j["owner"] = n.owner;
   return Dump(j);
@@ -193,8 +204,13 @@ std::optional<TenantSpec> DecodeTenant(const std::string& text) {
 }
 
 std::string EncodeReservation(const ReservationSpec& r) {
-  Json j = {{"id", r.id},   {"tenant", r.tenant}, {"start", r.start}, {"end", r.end},
-            {"requests", RawResources(r.requests)}, {"nodes", r.nodes}, {"pool", r.pool}};
+  Json j = {{"id", r.id},
+            {"tenant", r.tenant},
+            {"start", r.start},
+            {"end", r.end},
+            {"requests", RawResources(r.requests)},
+            {"nodes", r.nodes},
+            {"pool", r.pool}};
   return Dump(j);
 }
 

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "allot/engine.h"
 
@@ -13,14 +14,16 @@ namespace allot::server {
 // Everything needed to put an allocation back after a restart.
 struct AllocRecord {
   AllocationInfo info;
-  RequestSpec spec;       // the request as submitted (selector, tolerations, wait, lease)
-  std::string idem;       // idempotency key ("" if none)
-  std::string actor;      // who submitted it
-  int64_t lease_ms = 0;   // the TTL that renew extends by; 0: no lease
-  std::string agent;      // the submitting agent's id (seed 001's agent_id; "" if none)
+  RequestSpec spec;      // what the request had beyond `info` (selector, tolerations, wait, lease)
+  std::string idem;      // idempotency key ("" if none)
+  std::string actor;     // who submitted it
+  int64_t lease_ms = 0;  // the TTL that renew extends by; 0: no lease
+  std::string agent;     // the submitting agent's id (seed 001's agent_id; "" if none)
 };
 std::string EncodeAlloc(const AllocRecord& r);
-std::optional<AllocRecord> DecodeAlloc(const std::string& bytes);
+std::optional<AllocRecord> DecodeAlloc(std::string_view bytes);
+// The request as it was submitted: `spec` with the fields `info` holds (id, tenant, requests, ...).
+RequestSpec SubmittedSpec(const AllocRecord& r);
 
 struct NodeRecord {
   NodeSpec spec;

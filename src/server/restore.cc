@@ -15,10 +15,10 @@ namespace allot::server {
 
 // Nodes from the store (with their drain, down and agent state), then the config's nodes the store does
 // not know yet (written to `fix`). REQUIRES: called from Restore.
-Status State::RestoreNodes(const Snapshot& snap, int64_t now, std::set<std::string>* known, Batch* fixes) {
+Status State::RestoreNodes(const Rows& rows, int64_t now, std::set<std::string>* known, Batch* fixes) {
   std::set<std::string>& known_nodes = *known;
   Batch& fix = *fixes;
-  for (const auto& [k, v] : snap.rows(Table::kNodes)) {
+  for (const auto& [k, v] : rows) {
     auto n = server::DecodeNode(v);
     if (!n) continue;
     if (auto s = engine->AddNode(n->spec, now); !s.ok()) {
@@ -44,7 +44,8 @@ Status State::RestoreNodes(const Snapshot& snap, int64_t now, std::set<std::stri
   (void)engine->TakeEvents();  // restored nodes are old news
   for (const auto& spec : cfg.nodes) {
     if (known_nodes.count(spec.name)) continue;
-    if (auto s = engine->AddNode(spec, now); !s.ok()) return Error{s.code(), "nodes: " + spec.name + ": " + s.message()};
+    if (auto s = engine->AddNode(spec, now); !s.ok())
+      return Error{s.code(), "nodes: " + spec.name + ": " + s.message()};
     node_meta[spec.name].pool = spec.pool;
     registered_allocated[spec.name] = spec.allocated;
     fix.Put(Table::kNodes, spec.name, server::EncodeNode({spec, false, false, false, ""}));
@@ -52,25 +53,22 @@ Status State::RestoreNodes(const Snapshot& snap, int64_t now, std::set<std::stri
   return Status::Ok();
 }
 
-Status State::Restore() {
-  int64_t t_start = SteadyMicros();
-  auto snap = store->Load();
-  if (!snap.ok()) return snap.error();
-  int64_t t_loaded = SteadyMicros();
-  int64_t now = server::WallNowMs();
-  Batch fix;  // records that could not be restored, and config nodes new to the store
+// Tenants, nodes and reservations (their rows by Table), before any allocation. REQUIRES: called from
+// Restore.
+Status State::RestoreHead(const Rows* tables, int64_t now, Batch* fixes) {
+  Batch& fix = *fixes;
   for (const auto& t : cfg.tenants) tenant_specs[t.path] = t;
-  for (const auto& [k, v] : snap->rows(Table::kTenants)) {
+  for (const auto& [k, v] : tables[static_cast<int>(Table::kTenants)]) {
     if (auto t = server::DecodeTenant(v)) tenant_specs[t->path] = *t;
   }
   std::vector<TenantSpec> tenants;
   for (const auto& [p, t] : tenant_specs) tenants.push_back(t);
   if (auto s = engine->SetTenants(tenants, now); !s.ok()) return Error{s.code(), "tenants: " + s.message()};
-
   std::set<std::string> known_nodes;
-  if (auto st = RestoreNodes(*snap, now, &known_nodes, &fix); !st.ok()) return st;
+  if (auto st = RestoreNodes(tables[static_cast<int>(Table::kNodes)], now, &known_nodes, &fix); !st.ok())
+    return st;
   Collect("config", &fix);  // config nodes new to the store are audited
-  for (const auto& [k, v] : snap->rows(Table::kReservations)) {
+  for (const auto& [k, v] : tables[static_cast<int>(Table::kReservations)]) {
     auto r = server::DecodeReservation(v);
     if (!r || r->end <= now || !engine->Reserve(*r, now).ok()) {
       fix.Delete(Table::kReservations, k);
@@ -78,79 +76,99 @@ Status State::Restore() {
     }
     reservations[r->id] = *r;
   }
-  // Allocations: placed ones first, in start order, then queued ones in submission order.
-  std::vector<server::AllocRecord> recs;
-  recs.reserve(snap->rows(Table::kAllocations).size());
-  std::vector<server::AllocRecord> done;  // finished, still in the retention window
-  for (const auto& [k, v] : snap->rows(Table::kAllocations)) {
+  return Status::Ok();
+}
+
+bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes) {
+  Status s;
+  if (r.info.state == AllocState::kPlaced) {
+    s = engine->Restore(r.info, now);
+  } else {
+    RequestSpec spec = server::SubmittedSpec(r);
+    if (spec.wait) {
+      int64_t left = *spec.wait - (now - r.info.submitted);
+      if (left <= 0) s = Error{ErrorCode::kFailedPrecondition, "its wait ran out while the server was down"};
+      spec.wait = std::max<int64_t>(left, 0);
+    }
+    if (s.ok()) {
+      auto st = engine->Submit(spec, now);
+      if (!st.ok()) s = st.error();
+    }
+    r.spec = std::move(spec);
+  }
+  if (!s.ok()) {
+    fixes->Delete(Table::kAllocations, r.info.id);
+    AuditEvent a;
+    a.at = now;
+    a.type = "lost";
+    a.id = r.info.id;
+    a.tenant = r.info.tenant;
+    a.reason = "not restored: " + s.message();
+    a.actor = "server";
+    fixes->events.push_back(std::move(a));
+    return false;
+  }
+  Meta& m = active[r.info.id];
+  m.tenant = r.info.tenant;
+  m.idem = r.idem;
+  m.actor = r.actor;
+  m.agent = r.agent;
+  AddAgentUsage(m.agent, r.info.requests, r.info.count, +1);
+  m.lease_ms = r.lease_ms;
+  if (r.info.state == AllocState::kQueued) m.spec = std::make_unique<RequestSpec>(std::move(r.spec));
+  tenant_active[m.tenant]++;
+  if (!m.idem.empty()) idem_index[m.tenant + "\n" + m.idem] = r.info.id;
+  return true;
+}
+
+Status State::Restore() {
+  int64_t t_start = SteadyMicros();
+  int64_t now = server::WallNowMs();
+  Batch fix;  // records that could not be restored, and config nodes new to the store
+  // The rows stream through once, table by table. Placed allocations go back onto their recorded nodes
+  // as they come (order does not matter); queued ones wait for the end and are submitted again in their
+  // original submission order; finished ones (in the retention window) are kept in end order.
+  Rows head[3];  // nodes, tenants, reservations: held until the first allocation (or the end)
+  bool head_done = false;
+  std::vector<server::AllocRecord> queued, done;
+  size_t restored = 0, lost = 0;
+  int64_t t_head = 0;
+  auto finish_head = [&]() -> Status {
+    if (head_done) return Status::Ok();
+    head_done = true;
+    t_head = SteadyMicros();
+    return RestoreHead(head, now, &fix);
+  };
+  Status scanned = store->LoadEach([&](Table t, std::string_view k, std::string_view v) -> Status {
+    int ti = static_cast<int>(t);
+    if (ti < 3) {
+      head[ti].emplace_back(k, v);
+      return Status::Ok();
+    }
+    if (t != Table::kAllocations) return Status::Ok();
+    if (Status st = finish_head(); !st.ok()) return st;
     auto r = server::DecodeAlloc(v);
     if (!r) {
-      fix.Delete(Table::kAllocations, k);
-      continue;
+      fix.Delete(Table::kAllocations, std::string(k));
+      return Status::Ok();
     }
-    (IsActive(r->info.state) ? recs : done).push_back(std::move(*r));
-  }
-  int64_t t_decoded = SteadyMicros();
-  // Placed ones go back onto their recorded nodes (order does not matter); queued ones after them, in
-  // their original submission order. Sorting indices keeps the heavy records in place.
-  std::vector<uint32_t> order;
-  order.reserve(recs.size());
-  for (uint32_t i = 0; i < recs.size(); i++) {
-    if (recs[i].info.state == AllocState::kPlaced) order.push_back(i);
-  }
-  size_t first_queued = order.size();
-  for (uint32_t i = 0; i < recs.size(); i++) {
-    if (recs[i].info.state != AllocState::kPlaced) order.push_back(i);
-  }
-  std::sort(order.begin() + static_cast<std::ptrdiff_t>(first_queued), order.end(), [&](uint32_t a, uint32_t b) {
-    const auto& x = recs[a].info;
-    const auto& y = recs[b].info;
-    return x.submitted != y.submitted ? x.submitted < y.submitted : x.id < y.id;
-  });
-  active.reserve(recs.size());
-  idem_index.reserve(recs.size());
-  size_t lost = 0;
-  for (uint32_t idx : order) {
-    auto& r = recs[idx];
-    Status s;
-    if (r.info.state == AllocState::kPlaced) {
-      s = engine->Restore(r.info, now);
+    if (!IsActive(r->info.state)) {
+      done.push_back(std::move(*r));
+    } else if (r->info.state != AllocState::kPlaced) {
+      queued.push_back(std::move(*r));
     } else {
-      RequestSpec spec = r.spec;
-      if (spec.wait) {
-        int64_t left = *spec.wait - (now - r.info.submitted);
-        if (left <= 0) s = Error{ErrorCode::kFailedPrecondition, "its wait ran out while the server was down"};
-        spec.wait = std::max<int64_t>(left, 0);
-      }
-      if (s.ok()) {
-        auto st = engine->Submit(spec, now);
-        if (!st.ok()) s = st.error();
-      }
+      (RestoreAlloc(*r, now, &fix) ? restored : lost)++;
     }
-    if (!s.ok()) {
-      lost++;
-      fix.Delete(Table::kAllocations, r.info.id);
-      AuditEvent a;
-      a.at = now;
-      a.type = "lost";
-      a.id = r.info.id;
-      a.tenant = r.info.tenant;
-      a.reason = "not restored: " + s.message();
-      a.actor = "server";
-      fix.events.push_back(std::move(a));
-      continue;
-    }
-    Meta& m = active[r.info.id];
-    m.tenant = r.info.tenant;
-    m.idem = r.idem;
-    m.actor = r.actor;
-    m.agent = r.agent;
-    AddAgentUsage(m.agent, r.info.requests, r.info.count, +1);
-    m.lease_ms = r.lease_ms;
-    if (r.info.state == AllocState::kQueued) m.spec = std::make_unique<RequestSpec>(std::move(r.spec));
-    tenant_active[m.tenant]++;
-    if (!m.idem.empty()) idem_index[m.tenant + "\n" + m.idem] = r.info.id;
-  }
+    return Status::Ok();
+  });
+  if (!scanned.ok()) return scanned;
+  if (Status st = finish_head(); !st.ok()) return st;
+  int64_t t_placed = SteadyMicros();
+  std::sort(queued.begin(), queued.end(), [](const server::AllocRecord& a, const server::AllocRecord& b) {
+    return a.info.submitted != b.info.submitted ? a.info.submitted < b.info.submitted : a.info.id < b.info.id;
+  });
+  for (auto& r : queued) (RestoreAlloc(r, now, &fix) ? restored : lost)++;
+  queued = {};
   // Finished allocations still in their retention window, oldest first.
   {
     auto ended = [&](const server::AllocRecord& r) { return r.info.ended >= 0 ? r.info.ended : now; };
@@ -164,17 +182,20 @@ Status State::Restore() {
       finished[id] = {std::move(r.info), std::move(r.idem), std::move(r.actor), at, std::move(r.agent)};
       finished_order.push_back(id);
     }
+    done = {};
     PruneFinished(now, &fix);
   }
   // What Restore and re-submission reported is the old state, not news.
   (void)engine->TakeEvents();
   int64_t t_done = SteadyMicros();
-  if (server::Logs(cfg, "info")) std::fprintf(stderr,
-               "{\"level\":\"info\",\"msg\":\"state restored\",\"nodes\":%zu,\"allocations\":%zu,"
-               "\"reservations\":%zu,\"lost\":%zu,\"load_ms\":%lld,\"decode_ms\":%lld,\"restore_ms\":%lld}\n",
-               known_nodes.size(), active.size(), reservations.size(), lost,
-               static_cast<long long>((t_loaded - t_start) / 1000), static_cast<long long>((t_decoded - t_loaded) / 1000),
-               static_cast<long long>((t_done - t_decoded) / 1000));
+  if (server::Logs(cfg, "info"))
+    std::fprintf(stderr,
+                 "{\"level\":\"info\",\"msg\":\"state restored\",\"nodes\":%zu,\"allocations\":%zu,"
+                 "\"reservations\":%zu,\"lost\":%zu,\"head_ms\":%lld,\"placed_ms\":%lld,\"rest_ms\":%lld}\n",
+                 node_meta.size(), restored, reservations.size(), lost,
+                 static_cast<long long>((t_head - t_start) / 1000),
+                 static_cast<long long>((t_placed - t_head) / 1000),
+                 static_cast<long long>((t_done - t_placed) / 1000));
   std::lock_guard<std::mutex> l(mu);
   engine->Schedule(now);
   Collect("server", &fix);

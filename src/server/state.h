@@ -283,9 +283,16 @@ struct State {
 
   Json PoolJson(const PoolRuntime& p) const;
 
-  // Rebuilds the state from the store: tenants, nodes, reservations, then allocations (restore.cc).
+  // Rebuilds the state from the store: tenants, nodes, reservations, then allocations (restore.cc). The
+  // store's rows stream through once; only the first three tables and the allocations that are not placed
+  // are held until their turn.
   Status Restore();
-  Status RestoreNodes(const Snapshot& snap, int64_t now, std::set<std::string>* known, Batch* fixes);
+  using Rows = std::vector<std::pair<std::string, std::string>>;
+  Status RestoreHead(const Rows* tables, int64_t now, Batch* fixes);
+  Status RestoreNodes(const Rows& rows, int64_t now, std::set<std::string>* known, Batch* fixes);
+  // One allocation back into the engine and the indexes; false (with a "lost" audit event in `fixes`)
+  // when the engine refused it.
+  bool RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes);
 
   // Safe with or without mu held.
   void CountRejection(const std::string& reason);

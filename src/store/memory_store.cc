@@ -8,14 +8,31 @@ namespace allot {
 
 const char* TableName(Table t) {
   switch (t) {
-    case Table::kNodes: return "nodes";
-    case Table::kTenants: return "tenants";
-    case Table::kReservations: return "reservations";
-    case Table::kAllocations: return "allocations";
-    case Table::kIdempotency: return "idempotency";
-    case Table::kMeta: return "meta";
+    case Table::kNodes:
+      return "nodes";
+    case Table::kTenants:
+      return "tenants";
+    case Table::kReservations:
+      return "reservations";
+    case Table::kAllocations:
+      return "allocations";
+    case Table::kIdempotency:
+      return "idempotency";
+    case Table::kMeta:
+      return "meta";
   }
   return "?";
+}
+
+Status Store::LoadEach(const LoadFn& fn) {
+  auto snap = Load();
+  if (!snap.ok()) return snap.error();
+  for (int t = 0; t < kNumTables; t++) {
+    for (const auto& [k, v] : snap->tables[t]) {
+      if (Status st = fn(static_cast<Table>(t), k, v); !st.ok()) return st;
+    }
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -43,8 +60,10 @@ class MemoryStore final : public Store {
       }
       for (auto& m : batch.mutations) {
         auto& t = tables_[static_cast<int>(m.table)];
-        if (m.op == Mutation::Op::kPut) t[m.key] = m.value;
-        else t.erase(m.key);
+        if (m.op == Mutation::Op::kPut)
+          t[m.key] = m.value;
+        else
+          t.erase(m.key);
       }
       for (auto& e : batch.events) {
         e.seq = static_cast<int64_t>(events_.size()) + 1;

@@ -17,7 +17,9 @@ namespace {
 class Stmt {
  public:
   Stmt() = default;
-  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr); }
+  Stmt(sqlite3* db, const char* sql) {
+    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr);
+  }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -35,6 +37,14 @@ class Stmt {
 void BindText(sqlite3_stmt* s, int i, const std::string& v) {
   sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
 }
+// The column's bytes, valid until the statement steps again.
+std::string_view ColumnView(sqlite3_stmt* s, int i) {
+  const void* p = sqlite3_column_blob(s, i);
+  int n = sqlite3_column_bytes(s, i);
+  return p == nullptr ? std::string_view()
+                      : std::string_view(static_cast<const char*>(p), static_cast<size_t>(n));
+}
+
 std::string ColumnText(sqlite3_stmt* s, int i) {
   const void* p = sqlite3_column_blob(s, i);
   int n = sqlite3_column_bytes(s, i);
@@ -101,6 +111,20 @@ class SqliteStore final : public Store {
     return snap;
   }
 
+  Status LoadEach(const LoadFn& fn) override {
+    std::lock_guard<std::mutex> l(reader_mu_);
+    Stmt q(reader_, "SELECT tbl, key, value FROM kv ORDER BY tbl, key");
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+      int t = sqlite3_column_int(q.get(), 0);
+      if (t < 0 || t >= kNumTables) continue;
+      if (Status st = fn(static_cast<Table>(t), ColumnView(q.get(), 1), ColumnView(q.get(), 2)); !st.ok())
+        return st;
+    }
+    if (rc != SQLITE_DONE) return Internal(path_ + ": load: " + sqlite3_errmsg(reader_));
+    return Status::Ok();
+  }
+
   void Commit(Batch batch, std::function<void(const Status&)> done) override {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -122,14 +146,15 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<AuditEvent>> Events(const EventQuery& q) override {
-    std::string sql = "SELECT seq, at, type, id, node, tenant, reason, by_, actor FROM events WHERE seq > ?1 AND at >= ?2";
+    std::string sql =
+        "SELECT seq, at, type, id, node, tenant, reason, by_, actor FROM events WHERE seq > ?1 AND at >= ?2";
     if (!q.id.empty()) sql += " AND id = ?3";
     if (!q.tenants.empty()) {
       sql += " AND (";
       for (size_t i = 0; i < q.tenants.size(); i++) {
         int a = 10 + static_cast<int>(2 * i);
-        sql += (i ? " OR " : "") + std::string("tenant = ?") + std::to_string(a) + " OR substr(tenant, 1, length(?" +
-               std::to_string(a + 1) + ")) = ?" + std::to_string(a + 1);
+        sql += (i ? " OR " : "") + std::string("tenant = ?") + std::to_string(a) +
+               " OR substr(tenant, 1, length(?" + std::to_string(a + 1) + ")) = ?" + std::to_string(a + 1);
       }
       sql += ")";
     }
@@ -219,8 +244,8 @@ class SqliteStore final : public Store {
   };
 
   Status OpenConn(sqlite3** db) {
-    int rc = sqlite3_open_v2(path_.c_str(), db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc = sqlite3_open_v2(path_.c_str(), db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) return Internal("cannot open " + path_ + ": " + sqlite3_errstr(rc));
     sqlite3_busy_timeout(*db, 5000);
     return Status::Ok();
@@ -319,7 +344,7 @@ class SqliteStore final : public Store {
   sqlite3* db_ = nullptr;      // the committer's connection (guarded by write_mu_)
   sqlite3* reader_ = nullptr;  // queries (guarded by reader_mu_)
   Stmt put_, del_, ev_, begin_, commit_;
-  int64_t next_seq_ = 1;       // guarded by write_mu_ (and read under mu_ by Load before commits)
+  int64_t next_seq_ = 1;  // guarded by write_mu_ (and read under mu_ by Load before commits)
   std::mutex write_mu_;
   std::mutex reader_mu_;
   mutable std::mutex mu_;
