@@ -106,9 +106,8 @@ void State::RefreshPressure(int64_t now_ms, Batch* b) {
 void State::ObserveAllocated(int64_t now_ms, Batch* b) {
   int before = degradation->level();
   ResourceMap cap = engine->TotalCapacity(), alloc = engine->TotalAllocated();
-  for (const auto& name : engine->ResourceNames()) {
-    degradation->Observe(Ns(now_ms), "allocated", name, Get(alloc, name), Get(cap, name));
-  }
+  for (const auto& name : engine->ResourceNames()) degradation->Record("allocated", name, Get(alloc, name), Get(cap, name));
+  degradation->Evaluate(Ns(now_ms));
   AuditLevel("cluster", *degradation, before, now_ms, b);
 }
 

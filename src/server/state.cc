@@ -34,6 +34,13 @@ net::HttpResponse JsonResponse(int status, Json body, const std::vector<std::str
   return r;
 }
 
+net::HttpResponse JsonTextResponse(int status, std::string body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
 net::HttpResponse ErrorResponse(const ApiError& e) {
   net::HttpResponse r;
   r.status = e.status;
@@ -210,30 +217,49 @@ void State::ScheduleAndCommit(int64_t now, const std::string& actor, Batch batch
   CommitThen(std::move(batch), std::move(responder), std::move(resp), std::move(fire));
 }
 
+void State::WriteAllocFields(server::JsonWriter& w, const AllocationInfo& i, const std::string* idem) const {
+  // In key order, as a Json object (a std::map) writes them.
+  auto time = [&w](const char* key, int64_t ms) {
+    w.Key(key);
+    if (ms < 0) w.Null();
+    else w.String(server::FormatTime(ms));
+  };
+  if (const std::string& agent = AgentOf(i.id); !agent.empty()) w.Key("agent_id").String(agent);
+  w.Key("count").Int(i.count);
+  time("ended", i.ended);
+  time("expires", i.expires);
+  w.Key("id").String(i.id);
+  if (idem != nullptr && !idem->empty()) w.Key("idempotency_key").String(*idem);
+  w.Key("limits");
+  server::WriteResources(w, i.limits);
+  w.Key("node");
+  if (i.nodes.empty()) w.Null();
+  else w.String(i.nodes.front());
+  w.Key("nodes").BeginArray();
+  for (const auto& n : i.nodes) w.String(n);
+  w.EndArray();
+  if (!i.preempted_by.empty()) w.Key("preempted_by").String(i.preempted_by);
+  w.Key("preemptible").Bool(i.preemptible);
+  w.Key("priority").Int(i.priority);
+  w.Key("qos").String(QosClassName(i.qos));
+  w.Key("reason").String(i.reason);
+  w.Key("reason_code").String(ReasonCodeName(i.reason_code));
+  w.Key("requests");
+  server::WriteResources(w, i.requests);
+  if (!i.reservation.empty()) w.Key("reservation").String(i.reservation);
+  time("started", i.started);
+  w.Key("state").String(AllocStateName(i.state));
+  time("submitted", i.submitted);
+  w.Key("tenant").String(i.tenant);
+  w.Key("workflow").String(i.workflow);
+}
+
 Json State::AllocJson(const AllocationInfo& i, const std::string* idem) const {
-  Json j = {{"id", i.id},
-            {"tenant", i.tenant},
-            {"workflow", i.workflow},
-            {"priority", i.priority},
-            {"state", AllocStateName(i.state)},
-            {"node", i.nodes.empty() ? Json(nullptr) : Json(i.nodes.front())},
-            {"nodes", i.nodes},
-            {"requests", server::ResourcesJson(i.requests)},
-            {"limits", server::ResourcesJson(i.limits)},
-            {"count", i.count},
-            {"preemptible", i.preemptible},
-            {"qos", QosClassName(i.qos)},
-            {"submitted", NullableTime(i.submitted)},
-            {"started", NullableTime(i.started)},
-            {"ended", NullableTime(i.ended)},
-            {"expires", NullableTime(i.expires)},
-            {"reason", i.reason},
-            {"reason_code", ReasonCodeName(i.reason_code)}};
-  if (!i.preempted_by.empty()) j["preempted_by"] = i.preempted_by;
-  if (!i.reservation.empty()) j["reservation"] = i.reservation;
-  if (idem != nullptr && !idem->empty()) j["idempotency_key"] = *idem;
-  if (const std::string& agent = AgentOf(i.id); !agent.empty()) j["agent_id"] = agent;
-  return j;
+  server::JsonWriter w;
+  w.BeginObject();
+  WriteAllocFields(w, i, idem);
+  w.EndObject();
+  return Json::parse(w.out());
 }
 
 const std::string& State::AgentOf(const std::string& id) const {
@@ -241,6 +267,25 @@ const std::string& State::AgentOf(const std::string& id) const {
   if (auto a = active.find(id); a != active.end()) return a->second.agent;
   if (auto f = finished.find(id); f != finished.end()) return f->second.agent;
   return kNone;
+}
+
+std::string State::AllocTextById(const std::string& id) {
+  const AllocationInfo* info = nullptr;
+  const std::string* idem = nullptr;
+  auto cur = engine->Get(id);
+  if (auto a = active.find(id); a != active.end()) idem = &a->second.idem;
+  if (cur.ok()) {
+    info = &*cur;
+  } else if (auto f = finished.find(id); f != finished.end()) {
+    info = &f->second.info;
+    idem = &f->second.idem;
+  }
+  if (info == nullptr) return "null";
+  server::JsonWriter w;
+  w.BeginObject();
+  WriteAllocFields(w, *info, idem);
+  w.EndObject();
+  return std::move(w.out());
 }
 
 Json State::AllocJsonById(const std::string& id) {

@@ -43,6 +43,8 @@ bool IsActive(AllocState s);
 net::HttpResponse JsonResponse(int status, const Json& body);
 // With unit warnings: a `warnings` array in the body and a Warning header each (none when empty).
 net::HttpResponse JsonResponse(int status, Json body, const std::vector<std::string>& warnings);
+// An answer whose body is JSON text already (JsonWriter).
+net::HttpResponse JsonTextResponse(int status, std::string body);
 net::HttpResponse ErrorResponse(const ApiError& e);
 bool ValidName(const std::string& s);
 Json NullableTime(int64_t ms);
@@ -223,6 +225,11 @@ struct State {
 
   // The API's view of an allocation; its idempotency key when given, its agent_id from the indexes.
   Json AllocJson(const AllocationInfo& i, const std::string* idem) const;
+  // The same fields written to `w` (inside an object the caller opens and closes, so that it may add its
+  // own keys): the one place an allocation's JSON is spelled. AllocJson reads this text back.
+  void WriteAllocFields(server::JsonWriter& w, const AllocationInfo& i, const std::string* idem) const;
+  // {allocation fields} as text; "null" for an unknown id. REQUIRES: mu held.
+  std::string AllocTextById(const std::string& id);
   // The agent_id an allocation was submitted with ("" if none or unknown).
   const std::string& AgentOf(const std::string& id) const;
 

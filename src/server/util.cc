@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 
 #include "allot/resources.h"
@@ -29,6 +30,63 @@ std::string ErrorBody(const ApiError& e) {
 
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+JsonWriter& JsonWriter::Open(char c) {
+  Comma();
+  out_.push_back(c);
+  comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Close(char c) {
+  out_.push_back(c);
+  comma_ = true;
+  return *this;
+}
+
+void JsonWriter::Append(std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s) plain &= c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  if (!plain) {
+    out_ += Dump(Json(std::string(s)));  // escapes, and U+FFFD for bytes that are not UTF-8
+    return;
+  }
+  out_.push_back('"');
+  out_.append(s);
+  out_.push_back('"');
+}
+
+JsonWriter& JsonWriter::Key(std::string_view key) {
+  Comma();
+  Append(key);
+  out_.push_back(':');
+  comma_ = false;
+  return *this;
+}
+
+JsonWriter& JsonWriter::String(std::string_view s) {
+  Comma();
+  Append(s);
+  comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Int(int64_t v) {
+  Comma();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, end);
+  comma_ = true;
+  return *this;
+}
+
+JsonWriter& JsonWriter::Raw(std::string_view json) {
+  Comma();
+  out_.append(json);
+  comma_ = true;
+  return *this;
+}
+
+
 std::optional<ApiError> CheckText(std::string_view text, const std::string& field) {
   if (size_t bad = InvalidUtf8Offset(text); bad != std::string_view::npos) {
     return BadRequest(field, "is not valid UTF-8 (byte " + std::to_string(bad) + ")");
@@ -46,14 +104,47 @@ int64_t WallNowMs() {
 }
 
 std::string FormatTime(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  int64_t frac = ms - static_cast<int64_t>(secs) * 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(frac));
-  return buf;
+  // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar in 400-year eras of 146,097
+  // days, counted from 0000-03-01 so that the leap day ends a year), without gmtime or printf: answers
+  // carry several times each.
+  int64_t days = ms >= 0 ? ms / 86'400'000 : -((-ms + 86'399'999) / 86'400'000);
+  int64_t in_day = ms - days * 86'400'000;
+  int64_t z = days + 719'468;
+  int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+  int64_t doe = z - era * 146'097;                                         // day of the era, 0..146096
+  int64_t yoe = (doe - doe / 1'460 + doe / 36'524 - doe / 146'096) / 365;  // year of the era, 0..399
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                   // day of the year from March 1
+  int64_t mp = (5 * doy + 2) / 153;                                        // month from March, 0..11
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999) {  // outside four digits: as printf writes it
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+                  static_cast<long long>(year), static_cast<long long>(month), static_cast<long long>(day),
+                  static_cast<long long>(in_day / 3'600'000), static_cast<long long>(in_day / 60'000 % 60),
+                  static_cast<long long>(in_day / 1000 % 60), static_cast<long long>(in_day % 1000));
+    return buf;
+  }
+  char out[24];
+  auto put = [&out](int at, int64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; i--, v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  out[4] = '-';
+  put(5, month, 2);
+  out[7] = '-';
+  put(8, day, 2);
+  out[10] = 'T';
+  put(11, in_day / 3'600'000, 2);
+  out[13] = ':';
+  put(14, in_day / 60'000 % 60, 2);
+  out[16] = ':';
+  put(17, in_day / 1000 % 60, 2);
+  out[19] = '.';
+  put(20, in_day % 1000, 3);
+  out[23] = 'Z';
+  return std::string(out, 24);
 }
 
 std::optional<int64_t> ParseTime(std::string_view t) {
@@ -369,6 +460,15 @@ Json ResourcesJson(const ResourceMap& m) {
     if (k == "gpu") j["gpu_milli"] = v;
   }
   return j;
+}
+
+void WriteResources(JsonWriter& w, const ResourceMap& m) {
+  w.BeginObject();
+  for (const auto& [k, v] : m) {
+    w.Key(k).Int(ToOutputUnits(k, v));
+    if (k == "gpu") w.Key("gpu_milli").Int(v);
+  }
+  w.EndObject();
 }
 
 Json RawResources(const ResourceMap& m) {

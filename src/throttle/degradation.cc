@@ -23,7 +23,8 @@ Status LevelThresholds::Validate() const {
     if (!(percent[i] > 0) || !std::isfinite(percent[i])) {
       return InvalidArgument("thresholds: level " + std::to_string(i + 1) + " must be a positive percent");
     }
-    if (i > 0 && !(percent[i] > percent[i - 1])) return InvalidArgument("thresholds: must increase with the level");
+    if (i > 0 && !(percent[i] > percent[i - 1]))
+      return InvalidArgument("thresholds: must increase with the level");
   }
   return Status::Ok();
 }
@@ -51,9 +52,7 @@ DegradationMonitor::DegradationMonitor(DegradationOptions o) : o_(std::move(o)) 
   assert(ValidateDegradationOptions(o_).ok());
 }
 
-int DegradationMonitor::LevelOf(std::string_view resource, double percent, double shift) const {
-  auto it = o_.per_resource.find(resource);
-  const LevelThresholds& t = it != o_.per_resource.end() ? it->second : o_.defaults;
+int DegradationMonitor::LevelOf(const LevelThresholds& t, double percent, double shift) {
   int level = 0;
   for (size_t i = 0; i < 4; ++i) {
     if (percent >= t.percent[i] - shift) level = static_cast<int>(i) + 1;
@@ -61,42 +60,53 @@ int DegradationMonitor::LevelOf(std::string_view resource, double percent, doubl
   return level;
 }
 
-int DegradationMonitor::Compute(double shift, std::string* worst, double* worst_percent) const {
+int DegradationMonitor::Compute(double shift, int* worst) const {
   int level = 0;
-  for (const auto& [key, pct] : percent_) {
-    const int l = LevelOf(key.second, pct, shift);
-    if (l > level || (worst != nullptr && worst->empty())) {
-      if (worst != nullptr) *worst = key.first.empty() ? key.second : key.first + "/" + key.second;
-      if (worst_percent != nullptr) *worst_percent = pct;
-    }
+  if (worst != nullptr) *worst = -1;
+  for (size_t i = 0; i < samples_.size(); i++) {
+    const int l = LevelOf(*samples_[i].thresholds, samples_[i].percent, shift);
+    if (worst != nullptr && (l > level || *worst < 0)) *worst = static_cast<int>(i);
     level = std::max(level, l);
   }
   return level;
 }
 
+std::string DegradationMonitor::WorstName(int worst) const {
+  if (worst < 0) return "";
+  const Sample& s = samples_[static_cast<size_t>(worst)];
+  return s.scope.empty() ? s.resource : s.scope + "/" + s.resource;
+}
+
 int DegradationMonitor::RawLevel(std::string* worst, double* worst_percent) const {
-  if (worst != nullptr) worst->clear();
-  return Compute(0, worst, worst_percent);
+  int w = -1;
+  int level = Compute(0, &w);
+  if (worst != nullptr) *worst = WorstName(w);
+  if (worst_percent != nullptr && w >= 0) *worst_percent = samples_[static_cast<size_t>(w)].percent;
+  return level;
 }
 
 int DegradationMonitor::Evaluate(int64_t now_ns) {
-  std::string worst;
-  double pct = 0;
-  const int raw = RawLevel(&worst, &pct);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, " at %.1f%%", pct);
+  // Words only for a change: a sample that changes nothing formats nothing.
+  auto why = [&](int worst) {
+    if (worst < 0) return std::string("idle");
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " at %.1f%%", samples_[static_cast<size_t>(worst)].percent);
+    return WorstName(worst) + buf;
+  };
+  int worst = -1;
+  const int raw = Compute(0, &worst);
   if (raw > level_) {
-    changes_.push_back({now_ns, level_, raw, worst + buf});
+    changes_.push_back({now_ns, level_, raw, why(worst)});
     level_ = raw;
     below_since_ = INT64_MIN;
   } else {
     // Falling needs every resource under its thresholds minus the margin (a lower "shifted" level) ...
-    const int shifted = Compute(o_.margin, nullptr, nullptr);
+    const int shifted = Compute(o_.margin, nullptr);
     if (shifted < level_) {
       if (below_since_ == INT64_MIN || now_ns < below_since_) below_since_ = now_ns;
       // ... for the whole dwell time; then it falls to what the shifted thresholds give.
       if (now_ns - below_since_ >= o_.dwell_ns) {
-        changes_.push_back({now_ns, level_, shifted, worst.empty() ? "idle" : worst + buf});
+        changes_.push_back({now_ns, level_, shifted, why(worst)});
         level_ = shifted;
         below_since_ = INT64_MIN;
       }
@@ -108,20 +118,34 @@ int DegradationMonitor::Evaluate(int64_t now_ns) {
   return level_;
 }
 
-void DegradationMonitor::Observe(int64_t now_ns, std::string_view scope, std::string_view resource, int64_t used,
-                                 int64_t capacity) {
+void DegradationMonitor::Observe(int64_t now_ns, std::string_view scope, std::string_view resource,
+                                 int64_t used, int64_t capacity) {
+  Record(scope, resource, used, capacity);
+  Evaluate(now_ns);
+}
+
+void DegradationMonitor::Record(std::string_view scope, std::string_view resource, int64_t used,
+                                int64_t capacity) {
   double pct;
   if (capacity <= 0) {
     pct = used > 0 ? 100 : 0;
   } else {
     pct = 100.0 * static_cast<double>(used) / static_cast<double>(capacity);
   }
-  percent_[{std::string(scope), std::string(resource)}] = pct;
-  Evaluate(now_ns);
+  auto before = [&](const Sample& s) { return s.scope != scope ? s.scope < scope : s.resource < resource; };
+  auto it = std::partition_point(samples_.begin(), samples_.end(), before);
+  if (it == samples_.end() || it->scope != scope || it->resource != resource) {
+    auto t = o_.per_resource.find(resource);
+    it = samples_.insert(it, Sample{std::string(scope), std::string(resource), 0,
+                                    t != o_.per_resource.end() ? &t->second : &o_.defaults});
+  }
+  it->percent = pct;
 }
 
 void DegradationMonitor::Forget(int64_t now_ns, std::string_view scope, std::string_view resource) {
-  percent_.erase({std::string(scope), std::string(resource)});
+  samples_.erase(std::remove_if(samples_.begin(), samples_.end(),
+                                [&](const Sample& s) { return s.scope == scope && s.resource == resource; }),
+                 samples_.end());
   Evaluate(now_ns);
 }
 
@@ -145,7 +169,8 @@ Status ValidateAimdOptions(const AimdOptions& o) {
     return InvalidArgument("initial_limit: must be within [min_limit, max_limit]");
   }
   if (!(o.increase > 0)) return InvalidArgument("increase: must be positive");
-  if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) return InvalidArgument("decrease_factor: must be in (0, 1)");
+  if (!(o.decrease_factor > 0 && o.decrease_factor < 1))
+    return InvalidArgument("decrease_factor: must be in (0, 1)");
   if (o.target_latency_ns < 0) return InvalidArgument("target_latency: must not be negative");
   if (o.target_queue_depth < 0) return InvalidArgument("target_queue_depth: must not be negative");
   if (o.target_latency_ns == 0 && o.target_queue_depth == 0) {

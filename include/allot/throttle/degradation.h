@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "allot/result.h"
 
@@ -34,7 +35,7 @@ struct LevelThresholds {
 struct DegradationOptions {
   LevelThresholds defaults;
   std::map<std::string, LevelThresholds, std::less<>> per_resource;  // by resource name ("ephemeral-storage")
-  double margin = 5;       // percentage points below a threshold before the level may fall
+  double margin = 5;                  // percentage points below a threshold before the level may fall
   int64_t dwell_ns = 30'000'000'000;  // and for this long
   std::array<double, 5> scale = {1, 1, 0.5, 0.25, 0};
   // Lowest priority admitted at each level.
@@ -61,10 +62,16 @@ class DegradationMonitor {
  public:
   // REQUIRES: ValidateDegradationOptions(o).ok().
   explicit DegradationMonitor(DegradationOptions o);
+  // Not copied: each sample points at its thresholds in this monitor's options.
+  DegradationMonitor(const DegradationMonitor&) = delete;
+  DegradationMonitor& operator=(const DegradationMonitor&) = delete;
 
   // Records a utilisation sample and re-evaluates the level. capacity <= 0 counts as fully used
   // when used > 0 (a resource that vanished), else as idle.
-  void Observe(int64_t now_ns, std::string_view scope, std::string_view resource, int64_t used, int64_t capacity);
+  void Observe(int64_t now_ns, std::string_view scope, std::string_view resource, int64_t used,
+               int64_t capacity);
+  // Records a sample without re-evaluating: for several at once, then one Evaluate.
+  void Record(std::string_view scope, std::string_view resource, int64_t used, int64_t capacity);
   // Forgets a resource (a pool removed).
   void Forget(int64_t now_ns, std::string_view scope, std::string_view resource);
   // Re-evaluates with the latest samples (lets a pending fall complete once the dwell passed).
@@ -79,11 +86,20 @@ class DegradationMonitor {
   const std::deque<LevelChange>& changes() const { return changes_; }
 
  private:
-  int LevelOf(std::string_view resource, double percent, double shift) const;
-  int Compute(double shift, std::string* worst, double* worst_percent) const;
+  // One (scope, resource) sample; the table keeps them in (scope, resource) order, with their thresholds.
+  struct Sample {
+    std::string scope, resource;
+    double percent = 0;
+    const LevelThresholds* thresholds = nullptr;
+  };
+  static int LevelOf(const LevelThresholds& t, double percent, double shift);
+  // The level the samples give with thresholds lowered by `shift`; the worst sample's index in *worst
+  // (the first of the highest level), or -1 when there is none.
+  int Compute(double shift, int* worst) const;
+  std::string WorstName(int worst) const;
 
   DegradationOptions o_;
-  std::map<std::pair<std::string, std::string>, double> percent_;  // (scope, resource) -> utilisation %
+  std::vector<Sample> samples_;  // few: one per (scope, resource) observed
   int level_ = 0;
   int64_t below_since_ = INT64_MIN;  // since when the margin-shifted level has been below level_
   std::deque<LevelChange> changes_;
@@ -93,8 +109,8 @@ class DegradationMonitor {
 // queue depth exceed their targets and grows by `increase` per healthy interval.
 struct AimdOptions {
   double initial_limit = 100, min_limit = 1, max_limit = 10000;
-  double increase = 1;            // additive step per healthy interval
-  double decrease_factor = 0.5;   // multiplicative step, in (0, 1)
+  double increase = 1;                      // additive step per healthy interval
+  double decrease_factor = 0.5;             // multiplicative step, in (0, 1)
   int64_t target_latency_ns = 100'000'000;  // 0 = ignore latency
   int64_t target_queue_depth = 0;           // 0 = ignore queue depth
   int64_t interval_ns = 1'000'000'000;      // at most one adjustment per interval

@@ -178,16 +178,24 @@ std::optional<ApiError> AgentCapError(const State& srv, const std::string& agent
 // REQUIRES: mu held.
 net::HttpResponse SubmitAnswer(State& srv, const AllocationInfo& info, const std::string& idem,
                                const std::vector<std::string>& warnings) {
-  Json j = srv.AllocJson(info, &idem);
-  j["degradation"] = srv.DegradationJson();
+  JsonWriter w;
+  w.BeginObject();
+  srv.WriteAllocFields(w, info, &idem);
+  w.Key("degradation").Value(srv.DegradationJson());
   int status = info.state == AllocState::kPlaced ? 201 : info.state == AllocState::kQueued ? 202 : 409;
   if (status == 409) {
-    j["error"] = {{"code", info.reason_code != ReasonCode::kNone ? ReasonCodeName(info.reason_code)
-                                                                 : AllocStateName(info.state)},
-                  {"message", "allocation " + info.id + " was " + AllocStateName(info.state) +
-                                  (info.reason.empty() ? "" : ": " + info.reason)}};
+    w.Key("error").BeginObject();
+    w.Key("code").String(info.reason_code != ReasonCode::kNone ? ReasonCodeName(info.reason_code)
+                                                               : AllocStateName(info.state));
+    w.Key("message").String("allocation " + info.id + " was " + AllocStateName(info.state) +
+                            (info.reason.empty() ? "" : ": " + info.reason));
+    w.EndObject();
   }
-  return JsonResponse(status, std::move(j), warnings);
+  if (!warnings.empty()) w.Key("warnings").Value(warnings);
+  w.EndObject();
+  net::HttpResponse resp = JsonTextResponse(status, std::move(w.out()));
+  server::AddWarningHeaders(warnings, &resp.headers);
+  return resp;
 }
 
 void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const net::Responder& r) {
@@ -239,9 +247,12 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
       // A retry: answer with the allocation the first request made, once that is durable.
       auto info = srv.Lookup(it->second);
       if (info) {
-        Json j = srv.AllocJson(*info, &idem);
-        j["degradation"] = srv.DegradationJson();
-        net::HttpResponse resp = JsonResponse(info->state == AllocState::kQueued ? 202 : 201, j);
+        JsonWriter w;
+        w.BeginObject();
+        srv.WriteAllocFields(w, *info, &idem);
+        w.Key("degradation").Value(srv.DegradationJson());
+        w.EndObject();
+        net::HttpResponse resp = JsonTextResponse(info->state == AllocState::kQueued ? 202 : 201, std::move(w.out()));
         resp.headers.push_back({"Idempotent-Replay", "true"});
         srv.CommitThen(Batch{}, r, std::move(resp), {}, ticket.Handoff());
         return;
@@ -361,9 +372,16 @@ void GetAllocation(State& srv, const std::string& id, const net::HttpRequest& re
   if (a != srv.active.end()) idem = &a->second.idem;
   auto f = srv.finished.find(id);
   if (!idem && f != srv.finished.end()) idem = &f->second.idem;
-  Json body = srv.AllocJson(*info, idem);
-  AddQueuePlace(srv, &body);
-  r.Send(JsonResponse(200, body));
+  if (info->state == AllocState::kQueued) {
+    Json body = srv.AllocJson(*info, idem);
+    AddQueuePlace(srv, &body);
+    return r.Send(JsonResponse(200, body));
+  }
+  JsonWriter w;
+  w.BeginObject();
+  srv.WriteAllocFields(w, *info, idem);
+  w.EndObject();
+  r.Send(JsonTextResponse(200, std::move(w.out())));
 }
 
 void ListAllocations(State& srv, const net::HttpRequest& req, const Principal& who, const net::Responder& r) {
@@ -413,12 +431,16 @@ void ListAllocations(State& srv, const net::HttpRequest& req, const Principal& w
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.submitted != b.submitted ? a.submitted < b.submitted : a.id < b.id;
   });
-  Json arr = Json::array();
+  JsonWriter w;
+  w.BeginObject().Key("allocations").BeginArray();
   for (const auto& i : out) {
     auto a = srv.active.find(i.id);
-    arr.push_back(srv.AllocJson(i, a == srv.active.end() ? nullptr : &a->second.idem));
+    w.BeginObject();
+    srv.WriteAllocFields(w, i, a == srv.active.end() ? nullptr : &a->second.idem);
+    w.EndObject();
   }
-  r.Send(JsonResponse(200, {{"allocations", arr}, {"count", total}}));
+  w.EndArray().Key("count").Int(static_cast<int64_t>(total)).EndObject();
+  r.Send(JsonTextResponse(200, std::move(w.out())));
 }
 
 void Release(State& srv, const std::string& id, const Principal& who, const net::Responder& r) {
@@ -428,14 +450,14 @@ void Release(State& srv, const std::string& id, const Principal& who, const net:
   if (!info) return;
   if (!IsActive(info->state)) {
     // Already over: releasing again changes nothing.
-    return srv.CommitThen(Batch{}, r, JsonResponse(200, srv.AllocJsonById(id)));
+    return srv.CommitThen(Batch{}, r, JsonTextResponse(200, srv.AllocTextById(id)));
   }
   int64_t now = server::WallNowMs();
   if (auto s = srv.engine->Release(id, now); !s.ok()) return srv.Invalid(r, server::FromError(s.error()));
   Batch b;
   srv.engine->Schedule(now);
   auto fire = srv.Collect(who.name, &b);
-  srv.CommitThen(std::move(b), r, JsonResponse(200, srv.AllocJsonById(id)), std::move(fire));
+  srv.CommitThen(std::move(b), r, JsonTextResponse(200, srv.AllocTextById(id)), std::move(fire));
 }
 
 void Renew(State& srv, const std::string& id, const net::HttpRequest& req, const Principal& who, const net::Responder& r) {
@@ -477,7 +499,7 @@ void Renew(State& srv, const std::string& id, const net::HttpRequest& req, const
   auto cur = srv.engine->Get(id);
   auto again = srv.active.find(id);
   if (cur.ok() && again != srv.active.end()) b.Put(Table::kAllocations, id, srv.EncodeRecord(*cur, again->second));
-  srv.CommitThen(std::move(b), r, JsonResponse(200, srv.AllocJsonById(id)), std::move(fire));
+  srv.CommitThen(std::move(b), r, JsonTextResponse(200, srv.AllocTextById(id)), std::move(fire));
 }
 
 }  // namespace
