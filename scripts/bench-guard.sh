@@ -9,6 +9,10 @@
 #
 # Usage: scripts/bench-guard.sh [BUILD_DIR] [N]     (defaults: build-host, 300)
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-host}
 N=${2:-300}

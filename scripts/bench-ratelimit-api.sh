@@ -13,6 +13,10 @@
 #        PEER=../shared/peers/redis-ratelimit.sh
 # The server and Redis are stopped by their PIDs (the peer script's PID file), never by name.
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$here/build}
 peer=${PEER:-$here/../shared/peers/redis-ratelimit.sh}

@@ -9,6 +9,10 @@
 #        MIN_TIME=1            (seconds per in-process benchmark)
 # Redis is started and stopped by the peer script (by its PID file), on 127.0.0.1:16379.
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 here=$(cd "$(dirname "$0")/.." && pwd)
 peer=${PEER:-$here/../shared/peers/redis-ratelimit.sh}
 build=${BUILD:-$here/build}

@@ -5,6 +5,10 @@
 #   3. restart time with 1,000,000 active allocations in the store
 # Usage: scripts/bench-server.sh [BUILD_DIR]   (default build/). Prints one JSON line per measurement.
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 B=${1:-build}
 ALLOT=$B/allot

@@ -9,6 +9,10 @@
 # It builds nothing: give the binary as $1 or ALLOT (default build/allot).
 # Usage: scripts/bench-sim-load.sh [ALLOT] ; env REPEAT=3 NODES=300 REQUESTS=5000 BIG=100000 HUGE=0
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 allot=${1:-${ALLOT:-build/allot}}
 [[ -x $allot ]] || { echo "bench-sim-load: no allot binary at $allot (build it first, or pass its path)" >&2; exit 2; }

@@ -43,8 +43,10 @@ Result<nlohmann::json> ParseKeyValues(const std::vector<std::string>& items);
 
 // Renders rows as an aligned text table; the first row is the header.
 std::string Table(const std::vector<std::vector<std::string>>& rows);
-// A resource amount from API output (DESIGN units) in human form: "2500m" cpu as "2.5", bytes as "4Gi".
+// A resource amount from API output (DESIGN units) for a table: cpu as a quantity ("2500m", "4"), bytes as
+// FormatBytesTable ("4Gi", "1G", "~13.86Gi" where the exact form would be longer than 4 digits).
 std::string Human(const std::string& resource, const nlohmann::json& amount);
+// "cpu=2,memory=4Gi": every amount of a resources object through Human.
 std::string ResourcesText(const nlohmann::json& resources);
 // Percent-encodes a path segment (tenant paths keep their '/').
 std::string PathEscape(const std::string& s);

@@ -228,11 +228,23 @@ struct TenantUsage {
   size_t running = 0, queued = 0;
 };
 
+// One scored resource of a node in a decision, for --explain: what the node would hold with the request
+// placed (`requested`, kube-scheduler's non-zero defaults included where the strategy counts them) of
+// what it has (`allocatable`), in internal units, and that resource's own score 0-100 (-1 where the
+// strategy scores the node as a whole: balanced-allocation). "cpu 2/8 -> 25".
+struct ScoreTerm {
+  std::string resource;
+  int64_t requested = 0, allocatable = 0;
+  int64_t score = -1;
+};
+
 // One placement decision, for --explain.
 struct Explanation {
   std::string id;
   TimeMs at = 0;
   std::vector<std::pair<std::string, int64_t>> scores;      // feasible node -> score 0-100
+  // Feasible node -> its scored resources (same order as `scores`; empty for gpu-fragmentation).
+  std::vector<std::pair<std::string, std::vector<ScoreTerm>>> score_terms;
   std::vector<std::pair<std::string, std::string>> filtered;  // node -> why it was filtered out
   std::string chosen;    // node(s), empty if not placed
   std::string outcome;   // placed | queued | preempted victims ... | backfilled | rejected

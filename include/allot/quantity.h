@@ -68,6 +68,16 @@ Result<Quantity> ParseQuantity(std::string_view text, QuantityRange range = Quan
 std::string FormatMilli(int64_t milli);
 std::string FormatBytes(int64_t bytes);
 
+// Bytes for people, exact: the amount in the largest unit, binary (Ki ... Ei) or decimal (k ... E), that
+// holds it as a whole number, whichever has fewer digits (binary on a tie), so an amount shows in the unit
+// it was most likely given in: 4Gi, 1000Mi, 1G, 1536. Always a valid quantity. (FormatBytes, Kubernetes'
+// canonical form, writes 2G as 1953125Ki.)
+std::string FormatBytesExact(int64_t bytes);
+// Bytes in a table meant for people: FormatBytesExact while its number has at most 4 digits, else rounded
+// to 4 significant digits in the largest binary unit it reaches and marked with '~' as not exact:
+// 14536037Ki -> "~13.86Gi", 130072Mi -> "~127Gi". Never in JSON, YAML or anything a program reads.
+std::string FormatBytesTable(int64_t bytes);
+
 // docker / compose memory: a plain number of bytes or a number with b, k, m, g (1024 multiples; "kb",
 // "mb", "gb" too, any case). Returns bytes, rounded up.
 Result<int64_t> ParseDockerMemory(std::string_view text);

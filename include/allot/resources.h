@@ -32,7 +32,8 @@ bool IsMilliResource(std::string_view canonical_name);
 Result<int64_t> ParseResourceAmount(std::string_view canonical_name, std::string_view text);
 // An internal amount as JSON outputs report it (see header comment).
 int64_t ToOutputUnits(std::string_view canonical_name, int64_t amount);
-// An internal amount in Kubernetes quantity form ("1500m", "2Gi", "3").
+// An internal amount in Kubernetes quantity form, exact: "1500m", "3"; bytes as FormatBytesExact ("2Gi",
+// "2G").
 std::string FormatResourceAmount(std::string_view canonical_name, int64_t amount);
 
 // a + b and a × b clamped to the int64 range: sums of amounts (cluster totals, quota checks) saturate

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "allot/progress.h"
 #include "allot/result.h"
 
 namespace allot::sim {
@@ -17,6 +18,7 @@ struct BenchOptions {
   int tenants = 1000;        // with drf: leaf tenants in a 3-level tree
   int reservations = 100;    // with drf: advance reservations on random nodes
   bool preemption = false;   // also time the preemption search for blocked high-priority requests
+  ProgressFn progress;       // "timing decisions", in decisions (called between them, never while timing)
 };
 
 struct BenchResult {

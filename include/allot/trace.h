@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "allot/engine.h"
+#include "allot/progress.h"
 #include "allot/result.h"
 
 namespace allot::trace {
@@ -55,6 +56,7 @@ namespace allot::trace {
 struct ReadOptions {
   bool skip_bad = false;  // count and skip bad rows instead of stopping at the first
   size_t limit = 0;       // stop after this many good rows (0: no limit)
+  ProgressFn progress;    // "reading FILE", in bytes of the file (compressed bytes for .gz)
 };
 struct ReadStats {
   size_t rows = 0;     // good rows handed to the callback
@@ -189,6 +191,7 @@ Status WriteScenario(const TraceWorkload& workload, const EngineOptions& policy,
 struct ReplayOptions {
   EngineOptions policy;
   size_t timeline_points = 48;  // samples of utilisation over time
+  ProgressFn progress;          // "replaying", in jobs submitted
 };
 struct TimelinePoint {
   double t_s = 0;
@@ -295,6 +298,7 @@ struct InflationOptions {
   double arrive_until = 1.0;    // keep arriving (failed pods are dropped) until arrived GPU demand reaches
                                 // this fraction of capacity, for the curve; the headline is the first failure
   size_t curve_points = 100;
+  ProgressFn progress;  // "inflating", as a share of all runs' arrivals (no unit)
 };
 struct InflationSnapshot {
   size_t pods_arrived = 0, pods_placed = 0;

@@ -288,13 +288,15 @@ std::string RecommendationsToTable(const std::vector<ContainerRecommendation>& r
   rows.push_back({"NAMESPACE", "WORKLOAD", "CONTAINER", "CPU", "MEMORY", "CURRENT CPU", "CURRENT MEMORY", "SAVINGS/MO",
                   "CONFIDENCE"});
   auto cpu = [](const std::optional<int64_t>& v) { return v ? FormatMilli(*v) : std::string("-"); };
-  auto mem = [](const std::optional<int64_t>& v) { return v ? FormatBytes(*v) : std::string("-"); };
+  auto mem = [](const std::optional<int64_t>& v) { return v ? FormatBytesTable(*v) : std::string("-"); };
   for (const auto& r : recs) {
     std::ostringstream sav;
     sav << std::fixed << std::setprecision(2) << r.monthly_savings;
-    rows.push_back({r.ns, r.workload, r.container, FormatMilli(r.cpu_request_milli), FormatBytes(r.memory_request_bytes),
-                    r.current ? cpu(r.current->cpu_request_milli) : "-", r.current ? mem(r.current->memory_request_bytes) : "-",
-                    r.current ? sav.str() : "-", r.confidence + " (" + std::to_string(r.samples) + ")"});
+    rows.push_back({r.ns, r.workload, r.container, FormatMilli(r.cpu_request_milli),
+                    FormatBytesTable(r.memory_request_bytes),
+                    r.current ? cpu(r.current->cpu_request_milli) : "-",
+                    r.current ? mem(r.current->memory_request_bytes) : "-", r.current ? sav.str() : "-",
+                    r.confidence + " (" + std::to_string(r.samples) + ")"});
   }
   std::ostringstream o;
   if (markdown) {
@@ -331,11 +333,12 @@ std::string RecommendationsToPatch(const std::vector<ContainerRecommendation>& r
     nlohmann::ordered_json containers = nlohmann::ordered_json::array();
     for (const auto* r : list) {
       nlohmann::ordered_json res;
-      res["requests"] = {{"cpu", FormatMilli(r->cpu_request_milli)}, {"memory", FormatBytes(r->memory_request_bytes)}};
+      res["requests"] = {{"cpu", FormatMilli(r->cpu_request_milli)},
+                         {"memory", FormatBytesExact(r->memory_request_bytes)}};
       if (r->cpu_limit_milli || r->memory_limit_bytes) {
         nlohmann::ordered_json lim = nlohmann::ordered_json::object();
         if (r->cpu_limit_milli) lim["cpu"] = FormatMilli(*r->cpu_limit_milli);
-        if (r->memory_limit_bytes) lim["memory"] = FormatBytes(*r->memory_limit_bytes);
+        if (r->memory_limit_bytes) lim["memory"] = FormatBytesExact(*r->memory_limit_bytes);
         res["limits"] = lim;
       }
       containers.push_back({{"name", r->container}, {"resources", res}});

@@ -1,14 +1,15 @@
 // allot agent --server URL: registers this node with an allot server and reports its usage.
 // module: host
+#include "allot/host/agent.h"
+
 #include <signal.h>
 
 #include <atomic>
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
 
+#include "allot/duration.h"
 #include "cli/command.h"
-#include "allot/host/agent.h"
 
 namespace allot::cli {
 namespace {
@@ -17,14 +18,15 @@ std::atomic<bool> g_agent_stop{false};
 void OnAgentSignal(int) { g_agent_stop = true; }
 
 int RunAgentCommand(const Argv& argv) {
-  ArgParser p("agent", "--server URL [--name N] [--label k=v]... [--interval S] [--once]",
-              "Discovers this node (cores, memory, disks, GPUs, labels), registers it with POST /v1/nodes and\n"
-              "reports observed usage with POST /v1/nodes/{name}/heartbeat every --interval seconds.");
+  ArgParser p(
+      "agent", "--server URL [--name N] [--label k=v]... [--interval D] [--once]",
+      "Discovers this node (cores, memory, disks, GPUs, labels), registers it with POST /v1/nodes and\n"
+      "reports observed usage with POST /v1/nodes/{name}/heartbeat every --interval.");
   p.Option("server", "URL", "allot server (default $ALLOT_SERVER), http://HOST:PORT")
       .Option("token", "T", "bearer token (default $ALLOT_TOKEN)")
       .Option("name", "N", "node name (default: the host name)")
       .Option("label", "K=V", "node label (repeatable)")
-      .Option("interval", "S", "seconds between heartbeats (default 10)")
+      .Option("interval", "D", "time between heartbeats: 10s (default), 500ms, 1m; a plain number is seconds")
       .Option("disk", "PATH", "filesystem to report as ephemeral-storage (repeatable; default /)")
       .Option("proc-root", "DIR", "read /proc files from DIR (recorded roots for tests)")
       .Option("sys-root", "DIR", "read /sys files (cgroup v2) from DIR")
@@ -46,13 +48,9 @@ int RunAgentCommand(const Argv& argv) {
     if (auto st = host::AddLabel(l, &o.labels); !st.ok()) return Fail("agent", st.error());
   }
   if (a->Has("interval")) {
-    std::string v = a->Get("interval");
-    double secs = 0;
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-    if (ec != std::errc() || ptr != v.data() + v.size() || secs < 0.05 || secs > 86400) {
-      return Fail("agent", "--interval \"" + v + "\": expected seconds between 0.05 and 86400");
-    }
-    o.interval = std::chrono::milliseconds(static_cast<int64_t>(secs * 1000));
+    auto ms = ParseDurationFlag("interval", a->Get("interval"), 1000, 50, 86'400'000);
+    if (!ms.ok()) return Fail("agent", ms.error());
+    o.interval = std::chrono::milliseconds(*ms);
   }
   if (a->Has("disk")) o.disks = a->GetAll("disk");
   if (a->Has("proc-root")) o.roots.proc = a->Get("proc-root");

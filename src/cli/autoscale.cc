@@ -1,13 +1,16 @@
 // allot autoscale eval|simulate
 // module: autoscale
+#include "allot/autoscale.h"
+
+#include <charconv>
+#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
-#include "allot/autoscale.h"
+#include "allot/duration.h"
 #include "allot/quantity.h"
 #include "cli/command.h"
 
@@ -16,6 +19,21 @@ namespace {
 
 constexpr const char* kGatesHelp =
     "Kubernetes feature gates, e.g. HPAScaleToZero=true (minReplicas 0 with an Object or External metric)";
+
+// A whole non-negative number, all of `s`.
+std::optional<int64_t> WholeNumber(const std::string& s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < 0) return std::nullopt;
+  return v;
+}
+// A finite number, all of `s`.
+std::optional<double> Number(const std::string& s) {
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
 
 // --feature-gates, when given; errors name the flag.
 Result<autoscale::FeatureGates> GatesFlag(const ParsedArgs& args) {
@@ -29,11 +47,14 @@ Result<autoscale::FeatureGates> GatesFlag(const ParsedArgs& args) {
 }
 
 int RunEval(const Argv& argv) {
-  ArgParser p("autoscale eval", "INPUT",
-              "Kubernetes-exact HPA arithmetic for one reconcile. INPUT (YAML or JSON, `-` for stdin) holds the\n"
-              "HPA object or spec, current_replicas, pods, object/external metric values, recent recommendations\n"
-              "and scale events (see docs/hpa-input.md). Prints {\"desired_replicas\", \"reason\", \"metrics\", ...}.");
+  ArgParser p(
+      "autoscale eval", "INPUT [--json]",
+      "Kubernetes-exact HPA arithmetic for one reconcile. INPUT (YAML or JSON, `-` for stdin) holds the\n"
+      "HPA object or spec, current_replicas, pods, object/external metric values, recent recommendations\n"
+      "and scale events (see docs/hpa-input.md). Prints {\"desired_replicas\", \"reason\", \"metrics\", "
+      "...}.");
   p.Option("feature-gates", "LIST", kGatesHelp);
+  p.Flag("json", "print JSON (the only output; kept so that every data command takes --json)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -66,17 +87,20 @@ Result<std::map<std::string, int64_t>> ParseRequests(const std::string& text) {
 }
 
 int RunSimulate(const Argv& argv) {
-  ArgParser p("autoscale simulate", "--hpa HPA.yaml USAGE.csv [--format json|table] [--plot out.svg]",
-              "Runs an HPA against a usage time series and prints the replica timeline. USAGE.csv has a `time`\n"
-              "column (seconds, strictly increasing) and one column per metric holding the workload's total\n"
-              "(cpu in cores or 500m, memory in bytes or 2Gi, Pods metrics as totals); each total is spread\n"
-              "evenly over the replicas of the moment.");
+  ArgParser p(
+      "autoscale simulate", "--hpa HPA.yaml USAGE.csv [--format json|table] [--json] [--plot out.svg]",
+      "Runs an HPA against a usage time series and prints the replica timeline. USAGE.csv has a `time`\n"
+      "column (seconds, strictly increasing) and one column per metric holding the workload's total\n"
+      "(cpu in cores or 500m, memory in bytes or 2Gi, Pods metrics as totals); each total is spread\n"
+      "evenly over the replicas of the moment.");
   p.Option("hpa", "FILE", "the HPA (autoscaling/v2 object or spec, YAML or JSON)")
       .Option("initial-replicas", "N", "replicas at the first sample (default: minReplicas)")
       .Option("requests", "LIST", "per-pod requests, e.g. cpu=500m,memory=1Gi (default cpu=1)")
-      .Option("sync-period", "SECONDS", "controller resync period (default 15)")
+      .Option("sync-period", "D",
+              "controller resync period: 15s (default), 30s, 1m; a plain number is seconds")
       .Option("tolerance", "X", "global tolerance (default 0.1)")
       .Option("format", "FMT", "json (default) or table")
+      .Flag("json", "print JSON (--format json, the default)")
       .Option("plot", "FILE", "also write the timeline as an SVG line chart")
       .Option("feature-gates", "LIST", kGatesHelp);
   int code = 0;
@@ -98,15 +122,22 @@ int RunSimulate(const Argv& argv) {
   autoscale::SimulationOptions opt;
   opt.initial_replicas = spec->min_replicas > 0 ? spec->min_replicas : 1;
   opt.hpa.hpa_scale_to_zero = gates->hpa_scale_to_zero.value_or(false);
-  try {
-    if (args->Has("initial-replicas")) opt.initial_replicas = std::stoi(args->Get("initial-replicas"));
-    if (args->Has("sync-period")) opt.sync_period_seconds = std::stod(args->Get("sync-period"));
-    if (args->Has("tolerance")) opt.hpa.tolerance = std::stod(args->Get("tolerance"));
-  } catch (const std::exception&) {
-    return Fail("autoscale simulate", "--initial-replicas, --sync-period and --tolerance take numbers");
+  if (args->Has("initial-replicas")) {
+    auto n = WholeNumber(args->Get("initial-replicas"));
+    if (!n || *n > 1'000'000)
+      return Fail("autoscale simulate", "--initial-replicas: expected a whole number 0-1000000");
+    opt.initial_replicas = static_cast<int>(*n);
   }
-  if (opt.initial_replicas < 0 || !(opt.sync_period_seconds > 0) || !(opt.hpa.tolerance >= 0))
-    return Fail("autoscale simulate", "--initial-replicas must be >= 0, --sync-period > 0, --tolerance >= 0");
+  if (args->Has("sync-period")) {
+    auto ms = ParseDurationFlag("sync-period", args->Get("sync-period"), 1000, 1);
+    if (!ms.ok()) return Fail("autoscale simulate", ms.error());
+    opt.sync_period_seconds = static_cast<double>(*ms) / 1000;
+  }
+  if (args->Has("tolerance")) {
+    auto t = Number(args->Get("tolerance"));
+    if (!t || *t < 0) return Fail("autoscale simulate", "--tolerance: expected a number >= 0, e.g. 0.1");
+    opt.hpa.tolerance = *t;
+  }
   if (args->Has("requests")) {
     auto r = ParseRequests(args->Get("requests"));
     if (!r.ok()) return Fail("autoscale simulate", r.error());
@@ -114,7 +145,9 @@ int RunSimulate(const Argv& argv) {
   }
   auto steps = autoscale::Simulate(*spec, *series, opt);
   if (!steps.ok()) return Fail("autoscale simulate", steps.error());
-  std::string format = args->Get("format", "json");
+  auto output = OutputFormat(*args, "json", {"json", "table"});
+  if (!output.ok()) return Fail("autoscale simulate", output.error());
+  const std::string format = *output;
   if (format == "table") {
     std::cout << std::left << std::setw(10) << "TIME" << std::setw(10) << "REPLICAS" << std::setw(10) << "DESIRED"
               << "REASON\n";
@@ -136,8 +169,6 @@ int RunSimulate(const Argv& argv) {
     out["timeline"] = arr;
     out["final_replicas"] = steps->empty() ? opt.initial_replicas : steps->back().desired;
     std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  } else {
-    return Fail("autoscale simulate", "--format must be json or table");
   }
   if (args->Has("plot")) {
     std::ofstream f(args->Get("plot"));
@@ -150,8 +181,9 @@ int RunSimulate(const Argv& argv) {
 
 int RunAutoscale(const Argv& argv) {
   static const char* kUsage =
-      "usage: allot autoscale eval INPUT\n"
-      "       allot autoscale simulate --hpa HPA.yaml USAGE.csv [--format json|table] [--plot out.svg]\n\n"
+      "usage: allot autoscale eval INPUT [--json]\n"
+      "       allot autoscale simulate --hpa HPA.yaml USAGE.csv [--format json|table] [--json] [--plot "
+      "out.svg]\n\n"
       "Kubernetes-exact HPA arithmetic (eval) and an HPA run against a usage time series (simulate).\n"
       "Run `allot autoscale eval --help` or `allot autoscale simulate --help` for details.\n";
   if (argv.empty()) {

@@ -6,6 +6,7 @@
 #include "allot/policy.h"
 #include "allot/sim_bench.h"
 #include "cli/command.h"
+#include "cli/progress.h"
 
 namespace allot::cli {
 namespace {
@@ -27,7 +28,8 @@ int RunBench(const Argv& argv) {
       .Option("tenants", "T", "leaf tenants for --policy drf (default 1000)")
       .Option("reservations", "K", "advance reservations for --policy drf (default 100)")
       .Flag("preemption", "also time preemption searches")
-      .Flag("json", "print JSON (the default; kept for the contract)");
+      .Flag("json", "print JSON (the default; kept for the contract)")
+      .Flag("quiet", "no progress line on the terminal (there is none when stderr is not one)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -56,7 +58,10 @@ int RunBench(const Argv& argv) {
   }
   o.policy = args->Get("policy", o.policy);
   o.preemption = args->Has("preemption");
+  ProgressLine progress(args->Has("quiet"));
+  o.progress = progress.Fn();
   auto r = sim::RunEngineBench(o);
+  progress.Finish();
   if (!r.ok()) return Fail("bench", r.error());
   std::cout << sim::BenchToJson(o, *r);
   return 0;

@@ -71,6 +71,24 @@ const std::vector<std::string>& ParsedArgs::GetAll(const std::string& name) cons
   return it == values.end() ? kEmpty : it->second;
 }
 
+Result<std::string> OutputFormat(const ParsedArgs& a, const std::string& fallback,
+                                 const std::vector<std::string>& formats) {
+  std::string list;
+  for (size_t i = 0; i < formats.size(); i++) {
+    list += (i == 0 ? "" : i + 1 == formats.size() ? " or " : ", ") + formats[i];
+  }
+  std::string f = a.Get("format", fallback);
+  if (std::find(formats.begin(), formats.end(), f) == formats.end()) {
+    return InvalidArgument("--format \"" + f + "\": use " + list);
+  }
+  if (a.Has("json")) {
+    if (a.Has("format") && f != "json")
+      return InvalidArgument("--json and --format " + f + " contradict each other");
+    return std::string("json");
+  }
+  return f;
+}
+
 ArgParser::ArgParser(std::string command, std::string usage, std::string description) {
   spec_.command = std::move(command);
   spec_.usage = std::move(usage);
@@ -272,6 +290,12 @@ int Main(int argc, char** argv) {
     return 2;
   }
   std::string cmd = argv[1];
+  if (cmd == "help" && argc == 3) {  // `allot help alloc` is `allot alloc --help`
+    for (const auto& c : Commands()) {
+      if (argv[2] == std::string_view(c.name)) return c.run({"--help"});
+    }
+    return Fail("help", std::string("no command \"") + argv[2] + "\" (run `allot --help` for the list)");
+  }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::cout << TopLevelHelp();
     return 0;

@@ -57,6 +57,11 @@ struct ParsedArgs {
   const std::vector<std::string>& GetAll(const std::string& name) const;
 };
 
+// The output format of a command that has --format and --json: "json" with --json (an error when --format
+// names another), else --format's value or `fallback`. Errors name the flag and list `formats`.
+Result<std::string> OutputFormat(const ParsedArgs& a, const std::string& fallback,
+                                 const std::vector<std::string>& formats);
+
 // One option as --help, the man pages and the completions show it.
 struct OptionSpec {
   std::string name;        // without the leading "--"

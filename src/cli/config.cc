@@ -16,7 +16,7 @@ namespace {
 
 nlohmann::ordered_json Amounts(const ResourceMap& m) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : m) j[k] = k == "cpu" || k == "gpu" ? FormatMilli(v) : FormatBytes(v);
+  for (const auto& [k, v] : m) j[k] = FormatResourceAmount(k, v);
   return j;
 }
 
@@ -35,7 +35,8 @@ nlohmann::ordered_json Effective(const ServerConfig& c) {
   j["limits"] = {{"max_concurrent_allocations", c.max_concurrent_allocations},
                  {"max_allocations_per_tenant", c.max_allocations_per_tenant},
                  {"max_cpu_per_agent", c.max_cpu_per_agent > 0 ? FormatMilli(c.max_cpu_per_agent) : "none"},
-                 {"max_memory_per_agent", c.max_memory_per_agent > 0 ? FormatBytes(c.max_memory_per_agent) : "none"}};
+                 {"max_memory_per_agent",
+                  c.max_memory_per_agent > 0 ? FormatBytesExact(c.max_memory_per_agent) : "none"}};
   nlohmann::ordered_json tenants = nlohmann::ordered_json::array();
   for (const auto& t : c.tenants) {
     nlohmann::ordered_json tj = {{"path", t.path}, {"weight", t.weight}};
@@ -53,10 +54,12 @@ nlohmann::ordered_json Effective(const ServerConfig& c) {
 }
 
 int RunConfig(const Argv& argv) {
-  ArgParser p("config", "check FILE...",
-              "Checks server config files as `allot serve --config FILE...` loads them (merged in order; seed\n"
-              "001's config/resource_limits.yaml and config/allocation_policies.yaml as written) and prints the\n"
-              "effective configuration as JSON. Exit 2 with file:line: key on the first error.");
+  ArgParser p(
+      "config", "check FILE... [--json]",
+      "Checks server config files as `allot serve --config FILE...` loads them (merged in order; seed\n"
+      "001's config/resource_limits.yaml and config/allocation_policies.yaml as written) and prints the\n"
+      "effective configuration as JSON. Exit 2 with file:line: key on the first error.");
+  p.Flag("json", "print JSON (the only output; kept so that every data command takes --json)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;

@@ -1,20 +1,21 @@
 // allot guard status|check|wait|run|recommend|metrics: the host resource guard.
 // module: host
+#include "allot/guard.h"
+
 #include <signal.h>
 
 #include <atomic>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
-#include "allot/guard.h"
-#include "allot/resources.h"
-#include "cli/command.h"
+#include "allot/duration.h"
 #include "allot/host/http_server.h"
 #include "allot/host/report.h"
 #include "allot/host/runner.h"
 #include "allot/host/text.h"
+#include "allot/resources.h"
+#include "cli/command.h"
 
 namespace allot::cli {
 namespace {
@@ -25,7 +26,8 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 void CommonOptions(ArgParser& p) {
-  p.Option("config", "FILE", "YAML: tier, limits.{cpu,memory,gpu,disk}.{max,warn}, paths, levels (docs/guard.md)")
+  p.Option("config", "FILE",
+           "YAML: tier, limits.{cpu,memory,gpu,disk}.{max,warn}, paths, levels (docs/guard.md)")
       .Option("tier", "T", "none (default: the seed's limits), auto, large, medium, small, cpu-only")
       .Option("limit", "RES=PCT", "maximum for cpu, memory, gpu or disk, e.g. memory=75 (repeatable)")
       .Option("warn", "RES=PCT", "warn threshold, e.g. disk=60 (repeatable)")
@@ -33,9 +35,13 @@ void CommonOptions(ArgParser& p) {
       .Option("proc-root", "DIR", "read /proc files from DIR (recorded roots for tests)")
       .Option("sys-root", "DIR", "read /sys files (cgroup v2) from DIR")
       .Option("gpus", "FILE", "read GPUs from a recorded JSON list instead of NVML")
-      .Option("state-dir", "DIR", "where the last CPU sample is kept between calls (default $XDG_RUNTIME_DIR/allot or /tmp/allot-UID)")
+      .Option("state-dir", "DIR",
+              "where the last CPU sample is kept between calls (default $XDG_RUNTIME_DIR/allot or "
+              "/tmp/allot-UID)")
       .Flag("no-state", "keep no CPU sample between calls")
-      .Option("cpu-sample-ms", "MS", "without a recent CPU sample, measure this long (0: use the load average)");
+      .Option("cpu-sample-ms", "D",
+              "without a recent CPU sample, measure this long: 100ms, 1s (0: use the load average; a plain "
+              "number is milliseconds)");
 }
 
 void RequestOptions(ArgParser& p) {
@@ -81,11 +87,9 @@ Result<Setup> MakeSetup(const ParsedArgs& a, int default_sample_ms) {
   cpu.state_dir = a.Has("no-state") ? "" : a.Get("state-dir", host::DefaultStateDir());
   cpu.sample_ms = default_sample_ms;
   if (a.Has("cpu-sample-ms")) {
-    std::string v = a.Get("cpu-sample-ms");
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), cpu.sample_ms);
-    if (ec != std::errc() || p != v.data() + v.size() || cpu.sample_ms < 0 || cpu.sample_ms > 60000) {
-      return InvalidArgument("--cpu-sample-ms \"" + v + "\": expected milliseconds 0-60000");
-    }
+    auto ms = ParseDurationFlag("cpu-sample-ms", a.Get("cpu-sample-ms"), 1, 0, 60'000);
+    if (!ms.ok()) return ms.error();
+    cpu.sample_ms = static_cast<int>(*ms);
   }
   s.prober = std::make_shared<host::SystemProber>(roots, cpu);
   s.tier_name = host::HostTierName(s.config.tier);
@@ -118,22 +122,6 @@ Result<GuardRequest> MakeRequest(const ParsedArgs& a, const Setup& s) {
   if (r.disk > 0 && r.paths.empty()) r.paths.push_back(".");
   (void)s;
   return r;
-}
-
-// Seconds: "300", "2.5", "5m", "1h", "30s".
-Result<std::chrono::milliseconds> ParseTimeout(const std::string& text) {
-  std::string t = text;
-  double scale = 1000;
-  if (!t.empty() && (t.back() == 's' || t.back() == 'm' || t.back() == 'h')) {
-    scale = t.back() == 's' ? 1000 : t.back() == 'm' ? 60000 : 3600000;
-    t.pop_back();
-  }
-  double v = -1;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (t.empty() || ec != std::errc() || p != t.data() + t.size() || v < 0 || v > 1e7) {
-    return InvalidArgument("--timeout \"" + text + "\": expected seconds >= 0 (300, 2.5, 5m, 1h)");
-  }
-  return std::chrono::milliseconds(static_cast<int64_t>(v * scale));
 }
 
 std::string JoinReasons(const host::Decision& d) {
@@ -195,11 +183,14 @@ int Status(const Argv& argv) {
 }
 
 int Check(const Argv& argv) {
-  ArgParser p("guard check", "[--memory Q] [--disk Q --path DIR] [--gpu-memory Q] [--cpu N] [--priority P]",
-              "Exits 0 when the work may start now, 1 when not (reasons on stderr), 2 on bad input or a failed probe.");
+  ArgParser p("guard check",
+              "[--memory Q] [--disk Q --path DIR] [--gpu-memory Q] [--cpu N] [--priority P] [--json]",
+              "Exits 0 when the work may start now, 1 when not (reasons on stderr), 2 on bad input or a "
+              "failed probe.");
   RequestOptions(p);
   CommonOptions(p);
   p.Flag("quiet", "print nothing when the answer is go");
+  p.Flag("json", "print the decision as JSON on stdout, go or not (the exit code is the same)");
   int code = 0;
   auto a = p.Parse(argv, &code);
   if (!a) return code;
@@ -211,32 +202,37 @@ int Check(const Argv& argv) {
   host::Guard guard(s->prober, s->config);
   auto d = guard.CanProceed(*req);
   if (!d.ok()) return Fail("guard check", d.error());
+  if (a->Has("json")) {
+    std::cout << host::DecisionJson(*d).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  }
   if (!d->go) {
     for (const auto& r : d->reasons) std::cerr << "allot: guard check: no: " << r << "\n";
     return 1;
   }
   PrintWarnings("guard check", *d);
-  if (!a->Has("quiet")) std::cout << GoLine(*d) << "\n";
+  if (!a->Has("quiet") && !a->Has("json")) std::cout << GoLine(*d) << "\n";
   return 0;
 }
 
 // Shared by wait and run: waits, printing what it waits for. Returns 0 go, 1 timed out, 2 error.
 int WaitUntilGo(const char* what, const ParsedArgs& a, const Setup& s, const GuardRequest& req) {
-  auto timeout = ParseTimeout(a.Get("timeout", "300"));
+  auto timeout = ParseDurationFlag("timeout", a.Get("timeout", "300"));
   if (!timeout.ok()) return Fail(what, timeout.error());
   host::GuardOptions opts;
   if (a.Has("initial-delay")) {
-    auto d = ParseTimeout(a.Get("initial-delay"));
-    if (!d.ok() || d->count() <= 0) return Fail(what, "--initial-delay \"" + a.Get("initial-delay") + "\": expected seconds > 0");
-    opts.initial_backoff = *d;
+    auto d = ParseDurationFlag("initial-delay", a.Get("initial-delay"), 1000, 1);
+    if (!d.ok()) return Fail(what, d.error());
+    opts.initial_backoff = std::chrono::milliseconds(*d);
   }
   host::Guard guard(s.prober, s.config, opts);
   auto start = std::chrono::steady_clock::now();
-  auto d = guard.WaitFor(req, *timeout, [&](const host::Decision& dec, std::chrono::milliseconds next) {
-    char secs[32];
-    std::snprintf(secs, sizeof secs, "%.1f", static_cast<double>(next.count()) / 1000);
-    std::cerr << "allot: " << what << ": waiting for " << JoinReasons(dec) << " (retry in " << secs << " s)\n";
-  });
+  auto d = guard.WaitFor(req, std::chrono::milliseconds(*timeout),
+                         [&](const host::Decision& dec, std::chrono::milliseconds next) {
+                           char secs[32];
+                           std::snprintf(secs, sizeof secs, "%.1f", static_cast<double>(next.count()) / 1000);
+                           std::cerr << "allot: " << what << ": waiting for " << JoinReasons(dec)
+                                     << " (retry in " << secs << " s)\n";
+                         });
   if (!d.ok()) return Fail(what, d.error());
   double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char secs[32];
@@ -255,10 +251,11 @@ int WaitUntilGo(const char* what, const ParsedArgs& a, const Setup& s, const Gua
 }
 
 int Wait(const Argv& argv) {
-  ArgParser p("guard wait", "[--timeout S] [REQUEST OPTIONS]",
-              "Re-checks with exponential backoff and jitter until the work may start (exit 0) or --timeout passes (exit 1).");
-  p.Option("timeout", "S", "give up after S seconds (default 300; 2.5, 5m, 1h)");
-  p.Option("initial-delay", "S", "first retry delay before doubling (default 0.5 s, at most 30 s)");
+  ArgParser p("guard wait", "[--timeout D] [REQUEST OPTIONS]",
+              "Re-checks with exponential backoff and jitter until the work may start (exit 0) or --timeout "
+              "passes (exit 1).");
+  p.Option("timeout", "D", "give up after D: 5m (default 300, seconds), 90s, 1h30m");
+  p.Option("initial-delay", "D", "first retry delay before doubling: 500ms (default), 2s (at most 30s)");
   RequestOptions(p);
   CommonOptions(p);
   int code = 0;
@@ -273,12 +270,13 @@ int Wait(const Argv& argv) {
 }
 
 int Run(const Argv& argv) {
-  ArgParser p("guard run", "[--timeout S] [--cgroup] [REQUEST OPTIONS] -- CMD ARGS...",
-              "Waits like `guard wait`, then runs CMD and exits with its status (128+N when signal N ended it).\n"
-              "With --cgroup, CMD runs in a new cgroup v2 with memory.max = --memory and cpu.max = --cpu when the\n"
-              "hierarchy is writable; otherwise it says so and runs CMD without limits.");
-  p.Option("timeout", "S", "give up after S seconds without running CMD, exit 1 (default 300)");
-  p.Option("initial-delay", "S", "first retry delay before doubling (default 0.5 s)");
+  ArgParser p(
+      "guard run", "[--timeout D] [--cgroup] [REQUEST OPTIONS] -- CMD ARGS...",
+      "Waits like `guard wait`, then runs CMD and exits with its status (128+N when signal N ended it).\n"
+      "With --cgroup, CMD runs in a new cgroup v2 with memory.max = --memory and cpu.max = --cpu when the\n"
+      "hierarchy is writable; otherwise it says so and runs CMD without limits.");
+  p.Option("timeout", "D", "give up after D without running CMD, exit 1: 5m (default 300, seconds), 90s, 1h");
+  p.Option("initial-delay", "D", "first retry delay before doubling: 500ms (default), 2s (at most 30s)");
   p.Flag("cgroup", "run CMD in its own cgroup v2 with the requested memory/cpu limits");
   RequestOptions(p);
   CommonOptions(p);
@@ -307,7 +305,9 @@ int Run(const Argv& argv) {
 }
 
 int Recommend(const Argv& argv) {
-  ArgParser p("guard recommend", "[--path DIR]...", "Actionable lines for every resource at or above its warn threshold.");
+  ArgParser p("guard recommend", "[--path DIR]... [--json]",
+              "Actionable lines for every resource at or above its warn threshold.");
+  p.Flag("json", "print JSON: {level, level_name, recommendations: [lines]}");
   CommonOptions(p);
   int code = 0;
   auto a = p.Parse(argv, &code);
@@ -321,7 +321,16 @@ int Recommend(const Argv& argv) {
   if (!snap.ok()) return Fail("guard recommend", snap.error());
   auto limits = guard.Limits(*snap);
   if (!limits.ok()) return Fail("guard recommend", limits.error());
-  for (const auto& line : host::Recommendations(host::Report(*snap, *limits), snap->load)) std::cout << line << "\n";
+  auto reports = host::Report(*snap, *limits);
+  auto lines = host::Recommendations(reports, snap->load);
+  if (a->Has("json")) {
+    int level = host::HostLevel(reports);
+    nlohmann::ordered_json j = {
+        {"level", level}, {"level_name", host::LevelName(level)}, {"recommendations", lines}};
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
+  for (const auto& line : lines) std::cout << line << "\n";
   return 0;
 }
 

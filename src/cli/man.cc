@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/command.h"
@@ -192,17 +193,61 @@ std::string MainPage(const std::vector<CommandDoc>& docs) {
   return page;
 }
 
+nlohmann::ordered_json SpecJson(const ParserSpec& s) {
+  nlohmann::ordered_json j;
+  j["command"] = s.command;
+  j["usage"] = s.usage;
+  j["description"] = s.description;
+  auto opts = nlohmann::ordered_json::array();
+  for (const auto& o : s.options) {
+    opts.push_back(
+        {{"name", o.name},
+         {"value", o.flag ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(o.value_name)},
+         {"help", o.help}});
+  }
+  j["options"] = std::move(opts);
+  return j;
+}
+
+// The command table as data: what `allot man --json` prints.
+nlohmann::ordered_json CommandJson(const CommandDoc& d) {
+  nlohmann::ordered_json j;
+  j["name"] = d.name;
+  j["summary"] = d.summary;
+  j["parser"] = d.spec ? SpecJson(*d.spec) : nlohmann::ordered_json(nullptr);
+  j["help"] = d.help;
+  auto subs = nlohmann::ordered_json::array();
+  for (const auto& s : d.subcommands) subs.push_back(SpecJson(s));
+  j["subcommands"] = std::move(subs);
+  j["verbs"] = d.verbs;
+  return j;
+}
+
 int RunMan(const Argv& argv) {
-  ArgParser p("man", "[--dir DIR] [COMMAND]",
+  ArgParser p("man", "[--dir DIR | --json] [COMMAND]",
               "Prints the manual page of COMMAND (or allot(1) without one) in roff, e.g.\n"
               "`allot man serve | man -l -`. With --dir, writes allot.1 and allot-COMMAND.1 for every\n"
-              "command into DIR (created if missing) and prints the paths written.");
+              "command into DIR (created if missing) and prints the paths written. With --json, prints\n"
+              "the command table the pages are made from.");
   p.Option("dir", "DIR", "write every page into DIR instead");
+  p.Flag("json",
+         "print the command table instead: every command (or COMMAND) with its options and subcommands");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (args->positionals.size() > 1) return Fail("man", "at most one COMMAND");
   std::vector<CommandDoc> docs = DescribeCommands();
+  if (args->Has("json")) {
+    if (args->Has("dir")) return Fail("man", "give --json or --dir, not both");
+    auto list = nlohmann::ordered_json::array();
+    for (const auto& d : docs) {
+      if (args->positionals.empty() || d.name == args->positionals[0]) list.push_back(CommandJson(d));
+    }
+    if (list.empty()) return Fail("man", "no command \"" + args->positionals[0] + "\" (see `allot --help`)");
+    nlohmann::ordered_json out = {{"commands", std::move(list)}};
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return 0;
+  }
   if (!args->Has("dir")) {
     if (args->positionals.empty()) {
       std::cout << MainPage(docs);

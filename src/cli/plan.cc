@@ -39,6 +39,7 @@ int RunPlan(const Argv& argv) {
               "or - for stdin. Exit 0 ok, 1 when a finding at or above --fail-on exists, 2 on bad input (also\n"
               "when the inputs hold no workload, and for unknown keys under a container's resources).");
   p.Option("format", "FMT", "table (default), markdown or json");
+  p.Flag("json", "print JSON (--format json; the shape is in docs/cli.md)");
   p.Option("env", "NAME", "apply an environment's multipliers (dev 0.5x, staging 1x, prod 1.5x cpu/memory)");
   p.Option("config", "FILE", "YAML with environments: {NAME: {cpu: 0.5, memory: 0.5, gpu: 1}}, lint: {...}, autoscaling: {...}");
   p.Option("namespace", "NS", "namespace for objects that carry none (default: default)");
@@ -62,10 +63,9 @@ int RunPlan(const Argv& argv) {
     return Fail("plan", "no input given (usage: allot plan PATH... [--compose FILE]... [options])");
   }
 
-  std::string format = args->Get("format", "table");
-  if (format != "table" && format != "json" && format != "markdown") {
-    return Fail("plan", "unknown --format \"" + format + "\" (use table, markdown or json)");
-  }
+  auto output = OutputFormat(*args, "table", {"table", "markdown", "json"});
+  if (!output.ok()) return Fail("plan", output.error());
+  const std::string format = *output;
   std::string emit = args->Get("emit");
   if (!emit.empty() && emit != "patch" && emit != "quota" && emit != "hpa" && emit != "override") {
     return Fail("plan", "unknown --emit \"" + emit + "\" (use patch, quota, hpa or override)");

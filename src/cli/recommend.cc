@@ -2,10 +2,12 @@
 // module: autoscale
 #include <cmath>
 #include <ctime>
-#include <tuple>
 #include <iostream>
+#include <tuple>
 
 #include "allot/autoscale.h"
+#include "allot/duration.h"
+#include "allot/resources.h"
 #include "cli/command.h"
 
 namespace allot::cli {
@@ -24,26 +26,23 @@ Result<double> Number(const ParsedArgs& a, const std::string& name, double fallb
   }
 }
 
-// "30s", "15m", "24h", "7d" or plain seconds.
-Result<double> Duration(const std::string& s) {
-  if (s.empty()) return InvalidArgument("empty duration");
-  double mult = 1;
-  std::string num = s;
-  switch (s.back()) {
-    case 's': mult = 1; num.pop_back(); break;
-    case 'm': mult = 60; num.pop_back(); break;
-    case 'h': mult = 3600; num.pop_back(); break;
-    case 'd': mult = 86400; num.pop_back(); break;
-    default: break;
-  }
-  try {
-    size_t pos = 0;
-    double v = std::stod(num, &pos);
-    if (pos != num.size() || !(v >= 0)) throw std::invalid_argument(s);
-    return v * mult;
-  } catch (const std::exception&) {
-    return InvalidArgument("bad duration \"" + s + "\" (use 30s, 15m, 24h, 7d)");
-  }
+// A duration flag in seconds (a plain number is seconds): "30s", "15m", "24h", "7d", "1h30m".
+Result<double> Seconds(const ParsedArgs& a, const std::string& name, const std::string& fallback) {
+  auto ms = ParseDurationFlag(name, a.Get(name, fallback));
+  if (!ms.ok()) return ms.error();
+  return static_cast<double>(*ms) / 1000;
+}
+
+// --min-cpu / --min-memory: a quantity ("25m", "0.1"; "250Mi", "1G"); a plain integer keeps the unit the
+// flag always took (millicores, bytes).
+Result<int64_t> Minimum(const ParsedArgs& a, const std::string& name, const std::string& resource,
+                        int64_t fallback) {
+  if (!a.Has(name)) return fallback;
+  std::string text = a.Get(name);
+  bool plain = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  auto v = ParseResourceAmount(resource, plain && resource == "cpu" ? text + "m" : text);
+  if (!v.ok()) return InvalidArgument("--" + name + " " + v.error().message);
+  return *v;
 }
 
 int RunRecommend(const Argv& argv) {
@@ -53,20 +52,21 @@ int RunRecommend(const Argv& argv) {
               "margin, minimums of 25m / 250Mi. USAGE.csv columns: time,namespace,workload,container,cpu,memory.\n"
               "JSON amounts: cpu in millicores, memory in bytes.");
   p.Option("format", "FMT", "table (default), json or markdown")
+      .Flag("json", "print JSON (--format json; cpu in millicores, memory in bytes)")
       .Option("manifests", "PATH", "Kubernetes YAML (file or directory, repeatable) with today's requests")
       .Option("emit", "WHAT", "`patch`: print kubectl patch commands instead of the report")
       .Option("cpu-percentile", "P", "CPU percentile, 0-100 (default 95)")
       .Option("memory-percentile", "P", "percentile of daily memory peaks, 0-100 (default 100: the peak)")
       .Option("cpu-margin", "F", "CPU safety margin fraction (default 0.15)")
       .Option("memory-margin", "F", "memory safety margin fraction (default 0.15)")
-      .Option("half-life", "DUR", "weight half-life (default 24h)")
-      .Option("min-cpu", "MILLI", "minimum cpu request in millicores (default 25)")
-      .Option("min-memory", "BYTES", "minimum memory request in bytes (default 262144000)")
+      .Option("half-life", "D", "weight half-life: 24h (default), 12h, 3d; a plain number is seconds")
+      .Option("min-cpu", "Q", "minimum cpu request: 25m (default), 0.1; a plain integer is millicores")
+      .Option("min-memory", "Q", "minimum memory request: 250Mi (default), 1Gi; a plain integer is bytes")
       .Option("prometheus", "URL", "query a Prometheus HTTP API (loopback) instead of reading USAGE.csv")
-      .Option("range", "DUR", "with --prometheus: how far back to query (default 7d)")
+      .Option("range", "D", "with --prometheus: how far back to query (default 7d)")
       .Option("end", "UNIX", "with --prometheus: end of the range (default now)")
-      .Option("step", "DUR", "with --prometheus: query resolution (default 5m)")
-      .Option("rate-window", "DUR", "with --prometheus: rate() window (default 5m)");
+      .Option("step", "D", "with --prometheus: query resolution (default 5m)")
+      .Option("rate-window", "D", "with --prometheus: rate() window (default 5m)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -83,20 +83,20 @@ int RunRecommend(const Argv& argv) {
     return Fail("recommend", "percentiles must be in (0, 100]");
   if (!(opt.cpu_margin >= 0) || !(opt.memory_margin >= 0)) return Fail("recommend", "margins must be >= 0");
   if (args->Has("half-life")) {
-    auto d = Duration(args->Get("half-life"));
-    if (!d.ok() || !(*d > 0)) return Fail("recommend", "--half-life: " + (d.ok() ? std::string("must be > 0") : d.error().message));
+    auto d = Seconds(*args, "half-life", "24h");
+    if (!d.ok()) return Fail("recommend", d.error());
+    if (!(*d > 0)) return Fail("recommend", "--half-life: must be longer than 0s");
     opt.half_life_seconds = *d;
   }
-  auto min_cpu = Number(*args, "min-cpu", static_cast<double>(opt.min_cpu_milli));
-  auto min_mem = Number(*args, "min-memory", static_cast<double>(opt.min_memory_bytes));
+  auto min_cpu = Minimum(*args, "min-cpu", "cpu", opt.min_cpu_milli);
   if (!min_cpu.ok()) return Fail("recommend", min_cpu.error());
+  auto min_mem = Minimum(*args, "min-memory", "memory", opt.min_memory_bytes);
   if (!min_mem.ok()) return Fail("recommend", min_mem.error());
-  if (*min_cpu < 0 || *min_mem < 0) return Fail("recommend", "minimums must be >= 0");
-  opt.min_cpu_milli = static_cast<int64_t>(*min_cpu);
-  opt.min_memory_bytes = static_cast<int64_t>(*min_mem);
-  std::string format = args->Get("format", "table");
-  if (format != "table" && format != "json" && format != "markdown")
-    return Fail("recommend", "--format must be table, json or markdown");
+  opt.min_cpu_milli = *min_cpu;
+  opt.min_memory_bytes = *min_mem;
+  auto output = OutputFormat(*args, "table", {"table", "json", "markdown"});
+  if (!output.ok()) return Fail("recommend", output.error());
+  const std::string format = *output;
   if (args->Has("emit") && args->Get("emit") != "patch") return Fail("recommend", "--emit takes `patch`");
 
   std::vector<autoscale::UsageSample> samples;
@@ -104,16 +104,20 @@ int RunRecommend(const Argv& argv) {
     if (!args->positionals.empty()) return Fail("recommend", "give either USAGE.csv or --prometheus, not both");
     autoscale::PrometheusQuery q;
     q.url = args->Get("prometheus");
-    auto range = Duration(args->Get("range", "7d"));
-    auto step = Duration(args->Get("step", "5m"));
-    if (!range.ok()) return Fail("recommend", "--range: " + range.error().message);
-    if (!step.ok() || !(*step > 0)) return Fail("recommend", "--step: must be a positive duration");
+    auto range = Seconds(*args, "range", "7d");
+    if (!range.ok()) return Fail("recommend", range.error());
+    auto step = Seconds(*args, "step", "5m");
+    if (!step.ok()) return Fail("recommend", step.error());
+    if (!(*step > 0)) return Fail("recommend", "--step: must be longer than 0s");
+    auto window = ParseDurationFlag("rate-window", args->Get("rate-window", "5m"), 1000, 1);
+    if (!window.ok()) return Fail("recommend", window.error());
     auto end = Number(*args, "end", static_cast<double>(std::time(nullptr)));
     if (!end.ok()) return Fail("recommend", end.error());
     q.end = *end;
     q.start = q.end - *range;
     q.step = *step;
-    q.rate_window = args->Get("rate-window", "5m");
+    // As PromQL writes durations: "5m", "1h30m"; a fraction of a second in milliseconds.
+    q.rate_window = *window % 1000 == 0 ? FormatDurationMs(*window) : std::to_string(*window) + "ms";
     auto s = autoscale::FetchPrometheusSamples(q);
     if (!s.ok()) return Fail("recommend", s.error());
     if (s->empty()) return Fail("recommend", "prometheus returned no container samples in the range", 1);

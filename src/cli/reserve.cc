@@ -58,6 +58,8 @@ int RunReserve(const Argv& argv) {
     return 0;
   }
   if (!sub.empty()) return Fail("reserve", "unknown subcommand \"" + sub + "\" (list, delete, or options to book)");
+  if (!args->Has("end") && !args->Has("duration"))
+    return Fail("reserve", "give the window's --end TIME or --duration D");
   std::vector<std::string> reqs = args->GetAll("request");
   for (const char* k : {"cpu", "memory", "gpu"}) {
     if (args->Has(k)) reqs.push_back(std::string(k) + "=" + args->Get(k));

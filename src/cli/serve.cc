@@ -34,7 +34,9 @@ int RunServe(const Argv& argv) {
   p.Option("store", "NAME", "sqlite (default: embedded, in --data), memory, or etcd (replicas, leader election)");
   p.Option("etcd-endpoints", "URLS", "etcd client URLs, comma-separated (--store etcd), e.g. http://127.0.0.1:2379");
   p.Option("etcd-prefix", "PREFIX", "key prefix in etcd (default /allot; the leader key is PREFIX/leader)");
-  p.Option("etcd-lease-ttl", "SECONDS", "leader lease TTL: a dead leader is replaced after about this long (default 5)");
+  p.Option("etcd-lease-ttl", "D",
+           "leader lease TTL, whole seconds: 5s (default), 10s, 1m; a dead leader is replaced after about "
+           "this long");
   p.Option("etcd-max-txn-ops", "N", "keys per etcd transaction; match etcd's --max-txn-ops (default 128)");
   p.Option("hash-token", "SECRET", "print the sha256 of SECRET for the config's auth.tokens and exit");
   int code = 0;

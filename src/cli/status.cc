@@ -20,6 +20,8 @@ int RunStatus(const Argv& argv) {
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
+  if (!args->positionals.empty())
+    return Fail("status", "unexpected argument \"" + args->positionals[0] + "\"");
   auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
   if (!client.ok()) return Fail("status", client.error());
   auto r = client->Call("GET", "/v1/utilization");

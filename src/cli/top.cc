@@ -89,13 +89,14 @@ int RunTop(const Argv& argv) {
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("json", "print one frame as JSON ({utilization, nodes, allocations}) and exit");
   p.Flag("once", "print one frame and exit");
-  p.Option("interval", "D", "refresh interval (default 2s)");
+  p.Option("interval", "D", "refresh interval: 2s (default), 500ms, 1m; a plain number is seconds");
   p.Option("tenant", "PATH", "only this tenant subtree's allocations");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  auto interval = server::ParseDurationMs(args->Get("interval", "2s"));
-  if (!interval || *interval < 100) return Fail("top", "--interval must be a duration of at least 100ms");
+  if (!args->positionals.empty()) return Fail("top", "unexpected argument \"" + args->positionals[0] + "\"");
+  auto interval = ParseDurationFlag("interval", args->Get("interval", "2s"), 1000, 100);
+  if (!interval.ok()) return Fail("top", interval.error());
   auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
   if (!client.ok()) return Fail("top", client.error());
   bool once = args->Has("once") || args->Has("json");

@@ -1,12 +1,15 @@
 // allot trace convert|replay|inflate — real workload traces (Alibaba GPU 2023, Google 2011, SWF).
 // module: trace
+#include "allot/trace.h"
+
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "allot/duration.h"
 #include "allot/policy.h"
-#include "allot/trace.h"
 #include "cli/command.h"
+#include "cli/progress.h"
 
 namespace allot::cli {
 namespace {
@@ -14,6 +17,8 @@ namespace {
 constexpr const char* kFormats =
     "TRACE is FORMAT:PATH[,PATH]: alibaba-gpu2023:NODES.csv,PODS.csv | google2011:TASK_EVENTS[.gz][,CPU,MEM marginals]\n"
     "| swf:LOG.swf[.gz]. Gzip files are read as streams.";
+
+constexpr const char* kQuietHelp = "no progress line on the terminal (there is none when stderr is not one)";
 
 std::optional<size_t> ParseCount(const std::string& s) {
   if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 12) return std::nullopt;
@@ -34,9 +39,9 @@ int LoadCommon(const std::string& what, const ParsedArgs& a, trace::TraceSpec* s
     load->limit_jobs = *n;
   }
   if (a.Has("tick")) {
-    auto n = ParseCount(a.Get("tick"));
-    if (!n) return Fail(what, "--tick: expected milliseconds (a non-negative integer)");
-    load->tick_ms = static_cast<TimeMs>(*n);
+    auto ms = ParseDurationFlag("tick", a.Get("tick"), 1, 0, 86'400'000);
+    if (!ms.ok()) return Fail(what, ms.error());
+    load->tick_ms = static_cast<TimeMs>(*ms);
   } else if (spec->format == trace::Format::kGoogle2011) {
     load->tick_ms = 1000;
   }
@@ -51,22 +56,27 @@ int LoadCommon(const std::string& what, const ParsedArgs& a, trace::TraceSpec* s
 }
 
 int Convert(const Argv& raw) {
-  Argv argv;  // -o is the short form of --o (the parser knows long options only)
+  Argv argv;  // -o (and --o, its old spelling) is the short form of --output: the parser knows long options
+              // only
   bool options_done = false;
   for (const auto& x : raw) {
     if (x == "--") options_done = true;
-    argv.push_back(!options_done && x == "-o" ? "--o" : x);
+    bool alias = !options_done && (x == "-o" || x == "--o" || x.rfind("--o=", 0) == 0);
+    argv.push_back(alias ? "--output" + (x.size() > 3 && x[3] == '=' ? x.substr(3) : std::string()) : x);
   }
   ArgParser p("trace convert", "TRACE -o SCENARIO.yaml [--limit N] [--policy NAME] [--backfill] [--skip-bad]",
               std::string("Writes a trace as an `allot sim` scenario (DESIGN.md format).\n") + kFormats);
-  p.Option("o", "FILE", "output scenario file ('-' for stdout)");
+  p.Option("output", "FILE", "the scenario file to write, '-' for stdout (-o FILE for short)");
   p.Option("limit", "N", "keep only the first N jobs by submit time");
-  p.Option("tick", "MS", "round submit and run times up to MS milliseconds (default 0; google2011: 1000)");
+  p.Option("tick", "D",
+           "round submit and run times up to a multiple of D: 1s, 100ms (default 0; google2011: 1s; a plain "
+           "number is milliseconds)");
   p.Option("policy", "NAME",
            "scoring written into the scenario's policy: " + PolicyNames(PolicyKind::kScoring) +
                " (default least-allocated)");
   p.Flag("backfill", "write backfill: true");
   p.Flag("skip-bad", "skip bad rows (and count them) instead of stopping at the first");
+  p.Flag("quiet", kQuietHelp);
   int code = 0;
   auto a = p.Parse(argv, &code);
   if (!a) return code;
@@ -74,10 +84,13 @@ int Convert(const Argv& raw) {
   trace::LoadOptions load;
   EngineOptions policy;
   if (int rc = LoadCommon("trace convert", *a, &spec, &load, &policy); rc >= 0) return rc;
-  if (!a->Has("o")) return Fail("trace convert", "-o FILE is required");
+  if (!a->Has("output")) return Fail("trace convert", "-o FILE (--output) is required");
+  ProgressLine progress(a->Has("quiet"));
+  load.read.progress = progress.Fn();
   auto w = trace::LoadWorkload(spec, load);
+  progress.Finish();
   if (!w.ok()) return Fail("trace convert", w.error());
-  std::string out = a->Get("o");
+  std::string out = a->Get("output");
   Status st;
   if (out == "-") {
     st = trace::WriteScenario(*w, policy, std::cout);
@@ -103,10 +116,13 @@ int ReplayCmd(const Argv& argv) {
   p.Flag("backfill", "EASY backfill instead of strict FCFS");
   p.Flag("compare", "run FCFS and EASY backfill and print both");
   p.Option("limit", "N", "replay only the first N jobs by submit time");
-  p.Option("tick", "MS", "round submit and run times up to MS milliseconds (default 0; google2011: 1000)");
+  p.Option("tick", "D",
+           "round submit and run times up to a multiple of D: 1s, 100ms (default 0; google2011: 1s; a plain "
+           "number is milliseconds)");
   p.Option("points", "N", "samples in the utilisation timeline (default 48)");
   p.Flag("json", "print JSON");
   p.Flag("skip-bad", "skip bad rows (and count them) instead of stopping at the first");
+  p.Flag("quiet", kQuietHelp);
   int code = 0;
   auto a = p.Parse(argv, &code);
   if (!a) return code;
@@ -120,18 +136,28 @@ int ReplayCmd(const Argv& argv) {
     if (!n || *n == 0 || *n > 10000) return Fail("trace replay", "--points: expected 1-10000");
     ro.timeline_points = *n;
   }
+  ProgressLine progress(a->Has("quiet"));
+  load.read.progress = progress.Fn();
+  ro.progress = progress.Fn();
   auto w = trace::LoadWorkload(spec, load);
-  if (!w.ok()) return Fail("trace replay", w.error());
+  if (!w.ok()) {
+    progress.Finish();  // the error starts on a clean line
+    return Fail("trace replay", w.error());
+  }
   std::vector<trace::ReplayReport> reports;
   std::vector<bool> modes = a->Has("compare") ? std::vector<bool>{false, true} : std::vector<bool>{policy.backfill};
   for (bool bf : modes) {
     ro.policy = policy;
     ro.policy.backfill = bf;
     auto r = trace::Replay(*w, ro);
-    if (!r.ok()) return Fail("trace replay", r.error());
+    if (!r.ok()) {
+      progress.Finish();
+      return Fail("trace replay", r.error());
+    }
     r->trace = a->positionals[0];
     reports.push_back(std::move(*r));
   }
+  progress.Finish();
   if (w->stats.skipped > 0) std::cerr << "skipped " << w->stats.skipped << " bad rows (first: " << w->stats.first_skip << ")\n";
   if (w->dropped > 0) std::cerr << "dropped " << w->dropped << " rows: " << w->dropped_reason << "\n";
   std::cout << (a->Has("json") ? trace::ReplayToJson(reports) : trace::ReplayToText(reports));
@@ -154,6 +180,7 @@ int InflateCmd(const Argv& argv) {
   p.Option("plot", "FILE", "write an SVG plot: GPU allocation % vs arrived workload, per policy");
   p.Flag("json", "print JSON");
   p.Flag("skip-bad", "skip bad rows (and count them) instead of stopping at the first");
+  p.Flag("quiet", kQuietHelp);
   int code = 0;
   auto a = p.Parse(argv, &code);
   if (!a) return code;
@@ -189,7 +216,11 @@ int InflateCmd(const Argv& argv) {
   }
   trace::ReadOptions read;
   read.skip_bad = a->Has("skip-bad");
+  ProgressLine progress(a->Has("quiet"));
+  read.progress = progress.Fn();
+  o.progress = progress.Fn();
   auto r = trace::InflateTrace(*spec, o, read);
+  progress.Finish();
   if (!r.ok()) return Fail("trace inflate", r.error());
   if (a->Has("plot")) {
     std::ofstream f(a->Get("plot"));

@@ -3,10 +3,13 @@
 // The scanner mirrors apimachinery's parseQuantityString, and Canonical() mirrors
 // Quantity.CanonicalizeBytes: read them side by side when changing anything here.
 #include "allot/quantity.h"
-#include "allot/utf8.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
+
+#include "allot/utf8.h"
 
 namespace allot {
 namespace {
@@ -455,6 +458,59 @@ Result<Quantity> ParseQuantity(std::string_view text, QuantityRange range) {
 
 std::string FormatMilli(int64_t milli) { return Canonical(static_cast<i128>(milli) * 1'000'000, QuantityFormat::kDecimalSI); }
 std::string FormatBytes(int64_t bytes) { return Canonical(static_cast<i128>(bytes) * kNano, QuantityFormat::kBinarySI); }
+
+std::string FormatBytesExact(int64_t bytes) {
+  if (bytes < 0) {
+    // -2^63 has no positive counterpart; it is a multiple of 1Ei (2^60), so its binary form is exact.
+    if (bytes == INT64_MIN) return "-8Ei";
+    return "-" + FormatBytesExact(-bytes);
+  }
+  if (bytes == 0) return "0";
+  static const char* kBin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+  static const char* kDec[] = {"", "k", "M", "G", "T", "P", "E"};
+  int64_t b = bytes, d = bytes;
+  int bi = 0, di = 0;
+  while (b % 1024 == 0 && bi < 6) {
+    b /= 1024;
+    bi++;
+  }
+  while (d % 1000 == 0 && di < 6) {
+    d /= 1000;
+    di++;
+  }
+  std::string bs = std::to_string(b) + kBin[bi], ds = std::to_string(d) + kDec[di];
+  return std::to_string(d).size() < std::to_string(b).size() ? ds : bs;
+}
+
+std::string FormatBytesTable(int64_t bytes) {
+  std::string exact = FormatBytesExact(bytes);
+  size_t digits = 0;
+  for (char c : exact) digits += c >= '0' && c <= '9';
+  if (digits <= 4) return exact;
+  // The largest binary unit the amount reaches; at most 4 integer digits there (1023.x), so 4 significant
+  // digits need 0-3 decimals.
+  static const char* kBin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+  bool negative = bytes < 0;
+  double v = negative ? -static_cast<double>(bytes) : static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 6) {
+    v /= 1024;
+    unit++;
+  }
+  int int_digits = v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", 4 - int_digits, v);
+  if (std::string_view(buf) == "1024" && unit < 6) {  // 1023.5 and up round to the next unit
+    unit++;
+    std::snprintf(buf, sizeof buf, "1");
+  }
+  std::string num = buf;
+  if (num.find('.') != std::string::npos) {
+    while (num.back() == '0') num.pop_back();
+    if (num.back() == '.') num.pop_back();
+  }
+  return std::string("~") + (negative ? "-" : "") + num + kBin[unit];
+}
 
 namespace {
 // Parses "digits[.digits]" into value × 10^9 (exact, rounded up at the 10^-9 digit).

@@ -49,7 +49,7 @@ int64_t ToOutputUnits(std::string_view name, int64_t amount) {
 
 std::string FormatResourceAmount(std::string_view name, int64_t amount) {
   if (IsMilliResource(name)) return FormatMilli(amount);
-  if (name == "memory" || name == "ephemeral-storage" || name == "storage") return FormatBytes(amount);
+  if (name == "memory" || name == "ephemeral-storage" || name == "storage") return FormatBytesExact(amount);
   return std::to_string(amount);
 }
 

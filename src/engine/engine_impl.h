@@ -182,6 +182,14 @@ struct Engine::Impl {
   bool FitsNow(const Alloc& a, uint32_t ni, TimeMs now, TimeMs end, std::string* why) const;
   bool EverFits(const Alloc& a) const;
   int64_t ScoreNode(const Alloc& a, uint32_t ni) { return scorer->Score(node_view, a, ni); }
+  // --explain: the resources behind node ni's score for `a`, named, into ex->score_terms.
+  void ExplainScore(const Alloc& a, uint32_t ni, Explanation* ex) {
+    std::vector<ScoreTerm> terms;
+    for (const auto& t : scorer->Explain(node_view, a, ni)) {
+      terms.push_back({registry.Name(t.slot), t.requested, t.allocatable, t.score});
+    }
+    ex->score_terms.emplace_back(nodes[ni].name, std::move(terms));
+  }
   void PlaceUnit(uint32_t ai, uint32_t ni);
   void Finalize(uint32_t ai, TimeMs now);
   // Starts the burst grace clock of every ancestor that a placement took over its max.

@@ -8,6 +8,7 @@ namespace {
 
 class MostAllocated final : public ResourceScorer<MostAllocated, true> {
  public:
+  static constexpr bool kPerResource = true;
   int64_t ScoreResources(const int64_t* requested, const int64_t* allocatable, const int64_t* weights, int n) const {
     int64_t node_score = 0, weight_sum = 0;
     for (int i = 0; i < n; i++) {

@@ -292,7 +292,10 @@ void Engine::Impl::Consider(UnitSearch& s, uint32_t ni) {
     }
   }
   int64_t score = ScoreNode(a, ni);
-  if (ex) ex->scores.emplace_back(nodes[ni].name, score);
+  if (ex) {
+    ex->scores.emplace_back(nodes[ni].name, score);
+    ExplainScore(a, ni, ex);
+  }
   if (score > s.best_score || (score == s.best_score && ni < s.best)) {
     s.best_score = score;
     s.best = ni;

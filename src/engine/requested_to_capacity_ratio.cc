@@ -11,6 +11,7 @@ namespace {
 
 class RequestedToCapacityRatio final : public ResourceScorer<RequestedToCapacityRatio, true> {
  public:
+  static constexpr bool kPerResource = true;
   explicit RequestedToCapacityRatio(std::vector<std::pair<int64_t, int64_t>> shape) : shape_(std::move(shape)) {
     for (auto& p : shape_) p.second *= kMaxNodeScore / 10;
   }

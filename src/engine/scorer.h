@@ -75,12 +75,24 @@ class NodeView {
 // kNone: every feasible node is scored exactly.
 enum class ScoreBound { kNone, kMostAllocated, kLeastAllocated };
 
+// One scored resource behind a node's score (--explain): see allot::ScoreTerm.
+struct ResourceTerm {
+  uint16_t slot = 0;
+  int64_t requested = 0, allocatable = 0;
+  int64_t score = -1;  // -1: the strategy has no per-resource score
+};
+
 class Scorer {
  public:
   virtual ~Scorer() = default;
   virtual const char* name() const = 0;
   // The score 0-100 of one unit of `a` on node `ni`. REQUIRES: the unit fits on `ni` now.
   virtual int64_t Score(const NodeView& nodes, const Alloc& a, uint32_t ni) = 0;
+  // The resources behind Score, for --explain (slow is fine). REQUIRES: as Score. Default: none.
+  virtual std::vector<ResourceTerm> Explain(const NodeView& nodes, const Alloc& a, uint32_t ni) {
+    (void)nodes, (void)a, (void)ni;
+    return {};
+  }
   // The bound the placement loop may use; the exact score must never exceed it.
   virtual ScoreBound bound() const { return ScoreBound::kNone; }
   // Whether the bound's columns count kube-scheduler's non-zero cpu and memory requests.
@@ -119,7 +131,9 @@ inline int GatherResources(const NodeView& nodes, const Alloc& a, uint32_t ni, b
 }
 
 // Base of the strategies that score resources: Derived::ScoreResources(requested, allocatable, weights, n)
-// is called with GatherResources' inputs (statically: one virtual call per node, Score).
+// is called with GatherResources' inputs (statically: one virtual call per node, Score). A strategy whose
+// node score is a mean of per-resource scores says so with `static constexpr bool kPerResource = true`:
+// Explain then reports each resource's score (ScoreResources of that resource alone).
 template <typename Derived, bool kNonZero>
 class ResourceScorer : public Scorer {
  public:
@@ -127,6 +141,21 @@ class ResourceScorer : public Scorer {
     int64_t requested[16], allocatable[16], weights[16];
     int n = GatherResources(nodes, a, ni, kNonZero, requested, allocatable, weights);
     return static_cast<const Derived*>(this)->ScoreResources(requested, allocatable, weights, n);
+  }
+  std::vector<ResourceTerm> Explain(const NodeView& nodes, const Alloc& a, uint32_t ni) final {
+    int64_t requested[16], allocatable[16], weights[16];
+    int n = GatherResources(nodes, a, ni, kNonZero, requested, allocatable, weights);
+    std::vector<ResourceTerm> out;
+    for (int i = 0; i < n; i++) {
+      if (allocatable[i] == 0) continue;  // not scored (kube-scheduler skips it)
+      ResourceTerm t{nodes.score_resources()[static_cast<size_t>(i)].first, requested[i], allocatable[i], -1};
+      if constexpr (requires { Derived::kPerResource; }) {
+        const int64_t one = 1;
+        t.score = static_cast<const Derived*>(this)->ScoreResources(&requested[i], &allocatable[i], &one, 1);
+      }
+      out.push_back(t);
+    }
+    return out;
   }
   bool UsesNonZeroRequests() const final { return kNonZero; }
 };

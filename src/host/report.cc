@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <map>
 
-#include "allot/quantity.h"
 #include "allot/host/text.h"
+#include "allot/quantity.h"
+#include "allot/resources.h"
 
 namespace allot::host {
 namespace {
@@ -56,6 +57,31 @@ const char* ResourceState(const ResourceReport& r) {
   return "ok";
 }
 
+namespace {
+nlohmann::ordered_json ResourceJson(const ResourceReport& r) {
+  nlohmann::ordered_json j;
+  j["resource"] = GuardResourceName(r.resource);
+  j["id"] = r.id;
+  if (!r.path.empty()) j["path"] = r.path;
+  if (r.gpu_index >= 0) {
+    j["index"] = r.gpu_index;
+    j["model"] = r.model;
+  }
+  j["capacity"] = r.capacity;
+  j["used"] = r.used;
+  j["used_percent"] = Percent(r.used_bp);
+  j["warn_percent"] = Percent(r.threshold.warn_bp);
+  j["limit_percent"] = Percent(r.threshold.max_bp);
+  j["warn"] = Share(r.capacity, r.threshold.warn_bp);
+  j["limit"] = Share(r.capacity, r.threshold.max_bp);
+  j["headroom"] = r.headroom;
+  j["level"] = r.level;
+  j["state"] = ResourceState(r);
+  if (!r.note.empty()) j["note"] = r.note;
+  return j;
+}
+}  // namespace
+
 nlohmann::ordered_json StatusJson(const std::vector<ResourceReport>& reports, const HostSnapshot* s,
                                   const std::string& tier, const LevelPolicy& levels) {
   nlohmann::ordered_json out;
@@ -65,28 +91,7 @@ nlohmann::ordered_json StatusJson(const std::vector<ResourceReport>& reports, co
   out["level_name"] = LevelName(level);
   out["scale"] = static_cast<double>(levels.scale_bp[static_cast<size_t>(level)]) / 10000.0;
   auto arr = nlohmann::ordered_json::array();
-  for (const auto& r : reports) {
-    nlohmann::ordered_json j;
-    j["resource"] = GuardResourceName(r.resource);
-    j["id"] = r.id;
-    if (!r.path.empty()) j["path"] = r.path;
-    if (r.gpu_index >= 0) {
-      j["index"] = r.gpu_index;
-      j["model"] = r.model;
-    }
-    j["capacity"] = r.capacity;
-    j["used"] = r.used;
-    j["used_percent"] = Percent(r.used_bp);
-    j["warn_percent"] = Percent(r.threshold.warn_bp);
-    j["limit_percent"] = Percent(r.threshold.max_bp);
-    j["warn"] = Share(r.capacity, r.threshold.warn_bp);
-    j["limit"] = Share(r.capacity, r.threshold.max_bp);
-    j["headroom"] = r.headroom;
-    j["level"] = r.level;
-    j["state"] = ResourceState(r);
-    if (!r.note.empty()) j["note"] = r.note;
-    arr.push_back(j);
-  }
+  for (const auto& r : reports) arr.push_back(ResourceJson(r));
   out["resources"] = arr;
   if (s != nullptr) {
     out["load"] = {s->load.one, s->load.five, s->load.fifteen};
@@ -100,6 +105,22 @@ nlohmann::ordered_json StatusJson(const std::vector<ResourceReport>& reports, co
       out["cgroup"] = cg;
     }
   }
+  return out;
+}
+
+nlohmann::ordered_json DecisionJson(const Decision& d) {
+  nlohmann::ordered_json out;
+  out["go"] = d.go;
+  out["priority"] = PriorityName(d.priority);
+  out["level"] = d.level;
+  out["level_name"] = LevelName(d.level);
+  out["scale"] = static_cast<double>(d.scale_bp) / 10000.0;
+  out["reasons"] = d.reasons;
+  out["warnings"] = d.warnings;
+  out["waiting_for"] = d.waiting_for;
+  auto arr = nlohmann::ordered_json::array();
+  for (const auto& r : d.resources) arr.push_back(ResourceJson(r));
+  out["resources"] = arr;
   return out;
 }
 

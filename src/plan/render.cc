@@ -53,24 +53,10 @@ json SizingJson(const SizingResult& s) {
           {"utilization_percent", util}, {"unplaced", s.unplaced}};
 }
 
+// An amount for the plan's tables: cpu as a quantity, bytes as FormatBytesTable (exact up to 4 digits,
+// else "~1.34Gi").
 std::string Human(const std::string& res, int64_t v) {
-  char buf[64];
-  if (res == "cpu") {
-    if (v % 1000 == 0) return std::to_string(v / 1000);
-    return std::to_string(v) + "m";
-  }
-  if (res == "memory" || res == "ephemeral-storage" || res == "storage") {
-    const int64_t mi = 1LL << 20, gi = 1LL << 30;
-    if (v == 0) return "0";
-    if (v % gi == 0) return std::to_string(v / gi) + "Gi";
-    if (v >= gi) {
-      std::snprintf(buf, sizeof buf, "%.2fGi", static_cast<double>(v) / static_cast<double>(gi));
-      return buf;
-    }
-    if (v % mi == 0) return std::to_string(v / mi) + "Mi";
-    std::snprintf(buf, sizeof buf, "%.1fMi", static_cast<double>(v) / static_cast<double>(mi));
-    return buf;
-  }
+  if (res == "memory" || res == "ephemeral-storage" || res == "storage") return FormatBytesTable(v);
   return FormatResourceAmount(res, v);
 }
 

@@ -103,7 +103,7 @@ std::string Human(const std::string& res, const nlohmann::json& amount) {
   if (!amount.is_number_integer()) return amount.is_null() ? "-" : amount.dump();
   int64_t v = amount.get<int64_t>();
   if (res == "cpu") return FormatMilli(v);
-  if (res == "memory" || res == "ephemeral-storage" || res == "storage") return FormatBytes(v);
+  if (res == "memory" || res == "ephemeral-storage" || res == "storage") return FormatBytesTable(v);
   return std::to_string(v);
 }
 

@@ -1,4 +1,6 @@
 // The `allot serve` config file. Every key is checked; an unknown key is an error naming file, line and key.
+#include "allot/throttle/config.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,10 +10,10 @@
 #include <sstream>
 
 #include "allot/policy.h"
+#include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/server.h"
 #include "allot/store.h"
-#include "allot/throttle/config.h"
 #include "server/auth.h"
 #include "server/util.h"
 
@@ -70,6 +72,26 @@ class Reader {
     auto ms = server::ParseDurationMs(n.as<std::string>());
     if (!ms) return Err(n, key, "invalid duration \"" + n.as<std::string>() + "\"");
     *out = *ms;
+    return Status::Ok();
+  }
+  // A whole number of seconds: an integer, or a duration that is whole seconds ("10s", "1m").
+  Status Seconds(const YAML::Node& n, const std::string& key, int64_t lo, int64_t hi, int64_t* out) const {
+    auto ms = n.IsScalar() ? ParseDurationMs(n.as<std::string>()) : std::nullopt;
+    if (!ms || *ms % 1000 != 0) return Err(n, key, "must be whole seconds (10, 10s, 1m)");
+    if (*ms / 1000 < lo || *ms / 1000 > hi) {
+      return Err(n, key, "must be between " + std::to_string(lo) + "s and " + std::to_string(hi) + "s");
+    }
+    *out = *ms / 1000;
+    return Status::Ok();
+  }
+  // Bytes: an integer, or a quantity ("64Mi", "1M").
+  Status Bytes(const YAML::Node& n, const std::string& key, int64_t lo, int64_t hi, int64_t* out) const {
+    if (!n.IsScalar()) return Err(n, key, "must be bytes or a quantity (64Mi, 1M)");
+    auto v = ParseResourceAmount("memory", n.as<std::string>());
+    if (!v.ok()) return Err(n, key, v.error().message);
+    if (*v < lo || *v > hi)
+      return Err(n, key, "must be between " + FormatBytesExact(lo) + " and " + FormatBytesExact(hi));
+    *out = *v;
     return Status::Ok();
   }
   Status Resources(const YAML::Node& n, const std::string& key, ResourceMap* out) const {
@@ -512,7 +534,7 @@ Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out, YAML
   }
   if (l["max_lease"]) ALLOT_TRY(r.Duration(l["max_lease"], "limits.max_lease", &c.max_lease_ms));
   if (l["max_body_bytes"]) {
-    ALLOT_TRY(r.Int(l["max_body_bytes"], "limits.max_body_bytes", 1024, 64 << 20, &v));
+    ALLOT_TRY(r.Bytes(l["max_body_bytes"], "limits.max_body_bytes", 1024, 64 << 20, &v));
     c.max_body_bytes = static_cast<size_t>(v);
   }
   if (l["max_json_depth"]) {
@@ -540,11 +562,11 @@ Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out, YAML
     c.max_connections_per_address = static_cast<size_t>(v);
   }
   if (l["max_pending_output_bytes"]) {
-    ALLOT_TRY(r.Int(l["max_pending_output_bytes"], "limits.max_pending_output_bytes", 0, 64 << 20, &v));
+    ALLOT_TRY(r.Bytes(l["max_pending_output_bytes"], "limits.max_pending_output_bytes", 0, 64 << 20, &v));
     c.max_pending_output_bytes = static_cast<size_t>(v);
   }
   if (l["send_buffer_bytes"]) {
-    ALLOT_TRY(r.Int(l["send_buffer_bytes"], "limits.send_buffer_bytes", 0, 64 << 20, &v));
+    ALLOT_TRY(r.Bytes(l["send_buffer_bytes"], "limits.send_buffer_bytes", 0, 64 << 20, &v));
     c.send_buffer_bytes = static_cast<int>(v);
   }
   return Status::Ok();
@@ -582,7 +604,8 @@ Status ParseStore(const Reader& r, const YAML::Node& n, StoreConfig* out) {
       return r.Err(n["etcd_prefix"], "store.etcd_prefix", "must start with /");
     }
   }
-  if (n["etcd_lease_ttl"]) ALLOT_TRY(r.Int(n["etcd_lease_ttl"], "store.etcd_lease_ttl", 1, 3600, &out->etcd_lease_ttl_s));
+  if (n["etcd_lease_ttl"])
+    ALLOT_TRY(r.Seconds(n["etcd_lease_ttl"], "store.etcd_lease_ttl", 1, 3600, &out->etcd_lease_ttl_s));
   if (n["etcd_max_txn_ops"]) {
     int64_t v = 0;
     ALLOT_TRY(r.Int(n["etcd_max_txn_ops"], "store.etcd_max_txn_ops", 8, 1 << 20, &v));

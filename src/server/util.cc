@@ -184,38 +184,6 @@ std::optional<int64_t> ParseTime(std::string_view t) {
   return std::nullopt;
 }
 
-std::optional<int64_t> ParseDurationMs(std::string_view t) {
-  if (t.empty()) return std::nullopt;
-  double plain = 0;
-  auto [p0, ec0] = std::from_chars(t.data(), t.data() + t.size(), plain);
-  if (ec0 == std::errc() && p0 == t.data() + t.size()) {
-    if (!(plain >= 0) || plain > 1e12) return std::nullopt;
-    return static_cast<int64_t>(std::llround(plain * 1000));
-  }
-  double total = 0;
-  size_t i = 0;
-  while (i < t.size()) {
-    double v = 0;
-    auto [p, ec] = std::from_chars(t.data() + i, t.data() + t.size(), v);
-    if (ec != std::errc() || v < 0) return std::nullopt;
-    i = static_cast<size_t>(p - t.data());
-    size_t j = i;
-    while (j < t.size() && std::isalpha(static_cast<unsigned char>(t[j]))) j++;
-    std::string_view unit = t.substr(i, j - i);
-    double mult;
-    if (unit == "ms") mult = 1;
-    else if (unit == "s") mult = 1000;
-    else if (unit == "m") mult = 60000;
-    else if (unit == "h") mult = 3600000;
-    else if (unit == "d") mult = 86400000;
-    else return std::nullopt;
-    total += v * mult;
-    i = j;
-  }
-  if (total > 1e15) return std::nullopt;
-  return static_cast<int64_t>(std::llround(total));
-}
-
 std::optional<ApiError> JsonDurationMs(const Json& v, const std::string& field, int64_t max_ms, int64_t* out) {
   std::optional<int64_t> ms;
   if (v.is_number()) {

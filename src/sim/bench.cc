@@ -148,6 +148,10 @@ class EngineBench {
         (void)eng_.Forget(r.id);
       }
       util_sum += util;
+      if (o_.progress && i % 1024 == 0) {
+        o_.progress(
+            {"timing decisions", "decisions", static_cast<uint64_t>(i), static_cast<uint64_t>(o_.requests)});
+      }
     }
     double total_us = 0;
     for (double v : lat) total_us += v;

@@ -183,6 +183,20 @@ json ExplainJson(const Explanation& e) {
   json sc = json::object();
   for (const auto& [n, v] : e.scores) sc[n] = v;
   j["scores"] = std::move(sc);
+  // Per node, the resources behind its score, in DESIGN's output units (cpu in millicores, bytes, ...).
+  json terms = json::object();
+  for (const auto& [n, list] : e.score_terms) {
+    json arr = json::array();
+    for (const auto& t : list) {
+      json one = {{"resource", t.resource},
+                  {"requested", ToOutputUnits(t.resource, t.requested)},
+                  {"allocatable", ToOutputUnits(t.resource, t.allocatable)}};
+      one["score"] = t.score >= 0 ? json(t.score) : json(nullptr);
+      arr.push_back(std::move(one));
+    }
+    terms[n] = std::move(arr);
+  }
+  j["score_terms"] = std::move(terms);
   json fl = json::object();
   for (const auto& [n, why] : e.filtered) fl[n] = why;
   j["filtered"] = std::move(fl);
@@ -190,6 +204,18 @@ json ExplainJson(const Explanation& e) {
   j["outcome"] = e.outcome;
   j["detail"] = e.detail;
   return j;
+}
+
+// "cpu 2/8 -> 25, memory 4Gi/16Gi -> 25": what the node would hold of what it has, and each resource's score.
+std::string ScoreTermsText(const std::vector<ScoreTerm>& terms) {
+  std::string out;
+  for (const auto& t : terms) {
+    if (!out.empty()) out += ", ";
+    out += t.resource + " " + FormatResourceAmount(t.resource, t.requested) + "/" +
+           FormatResourceAmount(t.resource, t.allocatable);
+    if (t.score >= 0) out += " -> " + std::to_string(t.score);
+  }
+  return out;
 }
 
 }  // namespace
@@ -288,7 +314,12 @@ std::string ToText(const SimResult& r, bool explain) {
     for (const auto& e : r.explain) {
       o << "  t=" << secs(e.at) << " " << e.id << " -> " << (e.chosen.empty() ? "(none)" : e.chosen) << " ["
         << e.outcome << "] " << e.detail << "\n";
-      for (const auto& [n, v] : e.scores) o << "      score " << n << " = " << v << "\n";
+      for (size_t i = 0; i < e.scores.size(); i++) {
+        o << "      score " << e.scores[i].first << " = " << e.scores[i].second;
+        if (i < e.score_terms.size() && !e.score_terms[i].second.empty())
+          o << " (" << ScoreTermsText(e.score_terms[i].second) << ")";
+        o << "\n";
+      }
       for (const auto& [n, why] : e.filtered) o << "      filtered " << n << ": " << why << "\n";
     }
   }

@@ -1,10 +1,10 @@
 // store::Open: the one place that turns a StoreConfig into a store (see include/allot/store.h).
 #include <charconv>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 
-#include <nlohmann/json.hpp>
-
+#include "allot/duration.h"
 #include "allot/store.h"
 #include "store/etcd_store.h"
 #include "store/leader.h"
@@ -101,9 +101,10 @@ Status SetStoreFlag(std::string_view flag, const std::string& value, StoreConfig
   } else if (flag == "etcd-prefix") {
     config->etcd_prefix = value;
   } else if (flag == "etcd-lease-ttl") {
-    auto v = WholeNumber(value);
-    if (!v) return InvalidArgument("--etcd-lease-ttl: expected a whole number of seconds (1..3600)");
-    config->etcd_lease_ttl_s = *v;
+    auto ms = ParseDurationMs(value);  // 5, 5s, 1m: etcd leases are whole seconds
+    if (!ms || *ms % 1000 != 0)
+      return InvalidArgument("--etcd-lease-ttl: expected whole seconds (5, 5s, 1m; 1s..1h)");
+    config->etcd_lease_ttl_s = *ms / 1000;
   } else if (flag == "etcd-max-txn-ops") {
     auto v = WholeNumber(value);
     if (!v) return InvalidArgument("--etcd-max-txn-ops: expected a whole number (8..1048576)");

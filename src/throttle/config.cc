@@ -4,6 +4,8 @@
 #include <cmath>
 #include <initializer_list>
 
+#include "allot/duration.h"
+
 namespace allot::throttle {
 namespace {
 
@@ -137,36 +139,10 @@ Result<LimitSpec> ParseLevel(const YAML::Node& n, std::string_view where, bool a
 }  // namespace
 
 Result<int64_t> ParseDuration(std::string_view text) {
-  const std::string q = "duration \"" + std::string(text) + "\": ";
-  size_t i = 0;
-  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-  if (i == 0) return InvalidArgument(q + "want a positive number with a unit (ms, s, m, h, d)");
-  double v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + i, v);
-  if (ec != std::errc() || p != text.data() + i) return InvalidArgument(q + "bad number");
-  const std::string_view unit = text.substr(i);
-  double scale;
-  if (unit.empty() || unit == "s") {
-    scale = 1e9;
-  } else if (unit == "ns") {
-    scale = 1;
-  } else if (unit == "us") {
-    scale = 1e3;
-  } else if (unit == "ms") {
-    scale = 1e6;
-  } else if (unit == "m") {
-    scale = 60e9;
-  } else if (unit == "h") {
-    scale = 3600e9;
-  } else if (unit == "d") {
-    scale = 86400e9;
-  } else {
-    return InvalidArgument(q + "unknown unit \"" + std::string(unit) + "\" (want ns, us, ms, s, m, h or d)");
-  }
-  const double ns = std::round(v * scale);
-  if (!(ns >= 1)) return InvalidArgument(q + "must be positive");
-  if (ns > 9e18) return InvalidArgument(q + "too long");
-  return static_cast<int64_t>(ns);
+  auto ns = ParseDurationNs(text);  // the one duration parser (allot/duration.h)
+  if (!ns.ok()) return InvalidArgument("duration " + ns.error().message);
+  if (*ns < 1) return InvalidArgument("duration \"" + std::string(text) + "\": must be positive");
+  return *ns;
 }
 
 namespace {

@@ -65,8 +65,10 @@ Result<InflationReport> Inflate(const std::vector<GpuNode>& nodes, const std::ve
   report.nodes = nodes.size();
   for (const auto& n : nodes) report.gpus += static_cast<size_t>(n.gpus);
   report.pods = pods.size();
+  const uint64_t runs = options.policies.size() * static_cast<uint64_t>(options.seeds);
+  uint64_t run_index = 0;
   for (const auto& policy : options.policies) {
-    for (int s = 0; s < options.seeds; s++) {
+    for (int s = 0; s < options.seeds; s++, run_index++) {
       auto t0 = std::chrono::steady_clock::now();
       InflationRun run;
       run.policy = policy;
@@ -88,6 +90,12 @@ Result<InflationReport> Inflate(const std::vector<GpuNode>& nodes, const std::ve
         const GpuPodShape& pod = shapes[i];
         arrived++;
         arrived_milli += pods[i].GpuDemand();
+        if (options.progress && arrived % 512 == 1) {
+          // Each run as 1000 parts of its arrivals, so the share is the same whatever stop_milli is.
+          uint64_t part = static_cast<uint64_t>(
+              std::min<int64_t>(1000, arrived_milli * 1000 / std::max<int64_t>(1, stop_milli)));
+          options.progress({"inflating", "", run_index * 1000 + part, runs * 1000});
+        }
         auto p = cluster.Choose(pod, policy, &policy_state);
         if (p) {
           cluster.Apply(pod, *p);

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 
 namespace allot::trace {
 
@@ -19,6 +20,9 @@ Status LineReader::Open(const std::string& path) {
     return InvalidArgument(path + ": cannot open: " + (errno != 0 ? std::strerror(errno) : "out of memory"));
   }
   gzbuffer(file_, 1 << 17);
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  size_ = ec ? 0 : static_cast<int64_t>(size);
   return Status::Ok();
 }
 

@@ -31,12 +31,16 @@ class LineReader {
   // Non-empty after a read error.
   const std::string& error() const { return error_; }
   size_t line_number() const { return line_; }  // 1-based number of the last line read
+  // How far into the file reading is, and its size, in bytes as stored (compressed for gzip): progress.
+  int64_t offset() const { return file_ == nullptr ? 0 : static_cast<int64_t>(gzoffset(file_)); }
+  int64_t size() const { return size_; }
 
  private:
   gzFile file_ = nullptr;
   std::string path_, error_;
   std::vector<char> buf_ = std::vector<char>(1 << 16);
   size_t line_ = 0;
+  int64_t size_ = 0;
 };
 
 // Splits on `sep`, keeping empty fields.

@@ -1,6 +1,7 @@
 // Streaming readers of the Alibaba GPU v2023, Google 2011 task_events and SWF formats.
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 
 #include "allot/trace.h"
@@ -36,7 +37,12 @@ Result<ReadStats> ReadLines(const std::string& path, const ReadOptions& options,
   if (auto st = reader.Open(path); !st.ok()) return st.error();
   ReadStats stats;
   std::string line;
+  const std::string phase = "reading " + std::filesystem::path(path).filename().string();
   while (reader.Next(&line)) {
+    if (options.progress && reader.line_number() % 8192 == 1) {
+      options.progress(
+          {phase, "bytes", static_cast<uint64_t>(reader.offset()), static_cast<uint64_t>(reader.size())});
+    }
     bool counted = false;
     // Text fields (names, models, ...) end up in JSON and scenarios: the whole line must be UTF-8.
     std::string why = header && reader.line_number() == 1 ? "" : Utf8Problem(line);

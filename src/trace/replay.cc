@@ -158,6 +158,10 @@ Result<ReplayReport> Replay(const TraceWorkload& w, const ReplayOptions& options
       if (!s.ok()) return Error{s.error().code, "job " + j.id + ": " + s.error().message};
     }
     eng.Schedule(t);
+    if (options.progress && step_no % 64 == 0) {
+      options.progress(
+          {options.policy.backfill ? "replaying (backfill)" : "replaying", "jobs", i, w.jobs.size()});
+    }
     for (const auto& ev : eng.TakeEvents()) {
       if (ev.type != EventType::kPlaced) continue;
       auto it = index.find(ev.id);

@@ -126,5 +126,24 @@ TEST(BenchScripts, FailClearlyInsteadOfBuilding) {
   }
 }
 
+TEST(BenchScripts, EveryOneAnswersHelpWithoutRunningAnything) {
+  TempDir dir;
+  size_t scripts = 0;
+  for (const auto& e : std::filesystem::directory_iterator(SourceDir() + "/scripts")) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("bench-", 0) != 0 || e.path().extension() != ".sh") continue;
+    scripts++;
+    for (const char* flag : {"--help", "-h"}) {
+      // Run from an empty directory with BUILD pointing at it: a script that ran would fail or write there.
+      auto r = RunProgram({"env", "BUILD=" + dir.path(), "sh", "-c", "cd \"$0\" && exec \"$1\" \"$2\"",
+                           dir.path(), e.path().string(), flag});
+      EXPECT_EQ(r.exit_code, 0) << name << " " << flag << ": " << r.err;
+      EXPECT_NE(r.out.find("Usage: scripts/" + name), std::string::npos) << name << ":\n" << r.out;
+      EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << name;
+    }
+  }
+  EXPECT_GE(scripts, 5u);
+}
+
 }  // namespace
 }  // namespace allot::testing

@@ -365,5 +365,45 @@ TEST(QuantityExactTest, CliPrintsExactBigIntegers) {
   EXPECT_NE(r.out.find("\"milli\": 12000000000000000000000,"), std::string::npos) << r.out;
 }
 
+// Bytes for people (issue 15): exact in the unit the amount was most likely given in; in tables, rounded
+// with '~' once the exact number would be longer than 4 digits.
+TEST(FormatBytesTest, ExactInTheLargestUnitWithFewestDigits) {
+  EXPECT_EQ(FormatBytesExact(0), "0");
+  EXPECT_EQ(FormatBytesExact(1536), "1536");  // 1.5Ki is not whole: plain bytes
+  EXPECT_EQ(FormatBytesExact(int64_t{4} << 30), "4Gi");
+  EXPECT_EQ(FormatBytesExact(1000 * (int64_t{1} << 20)), "1000Mi");  // 1048576k has more digits
+  EXPECT_EQ(FormatBytesExact(1'000'000'000), "1G");
+  EXPECT_EQ(FormatBytesExact(2'000'000'000), "2G");  // Kubernetes' canonical form: 1953125Ki
+  EXPECT_EQ(FormatBytes(2'000'000'000), "1953125Ki");
+  EXPECT_EQ(FormatBytesExact(14536037 * int64_t{1024}), "14536037Ki");  // nothing shorter is exact
+  EXPECT_EQ(FormatBytesExact(int64_t{1} << 60), "1Ei");
+  EXPECT_EQ(FormatBytesExact(INT64_MAX), "9223372036854775807");
+  EXPECT_EQ(FormatBytesExact(-(int64_t{3} << 20)), "-3Mi");
+  EXPECT_EQ(FormatBytesExact(INT64_MIN), "-8Ei");
+  // Each is a quantity that parses back to the same bytes.
+  for (int64_t v :
+       {int64_t{1536}, int64_t{1} << 40, int64_t{5'000'000}, int64_t{1234567} * 1024, INT64_MAX}) {
+    auto q = ParseQuantity(FormatBytesExact(v), QuantityRange::kValue);
+    ASSERT_TRUE(q.ok()) << FormatBytesExact(v);
+    EXPECT_EQ(q->Value(), v) << FormatBytesExact(v);
+  }
+}
+
+TEST(FormatBytesTest, TablesRoundLongNumbersAndSaySo) {
+  EXPECT_EQ(FormatBytesTable(int64_t{64} << 30), "64Gi");
+  EXPECT_EQ(FormatBytesTable(5096 * (int64_t{1} << 20)), "5096Mi");  // 4 digits: still exact
+  EXPECT_EQ(FormatBytesTable(1'000'000'000), "1G");
+  EXPECT_EQ(FormatBytesTable(512), "512");
+  // 14536037Ki = 13.8626... Gi; 798853497Ki = 761.84... Gi; 130072Mi = 127.02... Gi.
+  EXPECT_EQ(FormatBytesTable(14536037 * int64_t{1024}), "~13.86Gi");
+  EXPECT_EQ(FormatBytesTable(798853497 * int64_t{1024}), "~761.8Gi");
+  EXPECT_EQ(FormatBytesTable(130072 * (int64_t{1} << 20)), "~127Gi");
+  EXPECT_EQ(FormatBytesTable(12345), "~12.06Ki");
+  // 1023.99Gi rounds to the next unit rather than to "1024Gi".
+  EXPECT_EQ(FormatBytesTable((int64_t{1} << 40) - 1), "~1Ti");
+  EXPECT_EQ(FormatBytesTable(INT64_MAX), "~8Ei");
+  EXPECT_EQ(FormatBytesTable(-(14536037 * int64_t{1024})), "~-13.86Gi");
+}
+
 }  // namespace
 }  // namespace allot

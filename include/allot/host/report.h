@@ -20,6 +20,9 @@ const char* ResourceState(const ResourceReport& r);
 nlohmann::ordered_json StatusJson(const std::vector<ResourceReport>& reports, const HostSnapshot* snapshot,
                                   const std::string& tier, const LevelPolicy& levels = {});
 std::string StatusTable(const std::vector<ResourceReport>& reports);
+// `guard check --json`: go, priority, level, level_name, scale, reasons, warnings, waiting_for and the
+// resources the request touches (as in StatusJson).
+nlohmann::ordered_json DecisionJson(const Decision& d);
 // Actionable lines, one per resource at or above its warn threshold; one "nothing to do" line otherwise.
 std::vector<std::string> Recommendations(const std::vector<ResourceReport>& reports, const LoadAvg& load);
 // Prometheus text exposition format 0.0.4 (valid under `promtool check metrics`).

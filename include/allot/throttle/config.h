@@ -59,7 +59,7 @@ struct ThrottleConfig {
   AimdOptions admission;
 };
 
-// "30s", "100ms", "1.5h", "45" (seconds) -> nanoseconds. Positive only.
+// "30s", "100ms", "1.5h", "1m30s", "45" (seconds) -> nanoseconds, through allot/duration.h. Positive only.
 Result<int64_t> ParseDuration(std::string_view text);
 
 // One key's limits: {rate, burst} or {quota, per, time_zone} or {levels: [...]}. `where` prefixes errors.
