@@ -148,10 +148,11 @@ void Engine::Impl::EnsureSlots() {
   while (cap.size() < r) {
     cap.emplace_back(nodes.size(), 0);
     used.emplace_back(nodes.size(), 0);
-    block_max_free.emplace_back((nodes.size() + kBlock - 1) / kBlock, -1);
   }
   cluster_cap.resize(r, 0);
   cluster_used.resize(r, 0);
+  present_cap.resize(r, 0);
+  present_used.resize(r, 0);
   ResizeColumns();
   for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
   for (auto& t : tenants) {
@@ -216,6 +217,7 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
     int64_t v = a.req.amount(i) * sign;
     used[s][ni] += v;
     if (nodes[ni].up) cluster_used[s] += v;
+    present_used[s] += v;
     for (uint32_t t = a.tenant; t != kNone; t = tenants[t].parent) tenants[t].used[s] += v;
     if (a.reservation >= 0 && reservations[a.reservation].node == ni) reservations[a.reservation].used[s] += v;
   }

@@ -131,7 +131,7 @@ struct Engine::Impl::PassState {
   Shadow shadow;
   // Strict FCFS without backfill: nodes an earlier blocked request could use are held for it.
   std::vector<uint8_t> held;
-  std::vector<double> held_bias;    // simple_bias with held nodes excluded (the kernel then skips them)
+  std::vector<double> held_bias;    // `bias` with held nodes excluded (the kernel then skips them)
   std::vector<uint32_t> unheld;     // schedulable nodes not held yet
   std::vector<int64_t> unheld_max;  // per slot: the most free on one unheld node (as of the last hold)
   size_t held_count = 0;
@@ -251,7 +251,7 @@ bool Engine::Impl::HoldNodesFor(PassState& ps, Alloc& a, Explanation* ex) {
   }
   if (ps.held.empty()) {
     ps.held.assign(nodes.size(), 0);
-    ps.held_bias = simple_bias;
+    ps.held_bias = bias;
     for (uint32_t ni = 0; ni < nodes.size(); ni++)
       if (schedulable[ni]) ps.unheld.push_back(ni);
   }
@@ -263,7 +263,7 @@ bool Engine::Impl::HoldNodesFor(PassState& ps, Alloc& a, Explanation* ex) {
     for (size_t k = 0; k < a.req.size() && ok; k++) ok = a.req.amount(k) <= cap[a.req.slot(k)][ni];
     if (ok && (!(checks_static || nodes[ni].hard_taint) || NodeStaticOk(a, ni, nullptr))) {
       ps.held[ni] = 1;
-      ps.held_bias[ni] = -1e300;
+      ps.held_bias[ni] = engine::kExcludedBias;
       ps.held_count++;
     } else {
       ps.unheld[keep++] = ni;

@@ -1,0 +1,77 @@
+// The placement index: what lets a placement search look at O(log N) node blocks instead of all of them,
+// with the same answer as a scan of every node.
+//
+// BlockTree is a tree over the node blocks (kBlock consecutive nodes each, the leaves) with kFanout
+// children per tree node. Every tree node keeps, per resource slot, the most free on one node below it
+// (a subtree where no node has enough of something free is skipped whole), and the clock of the last
+// change below it. It does not depend on requests; the engine updates it on every usage or node change.
+//
+// ShapeBounds keeps, for one request shape (a request's amounts: most requests share one with many
+// others), an upper bound per tree node on the score any node below could give that shape, and the
+// clock at which it was computed. Bounds are computed lazily, during a search: a bound stays valid while
+// nothing below its tree node changed, so a search pays only for the blocks that changed since the
+// shape's previous search. ShapeCache holds the shapes searched most recently.
+//
+// Thread-safety: none; the engine serialises access.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "engine/state.h"
+
+namespace allot::engine {
+
+class BlockTree {
+ public:
+  static constexpr uint32_t kFanout = 16;
+
+  // Sizes the tree for `blocks` leaves and `slots` resource slots. The layout (and every stamp) changes
+  // only when the leaves outgrow a power of kFanout; returns true then (shape bounds must be dropped).
+  bool Resize(size_t blocks, size_t slots);
+
+  size_t levels() const { return width_.size(); }  // level 0: the blocks; the last: the root
+  uint32_t width(size_t level) const { return width_[level]; }
+  size_t blocks() const { return blocks_; }
+
+  // Per slot, the most free on one node of (level, i); -1 when no schedulable node is below.
+  int64_t max_free(size_t level, uint16_t slot, uint32_t i) const { return max_free_[level][slot][i]; }
+  int64_t MostFree(uint16_t slot) const { return max_free_.back()[slot][0]; }
+  // Sets one block's most free for `slot` and carries the change up.
+  void SetBlockMaxFree(uint16_t slot, uint32_t block, int64_t v);
+
+  // Something in `block` changed (usage, capacity, state): moves the clock and stamps the path up.
+  void Touch(uint32_t block);
+  uint64_t clock() const { return clock_; }
+  uint64_t stamp(size_t level, uint32_t i) const { return stamp_[level][i]; }
+
+ private:
+  size_t blocks_ = 0;
+  std::vector<uint32_t> width_;
+  std::vector<std::vector<std::vector<int64_t>>> max_free_;  // [level][slot][i]
+  std::vector<std::vector<uint64_t>> stamp_;                 // [level][i]
+  uint64_t clock_ = 1;
+};
+
+struct ShapeBounds {
+  std::vector<std::pair<uint16_t, int64_t>> key;  // the request's (slot, amount), by slot
+  uint64_t last_used = 0;
+  std::vector<std::vector<double>> bound;       // [level][i]: at least the score of any node below
+  std::vector<std::vector<uint64_t>> valid_at;  // [level][i]: BlockTree::clock() when `bound` was computed
+};
+
+class ShapeCache {
+ public:
+  static constexpr size_t kShapes = 32;
+  // The bounds of `req`'s shape, new (every bound invalid) if it was not among the kShapes most recent.
+  ShapeBounds& Find(const SmallRes& req, const BlockTree& tree);
+  void Clear() { shapes_.clear(); }
+
+ private:
+  std::vector<std::unique_ptr<ShapeBounds>> shapes_;
+  uint64_t uses_ = 0;
+};
+
+}  // namespace allot::engine
