@@ -81,12 +81,13 @@ struct Engine::Impl {
     return schedulable_count;
   }
 
-  // Allocations.
+  // Allocations (the shapes first: allocations hand theirs back when they go).
+  RequestShapes request_shapes;
   ChunkedVector<Alloc> allocs;
   std::vector<uint32_t> free_slots;
-  IdIndex alloc_index{this, [](const void* ctx, uint32_t ai) -> const std::string& {
-    return static_cast<const Impl*>(ctx)->allocs[ai].id;
-  }};
+  IdIndex alloc_index{this, [](const void* ctx, uint32_t ai) -> std::string_view {
+                        return static_cast<const Impl*>(ctx)->allocs[ai].id;
+                      }};
   uint64_t next_seq = 1;
   uint64_t next_auto_id = 1;
   std::string last_id;

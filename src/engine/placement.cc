@@ -294,8 +294,10 @@ struct Engine::Impl::ShapeQuery {
 };
 
 void Engine::Impl::SearchIndex(UnitSearch& s) {
-  ShapeQuery q{
-      .a = s.a, .sb = shapes.Find(s.a.req, tree), .in = {}, .kernel = bound != engine::ScoreBound::kNone};
+  ShapeQuery q{.a = s.a,
+               .sb = shapes.Find(s.a.req.shape_id(), tree),
+               .in = {},
+               .kernel = bound != engine::ScoreBound::kNone};
   FillKernelInput(s.a, score_resources, free_col, score_used, score_inv, score_nonzero,
                   bound == engine::ScoreBound::kMostAllocated, bias.data(), &q.in);
   SearchSubtree(s, q, tree.levels() - 1, 0);
@@ -464,10 +466,8 @@ void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
   running++;
   a.state = AllocState::kPlaced;
   a.started = now;
-  if (a.duration >= 0) {
-    a.expires = now + a.duration;
-    lease_heap.push({a.expires, ai});
-  }
+  a.when = a.duration >= 0 ? now + a.duration : -1;  // was the wait deadline while queued
+  if (a.duration >= 0) lease_heap.push({a.when, ai});
   SetReason(a, ReasonCode::kNone, "");
   NoteBurst(a, now);
   Emit(EventType::kPlaced, now, a.id, NodeList(a), tenants[a.tenant].path);

@@ -71,15 +71,11 @@ void BlockTree::Touch(uint32_t block) {
   for (size_t l = 0; l < width_.size(); l++, i /= kFanout) stamp_[l][i] = clock_;
 }
 
-ShapeBounds& ShapeCache::Find(const SmallRes& req, const BlockTree& tree) {
-  std::pair<uint16_t, int64_t> key[16];
-  size_t n = std::min<size_t>(req.size(), 16);
-  for (size_t k = 0; k < n; k++) key[k] = {req.slot(k), req.amount(k)};
-  std::sort(key, key + n);
+ShapeBounds& ShapeCache::Find(uint64_t shape, const BlockTree& tree) {
   uses_++;
   ShapeBounds* lru = nullptr;
   for (auto& s : shapes_) {
-    if (s->key.size() == n && std::equal(key, key + n, s->key.begin())) {
+    if (s->shape == shape) {
       s->last_used = uses_;
       return *s;
     }
@@ -90,7 +86,7 @@ ShapeBounds& ShapeCache::Find(const SmallRes& req, const BlockTree& tree) {
     lru = shapes_.back().get();
   }
   // A new shape (or the least recently used one replaced): every bound invalid.
-  lru->key.assign(key, key + n);
+  lru->shape = shape;
   lru->last_used = uses_;
   lru->bound.resize(tree.levels());
   lru->valid_at.resize(tree.levels());

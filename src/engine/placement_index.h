@@ -56,7 +56,7 @@ class BlockTree {
 };
 
 struct ShapeBounds {
-  std::vector<std::pair<uint16_t, int64_t>> key;  // the request's (slot, amount), by slot
+  uint64_t shape = 0;  // RequestShape::id
   uint64_t last_used = 0;
   std::vector<std::vector<double>> bound;       // [level][i]: at least the score of any node below
   std::vector<std::vector<uint64_t>> valid_at;  // [level][i]: BlockTree::clock() when `bound` was computed
@@ -65,8 +65,9 @@ struct ShapeBounds {
 class ShapeCache {
  public:
   static constexpr size_t kShapes = 32;
-  // The bounds of `req`'s shape, new (every bound invalid) if it was not among the kShapes most recent.
-  ShapeBounds& Find(const SmallRes& req, const BlockTree& tree);
+  // The bounds of request shape `shape` (RequestShape::id), new (every bound invalid) if it was not among
+  // the kShapes most recent.
+  ShapeBounds& Find(uint64_t shape, const BlockTree& tree);
   void Clear() { shapes_.clear(); }
 
  private:

@@ -44,7 +44,7 @@ Status Engine::Reserve(const ReservationSpec& r, TimeMs now) {
         if (m.registry.Find(name) == s) busy += v;
       for (uint32_t ai : m.nodes[ni].allocs) {
         const Alloc& a = m.allocs[ai];
-        if (a.expires < 0 || a.expires > r.start) busy += a.req.Get(s);
+        if (a.expires() < 0 || a.expires() > r.start) busy += a.req.Get(s);
       }
       int64_t reserved = 0;
       std::string who;

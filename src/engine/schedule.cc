@@ -25,7 +25,7 @@ std::optional<TimeMs> Engine::NextWakeup() const {
   auto& lease = m.lease_heap;
   while (!lease.empty()) {
     auto [t, ai] = lease.top();
-    if (m.allocs[ai].state == AllocState::kPlaced && m.allocs[ai].expires == t) {
+    if (m.allocs[ai].state == AllocState::kPlaced && m.allocs[ai].expires() == t) {
       consider(t);
       break;
     }
@@ -34,7 +34,7 @@ std::optional<TimeMs> Engine::NextWakeup() const {
   auto& wait = m.wait_heap;
   while (!wait.empty()) {
     auto [t, ai] = wait.top();
-    if (m.allocs[ai].state == AllocState::kQueued && m.allocs[ai].wait_deadline == t) {
+    if (m.allocs[ai].state == AllocState::kQueued && m.allocs[ai].wait_deadline() == t) {
       consider(t);
       break;
     }
@@ -57,7 +57,7 @@ void Engine::Impl::ExpireDue(TimeMs now) {
     auto [t, ai] = lease_heap.top();
     lease_heap.pop();
     Alloc& a = allocs[ai];
-    if (a.state != AllocState::kPlaced || a.expires != t) continue;
+    if (a.state != AllocState::kPlaced || a.expires() != t) continue;
     AllocState to = a.ttl ? AllocState::kExpired : AllocState::kCompleted;
     ReasonCode code = a.ttl ? ReasonCode::kLeaseExpired : ReasonCode::kDurationElapsed;
     Emit(a.ttl ? EventType::kExpired : EventType::kCompleted, t, a.id, NodeList(a), tenants[a.tenant].path, code,
@@ -86,7 +86,7 @@ void Engine::Impl::RejectExpiredWaits(TimeMs now) {
     auto [t, ai] = wait_heap.top();
     wait_heap.pop();
     Alloc& a = allocs[ai];
-    if (a.state != AllocState::kQueued || a.wait_deadline != t) continue;
+    if (a.state != AllocState::kQueued || a.wait_deadline() != t) continue;
     queue.Removed();
     tenants[a.tenant].queued--;
     std::string last = a.extra ? a.extra->reason : "";
