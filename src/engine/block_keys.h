@@ -37,10 +37,12 @@ inline constexpr double kUnboundedBias = 1e250;
 inline constexpr double kExcludedBias = -1e300;
 
 // Writes K for the kKernelBlock nodes from `lo` to out[0..kKernelBlock) and returns their maximum
-// (-1 when none fits). Compiled for AVX2 where the CPU has it, with a portable fallback.
-double BlockKeys(const KernelInput& in, uint32_t lo, double* out);
-
-// Whether a node with key `k` could score above `best` (the exact score is at most floor(k)).
-inline bool MayBeat(double k, int64_t best) { return k >= 0 && static_cast<int64_t>(k + 1e-9) > best; }
+// (-1 when none fits). AVX2 where the CPU has it (chosen once), with a portable fallback.
+using BlockKeysFn = double (*)(const KernelInput& in, uint32_t lo, double* out);
+extern const BlockKeysFn kBlockKeys;
+inline double BlockKeys(const KernelInput& in, uint32_t lo, double* out) { return kBlockKeys(in, lo, out); }
+// The two builds, for tests (BlockKeysAvx2 REQUIRES: the CPU has AVX2).
+double BlockKeysAvx2(const KernelInput& in, uint32_t lo, double* out);
+double BlockKeysPortable(const KernelInput& in, uint32_t lo, double* out);
 
 }  // namespace allot::engine

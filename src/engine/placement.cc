@@ -141,7 +141,9 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
                .last_filter = {},
                .best = kNone,
                .best_score = -1};
-  // The bound kernel takes at most 16 requested and 16 scored resources.
+  // The bound kernel takes at most 16 requested and 16 scored resources. Up to kFlatBlocks blocks a flat
+  // scan of every block costs less than the index's bookkeeping.
+  constexpr size_t kFlatBlocks = 8;
   bool kernel = bound != engine::ScoreBound::kNone && a.req.size() <= 16 && score_resources.size() <= 16;
   bool indexed = kernel || (scorer->ColumnsOnly() && a.req.size() <= 16);
   for (int unit = 0; unit < a.count; unit++) {
@@ -152,8 +154,8 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
       for (uint32_t ni = 0; ni < nodes.size(); ni++) Consider(s, ni);  // every node, for the explanation
     } else if (named != nullptr) {
       if (named->node != kNone) Consider(s, named->node);  // no other node may take it
-    } else if (held != nullptr && kernel) {
-      ScanBounded(s, held_bias != nullptr ? held_bias : bias.data());
+    } else if (kernel && (held != nullptr || tree.blocks() <= kFlatBlocks)) {
+      ScanBounded(s, held != nullptr && held_bias != nullptr ? held_bias : bias.data());
     } else if (held == nullptr && indexed) {
       SearchIndex(s);
     } else {
@@ -293,6 +295,16 @@ struct Engine::Impl::ShapeQuery {
   bool kernel;  // bounds from the kernel; otherwise the exact scores of the nodes that fit the free amounts
 };
 
+namespace {
+// Whether nodes with bound `k` (a kernel key or a subtree's bound) from node `first` on could beat the
+// best so far: a higher score (at most floor(k)), or the same from a node added earlier.
+bool Worth(double k, uint32_t first, int64_t best_score, uint32_t best) {
+  if (k < 0) return false;
+  int64_t f = static_cast<int64_t>(k + 1e-9);
+  return f > best_score || (f == best_score && first < best);
+}
+}  // namespace
+
 void Engine::Impl::SearchIndex(UnitSearch& s) {
   ShapeQuery q{.a = s.a,
                .sb = shapes.Find(s.a.req.shape_id(), tree),
@@ -300,7 +312,30 @@ void Engine::Impl::SearchIndex(UnitSearch& s) {
                .kernel = bound != engine::ScoreBound::kNone};
   FillKernelInput(s.a, score_resources, free_col, score_used, score_inv, score_nonzero,
                   bound == engine::ScoreBound::kMostAllocated, bias.data(), &q.in);
-  SearchSubtree(s, q, tree.levels() - 1, 0);
+  // A dive first: from the root to the child with the highest bound (the first of equals) down to a
+  // block, and there the node with the highest key. Its score is usually the answer, so the walk in node
+  // order after it only looks where a node could beat it or tie it from a lower index.
+  size_t top = tree.levels() - 1;
+  if (ShapeBound(q, top, 0) < 0) return;  // no node has enough free
+  uint32_t i = 0;
+  for (size_t level = top; level > 0; level--) {
+    uint32_t lo = i * engine::BlockTree::kFanout;
+    uint32_t hi = std::min(lo + engine::BlockTree::kFanout, tree.width(level - 1));
+    double most = -1;
+    for (uint32_t c = lo; c < hi; c++) {
+      double b = ShapeBound(q, level - 1, c);
+      if (b > most) most = b, i = c;
+    }
+  }
+  if (q.kernel) {
+    double k[kBlock];
+    engine::BlockKeys(q.in, i * kBlock, k);
+    uint32_t arg = static_cast<uint32_t>(std::max_element(k, k + kBlock) - k);
+    if (k[arg] >= 0) Consider(s, i * kBlock + arg);
+  } else {
+    VisitBlock(s, q, i);
+  }
+  SearchSubtree(s, q, top, 0);
 }
 
 double Engine::Impl::ShapeBound(const ShapeQuery& q, size_t level, uint32_t i) {
@@ -333,9 +368,9 @@ double Engine::Impl::ShapeBound(const ShapeQuery& q, size_t level, uint32_t i) {
 }
 
 void Engine::Impl::SearchSubtree(UnitSearch& s, const ShapeQuery& q, size_t level, uint32_t i) {
-  // Depth first in node order: a subtree whose bound cannot beat the best so far (ties go to the node
-  // added first, found already) is left out.
-  if (!engine::MayBeat(ShapeBound(q, level, i), s.best_score)) return;
+  // Depth first in node order: a subtree whose bound cannot beat the best so far, nor tie it from a
+  // lower node, is left out.
+  if (!Worth(ShapeBound(q, level, i), tree.FirstBlock(level, i) * kBlock, s.best_score, s.best)) return;
   if (level == 0) {
     VisitBlock(s, q, i);
     return;
@@ -352,19 +387,20 @@ void Engine::Impl::VisitBlock(UnitSearch& s, const ShapeQuery& q, uint32_t block
     double k[kBlock];
     engine::BlockKeys(q.in, lo, k);
     for (uint32_t ni = lo; ni < hi; ni++)
-      if (engine::MayBeat(k[ni - lo], s.best_score)) Consider(s, ni);
+      if (Worth(k[ni - lo], ni, s.best_score, s.best)) Consider(s, ni);
     return;
   }
   for (uint32_t ni = lo; ni < hi; ni++) {
     bool ok = schedulable[ni];
     for (int r = 0; r < q.in.n_req && ok; r++) ok = q.in.free[r][ni] >= q.in.need[r];
-    if (ok && ScoreNode(q.a, ni) > s.best_score) Consider(s, ni);
+    if (ok && Worth(static_cast<double>(ScoreNode(q.a, ni)), ni, s.best_score, s.best)) Consider(s, ni);
   }
 }
 
 void Engine::Impl::ScanBounded(UnitSearch& s, const double* node_bias) {
-  // Bounds for every node of every block where the request fits the free amounts, then, in node order,
-  // an exact score for each node whose bound could beat the best so far.
+  // Bounds for every node of every block where the request fits the free amounts; the node with the
+  // highest bound first (a good best early), then every block in node order, scoring exactly each node
+  // whose bound could beat the best so far (or tie it from a lower index).
   engine::KernelInput in;
   FillKernelInput(s.a, score_resources, free_col, score_used, score_inv, score_nonzero,
                   bound == engine::ScoreBound::kMostAllocated, node_bias, &in);
@@ -373,18 +409,25 @@ void Engine::Impl::ScanBounded(UnitSearch& s, const double* node_bias) {
   keys.resize(nblocks * kBlock);
   std::vector<std::pair<double, uint32_t>>& cand = cand_scratch;
   cand.clear();
+  size_t top = 0;
   for (uint32_t b = 0; b < nblocks; b++) {
     bool feasible = true;
     for (int r = 0; r < in.n_req && feasible; r++)
       feasible = tree.max_free(0, in.slot_of[r], b) >= in.need[r];
-    if (feasible) cand.emplace_back(engine::BlockKeys(in, b * kBlock, keys.data() + b * kBlock), b);
+    if (!feasible) continue;
+    cand.emplace_back(engine::BlockKeys(in, b * kBlock, keys.data() + b * kBlock), b);
+    if (cand.back().first > cand[top].first) top = cand.size() - 1;
   }
-  for (const auto& [bmax, b] : cand) {
-    if (!engine::MayBeat(bmax, s.best_score)) continue;
+  auto visit = [&](uint32_t b) {
     uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
     for (uint32_t ni = b * kBlock; ni < hi; ni++)
-      if (engine::MayBeat(keys[ni], s.best_score)) Consider(s, ni);
-  }
+      if (Worth(keys[ni], ni, s.best_score, s.best)) Consider(s, ni);
+  };
+  if (cand.empty() || cand[top].first < 0) return;
+  const double* k = keys.data() + cand[top].second * kBlock;
+  Consider(s, cand[top].second * kBlock + static_cast<uint32_t>(std::max_element(k, k + kBlock) - k));
+  for (const auto& [bmax, b] : cand)
+    if (Worth(bmax, b * kBlock, s.best_score, s.best)) visit(b);
 }
 
 void Engine::Impl::ScanFeasibleBlocks(UnitSearch& s, size_t level, uint32_t i) {

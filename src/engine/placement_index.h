@@ -26,7 +26,7 @@ namespace allot::engine {
 
 class BlockTree {
  public:
-  static constexpr uint32_t kFanout = 16;
+  static constexpr uint32_t kFanout = 16;  // FirstBlock shifts by 4 bits a level
 
   // Sizes the tree for `blocks` leaves and `slots` resource slots. The layout (and every stamp) changes
   // only when the leaves outgrow a power of kFanout; returns true then (shape bounds must be dropped).
@@ -35,6 +35,8 @@ class BlockTree {
   size_t levels() const { return width_.size(); }  // level 0: the blocks; the last: the root
   uint32_t width(size_t level) const { return width_[level]; }
   size_t blocks() const { return blocks_; }
+  // The first block below tree node (level, i).
+  uint32_t FirstBlock(size_t level, uint32_t i) const { return i << (4 * level); }
 
   // Per slot, the most free on one node of (level, i); -1 when no schedulable node is below.
   int64_t max_free(size_t level, uint16_t slot, uint32_t i) const { return max_free_[level][slot][i]; }

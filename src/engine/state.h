@@ -309,7 +309,8 @@ class ChunkedVector {
   size_t size_ = 0;
 };
 
-// Open-addressing hash set of allocation indices keyed by the allocation's id (4 bytes a slot).
+// Open-addressing hash set of allocation indices keyed by the allocation's id (8 bytes a slot), linear
+// probing with backward-shift deletion: no tombstones, so churn at a steady size keeps probes short.
 class IdIndex {
  public:
   using IdOf = std::string_view (*)(const void* ctx, uint32_t ai);
@@ -320,17 +321,20 @@ class IdIndex {
   size_t size() const { return size_; }
 
  private:
-  // A slot holds (32-bit hash fingerprint << 32) | allocation index, so most mismatches are rejected
-  // without touching the allocation.
-  static constexpr uint32_t kEmpty = 0xffffffffu, kTomb = 0xfffffffeu;
+  // A slot holds (low 32 bits of the id's hash << 32) | allocation index: most mismatches are rejected
+  // without touching the allocation, and the slot's home position is its hash bits & mask.
+  static constexpr uint32_t kEmpty = 0xffffffffu;
   size_t Hash(std::string_view id) const { return std::hash<std::string_view>()(id); }
   static uint32_t Index(uint64_t slot) { return static_cast<uint32_t>(slot); }
-  static uint64_t Make(size_t h, uint32_t ai) { return (static_cast<uint64_t>(h >> 32) << 32) | ai; }
+  static uint64_t Make(size_t h, uint32_t ai) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(h)) << 32) | ai;
+  }
+  static constexpr uint64_t kEmptySlot = kEmpty;  // hash bits 0, index kEmpty
   void Grow();
   const void* ctx_;
   IdOf id_of_;
   std::vector<uint64_t> slots_;
-  size_t size_ = 0, used_ = 0;  // live entries; live + tombstones
+  size_t size_ = 0;
 };
 
 // The wait queue: one FIFO array of allocation indices per priority, highest priority first. Removal
