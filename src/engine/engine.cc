@@ -221,6 +221,7 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
     for (uint32_t t = a.tenant; t != kNone; t = tenants[t].parent) tenants[t].used[s] += v;
     if (a.reservation >= 0 && reservations[a.reservation].node == ni) reservations[a.reservation].used[s] += v;
   }
+  order->UsageChanged(a.tenant);
   nz_cpu[ni] += sign * (a.req.Has(kCpu) ? a.req.Get(kCpu) : engine::kDefaultMilliCpuRequest);
   nz_mem[ni] += sign * (a.req.Has(kMemory) ? a.req.Get(kMemory) : engine::kDefaultMemoryRequest);
   RefreshNode(ni);
