@@ -145,6 +145,7 @@ void Engine::Impl::RecomputeScoreResources() {
 
 void Engine::Impl::EnsureSlots() {
   size_t r = registry.size();
+  bool grew = cap.size() < r;
   while (cap.size() < r) {
     cap.emplace_back(nodes.size(), 0);
     used.emplace_back(nodes.size(), 0);
@@ -154,7 +155,9 @@ void Engine::Impl::EnsureSlots() {
   present_cap.resize(r, 0);
   present_used.resize(r, 0);
   ResizeColumns();
-  for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
+  // New slots need their columns (every block): O(nodes), only when a resource is first named.
+  if (grew)
+    for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
   for (auto& t : tenants) {
     t.used.resize(r, 0);
     t.guaranteed.resize(r, -1);

@@ -58,6 +58,12 @@ struct Engine::Impl {
   // (as double) and 100 / capacity. `bounded` nodes are schedulable with capacity in every scored
   // resource: the kernel's key bounds their score. `bias` is the kernel's per node input.
   std::vector<std::vector<int64_t>> free_col;   // [slot][node]
+  // Free outside reservations for a request that may use none of them and has no end (so every live
+  // reservation on the node holds capacity against it, NoReservationApplies): free_col minus what the
+  // node's reservations hold back. Kept once a reservation was first booked (empty before: equal to
+  // free_col). With it a node whose free capacity is reserved does not look like the best fit to every
+  // such request only to be filtered out.
+  std::vector<std::vector<int64_t>> free_out_col;  // [slot][node]
   std::vector<std::vector<double>> score_used;  // [k][node]
   std::vector<std::vector<double>> score_inv;   // [k][node]
   std::vector<uint8_t> bounded;
@@ -105,6 +111,8 @@ struct Engine::Impl {
 
   // Reservations.
   std::vector<Reservation> reservations;
+  size_t live_reservations = 0;
+  TimeMs reservation_end_min = kForever;  // no live reservation ends before this
   std::unordered_map<std::string, int32_t> reservation_index;
 
   std::vector<EngineEvent> events;
@@ -206,6 +214,14 @@ struct Engine::Impl {
 
   // reservations.cc
   bool UsableBy(const Reservation& r, const Alloc& a) const;
+  // True when no reservation can be used by `a` and every live one would hold capacity against it.
+  bool NoReservationApplies(const Alloc& a) const;
+  // What `ni`'s live reservations hold back of `slot` from a request NoReservationApplies to.
+  int64_t HeldOnNode(uint32_t ni, size_t slot) const;
+  // A reservation was booked on `ni` or left it: its columns again (free_out_col kept from now on).
+  void HoldsChanged(uint32_t ni);
+  // Reservation `ri` ends (unreserved or its window over): off its node, no longer live.
+  void EndReservation(int32_t ri);
   int64_t ReservedAgainst(const Alloc& a, uint32_t ni, uint16_t slot, TimeMs now, TimeMs end) const;
   // True when `a` fits entirely in the unused part of an active reservation on `ni` that it may use:
   // capacity that was never available to earlier requests, so FCFS holds and backfill shadows don't apply.

@@ -196,7 +196,7 @@ Status Engine::RemoveNode(const std::string& name, TimeMs now) {
   if (it == m.node_index.end() || m.nodes[it->second].removed) return NotFound("node \"" + name + "\" not found");
   uint32_t ni = it->second;
   m.EvictNode(ni, now, ReasonCode::kNodeRemoved, "node " + name + " was removed");
-  for (int32_t ri : m.nodes[ni].reservations) m.reservations[ri].node = kNone;
+  for (int32_t ri : m.nodes[ni].reservations) m.reservations[ri].node = kNone;  // live, held nowhere
   m.nodes[ni].reservations.clear();
   if (m.nodes[ni].up) m.CountNode(ni, -1);
   m.CountPresent(ni, -1);
@@ -294,6 +294,10 @@ void Engine::Impl::ResizeColumns() {
   if (tree.Resize(nblocks, cap.size())) shapes.Clear();  // a new layout: the shapes' bounds no longer fit
   while (free_col.size() < cap.size()) free_col.emplace_back();
   for (auto& col : free_col) col.resize(padded, -1);
+  if (!free_out_col.empty()) {
+    while (free_out_col.size() < cap.size()) free_out_col.emplace_back();
+    for (auto& col : free_out_col) col.resize(padded, -1);
+  }
   if (score_used.size() != score_resources.size()) {
     score_used.assign(score_resources.size(), {});
     score_inv.assign(score_resources.size(), {});
@@ -313,6 +317,7 @@ void Engine::Impl::RefreshNode(uint32_t ni) {
     int64_t now_free = sched ? cap[s][ni] - used[s][ni] : -1;
     free_col[s][ni] = now_free;
     // Keep the block's maximum without a rescan unless this node held it and shrank.
+    if (!free_out_col.empty()) free_out_col[s][ni] = now_free - (sched ? HeldOnNode(ni, s) : 0);
     int64_t block_max = tree.max_free(0, static_cast<uint16_t>(s), b);
     if (now_free > block_max)
       tree.SetBlockMaxFree(static_cast<uint16_t>(s), b, now_free);

@@ -306,12 +306,15 @@ bool Worth(double k, uint32_t first, int64_t best_score, uint32_t best) {
 }  // namespace
 
 void Engine::Impl::SearchIndex(UnitSearch& s) {
+  // A request no reservation applies to reads the free amounts outside reservations (its bounds are
+  // kept apart from those of the same shape that read free_col).
+  bool outside = !free_out_col.empty() && NoReservationApplies(s.a);
   ShapeQuery q{.a = s.a,
-               .sb = shapes.Find(s.a.req.shape_id(), tree),
+               .sb = shapes.Find(s.a.req.shape_id() * 2 + (outside ? 1 : 0), tree),
                .in = {},
                .kernel = bound != engine::ScoreBound::kNone};
-  FillKernelInput(s.a, score_resources, free_col, score_used, score_inv, score_nonzero,
-                  bound == engine::ScoreBound::kMostAllocated, bias.data(), &q.in);
+  FillKernelInput(s.a, score_resources, outside ? free_out_col : free_col, score_used, score_inv,
+                  score_nonzero, bound == engine::ScoreBound::kMostAllocated, bias.data(), &q.in);
   // A dive first: from the root to the child with the highest bound (the first of equals) down to a
   // block, and there the node with the highest key. Its score is usually the answer, so the walk in node
   // order after it only looks where a node could beat it or tie it from a lower index.
@@ -319,8 +322,7 @@ void Engine::Impl::SearchIndex(UnitSearch& s) {
   if (ShapeBound(q, top, 0) < 0) return;  // no node has enough free
   uint32_t i = 0;
   for (size_t level = top; level > 0; level--) {
-    uint32_t lo = i * engine::BlockTree::kFanout;
-    uint32_t hi = std::min(lo + engine::BlockTree::kFanout, tree.width(level - 1));
+    auto [lo, hi] = tree.Children(level, i);
     double most = -1;
     for (uint32_t c = lo; c < hi; c++) {
       double b = ShapeBound(q, level - 1, c);
@@ -339,8 +341,8 @@ void Engine::Impl::SearchIndex(UnitSearch& s) {
 }
 
 double Engine::Impl::ShapeBound(const ShapeQuery& q, size_t level, uint32_t i) {
-  engine::ShapeBounds& sb = q.sb;
-  if (sb.valid_at[level][i] >= tree.stamp(level, i)) return sb.bound[level][i];
+  engine::ShapeBounds::Cell& cell = q.sb.cells[level][i];
+  if (cell.valid_at >= tree.stamp(level, i)) return cell.bound;
   double b = -1;
   bool fits = true;
   for (int r = 0; r < q.in.n_req && fits; r++)
@@ -358,12 +360,10 @@ double Engine::Impl::ShapeBound(const ShapeQuery& q, size_t level, uint32_t i) {
       }
     }
   } else if (fits && level > 0) {
-    uint32_t lo = i * engine::BlockTree::kFanout;
-    uint32_t hi = std::min(lo + engine::BlockTree::kFanout, tree.width(level - 1));
+    auto [lo, hi] = tree.Children(level, i);
     for (uint32_t c = lo; c < hi; c++) b = std::max(b, ShapeBound(q, level - 1, c));
   }
-  sb.bound[level][i] = b;
-  sb.valid_at[level][i] = tree.clock();
+  cell = {b, tree.clock()};
   return b;
 }
 
@@ -375,8 +375,7 @@ void Engine::Impl::SearchSubtree(UnitSearch& s, const ShapeQuery& q, size_t leve
     VisitBlock(s, q, i);
     return;
   }
-  uint32_t lo = i * engine::BlockTree::kFanout;
-  uint32_t hi = std::min(lo + engine::BlockTree::kFanout, tree.width(level - 1));
+  auto [lo, hi] = tree.Children(level, i);
   for (uint32_t c = lo; c < hi; c++) SearchSubtree(s, q, level - 1, c);
 }
 
@@ -402,8 +401,9 @@ void Engine::Impl::ScanBounded(UnitSearch& s, const double* node_bias) {
   // highest bound first (a good best early), then every block in node order, scoring exactly each node
   // whose bound could beat the best so far (or tie it from a lower index).
   engine::KernelInput in;
-  FillKernelInput(s.a, score_resources, free_col, score_used, score_inv, score_nonzero,
-                  bound == engine::ScoreBound::kMostAllocated, node_bias, &in);
+  bool outside = !free_out_col.empty() && NoReservationApplies(s.a);
+  FillKernelInput(s.a, score_resources, outside ? free_out_col : free_col, score_used, score_inv,
+                  score_nonzero, bound == engine::ScoreBound::kMostAllocated, node_bias, &in);
   uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
   size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
   keys.resize(nblocks * kBlock);
@@ -437,8 +437,7 @@ void Engine::Impl::ScanFeasibleBlocks(UnitSearch& s, size_t level, uint32_t i) {
     if (need > 0 && tree.max_free(level, a.req.slot(k), i) < need) return;
   }
   if (level > 0) {
-    uint32_t lo = i * engine::BlockTree::kFanout;
-    uint32_t hi = std::min(lo + engine::BlockTree::kFanout, tree.width(level - 1));
+    auto [lo, hi] = tree.Children(level, i);
     for (uint32_t c = lo; c < hi; c++) ScanFeasibleBlocks(s, level - 1, c);
     return;
   }

@@ -15,6 +15,7 @@
 // Thread-safety: none; the engine serialises access.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -33,14 +34,21 @@ class BlockTree {
   bool Resize(size_t blocks, size_t slots);
 
   size_t levels() const { return width_.size(); }  // level 0: the blocks; the last: the root
-  uint32_t width(size_t level) const { return width_[level]; }
+  uint32_t width(size_t level) const { return width_[level]; }  // tree nodes laid out at `level`
   size_t blocks() const { return blocks_; }
+  // The children of (level, i) that have blocks below them: [first, last).
+  std::pair<uint32_t, uint32_t> Children(size_t level, uint32_t i) const {
+    uint32_t lo = i * kFanout;
+    return {lo, std::min(lo + kFanout, used_[level - 1])};
+  }
   // The first block below tree node (level, i).
   uint32_t FirstBlock(size_t level, uint32_t i) const { return i << (4 * level); }
 
   // Per slot, the most free on one node of (level, i); -1 when no schedulable node is below.
-  int64_t max_free(size_t level, uint16_t slot, uint32_t i) const { return max_free_[level][slot][i]; }
-  int64_t MostFree(uint16_t slot) const { return max_free_.back()[slot][0]; }
+  int64_t max_free(size_t level, uint16_t slot, uint32_t i) const {
+    return max_free_[level][static_cast<size_t>(slot) * width_[level] + i];
+  }
+  int64_t MostFree(uint16_t slot) const { return max_free_.back()[slot]; }
   // Sets one block's most free for `slot` and carries the change up.
   void SetBlockMaxFree(uint16_t slot, uint32_t block, int64_t v);
 
@@ -51,17 +59,22 @@ class BlockTree {
 
  private:
   size_t blocks_ = 0;
-  std::vector<uint32_t> width_;
-  std::vector<std::vector<std::vector<int64_t>>> max_free_;  // [level][slot][i]
-  std::vector<std::vector<uint64_t>> stamp_;                 // [level][i]
+  std::vector<uint32_t> width_;                 // per level, a power of kFanout
+  std::vector<uint32_t> used_;                  // per level, the tree nodes with blocks below them
+  std::vector<std::vector<int64_t>> max_free_;  // [level][slot * width + i]
+  std::vector<std::vector<uint64_t>> stamp_;    // [level][i]
+  size_t slots_ = 0;
   uint64_t clock_ = 1;
 };
 
 struct ShapeBounds {
+  struct Cell {
+    double bound;       // at least the score of any node below that could hold the shape
+    uint64_t valid_at;  // BlockTree::clock() when `bound` was computed
+  };
   uint64_t shape = 0;  // RequestShape::id
   uint64_t last_used = 0;
-  std::vector<std::vector<double>> bound;       // [level][i]: at least the score of any node below
-  std::vector<std::vector<uint64_t>> valid_at;  // [level][i]: BlockTree::clock() when `bound` was computed
+  std::vector<std::vector<Cell>> cells;  // [level][i]
 };
 
 class ShapeCache {

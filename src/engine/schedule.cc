@@ -64,18 +64,20 @@ void Engine::Impl::ExpireDue(TimeMs now) {
          a.ttl ? "lease expired without renewal" : "duration elapsed");
     Unplace(ai, to, t, code, a.ttl ? "lease expired without renewal" : "");
   }
-  for (size_t i = 0; i < reservations.size(); i++) {
+  // Reservations whose window is over (a look at each only when the earliest end has passed).
+  for (size_t i = 0; live_reservations > 0 && reservation_end_min <= now && i < reservations.size(); i++) {
     Reservation& r = reservations[i];
     if (!r.live || r.spec.end > now) continue;
-    if (r.node != kNone) {
-      auto& v = nodes[r.node].reservations;
-      v.erase(std::remove(v.begin(), v.end(), static_cast<int32_t>(i)), v.end());
-    }
-    r.live = false;
+    EndReservation(static_cast<int32_t>(i));
     capacity_epoch++;
     reservation_index.erase(r.spec.id);
     Emit(EventType::kUnreserved, r.spec.end, r.spec.id, r.node == kNone ? "" : nodes[r.node].name, r.spec.tenant,
          ReasonCode::kWindowEnded, "window ended");
+  }
+  if (live_reservations > 0 && reservation_end_min <= now) {
+    reservation_end_min = kForever;
+    for (const auto& r : reservations)
+      if (r.live) reservation_end_min = std::min(reservation_end_min, r.spec.end);
   }
   if (bursting > 0) ReclaimOverMax(now, true);
   last_share_update = now;
@@ -144,7 +146,7 @@ void Engine::Impl::Pass(TimeMs now) {
     queue.Compact([&](const RunQueue::Entry& e) { return IsQueuedEntry(e); });
   }
   PassState ps;
-  for (const auto& r : reservations) ps.any_reservation |= r.live;
+  ps.any_reservation = live_reservations > 0;
   const engine::QueueView view = queue_view();
   order->Begin(view);
   int position = 0;

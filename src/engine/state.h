@@ -272,6 +272,7 @@ struct Tenant {
   std::vector<int64_t> children_guaranteed;  // per slot: sum of children's set guaranteed
   TimeMs burst_since = -1;
   size_t running = 0, queued = 0;   // own requests (not subtree)
+  uint32_t reservations_owned = 0;  // live reservations it holds (usable by its subtree)
   // Time-weighted dominant share integral (for the fairness index).
   double share_integral = 0;
   bool had_demand = false;

@@ -2,8 +2,9 @@
 // stream of requests, releases and node changes: one with explanations on, which filters and scores
 // every node exactly (the brute-force scan), one without, which searches through the index. Every event
 // (each placement with its nodes, each preemption and rejection) must be the same, for every scorer, with
-// and without backfill (strict FCFS holds nodes, which the index leaves to the flat scan), on clusters
-// small and large enough for a tree of several levels (16 blocks of 32 nodes per tree node).
+// and without backfill (strict FCFS holds nodes, which the index leaves to the flat scan), with tenants,
+// leases and reservations (requests that no reservation applies to read free amounts outside them), on
+// clusters small and large enough for a tree of several levels (16 blocks of 32 nodes per tree node).
 #include <gtest/gtest.h>
 
 #include <random>
@@ -59,6 +60,11 @@ struct Mix {
   int nodes;
   int steps;
 };
+
+// Tenants of the requests, and of the reservations (usable by their tenant's subtree): requests of "a",
+// "a/y" and "c" may use none of them.
+const char* const kTenants[] = {"a", "a/x", "a/y", "b/z", "c"};
+const char* const kHolders[] = {"a/x", "b/z"};
 
 class RandomCluster {
  public:
@@ -117,6 +123,8 @@ class RandomCluster {
     }
     r.priority = 1 + Pick(3);
     r.preemptible = true;
+    r.tenant = kTenants[Pick(5)];
+    if (Pick(6) == 0) r.duration = 1000 * (1 + Pick(60));  // a lease: ends, and misses later reservations
     return r;
   }
 
@@ -125,6 +133,20 @@ class RandomCluster {
     for (int i = 0; i < nodes; i++) {
       NodeSpec n = MakeNode("n" + std::to_string(i));
       twin_.Both([&](Engine& e) { return e.AddNode(n, 0); });
+    }
+    // Reservations on about one node in twenty, now or soon, for a good while.
+    for (int i = 0; i < nodes / 20 + 1; i++) {
+      ReservationSpec r;
+      r.id = "early" + std::to_string(i);
+      r.tenant = kHolders[Pick(2)];
+      r.start = 1000 * Pick(2) * Pick(50);
+      r.end = r.start + 1000 * (50 + Pick(400));
+      r.requests = {{"cpu", 250 * (1 + Pick(16))}};
+      r.nodes = {"n" + std::to_string(Pick(nodes))};
+      twin_.Both([&](Engine& e) {
+        (void)e.Reserve(r, 0);  // may conflict
+        return Status::Ok();
+      });
     }
     ASSERT_TRUE(twin_.Same("nodes"));
     std::vector<std::string> live;
@@ -152,9 +174,30 @@ class RandomCluster {
         twin_.Both([&](Engine& e) { return down ? e.SetNodeDown(node, now) : e.SetNodeUp(node, now); });
       } else if (what < 94) {
         twin_.Both([&](Engine& e) { return e.DrainNode(node, now); });
-      } else if (what < 97) {
+      } else if (what < 96) {
         NodeSpec n = MakeNode(node);
         twin_.Both([&](Engine& e) { return e.UpdateNode(n, now); });
+      } else if (what < 98) {
+        // A reservation on one node, now or later, for a while; or one of them ended early.
+        ReservationSpec r;
+        r.id = "res" + std::to_string(step);
+        r.tenant = kHolders[Pick(2)];
+        r.start = now + 1000 * Pick(3) * Pick(20);
+        r.end = r.start + 1000 * (1 + Pick(40));
+        r.requests = {{"cpu", 250 * (1 + Pick(16))}};
+        r.nodes = {node};
+        if (Pick(4) == 0 && step > 0) {
+          std::string gone = "res" + std::to_string(Pick(step));
+          twin_.Both([&](Engine& e) {
+            (void)e.Unreserve(gone, now);  // may not exist
+            return Status::Ok();
+          });
+        } else {
+          twin_.Both([&](Engine& e) {
+            (void)e.Reserve(r, now);  // may conflict
+            return Status::Ok();
+          });
+        }
       } else {
         NodeSpec n = MakeNode("n" + std::to_string(next_node++));
         twin_.Both([&](Engine& e) { return e.AddNode(n, now); });
@@ -176,6 +219,7 @@ struct Case {
   const char* scoring;
   bool backfill;
   bool weights;
+  const char* fair_share = "none";
 };
 
 class PlacementIndexTest : public ::testing::TestWithParam<Case> {};
@@ -185,6 +229,7 @@ TEST_P(PlacementIndexTest, ChoosesWhatAFullScanChooses) {
   EngineOptions o;
   o.scoring = c.scoring;
   o.backfill = c.backfill;
+  o.fair_share = c.fair_share;
   if (c.weights) o.weights = {{"cpu", 2}, {"memory", 1}, {"gpu", 3}, {"db-connections", 1}};
   if (o.scoring == "requested-to-capacity-ratio") o.shape = {{0, 0}, {50, 10}, {100, 3}};
   // Small clusters (one or two tree levels) and one of 9,000 nodes (four levels).
@@ -206,12 +251,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"least-allocated", false, true}, Case{"balanced-allocation", true, false},
                       Case{"requested-to-capacity-ratio", true, false},
                       Case{"requested-to-capacity-ratio", false, true},
-                      Case{"gpu-fragmentation", true, false}),
+                      Case{"gpu-fragmentation", true, false}, Case{"most-allocated", true, false, "drf"}),
     [](const ::testing::TestParamInfo<Case>& param) {
       std::string n = param.param.scoring;
       for (char& ch : n)
         if (ch == '-') ch = '_';
-      return n + (param.param.backfill ? "_backfill" : "_fcfs") + (param.param.weights ? "_weights" : "");
+      return n + (param.param.backfill ? "_backfill" : "_fcfs") + (param.param.weights ? "_weights" : "") +
+             "_" + param.param.fair_share;
     });
 
 }  // namespace
