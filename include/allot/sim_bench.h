@@ -27,6 +27,8 @@ struct BenchResult {
   int64_t decisions = 0, placed = 0, unplaced = 0;
   double mean_utilization = 0;  // cpu, sampled each decision
   double bytes_per_request = 0; // heap per queued request (ids fit the small-string buffer)
+  double setup_s = 0;           // adding the nodes (and with drf the tenants and reservations)
+  double fill_s = 0;            // filling the cluster to 75 % before the timed decisions
   int64_t preemption_searches = 0;
   double preemption_p99_us = 0;
 };

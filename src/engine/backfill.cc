@@ -41,10 +41,10 @@ bool Engine::Impl::ComputeShadow(uint32_t ai, TimeMs now, Shadow* out) const {
     }
     for (uint32_t bj : nodes[ni].allocs) {
       const Alloc& b = allocs[bj];
-      if (b.state != AllocState::kPlaced || b.expires < 0) continue;
+      if (b.state != AllocState::kPlaced || b.expires() < 0) continue;
       std::vector<std::pair<uint16_t, int64_t>> back;
       for (size_t k = 0; k < b.req.size(); k++) back.emplace_back(b.req.slot(k), b.req.amount(k));
-      ending.emplace_back(b.expires, std::move(back));
+      ending.emplace_back(b.expires(), std::move(back));
     }
     std::sort(ending.begin(), ending.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
     auto fits = [&]() {

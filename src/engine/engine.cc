@@ -145,15 +145,19 @@ void Engine::Impl::RecomputeScoreResources() {
 
 void Engine::Impl::EnsureSlots() {
   size_t r = registry.size();
+  bool grew = cap.size() < r;
   while (cap.size() < r) {
     cap.emplace_back(nodes.size(), 0);
     used.emplace_back(nodes.size(), 0);
-    block_max_free.emplace_back((nodes.size() + kBlock - 1) / kBlock, -1);
   }
   cluster_cap.resize(r, 0);
   cluster_used.resize(r, 0);
+  present_cap.resize(r, 0);
+  present_used.resize(r, 0);
   ResizeColumns();
-  for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
+  // New slots need their columns (every block): O(nodes), only when a resource is first named.
+  if (grew)
+    for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
   for (auto& t : tenants) {
     t.used.resize(r, 0);
     t.guaranteed.resize(r, -1);
@@ -216,9 +220,11 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
     int64_t v = a.req.amount(i) * sign;
     used[s][ni] += v;
     if (nodes[ni].up) cluster_used[s] += v;
+    present_used[s] += v;
     for (uint32_t t = a.tenant; t != kNone; t = tenants[t].parent) tenants[t].used[s] += v;
     if (a.reservation >= 0 && reservations[a.reservation].node == ni) reservations[a.reservation].used[s] += v;
   }
+  order->UsageChanged(a.tenant);
   nz_cpu[ni] += sign * (a.req.Has(kCpu) ? a.req.Get(kCpu) : engine::kDefaultMilliCpuRequest);
   nz_mem[ni] += sign * (a.req.Has(kMemory) ? a.req.Get(kMemory) : engine::kDefaultMemoryRequest);
   RefreshNode(ni);
@@ -249,8 +255,7 @@ void Engine::Impl::Unplace(uint32_t ai, AllocState to, TimeMs at, ReasonCode cod
   GpuRelease(a);
   capacity_epoch++;
   a.state = to;
-  a.ended = at;
-  a.expires = -1;
+  a.when = at;
   SetReason(a, code, reason);
   running--;
   tenants[a.tenant].running--;
@@ -258,14 +263,14 @@ void Engine::Impl::Unplace(uint32_t ai, AllocState to, TimeMs at, ReasonCode cod
 
 void Engine::Impl::Reject(Alloc& a, TimeMs at, const Reason& why) {
   a.state = AllocState::kRejected;
-  a.ended = at;
+  a.when = at;
   SetReason(a, why);
   Emit(EventType::kRejected, at, a.id, "", tenants[a.tenant].path, why.code, why.text);
 }
 
 AllocationInfo Engine::Impl::Info(const Alloc& a) const {
   AllocationInfo i;
-  i.id = a.id;
+  i.id = a.id.str();
   i.tenant = tenants[a.tenant].path;
   i.priority = a.priority;
   i.state = a.state;
@@ -280,8 +285,8 @@ AllocationInfo Engine::Impl::Info(const Alloc& a) const {
   i.preemptible = a.preemptible;
   i.submitted = a.submitted;
   i.started = a.started;
-  i.ended = a.ended;
-  i.expires = a.expires;
+  i.ended = a.ended();
+  i.expires = a.expires();
   if (a.extra) {
     i.workflow = a.extra->workflow;
     i.reason = a.extra->reason;
@@ -353,6 +358,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
     res_idx = it->second;
   }
   Alloc a;
+  SmallRes req;
   for (const auto& [k, v] : r.requests) {
     if (v < 0) return InvalidArgument("request " + id + ": requests." + k + " is negative");
     // Quota sums use amount × count: it must fit an int64 (no cluster could hold more anyway).
@@ -362,14 +368,14 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
     }
     int known = m.registry.Find(k);
     if (known >= 0) {
-      a.req.Set(static_cast<uint16_t>(known), v);
+      req.Set(static_cast<uint16_t>(known), v);
       continue;
     }
     auto slot = m.Slot(k);
     if (!slot.ok()) return Error{slot.error().code, "request " + id + ": " + slot.error().message};
-    a.req.Set(*slot, v);
+    req.Set(*slot, v);
   }
-  if (int64_t g = a.req.Get(kGpu); g > 1000 && g % 1000 != 0) {
+  if (int64_t g = req.Get(kGpu); g > 1000 && g % 1000 != 0) {
     return InvalidArgument("request " + id + ": gpu " + FormatResourceAmount("gpu", g) +
                            " is neither a share of one device (below 1) nor whole devices");
   }
@@ -380,7 +386,8 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
       return InvalidArgument("request " + id + ": limits." + k + " is below requests." + k);
     }
   }
-  a.id = id;
+  a.id = CompactId(id);
+  a.req = m.request_shapes.Intern(req);
   a.seq = m.next_seq++;
   a.submitted = now;
   a.tenant = m.TenantFor(r.tenant);
@@ -390,7 +397,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   a.ttl = r.ttl;
   a.spread = r.spread;
   a.duration = r.duration ? *r.duration : -1;
-  a.wait_deadline = r.wait ? now + *r.wait : -1;
+  a.when = r.wait ? now + *r.wait : -1;
   a.reservation = res_idx;
   if (!r.workflow.empty()) a.X().workflow = r.workflow;
   if (!r.limits.empty()) {
@@ -413,7 +420,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   }
   Alloc& stored = m.allocs[ai];
   m.alloc_index.Insert(ai);
-  m.last_id = stored.id;
+  m.last_id = stored.id.str();
   m.Emit(EventType::kSubmitted, now, stored.id, "", m.tenants[stored.tenant].path);
   m.scorer->Observe(stored);
 
@@ -427,7 +434,7 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   m.queue.Push(stored.priority, ai, stored.seq);
   m.tenants[stored.tenant].queued++;
   m.tenants[stored.tenant].had_demand = true;
-  if (stored.wait_deadline >= 0) m.wait_heap.push({stored.wait_deadline, ai});
+  if (stored.when >= 0) m.wait_heap.push({stored.when, ai});
   return AllocState::kQueued;
 }
 
@@ -465,7 +472,7 @@ Status Engine::Release(const std::string& id, TimeMs now) {
     m.queue.Removed();
     m.tenants[a.tenant].queued--;
     a.state = AllocState::kReleased;
-    a.ended = now;
+    a.when = now;
     m.SetReason(a, ReasonCode::kReleased, "released while queued");
     m.Emit(EventType::kReleased, now, a.id, "", m.tenants[a.tenant].path, ReasonCode::kReleased,
            "released while queued");
@@ -484,7 +491,7 @@ Status Engine::Renew(const std::string& id, TimeMs extend_to, TimeMs now) {
   }
   if (extend_to <= now) return InvalidArgument("renewal must end in the future");
   if (a.state == AllocState::kPlaced) {
-    a.expires = extend_to;
+    a.when = extend_to;
     m.lease_heap.push({extend_to, found});
   } else {
     a.duration = extend_to - now;
@@ -518,7 +525,7 @@ Status Engine::Restore(const AllocationInfo& info, TimeMs now) {
   if (info.state != AllocState::kPlaced) {
     a.state = info.state;
     a.started = info.started;
-    a.ended = info.ended;
+    a.when = info.ended;
     m.SetReason(a, info.reason_code, info.reason);
     return Status::Ok();
   }
@@ -535,8 +542,8 @@ Status Engine::Restore(const AllocationInfo& info, TimeMs now) {
   for (uint32_t ni : units) m.PlaceUnit(ai, ni);
   a.state = AllocState::kPlaced;
   a.started = info.started;
-  a.expires = info.expires;
-  if (a.expires >= 0) m.lease_heap.push({a.expires, ai});
+  a.when = info.expires;
+  if (a.when >= 0) m.lease_heap.push({a.when, ai});
   m.running++;
   m.tenants[a.tenant].running++;
   (void)now;

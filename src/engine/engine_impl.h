@@ -20,6 +20,8 @@
 
 #include "allot/engine.h"
 #include "allot/resources.h"
+#include "engine/block_keys.h"
+#include "engine/placement_index.h"
 #include "engine/queue_order.h"
 #include "engine/scorer.h"
 #include "engine/state.h"
@@ -42,21 +44,31 @@ struct Engine::Impl {
   // Per slot, what is allocated (managed + unmanaged) on up nodes, kept by usage and node changes so
   // that TotalAllocated costs O(resources). 128 bits: a sum of int64 amounts never wraps.
   std::vector<__int128> cluster_used;
+  // Per slot, capacity and use over every node not removed (up or not), for AddNode's and UpdateNode's
+  // check that no cluster-wide total passes 2^63-1 (summing the columns made adding N nodes O(N^2)).
+  std::vector<__int128> present_cap, present_used;
 
-  // Pruning index over blocks of kBlock consecutive nodes: per slot the largest free amount, so that a
-  // block where no node could hold a request is skipped without looking at its nodes.
-  static constexpr uint32_t kBlock = 32;
-  std::vector<std::vector<int64_t>> block_max_free;  // [slot][block]
-  std::vector<uint8_t> block_complex;                // schedulable nodes of the block that are not `simple`
-  // Fast-path columns, refreshed per block: free amount per slot, and per scored resource the amount the
-  // scorer counts as requested (as double) and 100 / capacity. `simple` nodes are schedulable, untainted,
-  // unreserved and have capacity in every scored resource; others are always scored exactly.
+  // Node blocks of kBlock consecutive nodes and the placement index over them (placement_index.h): per
+  // tree node the most free per slot, and per request shape lazily kept score bounds.
+  static constexpr uint32_t kBlock = engine::kKernelBlock;
+  engine::BlockTree tree;
+  engine::ShapeCache shapes;
+  // Columns the bound kernel reads (block_keys.h), padded to whole blocks: free amount per slot (-1 on
+  // nodes that are not schedulable), and per scored resource the amount the scorer counts as requested
+  // (as double) and 100 / capacity. `bounded` nodes are schedulable with capacity in every scored
+  // resource: the kernel's key bounds their score. `bias` is the kernel's per node input.
   std::vector<std::vector<int64_t>> free_col;   // [slot][node]
+  // Free outside reservations for a request that may use none of them and has no end (so every live
+  // reservation on the node holds capacity against it, NoReservationApplies): free_col minus what the
+  // node's reservations hold back. Kept once a reservation was first booked (empty before: equal to
+  // free_col). With it a node whose free capacity is reserved does not look like the best fit to every
+  // such request only to be filtered out.
+  std::vector<std::vector<int64_t>> free_out_col;  // [slot][node]
   std::vector<std::vector<double>> score_used;  // [k][node]
   std::vector<std::vector<double>> score_inv;   // [k][node]
-  std::vector<uint8_t> simple;
-  std::vector<double> simple_bias;              // 0 for simple nodes, -1e300 for the others (kernel input)
-  std::vector<double> keys;                     // scratch for the fast path
+  std::vector<uint8_t> bounded;
+  std::vector<double> bias;  // 0 bounded, kUnboundedBias other schedulable, kExcludedBias
+  std::vector<double> keys;  // scratch for the flat scan
   std::vector<std::pair<double, uint32_t>> cand_scratch;  // TryPlace: feasible blocks (not re-entrant)
   std::vector<uint32_t> placed_scratch;                    // TryPlace: units placed so far
   size_t bursting = 0;                // tenants with burst_since set
@@ -75,12 +87,13 @@ struct Engine::Impl {
     return schedulable_count;
   }
 
-  // Allocations.
+  // Allocations (the shapes first: allocations hand theirs back when they go).
+  RequestShapes request_shapes;
   ChunkedVector<Alloc> allocs;
   std::vector<uint32_t> free_slots;
-  IdIndex alloc_index{this, [](const void* ctx, uint32_t ai) -> const std::string& {
-    return static_cast<const Impl*>(ctx)->allocs[ai].id;
-  }};
+  IdIndex alloc_index{this, [](const void* ctx, uint32_t ai) -> std::string_view {
+                        return static_cast<const Impl*>(ctx)->allocs[ai].id;
+                      }};
   uint64_t next_seq = 1;
   uint64_t next_auto_id = 1;
   std::string last_id;
@@ -98,6 +111,8 @@ struct Engine::Impl {
 
   // Reservations.
   std::vector<Reservation> reservations;
+  size_t live_reservations = 0;
+  TimeMs reservation_end_min = kForever;  // no live reservation ends before this
   std::unordered_map<std::string, int32_t> reservation_index;
 
   std::vector<EngineEvent> events;
@@ -136,8 +151,9 @@ struct Engine::Impl {
   void UpdateBlock(uint32_t block);     // refreshes every node column of the block and its summaries
   void RefreshNode(uint32_t ni);        // one node's columns and its block's summaries, after a usage change
   void ResizeColumns();                 // after nodes or slots were added
-  void BlockSummaries(uint32_t block);
+  void BlockMaxFree(uint32_t block);    // the block's most free per slot, into the index
   void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity and usage to/from cluster_cap/_used
+  void CountPresent(uint32_t ni, int sign);  // the same for present_cap/_used
 
   // quota.cc
   Status ValidateTenantTree(const std::vector<TenantSpec>& specs) const;
@@ -165,16 +181,25 @@ struct Engine::Impl {
   size_t MarkEligible(const Alloc& a, std::vector<uint8_t>* mask) const;
 
   // placement.cc: filter + score for every unit of one request.
-  // `held_bias` (with `held`): simple_bias with the held nodes excluded, so the kernel's bounds skip them.
+  // `held_bias` (with `held`): `bias` with the held nodes excluded, so the kernel's bounds skip them.
   TryResult TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, const std::vector<uint8_t>* held, Reason* why,
                      Explanation* ex, const double* held_bias = nullptr);
   // Reservation and quota checks ahead of the node search; kPlaced when the search may go on.
   TryResult Admit(const Alloc& a, TimeMs now, const Reservation** named, Reason* why, Explanation* ex);
   struct UnitSearch;  // one unit's search for the best node (placement.cc)
   void Consider(UnitSearch& s, uint32_t ni);
-  // The bounded scan (ScoreBound): true when its answer is authoritative.
-  bool ScanBounded(UnitSearch& s, const double* bias);
-  void ScanFeasibleBlocks(UnitSearch& s);
+  // The search through the placement index (placement_index.h) for scorers with a ScoreBound or that
+  // score from node columns alone: visits the subtrees whose bound could beat the best node found so far.
+  void SearchIndex(UnitSearch& s);
+  struct ShapeQuery;  // one search's kernel input and needs (placement.cc)
+  double ShapeBound(const ShapeQuery& q, size_t level, uint32_t i);
+  void SearchSubtree(UnitSearch& s, const ShapeQuery& q, size_t level, uint32_t i);
+  void VisitBlock(UnitSearch& s, const ShapeQuery& q, uint32_t block);
+  // The flat bounded scan (ScoreBound) over every block, for strict FCFS's held nodes (excluded by
+  // `node_bias`, which the index's bounds do not know of).
+  void ScanBounded(UnitSearch& s, const double* node_bias);
+  // Every node below the index's subtrees where each resource it needs is free on some node.
+  void ScanFeasibleBlocks(UnitSearch& s, size_t level, uint32_t i);
   // Undoes the units placed so far and says why the request cannot start.
   TryResult Unwind(uint32_t ai, const std::vector<uint32_t>& placed, std::string last_filter, Reason* why);
   void DrawReservation(Alloc& a, uint32_t ni, TimeMs now);  // from one of its tenant's active on `ni`
@@ -197,6 +222,14 @@ struct Engine::Impl {
 
   // reservations.cc
   bool UsableBy(const Reservation& r, const Alloc& a) const;
+  // True when no reservation can be used by `a` and every live one would hold capacity against it.
+  bool NoReservationApplies(const Alloc& a) const;
+  // What `ni`'s live reservations hold back of `slot` from a request NoReservationApplies to.
+  int64_t HeldOnNode(uint32_t ni, size_t slot) const;
+  // A reservation was booked on `ni` or left it: its columns again (free_out_col kept from now on).
+  void HoldsChanged(uint32_t ni);
+  // Reservation `ri` ends (unreserved or its window over): off its node, no longer live.
+  void EndReservation(int32_t ri);
   int64_t ReservedAgainst(const Alloc& a, uint32_t ni, uint16_t slot, TimeMs now, TimeMs end) const;
   // True when `a` fits entirely in the unused part of an active reservation on `ni` that it may use:
   // capacity that was never available to earlier requests, so FCFS holds and backfill shadows don't apply.

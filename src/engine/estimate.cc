@@ -101,7 +101,8 @@ std::vector<QueueEstimate> Engine::QueueEstimates(TimeMs now, const QueueEstimat
     for (size_t s = 0; s < r; s++) tl.free[s] = m.cap[s][ni] - m.used[s][ni];
     for (uint32_t bj : m.nodes[ni].allocs) {
       const Alloc& b = m.allocs[bj];
-      if (b.state == AllocState::kPlaced && b.expires >= 0) tl.Add(std::max(b.expires, now), Pairs(b.req, +1));
+      if (b.state == AllocState::kPlaced && b.expires() >= 0)
+        tl.Add(std::max(b.expires(), now), Pairs(b.req, +1));
     }
     for (int32_t ri : m.nodes[ni].reservations) {
       const Reservation& rv = m.reservations[ri];

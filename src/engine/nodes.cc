@@ -21,18 +21,17 @@ Status ValidateNodeName(const std::string& n) {
   return Status::Ok();
 }
 
-// Would these amounts on node `skip` take the sum of `cols` over every node not removed past 2^63-1?
-// Refusing such a node keeps every cluster-wide total (capacity, usage, quotas, metrics) within int64.
-Status CheckClusterTotal(const std::vector<std::vector<int64_t>>& cols, const std::vector<NodeMeta>& nodes,
+// Would these amounts on node `skip` take the sum of `cols` over every node not removed (`totals`, kept
+// by the engine) past 2^63-1? Refusing such a node keeps every cluster-wide total (capacity, usage,
+// quotas, metrics) within int64.
+Status CheckClusterTotal(const std::vector<__int128>& totals, const std::vector<std::vector<int64_t>>& cols,
                          uint32_t skip, const std::vector<std::pair<int, int64_t>>& amounts,
                          const ResourceRegistry& registry, const std::string& node, const char* what) {
   for (auto [slot, v] : amounts) {
     if (slot < 0 || static_cast<size_t>(slot) >= cols.size()) continue;  // a new resource: v alone fits
-    const auto& col = cols[static_cast<size_t>(slot)];
-    __int128 sum = v;
-    for (size_t i = 0; i < nodes.size() && i < col.size(); i++) {
-      if (i != skip && !nodes[i].removed) sum += col[i];
-    }
+    __int128 sum = static_cast<size_t>(slot) < totals.size() ? totals[static_cast<size_t>(slot)] : 0;
+    if (skip != kNone) sum -= cols[static_cast<size_t>(slot)][skip];
+    sum += v;
     if (sum > INT64_MAX) {
       return InvalidArgument("node " + node + ": " + what + "." + registry.Name(static_cast<uint16_t>(slot)) +
                              " would take the cluster's total past 2^63-1 (9223372036854775807)");
@@ -73,13 +72,13 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
                              "\" (use NoSchedule, PreferNoSchedule or NoExecute)");
     }
   }
-  if (auto s = CheckClusterTotal(m.cap, m.nodes, kNone, KnownSlots(m.registry, spec.capacity), m.registry,
-                                spec.name, "capacity");
+  if (auto s = CheckClusterTotal(m.present_cap, m.cap, kNone, KnownSlots(m.registry, spec.capacity),
+                                 m.registry, spec.name, "capacity");
       !s.ok()) {
     return s;
   }
-  if (auto s = CheckClusterTotal(m.used, m.nodes, kNone, KnownSlots(m.registry, spec.allocated), m.registry,
-                                spec.name, "allocated");
+  if (auto s = CheckClusterTotal(m.present_used, m.used, kNone, KnownSlots(m.registry, spec.allocated),
+                                 m.registry, spec.name, "allocated");
       !s.ok()) {
     return s;
   }
@@ -104,6 +103,7 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
   m.node_index.emplace(spec.name, ni);
   m.InitDevices(ni);
   m.CountNode(ni, +1);
+  m.CountPresent(ni, +1);
   m.UpdateBlock(ni / Impl::kBlock);
   m.capacity_epoch++;
   m.topology_epoch++;
@@ -119,8 +119,8 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   auto& meta = m.nodes[ni];
   for (const auto& [k, v] : spec.capacity)
     if (v < 0) return InvalidArgument("node " + spec.name + ": capacity." + k + " is negative");
-  if (auto s = CheckClusterTotal(m.cap, m.nodes, ni, KnownSlots(m.registry, spec.capacity), m.registry,
-                                spec.name, "capacity");
+  if (auto s = CheckClusterTotal(m.present_cap, m.cap, ni, KnownSlots(m.registry, spec.capacity), m.registry,
+                                 spec.name, "capacity");
       !s.ok()) {
     return s;
   }
@@ -130,6 +130,7 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
     for (const auto& [k, v] : *keys)
       if (auto slot = m.Slot(k); !slot.ok()) return slot.error();
   if (meta.up) m.CountNode(ni, -1);  // out before usage and capacity change, in again after
+  m.CountPresent(ni, -1);
   for (const auto& [k, v] : meta.unmanaged) {
     int s = m.registry.Find(k);
     if (s >= 0) m.used[s][ni] -= v;
@@ -161,6 +162,7 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   if (auto c = spec.allocated.find("cpu"); c != spec.allocated.end()) m.nz_cpu[ni] += c->second;
   if (auto c = spec.allocated.find("memory"); c != spec.allocated.end()) m.nz_mem[ni] += c->second;
   if (meta.up) m.CountNode(ni, +1);
+  m.CountPresent(ni, +1);
   meta.unmanaged = spec.allocated;
   meta.labels = spec.labels;
   meta.taints = spec.taints;
@@ -194,9 +196,10 @@ Status Engine::RemoveNode(const std::string& name, TimeMs now) {
   if (it == m.node_index.end() || m.nodes[it->second].removed) return NotFound("node \"" + name + "\" not found");
   uint32_t ni = it->second;
   m.EvictNode(ni, now, ReasonCode::kNodeRemoved, "node " + name + " was removed");
-  for (int32_t ri : m.nodes[ni].reservations) m.reservations[ri].node = kNone;
+  for (int32_t ri : m.nodes[ni].reservations) m.reservations[ri].node = kNone;  // live, held nowhere
   m.nodes[ni].reservations.clear();
   if (m.nodes[ni].up) m.CountNode(ni, -1);
+  m.CountPresent(ni, -1);
   m.nodes[ni].removed = true;
   m.nodes[ni].up = false;
   m.schedulable[ni] = 0;
@@ -276,21 +279,33 @@ void Engine::Impl::CountNode(uint32_t ni, int sign) {
   }
 }
 
+void Engine::Impl::CountPresent(uint32_t ni, int sign) {
+  if (present_cap.size() < cap.size()) present_cap.resize(cap.size(), 0);
+  if (present_used.size() < cap.size()) present_used.resize(cap.size(), 0);
+  for (size_t s = 0; s < cap.size(); s++) {
+    present_cap[s] += sign * static_cast<__int128>(cap[s][ni]);
+    present_used[s] += sign * static_cast<__int128>(used[s][ni]);
+  }
+}
+
 void Engine::Impl::ResizeColumns() {
   size_t nblocks = (nodes.size() + kBlock - 1) / kBlock;
   size_t padded = nblocks * kBlock;
-  for (auto& col : block_max_free) col.resize(nblocks, -1);
+  if (tree.Resize(nblocks, cap.size())) shapes.Clear();  // a new layout: the shapes' bounds no longer fit
   while (free_col.size() < cap.size()) free_col.emplace_back();
   for (auto& col : free_col) col.resize(padded, -1);
+  if (!free_out_col.empty()) {
+    while (free_out_col.size() < cap.size()) free_out_col.emplace_back();
+    for (auto& col : free_out_col) col.resize(padded, -1);
+  }
   if (score_used.size() != score_resources.size()) {
     score_used.assign(score_resources.size(), {});
     score_inv.assign(score_resources.size(), {});
   }
   for (auto& col : score_used) col.resize(padded, 0);
   for (auto& col : score_inv) col.resize(padded, 0);
-  simple.resize(padded, 0);
-  simple_bias.resize(padded, -1e300);
-  block_complex.resize(nblocks, 0);
+  bounded.resize(padded, 0);
+  bias.resize(padded, engine::kExcludedBias);
 }
 
 void Engine::Impl::RefreshNode(uint32_t ni) {
@@ -302,10 +317,14 @@ void Engine::Impl::RefreshNode(uint32_t ni) {
     int64_t now_free = sched ? cap[s][ni] - used[s][ni] : -1;
     free_col[s][ni] = now_free;
     // Keep the block's maximum without a rescan unless this node held it and shrank.
-    if (now_free >= block_max_free[s][b]) block_max_free[s][b] = now_free;
-    else if (before == block_max_free[s][b] && now_free < before) rescan = true;
+    if (!free_out_col.empty()) free_out_col[s][ni] = now_free - (sched ? HeldOnNode(ni, s) : 0);
+    int64_t block_max = tree.max_free(0, static_cast<uint16_t>(s), b);
+    if (now_free > block_max)
+      tree.SetBlockMaxFree(static_cast<uint16_t>(s), b, now_free);
+    else if (before == block_max && now_free < before)
+      rescan = true;
   }
-  bool ok = sched && !nodes[ni].hard_taint && nodes[ni].reservations.empty();
+  bool ok = sched;
   bool nz = score_nonzero;
   for (size_t k = 0; k < score_resources.size(); k++) {
     uint16_t s = score_resources[k].first;
@@ -315,22 +334,19 @@ void Engine::Impl::RefreshNode(uint32_t ni) {
     score_used[k][ni] = static_cast<double>(u);
     score_inv[k][ni] = c > 0 ? 100.0 / static_cast<double>(c) : 0;
   }
-  bool was_simple = simple[ni];
-  simple[ni] = ok ? 1 : 0;
-  simple_bias[ni] = ok ? 0.0 : -1e300;
-  if (rescan || was_simple != simple[ni]) BlockSummaries(b);
+  bounded[ni] = ok ? 1 : 0;
+  bias[ni] = ok ? 0.0 : sched ? engine::kUnboundedBias : engine::kExcludedBias;
+  if (rescan) BlockMaxFree(b);
+  tree.Touch(b);
 }
 
-void Engine::Impl::BlockSummaries(uint32_t b) {
+void Engine::Impl::BlockMaxFree(uint32_t b) {
   uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
-  uint8_t complex_nodes = 0;
-  for (uint32_t ni = lo; ni < hi; ni++) complex_nodes += schedulable[ni] && !simple[ni];
-  block_complex[b] = complex_nodes;
   for (size_t s = 0; s < cap.size(); s++) {
     const int64_t* f = free_col[s].data();
     int64_t best = -1;
     for (uint32_t ni = lo; ni < hi; ni++) best = std::max(best, f[ni]);
-    block_max_free[s][b] = best;
+    tree.SetBlockMaxFree(static_cast<uint16_t>(s), b, best);
   }
 }
 
@@ -338,7 +354,7 @@ void Engine::Impl::UpdateBlock(uint32_t b) {
   ResizeColumns();
   uint32_t lo = b * kBlock, hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
   for (uint32_t ni = lo; ni < hi; ni++) RefreshNode(ni);
-  BlockSummaries(b);
+  BlockMaxFree(b);
 }
 
 }  // namespace allot

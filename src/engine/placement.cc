@@ -1,7 +1,10 @@
 // Placement of one request: admission (reservation, quota), then for each unit a filter + score search
-// over the nodes, pruned by blocks (a block where no node has enough free of something is skipped) and,
-// for strategies with a ScoreBound, by vectorised upper bounds so that only nodes near the top are scored
-// exactly. Ties go to the node added first.
+// over the nodes. The search goes through the placement index (placement_index.h): a depth-first walk in
+// node order over the subtrees whose score bound for the request's shape could beat the best node found
+// so far, down to blocks where the bound kernel (block_keys.h) picks the nodes to score exactly. So a
+// search visits O(log N) tree nodes plus the blocks near the top, and its answer is a full scan's: the
+// highest exact score, ties to the node added first. Scorers without a bound or column-only scores
+// (gpu-fragmentation) scan every node of the subtrees where the request fits the free amounts.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -103,67 +106,6 @@ bool Engine::Impl::EverFits(const Alloc& a) const {
   return false;
 }
 
-namespace {
-
-// Upper bounds K >= exact score for the kBlock nodes of one block; -1 for infeasible or non-simple nodes.
-// K is the weighted mean of the unfloored per-resource scores, so the exact (floored) score S satisfies
-// K - 2 < S <= K. Compiled for AVX2 where the CPU has it, with a portable fallback.
-struct KernelInput {
-  const int64_t* free[16];
-  int64_t need[16];
-  uint16_t slot_of[16];
-  int n_req;
-  const double* used[16];
-  const double* inv[16];
-  double pod[16], weight[16];
-  int n_dims;
-  double inv_wsum;
-  bool packing;
-  const double* bias;
-};
-
-using V4d = double __attribute__((vector_size(32)));
-using V4l = int64_t __attribute__((vector_size(32)));
-
-// Four nodes at a time, every dimension and requested resource applied while the sums stay in registers.
-__attribute__((target_clones("avx2", "default"))) double BlockKeys(const KernelInput& in, uint32_t lo, double* out) {
-  constexpr uint32_t B = 32;
-  const V4d no = {-1e300, -1e300, -1e300, -1e300};
-  const V4d hundred = {100.0, 100.0, 100.0, 100.0};
-  const V4d zero = {0.0, 0.0, 0.0, 0.0};
-  const V4d minus_one = {-1.0, -1.0, -1.0, -1.0};
-  V4d best = minus_one;
-  for (uint32_t j = lo; j < lo + B; j += 4) {
-    V4d acc, u, iv;
-    V4l f;
-    std::memcpy(&acc, in.bias + j, sizeof acc);  // 0 for simple nodes, -1e300 otherwise
-    for (int k = 0; k < in.n_dims; k++) {
-      std::memcpy(&u, in.used[k] + j, sizeof u);
-      std::memcpy(&iv, in.inv[k] + j, sizeof iv);
-      V4d x = (u + in.pod[k]) * iv;
-      if (in.packing) {
-        acc += in.weight[k] * (x < hundred ? x : hundred);
-      } else {
-        x = hundred - x;
-        acc += in.weight[k] * (x > zero ? x : zero);
-      }
-    }
-    for (int r = 0; r < in.n_req; r++) {
-      std::memcpy(&f, in.free[r] + j, sizeof f);
-      acc = f >= in.need[r] ? acc : no;
-    }
-    V4d v = acc * in.inv_wsum;
-    v = v < zero ? minus_one : v;
-    std::memcpy(out + (j - lo), &v, sizeof v);
-    best = v > best ? v : best;
-  }
-  double b = best[0];
-  for (int i = 1; i < 4; i++) b = best[i] > b ? best[i] : b;
-  return b;
-}
-
-}  // namespace
-
 // One request's search for a node per unit. `best` and `best_score` are per unit; `last_filter` (the
 // first filter reason met) spans the units, for the waiting reason.
 struct Engine::Impl::UnitSearch {
@@ -199,19 +141,25 @@ TryResult Engine::Impl::TryPlace(uint32_t ai, TimeMs now, const Shadow* shadow, 
                .last_filter = {},
                .best = kNone,
                .best_score = -1};
-  bool bounded = ex == nullptr && bound != engine::ScoreBound::kNone && a.req.size() <= 16 &&
-                 score_resources.size() <= 16;
-  const double* bias = held != nullptr && held_bias != nullptr ? held_bias : simple_bias.data();
+  // The bound kernel takes at most 16 requested and 16 scored resources. Up to kFlatBlocks blocks a flat
+  // scan of every block costs less than the index's bookkeeping.
+  constexpr size_t kFlatBlocks = 8;
+  bool kernel = bound != engine::ScoreBound::kNone && a.req.size() <= 16 && score_resources.size() <= 16;
+  bool indexed = kernel || (scorer->ColumnsOnly() && a.req.size() <= 16);
   for (int unit = 0; unit < a.count; unit++) {
     s.best = kNone;
     s.best_score = -1;
     s.record = unit == 0 ? ex : nullptr;
-    if (bounded && ScanBounded(s, bias)) {
-      // authoritative
-    } else if (ex != nullptr) {
-      for (uint32_t ni = 0; ni < nodes.size(); ni++) Consider(s, ni);
+    if (ex != nullptr) {
+      for (uint32_t ni = 0; ni < nodes.size(); ni++) Consider(s, ni);  // every node, for the explanation
+    } else if (named != nullptr) {
+      if (named->node != kNone) Consider(s, named->node);  // no other node may take it
+    } else if (kernel && (held != nullptr || tree.blocks() <= kFlatBlocks)) {
+      ScanBounded(s, held != nullptr && held_bias != nullptr ? held_bias : bias.data());
+    } else if (held == nullptr && indexed) {
+      SearchIndex(s);
     } else {
-      ScanFeasibleBlocks(s);
+      ScanFeasibleBlocks(s, tree.levels() - 1, 0);
     }
     if (s.best == kNone) return Unwind(ai, placed, std::move(s.last_filter), why);
     DrawReservation(a, s.best, now);
@@ -302,92 +250,202 @@ void Engine::Impl::Consider(UnitSearch& s, uint32_t ni) {
   }
 }
 
-bool Engine::Impl::ScanBounded(UnitSearch& s, const double* bias) {
-  // Bounds for every feasible simple node, then exact scores only near the top.
-  const Alloc& a = s.a;
-  KernelInput in{};
-  in.n_req = 0;
-  for (size_t k = 0; k < a.req.size(); k++) {
+namespace {
+// The kernel's input for one unit of `a`: its needs, and per scored resource the pod's amount (with the
+// non-zero defaults where the scorer counts them) and weight. Scalar resources the pod does not ask for
+// are left out, as kube-scheduler counts their allocatable as 0.
+void FillKernelInput(const Alloc& a, const std::vector<std::pair<uint16_t, int64_t>>& score_resources,
+                     const std::vector<std::vector<int64_t>>& free_col,
+                     const std::vector<std::vector<double>>& used,
+                     const std::vector<std::vector<double>>& inv, bool nonzero, bool packing,
+                     const double* bias, engine::KernelInput* in) {
+  in->n_req = 0;
+  for (size_t k = 0; k < a.req.size() && in->n_req < 16; k++) {
     if (a.req.amount(k) == 0) continue;
-    in.free[in.n_req] = free_col[a.req.slot(k)].data();
-    in.need[in.n_req] = a.req.amount(k);
-    in.slot_of[in.n_req] = a.req.slot(k);
-    in.n_req++;
+    in->free[in->n_req] = free_col[a.req.slot(k)].data();
+    in->need[in->n_req] = a.req.amount(k);
+    in->slot_of[in->n_req] = a.req.slot(k);
+    in->n_req++;
   }
   double wsum = 0;
-  in.n_dims = 0;
-  for (size_t k = 0; k < score_resources.size(); k++) {
+  in->n_dims = 0;
+  for (size_t k = 0; k < score_resources.size() && in->n_dims < 16; k++) {
     auto [sl, w] = score_resources[k];
     int64_t pod = a.req.Get(sl);
-    if (score_nonzero && sl == kCpu && !a.req.Has(kCpu)) pod = engine::kDefaultMilliCpuRequest;
-    if (score_nonzero && sl == kMemory && !a.req.Has(kMemory)) pod = engine::kDefaultMemoryRequest;
+    if (nonzero && sl == kCpu && !a.req.Has(kCpu)) pod = engine::kDefaultMilliCpuRequest;
+    if (nonzero && sl == kMemory && !a.req.Has(kMemory)) pod = engine::kDefaultMemoryRequest;
     bool scalar = sl != kCpu && sl != kMemory && sl != kDisk;
     if (scalar && pod == 0) continue;
-    in.used[in.n_dims] = score_used[k].data();
-    in.inv[in.n_dims] = score_inv[k].data();
-    in.pod[in.n_dims] = static_cast<double>(pod);
-    in.weight[in.n_dims] = static_cast<double>(w);
+    in->used[in->n_dims] = used[k].data();
+    in->inv[in->n_dims] = inv[k].data();
+    in->pod[in->n_dims] = static_cast<double>(pod);
+    in->weight[in->n_dims] = static_cast<double>(w);
     wsum += static_cast<double>(w);
-    in.n_dims++;
+    in->n_dims++;
   }
-  in.inv_wsum = wsum > 0 ? 1.0 / wsum : 0;
-  in.packing = bound == engine::ScoreBound::kMostAllocated;
-  in.bias = bias;
+  in->inv_wsum = wsum > 0 ? 1.0 / wsum : 0;
+  in->packing = packing;
+  in->bias = bias;
+}
+}  // namespace
+
+// One search through the index: the kernel's input (needs and, with a ScoreBound, the score inputs) and
+// the shape's bounds.
+struct Engine::Impl::ShapeQuery {
+  const Alloc& a;
+  engine::ShapeBounds& sb;
+  engine::KernelInput in;
+  bool kernel;  // bounds from the kernel; otherwise the exact scores of the nodes that fit the free amounts
+};
+
+namespace {
+// Whether nodes with bound `k` (a kernel key or a subtree's bound) from node `first` on could beat the
+// best so far: a higher score (at most floor(k)), or the same from a node added earlier.
+bool Worth(double k, uint32_t first, int64_t best_score, uint32_t best) {
+  if (k < 0) return false;
+  int64_t f = static_cast<int64_t>(k + 1e-9);
+  return f > best_score || (f == best_score && first < best);
+}
+}  // namespace
+
+void Engine::Impl::SearchIndex(UnitSearch& s) {
+  // A request no reservation applies to reads the free amounts outside reservations (its bounds are
+  // kept apart from those of the same shape that read free_col).
+  bool outside = !free_out_col.empty() && NoReservationApplies(s.a);
+  ShapeQuery q{.a = s.a,
+               .sb = shapes.Find(s.a.req.shape_id() * 2 + (outside ? 1 : 0), tree),
+               .in = {},
+               .kernel = bound != engine::ScoreBound::kNone};
+  FillKernelInput(s.a, score_resources, outside ? free_out_col : free_col, score_used, score_inv,
+                  score_nonzero, bound == engine::ScoreBound::kMostAllocated, bias.data(), &q.in);
+  // A dive first: from the root to the child with the highest bound (the first of equals) down to a
+  // block, and there the node with the highest key. Its score is usually the answer, so the walk in node
+  // order after it only looks where a node could beat it or tie it from a lower index.
+  size_t top = tree.levels() - 1;
+  if (ShapeBound(q, top, 0) < 0) return;  // no node has enough free
+  uint32_t i = 0;
+  for (size_t level = top; level > 0; level--) {
+    auto [lo, hi] = tree.Children(level, i);
+    double most = -1;
+    for (uint32_t c = lo; c < hi; c++) {
+      double b = ShapeBound(q, level - 1, c);
+      if (b > most) most = b, i = c;
+    }
+  }
+  if (q.kernel) {
+    double k[kBlock];
+    engine::BlockKeys(q.in, i * kBlock, k);
+    uint32_t arg = static_cast<uint32_t>(std::max_element(k, k + kBlock) - k);
+    if (k[arg] >= 0) Consider(s, i * kBlock + arg);
+  } else {
+    VisitBlock(s, q, i);
+  }
+  SearchSubtree(s, q, top, 0);
+}
+
+double Engine::Impl::ShapeBound(const ShapeQuery& q, size_t level, uint32_t i) {
+  engine::ShapeBounds::Cell& cell = q.sb.cells[level][i];
+  if (cell.valid_at >= tree.stamp(level, i)) return cell.bound;
+  double b = -1;
+  bool fits = true;
+  for (int r = 0; r < q.in.n_req && fits; r++)
+    fits = tree.max_free(level, q.in.slot_of[r], i) >= q.in.need[r];
+  if (fits && level == 0 && i < tree.blocks()) {
+    if (q.kernel) {
+      double k[kBlock];
+      b = engine::BlockKeys(q.in, i * kBlock, k);
+    } else {
+      uint32_t hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), (i + 1) * kBlock);
+      for (uint32_t ni = i * kBlock; ni < hi; ni++) {
+        bool ok = schedulable[ni];
+        for (int r = 0; r < q.in.n_req && ok; r++) ok = q.in.free[r][ni] >= q.in.need[r];
+        if (ok) b = std::max(b, static_cast<double>(ScoreNode(q.a, ni)));
+      }
+    }
+  } else if (fits && level > 0) {
+    auto [lo, hi] = tree.Children(level, i);
+    for (uint32_t c = lo; c < hi; c++) b = std::max(b, ShapeBound(q, level - 1, c));
+  }
+  cell = {b, tree.clock()};
+  return b;
+}
+
+void Engine::Impl::SearchSubtree(UnitSearch& s, const ShapeQuery& q, size_t level, uint32_t i) {
+  // Depth first in node order: a subtree whose bound cannot beat the best so far, nor tie it from a
+  // lower node, is left out.
+  if (!Worth(ShapeBound(q, level, i), tree.FirstBlock(level, i) * kBlock, s.best_score, s.best)) return;
+  if (level == 0) {
+    VisitBlock(s, q, i);
+    return;
+  }
+  auto [lo, hi] = tree.Children(level, i);
+  for (uint32_t c = lo; c < hi; c++) SearchSubtree(s, q, level - 1, c);
+}
+
+void Engine::Impl::VisitBlock(UnitSearch& s, const ShapeQuery& q, uint32_t block) {
+  uint32_t lo = block * kBlock;
+  uint32_t hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), lo + kBlock);
+  if (q.kernel) {
+    double k[kBlock];
+    engine::BlockKeys(q.in, lo, k);
+    for (uint32_t ni = lo; ni < hi; ni++)
+      if (Worth(k[ni - lo], ni, s.best_score, s.best)) Consider(s, ni);
+    return;
+  }
+  for (uint32_t ni = lo; ni < hi; ni++) {
+    bool ok = schedulable[ni];
+    for (int r = 0; r < q.in.n_req && ok; r++) ok = q.in.free[r][ni] >= q.in.need[r];
+    if (ok && Worth(static_cast<double>(ScoreNode(q.a, ni)), ni, s.best_score, s.best)) Consider(s, ni);
+  }
+}
+
+void Engine::Impl::ScanBounded(UnitSearch& s, const double* node_bias) {
+  // Bounds for every node of every block where the request fits the free amounts; the node with the
+  // highest bound first (a good best early), then every block in node order, scoring exactly each node
+  // whose bound could beat the best so far (or tie it from a lower index).
+  engine::KernelInput in;
+  bool outside = !free_out_col.empty() && NoReservationApplies(s.a);
+  FillKernelInput(s.a, score_resources, outside ? free_out_col : free_col, score_used, score_inv,
+                  score_nonzero, bound == engine::ScoreBound::kMostAllocated, node_bias, &in);
   uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
   size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
   keys.resize(nblocks * kBlock);
-  double kmax = -1;
   std::vector<std::pair<double, uint32_t>>& cand = cand_scratch;
   cand.clear();
+  size_t top = 0;
   for (uint32_t b = 0; b < nblocks; b++) {
     bool feasible = true;
-    for (int r = 0; r < in.n_req && feasible; r++) feasible = block_max_free[in.slot_of[r]][b] >= in.need[r];
+    for (int r = 0; r < in.n_req && feasible; r++)
+      feasible = tree.max_free(0, in.slot_of[r], b) >= in.need[r];
     if (!feasible) continue;
-    double bmax = BlockKeys(in, b * kBlock, keys.data() + b * kBlock);
-    kmax = std::max(kmax, bmax);
-    cand.emplace_back(bmax, b);
+    cand.emplace_back(engine::BlockKeys(in, b * kBlock, keys.data() + b * kBlock), b);
+    if (cand.back().first > cand[top].first) top = cand.size() - 1;
   }
-  // With kmax < 0 no simple node fits: only the blocks' complex nodes are scored (exactly).
-  double threshold = kmax >= 0 ? kmax - 2.0 - 1e-6 : 1e300;
-  for (const auto& [bmax, b] : cand) {
-    bool complex_here = block_complex[b] > 0;
-    if (bmax < threshold && !complex_here) continue;
+  auto visit = [&](uint32_t b) {
     uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
-    for (uint32_t ni = b * kBlock; ni < hi; ni++) {
-      if (complex_here && schedulable[ni] && !simple[ni]) {
-        Consider(s, ni);
-      } else if (keys[ni] >= threshold) {
-        // Nodes come in index order and ties go to the lower index, so a simple node whose bound
-        // (S <= floor(K)) cannot exceed the best exact score so far cannot win: skip the exact score.
-        // This keeps a mostly empty cluster (thousands of nodes tied at the top) cheap.
-        if (s.best != kNone && std::floor(keys[ni] + 1e-6) <= static_cast<double>(s.best_score)) continue;
-        Consider(s, ni);
-      }
-    }
-  }
-  // Authoritative when the best exact score reaches the threshold: every node left out has
-  // S <= K < threshold <= best. Otherwise (constraints excluded the top nodes) scan fully below.
-  return kmax < 0 || (s.best != kNone && static_cast<double>(s.best_score) >= threshold);
+    for (uint32_t ni = b * kBlock; ni < hi; ni++)
+      if (Worth(keys[ni], ni, s.best_score, s.best)) Consider(s, ni);
+  };
+  if (cand.empty() || cand[top].first < 0) return;
+  const double* k = keys.data() + cand[top].second * kBlock;
+  Consider(s, cand[top].second * kBlock + static_cast<uint32_t>(std::max_element(k, k + kBlock) - k));
+  for (const auto& [bmax, b] : cand)
+    if (Worth(bmax, b * kBlock, s.best_score, s.best)) visit(b);
 }
 
-void Engine::Impl::ScanFeasibleBlocks(UnitSearch& s) {
-  // Every node of every block that could hold a feasible node (the bounded scan's answer was not
-  // authoritative, or the strategy has no bound).
+void Engine::Impl::ScanFeasibleBlocks(UnitSearch& s, size_t level, uint32_t i) {
   const Alloc& a = s.a;
-  s.best = kNone;
-  s.best_score = -1;
-  uint32_t n_nodes = static_cast<uint32_t>(nodes.size());
-  size_t nblocks = (n_nodes + kBlock - 1) / kBlock;
-  for (uint32_t b = 0; b < nblocks; b++) {
-    bool feasible = true;
-    for (size_t k = 0; k < a.req.size() && feasible; k++) {
-      int64_t need = a.req.amount(k);
-      feasible = need == 0 || block_max_free[a.req.slot(k)][b] >= need;
-    }
-    if (!feasible) continue;
-    uint32_t hi = std::min<uint32_t>(n_nodes, (b + 1) * kBlock);
-    for (uint32_t ni = b * kBlock; ni < hi; ni++) Consider(s, ni);
+  for (size_t k = 0; k < a.req.size(); k++) {
+    int64_t need = a.req.amount(k);
+    if (need > 0 && tree.max_free(level, a.req.slot(k), i) < need) return;
   }
+  if (level > 0) {
+    auto [lo, hi] = tree.Children(level, i);
+    for (uint32_t c = lo; c < hi; c++) ScanFeasibleBlocks(s, level - 1, c);
+    return;
+  }
+  uint32_t hi = std::min<uint32_t>(static_cast<uint32_t>(nodes.size()), (i + 1) * kBlock);
+  for (uint32_t ni = i * kBlock; ni < hi; ni++) Consider(s, ni);
 }
 
 TryResult Engine::Impl::Unwind(uint32_t ai, const std::vector<uint32_t>& placed, std::string last_filter,
@@ -414,9 +472,7 @@ TryResult Engine::Impl::Unwind(uint32_t ai, const std::vector<uint32_t>& placed,
     // The pruned scan skipped whole blocks: name a resource that no node has enough of, if any.
     for (size_t k = 0; k < a.req.size() && last_filter.empty(); k++) {
       uint16_t sl = a.req.slot(k);
-      int64_t most = -1;
-      for (int64_t v : block_max_free[sl]) most = std::max(most, v);
-      if (a.req.amount(k) > most) last_filter = "Insufficient " + registry.Name(sl);
+      if (a.req.amount(k) > tree.MostFree(sl)) last_filter = "Insufficient " + registry.Name(sl);
     }
     if (last_filter.empty()) last_filter = "no node has all of it free at once";
   }
@@ -455,10 +511,8 @@ void Engine::Impl::Finalize(uint32_t ai, TimeMs now) {
   running++;
   a.state = AllocState::kPlaced;
   a.started = now;
-  if (a.duration >= 0) {
-    a.expires = now + a.duration;
-    lease_heap.push({a.expires, ai});
-  }
+  a.when = a.duration >= 0 ? now + a.duration : -1;  // was the wait deadline while queued
+  if (a.duration >= 0) lease_heap.push({a.when, ai});
   SetReason(a, ReasonCode::kNone, "");
   NoteBurst(a, now);
   Emit(EventType::kPlaced, now, a.id, NodeList(a), tenants[a.tenant].path);

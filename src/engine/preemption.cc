@@ -68,11 +68,12 @@ bool Engine::Impl::TryPreempt(uint32_t ai, TimeMs now, Explanation* ex) {
   std::string names;
   for (uint32_t bj : best.victims) {
     Alloc& b = allocs[bj];
-    std::string why = "preempted by " + a.id + " (priority " + PriorityName(a.priority) + ") on " + nodes[best.node].name;
+    std::string why = "preempted by " + a.id.str() + " (priority " + PriorityName(a.priority) + ") on " +
+                      nodes[best.node].name;
     Emit(EventType::kPreempted, now, b.id, NodeList(b), tenants[b.tenant].path, ReasonCode::kPreempted, why, a.id);
-    b.X().preempted_by = a.id;
+    b.X().preempted_by = a.id.str();
     Unplace(bj, AllocState::kPreempted, now, ReasonCode::kPreempted, why);
-    names += (names.empty() ? "" : ",") + b.id;
+    names += (names.empty() ? "" : ",") + b.id.str();
   }
   PlaceUnit(ai, best.node);
   if (ex) {

@@ -42,6 +42,9 @@ class QueueOrder {
   // The next allocation index to look at, or kNone when the pass has seen every queued request once.
   // A request that stopped being queued since Begin may still come; the pass skips it.
   virtual uint32_t Next(const QueueView& q) = 0;
+  // The usage of `tenant`'s subtree changed (a placement or a preemption, during a pass or between
+  // passes): an order that keeps shares between steps looks at them again.
+  virtual void UsageChanged(uint32_t tenant) { (void)tenant; }
   // A note on the order's view of `ai` for --explain, appended to "queue position N (priority P".
   virtual std::string ExplainNote(const QueueView& q, uint32_t ai) const {
     (void)q;

@@ -44,7 +44,7 @@ Status Engine::Reserve(const ReservationSpec& r, TimeMs now) {
         if (m.registry.Find(name) == s) busy += v;
       for (uint32_t ai : m.nodes[ni].allocs) {
         const Alloc& a = m.allocs[ai];
-        if (a.expires < 0 || a.expires > r.start) busy += a.req.Get(s);
+        if (a.expires() < 0 || a.expires() > r.start) busy += a.req.Get(s);
       }
       int64_t reserved = 0;
       std::string who;
@@ -84,6 +84,10 @@ Status Engine::Reserve(const ReservationSpec& r, TimeMs now) {
   m.reservations.push_back(std::move(res));
   m.reservation_index[r.id] = idx;
   m.nodes[chosen].reservations.push_back(idx);
+  m.live_reservations++;
+  m.reservation_end_min = std::min(m.reservation_end_min, r.end);
+  m.tenants[m.reservations[idx].tenant].reservations_owned++;
+  m.HoldsChanged(chosen);
   m.Emit(EventType::kReserved, now, r.id, m.nodes[chosen].name, r.tenant);
   return Status::Ok();
 }
@@ -93,15 +97,49 @@ Status Engine::Unreserve(const std::string& id, TimeMs now) {
   auto it = m.reservation_index.find(id);
   if (it == m.reservation_index.end()) return NotFound("unknown reservation \"" + id + "\"");
   auto& res = m.reservations[it->second];
-  if (res.node != kNone) {
-    auto& v = m.nodes[res.node].reservations;
-    v.erase(std::remove(v.begin(), v.end(), it->second), v.end());
-  }
-  res.live = false;
+  m.EndReservation(it->second);
   m.capacity_epoch++;
   m.Emit(EventType::kUnreserved, now, id, res.node == kNone ? "" : m.nodes[res.node].name, res.spec.tenant);
   m.reservation_index.erase(it);
   return Status::Ok();
+}
+
+void Engine::Impl::EndReservation(int32_t ri) {
+  Reservation& r = reservations[ri];
+  if (!r.live) return;
+  r.live = false;
+  live_reservations--;
+  tenants[r.tenant].reservations_owned--;
+  if (r.node != kNone) {
+    auto& v = nodes[r.node].reservations;
+    v.erase(std::remove(v.begin(), v.end(), ri), v.end());
+    HoldsChanged(r.node);
+  }
+}
+
+void Engine::Impl::HoldsChanged(uint32_t ni) {
+  if (free_out_col.empty()) free_out_col = free_col;  // from now on kept by RefreshNode
+  RefreshNode(ni);
+}
+
+int64_t Engine::Impl::HeldOnNode(uint32_t ni, size_t slot) const {
+  // As ReservedAgainst for such a request: every live reservation on the node, less what its holders
+  // use of it (nothing before it starts).
+  int64_t held = 0;
+  for (int32_t ri : nodes[ni].reservations) {
+    const Reservation& r = reservations[ri];
+    if (!r.live) continue;
+    int64_t amount = r.amount.Get(static_cast<uint16_t>(slot)) - r.used[slot];
+    if (amount > 0) held += amount;
+  }
+  return held;
+}
+
+bool Engine::Impl::NoReservationApplies(const Alloc& a) const {
+  if (a.reservation >= 0 || a.duration >= 0) return false;  // a window may miss a reservation's
+  for (uint32_t x = a.tenant; x != kNone; x = tenants[x].parent)
+    if (tenants[x].reservations_owned > 0) return false;
+  return true;
 }
 
 // ---- reservations against requests ----

@@ -25,7 +25,7 @@ std::optional<TimeMs> Engine::NextWakeup() const {
   auto& lease = m.lease_heap;
   while (!lease.empty()) {
     auto [t, ai] = lease.top();
-    if (m.allocs[ai].state == AllocState::kPlaced && m.allocs[ai].expires == t) {
+    if (m.allocs[ai].state == AllocState::kPlaced && m.allocs[ai].expires() == t) {
       consider(t);
       break;
     }
@@ -34,7 +34,7 @@ std::optional<TimeMs> Engine::NextWakeup() const {
   auto& wait = m.wait_heap;
   while (!wait.empty()) {
     auto [t, ai] = wait.top();
-    if (m.allocs[ai].state == AllocState::kQueued && m.allocs[ai].wait_deadline == t) {
+    if (m.allocs[ai].state == AllocState::kQueued && m.allocs[ai].wait_deadline() == t) {
       consider(t);
       break;
     }
@@ -57,25 +57,27 @@ void Engine::Impl::ExpireDue(TimeMs now) {
     auto [t, ai] = lease_heap.top();
     lease_heap.pop();
     Alloc& a = allocs[ai];
-    if (a.state != AllocState::kPlaced || a.expires != t) continue;
+    if (a.state != AllocState::kPlaced || a.expires() != t) continue;
     AllocState to = a.ttl ? AllocState::kExpired : AllocState::kCompleted;
     ReasonCode code = a.ttl ? ReasonCode::kLeaseExpired : ReasonCode::kDurationElapsed;
     Emit(a.ttl ? EventType::kExpired : EventType::kCompleted, t, a.id, NodeList(a), tenants[a.tenant].path, code,
          a.ttl ? "lease expired without renewal" : "duration elapsed");
     Unplace(ai, to, t, code, a.ttl ? "lease expired without renewal" : "");
   }
-  for (size_t i = 0; i < reservations.size(); i++) {
+  // Reservations whose window is over (a look at each only when the earliest end has passed).
+  for (size_t i = 0; live_reservations > 0 && reservation_end_min <= now && i < reservations.size(); i++) {
     Reservation& r = reservations[i];
     if (!r.live || r.spec.end > now) continue;
-    if (r.node != kNone) {
-      auto& v = nodes[r.node].reservations;
-      v.erase(std::remove(v.begin(), v.end(), static_cast<int32_t>(i)), v.end());
-    }
-    r.live = false;
+    EndReservation(static_cast<int32_t>(i));
     capacity_epoch++;
     reservation_index.erase(r.spec.id);
     Emit(EventType::kUnreserved, r.spec.end, r.spec.id, r.node == kNone ? "" : nodes[r.node].name, r.spec.tenant,
          ReasonCode::kWindowEnded, "window ended");
+  }
+  if (live_reservations > 0 && reservation_end_min <= now) {
+    reservation_end_min = kForever;
+    for (const auto& r : reservations)
+      if (r.live) reservation_end_min = std::min(reservation_end_min, r.spec.end);
   }
   if (bursting > 0) ReclaimOverMax(now, true);
   last_share_update = now;
@@ -86,7 +88,7 @@ void Engine::Impl::RejectExpiredWaits(TimeMs now) {
     auto [t, ai] = wait_heap.top();
     wait_heap.pop();
     Alloc& a = allocs[ai];
-    if (a.state != AllocState::kQueued || a.wait_deadline != t) continue;
+    if (a.state != AllocState::kQueued || a.wait_deadline() != t) continue;
     queue.Removed();
     tenants[a.tenant].queued--;
     std::string last = a.extra ? a.extra->reason : "";
@@ -131,7 +133,7 @@ struct Engine::Impl::PassState {
   Shadow shadow;
   // Strict FCFS without backfill: nodes an earlier blocked request could use are held for it.
   std::vector<uint8_t> held;
-  std::vector<double> held_bias;    // simple_bias with held nodes excluded (the kernel then skips them)
+  std::vector<double> held_bias;    // `bias` with held nodes excluded (the kernel then skips them)
   std::vector<uint32_t> unheld;     // schedulable nodes not held yet
   std::vector<int64_t> unheld_max;  // per slot: the most free on one unheld node (as of the last hold)
   size_t held_count = 0;
@@ -144,7 +146,7 @@ void Engine::Impl::Pass(TimeMs now) {
     queue.Compact([&](const RunQueue::Entry& e) { return IsQueuedEntry(e); });
   }
   PassState ps;
-  for (const auto& r : reservations) ps.any_reservation |= r.live;
+  ps.any_reservation = live_reservations > 0;
   const engine::QueueView view = queue_view();
   order->Begin(view);
   int position = 0;
@@ -251,7 +253,7 @@ bool Engine::Impl::HoldNodesFor(PassState& ps, Alloc& a, Explanation* ex) {
   }
   if (ps.held.empty()) {
     ps.held.assign(nodes.size(), 0);
-    ps.held_bias = simple_bias;
+    ps.held_bias = bias;
     for (uint32_t ni = 0; ni < nodes.size(); ni++)
       if (schedulable[ni]) ps.unheld.push_back(ni);
   }
@@ -263,7 +265,7 @@ bool Engine::Impl::HoldNodesFor(PassState& ps, Alloc& a, Explanation* ex) {
     for (size_t k = 0; k < a.req.size() && ok; k++) ok = a.req.amount(k) <= cap[a.req.slot(k)][ni];
     if (ok && (!(checks_static || nodes[ni].hard_taint) || NodeStaticOk(a, ni, nullptr))) {
       ps.held[ni] = 1;
-      ps.held_bias[ni] = -1e300;
+      ps.held_bias[ni] = engine::kExcludedBias;
       ps.held_count++;
     } else {
       ps.unheld[keep++] = ni;

@@ -97,6 +97,10 @@ class Scorer {
   virtual ScoreBound bound() const { return ScoreBound::kNone; }
   // Whether the bound's columns count kube-scheduler's non-zero cpu and memory requests.
   virtual bool UsesNonZeroRequests() const { return true; }
+  // Whether Score reads nothing but the node's columns (capacity, use, non-zero use) and the request's
+  // amounts, so that the placement index may keep per-block maxima of it between searches (a scorer
+  // with learned state, gpu-fragmentation, may not).
+  virtual bool ColumnsOnly() const { return false; }
   // The device on `ni` that a GPU share (below 1000m) of `a` takes, or -1 if none holds it. The default is
   // best fit: the device with the least free capacity that still holds the share (the first of equals).
   virtual int ShareDevice(const NodeView& nodes, const Alloc& a, uint32_t ni);
@@ -158,6 +162,7 @@ class ResourceScorer : public Scorer {
     return out;
   }
   bool UsesNonZeroRequests() const final { return kNonZero; }
+  bool ColumnsOnly() const final { return true; }
 };
 
 // The strategy EngineOptions::scoring names (see policy.cc, the registry), built from the options
