@@ -166,6 +166,7 @@ Status State::Restore() {
     }
     PruneFinished(now, &fix);
   }
+  RestoreHistory(*snap, now);
   // What Restore and re-submission reported is the old state, not news.
   (void)engine->TakeEvents();
   int64_t t_done = SteadyMicros();

@@ -429,7 +429,14 @@ void State::TimerLoop() {
         }
       }
     }
-    if (now - last_pressure_ms >= 200) RefreshPressure(now, &b);
+    if (HistoryDue(now)) {
+      // One scan feeds the pressure monitors and the history's node amounts.
+      int64_t cpu0 = server::ThreadCpuNs();
+      RefreshPressure(now, &b, &history_frame);
+      SampleHistory(now, cpu0);
+    } else if (now - last_pressure_ms >= 200) {
+      RefreshPressure(now, &b);
+    }
     if (!pools.empty() && now - last_pool_eval_ms >= cfg.pool_interval_ms) EvaluatePools(now, &b);
     ReapCommands(now, &b);
     auto fire = Collect("server", &b);

@@ -14,6 +14,7 @@ const char* TableName(Table t) {
     case Table::kAllocations: return "allocations";
     case Table::kIdempotency: return "idempotency";
     case Table::kMeta: return "meta";
+    case Table::kHistory: return "history";
   }
   return "?";
 }
