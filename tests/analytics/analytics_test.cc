@@ -60,12 +60,10 @@ TEST(BottleneckTest, TheDimensionNoFeasibleNodeHasFreeBlocksTheRequest) {
   nodes.push_back(Node("c", "", 64000, 256 * G, 64000, 256 * G));
   nodes.back().taints = {{"dedicated", "x", "NoSchedule"}};  // nobody below tolerates it
   std::vector<QueuedRequest> q = {
-      Req(2000, 8 * G),   // fits on a (cpu) and b: a has 2 GiB free, b has 40 GiB -> memory free on b; cpu
-                          // free on a but no single node... blocked per dimension: cpu free on a, memory free
-                          // on b: not blocked
-      Req(2000, 48 * G),  // only b can ever hold 48 GiB; b has 1 cpu free: blocked by cpu on mem-pool
-      Req(6000, 4 * G, 2),  // only a (8 cpu); a has 2 GiB free: blocked by cpu (4 < 6) and memory (2 < 4)
-      Req(16000, G),        // no node but the tainted c could hold 16 cpu: infeasible
+      Req(2000, 8 * G),   // a or b could hold it: a has the cpu free, b the memory: not blocked
+      Req(2000, 36 * G),  // only b has 36 GiB at all; b has 40 GiB but 1 cpu free: blocked by cpu (mem-pool)
+      Req(6000, 4 * G, 2),  // only a has 6 cpu at all; a has 4 cpu and 2 GiB free: blocked by cpu and memory
+      Req(16000, G),        // only the tainted c could hold 16 cpu: infeasible
   };
   q.push_back(Req(500, G));
   q.back().quota_held = true;
@@ -74,9 +72,9 @@ TEST(BottleneckTest, TheDimensionNoFeasibleNodeHasFreeBlocksTheRequest) {
   EXPECT_EQ(b.queued, 5);
   EXPECT_EQ(b.infeasible, 1);
   EXPECT_EQ(b.held_by_quota, 1);
-  // demand: cpu 2000 + 2000 + 2 x 6000 + 16000 + 500 = 32500; memory 8 + 48 + 2 x 4 + 1 + 1 = 66 GiB
+  // demand: cpu 2000 + 2000 + 2 x 6000 + 16000 + 500 = 32500; memory 8 + 36 + 2 x 4 + 1 + 1 = 54 GiB
   EXPECT_EQ(b.demand["cpu"], 32500);
-  EXPECT_EQ(b.demand["memory"], 66 * G);
+  EXPECT_EQ(b.demand["memory"], 54 * G);
   ASSERT_EQ(b.blocked_by.size(), 2u);
   // cpu blocks two requests: 2000 + 2 x 6000 = 14000 of 12000 capacity (share 1.1667);
   // memory blocks one: 2 x 4 GiB = 8 GiB of 96 GiB (share 0.0833).
@@ -86,7 +84,9 @@ TEST(BottleneckTest, TheDimensionNoFeasibleNodeHasFreeBlocksTheRequest) {
   EXPECT_NEAR(b.blocked_by[0].share, 14000.0 / 12000.0, 1e-12);
   EXPECT_EQ(b.blocked_by[0].pools, (std::vector<std::string>{"cpu-pool", "mem-pool"}));
   EXPECT_EQ(b.blocked_by[1].resource, "memory");
+  EXPECT_EQ(b.blocked_by[1].requests, 1);
   EXPECT_EQ(b.blocked_by[1].demand, 8 * G);
+  EXPECT_NEAR(b.blocked_by[1].share, 8.0 / 96.0, 1e-12);
   EXPECT_EQ(b.blocked_by[1].pools, (std::vector<std::string>{"cpu-pool"}));
   EXPECT_EQ(b.resource, "cpu");
   // Nothing queued: no bottleneck.
@@ -96,18 +96,19 @@ TEST(BottleneckTest, TheDimensionNoFeasibleNodeHasFreeBlocksTheRequest) {
 TEST(CostTest, RequestsTimesHoursTimesPriceWithinTheWindow) {
   constexpr int64_t H = 3'600'000;  // one hour in ms
   std::map<std::string, double> prices = {{"cpu", 0.031}, {"memory", 0.004}, {"gpu", 2.5}};
+  constexpr int64_t W = 10 * H;  // the window is [W, W + 24 h]
   std::vector<Held> held = {
       // org/a: 2 cores + 4 GiB for 10 h, all inside the window: cpu 2 x 10 x 0.031 = 0.62, memory 4 x 10 x
       // 0.004 = 0.16
-      {"org/a", "train", {{"cpu", 2000}, {"memory", int64_t{4} << 30}}, 1, 0, 10 * H},
+      {"org/a", "train", {{"cpu", 2000}, {"memory", int64_t{4} << 30}}, 1, W, W + 10 * H},
       // org/b: a gang of 2 units of one GPU, from 2 h before the window to 3 h into it: 2 x 3 x 2.5 = 15
-      {"org/b", "train", {{"gpu", 1000}, {"network", 1000}}, 2, -2 * H, 3 * H},
+      {"org/b", "train", {{"gpu", 1000}, {"network", 1000}}, 2, W - 2 * H, W + 3 * H},
       // org/a, still held, 500m from 20 h on, window ends at 24 h: 0.5 x 4 x 0.031 = 0.062
-      {"org/a", "", {{"cpu", 500}}, 1, 20 * H, -1},
+      {"org/a", "", {{"cpu", 500}}, 1, W + 20 * H, -1},
       // ended before the window: nothing
-      {"org/c", "x", {{"cpu", 1000}}, 1, -5 * H, -H},
+      {"org/c", "x", {{"cpu", 1000}}, 1, W - 5 * H, W - H},
   };
-  Cost by_tenant = CostOf(held, prices, 0, 24 * H, false);
+  Cost by_tenant = CostOf(held, prices, W, W + 24 * H, false);
   ASSERT_EQ(by_tenant.items.size(), 2u);
   EXPECT_EQ(by_tenant.items[0].name, "org/b");
   EXPECT_NEAR(by_tenant.items[0].cost, 15.0, 1e-9);
@@ -116,7 +117,7 @@ TEST(CostTest, RequestsTimesHoursTimesPriceWithinTheWindow) {
   EXPECT_NEAR(by_tenant.items[1].cost, 0.62 + 0.16 + 0.062, 1e-9);
   EXPECT_NEAR(by_tenant.items[1].resources["cpu"], 0.682, 1e-9);
   EXPECT_NEAR(by_tenant.total, 15.842, 1e-9);
-  Cost by_workflow = CostOf(held, prices, 0, 24 * H, true);
+  Cost by_workflow = CostOf(held, prices, W, W + 24 * H, true);
   ASSERT_EQ(by_workflow.items.size(), 2u);
   EXPECT_EQ(by_workflow.items[0].name, "train");
   EXPECT_NEAR(by_workflow.items[0].cost, 15.78, 1e-9);
