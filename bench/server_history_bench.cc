@@ -13,6 +13,8 @@
 //   bench_server_history read [--days 7] [--step 60]
 //       The same history in memory: times Db::Read of the cluster over `days` at `step` (median of 21).
 // Each prints one JSON object.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -186,6 +188,13 @@ Filled Feed(Db& db, Cluster& c, int64_t samples, int64_t every, bool nodes, allo
   return out;
 }
 
+// Peak resident memory of this process (both Dbs, the generator and the frames).
+double MaxRssMib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
 int Size(int argc, char** argv) {
   int nodes = std::stoi(Arg(argc, argv, "--nodes", "10000"));
   int tenants = std::stoi(Arg(argc, argv, "--tenants", "1000"));
@@ -209,11 +218,11 @@ int Size(int argc, char** argv) {
       "\"fill_s\": %.1f}, "
       "\"tier_15s\": {\"stored_bytes\": %zu, \"records\": %zu, \"memory_bytes\": %zu, \"series\": %zu, "
       "\"fill_s\": %.1f}, "
-      "\"stored_mib\": %.1f, \"memory_mib\": %.1f, \"add_ms_max_5m\": %.2f}\n",
+      "\"stored_mib\": %.1f, \"memory_mib\": %.1f, \"max_rss_mib\": %.1f, \"add_ms_max_5m\": %.2f}\n",
       nodes, tenants, pools, days, busy ? "busy" : "quiet", a.stored, a.records, a.memory, a.series,
       a.seconds, b.stored, b.records, b.memory, b.series, b.seconds,
       static_cast<double>(a.stored + b.stored) / (1 << 20),
-      static_cast<double>(a.memory + b.memory) / (1 << 20), a.add_ms_max);
+      static_cast<double>(a.memory + b.memory) / (1 << 20), MaxRssMib(), a.add_ms_max);
   return 0;
 }
 

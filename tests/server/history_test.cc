@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "allot/clock.h"
+#include "allot/server.h"
 #include "server_process.h"
 
 namespace allot::testing {
@@ -309,6 +310,44 @@ tenants:
   ASSERT_EQ(eff.status, 200) << eff.body.dump();
   EXPECT_FALSE(eff.body["tenants"].contains("org/b"));
   EXPECT_TRUE(eff.body["tenants"].contains("org/a"));
+}
+
+TEST(HistoryConfigTest, KeysDefaultsAndErrorsNamingTheKey) {
+  auto d = ParseServerConfig("", "empty.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->history.interval_s, 15);
+  ASSERT_EQ(d->history.tiers.size(), 2u);
+  EXPECT_EQ(d->history.tiers[1].step_s, 300);
+  EXPECT_EQ(d->history.tiers[1].keep_s, 30 * 86400);
+  EXPECT_TRUE(d->history.tiers[1].nodes);
+  EXPECT_EQ(d->currency, "USD");
+  auto c = ParseServerConfig(
+      "history: {interval: 10s, tiers: [{step: 10s, keep: 2h}, {step: 1m, keep: 7d, nodes: yes}], "
+      "node_resources: [cpu, "
+      "nvidia.com/gpu]}\nanalytics: {prices: {cpu: 0.031, mem: 0.004}, currency: EUR}\n",
+      "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->history.interval_s, 10);
+  EXPECT_EQ(c->history.tiers[0].keep_s, 7200);
+  EXPECT_EQ(c->history.node_resources, (std::vector<std::string>{"cpu", "gpu"}));
+  EXPECT_EQ(c->prices.at("memory"), 0.004);
+  EXPECT_EQ(c->currency, "EUR");
+  auto err = [](const std::string& yaml) {
+    auto r = ParseServerConfig(yaml, "bad.yaml");
+    return r.ok() ? std::string("ok") : r.error().message;
+  };
+  EXPECT_EQ(err("history: {interval: 0}\n"), "ok");  // off
+  EXPECT_EQ(err("history: {intervall: 5s}\n"), "bad.yaml:1: history.intervall: unknown key");
+  EXPECT_EQ(err("history: {interval: 1500ms}\n"), "bad.yaml:1: history.interval: must be whole seconds");
+  EXPECT_EQ(err("history:\n  tiers:\n    - {step: 15s, keep: 1h}\n    - {step: 20s, keep: 1d}\n"),
+            "bad.yaml:2: history.tiers[1].step: must be a multiple of history.interval (15s)");
+  EXPECT_EQ(err("history: {tiers: [{step: 15s}]}\n"), "bad.yaml:1: history.tiers[0]: needs step and keep");
+  EXPECT_EQ(err("history: {tiers: [{step: 5m, keep: 1m}]}\n"),
+            "bad.yaml:1: history.tiers[0].keep: must be at least the step and at most 3650d");
+  EXPECT_EQ(err("history: {node_resources: [\"b a d\"]}\n").find("bad.yaml:1: history.node_resources[0]:"),
+            0u);
+  EXPECT_EQ(err("analytics: {prices: {cpu: -1}}\n"), "bad.yaml:1: analytics.prices.cpu: is out of range");
+  EXPECT_EQ(err("analytics: {currency: \"\"}\n"), "bad.yaml:1: analytics.currency: must be 1-16 characters");
 }
 
 TEST(AllocWaitTest, PrintsThePositionAndEstimatedStartWhileItWaits) {
