@@ -50,7 +50,7 @@ void ForEachAncestor(std::string_view tenant, Fn&& fn) {
 
 }  // namespace
 
-void State::SampleHistory(int64_t now_ms, int64_t cpu0_ns) {
+void State::TakeHistorySample(int64_t now_ms, int64_t cpu0_ns) {
   const int64_t interval_ms = cfg.history.interval_s * 1000;
   const int64_t t_ms = now_ms / interval_ms * interval_ms;  // samples on multiples of the interval
   next_history_ms = t_ms + interval_ms;
@@ -117,15 +117,22 @@ void State::SampleHistory(int64_t now_ms, int64_t cpu0_ns) {
       f.Add(history::Scope::kTenant, u.path, res, p);
     }
   }
+  history_sample_t = t_ms / 1000;
+  history_cpu0_ns = cpu0_ns;
+}
+
+void State::StoreHistorySample() {
   std::vector<history::Write> writes;
   {
+    // Committed under history_mu: the rows of a tier reach the store in the order the Db made them.
     std::lock_guard<std::mutex> l(history_mu);
-    history->Add(t_ms / 1000, f, &writes);
+    if (history_resync.exchange(false)) history->Resync();
+    history->Add(history_sample_t, history_frame, &writes);
+    CommitHistory(std::move(writes));
   }
-  f.Clear();
-  CommitHistory(std::move(writes));
+  history_frame.Clear();
   history_samples++;
-  history_cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, ThreadCpuNs() - cpu0_ns));
+  history_cpu_ns += static_cast<uint64_t>(std::max<int64_t>(0, ThreadCpuNs() - history_cpu0_ns));
 }
 
 void State::CommitHistory(std::vector<history::Write> writes) {
@@ -136,13 +143,13 @@ void State::CommitHistory(std::vector<history::Write> writes) {
     if (b.empty()) return;
     store->Commit(std::move(b), [this](const Status& s) {
       if (s.ok()) return;
-      // The rows after a lost one would be deltas of nothing: the next row of each tier is full.
+      // The rows after a lost one would be deltas of nothing: the next row of each tier is full. (A flag,
+      // not the Db: a store may call this inside Commit, under history_mu.)
       if (history_failures++ == 0) {
         std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"history commit failed\",\"error\":%s}\n",
                      server::Dump(Json(s.message())).c_str());
       }
-      std::lock_guard<std::mutex> l(history_mu);
-      if (history) history->Resync();
+      history_resync = true;
     });
     b = Batch{};
     bytes = 0;

@@ -429,11 +429,12 @@ void State::TimerLoop() {
         }
       }
     }
-    if (HistoryDue(now)) {
+    bool history_sample = HistoryDue(now);
+    if (history_sample) {
       // One scan feeds the pressure monitors and the history's node amounts.
       int64_t cpu0 = server::ThreadCpuNs();
       RefreshPressure(now, &b, &history_frame);
-      SampleHistory(now, cpu0);
+      TakeHistorySample(now, cpu0);
     } else if (now - last_pressure_ms >= 200) {
       RefreshPressure(now, &b);
     }
@@ -452,6 +453,11 @@ void State::TimerLoop() {
     }
     PruneFinished(now, &b);
     if (!b.empty() || !fire.empty()) CommitThen(std::move(b), net::Responder(), {}, std::move(fire));
+    if (history_sample) {
+      l.unlock();  // the Db has its own lock: requests go on while it averages and encodes
+      StoreHistorySample();
+      l.lock();
+    }
     if (now - last_prune_ms > 3'600'000) {
       last_prune_ms = now;
       l.unlock();

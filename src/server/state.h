@@ -319,12 +319,16 @@ struct State {
   history::Frame history_frame;
   int64_t next_history_ms = 0;
   std::atomic<uint64_t> history_samples{0}, history_cpu_ns{0}, history_failures{0};
+  std::atomic<bool> history_resync{false};  // a history commit failed: the next rows are full
   bool HistoryDue(int64_t now_ms) const { return history != nullptr && now_ms >= next_history_ms; }
   // Adds the node amounts of one scan to `f`. REQUIRES: mu held.
   void HistoryNode(const NodeRow& n, const NodeMeta* meta, history::Frame* f);
-  // Takes the sample due at now_ms (the nodes are in history_frame from the scan before it) and persists
-  // what the Db asks for; `cpu0_ns` is this thread's CPU time before that scan. REQUIRES: mu held.
-  void SampleHistory(int64_t now_ms, int64_t cpu0_ns);
+  // Completes history_frame with the sample due at now_ms (the nodes are in it from the scan before);
+  // `cpu0_ns` is this thread's CPU time before that scan. REQUIRES: mu held.
+  void TakeHistorySample(int64_t now_ms, int64_t cpu0_ns);
+  // Adds history_frame to the Db and persists what it asks for. Timer thread only, without mu.
+  void StoreHistorySample();
+  int64_t history_sample_t = 0, history_cpu0_ns = 0;  // the sample TakeHistorySample prepared
   // Loads the history table (Restore).
   void RestoreHistory(const Snapshot& snap, int64_t now_ms);
   // Commits history writes in batches small enough for every store (etcd's transaction limits).
