@@ -9,13 +9,16 @@
 #   3. GET /v1/history for 7 days at 1-minute steps: a store filled with 7 days of 15 s samples
 #      (bench_server_history fill), served with the tiers 15s/24h, 1m/7d, 5m/30d; curl's time_total,
 #      median of 21
-# Usage: scripts/bench-history.sh [BUILD_DIR]   (default build/; builds nothing). SECONDS_RUN=30 by default.
+# Usage: scripts/bench-history.sh [BUILD_DIR]   (default build/; builds nothing). SECONDS_RUN=30 by default;
+#        PARTS="2 3" runs only those measurements (part 1 takes a quarter of an hour on 2 busy cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
 ALLOT=$B/allot
 BENCH=$B/bench/bench_server_history
 SECONDS_RUN=${SECONDS_RUN:-30}
+PARTS=${PARTS:-1 2 3}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 work=$(mktemp -d /tmp/allot-bench-history-XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -30,8 +33,10 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 wait_ready() { for _ in $(seq 1 6000); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.01; done; return 1; }
 
 # 1. size
-$BENCH size --nodes 10000 --tenants 1000 --pools 10 --days 30
-$BENCH size --nodes 10000 --tenants 1000 --pools 10 --days 30 --quiet
+if part 1; then
+  $BENCH size --nodes 10000 --tenants 1000 --pools 10 --days 30
+  $BENCH size --nodes 10000 --tenants 1000 --pools 10 --days 30 --quiet
+fi
 
 # 2. sampling cost at 10,000 nodes, history on (every 1 s) and off
 python3 - "$work/nodes.yaml" <<'PY'
@@ -88,10 +93,13 @@ print(json.dumps({"history_interval": interval, "nodes": 10000, "seconds": round
 PY
   kill $pid; wait $pid || true; pid=
 }
-sample_run 1s
-sample_run 0
+if part 2; then
+  sample_run 1s
+  sample_run 0
+fi
 
 # 3. GET /v1/history for 7 days at 1-minute steps
+part 3 || exit 0
 $BENCH fill --data "$work/week" --days 7
 port=$(free_port)
 cat > "$work/week.yaml" <<'YAML'
