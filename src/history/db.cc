@@ -197,6 +197,7 @@ Db::Db(Options options) : options_(std::move(options)), impl_(std::make_unique<I
     TierState ts;
     ts.tier = t;
     impl_->tiers.push_back(std::move(ts));
+    impl_->any_nodes |= t.nodes;
   }
   impl_->node_resources = options_.node_resources;
 }
@@ -224,7 +225,7 @@ void Db::Add(int64_t t, const Frame& frame, std::vector<Write>* out) {
     } else {
       size_t nul = key.find('\0', 1);
       std::string_view name = key.substr(1, nul - 1), resource = key.substr(nul + 1);
-      if (scope == Scope::kNode && !m.KeepsNode(resource)) continue;
+      if (scope == Scope::kNode && (!m.any_nodes || !m.KeepsNode(resource))) continue;
       s = &m.Intern(scope, name, resource);
     }
     for (size_t i = 0; i < m.tiers.size(); i++) {

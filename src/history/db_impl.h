@@ -73,6 +73,7 @@ struct Db::Impl {
   uint32_t next_id = 1;
   int64_t last_sample = INT64_MIN;
   std::vector<std::string> node_resources;
+  bool any_nodes = false;  // some tier keeps node series
 
   static std::string KeyOf(Scope scope, std::string_view name, std::string_view resource);
   bool KeepsNode(std::string_view resource) const;

@@ -319,6 +319,29 @@ TEST(HistoryDbTest, ReadsRefuseWhatTheyCannotAnswer) {
   EXPECT_EQ(ok->resolution, 60);
 }
 
+TEST(HistoryDbTest, NodeSeriesOnlyWhereATierKeepsThem) {
+  Options o;
+  o.tiers = {{15, 3600, false}};
+  Db db(o);
+  std::vector<Write> w;
+  for (int i = 0; i < 3; i++) {
+    Frame f;
+    f.Add(Scope::kCluster, "", "cpu", Amounts(1, 1));
+    f.Add(Scope::kNode, "n1", "cpu", Amounts(1, 1));
+    db.Add(kT0 + 15 * i, f, &w);
+  }
+  EXPECT_EQ(db.stats().series, 1u);  // the cluster's: no tier keeps nodes
+  EXPECT_FALSE(db.Known(Scope::kNode, "n1"));
+  Query q;
+  q.scope = Scope::kNode;
+  q.name = "n1";
+  q.from = kT0;
+  q.to = kT0 + 45;
+  ReadError e;
+  EXPECT_FALSE(db.Read(q, kT0 + 45, &e).ok());
+  EXPECT_EQ(e.field, "scope");
+}
+
 TEST(HistoryDbTest, OptionsAreChecked) {
   EXPECT_TRUE(ValidateOptions(Options{}).ok());
   Options o;
