@@ -433,7 +433,8 @@ void State::TimerLoop() {
     if (history_sample) {
       // One scan feeds the pressure monitors and the history's node amounts.
       int64_t cpu0 = server::ThreadCpuNs();
-      bool nodes = std::any_of(cfg.history.tiers.begin(), cfg.history.tiers.end(), [](const auto& t) { return t.nodes; });
+      bool nodes = std::any_of(cfg.history.tiers.begin(), cfg.history.tiers.end(),
+                               [](const auto& t) { return t.nodes; });
       RefreshPressure(now, &b, nodes ? &history_frame : nullptr);
       TakeHistorySample(now, cpu0);
     } else if (now - last_pressure_ms >= 200) {
