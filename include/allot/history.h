@@ -170,8 +170,9 @@ class Db {
   // GET /v1/history, says which tier is read and what is refused).
   Result<Answer> Read(const Query& q, int64_t now, ReadError* error) const;
 
-  // For every series of `scope`: its sums over the points in [from, to] of the finest tier whose
-  // retention reaches `from` (as of `now`). Returns that tier's step.
+  // For every series of `scope`: its sums over the points in [from, to] of the coarsest tier whose
+  // retention reaches `from` (as of `now`) and that has at least 100 points in the window, else of the
+  // finest that reaches `from`. Returns that tier's step.
   int64_t Summarize(Scope scope, int64_t from, int64_t to, int64_t now,
                     const std::function<void(const std::string& name, const std::string& resource,
                                              const Totals& totals)>& fn) const;

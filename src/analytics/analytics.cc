@@ -71,11 +71,56 @@ Efficiency EfficiencyOf(const history::Totals& t) {
   return e;
 }
 
+namespace {
+
+// What the nodes say about one shape of request (its requests, selector, tolerations, GPU model).
+struct ShapeVerdict {
+  bool infeasible = false;
+  std::vector<std::string> blocking;  // dimensions no node it could run on has free
+  std::set<std::string> pools;        // the named pools of those nodes
+};
+
+ShapeVerdict Judge(const std::vector<NodeView>& nodes, const QueuedRequest& q) {
+  ShapeVerdict v;
+  std::vector<const NodeView*> could;
+  for (const NodeView& n : nodes) {
+    if (CouldRun(n, q)) could.push_back(&n);
+  }
+  v.infeasible = could.empty();
+  for (const auto& [k, amount] : q.requests) {
+    if (amount <= 0 || v.infeasible) continue;
+    bool some_free = std::any_of(could.begin(), could.end(),
+                                 [&](const NodeView* n) { return Amount(n->free, k) >= amount; });
+    if (!some_free) v.blocking.push_back(k);
+  }
+  if (!v.blocking.empty()) {
+    for (const NodeView* n : could) {
+      if (!n->pool.empty()) v.pools.insert(n->pool);
+    }
+  }
+  return v;
+}
+
+// A key equal for requests the nodes judge alike.
+std::string ShapeKey(const QueuedRequest& q) {
+  std::string k;
+  for (const auto& [r, v] : q.requests) k += r + "=" + std::to_string(v) + ",";
+  k += '|';
+  for (const auto& [l, v] : q.selector) k += l + "=" + v + ",";
+  k += '|';
+  for (const auto& t : q.tolerations) k += t.key + "=" + t.value + ":" + t.op + ":" + t.effect + ",";
+  return k + "|" + q.gpu_model;
+}
+
+}  // namespace
+
 Bottleneck FindBottleneck(const std::vector<NodeView>& nodes, const std::vector<QueuedRequest>& queue,
                           const ResourceMap& capacity) {
   Bottleneck out;
   std::map<std::string, Blocked> blocked;
   std::map<std::string, std::set<std::string>> pools;
+  // A queue holds many requests of few shapes: the nodes are walked once per shape.
+  std::map<std::string, ShapeVerdict> verdicts;
   for (const QueuedRequest& q : queue) {
     out.queued++;
     const int64_t count = std::max(1, q.count);
@@ -85,26 +130,20 @@ Bottleneck FindBottleneck(const std::vector<NodeView>& nodes, const std::vector<
       out.held_by_quota++;
       continue;
     }
-    std::vector<const NodeView*> could;
-    for (const NodeView& n : nodes) {
-      if (CouldRun(n, q)) could.push_back(&n);
-    }
-    if (could.empty()) {
+    std::string key = ShapeKey(q);
+    auto it = verdicts.find(key);
+    if (it == verdicts.end()) it = verdicts.emplace(std::move(key), Judge(nodes, q)).first;
+    const ShapeVerdict& v = it->second;
+    if (v.infeasible) {
       out.infeasible++;
       continue;
     }
-    for (const auto& [k, v] : q.requests) {
-      if (v <= 0) continue;
-      bool some_free =
-          std::any_of(could.begin(), could.end(), [&](const NodeView* n) { return Amount(n->free, k) >= v; });
-      if (some_free) continue;
+    for (const std::string& k : v.blocking) {
       Blocked& b = blocked[k];
       b.resource = k;
       b.requests++;
-      b.demand = SaturatingAdd(b.demand, SaturatingMul(v, count));
-      for (const NodeView* n : could) {
-        if (!n->pool.empty()) pools[k].insert(n->pool);
-      }
+      b.demand = SaturatingAdd(b.demand, SaturatingMul(Amount(q.requests, k), count));
+      pools[k].insert(v.pools.begin(), v.pools.end());
     }
   }
   for (auto& [k, b] : blocked) {

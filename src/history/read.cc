@@ -136,7 +136,15 @@ int64_t Db::Summarize(
   const Impl& m = *impl_;
   std::vector<size_t> cand = Candidates(m.tiers, scope);
   if (cand.empty()) return 0;
-  const TierState& ts = m.tiers[Covering(m.tiers, cand, from, now)];
+  // The coarsest tier that reaches back to `from` with at least 100 points in the window (the averages are
+  // the same, the points to read fewer); else the finest that reaches back.
+  size_t pick = Covering(m.tiers, cand, from, now);
+  for (size_t i : cand) {
+    const Tier& t = m.tiers[i].tier;
+    if (from >= now - t.keep_s && t.step_s * 100 <= to - from && t.step_s > m.tiers[pick].tier.step_s)
+      pick = i;
+  }
+  const TierState& ts = m.tiers[pick];
   auto [lo, hi] = ts.Rows(from, to);
   for (const auto& [name, ids] : m.names[static_cast<size_t>(scope)]) {
     for (uint32_t id : ids) {

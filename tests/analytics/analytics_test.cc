@@ -89,6 +89,12 @@ TEST(BottleneckTest, TheDimensionNoFeasibleNodeHasFreeBlocksTheRequest) {
   EXPECT_NEAR(b.blocked_by[1].share, 8.0 / 96.0, 1e-12);
   EXPECT_EQ(b.blocked_by[1].pools, (std::vector<std::string>{"cpu-pool"}));
   EXPECT_EQ(b.resource, "cpu");
+  // Requests of one shape are judged once and each counted: three of R2's shape block 3 x 2000 cpu.
+  Bottleneck same = FindBottleneck(nodes, {q[1], q[1], q[1]}, cap);
+  ASSERT_EQ(same.blocked_by.size(), 1u);
+  EXPECT_EQ(same.blocked_by[0].requests, 3);
+  EXPECT_EQ(same.blocked_by[0].demand, 6000);
+  EXPECT_EQ(same.blocked_by[0].pools, (std::vector<std::string>{"mem-pool"}));
   // Nothing queued: no bottleneck.
   EXPECT_FALSE(FindBottleneck(nodes, {}, cap).resource.has_value());
 }

@@ -319,6 +319,32 @@ TEST(HistoryDbTest, ReadsRefuseWhatTheyCannotAnswer) {
   EXPECT_EQ(ok->resolution, 60);
 }
 
+TEST(HistoryDbTest, SummariesReadTheCoarsestTierWithAHundredPoints) {
+  Db db(TwoTiers());  // 15 s kept 1 h, 60 s kept 1 d
+  std::vector<Write> w;
+  // Two hours: allocated 1000 for the first, 3000 for the second.
+  for (int i = 0; i <= 480; i++) {
+    Frame f;
+    f.Add(Scope::kCluster, "", "cpu", Amounts(4000, i < 240 ? 1000 : 3000));
+    db.Add(kT0 + 15 * i, f, &w);
+  }
+  const int64_t now = kT0 + 7200;
+  auto sum = [&](int64_t from, Totals* out) {
+    return db.Summarize(Scope::kCluster, from, now, now,
+                        [&](const std::string&, const std::string&, const Totals& t) { *out = t; });
+  };
+  Totals day, hour;
+  // 2 h back: only the 60 s tier reaches; its 120 closed minutes are 60 of 1000 and 60 of 3000 (the minute
+  // at `now` is still open).
+  EXPECT_EQ(sum(now - 7200, &day), 60);
+  EXPECT_EQ(day.count[kAllocated], 120);
+  EXPECT_DOUBLE_EQ(day.sum[kAllocated], 60 * 1000.0 + 60 * 3000.0);
+  // 1 h back: 60 s has only 60 points there, so the 15 s tier (240 closed points, all 3000).
+  EXPECT_EQ(sum(now - 3600, &hour), 15);
+  EXPECT_EQ(hour.count[kAllocated], 240);
+  EXPECT_DOUBLE_EQ(hour.sum[kAllocated] / static_cast<double>(hour.count[kAllocated]), 3000.0);
+}
+
 TEST(HistoryDbTest, NodeSeriesOnlyWhereATierKeepsThem) {
   Options o;
   o.tiers = {{15, 3600, false}};

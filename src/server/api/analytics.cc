@@ -142,10 +142,9 @@ void CostReport(State& srv, const net::HttpRequest& req, const Principal& who, c
       held.push_back({i.tenant, i.workflow, i.requests, i.count, i.started,
                       i.state == AllocState::kPlaced ? -1 : i.ended});
     };
-    for (const auto& [id, m] : srv.active) {
-      if (m.spec) continue;  // queued: holds nothing yet
-      if (auto info = srv.engine->Get(id); info.ok()) add(*info);
-    }
+    srv.engine->ForEachAllocation([&](const AllocationInfo& i) {
+      if (i.state == AllocState::kPlaced) add(i);
+    });
     for (const auto& [id, f] : srv.finished) add(f.info);
   }
   analytics::Cost c = analytics::CostOf(held, srv.cfg.prices, now - window * 1000, now, by == "workflow");
