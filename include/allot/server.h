@@ -14,12 +14,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "allot/engine.h"
+#include "allot/history.h"
 #include "allot/result.h"
 #include "allot/store.h"
 
@@ -110,6 +112,12 @@ struct ServerConfig {
   int64_t pool_interval_ms = 15'000;       // how often pools are sized
   double forecast_alpha = 0.5, forecast_beta = 0.3;  // Holt's linear trend over per-interval demand
   int forecast_horizon = 10;               // forecast steps (of pool_interval) ahead
+  // Amount history (config `history:`): the sampling interval, the tiers, the node resources kept.
+  history::Options history;
+  // Analytics (config `analytics:`): prices per resource-hour (cpu per core, gpu per device, memory and
+  // ephemeral-storage per GiB, network per Gbit/s, any other resource per unit) in `currency`.
+  std::map<std::string, double> prices;
+  std::string currency = "USD";
 };
 
 // Parses a config file; errors name the file, line and key.

@@ -33,8 +33,9 @@ enum class Table : uint8_t {
   kAllocations = 3,
   kIdempotency = 4,
   kMeta = 5,
+  kHistory = 6,  // amount history rows (allot/history.h)
 };
-inline constexpr int kNumTables = 6;
+inline constexpr int kNumTables = 7;
 const char* TableName(Table t);
 
 // One audit record: who (actor), what (type, id, node, tenant), when (at, ms since the Unix epoch), why.

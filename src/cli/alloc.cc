@@ -2,13 +2,76 @@
 // module: server
 #include <iostream>
 
-#include "cli/command.h"
 #include "allot/client.h"
+#include "allot/clock.h"
+#include "cli/command.h"
 
 namespace allot::cli {
 namespace {
 
 using nlohmann::json;
+
+// "in 1m30s" from `now` to `when` (ms), "now" when due.
+std::string Until(int64_t when, int64_t now) {
+  int64_t s = (when - now + 999) / 1000;
+  if (s <= 0) return "now";
+  std::string out = "in ";
+  for (auto [unit, secs] : {std::pair{"d", int64_t{86400}}, {"h", int64_t{3600}}, {"m", int64_t{60}}}) {
+    if (s >= secs) {
+      out += std::to_string(s / secs) + unit;
+      s %= secs;
+    }
+  }
+  if (s > 0) out += std::to_string(s) + "s";
+  return out;
+}
+
+// --wait-placed: waits until `a` (queued) is placed or ends, or `wait` passes, in long-polls of at most 5 s;
+// before each one it reads the allocation again and, when its place in the queue or its estimated start
+// moved, prints it (or, with --json, adds it to `waited`). Returns the last document seen.
+json WaitPlaced(server::ApiClient& client, json a, const std::string& wait, bool as_json, json* waited) {
+  auto total = server::ParseDurationMs(wait);
+  const int64_t deadline = server::WallNowMs() + (total ? *total : 0);
+  const std::string id = a.value("id", "");
+  std::string last;
+  for (;;) {
+    auto now_doc = client.Call("GET", "/v1/allocations/" + server::PathEscape(id));
+    if (now_doc.ok() && now_doc->ok()) a = now_doc->body;
+    if (a.value("state", "") != "queued") return a;
+    json place = {{"at", server::FormatTime(server::WallNowMs())},
+                  {"position", a.value("position", json(nullptr))},
+                  {"tenant_position", a.value("tenant_position", json(nullptr))},
+                  {"estimated_start", a.value("estimated_start", json(nullptr))}};
+    std::string key = place["position"].dump() + place["estimated_start"].dump();
+    if (key != last) {
+      last = key;
+      if (as_json) {
+        waited->push_back(place);
+      } else {
+        std::cout << "  waiting: position "
+                  << (place["position"].is_number() ? place["position"].dump() : "?");
+        if (place["tenant_position"].is_number())
+          std::cout << " (" << place["tenant_position"].dump() << " in " << a.value("tenant", "") << ")";
+        std::cout << ", estimated start ";
+        auto start = place["estimated_start"].is_string()
+                         ? server::ParseTime(place["estimated_start"].get<std::string>())
+                         : std::nullopt;
+        if (start)
+          std::cout << place["estimated_start"].get<std::string>() << " ("
+                    << Until(*start, server::WallNowMs()) << ")";
+        else
+          std::cout << "unknown";
+        std::cout << "\n" << std::flush;
+      }
+    }
+    int64_t left = deadline - server::WallNowMs();
+    if (left <= 0) return a;
+    int64_t poll = std::min<int64_t>(left, 5000);
+    auto w = client.Call("GET", "/v1/allocations/" + server::PathEscape(id) +
+                                    "?wait=" + std::to_string(poll) + "ms&state=queued");
+    if (w.ok() && w->ok() && w->body.value("state", "") != "queued") return w->body;
+  }
+}
 
 int RunAlloc(const Argv& argv) {
   ArgParser p("alloc", "[--tenant T] [--cpu Q] [--memory Q] [--gpu Q] [--request k=v,...] [options]",
@@ -34,7 +97,9 @@ int RunAlloc(const Argv& argv) {
   p.Option("count", "N", "gang of N units, all or none");
   p.Option("reservation", "ID", "use this reservation's capacity");
   p.Option("idempotency-key", "KEY", "a retry with the same key never allocates twice");
-  p.Option("wait-placed", "D", "if queued, wait up to D for placement (long-poll)");
+  p.Option("wait-placed", "D",
+           "if queued, wait up to D for placement, printing its queue position and estimated start as they "
+           "change");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -46,6 +111,9 @@ int RunAlloc(const Argv& argv) {
   auto requests = server::ParseKeyValues(reqs);
   if (!requests.ok()) return Fail("alloc", requests.error());
   if (requests->empty()) return Fail("alloc", "give the requests (--cpu, --memory, --gpu, --request k=v)");
+  if (args->Has("wait-placed") && !server::ParseDurationMs(args->Get("wait-placed"))) {
+    return Fail("alloc", "--wait-placed: \"" + args->Get("wait-placed") + "\" is not a duration (30s, 10m)");
+  }
   json body = {{"requests", *requests}};
   if (args->Has("tenant")) body["tenant"] = args->Get("tenant");
   if (args->Has("workflow")) body["workflow"] = args->Get("workflow");
@@ -82,11 +150,13 @@ int RunAlloc(const Argv& argv) {
   }
   if (!r->ok()) return server::ReportApiError("alloc", *r);
   json a = r->body;
+  json waited = json::array();
   if (a.value("state", "") == "queued" && a.value("reason_code", "") != "infeasible" && args->Has("wait-placed")) {
-    auto w = client->Call("GET", "/v1/allocations/" + a.value("id", "") + "?wait=" + server::PathEscape(args->Get("wait-placed")) + "&state=queued");
-    if (w.ok() && w->ok()) a = w->body;
+    if (!args->Has("json")) std::cout << a.value("id", "") << "  queued  (" << a.value("reason", "") << ")\n";
+    a = WaitPlaced(*client, a, args->Get("wait-placed"), args->Has("json"), &waited);
   }
   if (args->Has("json")) {
+    if (args->Has("wait-placed")) a["waited"] = waited;
     std::cout << a.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::string node = a["node"].is_string() ? a["node"].get<std::string>() : "-";

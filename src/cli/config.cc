@@ -49,6 +49,12 @@ nlohmann::ordered_json Effective(const ServerConfig& c) {
   j["tenants"] = std::move(tenants);
   j["nodes"] = c.nodes.size();
   j["auth_tokens"] = c.tokens.size();
+  nlohmann::ordered_json tiers = nlohmann::ordered_json::array();
+  for (const auto& t : c.history.tiers)
+    tiers.push_back({{"step_s", t.step_s}, {"keep_s", t.keep_s}, {"nodes", t.nodes}});
+  j["history"] = {
+      {"interval_s", c.history.interval_s}, {"tiers", tiers}, {"node_resources", c.history.node_resources}};
+  j["analytics"] = {{"prices", c.prices}, {"currency", c.currency}};
   j["throttling"] = c.throttling_yaml;  // as the throttling module receives it (seeded sections included)
   return j;
 }

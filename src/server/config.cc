@@ -614,13 +614,80 @@ Status ParseStore(const Reader& r, const YAML::Node& n, StoreConfig* out) {
   return Status::Ok();
 }
 
+// history: sampling and tiers (allot/history.h; docs/server-config.md#history).
+Status ParseHistory(const Reader& r, const YAML::Node& n, history::Options* out) {
+  ALLOT_TRY(r.Keys(n, "history", {"interval", "tiers", "node_resources"}));
+  auto seconds = [&](const YAML::Node& v, const std::string& key, int64_t* s) -> Status {
+    int64_t ms = 0;
+    ALLOT_TRY(r.Duration(v, key, &ms));
+    if (ms % 1000 != 0) return r.Err(v, key, "must be whole seconds");
+    *s = ms / 1000;
+    return Status::Ok();
+  };
+  if (n["interval"]) ALLOT_TRY(seconds(n["interval"], "history.interval", &out->interval_s));
+  if (const YAML::Node& ts = n["tiers"]) {
+    if (!ts.IsSequence()) return r.Err(ts, "history.tiers", "must be a list of {step, keep, nodes}");
+    out->tiers.clear();
+    for (size_t i = 0; i < ts.size(); i++) {
+      std::string p = "history.tiers[" + std::to_string(i) + "]";
+      ALLOT_TRY(r.Keys(ts[i], p, {"step", "keep", "nodes"}));
+      history::Tier t;
+      if (!ts[i]["step"] || !ts[i]["keep"]) return r.Err(ts[i], p, "needs step and keep");
+      ALLOT_TRY(seconds(ts[i]["step"], p + ".step", &t.step_s));
+      ALLOT_TRY(seconds(ts[i]["keep"], p + ".keep", &t.keep_s));
+      if (ts[i]["nodes"]) ALLOT_TRY(r.Bool(ts[i]["nodes"], p + ".nodes", &t.nodes));
+      out->tiers.push_back(t);
+    }
+  }
+  if (const YAML::Node& nr = n["node_resources"]) {
+    if (!nr.IsSequence()) return r.Err(nr, "history.node_resources", "must be a list of resource names");
+    out->node_resources.clear();
+    for (size_t i = 0; i < nr.size(); i++) {
+      std::string k = "history.node_resources[" + std::to_string(i) + "]", name;
+      ALLOT_TRY(r.Str(nr[i], k, &name));
+      if (auto s = ValidateResourceName(name); !s.ok()) return r.Err(nr[i], k, s.message());
+      out->node_resources.push_back(CanonicalResourceName(name));
+    }
+  }
+  if (auto s = history::ValidateOptions(*out); !s.ok()) {
+    // "history.tiers[1].step: must be ..." names its key; the line is the section's.
+    const std::string& m = s.message();
+    size_t colon = m.find(": ");
+    return r.Err(n, m.substr(0, colon), colon == std::string::npos ? m : m.substr(colon + 2));
+  }
+  return Status::Ok();
+}
+
+// analytics: prices per resource-hour and their currency.
+Status ParseAnalytics(const Reader& r, const YAML::Node& n, ServerConfig* c) {
+  ALLOT_TRY(r.Keys(n, "analytics", {"prices", "currency"}));
+  if (const YAML::Node& p = n["prices"]) {
+    if (!p.IsMap()) return r.Err(p, "analytics.prices", "must be a mapping of resource: price per hour");
+    for (auto it = p.begin(); it != p.end(); ++it) {
+      std::string name = it->first.as<std::string>(), k = "analytics.prices." + name;
+      if (auto s = ValidateResourceName(name); !s.ok()) return r.Err(it->first, k, s.message());
+      double v = 0;
+      ALLOT_TRY(r.Double(it->second, k, 0, 1e9, &v));
+      c->prices[CanonicalResourceName(name)] = v;
+    }
+  }
+  if (n["currency"]) {
+    ALLOT_TRY(r.Str(n["currency"], "analytics.currency", &c->currency));
+    if (c->currency.empty() || c->currency.size() > 16)
+      return r.Err(n["currency"], "analytics.currency", "must be 1-16 characters");
+  }
+  return Status::Ok();
+}
+
 Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   ServerConfig c;
   if (root.IsNull()) return c;
-  ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
-                              "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
-                              "forecast", "store", "units", "policies"}));
+  ALLOT_TRY(r.Keys(
+      root, "",
+      {"listen",        "data",       "dev",   "auth",    "policy",   "limits",     "heartbeat_timeout",
+       "retention",     "durability", "log",   "tenants", "nodes",    "throttling", "pools",
+       "pool_interval", "forecast",   "store", "units",   "policies", "history",    "analytics"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
@@ -696,6 +763,8 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
       c.forecast_horizon = static_cast<int>(h);
     }
   }
+  if (root["history"]) ALLOT_TRY(ParseHistory(r, root["history"], &c.history));
+  if (root["analytics"]) ALLOT_TRY(ParseAnalytics(r, root["analytics"], &c));
   YAML::Node throttling = root["throttling"] ? YAML::Clone(root["throttling"]) : YAML::Node(YAML::NodeType::Map);
   if (throttling.IsMap()) {
     for (const char* section : {"pools", "ratelimits"}) {

@@ -19,7 +19,7 @@ Json State::LevelJson(const throttle::DegradationMonitor* m) {
 }
 
 // Walks the node table once: sums over schedulable nodes, cluster-wide and per pool. REQUIRES: mu held.
-void State::Scan() {
+void State::Scan(history::Frame* history_nodes) {
   scan_resources = engine->ResourceNames();
   const size_t n_res = scan_resources.size();
   cluster_sums = Sums{};
@@ -30,10 +30,11 @@ void State::Scan() {
   }
   std::string key;
   engine->ForEachNodeRow([&](const NodeRow& n) {
-    if (!n.up || n.draining) return;
     key.assign(n.name);
     auto m = node_meta.find(key);
     const NodeMeta* meta = m == node_meta.end() ? nullptr : &m->second;
+    if (history_nodes != nullptr) HistoryNode(n, meta, history_nodes);
+    if (!n.up || n.draining) return;
     Sums* ps = nullptr;
     if (meta != nullptr && !meta->pool.empty()) {
       ps = &pool_sums[meta->pool];
@@ -44,10 +45,17 @@ void State::Scan() {
     for (size_t i = 0; i < n_res; i++) {
       int64_t c = i < n.capacity.size() ? n.capacity[i] : 0;
       int64_t a = i < n.allocated.size() ? n.allocated[i] : 0;
-      int64_t o = meta != nullptr && !meta->observed.empty() ? Get(meta->observed, scan_resources[i]) : 0;
+      int64_t o = 0;
+      bool reported = false;
+      if (meta != nullptr && !meta->observed.empty()) {
+        auto it = meta->observed.find(scan_resources[i]);
+        reported = it != meta->observed.end();
+        o = reported ? it->second : 0;
+      }
       int64_t e = std::max(a, o);
       for (Sums* t : {&cluster_sums, ps}) {
         if (t == nullptr) continue;
+        t->reporting[i] += reported ? 1 : 0;
         t->capacity[i] += c;
         t->allocated[i] += a;
         t->observed[i] += o;
@@ -76,8 +84,8 @@ void State::AuditLevel(const std::string& scope, const throttle::DegradationMoni
 }
 
 // Feeds every monitor from a fresh scan. REQUIRES: mu held.
-void State::RefreshPressure(int64_t now_ms, Batch* b) {
-  Scan();
+void State::RefreshPressure(int64_t now_ms, Batch* b, history::Frame* history_nodes) {
+  Scan(history_nodes);
   last_pressure_ms = now_ms;
   int before = degradation->level();
   for (size_t i = 0; i < scan_resources.size(); i++) {

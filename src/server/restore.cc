@@ -131,6 +131,7 @@ Status State::Restore() {
   Rows head[3];  // nodes, tenants, reservations: held until the first allocation (or the end)
   bool head_done = false;
   std::vector<server::AllocRecord> queued, done;
+  Rows history_rows;  // loaded into the history tiers once the state is back (none are kept if it is off)
   size_t restored = 0, lost = 0;
   int64_t t_head = 0;
   auto finish_head = [&]() -> Status {
@@ -143,6 +144,10 @@ Status State::Restore() {
     int ti = static_cast<int>(t);
     if (ti < 3) {
       head[ti].emplace_back(k, v);
+      return Status::Ok();
+    }
+    if (t == Table::kHistory) {
+      if (cfg.history.interval_s != 0) history_rows.emplace_back(k, v);
       return Status::Ok();
     }
     if (t != Table::kAllocations) return Status::Ok();
@@ -185,6 +190,8 @@ Status State::Restore() {
     done = {};
     PruneFinished(now, &fix);
   }
+  RestoreHistory(history_rows, now);
+  history_rows = {};
   // What Restore and re-submission reported is the old state, not news.
   (void)engine->TakeEvents();
   int64_t t_done = SteadyMicros();

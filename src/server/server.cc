@@ -87,6 +87,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   if (!config.dev && config.tokens.empty()) {
     return InvalidArgument("auth.tokens: the config names no token; add tokens or run with --dev (loopback only)");
   }
+  if (auto s = history::ValidateOptions(config.history); !s.ok()) return s.error();
   auto engine = Engine::Create(config.policy);
   if (!engine.ok()) return Error{engine.error().code, "policy: " + engine.error().message};
   impl->state.engine = std::move(engine.value());
@@ -137,8 +138,9 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
     impl->state.pools.push_back(std::move(p));
   }
   if (auto s = impl->state.Restore(); !s.ok()) return s.error();
-  for (auto mount : {server::MountNodes, server::MountAllocations, server::MountReservations, server::MountQuotas,
-                     server::MountNodePools, server::MountObserve, server::MountQueue}) {
+  for (auto mount : {server::MountNodes, server::MountAllocations, server::MountReservations,
+                     server::MountQuotas, server::MountNodePools, server::MountObserve, server::MountQueue,
+                     server::MountHistory, server::MountAnalytics}) {
     mount(impl->routes, impl->state);
   }
   net::HttpServerOptions ho;

@@ -474,7 +474,17 @@ void State::TimerLoop() {
         }
       }
     }
-    if (now - last_pressure_ms >= 200) RefreshPressure(now, &b);
+    bool history_sample = HistoryDue(now);
+    if (history_sample) {
+      // One scan feeds the pressure monitors and the history's node amounts.
+      int64_t cpu0 = server::ThreadCpuNs();
+      bool nodes = std::any_of(cfg.history.tiers.begin(), cfg.history.tiers.end(),
+                               [](const auto& t) { return t.nodes; });
+      RefreshPressure(now, &b, nodes ? &history_frame : nullptr);
+      TakeHistorySample(now, cpu0);
+    } else if (now - last_pressure_ms >= 200) {
+      RefreshPressure(now, &b);
+    }
     if (!pools.empty() && now - last_pool_eval_ms >= cfg.pool_interval_ms) EvaluatePools(now, &b);
     ReapCommands(now, &b);
     auto fire = Collect("server", &b);
@@ -490,6 +500,11 @@ void State::TimerLoop() {
     }
     PruneFinished(now, &b);
     if (!b.empty() || !fire.empty()) CommitThen(std::move(b), net::Responder(), {}, std::move(fire));
+    if (history_sample) {
+      l.unlock();  // the Db has its own lock: requests go on while it averages and encodes
+      StoreHistorySample();
+      l.lock();
+    }
     if (now - last_prune_ms > 3'600'000) {
       last_prune_ms = now;
       l.unlock();

@@ -26,6 +26,7 @@
 
 #include "allot/autoscale.h"
 #include "allot/engine.h"
+#include "allot/history.h"
 #include "allot/server.h"
 #include "allot/store.h"
 #include "allot/throttle/config.h"
@@ -39,6 +40,7 @@
 namespace allot::server {
 
 int64_t SteadyMicros();
+int64_t ThreadCpuNs();  // CPU time of the calling thread (history.cc)
 bool IsActive(AllocState s);
 net::HttpResponse JsonResponse(int status, const Json& body);
 // With unit warnings: a `warnings` array in the body and a Warning header each (none when empty).
@@ -142,7 +144,9 @@ struct State {
   struct Sums {
     std::vector<int64_t> capacity, allocated, observed, effective;
     int32_t nodes = 0;  // schedulable (up, not draining)
+    std::vector<int32_t> reporting;  // per resource: of those, the nodes whose agent reports its usage
     void Resize(size_t n) {
+      reporting.resize(n);
       capacity.resize(n);
       allocated.resize(n);
       observed.resize(n);
@@ -255,15 +259,17 @@ struct State {
 
   Json DegradationJson() const { return LevelJson(degradation.get()); }
 
-  // Walks the node table once: sums over schedulable nodes, cluster-wide and per pool. REQUIRES: mu held.
-  void Scan();
+  // Walks the node table once: sums over schedulable nodes, cluster-wide and per pool; with `history_nodes`,
+  // every node's amounts go into it too (history.cc). REQUIRES: mu held.
+  void Scan(history::Frame* history_nodes = nullptr);
 
   // An audit event (and a log line) when a monitor's level moved. REQUIRES: mu held.
   void AuditLevel(const std::string& scope, const throttle::DegradationMonitor& m, int before, int64_t now_ms,
                   Batch* b);
 
-  // Feeds every monitor from a fresh scan. REQUIRES: mu held.
-  void RefreshPressure(int64_t now_ms, Batch* b);
+  // Feeds every monitor from a fresh scan (which also samples the nodes into `history_nodes` if given).
+  // REQUIRES: mu held.
+  void RefreshPressure(int64_t now_ms, Batch* b, history::Frame* history_nodes = nullptr);
 
   // The allocated totals (kept incrementally by the engine): fresh at every submission. REQUIRES: mu held.
   void ObserveAllocated(int64_t now_ms, Batch* b);
@@ -319,6 +325,28 @@ struct State {
   Json AdmissionJson();
 
   void TimerLoop();
+
+  // Amount history (history.cc). The Db is guarded by history_mu, a leaf lock taken with or without mu;
+  // the sampler's state by mu. Null when history.interval is 0.
+  std::mutex history_mu;
+  std::unique_ptr<history::Db> history;
+  history::Frame history_frame;
+  int64_t next_history_ms = 0;
+  std::atomic<uint64_t> history_samples{0}, history_cpu_ns{0}, history_failures{0};
+  std::atomic<bool> history_resync{false};  // a history commit failed: the next rows are full
+  bool HistoryDue(int64_t now_ms) const { return history != nullptr && now_ms >= next_history_ms; }
+  // Adds the node amounts of one scan to `f`. REQUIRES: mu held.
+  void HistoryNode(const NodeRow& n, const NodeMeta* meta, history::Frame* f);
+  // Completes history_frame with the sample due at now_ms (the nodes are in it from the scan before);
+  // `cpu0_ns` is this thread's CPU time before that scan. REQUIRES: mu held.
+  void TakeHistorySample(int64_t now_ms, int64_t cpu0_ns);
+  // Adds history_frame to the Db and persists what it asks for. Timer thread only, without mu.
+  void StoreHistorySample();
+  int64_t history_sample_t = 0, history_cpu0_ns = 0;  // the sample TakeHistorySample prepared
+  // Loads the history table (Restore).
+  void RestoreHistory(const Rows& rows, int64_t now_ms);
+  // Commits history writes in batches small enough for every store (etcd's transaction limits).
+  void CommitHistory(std::vector<history::Write> writes);
 
   void OnResponse(const net::AccessRecord& rec);
 

@@ -1,7 +1,7 @@
 // The etcd-backed Store (the scale-out path): the same interface as SQLite, over etcd v3's JSON gateway.
 //
 // Layout under `prefix` (default "/allot"): a table's record KEY lives at PREFIX/<table>/KEY (tables as in
-// TableName: nodes, tenants, reservations, allocations, idempotency, meta); audit event SEQ at
+// TableName: nodes, tenants, reservations, allocations, idempotency, meta, history); audit event SEQ at
 // PREFIX/events/<SEQ as 20 zero-padded digits> with a JSON value, so key order is sequence order.
 // Commits: a committer thread turns queued batches into etcd transactions (group commit). One batch never
 // spans two transactions, so it is atomic; a transaction holds as many whole batches, in order, as fit in

@@ -20,6 +20,8 @@ const char* TableName(Table t) {
       return "idempotency";
     case Table::kMeta:
       return "meta";
+    case Table::kHistory:
+      return "history";
   }
   return "?";
 }

@@ -134,6 +134,7 @@ TEST_F(EtcdStoreTest, RoundTripsTablesAndEvents) {
   b.Put(Table::kAllocations, "a1", "x");
   b.Put(Table::kAllocations, "a/2", std::string("bin\0\xff\x01", 6));  // '/' in keys, any bytes in values
   b.Put(Table::kMeta, "version", "1");
+  b.Put(Table::kHistory, "r/00000015/001765000000/000", std::string("\x01\x00\xff", 3));  // history rows
   b.events.push_back(Ev(100, "placed", "org/a", "a1"));
   b.events.push_back(Ev(200, "placed", "org/ab", "a/2"));
   b.events.push_back(Ev(300, "released", "org/a/x", "a1"));
@@ -151,6 +152,9 @@ TEST_F(EtcdStoreTest, RoundTripsTablesAndEvents) {
   EXPECT_EQ(snap->rows(Table::kAllocations)[0].first, "a/2");
   EXPECT_EQ(snap->rows(Table::kAllocations)[0].second, std::string("bin\0\xff\x01", 6));
   EXPECT_EQ(snap->rows(Table::kMeta).size(), 1u);
+  ASSERT_EQ(snap->rows(Table::kHistory).size(), 1u);
+  EXPECT_EQ(snap->rows(Table::kHistory)[0].first, "r/00000015/001765000000/000");
+  EXPECT_EQ(snap->rows(Table::kHistory)[0].second, std::string("\x01\x00\xff", 3));
   EXPECT_TRUE(snap->rows(Table::kTenants).empty());
   EXPECT_EQ(snap->last_event_seq, 3);
 

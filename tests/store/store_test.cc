@@ -33,6 +33,7 @@ void Exercise(Store& s) {
   b.Put(Table::kNodes, "n1", "{cap:1}");
   b.Put(Table::kAllocations, "a1", "x");
   b.Put(Table::kAllocations, "a2", "y");
+  b.Put(Table::kHistory, "r/00000015/001765000000/000", std::string("\x01\x00\xff", 3));  // binary rows
   b.events.push_back(Ev(100, "placed", "org/a"));
   b.events.push_back(Ev(200, "placed", "org/ab"));
   b.events.push_back(Ev(300, "released", "org/a/x"));
@@ -48,6 +49,8 @@ void Exercise(Store& s) {
   EXPECT_EQ(snap->rows(Table::kNodes)[0].second, "{cap:2}");
   ASSERT_EQ(snap->rows(Table::kAllocations).size(), 1u);
   EXPECT_EQ(snap->rows(Table::kAllocations)[0].first, "a2");
+  ASSERT_EQ(snap->rows(Table::kHistory).size(), 1u);
+  EXPECT_EQ(snap->rows(Table::kHistory)[0].second, std::string("\x01\x00\xff", 3));
   EXPECT_EQ(snap->last_event_seq, 3);
   // LoadEach gives the same rows, table by table in Table order, keys in order; an error stops it.
   Batch b3;

@@ -32,6 +32,8 @@ void MountQuotas(RouteTable& t, State& s);
 void MountNodePools(RouteTable& t, State& s);
 void MountObserve(RouteTable& t, State& s);
 void MountQueue(RouteTable& t, State& s);
+void MountHistory(RouteTable& t, State& s);    // GET /v1/history (history.cc)
+void MountAnalytics(RouteTable& t, State& s);  // GET /v1/analytics/... (analytics.cc)
 
 // Adds position, tenant_position and estimated_start to a queued allocation's JSON (queue.cc).
 // REQUIRES: srv.mu held.
