@@ -110,6 +110,11 @@ struct ServerConfig {
   int64_t pool_interval_ms = 15'000;       // how often pools are sized
   double forecast_alpha = 0.5, forecast_beta = 0.3;  // Holt's linear trend over per-interval demand
   int forecast_horizon = 10;               // forecast steps (of pool_interval) ahead
+  // The web dashboard at GET / (config dashboard.enabled, dashboard.dir; --dashboard-dir): its built
+  // files, read at start. "" looks beside the binary, then in ../share/allot/dashboard
+  // (src/server/dashboard.h).
+  bool dashboard = true;
+  std::string dashboard_dir;
 };
 
 // Parses a config file; errors name the file, line and key.
