@@ -209,8 +209,8 @@ TEST_F(DashboardServer, FilesNeedNoTokenTheApiStillDoes) {
   EXPECT_EQ(anon.Call("GET", "/v1/nodes").status, 401);
   EXPECT_EQ(anon.Call("GET", "/v1/whoami").status, 401);
   // Only GET: a POST to / is an API request like any other (no token: 401; admin: no such endpoint).
-  EXPECT_EQ(anon.Call("POST", "/", "{}").status, 401);
-  EXPECT_EQ(Api(server_->url(), "admin-token-1").Call("POST", "/", "{}").status, 404);
+  EXPECT_EQ(anon.Call("POST", "/", std::string("{}")).status, 401);
+  EXPECT_EQ(Api(server_->url(), "admin-token-1").Call("POST", "/", std::string("{}")).status, 404);
 }
 
 TEST_F(DashboardServer, TraversalThroughTheHttpParserIs404) {

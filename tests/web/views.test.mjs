@@ -40,9 +40,9 @@ const text = (sel) => page.locator(sel).first().innerText();
 
 test('overview: the cluster now, and an allocation made through the API appears', async () => {
   await open('overview');
-  const running = () => page.locator('.card', { hasText: 'Running' }).locator('.value').innerText();
+  const running = () => page.locator('.card[data-card="running"] .value').innerText();
   assert.equal(await running(), String(ids.placed.length));
-  assert.match(await text('.card:has-text("Nodes") .sub'), /5 up/);
+  assert.match(await text('.card[data-card="nodes"] .sub'), /5 up/);
   assert.match(await text('.total-row[data-resource="cpu"] .nums'), /30 of 128 allocated/);
   const a = await server.must('POST', '/v1/allocations', { tenant: 'org/agents', requests: { cpu: '2' }, duration: '10m' });
   assert.equal(a.state, 'placed');

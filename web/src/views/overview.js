@@ -12,7 +12,7 @@ const RANGES = [['1h', '1 hour'], ['6h', '6 hours'], ['24h', '24 hours'], ['7d',
 const seen = [];
 
 function card(label, value, sub) {
-  return h('div.card', h('div.label', label), h('div.value', value), sub ? h('div.sub', sub) : null);
+  return h('div.card', { 'data-card': label.toLowerCase() }, h('div.label', label), h('div.value', value), sub ? h('div.sub', sub) : null);
 }
 
 export default {
