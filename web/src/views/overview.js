@@ -92,7 +92,10 @@ export default {
     }
 
     async function refresh() {
-      const util = await api.get('/v1/utilization');
+      const [util, hist] = await Promise.all([
+        api.get('/v1/utilization'),
+        api.getOptional('/v1/history', { scope: 'cluster', from: range }),
+      ]);
       const n = util.nodes || {};
       const a = util.allocations || {};
       const d = util.degradation || {};
@@ -114,7 +117,6 @@ export default {
           h('span.nums', `${amount(r, alloc)} of ${amount(r, cap)} allocated (${percent((util.utilization_percent || {})[r] ?? 0)})`,
             obs !== undefined ? ` · ${amount(r, obs)} used` : ''));
       }));
-      const hist = await api.getOptional('/v1/history', { scope: 'cluster', from: range });
       if (hist) drawHistory(hist);
       else drawSeen(util);
     }
