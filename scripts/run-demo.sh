@@ -6,7 +6,7 @@
 # one about every 20 s, through `allot alloc`); ALLOT_DEMO_LOAD=0 turns it off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-listen=127.0.0.1:7070
+listen=${ALLOT_LISTEN:-127.0.0.1:7070}  # ALLOT_LISTEN moves it
 build/allot serve --dev --config examples/server/demo.yaml --listen "$listen" --data "${ALLOT_DATA:-/tmp/allot-demo}" \
     --log-level "${ALLOT_LOG_LEVEL:-info}" "$@" &
 server=$!
