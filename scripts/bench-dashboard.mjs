@@ -5,11 +5,12 @@
 // with data (the page's `allot:rendered:VIEW` performance mark) is measured. Prints the median of --runs
 // loads per view, first with an empty cache (a fresh browser profile each run) and then warm.
 // Usage: node scripts/bench-dashboard.mjs [--nodes 10000] [--tenants 1000] [--allocations 5000] [--runs 5]
-//        [--views overview,nodes,tenants,queue]      (needs `make build`: build/allot and build/dashboard)
+//        [--views overview,nodes,tenants,queue] [--shots DIR: a screenshot of each view there]
+//        (needs `make build`: build/allot and build/dashboard)
 import os from 'node:os';
 import { AllotServer, launch } from '../tests/web/harness.mjs';
 
-const opt = { nodes: 10000, tenants: 1000, allocations: 5000, runs: 5, views: 'overview,nodes,tenants,queue,events' };
+const opt = { nodes: 10000, tenants: 1000, allocations: 5000, runs: 5, views: 'overview,nodes,tenants,queue,events', shots: '' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const k = argv[i].replace(/^--/, '');
@@ -17,7 +18,7 @@ for (let i = 0; i < argv.length; i++) {
     console.log('usage: node scripts/bench-dashboard.mjs [--nodes N] [--tenants N] [--allocations N] [--runs N] [--views a,b]');
     process.exit(k === 'help' ? 0 : 2);
   }
-  opt[k] = k === 'views' ? argv[++i] : Number(argv[++i]);
+  opt[k] = typeof opt[k] === 'string' ? argv[++i] : Number(argv[++i]);
 }
 
 const median = (xs) => {
@@ -93,6 +94,13 @@ try {
     }
     const b = await launch();
     await load(b.context, view); // fills the cache
+    if (opt.shots) {
+      const page = await b.context.newPage();
+      await page.goto(`${server.url}/#/${view}`);
+      await page.waitForFunction((name) => performance.getEntriesByName(name).length > 0, `allot:rendered:${view}`, { timeout: 60000 });
+      await page.screenshot({ path: `${opt.shots}/bench-${view}.png` });
+      await page.close();
+    }
     const warm = [];
     for (let r = 0; r < opt.runs; r++) warm.push(await load(b.context, view));
     await b.close();
