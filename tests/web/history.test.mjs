@@ -10,7 +10,13 @@ import {
 
 playwright();
 
-const server = new AllotServer({ dev: true, config: demoConfig('history: {interval: 1s}\n') });
+// Samples every second, kept at one-second steps for the hour (the overview asks for the last hour).
+const server = new AllotServer({
+  dev: true,
+  config: demoConfig(`history: {interval: 1s, tiers: [{step: 1s, keep: 1h}, {step: 1m, keep: 1d, nodes: true}]}
+analytics: {currency: EUR, prices: {cpu: 0.04, memory: 0.005, gpu: 2.5}}
+`),
+});
 const started = await server.start();
 if (!started.ok && /history/.test(started.log)) {
   await server.stop();
@@ -64,11 +70,15 @@ test('the analytics view shows efficiency, bottleneck, cost and forecast', async
   }
   await page.goto(`${server.url}/?refresh=1#/analytics`);
   await page.waitForSelector('main[data-view="analytics"] .status:text-matches("updated")');
-  assert.match(await page.locator('#efficiency-cluster').innerText(), /cpu/);
-  assert.notEqual((await page.locator('#bottleneck').innerText()).trim(), '');
-  assert.match(await page.locator('#cost').innerText(), /Total/);
-  await page.locator('#forecast .chart').waitFor();
-  assert.equal(await page.locator('.notice:has-text("No history yet")').count(), 0);
+  // The last hour's efficiency: 30 of 128 cores allocated since the load (less on average before it).
+  await page.locator('#efficiency-cluster tbody tr').first().waitFor();
+  assert.match(await page.locator('#efficiency-cluster tbody tr').first().innerText(), /^cpu\s+128\s/);
+  // The 30-core request no node can hold now: cpu is the bottleneck.
+  assert.match(await page.locator('#bottleneck .headline').innerText(), /^cpu blocks the most queued demand \(1 queued\)/);
+  assert.match(await page.locator('#cost').innerText(), /Total [\d.]+ EUR over 1h/);
+  assert.ok(await page.locator('#cost-items tbody tr').count() >= 3);
+  assert.match(await page.locator('.analytics').innerText(), /Holt forecast of cpu demand, cluster, step 1m/);
+  assert.equal(await page.locator('.notice:has-text("has no analytics endpoint")').count(), 0);
   await screenshot(page, 'history-analytics');
 });
 

@@ -61,6 +61,14 @@ export function resources(m) {
   return keys.map((k) => `${k} ${amount(k, m[k])}`).join(', ');
 }
 
+// A cost: cents above 100, else three significant digits (0.00151).
+export function money(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  if (x === 0) return '0';
+  if (Math.abs(x) >= 100) return x.toLocaleString('en-US', { maximumFractionDigits: 2 });
+  return String(Number(x.toPrecision(3)));
+}
+
 export function percent(x, digits = 0) {
   if (x === null || x === undefined || Number.isNaN(x)) return '–';
   return `${x.toFixed(digits)}%`;

@@ -5,9 +5,11 @@
 import * as api from '../api.js';
 import { LineChart, COLORS } from '../chart.js';
 import { bar, fill, h, notice, table } from '../dom.js';
-import { amount, num, orderResources, percent, plotScale } from '../format.js';
+import { amount, duration, money, num, orderResources, percent, plotScale } from '../format.js';
 
 const WINDOWS = ['1h', '6h', '24h', '7d', '30d'];
+// The forecast's step and horizon for a window: about 60-100 points of history, a sixth of it ahead.
+const FORECAST = { '1h': ['1m', '10m'], '6h': ['5m', '1h'], '24h': ['15m', '4h'], '7d': ['1h', '1d'], '30d': ['6h', '5d'] };
 const NO_HISTORY = 'No history yet: this server has no analytics endpoint (it answered 404).';
 
 const ratio = (x) => (x === null || x === undefined ? '–' : percent(100 * x, 1));
@@ -29,7 +31,7 @@ export default {
   id: 'analytics',
   title: 'Analytics',
   create(ctx) {
-    let win = '24h';
+    let win = '1h';
     let by = 'tenant';
     let resource = 'cpu';
     const windowSel = h('select', { id: 'analytics-window' }, WINDOWS.map((w) => h('option', { value: w, selected: w === win }, w)));
@@ -61,6 +63,8 @@ export default {
 
     function drawEfficiency(e) {
       if (!e) return fill(eff, notice('info', NO_HISTORY));
+      const known = Object.values(e.cluster || {}).some((m) => m.capacity !== null && m.capacity !== undefined);
+      if (!known) return fill(eff, notice('info', `Not enough history for the last ${win} yet: choose a shorter window.`));
       const tenants = Object.entries(e.tenants || {});
       const pools = Object.entries(e.pools || {});
       fill(eff,
@@ -79,11 +83,13 @@ export default {
       if (!b) return fill(bottleneck, notice('info', NO_HISTORY));
       const blocked = b.blocked_by || [];
       fill(bottleneck,
-        h('p.headline', b.resource ? [h('strong', b.resource), ` blocks the most queued demand (${b.queued} queued)`] : `Nothing blocks: ${b.queued ?? 0} queued`),
+        h('p.headline', b.resource ? [h('strong', b.resource), ` blocks the most queued demand (${b.queued} queued)`] : `Nothing blocks: ${b.queued ?? 0} queued`,
+          b.held_by_quota ? ` · ${b.held_by_quota} held by quota` : '', b.infeasible ? ` · ${b.infeasible} infeasible` : ''),
         blocked.length ? table([
           { title: 'resource', cell: (x) => x.resource },
           { title: 'requests', class: 'num', cell: (x) => num(x.requests) },
           { title: 'demand', class: 'num', cell: (x) => amount(x.resource, x.demand) },
+          { title: 'of capacity', class: 'num', cell: (x) => (x.share === undefined ? '–' : percent(100 * x.share, 1)) },
           { title: 'pools', cell: (x) => (x.pools || []).join(', ') || '–' },
         ], blocked, { attrs: { id: 'blocked-by' } }) : null);
     }
@@ -93,12 +99,12 @@ export default {
       const items = (c.items || []).slice().sort((a, b) => b.cost - a.cost);
       const max = items.reduce((m, i) => Math.max(m, i.cost), 0);
       fill(cost,
-        h('p.headline', `Total ${num(c.total)} ${c.currency || ''} over ${c.window}`),
+        h('p.headline', `Total ${money(c.total)} ${c.currency || ''} over ${typeof c.window === 'number' ? duration(c.window) : c.window}`),
         items.length ? table([
           { title: c.by || by, cell: (i) => i.name || '–' },
-          { title: 'cost', class: 'num', cell: (i) => `${num(i.cost)} ${c.currency || ''}` },
+          { title: 'cost', class: 'num', cell: (i) => `${money(i.cost)} ${c.currency || ''}` },
           { title: '', class: 'wide', cell: (i) => bar([{ value: i.cost, class: 'allocated' }], max) },
-          { title: 'resources', cell: (i) => Object.entries(i.resources || {}).map(([k, v]) => `${k} ${num(v)}`).join(', ') },
+          { title: 'by resource', cell: (i) => Object.entries(i.resources || {}).map(([k, v]) => `${k} ${money(v)}`).join(', ') },
         ], items.slice(0, 200), { attrs: { id: 'cost-items' } }) : h('p.empty', 'No cost in this window.'));
     }
 
@@ -122,9 +128,17 @@ export default {
       // The forecast line starts at the last observed point, so the two join.
       if (hist.t.length && fc.t.length) fv[hist.t.length - 1] = hv[hist.t.length - 1];
       const err = f.error || {};
-      fill(forecastNote, h('p.headline', `Holt forecast of ${f.resource} demand, ${f.scope || 'cluster'}${f.name ? ` ${f.name}` : ''}, step ${f.step}s`,
-        ` · error on the past: MAE ${num(err.mae === null || err.mae === undefined ? null : err.mae * factor)} ${label}, MAPE ${err.mape === null || err.mape === undefined ? '–' : percent(100 * err.mape, 1)}`),
-      t.length ? null : notice('info', 'No history yet to forecast from.'));
+      fill(forecastNote, h('p.headline', `Holt forecast of ${f.resource} demand, ${f.scope || 'cluster'}${f.name ? ` ${f.name}` : ''}, step ${duration(f.step)}`,
+        ` · error on the past: MAE ${num(err.mae === null || err.mae === undefined ? null : err.mae * factor)} ${label}, MAPE ${err.mape === null || err.mape === undefined ? '–' : percent(err.mape, 1)}`),
+      t.length ? null : notice('info', `Not enough history yet to forecast from (points of ${duration(f.step)} over the last ${win}).`));
+      if (!t.length) {
+        if (chart) {
+          chart.destroy();
+          chart = null;
+        }
+        fill(forecastBox);
+        return;
+      }
       if (!chart) {
         chart = new LineChart(`${f.resource} demand`, label, [
           { label: 'history', color: COLORS.history },
@@ -142,7 +156,7 @@ export default {
           api.getOptional('/v1/analytics/efficiency', { window: win }),
           api.getOptional('/v1/analytics/bottleneck'),
           api.getOptional('/v1/analytics/cost', { window: win, by }),
-          api.getOptional('/v1/analytics/forecast', { resource, horizon: '1h' }),
+          api.getOptional('/v1/analytics/forecast', { resource, window: win, step: FORECAST[win][0], horizon: FORECAST[win][1] }),
           api.get('/v1/utilization'),
         ]);
         drawEfficiency(e);
