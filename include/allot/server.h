@@ -57,6 +57,11 @@ struct ServerConfig {
   StoreConfig store;                       // which store (sqlite, memory, etcd) and etcd's settings; the
                                            // data_dir and sync_full here are the ones that count
   bool dev = false;                        // no auth, loopback only
+  // The web dashboard at GET / (config dashboard.enabled, dashboard.dir; --dashboard-dir): its built
+  // files, read at start. "" looks beside the binary, then in ../share/allot/dashboard
+  // (src/server/dashboard.h).
+  bool dashboard = true;
+  std::string dashboard_dir;
   std::vector<TokenConfig> tokens;
   EngineOptions policy;
   // Global limits (0: none). Active = queued + placed.
@@ -110,11 +115,6 @@ struct ServerConfig {
   int64_t pool_interval_ms = 15'000;       // how often pools are sized
   double forecast_alpha = 0.5, forecast_beta = 0.3;  // Holt's linear trend over per-interval demand
   int forecast_horizon = 10;               // forecast steps (of pool_interval) ahead
-  // The web dashboard at GET / (config dashboard.enabled, dashboard.dir; --dashboard-dir): its built
-  // files, read at start. "" looks beside the binary, then in ../share/allot/dashboard
-  // (src/server/dashboard.h).
-  bool dashboard = true;
-  std::string dashboard_dir;
 };
 
 // Parses a config file; errors name the file, line and key.
