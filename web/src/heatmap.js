@@ -51,7 +51,11 @@ export class Heatmap {
         this.onSelect(hit.node);
       }
     });
-    this.resizer = new ResizeObserver(() => this.draw());
+    // Redrawn when its width changes (not when its own height does, after each draw).
+    this.width = 0;
+    this.resizer = new ResizeObserver(() => {
+      if (this.el.clientWidth !== this.width) this.draw();
+    });
     this.resizer.observe(this.el);
   }
 
@@ -63,6 +67,7 @@ export class Heatmap {
   }
 
   layout() {
+    this.width = this.el.clientWidth;
     const n = this.nodes.length;
     const cell = n <= 64 ? 26 : n <= 400 ? 14 : n <= 2500 ? 8 : 5;
     const gap = cell >= 8 ? 2 : 1;
