@@ -26,8 +26,9 @@ const server = new AllotServer({ dev: true, config: fs.readFileSync(path.join(ro
 const s = await server.start();
 if (!s.ok) throw new Error(`allot serve did not start: ${s.log}`);
 const load = spawn(path.join(root, 'scripts', 'demo-load.sh'), [server.url], { stdio: 'ignore' });
-const browser = await launch();
+let browser = null;
 try {
+  browser = await launch();
   const page = await browser.context.newPage();
   await page.setViewportSize({ width: opt.width, height: opt.height });
   await page.goto(`${server.url}/?refresh=2#/${opt.view}`);
@@ -36,6 +37,6 @@ try {
   console.log(`wrote ${opt.out}`);
 } finally {
   load.kill();
-  await browser.close();
+  if (browser) await browser.close();
   await server.stop();
 }

@@ -93,6 +93,12 @@ export class AllotServer {
     args.push(...(this.opts.args || []));
     this.proc = spawn(env.allot, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr.on('data', (d) => { this.log += d; });
+    // A script that dies before stop() (an uncaught error) still ends its server (only one not yet
+    // stopped and reaped: its PID is still its own).
+    const proc = this.proc;
+    process.once('exit', () => {
+      if (this.proc === proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    });
     const exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
     for (let i = 0; i < 400; i++) {
       const code = await Promise.race([exited, sleep(50).then(() => undefined)]);
