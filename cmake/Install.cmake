@@ -7,12 +7,13 @@
 # config for find_package(allot); the package `allot-dev`).
 #
 # Parts built elsewhere: the Python package (python/CMakeLists.txt) installs itself into the runtime
-# component, so the package carries it. The dashboard hook: ALLOT_DASHBOARD_DIR, a directory of built
-# dashboard assets, is installed as share/allot/dashboard (and `allot version` reports the feature).
+# component, so the package carries it. The dashboard: the build's dashboard/ (cmake/Dashboard.cmake), or
+# ALLOT_DASHBOARD_DIR when set, is installed as share/allot/dashboard; `allot version` reports the feature
+# when the build has one (node and npm were there).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-set(ALLOT_DASHBOARD_DIR "" CACHE PATH "Dashboard assets installed as share/allot/dashboard (empty: none)")
+set(ALLOT_DASHBOARD_DIR "" CACHE PATH "Dashboard assets installed as share/allot/dashboard (empty: the build's)")
 set(_gen ${CMAKE_BINARY_DIR}/generated)
 
 # ---- allot_build_info.h: written at every build, rewritten only when a value changed ----
@@ -28,14 +29,17 @@ endif()
 if(ALLOT_DASHBOARD_DIR AND IS_DIRECTORY ${ALLOT_DASHBOARD_DIR})
   set(_feature_dashboard 1)
 endif()
+set(_dashboard_index ${ALLOT_DASHBOARD_BUILD_DIR}/index.html)  # built or not: known at build time
 add_custom_target(allot_build_info
   COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${CMAKE_SOURCE_DIR} -DOUTPUT=${_gen}/allot_build_info.h
           -DALLOT_VERSION=${PROJECT_VERSION} -DALLOT_BUILD_TYPE=${CMAKE_BUILD_TYPE}
           "-DALLOT_COMPILER=${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION}"
           -DALLOT_FEATURE_ETCD=${_feature_etcd} -DALLOT_FEATURE_NVML=${_feature_nvml}
-          -DALLOT_FEATURE_DASHBOARD=${_feature_dashboard} -P ${CMAKE_SOURCE_DIR}/packaging/build_info.cmake
+          -DALLOT_FEATURE_DASHBOARD=${_feature_dashboard} -DDASHBOARD_INDEX=${_dashboard_index}
+          -P ${CMAKE_SOURCE_DIR}/packaging/build_info.cmake
   BYPRODUCTS ${_gen}/allot_build_info.h
   COMMENT "allot_build_info.h" VERBATIM)
+add_dependencies(allot_build_info dashboard)
 add_dependencies(allot_cli allot_build_info)
 target_include_directories(allot_cli PRIVATE ${_gen})
 
@@ -68,6 +72,9 @@ install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_SOURCE_DIR}/docs/server-conf
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
 if(_feature_dashboard)
   install(DIRECTORY ${ALLOT_DASHBOARD_DIR}/ DESTINATION ${CMAKE_INSTALL_DATADIR}/allot/dashboard COMPONENT runtime)
+else()
+  install(DIRECTORY ${ALLOT_DASHBOARD_BUILD_DIR}/ DESTINATION ${CMAKE_INSTALL_DATADIR}/allot/dashboard
+          COMPONENT runtime OPTIONAL)
 endif()
 
 # The systemd units and /etc/allot follow the prefix chosen at install time (`cmake --install --prefix`,

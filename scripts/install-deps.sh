@@ -6,7 +6,7 @@ need=(cmake ninja-build g++ pkg-config ccache libyaml-cpp-dev libsimdjson-dev li
       libbenchmark-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev curl python3 python3-dev pybind11-dev)
 case "${1:-build}" in
   test) need+=(prometheus kubernetes-client etcd-server etcd-client redis-server python3-psutil python3-yaml python3-pytest
-               groff-base man-db zsh fish systemd dpkg-dev file) ;;
+               groff-base man-db zsh fish systemd dpkg-dev file chromium) ;;
   deb) need+=(dpkg-dev file) ;;
 esac
 # kubectl: Debian's kubernetes-client, unless a kubectl is already installed (another package, such as
@@ -14,6 +14,10 @@ esac
 if command -v kubectl >/dev/null 2>&1; then
   need=("${need[@]/kubernetes-client}")
 fi
+# Node.js and npm build the dashboard (web/): Debian's, unless they are already installed (a nodejs from
+# elsewhere carries its own npm, which Debian's npm package would conflict with).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 missing=()
 for p in "${need[@]}"; do
   [ -n "$p" ] || continue

@@ -59,6 +59,11 @@ struct ServerConfig {
   StoreConfig store;                       // which store (sqlite, memory, etcd) and etcd's settings; the
                                            // data_dir and sync_full here are the ones that count
   bool dev = false;                        // no auth, loopback only
+  // The web dashboard at GET / (config dashboard.enabled, dashboard.dir; --dashboard-dir): its built
+  // files, read at start. "" looks beside the binary, then in ../share/allot/dashboard
+  // (src/server/dashboard.h).
+  bool dashboard = true;
+  std::string dashboard_dir;
   std::vector<TokenConfig> tokens;
   EngineOptions policy;
   // Global limits (0: none). Active = queued + placed.

@@ -27,6 +27,9 @@ int RunServe(const Argv& argv) {
   p.Option("listen", "HOST:PORT", "address to listen on (default 127.0.0.1:7070, or the config's)");
   p.Option("data", "DIR", "data directory (default ./allot-data, or the config's)");
   p.Flag("dev", "no authentication; loopback only (for `make run` and experiments)");
+  p.Option("dashboard-dir", "DIR",
+           "the built web dashboard served at / (default: dashboard/ beside this binary, then "
+           "../share/allot/dashboard; config dashboard.dir)");
   p.Flag("quiet", "no per-request log lines");
   p.Option("log-level", "LEVEL", "debug, info (default) or warn: lines below it are not written (config log.level)");
   p.Flag("no-fsync", "do not fsync each group commit (survives a crash of allot, not of the machine)");
@@ -53,6 +56,7 @@ int RunServe(const Argv& argv) {
   if (args->Has("listen")) cfg.listen = args->Get("listen");
   if (args->Has("data")) cfg.data_dir = args->Get("data");
   cfg.dev |= args->Has("dev");
+  if (args->Has("dashboard-dir")) cfg.dashboard_dir = args->Get("dashboard-dir");
   cfg.log_requests &= !args->Has("quiet");
   if (args->Has("log-level")) {
     cfg.log_level = args->Get("log-level");

@@ -683,14 +683,18 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   ServerConfig c;
   if (root.IsNull()) return c;
-  ALLOT_TRY(r.Keys(
-      root, "",
-      {"listen",        "data",       "dev",   "auth",    "policy",   "limits",     "heartbeat_timeout",
-       "retention",     "durability", "log",   "tenants", "nodes",    "throttling", "pools",
-       "pool_interval", "forecast",   "store", "units",   "policies", "history",    "analytics"}));
+  ALLOT_TRY(r.Keys(root, "",
+                   {"listen", "data", "dev", "dashboard", "auth", "policy", "limits", "heartbeat_timeout",
+                    "retention", "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
+                    "forecast", "store", "units", "policies", "history", "analytics"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
+  if (const YAML::Node& d = root["dashboard"]) {
+    ALLOT_TRY(r.Keys(d, "dashboard", {"enabled", "dir"}));
+    if (d["enabled"]) ALLOT_TRY(r.Bool(d["enabled"], "dashboard.enabled", &c.dashboard));
+    if (d["dir"]) ALLOT_TRY(r.Str(d["dir"], "dashboard.dir", &c.dashboard_dir));
+  }
   if (root["auth"]) ALLOT_TRY(ParseTokens(r, root["auth"], &c));
   // Seed 001's files (limits.global, limits.agent_types, policies) add tenants, caps, pools, rate limits
   // and degradation thresholds; where allot's own keys say the same (policy, limits.*, throttling), they win.

@@ -8,6 +8,7 @@
 #include "allot/server.h"
 #include "allot/utf8.h"
 #include "server/api/api.h"
+#include "server/dashboard.h"
 #include "server/state.h"
 #include "server/throttle_routes.h"
 
@@ -21,6 +22,7 @@ using server::JsonResponse;
 struct Server::Impl {
   server::State state;
   server::RouteTable routes;
+  server::Dashboard dashboard;  // GET / and /assets/: public files, answered before authentication
 
   // Text the request line carries: the method a token, the path and every query key and value valid UTF-8
   // without control characters (so no handler, log line or error text sees bytes it cannot encode).
@@ -45,6 +47,7 @@ struct Server::Impl {
       bool ok = state.ready.load() && !state.stopping.load();
       return r.Send(JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}));
     }
+    if (dashboard.Serves(req)) return r.Send(dashboard.Answer(req));
     auto principal = state.auth->Authenticate(req.Header("authorization"));
     if (!principal) {
       // Missing and wrong tokens are told apart (nothing about which tokens exist is revealed).
@@ -104,6 +107,9 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   }
   impl->state.store = std::move(store);
   impl->state.auth = std::make_unique<server::Authenticator>(config.tokens, config.dev);
+  auto dashboard = server::Dashboard::Load({config.dashboard, config.dashboard_dir});
+  if (!dashboard.ok()) return dashboard.error();
+  impl->dashboard = std::move(*dashboard);
   throttle::AimdOptions admission;
   if (!config.throttling_yaml.empty()) {
     // Only the sections the server applies; the rest belongs to the rate-limit routes.

@@ -376,6 +376,13 @@ std::optional<ApiError> State::UndeclaredTenant(const std::string& tenant) const
 }
 
 Json State::TenantJson(const std::string& path) const {
+  for (const auto& u : engine->Tenants()) {
+    if (u.path == path) return TenantJson(path, &u);
+  }
+  return TenantJson(path, nullptr);
+}
+
+Json State::TenantJson(const std::string& path, const TenantUsage* usage) const {
   Json j = {{"tenant", path}};
   auto s = tenant_specs.find(path);
   if (s != tenant_specs.end()) {
@@ -386,8 +393,8 @@ Json State::TenantJson(const std::string& path) const {
     j["burst"] = s->second.burst;
     j["grace_seconds"] = static_cast<double>(s->second.grace) / 1000.0;
   }
-  for (const auto& u : engine->Tenants()) {
-    if (u.path != path) continue;
+  if (usage != nullptr) {
+    const TenantUsage& u = *usage;
     j["used"] = server::ResourcesJson(u.used);
     j["borrowed"] = server::ResourcesJson(u.borrowed);
     j["dominant_share"] = u.dominant_share;

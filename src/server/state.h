@@ -245,6 +245,8 @@ struct State {
   Json NodeJson(const NodeInfo& n) const;
 
   Json TenantJson(const std::string& path) const;
+  // The same with the tenant's usage given (nullptr: none), for lists: Tenants() once, not once per tenant.
+  Json TenantJson(const std::string& path, const TenantUsage* usage) const;
   // Outside --dev and without tenants.auto_create, new work must name a declared tenant: one of
   // tenant_specs (config, PUT /v1/quotas), a token's subtree, a path under one of those or above one
   // (an inner node of the tree), or "default". Otherwise a 422 naming the closest declared tenant.

@@ -30,6 +30,19 @@ grep -qx "ExecStart=$prefix/bin/allot serve --config $prefix/etc/allot/serve.yam
 grep -qx "data: $prefix/var/lib/allot" "$root/etc/allot/serve.yaml" || fail "serve.yaml: data does not follow the prefix"
 zcat "$root/share/man/man1/allot-serve.1.gz" | grep -q '^\.SH OPTIONS' || fail "allot-serve.1.gz is not the page"
 
+# A build with the dashboard installs it, and the installed binary finds it (../share/allot/dashboard).
+if [[ -e $build/dashboard/index.html ]]; then
+  [[ -e $root/share/allot/dashboard/index.html ]] || fail "make install did not install share/allot/dashboard"
+  port=$(free_port)
+  "$root/bin/allot" serve --dev --quiet --listen "127.0.0.1:$port" --data "$TMP/data" 2>"$TMP/serve.log" &
+  pid=$!
+  for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  page=$(curl -fs "http://127.0.0.1:$port/" || true)
+  kill "$pid"
+  wait "$pid" || true
+  grep -q '/assets/app-' <<<"$page" || fail "the installed allot does not serve the installed dashboard: $page"
+fi
+
 # A program embedding the engine, built against the installed tree only.
 cmake -S "$consumer" -B "$TMP/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$root" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_COMPILER_LAUNCHER= >"$TMP/consumer.log" 2>&1 || { cat "$TMP/consumer.log"; fail "consumer: configure"; }

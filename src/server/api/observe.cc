@@ -1,4 +1,5 @@
-// What the server shows about itself: /v1/utilization, /v1/events (the audit log) and /metrics.
+// What the server shows about itself: /v1/utilization, /v1/events (the audit log), /metrics, and who the
+// caller is (/v1/whoami).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -316,6 +317,12 @@ std::string Metrics(State& srv) {
 }  // namespace
 
 void MountObserve(RouteTable& t, State& s) {
+  // Who the token is (the dashboard's login, and which of its buttons to show): any authenticated role.
+  t.Add("GET", "/v1/whoami", [&s](const Call& c) {
+    Json tenant = c.who.tenant.empty() ? Json(nullptr) : Json(c.who.tenant);
+    c.r.Send(JsonResponse(
+        200, {{"name", c.who.name}, {"role", c.who.role}, {"tenant", tenant}, {"auth", !s.auth->dev()}}));
+  });
   t.Add("GET", "/v1/utilization", [&s](const Call& c) { Utilization(s, c.who, c.r); });
   t.Add("GET", "/v1/events", [&s](const Call& c) { Events(s, c.req, c.who, c.r); });
   t.Add("GET", "/metrics", [&s](const Call& c) {

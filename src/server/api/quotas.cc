@@ -19,12 +19,14 @@ namespace {
 void ListQuotas(State& srv, const Principal& who, const net::Responder& r) {
   if (who.role == "agent") return srv.Reject(r, Forbidden("agents cannot read quotas"), "forbidden");
   std::lock_guard<std::mutex> l(srv.mu);
-  std::set<std::string> paths;
-  for (const auto& [p, t] : srv.tenant_specs) paths.insert(p);
-  for (const auto& u : srv.engine->Tenants()) paths.insert(u.path);
+  // Every tenant with a quota or usage, by path; the engine's usage list is built once (not per tenant).
+  std::vector<TenantUsage> usage = srv.engine->Tenants();
+  std::map<std::string, const TenantUsage*> paths;
+  for (const auto& [p, t] : srv.tenant_specs) paths.emplace(p, nullptr);
+  for (const auto& u : usage) paths[u.path] = &u;
   Json arr = Json::array();
-  for (const auto& p : paths) {
-    if (who.CoversTenant(p)) arr.push_back(srv.TenantJson(p));
+  for (const auto& [p, u] : paths) {
+    if (who.CoversTenant(p)) arr.push_back(srv.TenantJson(p, u));
   }
   r.Send(JsonResponse(200, {{"quotas", arr}}));
 }
