@@ -595,10 +595,16 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   ServerConfig c;
   if (root.IsNull()) return c;
-  ALLOT_TRY(r.Keys(root, "", {"listen", "data", "dev", "auth", "policy", "limits", "heartbeat_timeout", "retention",
-                              "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
-                              "forecast", "store", "units", "policies"}));
+  ALLOT_TRY(r.Keys(
+      root, "",
+      {"listen",    "advertise",  "data",  "dev",     "auth",  "policy",     "limits", "heartbeat_timeout",
+       "retention", "durability", "log",   "tenants", "nodes", "throttling", "pools",  "pool_interval",
+       "forecast",  "store",      "units", "policies"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
+  if (root["advertise"]) {
+    ALLOT_TRY(r.Str(root["advertise"], "advertise", &c.advertise));
+    if (auto u = AdvertisedUrl(c); !u.ok()) return r.Err(root["advertise"], "advertise", u.error().message);
+  }
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
   if (root["auth"]) ALLOT_TRY(ParseTokens(r, root["auth"], &c));

@@ -42,6 +42,7 @@ Status State::RestoreNodes(const Snapshot& snap, int64_t now, std::set<std::stri
     }
   }
   (void)engine->TakeEvents();  // restored nodes are old news
+  if (replica.standby) return Status::Ok();  // a standby holds what the store holds, nothing more
   for (const auto& spec : cfg.nodes) {
     if (known_nodes.count(spec.name)) continue;
     if (auto s = engine->AddNode(spec, now); !s.ok()) return Error{s.code(), "nodes: " + spec.name + ": " + s.message()};
@@ -175,6 +176,8 @@ Status State::Restore() {
                known_nodes.size(), active.size(), reservations.size(), lost,
                static_cast<long long>((t_loaded - t_start) / 1000), static_cast<long long>((t_decoded - t_loaded) / 1000),
                static_cast<long long>((t_done - t_decoded) / 1000));
+  // A standby neither schedules nor writes: the leader's next commits say what changed.
+  if (replica.standby) return Status::Ok();
   std::lock_guard<std::mutex> l(mu);
   engine->Schedule(now);
   Collect("server", &fix);

@@ -2,6 +2,7 @@
 // a sequence-numbered prefix. See etcd_store.h for the layout and the guarantees.
 #include "store/etcd_store.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -100,6 +101,8 @@ class EtcdStore final : public Store {
     }
     std::lock_guard<std::mutex> l2(mu_);
     snap.last_event_seq = next_seq_ - 1;
+    snap.revision = revision;
+    if (revision_.load() < revision) revision_ = revision;
     return snap;
   }
 
@@ -186,6 +189,8 @@ class EtcdStore final : public Store {
     s.pending = queue_.size();
     return s;
   }
+
+  int64_t Revision() const override { return revision_.load(); }
 
   void Close() override {
     {
@@ -321,7 +326,10 @@ class EtcdStore final : public Store {
     for (;;) {
       auto r = writer_->Call("/v3/kv/txn", body);
       if (r.ok()) {
-        if (r->value("succeeded", false)) return Status::Ok();
+        if (r->value("succeeded", false)) {
+          revision_ = JsonInt((*r)["header"], "revision");
+          return Status::Ok();
+        }
         std::lock_guard<std::mutex> l(mu_);
         fenced_ = true;
         return Error{ErrorCode::kUnavailable, "etcd store: this replica is not the leader any more"};
@@ -395,6 +403,7 @@ class EtcdStore final : public Store {
   bool closed_ = false;
   bool running_ = true;
   StoreStats stats_;
+  std::atomic<int64_t> revision_{0};  // of the last successful transaction (or Load)
   std::thread thread_;
 };
 

@@ -81,6 +81,7 @@ Status LeaderElection::Campaign(const std::function<bool()>& stop, std::function
                                        {{"key", key64}, {"value", Base64Encode(value_)}, {"lease", std::to_string(lease)}}}}})}};
         auto t = c.Call("/v3/kv/txn", txn);
         if (t.ok() && t->value("succeeded", false)) {
+          term_ = JsonInt((*t)["header"], "revision");  // the revision that created the key
           impl_->lease = lease;
           impl_->on_lost = std::move(on_lost);
           {

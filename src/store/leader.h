@@ -51,6 +51,8 @@ class LeaderElection {
   // The fencing token: the leader key's value while this replica leads.
   const std::string& value() const { return value_; }
   const std::string& key() const { return opt_.key; }
+  // The leader key's create revision once Campaign succeeded (the leader's term).
+  int64_t term() const { return term_; }
 
   struct Impl;
 
@@ -59,6 +61,7 @@ class LeaderElection {
   void KeepAlive();
   LeaderOptions opt_;
   std::string value_;
+  int64_t term_ = 0;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> leader_{false};
 };

@@ -18,6 +18,7 @@ class EtcdLeadership : public Leadership {
   bool IsLeader() const override { return election_->IsLeader(); }
   void Resign() override { election_->Resign(); }
   std::string value() const override { return election_->value(); }
+  int64_t term() const override { return election_->term(); }
 
  private:
   std::unique_ptr<LeaderElection> election_;

@@ -32,6 +32,7 @@ void MountQuotas(RouteTable& t, State& s);
 void MountNodePools(RouteTable& t, State& s);
 void MountObserve(RouteTable& t, State& s);
 void MountQueue(RouteTable& t, State& s);
+void MountCluster(RouteTable& t, State& s);
 
 // Adds position, tenant_position and estimated_start to a queued allocation's JSON (queue.cc).
 // REQUIRES: srv.mu held.
