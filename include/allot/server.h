@@ -191,6 +191,9 @@ class Server {
   // (0 on a leader); both 0 when the server is not replicated.
   int64_t Revision() const;
   double LagSeconds() const;
+  // A standby's records as its follower holds them (StoreFollower::Load), for its promotion.
+  // REQUIRES: a standby whose Run has returned.
+  Result<Snapshot> FollowedRecords();
   // Serves until Shutdown; then finishes in-flight requests and flushes the store.
   Status Run();
   void Shutdown();

@@ -251,6 +251,11 @@ Result<std::unique_ptr<StoreFollower>> OpenFollower(const StoreConfig& config);
 // (while etcd is unreachable it keeps trying) and removed when the registry is destroyed.
 Result<std::unique_ptr<MemberRegistry>> OpenMemberRegistry(const StoreConfig& config,
                                                            int64_t refresh_ms = 500);
+// A store whose first Load returns `snapshot` instead of reading the records, and that is `inner` for
+// everything else; Revision() is at least the snapshot's. For records known to equal the store's: a
+// standby's, once its follower passed the revision that made this replica the leader (every commit of the
+// previous leader came before it, and none can come after), which spares the new leader reading them.
+std::unique_ptr<Store> WithSnapshot(std::unique_ptr<Store> inner, Snapshot snapshot);
 // The advertised URL in a leader key's value ("URL#random").
 std::string LeaderUrlOf(const std::string& leader_value);
 

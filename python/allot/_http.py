@@ -222,13 +222,15 @@ class SyncTransport:
         """One exchange with the current server, then its redirects."""
         answer = self._once(method, target, data, retry, t)
         where = self._servers[self._cur]
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             status, _, headers = answer
             location = headers.get("location")
             if status not in (307, 308) or not location:
                 self.answered_by = _url_of(where)
                 self.revision = _revision(headers)
                 return answer
+            if hop == MAX_REDIRECTS:
+                break
             try:
                 dest, target = _redirect(location, where)
             except ValueError as e:
@@ -272,14 +274,14 @@ class SyncTransport:
         with ``only`` to the current server alone)."""
         for attempt in (0, 1):
             reused = self._conn is not None
+            if self._conn is None:
+                try:
+                    self._conn = self._open(t, only)
+                except OSError as e:
+                    raise AllotConnectionError(f"{method} {self.url}{target}: {type(e).__name__}: {e}",
+                                               sent=False, everywhere=not only) from e
             try:
-                if self._conn is None:
-                    try:
-                        self._conn = self._open(t, only)
-                    except OSError as e:
-                        raise AllotConnectionError(f"{method} {self.url}{target}: {type(e).__name__}: {e}",
-                                                   sent=False, everywhere=not only) from e
-                elif self._conn.sock is not None:
+                if reused and self._conn.sock is not None:
                     self._conn.sock.settimeout(t)
                 self._conn.request(method, target, body=data, headers=self._headers)
                 resp = self._conn.getresponse()
@@ -427,11 +429,13 @@ class AsyncTransport:
         """One exchange with the current server, then its redirects; the answer and who gave it."""
         answer, conn_server = await self._once(method, path, data, retry, t, None)
         where = conn_server
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             status, _, headers = answer
             location = headers.get("location")
             if status not in (307, 308) or not location:
                 return answer, _url_of(where)
+            if hop == MAX_REDIRECTS:
+                break
             try:
                 dest, target = _redirect(location, where)
             except ValueError as e:

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "allot/server.h"
@@ -53,6 +54,26 @@ class ServeLoop::Standby {
   Standby(ServeLoop* loop, StoreConfig sc, MemberRegistry* members)
       : loop_(loop), sc_(std::move(sc)), members_(members), thread_([this] { Loop(); }) {}
   ~Standby() { Stop(); }
+
+  // Promotion: waits (up to `wait_ms`) until the standby's state is as of `revision`, stops it, and
+  // returns its records when they are (nullopt otherwise: the leader then reads them from etcd).
+  std::optional<Snapshot> Handoff(int64_t revision, int64_t wait_ms) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (server_ == nullptr || server_->Revision() >= revision) break;
+      }
+      if (std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      handoff_revision_ = revision;
+    }
+    Stop();
+    return std::move(handoff_);
+  }
 
   // Stops serving and returns once the listener is closed.
   void Stop() {
@@ -127,6 +148,10 @@ class ServeLoop::Standby {
         std::lock_guard<std::mutex> l(mu_);
         last_ = {"standby", (*server)->Revision(), (*server)->LagSeconds()};
         server_ = nullptr;
+        if (handoff_revision_ > 0) {
+          auto records = (*server)->FollowedRecords();
+          if (records.ok() && records->revision >= handoff_revision_) handoff_ = std::move(*records);
+        }
       }
       server->reset();
     }
@@ -140,6 +165,8 @@ class ServeLoop::Standby {
   bool stop_ = false;         // guarded by mu_
   Server* server_ = nullptr;  // guarded by mu_: the standby server while it serves
   MemberRegistry::Report last_{"standby", 0, 0};
+  int64_t handoff_revision_ = 0;     // guarded by mu_: set by Handoff
+  std::optional<Snapshot> handoff_;  // the records Handoff returns
   std::thread thread_;  // last: starts once the rest is set
 };
 
@@ -197,6 +224,7 @@ Status ServeLoop::RunReplicated(StoreConfig sc) {
     };
     hooks.on_standby = [](const std::string& leader) { Log("standby", {{"leader", SafeUtf8(leader)}}); };
     Result<OpenedStore> opened = Error{ErrorCode::kUnavailable, "not opened"};
+    std::optional<Snapshot> records;
     {
       // Serve reads as a standby while campaigning; stop (and free the port) once elected.
       Standby standby(this, sc, members->get());
@@ -204,12 +232,17 @@ Status ServeLoop::RunReplicated(StoreConfig sc) {
       opened = store::Open(sc, hooks);
       MemberRegistry::Report last = standby.Report();
       (*members)->Set([last] { return last; });
+      // The state is what etcd holds once the standby's follower passed the revision that made this
+      // replica the leader: it hands its records over, and the leader need not read them again.
+      if (opened.ok()) records = standby.Handoff(opened->leadership->term(), 2000);
       standby.Stop();
     }
     if (!opened.ok()) return stop_ ? Status::Ok() : Status(opened.error());
     Leadership* leader = opened->leadership.get();
-    Log("elected leader; loading state from etcd",
+    Log(records ? "elected leader; loading state from the standby's records"
+                : "elected leader; loading state from etcd",
         {{"value", SafeUtf8(leader->value())}, {"term", leader->term()}});
+    if (records) opened->store = store::WithSnapshot(std::move(opened->store), std::move(*records));
     ReplicaOptions ro;
     ro.self_url = sc.replica_id;
     ro.term = leader->term();

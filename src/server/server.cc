@@ -243,6 +243,10 @@ Status Server::Audit(std::vector<AuditEvent> events) {
 int Server::port() const { return impl_->state.http->port(); }
 int64_t Server::Revision() const { return impl_->state.Revision(); }
 double Server::LagSeconds() const { return impl_->state.LagSeconds(); }
+Result<Snapshot> Server::FollowedRecords() {
+  if (impl_->state.follower == nullptr) return Error{ErrorCode::kFailedPrecondition, "not a standby"};
+  return impl_->state.follower->Load();
+}
 
 Status Server::Run() {
   // A standby follows the leader's commits instead of scheduling.

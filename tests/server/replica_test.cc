@@ -83,9 +83,10 @@ TEST_F(ReplicaTest, AStandbyAnswersReadsFromTheStateItFollows) {
   auto m = standby.Call("GET", "/metrics");
   ASSERT_EQ(m.status, 200);
   std::string text = m.body.get<std::string>();
-  EXPECT_NE(text.find("allot_replica_lag_seconds "), std::string::npos);
-  EXPECT_NE(text.find("allot_replica_leader 0"), std::string::npos);
-  double lag = std::stod(text.substr(text.find("allot_replica_lag_seconds ") + 26));
+  size_t at = text.find("\nallot_replica_lag_seconds ");
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_NE(text.find("\nallot_replica_leader 0\n"), std::string::npos);
+  double lag = std::stod(text.substr(at + 27));
   EXPECT_LT(lag, 5.0);  // it rewrites its registration every 500 ms and sees it come back
   EXPECT_NE(leader.Call("GET", "/metrics").body.get<std::string>().find("allot_replica_leader 1"),
             std::string::npos);
