@@ -11,7 +11,7 @@
    (each surviving replica probed every 10 ms with a write), restart the old one as a standby. Median and
    max, with the new leader's promotion (reloading the state from etcd) as its log says.
 
-    scripts/bench-replicas.py [--kills 20] [--seconds 10] [--connections 32] [--ttl 2] [--build build]
+    scripts/bench-replicas.py [--kills 20] [--seconds 10] [--connections 128] [--max-txn-ops 128] [--ttl 2]
 
 Prints one JSON line per figure. Needs build/allot, build/bench/bench_store_replica and etcd.
 """
@@ -117,7 +117,7 @@ def failover(a: argparse.Namespace, replicas: List[Replica]) -> None:
         if m:
             promotions.append(int(m[-1]))
         leader.start()
-        leader.wait_role(("standby",), 60)
+        leader.wait_role(("standby", "leader"), 60)  # it may win the next election itself
         time.sleep(a.settle)
     state = http_json(wait_leader(replicas).url, "GET", "/v1/allocations?limit=1", timeout=10)[1].get("count")
     emit("leader kill -9 to the first acknowledged write on the new leader", kills=len(times), lease_ttl_s=a.ttl,
@@ -130,9 +130,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--connections", type=int, default=128)
     ap.add_argument("--batch", type=int, default=128, help="puts per transaction of the batched raw etcd run")
     ap.add_argument("--ttl", type=int, default=2, help="the replicas' leader lease TTL (etcd's minimum is 2 s)")
+    ap.add_argument("--max-txn-ops", type=int, default=128,
+                    help="keys per etcd transaction: etcd's --max-txn-ops and allot's --etcd-max-txn-ops (default 128)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between a restart and the next kill")
     ap.add_argument("--build", default=os.path.join(REPO, "build"))
     ap.add_argument("--skip-throughput", action="store_true")
@@ -147,8 +149,9 @@ def main() -> int:
         print("bench-replicas.py: etcd is not installed (scripts/install-deps.sh test)", file=sys.stderr)
         return 2
     d = tempfile.mkdtemp(prefix="allot-bench-replicas-")
-    etcd = EtcdCluster(d)
-    replicas = [Replica(d, f"r{i}", etcd.endpoints, ttl=a.ttl) for i in range(3)]
+    etcd = EtcdCluster(d, extra=["--max-txn-ops", str(a.max_txn_ops)])
+    replicas = [Replica(d, f"r{i}", etcd.endpoints, ttl=a.ttl, extra=["--etcd-max-txn-ops", str(a.max_txn_ops)])
+                for i in range(3)]
     try:
         etcd.start()
         for r in replicas:

@@ -134,7 +134,7 @@ class Process:
 class EtcdCluster:
     """`members` etcd members on free loopback ports, data under `dir`."""
 
-    def __init__(self, dir: str, members: int = 3) -> None:
+    def __init__(self, dir: str, members: int = 3, extra: Optional[List[str]] = None) -> None:
         self.dir = dir
         ports = free_ports(2 * members)
         self.client_urls = [f"http://127.0.0.1:{p}" for p in ports[:members]]
@@ -149,6 +149,7 @@ class EtcdCluster:
                     "--listen-peer-urls", self.peer_urls[i], "--initial-advertise-peer-urls", self.peer_urls[i],
                     "--initial-cluster", initial, "--initial-cluster-state", "new",
                     "--initial-cluster-token", "allot-test", "--logger", "zap", "--log-outputs", os.path.join(d, "etcd.log")]
+            argv += extra or []
             self.members.append(Process(argv, os.path.join(d, "stderr.log")))
 
     @property
