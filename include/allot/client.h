@@ -1,10 +1,11 @@
 // The client side of the API for the `allot` client commands: server/token resolution (flags, then
-// ALLOT_SERVER / ALLOT_TOKEN), one call per request, error reporting in the CLI's conventions, and
-// small helpers for human tables.
+// ALLOT_SERVER / ALLOT_TOKEN; the server may be a list of replicas), one call per request, error
+// reporting in the CLI's conventions, and small helpers for human tables.
 // Thread-safety: an ApiClient is used by one thread.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,16 +24,24 @@ struct ApiResult {
 
 class ApiClient {
  public:
-  // `server` / `token` from flags ("" = use the environment; default server http://127.0.0.1:7070).
-  static Result<ApiClient> Create(const std::string& server, const std::string& token);
+  // `server` / `token` from flags ("" = use the environment; default server http://127.0.0.1:7070). The
+  // server may be a comma-separated list of replicas (net::FailoverClient says how they are used).
+  // `verbose`: each call says on stderr which replica answered, and every redirect and retry on the way.
+  static Result<ApiClient> Create(const std::string& server, const std::string& token, bool verbose = false);
+  // A call is repeated on another replica only when it is safe to repeat: GET, PUT, DELETE, and a POST
+  // whose body carries an idempotency_key (or `idempotent` says so, e.g. a renewal).
   Result<ApiResult> Call(const std::string& method, const std::string& path,
-                         const nlohmann::json& body = nullptr);
+                         const nlohmann::json& body = nullptr, std::optional<bool> idempotent = std::nullopt);
 
  private:
-  explicit ApiClient(net::HttpClient http) : http_(std::move(http)) {}
-  net::HttpClient http_;
+  explicit ApiClient(net::FailoverClient http) : http_(std::move(http)) {}
+  net::FailoverClient http_;
   std::string token_;
+  bool verbose_ = false;
 };
+
+// A fresh random idempotency key ("cli-" and 16 hex digits), for commands that submit work.
+std::string NewIdempotencyKey();
 
 // Prints `allot: what: message` for a failed call and returns the exit code (2 for bad input: 400, 404,
 // 422; 1 otherwise).

@@ -18,6 +18,7 @@
 // and control characters in header values are answered 400.
 //
 // HttpClient: blocking, one keep-alive connection, reconnects once when the server closed it.
+// FailoverClient: HttpClients to several replicas of one service, with redirects and fail-over.
 // Thread-safety: HttpServer's public methods are thread-safe; an HttpClient is used by one thread.
 #pragma once
 
@@ -116,6 +117,9 @@ struct HttpServerOptions {
   // read; 0: the kernel's default (autotuned, up to net.ipv4.tcp_wmem's maximum).
   int send_buffer_bytes = 0;
   std::function<void(const AccessRecord&)> on_response;  // access log / metrics hook (may be empty)
+  // Called on every answer just before it is written, on the thread that answers (may be empty): headers
+  // that every answer carries.
+  std::function<void(HttpResponse*)> decorate;
   // Requests it accepts are handled on the I/O thread itself, skipping the admission queue and the hand-off
   // to a worker: only for handlers that answer from memory and never wait (rate-limit decisions).
   std::function<bool(const HttpRequest&)> run_inline;
@@ -192,6 +196,59 @@ class HttpClient {
   int64_t timeout_ms_ = 30'000;
   int fd_ = -1;
   std::string buf_;
+};
+
+// A client of a service with several replicas (`allot serve` with standbys): one HttpClient per replica,
+// given as a comma-separated list of URLs ("http://a:7070,http://b:7070"; each may carry a path prefix).
+// Requests go to the replica that answered last (the first one at first).
+// - Redirects: a 307/308 answer is followed to its Location, with the same method and body (at most
+//   `max_redirects`), also to a replica the list does not name.
+// - Fail-over: a request that was never sent (nothing accepted the connection) goes to the next replica.
+//   A request that is safe to repeat (`idempotent`: GET, PUT, DELETE, a POST with an idempotency key)
+//   also goes to the next replica after a connection that failed or timed out after sending, or a 503
+//   whose error code is "unavailable" (a replica that is not ready: a standby while nobody leads, one
+//   taking over). Once every replica failed in a row it pauses (`backoff_ms`, doubling to
+//   `max_backoff_ms`) and goes round again, until `retry_for_ms` have passed since the request began, or
+//   until every replica refused the connection in `refused_rounds` rounds (none of them runs).
+// Thread-safety: one thread at a time.
+struct FailoverOptions {
+  int64_t timeout_ms = 30'000;  // one exchange with one replica
+  int max_redirects = 5;
+  int64_t retry_for_ms = 30'000;  // how long a request is retried across replicas
+  int64_t backoff_ms = 50;
+  int64_t max_backoff_ms = 1'000;
+  int refused_rounds = 3;
+};
+
+class FailoverClient {
+ public:
+  // Errors name the entry of `servers` that is not a URL.
+  static Result<FailoverClient> Create(const std::string& servers, const FailoverOptions& options = {});
+  Result<ClientResponse> Request(const std::string& method, const std::string& target,
+                                 const std::string& body,
+                                 const std::vector<std::pair<std::string, std::string>>& headers,
+                                 bool idempotent);
+  // The replica that gave the last answer ("http://host:port").
+  const std::string& answered_by() const { return answered_by_; }
+  // What the last request went through before its answer: "URL: why" per redirect, failure and retry.
+  const std::vector<std::string>& trail() const { return trail_; }
+  const std::vector<std::string>& servers() const { return urls_; }
+
+ private:
+  FailoverClient() = default;
+  // The client of `base` ("http://host:port"), made on first use.
+  Result<HttpClient*> ClientOf(const std::string& base);
+  // Sends to `base` and follows redirects; `*where` is the replica that answered.
+  Result<ClientResponse> SendFollowing(std::string base, std::string target, const std::string& method,
+                                       const std::string& body,
+                                       const std::vector<std::pair<std::string, std::string>>& headers,
+                                       std::string* where);
+  FailoverOptions opt_;
+  std::vector<std::string> urls_, bases_, prefixes_;  // per listed replica
+  size_t current_ = 0;
+  std::vector<std::pair<std::string, std::unique_ptr<HttpClient>>> clients_;
+  std::string answered_by_;
+  std::vector<std::string> trail_;
 };
 
 // Splits "host:port" (IPv4 or a name; "[::1]:80" for IPv6). Errors name the input.

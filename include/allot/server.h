@@ -55,6 +55,10 @@ struct PoolConfig {
 // Every key of the config file (YAML). Unknown keys are errors naming the key.
 struct ServerConfig {
   std::string listen = "127.0.0.1:7070";
+  // This replica's URL as clients reach it (config `advertise`, --advertise): where standbys redirect
+  // writes, and its name in the leader key and GET /v1/cluster/members. Empty: http:// + listen (the
+  // host name when listening on every address).
+  std::string advertise;
   std::string data_dir = "./allot-data";   // ":memory:" keeps nothing (tests)
   StoreConfig store;                       // which store (sqlite, memory, etcd) and etcd's settings; the
                                            // data_dir and sync_full here are the ones that count
@@ -156,12 +160,30 @@ struct ApiAnswer {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// A server that is one replica of several (store etcd), as ServeLoop creates it.
+struct ReplicaOptions {
+  std::string self_url;  // this replica's advertised URL; empty: the server is not replicated
+  // A standby: the store given to Server::Create is a StoreFollower. Reads of the replicated state (nodes,
+  // allocations, reservations, quotas, queue, events, metrics, cluster members) are answered from its
+  // records, which a thread keeps following the leader's commits; every other request, and reads with
+  // ?consistent=true, are answered 307 with the leader's URL (503 while nobody leads).
+  bool standby = false;
+  int64_t term = 0;                   // a leader's term (the leader key's create revision)
+  MemberRegistry* members = nullptr;  // GET /v1/cluster/members; outlives the server (may be null)
+};
+
+// The advertised URL of `config` (ServerConfig::advertise, or its default from `listen`); errors name the
+// setting.
+Result<std::string> AdvertisedUrl(const ServerConfig& config);
+
 class Server {
  public:
   // Opens the store (unless one is given: store::Open of config.store, not etcd, which needs the leader
   // election of ServeLoop), rebuilds the state, mounts every route (the core API and the throttling API)
-  // and binds the listener.
-  static Result<std::unique_ptr<Server>> Create(const ServerConfig& config, std::unique_ptr<Store> store = nullptr);
+  // and binds the listener. `replica`: see ReplicaOptions.
+  static Result<std::unique_ptr<Server>> Create(const ServerConfig& config,
+                                                std::unique_ptr<Store> store = nullptr,
+                                                const ReplicaOptions& replica = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -178,6 +200,13 @@ class Server {
   // and returns once they are durable, or with the store's error. Any thread; also from a route.
   Status Audit(std::vector<AuditEvent> events);
   int port() const;
+  // The store revision this server's state is as of (what X-Allot-Revision says), and how stale it may be
+  // (0 on a leader); both 0 when the server is not replicated.
+  int64_t Revision() const;
+  double LagSeconds() const;
+  // A standby's records as its follower holds them (StoreFollower::Load), for its promotion.
+  // REQUIRES: a standby whose Run has returned.
+  Result<Snapshot> FollowedRecords();
   // Serves until Shutdown; then finishes in-flight requests and flushes the store.
   Status Run();
   void Shutdown();
@@ -190,9 +219,11 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-// `allot serve`'s life: store::Open (for etcd: campaign for the leader key first), Server::Create, Run;
-// with etcd, a replica that loses the leadership stops serving at once and campaigns again. Logs one JSON
-// line per step on stderr.
+// `allot serve`'s life: store::Open, Server::Create, Run. With etcd every replica registers itself
+// (MemberRegistry) and serves as a standby (ReplicaOptions::standby) while it campaigns for the leader key;
+// once elected it stops the standby, reloads the whole state from etcd and serves as the leader; a leader
+// that loses the leadership stops serving at once and becomes a standby again. Logs one JSON line per step
+// on stderr.
 // Thread-safety: Run on one thread; RequestStop from any thread or a signal handler.
 class ServeLoop {
  public:
@@ -202,6 +233,9 @@ class ServeLoop {
   void RequestStop();  // async-signal-safe
 
  private:
+  class Standby;
+  // With etcd: a standby (serving reads on a thread of its own) while campaigning, then the leader.
+  Status RunReplicated(StoreConfig sc);
   ServerConfig config_;
   std::atomic<bool> stop_{false};
   std::atomic<Server*> server_{nullptr};

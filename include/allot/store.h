@@ -10,7 +10,8 @@
 // Implementations: SQLite in WAL mode (the embedded default; a committer thread batches many Commit calls
 // into one transaction and one fsync — group commit) and an in-memory store for tests. An etcd-backed
 // store fits the same interface: a Batch maps to one etcd transaction, tables to key prefixes, audit
-// events to a revision-ordered prefix.
+// events to a revision-ordered prefix. With etcd, standbys follow the leader's commits through a
+// StoreFollower (etcd's watch) and every replica registers itself with a MemberRegistry.
 // Thread-safety: every method of a Store may be called from any thread.
 #pragma once
 
@@ -67,6 +68,7 @@ struct Batch {
 struct Snapshot {
   std::vector<std::pair<std::string, std::string>> tables[kNumTables];  // key -> value, by key
   int64_t last_event_seq = 0;
+  int64_t revision = 0;  // etcd: the store revision these records are as of; 0 for the other stores
   const std::vector<std::pair<std::string, std::string>>& rows(Table t) const {
     return tables[static_cast<int>(t)];
   }
@@ -109,6 +111,9 @@ class Store {
   virtual StoreStats Stats() const = 0;
   // Flushes and releases the store; later Commits fail.
   virtual void Close() = 0;
+  // The store revision the last durable commit (or Load) brought it to: etcd's revision, which orders
+  // every change; 0 for stores without one.
+  virtual int64_t Revision() const { return 0; }
 };
 
 struct SqliteStoreOptions {
@@ -127,7 +132,7 @@ struct StoreConfig {
   bool sync_full = true;                 // sqlite: fsync every group commit
   // etcd: members' client URLs, the key prefix (the leader key is PREFIX/leader), the leader lease TTL
   // (a dead leader is replaced after about this long), keys per transaction (etcd's --max-txn-ops) and
-  // this replica's name in the leader key (its listen address).
+  // this replica's name in the leader key and the members registry (its advertised URL).
   std::vector<std::string> etcd_endpoints;
   std::string etcd_prefix = "/allot";
   int64_t etcd_lease_ttl_s = 5;          // 1..3600
@@ -144,6 +149,8 @@ class Leadership {
   virtual void Resign() = 0;
   // The fencing token (the leader key's value) while this replica leads.
   virtual std::string value() const = 0;
+  // The leader key's create revision: larger for every new leader (its term).
+  virtual int64_t term() const = 0;
 };
 
 struct OpenedStore {
@@ -156,6 +163,73 @@ struct OpenHooks {
   std::function<bool()> stop;                          // polled while campaigning: true gives up
   std::function<void()> on_lost;                       // leadership lost after Open returned (once)
   std::function<void(const std::string&)> on_standby;  // the current leader, whenever it changes
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Replication (etcd): standbys that follow the leader's commits, and the replicas' registry.
+
+// The leader as the leader key names it: its advertised URL (the key's value up to its last '#') and its
+// term (the key's create revision, larger for every new leader). `url` is empty while nobody leads.
+struct LeaderInfo {
+  std::string url;
+  int64_t term = 0;
+};
+
+// What a follower read: the records changed by the revisions committed since the last call, in commit
+// order (a later change of a key replaces an earlier one). Revisions are never split.
+struct FollowUpdate {
+  int64_t revision = 0;             // the store revision the follower's records are as of now
+  std::vector<Mutation> mutations;  // table records put or deleted
+  bool leader_changed = false;      // see StoreFollower::Leader()
+};
+
+// A standby's read-only view of a replicated store. Load returns every record the follower holds, at
+// Revision(); Follow brings them forward by whole committed revisions. Commit and PruneEvents fail (a
+// standby never writes); Events reads the audit log from the store.
+// Thread-safety: Load and Follow from one thread; Leader, LagSeconds, Revision, Events from any.
+class StoreFollower : public Store {
+ public:
+  // Waits up to `timeout_ms` for revisions committed after Revision() and returns their changes (none
+  // when nothing came in time). kUnavailable when the store cannot be reached (the next call reconnects);
+  // kFailedPrecondition when the store no longer keeps the history after Revision() (etcd compacted it):
+  // Reload, then Follow again.
+  virtual Result<FollowUpdate> Follow(int64_t timeout_ms) = 0;
+  // Reads every record afresh from the store (after kFailedPrecondition); Load returns them next.
+  virtual Status Reload() = 0;
+  virtual LeaderInfo Leader() const = 0;
+  // How stale the records may be: seconds since the follower last saw this replica's own registration
+  // (MemberRegistry) come back from the store, which proves that every change committed before that
+  // write was applied. It grows while the store cannot be reached.
+  virtual double LagSeconds() const = 0;
+};
+
+// A replica as it registered itself (MemberRegistry).
+struct MemberInfo {
+  std::string url;         // its advertised URL
+  std::string role;        // leader | standby
+  int64_t revision = 0;    // the store revision its state was as of
+  double lag_seconds = 0;  // its replica lag then
+  int64_t updated_ms = 0;  // when it wrote this (Unix ms, by its clock)
+};
+
+// This replica's entry under PREFIX/members/ (its key is the advertised URL), held by a lease of its own
+// (the entry disappears about one lease TTL after the replica dies) and rewritten every `refresh_ms` with
+// what `report` says. A standby's follower measures its lag by these rewrites.
+// Thread-safety: every method from any thread.
+class MemberRegistry {
+ public:
+  struct Report {
+    std::string role;
+    int64_t revision = 0;
+    double lag_seconds = 0;
+  };
+  virtual ~MemberRegistry() = default;
+  // What the rewrites report from now on (an empty function: the entry is left alone). `report` must be
+  // quick; once Set returns, the previous one never runs again.
+  virtual void Set(std::function<Report()> report) = 0;
+  virtual Result<std::vector<MemberInfo>> List() = 0;
+  // The leader key, read now.
+  virtual Result<LeaderInfo> Leader() = 0;
 };
 
 // Splits "http://a:1,http://b:2" into etcd endpoints; errors name the bad entry.
@@ -176,6 +250,21 @@ namespace store {
 // only once this replica leads (a fenced store: its writes fail once the leadership is lost), or with
 // kUnavailable when `hooks.stop` said so. Errors name the setting.
 Result<OpenedStore> Open(const StoreConfig& config, const OpenHooks& hooks = {});
+
+// A follower of the etcd store `config` names (config.replica_id: this replica's advertised URL, whose
+// registration measures the lag). Reads the first snapshot before it returns; errors name the setting.
+Result<std::unique_ptr<StoreFollower>> OpenFollower(const StoreConfig& config);
+// Registers config.replica_id under config.etcd_prefix; the entry is written from a thread of its own
+// (while etcd is unreachable it keeps trying) and removed when the registry is destroyed.
+Result<std::unique_ptr<MemberRegistry>> OpenMemberRegistry(const StoreConfig& config,
+                                                           int64_t refresh_ms = 500);
+// A store whose first Load returns `snapshot` instead of reading the records, and that is `inner` for
+// everything else; Revision() is at least the snapshot's. For records known to equal the store's: a
+// standby's, once its follower passed the revision that made this replica the leader (every commit of the
+// previous leader came before it, and none can come after), which spares the new leader reading them.
+std::unique_ptr<Store> WithSnapshot(std::unique_ptr<Store> inner, Snapshot snapshot);
+// The advertised URL in a leader key's value ("URL#random").
+std::string LeaderUrlOf(const std::string& leader_value);
 
 // The store kinds Open knows, for help texts and errors.
 const std::vector<std::string>& Kinds();

@@ -74,6 +74,13 @@ def _q(s: str) -> str:
     return s if _PLAIN.issuperset(s) else urllib.parse.quote(s, safe="")
 
 
+def _failover_timeout(t: Any) -> float:
+    """Seconds a request that is safe to repeat keeps trying the replicas (see allot._http)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
+        raise ValueError(f"failover_timeout: expected seconds >= 0, got {t!r}")
+    return float(t)
+
+
 def _load_config(path: str) -> Dict[str, Any]:
     """A client config file: JSON, or flat YAML-style ``key: value`` lines (server, token, tenant_root,
     api_quota_pool, api_quota_capacity, timeout)."""
@@ -540,13 +547,20 @@ class Client:
     ``ALLOT_TENANT_ROOT``); ``api_quota_pool`` / ``api_quota_capacity``: the concurrency pool that holds
     api_quota shares and the capacity it gets when the client must define it; ``config_path``: a file
     with these keys (JSON or ``key: value`` lines). Usable as a context manager.
+
+    ``server`` may list the replicas of a replicated server, comma-separated: the client follows their
+    redirects and moves a request that is safe to repeat to the next replica when one fails, for at most
+    ``failover_timeout`` seconds (allot._http says exactly when); ``answered_by`` names the replica that
+    gave the last answer.
     """
 
     def __init__(self, server: Optional[str] = None, token: Optional[str] = None, *, tenant_root: Optional[str] = None,
                  api_quota_pool: Optional[str] = None, api_quota_capacity: Optional[int] = None,
-                 timeout: Optional[float] = None, config_path: Optional[str] = None, ca_cert: Optional[str] = None) -> None:
+                 timeout: Optional[float] = None, config_path: Optional[str] = None, ca_cert: Optional[str] = None,
+                 failover_timeout: float = 30.0) -> None:
         self._core = _Core(server, token, tenant_root, api_quota_pool, api_quota_capacity, timeout, config_path)
-        self._t = SyncTransport(self._core.server, self._core.token, self._core.timeout, ca_cert)
+        self._t = SyncTransport(self._core.server, self._core.token, self._core.timeout, ca_cert,
+                                _failover_timeout(failover_timeout))
         self._lock = threading.Lock()
         self._tracker: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -555,6 +569,16 @@ class Client:
     @property
     def server(self) -> str:
         return self._core.server
+
+    @property
+    def answered_by(self) -> Optional[str]:
+        """The replica (``http://host:port``) that gave the last answer."""
+        return self._t.answered_by
+
+    @property
+    def revision(self) -> Optional[int]:
+        """The last answer's X-Allot-Revision (replicated servers): the store revision its state was as of."""
+        return self._t.revision
 
     def _run(self, op: Op) -> Any:
         with self._lock:
@@ -698,17 +722,28 @@ class ResourceManager:
     def __init__(self, server: Optional[str] = None, token: Optional[str] = None, *, tenant_root: Optional[str] = None,
                  api_quota_pool: Optional[str] = None, api_quota_capacity: Optional[int] = None,
                  timeout: Optional[float] = None, config_path: Optional[str] = None, max_connections: int = 64,
-                 ca_cert: Optional[str] = None) -> None:
+                 ca_cert: Optional[str] = None, failover_timeout: float = 30.0) -> None:
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections: expected an integer >= 1, got {max_connections!r}")
         self._core = _Core(server, token, tenant_root, api_quota_pool, api_quota_capacity, timeout, config_path)
-        self._t = AsyncTransport(self._core.server, self._core.token, self._core.timeout, max_connections, ca_cert)
+        self._t = AsyncTransport(self._core.server, self._core.token, self._core.timeout, max_connections, ca_cert,
+                                 _failover_timeout(failover_timeout))
         self._tracker: Optional["asyncio.Task[None]"] = None
         self.metrics: Optional[UtilizationMetrics] = None
 
     @property
     def server(self) -> str:
         return self._core.server
+
+    @property
+    def answered_by(self) -> Optional[str]:
+        """The replica (``http://host:port``) that gave the last answer."""
+        return self._t.answered_by
+
+    @property
+    def revision(self) -> Optional[int]:
+        """The last answer's X-Allot-Revision (replicated servers): the store revision its state was as of."""
+        return self._t.revision
 
     async def _run(self, op: Op) -> Any:
         try:

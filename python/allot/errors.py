@@ -25,10 +25,16 @@ class AllotError(Exception):
 
 
 class AllotConnectionError(AllotError, ConnectionError):
-    """The server could not be reached, or the connection broke before a whole answer arrived."""
+    """The server could not be reached, or the connection broke before a whole answer arrived.
 
-    def __init__(self, message: str) -> None:
+    ``sent`` is False when the request never left (no server accepted the connection): it did nothing;
+    ``everywhere`` then says whether every server of the list was tried.
+    """
+
+    def __init__(self, message: str, sent: bool = True, everywhere: bool = True) -> None:
         super().__init__(0, "unavailable", message)
+        self.sent = sent
+        self.everywhere = everywhere
 
 
 def error_from(status: int, body: Any, retry_after: Optional[str]) -> AllotError:

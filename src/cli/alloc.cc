@@ -78,8 +78,10 @@ int RunAlloc(const Argv& argv) {
               "Asks the server for an allocation. Prints its id, state and node. Exit 0 when placed or\n"
               "queued, 1 when refused, when no node could ever hold it (it stays queued, and stderr says\n"
               "why) or, with --wait-placed, when it is not placed in time.");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "tenant (default: the token's subtree, or \"default\")");
   p.Option("workflow", "NAME", "workflow label");
@@ -96,7 +98,10 @@ int RunAlloc(const Argv& argv) {
   p.Flag("preemptible", "may be preempted by higher-priority work");
   p.Option("count", "N", "gang of N units, all or none");
   p.Option("reservation", "ID", "use this reservation's capacity");
-  p.Option("idempotency-key", "KEY", "a retry with the same key never allocates twice");
+  p.Option(
+      "idempotency-key", "KEY",
+      "a retry with the same key never allocates twice (default: a random key, so that the request may be "
+      "retried on another replica; --verbose prints it)");
   p.Option("wait-placed", "D",
            "if queued, wait up to D for placement, printing its queue position and estimated start as they "
            "change");
@@ -139,8 +144,12 @@ int RunAlloc(const Argv& argv) {
     }
   }
   if (args->Has("reservation")) body["reservation"] = args->Get("reservation");
-  if (args->Has("idempotency-key")) body["idempotency_key"] = args->Get("idempotency-key");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  // A key of its own per invocation: the request is then safe to repeat on another replica after a failure.
+  body["idempotency_key"] =
+      args->Has("idempotency-key") ? args->Get("idempotency-key") : server::NewIdempotencyKey();
+  if (args->Has("verbose"))
+    std::cerr << "allot: alloc: idempotency key " << body["idempotency_key"].get<std::string>() << "\n";
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("alloc", client.error());
   auto r = client->Call("POST", "/v1/allocations", body);
   if (!r.ok()) return Fail("alloc", r.error());

@@ -23,6 +23,7 @@ nlohmann::ordered_json Amounts(const ResourceMap& m) {
 nlohmann::ordered_json Effective(const ServerConfig& c) {
   nlohmann::ordered_json j;
   j["listen"] = c.listen;
+  if (!c.advertise.empty()) j["advertise"] = c.advertise;
   j["data"] = c.data_dir;
   j["dev"] = c.dev;
   j["store"] = c.store.kind;

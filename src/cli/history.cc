@@ -11,8 +11,10 @@ namespace {
 int RunHistory(const Argv& argv) {
   ArgParser p("history", "[--tenant T] [--since 24h] [--id ID] [--limit N]",
               "The audit log: who changed what, when and why.");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "only events of this tenant subtree");
   p.Option("since", "WHEN", "a duration back from now (24h), an RFC 3339 time, or a sequence number");
@@ -26,7 +28,7 @@ int RunHistory(const Argv& argv) {
   for (const char* k : {"tenant", "since", "id"}) {
     if (args->Has(k)) q += std::string("&") + k + "=" + server::PathEscape(args->Get(k));
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("history", client.error());
   auto r = client->Call("GET", q);
   if (!r.ok()) return Fail("history", r.error());

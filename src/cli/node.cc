@@ -13,8 +13,10 @@ using nlohmann::json;
 int RunNode(const Argv& argv) {
   ArgParser p("node", "add NAME [--cpu Q] [--memory Q] [--gpu Q] [--capacity k=v,...] [--label k=v] | list | drain NAME | remove NAME",
               "Registers, lists, drains and removes nodes on the server.");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print the server's JSON");
   p.Option("cpu", "Q", "add: cpu capacity (cores, e.g. 8 or 7500m)");
   p.Option("memory", "Q", "add: memory capacity (e.g. 32Gi)");
@@ -28,7 +30,7 @@ int RunNode(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("node", "missing subcommand (add, list, drain, remove)");
   const std::string sub = args->positionals[0];
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("node", client.error());
   bool as_json = args->Has("json");
   Result<server::ApiResult> r = Error{};
@@ -63,9 +65,11 @@ int RunNode(const Argv& argv) {
     if (cap->empty()) return Fail("node add", "give the capacity (--cpu, --memory, --gpu, --capacity k=v)");
     json body = {{"name", name}, {"capacity", *cap}, {"labels", *labels}};
     if (args->Has("pool")) body["pool"] = args->Get("pool");
-    r = client->Call("POST", "/v1/nodes", body);
+    r = client->Call("POST", "/v1/nodes", body,
+                     /*idempotent=*/true);  // registration replaces the node's spec
   } else if (sub == "drain") {
-    r = client->Call("POST", "/v1/nodes/" + server::PathEscape(name) + "/drain");
+    r = client->Call("POST", "/v1/nodes/" + server::PathEscape(name) + "/drain", nullptr,
+                     /*idempotent=*/true);
   } else if (sub == "remove") {
     r = client->Call("DELETE", "/v1/nodes/" + server::PathEscape(name));
   } else {

@@ -34,8 +34,10 @@ int RunQueue(const Argv& argv) {
   ArgParser p("queue", "[--tenant T] [--limit N] [--offset N] [--json]",
               "Queued requests in the order the scheduler looks at them: position overall and in the tenant,\n"
               "and when each is expected to start (from the leases that will end; - when unknown).");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "only requests of this tenant subtree");
   p.Option("limit", "N", "at most N requests (default 100)");
@@ -48,7 +50,7 @@ int RunQueue(const Argv& argv) {
   for (const char* k : {"tenant", "offset"}) {
     if (args->Has(k)) q += std::string("&") + k + "=" + server::PathEscape(args->Get(k));
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("queue", client.error());
   auto r = client->Call("GET", q);
   if (!r.ok()) return Fail("queue", r.error());

@@ -13,8 +13,10 @@ using nlohmann::json;
 int RunQuota(const Argv& argv) {
   ArgParser p("quota", "set TENANT [--guaranteed k=v,...] [--max k=v,...] [--weight W] [--burst B] [--grace D] | get TENANT | list",
               "Sets or shows a tenant's quota and usage.");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print the server's JSON");
   p.Option("guaranteed", "k=v,...", "set: guaranteed resources");
   p.Option("max", "k=v,...", "set: maximum resources");
@@ -27,7 +29,7 @@ int RunQuota(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("quota", "missing subcommand (set, get, list)");
   const std::string sub = args->positionals[0];
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("quota", client.error());
   Result<server::ApiResult> r = Error{};
   if (sub == "list") {

@@ -25,6 +25,8 @@ int RunServe(const Argv& argv) {
               "gracefully: no new connections, in-flight requests finish, the store is flushed.");
   p.Option("config", "FILE", "YAML config (listen, data, auth, policy, limits, tenants, nodes, ...); repeatable: merged in order");
   p.Option("listen", "HOST:PORT", "address to listen on (default 127.0.0.1:7070, or the config's)");
+  p.Option("advertise", "URL",
+           "this replica's URL for clients and the other replicas (--store etcd; default http://LISTEN)");
   p.Option("data", "DIR", "data directory (default ./allot-data, or the config's)");
   p.Flag("dev", "no authentication; loopback only (for `make run` and experiments)");
   p.Option("dashboard-dir", "DIR",
@@ -54,6 +56,10 @@ int RunServe(const Argv& argv) {
     cfg = std::move(c.value());
   }
   if (args->Has("listen")) cfg.listen = args->Get("listen");
+  if (args->Has("advertise")) {
+    cfg.advertise = args->Get("advertise");
+    if (auto u = AdvertisedUrl(cfg); !u.ok()) return Fail("serve", "--" + u.error().message);
+  }
   if (args->Has("data")) cfg.data_dir = args->Get("data");
   cfg.dev |= args->Has("dev");
   if (args->Has("dashboard-dir")) cfg.dashboard_dir = args->Get("dashboard-dir");

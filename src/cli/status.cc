@@ -14,15 +14,17 @@ int RunStatus(const Argv& argv) {
   ArgParser p("status", "[--json]",
               "Cluster summary: nodes, capacity, allocated, observed, free, allocations, queue, degradation level,\n"
               "and elastic pools with their desired node counts and demand forecast (Holt's linear trend).");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print the server's JSON");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (!args->positionals.empty())
     return Fail("status", "unexpected argument \"" + args->positionals[0] + "\"");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("status", client.error());
   auto r = client->Call("GET", "/v1/utilization");
   if (!r.ok()) return Fail("status", r.error());

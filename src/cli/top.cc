@@ -85,8 +85,10 @@ class KeyReader {
 int RunTop(const Argv& argv) {
   ArgParser p("top", "[--interval 2s] [--once]",
               "Live view of nodes and allocations, refreshed until q (on a terminal) or Ctrl-C.");
-  p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
+  p.Option("server", "URLS",
+           "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
   p.Flag("json", "print one frame as JSON ({utilization, nodes, allocations}) and exit");
   p.Flag("once", "print one frame and exit");
   p.Option("interval", "D", "refresh interval: 2s (default), 500ms, 1m; a plain number is seconds");
@@ -97,7 +99,7 @@ int RunTop(const Argv& argv) {
   if (!args->positionals.empty()) return Fail("top", "unexpected argument \"" + args->positionals[0] + "\"");
   auto interval = ParseDurationFlag("interval", args->Get("interval", "2s"), 1000, 100);
   if (!interval.ok()) return Fail("top", interval.error());
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
   if (!client.ok()) return Fail("top", client.error());
   bool once = args->Has("once") || args->Has("json");
   bool tty = isatty(1) != 0;

@@ -51,21 +51,24 @@ class Agent {
   }
 
   int Run() {
-    // --server is http://HOST:PORT with an optional path prefix; one keep-alive connection serves every call.
-    std::string base = o_.server;
-    size_t scheme = base.find("://");
-    size_t slash = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-    if (slash != std::string::npos) {
-      prefix_ = base.substr(slash);
-      base = base.substr(0, slash);
-      while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+    // --server is http://HOST:PORT with an optional path prefix, or several replicas' URLs comma-separated:
+    // one keep-alive connection per replica; every call is safe to repeat (a registration replaces the
+    // node's spec, a heartbeat its usage), so each fails over to the next replica and follows redirects.
+    for (size_t pos = 0; pos != std::string::npos;) {
+      size_t comma = o_.server.find(',', pos);
+      std::string url = o_.server.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      pos = comma == std::string::npos ? comma : comma + 1;
+      url.erase(0, url.find_first_not_of(' '));
+      if (url.find("://") != std::string::npos && url.rfind("http://", 0) != 0) {
+        return Say("server " + url + ": only http:// is supported", 2);
+      }
     }
-    if (scheme != std::string::npos && base.substr(0, scheme) != "http") {
-      return Say("server " + o_.server + ": only http:// is supported", 2);
-    }
-    auto client = net::HttpClient::Create(base, 5000);
+    net::FailoverOptions fo;
+    fo.timeout_ms = 5000;
+    fo.retry_for_ms = 10'000;
+    auto client = net::FailoverClient::Create(o_.server, fo);
     if (!client.ok()) return Say(client.error().message, 2);
-    client_ = std::make_unique<net::HttpClient>(std::move(*client));
+    client_ = std::make_unique<net::FailoverClient>(std::move(*client));
     auto node = DiscoverNode(o_);
     if (!node.ok()) return Say(node.error().message, 2);
     node_ = *node;
@@ -116,10 +119,11 @@ class Agent {
 
   // 0 registered, 1 retry later, 2 refused for good.
   int Register() {
-    auto r = client_->Request("POST", prefix_ + "/v1/nodes", RegistrationBody(node_).dump(), headers_);
+    auto r = client_->Request("POST", "/v1/nodes", RegistrationBody(node_).dump(), headers_, true);
     if (!r.ok()) return Say("register: " + r.error().message, 1);
     if (r->status / 100 == 2 || r->status == 409) {
-      Log("registered " + node_.name + (r->status == 409 ? " (already known)" : "") + " at " + o_.server);
+      Log("registered " + node_.name + (r->status == 409 ? " (already known)" : "") + " at " +
+          client_->answered_by());
       return 0;
     }
     bool permanent = r->status / 100 == 4 && r->status != 429 && r->status != 408;
@@ -131,18 +135,22 @@ class Agent {
     NodeUsage u;
     if (auto s = Observe(&u); !s.ok()) return Say("heartbeat: " + s.message(), 1);
     std::string path = "/v1/nodes/" + PathEscape(node_.name) + "/heartbeat";
-    auto r = client_->Request("POST", prefix_ + path, HeartbeatBody(u).dump(), headers_);
+    auto r = client_->Request("POST", path, HeartbeatBody(u).dump(), headers_, true);
     if (!r.ok()) return Say("heartbeat: " + r.error().message, 1);
     if (r->status == 404) {
       Log("server does not know " + node_.name + ": registering again");
       int rc = Register();
       if (rc != 0) return rc;
-      r = client_->Request("POST", prefix_ + path, HeartbeatBody(u).dump(), headers_);
+      r = client_->Request("POST", path, HeartbeatBody(u).dump(), headers_, true);
       if (!r.ok()) return Say("heartbeat: " + r.error().message, 1);
     }
     if (r->status / 100 != 2) {
       bool permanent = r->status == 401 || r->status == 403;
       return Say("heartbeat: HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300), permanent ? 2 : 1);
+    }
+    if (client_->answered_by() != answered_by_) {
+      answered_by_ = client_->answered_by();
+      Log("heartbeats go to " + answered_by_);
     }
     Log("heartbeat " + HeartbeatBody(u)["usage"].dump());
     return 0;
@@ -179,8 +187,8 @@ class Agent {
   }
 
   const AgentOptions& o_;
-  std::unique_ptr<net::HttpClient> client_;
-  std::string prefix_;
+  std::unique_ptr<net::FailoverClient> client_;
+  std::string answered_by_;  // the replica that took the last heartbeat
   NodeInfo node_;
   std::vector<std::pair<std::string, std::string>> headers_;
   CpuTimes last_cpu_;

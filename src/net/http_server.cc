@@ -200,6 +200,7 @@ struct Shared {
   int event_fd = -1;
   std::atomic<size_t> in_flight{0};
   std::function<void(const AccessRecord&)> on_response;
+  std::function<void(HttpResponse*)> decorate;
   bool gone = false;  // the server was destroyed
 
   void Complete(uint64_t conn, std::string wire, bool close) {
@@ -235,6 +236,7 @@ struct ResponderState {
   void Send(HttpResponse r) {
     if (done.exchange(true)) return;
     bool close_conn = close || r.status == 408 || r.status == 413 || r.status == 431;
+    if (shared->decorate) shared->decorate(&r);
     std::string wire = Serialize(r, close_conn);
     if (shared->on_response) {
       std::lock_guard<std::mutex> l(actor_mu);
@@ -450,6 +452,7 @@ struct HttpServer::Impl {
         r.headers.push_back({"Retry-After", std::to_string(opt.retry_after_s)});
         r.body = ErrorJson("resource_exhausted", "too many connections from this address (at most " +
                                                      std::to_string(opt.max_connections_per_address) + ")");
+        if (shared->decorate) shared->decorate(&r);
         c.out = Serialize(r, true);
         c.close_after = true;
         c.in_unread = true;  // its request may be arriving: linger so the 503 is not lost to a reset
@@ -519,6 +522,7 @@ struct HttpServer::Impl {
     r.status = status;
     r.body = ErrorJson(status == 413 || status == 431 ? "resource_exhausted" : status == 408 ? "timeout" : "invalid_argument",
                        message);
+    if (shared->decorate) shared->decorate(&r);
     c.out += Serialize(r, true);
     c.close_after = true;
     c.in_unread = true;
@@ -940,6 +944,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
     }
   }
   impl->shared->on_response = options.on_response;
+  impl->shared->decorate = options.decorate;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -1,21 +1,24 @@
 #include "allot/client.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <random>
 
 #include "allot/quantity.h"
 
 namespace allot::server {
 
-Result<ApiClient> ApiClient::Create(const std::string& server, const std::string& token) {
+Result<ApiClient> ApiClient::Create(const std::string& server, const std::string& token, bool verbose) {
   std::string s = server;
   if (s.empty()) {
     const char* e = std::getenv("ALLOT_SERVER");
     s = e && *e ? e : "http://127.0.0.1:7070";
   }
-  auto http = net::HttpClient::Create(s);
+  auto http = net::FailoverClient::Create(s);
   if (!http.ok()) return http.error();
   ApiClient c(std::move(http.value()));
+  c.verbose_ = verbose;
   c.token_ = token;
   if (c.token_.empty()) {
     const char* e = std::getenv("ALLOT_TOKEN");
@@ -24,11 +27,25 @@ Result<ApiClient> ApiClient::Create(const std::string& server, const std::string
   return c;
 }
 
-Result<ApiResult> ApiClient::Call(const std::string& method, const std::string& path, const nlohmann::json& body) {
+Result<ApiResult> ApiClient::Call(const std::string& method, const std::string& path,
+                                  const nlohmann::json& body, std::optional<bool> idempotent) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!token_.empty()) headers.push_back({"Authorization", "Bearer " + token_});
   headers.push_back({"Accept", "application/json"});
-  auto r = http_.Request(method, path, body.is_null() ? "" : body.dump(), headers);
+  bool safe = idempotent.value_or(method != "POST" || (body.is_object() && body.contains("idempotency_key") &&
+                                                       body["idempotency_key"].is_string()));
+  auto r = http_.Request(method, path, body.is_null() ? "" : body.dump(), headers, safe);
+  if (verbose_) {
+    for (const auto& step : http_.trail())
+      std::cerr << "allot: " << method << " " << path << ": " << step << "\n";
+    if (r.ok()) {
+      std::cerr << "allot: " << method << " " << path << ": answered by " << http_.answered_by() << " (HTTP "
+                << r->status
+                << (r->headers.count("x-allot-revision") ? ", revision " + r->headers["x-allot-revision"]
+                                                         : "")
+                << ")\n";
+    }
+  }
   if (!r.ok()) {
     Error e = r.error();
     // Nothing listens there: the first thing a new user meets, so say how to get a server.
@@ -49,6 +66,13 @@ Result<ApiResult> ApiClient::Call(const std::string& method, const std::string& 
     }
   }
   return out;
+}
+
+std::string NewIdempotencyKey() {
+  std::random_device rd;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "cli-%08x%08x", rd(), rd());
+  return buf;
 }
 
 int ReportApiError(const std::string& what, const ApiResult& r) {

@@ -684,10 +684,14 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   ServerConfig c;
   if (root.IsNull()) return c;
   ALLOT_TRY(r.Keys(root, "",
-                   {"listen", "data", "dev", "dashboard", "auth", "policy", "limits", "heartbeat_timeout",
-                    "retention", "durability", "log", "tenants", "nodes", "throttling", "pools", "pool_interval",
-                    "forecast", "store", "units", "policies", "history", "analytics"}));
+                   {"listen", "advertise", "data", "dev", "dashboard", "auth", "policy", "limits",
+                    "heartbeat_timeout", "retention", "durability", "log", "tenants", "nodes", "throttling", "pools",
+                    "pool_interval", "forecast", "store", "units", "policies", "history", "analytics"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
+  if (root["advertise"]) {
+    ALLOT_TRY(r.Str(root["advertise"], "advertise", &c.advertise));
+    if (auto u = AdvertisedUrl(c); !u.ok()) return r.Err(root["advertise"], "advertise", u.error().message);
+  }
   if (root["data"]) ALLOT_TRY(r.Str(root["data"], "data", &c.data_dir));
   if (root["dev"]) ALLOT_TRY(r.Bool(root["dev"], "dev", &c.dev));
   if (const YAML::Node& d = root["dashboard"]) {

@@ -42,6 +42,7 @@ Status State::RestoreNodes(const Rows& rows, int64_t now, std::set<std::string>*
     }
   }
   (void)engine->TakeEvents();  // restored nodes are old news
+  if (replica.standby) return Status::Ok();  // a standby holds what the store holds, nothing more
   for (const auto& spec : cfg.nodes) {
     if (known_nodes.count(spec.name)) continue;
     if (auto s = engine->AddNode(spec, now); !s.ok())
@@ -203,6 +204,8 @@ Status State::Restore() {
                  static_cast<long long>((t_head - t_start) / 1000),
                  static_cast<long long>((t_placed - t_head) / 1000),
                  static_cast<long long>((t_done - t_placed) / 1000));
+  // A standby neither schedules nor writes: the leader's next commits say what changed.
+  if (replica.standby) return Status::Ok();
   std::lock_guard<std::mutex> l(mu);
   engine->Schedule(now);
   Collect("server", &fix);

@@ -45,7 +45,9 @@ struct Server::Impl {
     if (p == "/healthz") return r.Send(JsonResponse(200, {{"status", "ok"}}));
     if (p == "/readyz") {
       bool ok = state.ready.load() && !state.stopping.load();
-      return r.Send(JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}));
+      Json body = {{"status", ok ? "ready" : "not ready"}};
+      if (!state.replica.self_url.empty()) body["role"] = state.replica.standby ? "standby" : "leader";
+      return r.Send(JsonResponse(ok ? 200 : 503, body));
     }
     if (dashboard.Serves(req)) return r.Send(dashboard.Answer(req));
     auto principal = state.auth->Authenticate(req.Header("authorization"));
@@ -64,6 +66,7 @@ struct Server::Impl {
       if (outcome == server::RouteTable::Outcome::kMethodNotAllowed) return state.MethodNotAllowed(r);
       return state.NotFound(r, "no such endpoint: " + p);
     }
+    if (state.RedirectIfStandby(req, r)) return;
     route->handler(server::Call{req, *principal, params, r});
   }
 };
@@ -78,9 +81,15 @@ Server::~Server() {
   if (impl_->state.store) impl_->state.store->Close();
 }
 
-Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::unique_ptr<Store> store) {
+Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::unique_ptr<Store> store,
+                                               const ReplicaOptions& replica) {
   auto impl = std::make_unique<Impl>();
   impl->state.cfg = config;
+  impl->state.replica = replica;
+  if (replica.standby) {
+    impl->state.follower = dynamic_cast<StoreFollower*>(store.get());
+    if (impl->state.follower == nullptr) return InvalidArgument("a standby needs a store follower");
+  }
   std::string host;
   int port = 0;
   if (auto s = net::SplitHostPort(config.listen, &host, &port); !s.ok()) return Error{s.code(), "listen: " + s.message()};
@@ -144,9 +153,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
     impl->state.pools.push_back(std::move(p));
   }
   if (auto s = impl->state.Restore(); !s.ok()) return s.error();
+  impl->state.read_revision = impl->state.store->Revision();
   for (auto mount : {server::MountNodes, server::MountAllocations, server::MountReservations,
                      server::MountQuotas, server::MountNodePools, server::MountObserve, server::MountQueue,
-                     server::MountHistory, server::MountAnalytics}) {
+                     server::MountHistory, server::MountAnalytics, server::MountCluster}) {
     mount(impl->routes, impl->state);
   }
   net::HttpServerOptions ho;
@@ -164,6 +174,16 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   ho.send_buffer_bytes = config.send_buffer_bytes;
   Impl* p = impl.get();
   ho.on_response = [p](const net::AccessRecord& rec) { p->state.OnResponse(rec); };
+  if (!replica.self_url.empty()) {
+    // Every answer of a replica says which revision of the store its state is as of.
+    // (CommitThen gives a change's answer the revision that made it durable.)
+    ho.decorate = [p](net::HttpResponse* resp) {
+      for (const auto& [k, v] : resp->headers) {
+        if (k == "X-Allot-Revision") return;
+      }
+      resp->headers.emplace_back("X-Allot-Revision", std::to_string(p->state.Revision()));
+    };
+  }
   // A single rate-limit acquire is one in-memory decision: it skips the worker hand-off. (The batch form
   // stays with the workers, which share its JSON work between cores.)
   ho.run_inline = [](const net::HttpRequest& req) {
@@ -189,6 +209,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   // The throttling API (/v1/ratelimits, /v1/pools, /v1/breakers) registers its routes in the same table.
   if (Status t = server::MountThrottleRoutes(*server, config); !t.ok()) return t.error();
+  if (!replica.self_url.empty()) server->AddMetrics([p] { return p->state.ReplicaMetrics(); });
   return server;
 }
 
@@ -227,9 +248,21 @@ Status Server::Audit(std::vector<AuditEvent> events) {
 }
 
 int Server::port() const { return impl_->state.http->port(); }
+int64_t Server::Revision() const { return impl_->state.Revision(); }
+double Server::LagSeconds() const { return impl_->state.LagSeconds(); }
+Result<Snapshot> Server::FollowedRecords() {
+  if (impl_->state.follower == nullptr) return Error{ErrorCode::kFailedPrecondition, "not a standby"};
+  return impl_->state.follower->Load();
+}
 
 Status Server::Run() {
-  impl_->state.timer = std::thread([p = impl_.get()] { p->state.TimerLoop(); });
+  // A standby follows the leader's commits instead of scheduling.
+  impl_->state.timer = std::thread([p = impl_.get()] {
+    if (p->state.replica.standby)
+      p->state.FollowLoop();
+    else
+      p->state.TimerLoop();
+  });
   impl_->state.ready = true;
   impl_->state.http->Run();  // returns after the drain
   impl_->state.stopping = true;

@@ -193,9 +193,16 @@ void State::PruneFinished(int64_t now, Batch* batch) {
 // REQUIRES: mu held (so batches reach the store in engine order).
 void State::CommitThen(Batch batch, net::Responder responder, net::HttpResponse resp,
                 std::vector<std::pair<net::Responder, Json>> fire, std::function<void()> done) {
+  if (!replica.self_url.empty()) {
+    // Everything durable now is in the state (changes enter it before they are committed).
+    if (int64_t rev = store->Revision(); rev > read_revision.load()) read_revision = rev;
+  }
+  Store* st = replica.self_url.empty() ? nullptr : store.get();
   store->Commit(std::move(batch), [responder = std::move(responder), resp = std::move(resp),
-                                   fire = std::move(fire), done = std::move(done)](const Status& s) mutable {
+                                   fire = std::move(fire), done = std::move(done),
+                                   st](const Status& s) mutable {
     if (done) done();
+    if (st != nullptr) resp.headers.emplace_back("X-Allot-Revision", std::to_string(st->Revision()));
     if (!s.ok()) {
       std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"store commit failed\",\"error\":%s}\n",
                    server::Dump(Json(s.message())).c_str());

@@ -352,6 +352,32 @@ struct State {
 
   void OnResponse(const net::AccessRecord& rec);
 
+  // ---------------------------------------------------------------------------------------------------
+  // Replication (store etcd; standby.cc). `replica.self_url` is empty when the server is not replicated.
+  ReplicaOptions replica;
+  StoreFollower* follower = nullptr;  // a standby's store (the object `store` owns)
+  // A store revision whose every change the state holds: set under mu (by CommitThen on a leader, by the
+  // follower's thread on a standby), so an answer computed under mu never claims more than it shows.
+  std::atomic<int64_t> read_revision{0};
+  uint64_t standby_applied = 0, standby_rebuilds = 0;  // guarded by mu
+
+  // What X-Allot-Revision says on a read: read_revision (0 when not replicated). An answer sent once a
+  // change is durable (CommitThen) carries the store's revision then, which includes that change.
+  int64_t Revision() const;
+  double LagSeconds() const;
+  // On a standby, answers a request it does not serve from its own state (writes, long-polls, reads with
+  // ?consistent=true, routes whose state is not replicated): 307 to the leader, 503 while nobody leads.
+  // Returns whether it answered.
+  bool RedirectIfStandby(const net::HttpRequest& req, const net::Responder& r);
+  // A standby's thread (instead of TimerLoop): follows the leader's commits until `stopping`.
+  void FollowLoop();
+  // One batch of followed changes into the state: allocation records one by one, anything else (nodes,
+  // tenants, reservations) by rebuilding the whole state from the follower's records. REQUIRES: mu held.
+  void ApplyFollowed(const FollowUpdate& up);
+  // Rebuilds the state from the follower's records. REQUIRES: mu held.
+  Status Rebuild();
+  // The replica's families for /metrics (allot_replica_*).
+  std::string ReplicaMetrics();
 };
 
 }  // namespace allot::server

@@ -389,3 +389,129 @@ Result<nlohmann::json> EtcdClient::Call(const std::string& path, const nlohmann:
 }
 
 }  // namespace allot::store
+
+namespace allot::store {
+
+Status EtcdClient::OpenStream(const std::string& path, const nlohmann::json& body) {
+  CloseStream();
+  std::string text = body.dump();
+  Error last{ErrorCode::kUnavailable, "etcd: no endpoint answered"};
+  for (size_t i = 0; i < endpoints_.size(); i++, current_ = (current_ + 1) % endpoints_.size()) {
+    Endpoint& ep = *endpoints_[current_];
+    if (auto s = ep.Connect(timeout_ms_); !s.ok()) {
+      last = s.error();
+      continue;
+    }
+    std::string wire =
+        "POST " + path + " HTTP/1.1\r\nHost: " + ep.host + ":" + std::to_string(ep.port) +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(text.size()) + "\r\n\r\n" +
+        text;
+    if (send(ep.fd, wire.data(), wire.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(wire.size())) {
+      last = Error{ErrorCode::kUnavailable, ep.url + path + ": send failed"};
+      ep.Close();
+      continue;
+    }
+    int64_t deadline = NowMs() + timeout_ms_;
+    auto status_line = ep.Line(deadline);
+    bool chunked = false;
+    Status head = status_line.ok() ? Status::Ok() : Status(status_line.error());
+    while (head.ok()) {
+      auto h = ep.Line(deadline);
+      if (!h.ok()) {
+        head = h.error();
+        break;
+      }
+      if (h->empty()) break;
+      std::string lower = *h;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower.rfind("transfer-encoding:", 0) == 0 && lower.find("chunked") != std::string::npos)
+        chunked = true;
+    }
+    if (!head.ok()) {
+      last = head.error();
+      ep.Close();
+      continue;
+    }
+    if (status_line->find(" 200 ") == std::string::npos || !chunked) {
+      last = Error{ErrorCode::kUnavailable, ep.url + path + ": " + *status_line};
+      ep.Close();
+      continue;
+    }
+    stream_ = &ep;
+    chunk_left_ = 0;
+    stream_text_.clear();
+    return Status::Ok();
+  }
+  return last;
+}
+
+void EtcdClient::CloseStream() {
+  if (stream_ != nullptr) stream_->Close();
+  stream_ = nullptr;
+  chunk_left_ = 0;
+  stream_text_.clear();
+}
+
+Result<std::optional<nlohmann::json>> EtcdClient::NextMessage(int64_t timeout_ms) {
+  if (stream_ == nullptr) return Error{ErrorCode::kUnavailable, "etcd: no stream is open"};
+  Endpoint& ep = *stream_;
+  int64_t deadline = NowMs() + timeout_ms;
+  auto fail = [&](const Error& e) -> Result<std::optional<nlohmann::json>> {
+    CloseStream();
+    return e;
+  };
+  for (;;) {
+    // A whole message (one JSON object per line) in the decoded text?
+    size_t nl = stream_text_.find('\n');
+    if (nl != std::string::npos) {
+      auto j = nlohmann::json::parse(std::string_view(stream_text_).substr(0, nl), nullptr, false);
+      stream_text_.erase(0, nl + 1);
+      if (j.is_discarded() || !j.is_object())
+        return fail(Error{ErrorCode::kUnavailable, ep.url + ": malformed stream message"});
+      if (j.contains("error")) {
+        const auto& e = j["error"];
+        std::string msg = e.is_object() ? e.value("message", std::string("error")) : e.dump();
+        return fail(Error{ErrorCode::kUnavailable, ep.url + ": " + msg});
+      }
+      if (j.contains("result") && j["result"].is_object())
+        return std::optional<nlohmann::json>(std::move(j["result"]));
+      return std::optional<nlohmann::json>(std::move(j));
+    }
+    // Chunk framing: a hex size line, the data, CRLF.
+    if (chunk_left_ == 0) {
+      size_t e = ep.buf.find("\r\n");
+      if (e != std::string::npos) {
+        size_t n = 0;
+        auto [p, ec] = std::from_chars(ep.buf.data(), ep.buf.data() + e, n, 16);
+        if (ec != std::errc() || p == ep.buf.data()) {
+          // The CRLF that ends a chunk's data, when it arrived after the data.
+          if (e == 0) {
+            ep.buf.erase(0, 2);
+            continue;
+          }
+          return fail(Error{ErrorCode::kUnavailable, ep.url + ": malformed chunk"});
+        }
+        if (n == 0) return fail(Error{ErrorCode::kUnavailable, ep.url + ": the stream ended"});
+        ep.buf.erase(0, e + 2);
+        chunk_left_ = n;
+        continue;
+      }
+    } else if (!ep.buf.empty()) {
+      size_t take = std::min(chunk_left_, ep.buf.size());
+      stream_text_.append(ep.buf, 0, take);
+      ep.buf.erase(0, take);
+      chunk_left_ -= take;
+      if (chunk_left_ == 0 && ep.buf.size() >= 2 && ep.buf.compare(0, 2, "\r\n") == 0) ep.buf.erase(0, 2);
+      continue;
+    }
+    int64_t left = deadline - NowMs();
+    if (left <= 0) return std::optional<nlohmann::json>();
+    pollfd p{ep.fd, POLLIN, 0};
+    int pr = poll(&p, 1, static_cast<int>(left));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) return std::optional<nlohmann::json>();
+    if (auto s = ep.Fill(deadline + 1); !s.ok()) return fail(s.error());
+  }
+}
+
+}  // namespace allot::store

@@ -4,11 +4,14 @@
 // Keys and values travel base64-encoded; int64 fields come back as JSON strings (see JsonInt). Call() sends
 // one request to the current endpoint and, when that endpoint cannot be reached or answers 5xx/"not leader",
 // tries the next ones (each once per call); an answer with a gRPC error code becomes an Error value.
+// A client may instead hold one stream (POST /v3/watch): OpenStream sends the request and NextMessage reads
+// the answer's messages one by one as etcd sends them; no Call while a stream is open.
 // Thread-safety: an EtcdClient is used by one thread at a time (callers hold their own lock).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +48,14 @@ class EtcdClient {
   Result<nlohmann::json> Call(const std::string& path, const nlohmann::json& body);
   const std::string& endpoint() const;
 
+  // Sends `body` to `path` on the current endpoint (the next ones when it cannot be reached or refuses)
+  // and keeps the connection for NextMessage.
+  Status OpenStream(const std::string& path, const nlohmann::json& body);
+  // The next message of the open stream (its "result" object), waiting up to `timeout_ms`; nullopt when
+  // none arrived in time. An error closes the stream.
+  Result<std::optional<nlohmann::json>> NextMessage(int64_t timeout_ms);
+  void CloseStream();
+
  private:
   struct Endpoint;
   EtcdClient() = default;
@@ -52,6 +63,10 @@ class EtcdClient {
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   size_t current_ = 0;
   int64_t timeout_ms_ = 5000;
+  // The open stream: its endpoint (null when none), the bytes left of the current chunk, decoded text.
+  Endpoint* stream_ = nullptr;
+  size_t chunk_left_ = 0;
+  std::string stream_text_;
 };
 
 }  // namespace allot::store

@@ -2,6 +2,7 @@
 // a sequence-numbered prefix. See etcd_store.h for the layout and the guarantees.
 #include "store/etcd_store.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -47,8 +48,7 @@ std::string EncodeEvent(const AuditEvent& e) {
   return j.dump();
 }
 
-bool DecodeEvent(const std::string& text, int64_t seq, AuditEvent* e) {
-  auto j = json::parse(text, nullptr, false);
+bool DecodeEventJson(const json& j, int64_t seq, AuditEvent* e) {
   if (!j.is_object()) return false;
   e->seq = seq;
   e->at = JsonInt(j, "at");
@@ -60,6 +60,21 @@ bool DecodeEvent(const std::string& text, int64_t seq, AuditEvent* e) {
   e->reason = s("reason");
   e->by = s("by");
   e->actor = s("actor");
+  return true;
+}
+
+// The events of one key: a single event (an object) or a transaction's events (an array), numbered from
+// `first_seq`. False when the value is neither.
+bool DecodeEvents(const std::string& text, int64_t first_seq, std::vector<AuditEvent>* out) {
+  out->clear();
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_object()) j = json::array({std::move(j)});
+  if (!j.is_array()) return false;
+  for (size_t i = 0; i < j.size(); i++) {
+    AuditEvent e;
+    if (!DecodeEventJson(j[i], first_seq + static_cast<int64_t>(i), &e)) return false;
+    out->push_back(std::move(e));
+  }
   return true;
 }
 
@@ -100,6 +115,8 @@ class EtcdStore final : public Store {
     }
     std::lock_guard<std::mutex> l2(mu_);
     snap.last_event_seq = next_seq_ - 1;
+    snap.revision = revision;
+    if (revision_.load() < revision) revision_ = revision;
     return snap;
   }
 
@@ -127,23 +144,27 @@ class EtcdStore final : public Store {
     std::lock_guard<std::mutex> l(reader_mu_);
     std::vector<AuditEvent> out;
     if (q.limit == 0) return out;
+    // The key holding seq after_seq + 1 may start before it (a transaction's events share one key).
+    auto from = GroupKeyAtOrBefore(q.after_seq + 1);
+    if (!from.ok()) return from.error();
     int64_t revision = 0;
-    Status bad = Status::Ok();
-    auto st = Scan(events_prefix_, events_prefix_ + SeqKey(q.after_seq + 1), &revision,
-                   [&](std::string key, std::string value) {
-                     int64_t seq = std::strtoll(key.c_str() + events_prefix_.size(), nullptr, 10);
-                     AuditEvent e;
-                     if (!DecodeEvent(value, seq, &e)) return true;  // not ours: skip
-                     if (e.at < q.since_ms) return true;
-                     if (!q.id.empty() && e.id != q.id) return true;
-                     if (!q.tenants.empty()) {
-                       bool in = false;
-                       for (const auto& t : q.tenants) in = in || InSubtree(e.tenant, t);
-                       if (!in) return true;
-                     }
-                     out.push_back(std::move(e));
-                     return out.size() < q.limit;
-                   });
+    std::vector<AuditEvent> group;
+    auto st = Scan(events_prefix_, *from, &revision, [&](std::string key, std::string value) {
+      int64_t first = std::strtoll(key.c_str() + events_prefix_.size(), nullptr, 10);
+      if (!DecodeEvents(value, first, &group)) return true;  // not ours: skip
+      for (auto& e : group) {
+        if (e.seq <= q.after_seq || e.at < q.since_ms) continue;
+        if (!q.id.empty() && e.id != q.id) continue;
+        if (!q.tenants.empty()) {
+          bool in = false;
+          for (const auto& t : q.tenants) in = in || InSubtree(e.tenant, t);
+          if (!in) continue;
+        }
+        out.push_back(std::move(e));
+        if (out.size() >= q.limit) return false;
+      }
+      return true;
+    });
     if (!st.ok()) return st.error();
     return out;
   }
@@ -153,31 +174,46 @@ class EtcdStore final : public Store {
       std::lock_guard<std::mutex> l(mu_);
       if (fenced_) return Error{ErrorCode::kUnavailable, "etcd store: this replica is not the leader any more"};
     }
-    std::string first_kept;  // events are appended in time order: delete everything before this key
+    // Events are appended in time order: every key before the first one holding a kept event goes; that
+    // key, when some of its events go too, is rewritten under the seq of its first kept event.
+    std::string first_kept, rewrite_key;
+    json rewrite = json::array();
+    int64_t dropped = 0;
     {
       std::lock_guard<std::mutex> l(reader_mu_);
       int64_t revision = 0;
+      std::vector<AuditEvent> group;
       auto st = Scan(events_prefix_, events_prefix_, &revision, [&](std::string key, std::string value) {
-        AuditEvent e;
-        if (DecodeEvent(value, 0, &e) && e.at >= before_ms) {
-          first_kept = std::move(key);
-          return false;
+        int64_t first = std::strtoll(key.c_str() + events_prefix_.size(), nullptr, 10);
+        if (!DecodeEvents(value, first, &group)) return true;
+        size_t old = 0;
+        while (old < group.size() && group[old].at < before_ms) old++;
+        dropped += static_cast<int64_t>(old);
+        if (old == group.size()) return true;
+        first_kept = std::move(key);
+        if (old > 0) {
+          rewrite_key = events_prefix_ + SeqKey(group[old].seq);
+          for (size_t i = old; i < group.size(); i++) rewrite.push_back(json::parse(EncodeEvent(group[i])));
         }
-        return true;
+        return false;
       });
       if (!st.ok()) return st.error();
     }
     std::string end = first_kept.empty() ? PrefixEnd(events_prefix_) : first_kept;
-    json del = {{"key", Base64Encode(events_prefix_)}, {"range_end", Base64Encode(end)}};
-    json txn = {{"success", json::array({{{"request_delete_range", del}}})}};
+    json ops = json::array({{{"request_delete_range",
+                              {{"key", Base64Encode(events_prefix_)}, {"range_end", Base64Encode(end)}}}}});
+    if (!rewrite_key.empty()) {
+      ops.push_back({{"request_delete_range", {{"key", Base64Encode(first_kept)}}}});
+      std::string v = rewrite.size() == 1 ? rewrite[0].dump() : rewrite.dump();
+      ops.push_back({{"request_put", {{"key", Base64Encode(rewrite_key)}, {"value", Base64Encode(v)}}}});
+    }
+    json txn = {{"success", std::move(ops)}};
     AddFence(&txn);
     std::lock_guard<std::mutex> l(reader_mu_);
     auto r = reader_->Call("/v3/kv/txn", txn);
     if (!r.ok()) return r.error();
     if (!r->value("succeeded", false)) return Error{ErrorCode::kUnavailable, "etcd store: not the leader any more"};
-    const json& resp = (*r)["responses"];
-    if (!resp.is_array() || resp.empty()) return int64_t{0};
-    return JsonInt(resp[0].value("response_delete_range", json::object()), "deleted");
+    return dropped;
   }
 
   StoreStats Stats() const override {
@@ -186,6 +222,8 @@ class EtcdStore final : public Store {
     s.pending = queue_.size();
     return s;
   }
+
+  int64_t Revision() const override { return revision_.load(); }
 
   void Close() override {
     {
@@ -212,6 +250,8 @@ class EtcdStore final : public Store {
     std::vector<json> ops;
     std::unordered_map<std::string, size_t> index;  // key -> position in ops
     size_t bytes = 0;
+    json events = json::array();  // the audit events, numbered from first_seq: one key at the end
+    int64_t first_seq = 0;
 
     void Put(const std::string& key, const std::string& value) {
       json op = {{"request_put", {{"key", Base64Encode(key)}, {"value", Base64Encode(value)}}}};
@@ -277,21 +317,42 @@ class EtcdStore final : public Store {
                 {"range_end", Base64Encode(PrefixEnd(events_prefix_))},
                 {"limit", 1},
                 {"sort_order", "DESCEND"},
-                {"sort_target", "KEY"},
-                {"keys_only", true}};
+                {"sort_target", "KEY"}};
     std::lock_guard<std::mutex> l(reader_mu_);
     auto r = reader_->Call("/v3/kv/range", req);
     if (!r.ok()) return r.error();
     if (!r->contains("kvs") || (*r)["kvs"].empty()) return int64_t{0};
+    std::string key, value;
+    Base64Decode((*r)["kvs"][0].value("key", std::string()), &key);
+    Base64Decode((*r)["kvs"][0].value("value", std::string()), &value);
+    int64_t first = std::strtoll(key.c_str() + events_prefix_.size(), nullptr, 10);
+    std::vector<AuditEvent> group;
+    return DecodeEvents(value, first, &group) && !group.empty() ? group.back().seq : first;
+  }
+
+  // The key of the events group that holds `seq` or the last one before it (the prefix when none).
+  // REQUIRES: reader_mu_ held.
+  Result<std::string> GroupKeyAtOrBefore(int64_t seq) {
+    json req = {{"key", Base64Encode(events_prefix_)},
+                {"range_end", Base64Encode(events_prefix_ + SeqKey(seq) + std::string(1, '\0'))},
+                {"limit", 1},
+                {"sort_order", "DESCEND"},
+                {"sort_target", "KEY"},
+                {"keys_only", true}};
+    auto r = reader_->Call("/v3/kv/range", req);
+    if (!r.ok()) return r.error();
+    if (!r->contains("kvs") || (*r)["kvs"].empty()) return events_prefix_;
     std::string key;
     Base64Decode((*r)["kvs"][0].value("key", std::string()), &key);
-    return std::strtoll(key.c_str() + events_prefix_.size(), nullptr, 10);
+    return key;
   }
 
   // Adds `b` to `txn` unless that would pass the limits of a non-empty transaction.
   bool Fits(const Txn& txn, const Batch& b) const {
     if (txn.ops.empty()) return true;  // a lone batch always goes (etcd answers if it is too big)
-    size_t ops = txn.ops.size() + b.mutations.size() + b.events.size();
+    // A transaction's events share one key.
+    size_t events_key = !txn.events.empty() || !b.events.empty() ? 1 : 0;
+    size_t ops = txn.ops.size() + b.mutations.size() + events_key;
     size_t bytes = txn.bytes;
     for (const auto& m : b.mutations) bytes += (m.key.size() + m.value.size()) * 4 / 3 + 64;
     for (const auto& e : b.events) bytes += (e.type.size() + e.id.size() + e.tenant.size() + e.reason.size()) * 2 + 128;
@@ -309,7 +370,8 @@ class EtcdStore final : public Store {
     }
     for (auto& e : b.events) {
       e.seq = next_seq_++;
-      txn->Put(events_prefix_ + SeqKey(e.seq), EncodeEvent(e));
+      if (txn->events.empty()) txn->first_seq = e.seq;
+      txn->events.push_back(json::parse(EncodeEvent(e)));
     }
   }
 
@@ -321,7 +383,10 @@ class EtcdStore final : public Store {
     for (;;) {
       auto r = writer_->Call("/v3/kv/txn", body);
       if (r.ok()) {
-        if (r->value("succeeded", false)) return Status::Ok();
+        if (r->value("succeeded", false)) {
+          revision_ = JsonInt((*r)["header"], "revision");
+          return Status::Ok();
+        }
         std::lock_guard<std::mutex> l(mu_);
         fenced_ = true;
         return Error{ErrorCode::kUnavailable, "etcd store: this replica is not the leader any more"};
@@ -350,6 +415,10 @@ class EtcdStore final : public Store {
           if (!fenced) Add(&txn, queue_.front().batch);
           work.push_back(std::move(queue_.front()));
           queue_.pop_front();
+        }
+        if (!txn.events.empty()) {
+          std::string v = txn.events.size() == 1 ? txn.events[0].dump() : txn.events.dump();
+          txn.Put(events_prefix_ + SeqKey(txn.first_seq), v);
         }
         enqueued_total_ += work.size();
       }
@@ -395,6 +464,7 @@ class EtcdStore final : public Store {
   bool closed_ = false;
   bool running_ = true;
   StoreStats stats_;
+  std::atomic<int64_t> revision_{0};  // of the last successful transaction (or Load)
   std::thread thread_;
 };
 

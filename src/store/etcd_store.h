@@ -1,8 +1,10 @@
 // The etcd-backed Store (the scale-out path): the same interface as SQLite, over etcd v3's JSON gateway.
 //
 // Layout under `prefix` (default "/allot"): a table's record KEY lives at PREFIX/<table>/KEY (tables as in
-// TableName: nodes, tenants, reservations, allocations, idempotency, meta, history); audit event SEQ at
-// PREFIX/events/<SEQ as 20 zero-padded digits> with a JSON value, so key order is sequence order.
+// TableName: nodes, tenants, reservations, allocations, idempotency, meta, history); the audit events of one
+// transaction share one key, PREFIX/events/<its first SEQ as 20 zero-padded digits>, whose JSON value is
+// the event (one) or an array of them (numbered on from that SEQ), so key order is sequence order and an
+// allocation costs one key per transaction rather than one per event.
 // Commits: a committer thread turns queued batches into etcd transactions (group commit). One batch never
 // spans two transactions, so it is atomic; a transaction holds as many whole batches, in order, as fit in
 // `max_txn_ops` distinct keys and `max_txn_bytes` (etcd rejects duplicate keys in a txn, so a later write to

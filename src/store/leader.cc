@@ -26,6 +26,7 @@ int64_t NowMs() {
 
 struct LeaderElection::Impl {
   std::unique_ptr<store::EtcdClient> client;  // Campaign's thread, then the keepalive thread, then Resign's
+  std::unique_ptr<store::EtcdClient> watch;   // Campaign's: the leader key's watch while another leads
   int64_t lease = 0;
   std::thread keepalive;
   std::mutex mu;
@@ -81,6 +82,7 @@ Status LeaderElection::Campaign(const std::function<bool()>& stop, std::function
                                        {{"key", key64}, {"value", Base64Encode(value_)}, {"lease", std::to_string(lease)}}}}})}};
         auto t = c.Call("/v3/kv/txn", txn);
         if (t.ok() && t->value("succeeded", false)) {
+          term_ = JsonInt((*t)["header"], "revision");  // the revision that created the key
           impl_->lease = lease;
           impl_->on_lost = std::move(on_lost);
           {
@@ -97,8 +99,33 @@ Status LeaderElection::Campaign(const std::function<bool()>& stop, std::function
       seen = holder;
       if (on_wait) on_wait(holder);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(opt_.poll_ms));
+    if (cur.ok() && !absent) {
+      WaitForChange(JsonInt((*cur)["header"], "revision"), stop);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(opt_.poll_ms));
+    }
   }
+}
+
+void LeaderElection::WaitForChange(int64_t revision, const std::function<bool()>& stop) {
+  // A watch of the key from the revision just read: its deletion (a resignation, or the lease of a dead
+  // leader running out) ends the wait at once. Polled in slices so that `stop` is seen.
+  if (!impl_->watch) {
+    auto w = store::EtcdClient::Create({opt_.endpoints, opt_.request_timeout_ms});
+    if (!w.ok()) return std::this_thread::sleep_for(std::chrono::milliseconds(opt_.poll_ms));
+    impl_->watch = std::move(w.value());
+  }
+  auto& w = *impl_->watch;
+  json create = {{"create_request", {{"key", Base64Encode(opt_.key)}, {"start_revision", revision + 1}}}};
+  if (!w.OpenStream("/v3/watch", create).ok())
+    return std::this_thread::sleep_for(std::chrono::milliseconds(opt_.poll_ms));
+  int64_t until = NowMs() + std::max<int64_t>(opt_.poll_ms, 2000);
+  while (NowMs() < until && !(stop && stop())) {
+    auto m = w.NextMessage(opt_.poll_ms);
+    if (!m.ok()) break;
+    if (m->has_value() && (**m).contains("events")) break;
+  }
+  w.CloseStream();
 }
 
 void LeaderElection::KeepAlive() {

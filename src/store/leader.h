@@ -2,13 +2,14 @@
 //
 // A replica campaigns by granting an etcd lease of `ttl_s` seconds and creating the leader key with it in a
 // transaction that succeeds only while the key is absent (create_revision == 0). The winner keeps the lease
-// alive (every ttl/3) and checks each time that the key still holds its value; the others poll the key
-// every `poll_ms` and try again once it is gone (the leader resigned, or its lease expired because it died).
+// alive (every ttl/3) and checks each time that the key still holds its value; the others watch the key
+// and try again once it is gone (the leader resigned, or its lease expired because it died).
 // The value is `id` plus a random suffix, unique per campaign, and doubles as the fencing token of the etcd
 // store (EtcdStoreOptions::fence_key/fence_value): a deposed leader's writes are refused by etcd itself.
 // Loss: when etcd says the lease is gone, the key holds another value, or no keepalive succeeded within
 // ttl minus a safety margin (the lease may have expired unseen), `on_lost` runs once, at once, on the
-// keepalive thread — the caller stops serving there.
+// keepalive thread — the caller stops serving there. A standby re-reads the key at least every 2 s besides
+// (every `poll_ms` while etcd cannot be reached).
 // Thread-safety: Campaign and Resign from one thread; IsLeader, value and key from any thread.
 #pragma once
 
@@ -51,14 +52,19 @@ class LeaderElection {
   // The fencing token: the leader key's value while this replica leads.
   const std::string& value() const { return value_; }
   const std::string& key() const { return opt_.key; }
+  // The leader key's create revision once Campaign succeeded (the leader's term).
+  int64_t term() const { return term_; }
 
   struct Impl;
 
  private:
   LeaderElection() = default;
   void KeepAlive();
+  // Returns once the leader key changed after `revision` (or after a while, or when `stop` says so).
+  void WaitForChange(int64_t revision, const std::function<bool()>& stop);
   LeaderOptions opt_;
   std::string value_;
+  int64_t term_ = 0;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> leader_{false};
 };

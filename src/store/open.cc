@@ -1,4 +1,5 @@
 // store::Open: the one place that turns a StoreConfig into a store (see include/allot/store.h).
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@ class EtcdLeadership : public Leadership {
   bool IsLeader() const override { return election_->IsLeader(); }
   void Resign() override { election_->Resign(); }
   std::string value() const override { return election_->value(); }
+  int64_t term() const override { return election_->term(); }
 
  private:
   std::unique_ptr<LeaderElection> election_;
@@ -53,7 +55,40 @@ Result<OpenedStore> OpenEtcd(const StoreConfig& config, const OpenHooks& hooks) 
   return OpenedStore{std::move(*store), std::make_unique<EtcdLeadership>(std::move(*election))};
 }
 
+// See WithSnapshot in include/allot/store.h.
+class PreloadedStore final : public Store {
+ public:
+  PreloadedStore(std::unique_ptr<Store> inner, Snapshot snap)
+      : inner_(std::move(inner)), snap_(std::move(snap)) {}
+  Result<Snapshot> Load() override {
+    if (!loaded_) {
+      loaded_ = true;
+      return std::move(snap_);
+    }
+    return inner_->Load();
+  }
+  void Commit(Batch batch, std::function<void(const Status&)> done) override {
+    inner_->Commit(std::move(batch), std::move(done));
+  }
+  Status Flush() override { return inner_->Flush(); }
+  Result<std::vector<AuditEvent>> Events(const EventQuery& q) override { return inner_->Events(q); }
+  Result<int64_t> PruneEvents(int64_t before_ms) override { return inner_->PruneEvents(before_ms); }
+  StoreStats Stats() const override { return inner_->Stats(); }
+  void Close() override { inner_->Close(); }
+  int64_t Revision() const override { return std::max(revision_, inner_->Revision()); }
+
+ private:
+  std::unique_ptr<Store> inner_;
+  Snapshot snap_;
+  bool loaded_ = false;
+  int64_t revision_ = snap_.revision;
+};
+
 }  // namespace
+
+std::unique_ptr<Store> WithSnapshot(std::unique_ptr<Store> inner, Snapshot snapshot) {
+  return std::make_unique<PreloadedStore>(std::move(inner), std::move(snapshot));
+}
 
 const std::vector<std::string>& Kinds() {
   static const std::vector<std::string> kKinds = {"sqlite", "memory", "etcd"};

@@ -1,6 +1,6 @@
-// Two `allot serve --store etcd` replicas on one real etcd: only the leader serves; kill -9 the leader under
-// concurrent load and the standby takes over with every acknowledged allocation and no node over capacity.
-// A leader whose leadership is taken away stops serving at once and campaigns again.
+// Two `allot serve --store etcd` replicas on one real etcd: kill -9 the leader under concurrent load and the
+// standby takes over with every acknowledged allocation and no node over capacity. A leader whose
+// leadership is taken away stops serving as the leader at once and becomes a standby again.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 
 #include "../store/etcd_process.h"
 #include "allot/http.h"
+#include "replica_process.h"
 #include "server_process.h"
 #include "store/etcd_client.h"
 #include "support.h"
@@ -29,57 +30,7 @@ namespace {
 
 using nlohmann::json;
 
-// One replica: spawned without waiting (a standby never listens), killed by PID.
-class Replica {
- public:
-  Replica(const std::string& dir, const std::string& name, const std::string& etcd_url) : port_(FreePort()) {
-    log_ = dir + "/" + name + ".log";
-    std::vector<std::string> argv = {AllotBinary(), "serve", "--dev", "--quiet", "--listen",
-                                     "127.0.0.1:" + std::to_string(port_), "--store", "etcd", "--etcd-endpoints",
-                                     etcd_url, "--etcd-prefix", "/ft", "--etcd-lease-ttl", "2"};
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid_, cargv[0], &fa, nullptr, cargv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Replica() { Kill(SIGKILL); }
-  int Kill(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool Ready() const {
-    auto c = net::HttpClient::Create(url(), 1000);
-    if (!c.ok()) return false;
-    auto r = c->Request("GET", "/readyz");
-    return r.ok() && r->status == 200;
-  }
-  bool Alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  std::string Log() const { return ReadFile(log_); }
-
- private:
-  int port_;
-  pid_t pid_ = -1;
-  std::string log_;
-};
-
-template <typename F>
-bool WaitFor(F pred, int ms) {
-  for (int i = 0; i < ms / 20; i++) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
-}
+using Replica = ReplicaProcess;
 
 class FailoverTest : public ::testing::Test {
  protected:
@@ -94,10 +45,9 @@ class FailoverTest : public ::testing::Test {
 
 TEST_F(FailoverTest, KillNineTheLeaderUnderLoadAndTheStandbyHasEveryAcknowledgedAllocation) {
   Replica a(dir_.path(), "a", etcd_->url());
-  ASSERT_TRUE(WaitFor([&] { return a.Ready(); }, 20000)) << a.Log();
+  ASSERT_TRUE(WaitFor([&] { return a.Leads(); }, 20000)) << a.Log();
   Replica b(dir_.path(), "b", etcd_->url());
-  ASSERT_TRUE(WaitFor([&] { return b.Log().find("\"standby\"") != std::string::npos; }, 20000)) << b.Log();
-  EXPECT_FALSE(b.Ready());  // a standby does not serve
+  ASSERT_TRUE(WaitFor([&] { return b.Role() == "standby"; }, 20000)) << b.Log();
 
   {
     Api api(a.url());
@@ -107,8 +57,8 @@ TEST_F(FailoverTest, KillNineTheLeaderUnderLoadAndTheStandbyHasEveryAcknowledged
     }
   }
   // 4 clients allocate 500m (at most 3 x 4000 / 500 = 24 fit at once) and release every other one they
-  // got, each sending to whichever replica answers. Acknowledged = answered 201/202 (allocations) or 200
-  // (releases).
+  // got, each sending to whichever replica answers (a standby's redirect counts as no answer here).
+  // Acknowledged = answered 201/202 (allocations) or 200 (releases).
   std::mutex mu;
   std::set<std::string> held, released;
   std::atomic<int> acks{0}, acks_after_kill{0};
@@ -147,7 +97,7 @@ TEST_F(FailoverTest, KillNineTheLeaderUnderLoadAndTheStandbyHasEveryAcknowledged
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(a.Kill(SIGKILL), 128 + SIGKILL);
   killed = true;
-  bool took_over = WaitFor([&] { return b.Ready(); }, 30000);
+  bool took_over = WaitFor([&] { return b.Leads(); }, 30000);
   auto failover_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   bool served = took_over && WaitFor([&] { return acks_after_kill.load() >= 20; }, 60000);
@@ -192,20 +142,24 @@ TEST_F(FailoverTest, KillNineTheLeaderUnderLoadAndTheStandbyHasEveryAcknowledged
 
 TEST_F(FailoverTest, ALeaderThatLosesTheKeyStopsServingAtOnceAndCampaignsAgain) {
   Replica a(dir_.path(), "a", etcd_->url());
-  ASSERT_TRUE(WaitFor([&] { return a.Ready(); }, 20000)) << a.Log();
+  ASSERT_TRUE(WaitFor([&] { return a.Leads(); }, 20000)) << a.Log();
   auto raw = store::EtcdClient::Create({{etcd_->url()}});
   ASSERT_TRUE(raw.ok());
   // Another holder takes the leader key (what a new leader does after this one's lease ran out).
   std::string key = store::Base64Encode("/ft/leader");
   ASSERT_TRUE((*raw)->Call("/v3/kv/put", {{"key", key}, {"value", store::Base64Encode("intruder")}}).ok());
-  ASSERT_TRUE(WaitFor([&] { return !a.Ready(); }, 20000)) << a.Log();
+  ASSERT_TRUE(WaitFor([&] { return !a.Leads(); }, 20000)) << a.Log();
   EXPECT_TRUE(a.Alive());
   EXPECT_NE(a.Log().find("leadership lost"), std::string::npos) << a.Log();
   // It waits as a standby while the key is held, and leads again once the key is gone.
   ASSERT_TRUE(WaitFor([&] { return a.Log().find("\"leader\":\"intruder\"") != std::string::npos; }, 20000)) << a.Log();
-  EXPECT_FALSE(a.Ready());
+  ASSERT_TRUE(WaitFor([&] { return a.Role() == "standby"; }, 20000)) << a.Log();
+  // The holder names no URL to send writes to: they are refused, not sent anywhere.
+  Api standby(a.url());
+  auto w = standby.Call("POST", "/v1/nodes", json{{"name", "x"}, {"capacity", {{"cpu", "1"}}}});
+  EXPECT_EQ(w.status, 503) << w.body.dump();
   ASSERT_TRUE((*raw)->Call("/v3/kv/deleterange", {{"key", key}}).ok());
-  ASSERT_TRUE(WaitFor([&] { return a.Ready(); }, 20000)) << a.Log();
+  ASSERT_TRUE(WaitFor([&] { return a.Leads(); }, 20000)) << a.Log();
   EXPECT_EQ(a.Kill(SIGTERM), 0);
   // A graceful stop releases the key, so a standby would not have to wait for the lease.
   auto r = (*raw)->Call("/v3/kv/range", {{"key", key}});

@@ -34,6 +34,7 @@ void MountObserve(RouteTable& t, State& s);
 void MountQueue(RouteTable& t, State& s);
 void MountHistory(RouteTable& t, State& s);    // GET /v1/history (history.cc)
 void MountAnalytics(RouteTable& t, State& s);  // GET /v1/analytics/... (analytics.cc)
+void MountCluster(RouteTable& t, State& s);    // GET /v1/cluster/members (cluster.cc)
 
 // Adds position, tenant_position and estimated_start to a queued allocation's JSON (queue.cc).
 // REQUIRES: srv.mu held.
