@@ -23,8 +23,10 @@ struct ApiResult {
 
 class ApiClient {
  public:
-  // `server` / `token` from flags ("" = use the environment; default server http://127.0.0.1:7070).
-  static Result<ApiClient> Create(const std::string& server, const std::string& token);
+  // `server` / `token` from flags ("" = use the environment; default server http://127.0.0.1:7070); `tls`
+  // for an https:// server.
+  static Result<ApiClient> Create(const std::string& server, const std::string& token,
+                                  const net::TlsClientOptions& tls = {});
   Result<ApiResult> Call(const std::string& method, const std::string& path,
                          const nlohmann::json& body = nullptr);
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import socket
 import ssl
 import urllib.parse
@@ -50,6 +51,22 @@ def split_urls(urls: str) -> List[Tuple[str, str, int, str]]:
     return [split_url(u) for u in parts]
 
 
+def tls_context(ca_cert: Optional[str] = None, client_cert: Optional[str] = None,
+                client_key: Optional[str] = None) -> ssl.SSLContext:
+    """The SSL context of https:// servers: TLS 1.2+, the server verified against ``ca_cert`` (default
+    ``ALLOT_CA_CERT``, else the system's CAs) and its name, and a client certificate when one is given
+    (``client_cert``/``client_key``, default ``ALLOT_CLIENT_CERT``/``ALLOT_CLIENT_KEY``)."""
+    ctx = ssl.create_default_context(cafile=ca_cert or os.environ.get("ALLOT_CA_CERT") or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    cert = client_cert or os.environ.get("ALLOT_CLIENT_CERT") or None
+    key = client_key or os.environ.get("ALLOT_CLIENT_KEY") or None
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    elif key:
+        raise ValueError("client_key: no client_cert is given")
+    return ctx
+
+
 def _decode(status: int, raw: bytes) -> Any:
     if not raw:
         return {}
@@ -64,13 +81,15 @@ def _decode(status: int, raw: bytes) -> Any:
 class SyncTransport:
     """One keep-alive connection, reopened when the server closed it."""
 
-    def __init__(self, url: str, token: Optional[str], timeout: float, ca_cert: Optional[str] = None) -> None:
+    def __init__(self, url: str, token: Optional[str], timeout: float, ca_cert: Optional[str] = None,
+                 client_cert: Optional[str] = None, client_key: Optional[str] = None) -> None:
         self._servers = split_urls(url)
         self._cur = 0
         self.scheme, self.host, self.port, self.base = self._servers[0]
         self.url = url
         self.timeout = timeout
-        self._ctx = ssl.create_default_context(cafile=ca_cert) if any(s[0] == "https" for s in self._servers) else None
+        https = any(s[0] == "https" for s in self._servers)
+        self._ctx = tls_context(ca_cert, client_cert, client_key) if https else None
         self._conn: Optional[http.client.HTTPConnection] = None
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
@@ -150,12 +169,14 @@ class AsyncTransport:
     """HTTP/1.1 over asyncio streams with a pool of at most `max_connections` keep-alive connections."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float, max_connections: int = 64,
-                 ca_cert: Optional[str] = None) -> None:
+                 ca_cert: Optional[str] = None, client_cert: Optional[str] = None,
+                 client_key: Optional[str] = None) -> None:
         self._servers = split_urls(url)
         self._cur = 0
         self.url = url
         self.timeout = timeout
-        self._ssl = ssl.create_default_context(cafile=ca_cert) if any(s[0] == "https" for s in self._servers) else None
+        https = any(s[0] == "https" for s in self._servers)
+        self._ssl = tls_context(ca_cert, client_cert, client_key) if https else None
         self._idle: List[_Conn] = []
         self._max = max_connections
         self._sem: Optional[asyncio.Semaphore] = None

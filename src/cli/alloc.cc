@@ -17,6 +17,7 @@ int RunAlloc(const Argv& argv) {
               "why) or, with --wait-placed, when it is not placed in time.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "tenant (default: the token's subtree, or \"default\")");
   p.Option("workflow", "NAME", "workflow label");
@@ -72,7 +73,7 @@ int RunAlloc(const Argv& argv) {
   }
   if (args->Has("reservation")) body["reservation"] = args->Get("reservation");
   if (args->Has("idempotency-key")) body["idempotency_key"] = args->Get("idempotency-key");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("alloc", client.error());
   auto r = client->Call("POST", "/v1/allocations", body);
   if (!r.ok()) return Fail("alloc", r.error());

@@ -13,6 +13,7 @@ int RunHistory(const Argv& argv) {
               "The audit log: who changed what, when and why.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "only events of this tenant subtree");
   p.Option("since", "WHEN", "a duration back from now (24h), an RFC 3339 time, or a sequence number");
@@ -26,7 +27,7 @@ int RunHistory(const Argv& argv) {
   for (const char* k : {"tenant", "since", "id"}) {
     if (args->Has(k)) q += std::string("&") + k + "=" + server::PathEscape(args->Get(k));
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("history", client.error());
   auto r = client->Call("GET", q);
   if (!r.ok()) return Fail("history", r.error());

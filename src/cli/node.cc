@@ -15,6 +15,7 @@ int RunNode(const Argv& argv) {
               "Registers, lists, drains and removes nodes on the server.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("cpu", "Q", "add: cpu capacity (cores, e.g. 8 or 7500m)");
   p.Option("memory", "Q", "add: memory capacity (e.g. 32Gi)");
@@ -28,7 +29,7 @@ int RunNode(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("node", "missing subcommand (add, list, drain, remove)");
   const std::string sub = args->positionals[0];
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("node", client.error());
   bool as_json = args->Has("json");
   Result<server::ApiResult> r = Error{};

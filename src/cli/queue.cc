@@ -36,6 +36,7 @@ int RunQueue(const Argv& argv) {
               "and when each is expected to start (from the leases that will end; - when unknown).");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "only requests of this tenant subtree");
   p.Option("limit", "N", "at most N requests (default 100)");
@@ -48,7 +49,7 @@ int RunQueue(const Argv& argv) {
   for (const char* k : {"tenant", "offset"}) {
     if (args->Has(k)) q += std::string("&") + k + "=" + server::PathEscape(args->Get(k));
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("queue", client.error());
   auto r = client->Call("GET", q);
   if (!r.ok()) return Fail("queue", r.error());

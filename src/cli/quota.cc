@@ -15,6 +15,7 @@ int RunQuota(const Argv& argv) {
               "Sets or shows a tenant's quota and usage.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("guaranteed", "k=v,...", "set: guaranteed resources");
   p.Option("max", "k=v,...", "set: maximum resources");
@@ -27,7 +28,7 @@ int RunQuota(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("quota", "missing subcommand (set, get, list)");
   const std::string sub = args->positionals[0];
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("quota", client.error());
   Result<server::ApiResult> r = Error{};
   if (sub == "list") {

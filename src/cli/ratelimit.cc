@@ -27,6 +27,7 @@ int RunRateLimit(const Argv& argv) {
               "can never be allowed (n above the burst) or is invalid.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("rate", "R", "define: units per period: 5/s, 100/m, 1000/h, 20/d, 100/10s");
   p.Option("burst", "B", "define: units available at once (default: the rate's count)");
@@ -103,7 +104,7 @@ int RunRateLimit(const Argv& argv) {
   } else if (sub != "list") {
     return Fail("ratelimit", "unknown subcommand \"" + sub + "\" (define, acquire, get, delete, list)");
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("ratelimit", client.error());
   auto r = client->Call(method, target, body);
   if (!r.ok()) return Fail("ratelimit " + sub, r.error());

@@ -12,12 +12,13 @@ int RunRelease(const Argv& argv) {
   ArgParser p("release", "ID...", "Releases allocations: their capacity is free at once.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (args->positionals.empty()) return Fail("release", "give the allocation ID");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("release", client.error());
   int rc = 0;
   for (const auto& id : args->positionals) {

@@ -12,13 +12,14 @@ int RunRenew(const Argv& argv) {
   ArgParser p("renew", "ID [--duration D]", "Extends an allocation's lease by its TTL (or by --duration from now).");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("duration", "D", "new TTL from now (90s, 10m, 1h)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (args->positionals.size() != 1) return Fail("renew", "give one allocation ID");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("renew", client.error());
   nlohmann::json body = nlohmann::json::object();
   if (args->Has("duration")) body["duration"] = args->Get("duration");

@@ -15,6 +15,7 @@ int RunReserve(const Argv& argv) {
               "Books capacity for a future window. Times: RFC 3339, or a duration from now (30m).");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("id", "ID", "reservation id (default: assigned)");
   p.Option("tenant", "PATH", "tenant");
@@ -29,7 +30,7 @@ int RunReserve(const Argv& argv) {
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("reserve", client.error());
   bool as_json = args->Has("json");
   const std::string sub = args->positionals.empty() ? "" : args->positionals[0];

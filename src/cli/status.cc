@@ -16,11 +16,12 @@ int RunStatus(const Argv& argv) {
               "and elastic pools with their desired node counts and demand forecast (Holt's linear trend).");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("status", client.error());
   auto r = client->Call("GET", "/v1/utilization");
   if (!r.ok()) return Fail("status", r.error());

@@ -87,6 +87,7 @@ int RunTop(const Argv& argv) {
               "Live view of nodes and allocations, refreshed until q (on a terminal) or Ctrl-C.");
   p.Option("server", "URL", "server (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
+  AddTlsClientOptions(p);
   p.Flag("json", "print one frame as JSON ({utilization, nodes, allocations}) and exit");
   p.Flag("once", "print one frame and exit");
   p.Option("interval", "D", "refresh interval (default 2s)");
@@ -96,7 +97,7 @@ int RunTop(const Argv& argv) {
   if (!args) return code;
   auto interval = server::ParseDurationMs(args->Get("interval", "2s"));
   if (!interval || *interval < 100) return Fail("top", "--interval must be a duration of at least 100ms");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("top", client.error());
   bool once = args->Has("once") || args->Has("json");
   bool tty = isatty(1) != 0;

@@ -51,7 +51,8 @@ class Agent {
   }
 
   int Run() {
-    // --server is http://HOST:PORT with an optional path prefix; one keep-alive connection serves every call.
+    // --server is http(s)://HOST:PORT with an optional path prefix; one keep-alive connection serves every
+    // call.
     std::string base = o_.server;
     size_t scheme = base.find("://");
     size_t slash = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
@@ -60,10 +61,11 @@ class Agent {
       base = base.substr(0, slash);
       while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
     }
-    if (scheme != std::string::npos && base.substr(0, scheme) != "http") {
-      return Say("server " + o_.server + ": only http:// is supported", 2);
+    if (scheme != std::string::npos && base.substr(0, scheme) != "http" &&
+        base.substr(0, scheme) != "https") {
+      return Say("server " + o_.server + ": expected an http:// or https:// URL", 2);
     }
-    auto client = net::HttpClient::Create(base, 5000);
+    auto client = net::HttpClient::Create(base, 5000, o_.tls);
     if (!client.ok()) return Say(client.error().message, 2);
     client_ = std::make_unique<net::HttpClient>(std::move(*client));
     auto node = DiscoverNode(o_);

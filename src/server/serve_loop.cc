@@ -41,6 +41,22 @@ void Notify(const std::string& state) {
 
 }  // namespace
 
+Status ServeLoop::Reload() {
+  std::lock_guard<std::mutex> l(reload_mu_);
+  Server* s = server_.load();
+  if (s == nullptr) return Error{ErrorCode::kUnavailable, "reload: the server is not serving yet"};
+  Status st = s->Reload();
+  if (st.ok()) {
+    Log("reloaded", {{"tls", !config_.tls.cert_file.empty()}, {"config", config_.config_files}});
+  } else {
+    std::fprintf(
+        stderr,
+        "{\"level\":\"warn\",\"msg\":\"reload failed; the old settings stay in force\",\"error\":%s}\n",
+        server::Dump(SafeUtf8(st.message(), 500)).c_str());
+  }
+  return st;
+}
+
 void ServeLoop::RequestStop() {
   stop_ = true;
   if (Server* s = server_.load(); s != nullptr) s->RequestShutdown();
@@ -84,11 +100,15 @@ Status ServeLoop::Run() {
                       {"port", (*server)->port()},
                       {"store", sc.kind == "sqlite" && sc.data_dir == ":memory:" ? "memory" : sc.kind},
                       {"data", sc.kind == "etcd" ? sc.etcd_prefix : sc.data_dir},
-                      {"auth", !config_.dev}});
+                      {"auth", !config_.dev},
+                      {"tls", !config_.tls.cert_file.empty()}});
     Notify("READY=1\nSTATUS=serving on " + SafeUtf8(config_.listen, 200));
     Status s = (*server)->Run();
     Notify("STOPPING=1");
-    server_ = nullptr;
+    {
+      std::lock_guard<std::mutex> l(reload_mu_);  // a reload in progress finishes first
+      server_ = nullptr;
+    }
     if (leader != nullptr) leader->Resign();  // joins the keepalive before the server goes away
     server->reset();
     if (leader == nullptr || !lost || stop_) {

@@ -444,6 +444,7 @@ void State::TimerLoop() {
       }
     }
     PruneFinished(now, &b);
+    auth_failures.Drain(now, false, &b.events);
     if (!b.empty() || !fire.empty()) CommitThen(std::move(b), net::Responder(), {}, std::move(fire));
     if (now - last_prune_ms > 3'600'000) {
       last_prune_ms = now;
