@@ -2,8 +2,9 @@
 # allocate+release pairs/s over TLS beside plain HTTP, in the same run: two `allot serve` processes with
 # the same config (one with --tls-cert, certificates made here with openssl), loaded in turn by
 # `bench_server pairs` for ROUNDS rounds each (plain, TLS, plain, TLS, ...); prints each run and the
-# medians as JSON lines, and the ratio TLS/plain.
-# Usage: scripts/bench-tls.sh [BUILD_DIR]   (default build/; CONNS=16 SECONDS_RUN=5 ROUNDS=3)
+# medians as JSON lines, and the ratio TLS/plain. The servers run with --no-fsync (FSYNC=1 keeps the fsync
+# of every group commit), so that the transport, not the disk, is what the numbers compare.
+# Usage: scripts/bench-tls.sh [BUILD_DIR]   (default build/; CONNS=16 SECONDS_RUN=5 ROUNDS=3 FSYNC=0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${1:-build}
@@ -12,6 +13,8 @@ BENCH=$B/bench/bench_server
 CONNS=${CONNS:-16}
 SECONDS_RUN=${SECONDS_RUN:-5}
 ROUNDS=${ROUNDS:-3}
+durability=(--no-fsync)
+[ "${FSYNC:-0}" = 1 ] && durability=()
 work=$(mktemp -d /tmp/allot-bench-tls-XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -38,10 +41,10 @@ cat > "$work/pairs.yaml" <<YAML
 nodes: [{name: big-1, capacity: {cpu: "100000", memory: 100Ti}}, {name: big-2, capacity: {cpu: "100000", memory: 100Ti}}]
 YAML
 plain_port=$(free_port)
-$ALLOT serve --dev --quiet --config "$work/pairs.yaml" --listen 127.0.0.1:$plain_port --data "$work/plain" 2>"$work/plain.log" &
+$ALLOT serve --dev --quiet "${durability[@]}" --config "$work/pairs.yaml" --listen 127.0.0.1:$plain_port --data "$work/plain" 2>"$work/plain.log" &
 pids+=($!)
 tls_port=$(free_port)
-$ALLOT serve --dev --quiet --config "$work/pairs.yaml" --listen 127.0.0.1:$tls_port --data "$work/tls" \
+$ALLOT serve --dev --quiet "${durability[@]}" --config "$work/pairs.yaml" --listen 127.0.0.1:$tls_port --data "$work/tls" \
   --tls-cert "$work/server.crt" --tls-key "$work/server.key" 2>"$work/tls.log" &
 pids+=($!)
 wait_ready "http://127.0.0.1:$plain_port"
