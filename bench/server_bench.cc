@@ -1,6 +1,8 @@
 // Load generator and microbenchmarks for `allot serve` (driven by scripts/bench-server.sh).
 //
-//   bench_server pairs   --url U [--connections 16] [--seconds 5]   allocate+release pairs over keep-alive
+//   bench_server pairs   --url U [--connections 16] [--seconds 5] [--ca-cert F]
+//                                                                    allocate+release pairs over keep-alive
+//                                                                    (https:// with --ca-cert: over TLS)
 //   bench_server metrics --url U --nodes 10000                       registers nodes, times GET /metrics
 //   bench_server seed    --data DIR --allocations 1000000            writes a store with N placed allocations
 //   bench_server [google benchmark flags]                            record encode/decode microbenchmarks
@@ -33,7 +35,7 @@ std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   return fallback;
 }
 
-int Pairs(const std::string& url, int conns, double seconds) {
+int Pairs(const std::string& url, int conns, double seconds, const allot::net::TlsClientOptions& tls) {
   std::atomic<bool> stop{false};
   std::vector<std::vector<double>> lat(conns);
   std::vector<uint64_t> pairs(conns, 0), errors(conns, 0);
@@ -41,7 +43,7 @@ int Pairs(const std::string& url, int conns, double seconds) {
   auto t0 = Clock::now();
   for (int c = 0; c < conns; c++) {
     ts.emplace_back([&, c] {
-      auto client = allot::net::HttpClient::Create(url, 10000);
+      auto client = allot::net::HttpClient::Create(url, 10000, tls);
       if (!client.ok()) return;
       std::string body = R"({"tenant":"bench/t)" + std::to_string(c % 8) + R"(","requests":{"cpu":"100m","memory":"64Mi"}})";
       while (!stop.load(std::memory_order_relaxed)) {
@@ -180,7 +182,8 @@ BENCHMARK(BM_DecodeAlloc);
 }  // namespace
 
 static constexpr const char* kUsage =
-    "usage: bench_server pairs   --url http://HOST:PORT [--connections 16] [--seconds 5]\n"
+    "usage: bench_server pairs   --url http(s)://HOST:PORT [--connections 16] [--seconds 5] [--ca-cert "
+    "FILE]\n"
     "       bench_server metrics --url http://HOST:PORT [--nodes 10000]\n"
     "       bench_server seed    [--data /tmp/allot-bench] [--allocations 1000000]\n"
     "       bench_server [Google Benchmark flags, e.g. --benchmark_filter=.]\n"
@@ -216,9 +219,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "pairs") {
-    if (int rc = CheckArgs(argc, argv, {"--url", "--connections", "--seconds"}, true); rc >= 0) return rc;
+    if (int rc = CheckArgs(argc, argv, {"--url", "--connections", "--seconds", "--ca-cert"}, true); rc >= 0)
+      return rc;
     return Pairs(Arg(argc, argv, "--url", ""), std::stoi(Arg(argc, argv, "--connections", "16")),
-                 std::stod(Arg(argc, argv, "--seconds", "5")));
+                 std::stod(Arg(argc, argv, "--seconds", "5")), {Arg(argc, argv, "--ca-cert", ""), "", ""});
   }
   if (mode == "metrics") {
     if (int rc = CheckArgs(argc, argv, {"--url", "--nodes"}, true); rc >= 0) return rc;

@@ -12,6 +12,10 @@
 # Usage: scripts/bench-history.sh [BUILD_DIR]   (default build/; builds nothing). SECONDS_RUN=30 by default;
 #        PARTS="2 3" runs only those measurements (part 1 takes a quarter of an hour on 2 busy cores).
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 cd "$(dirname "$0")/.."
 B=${1:-build}
 ALLOT=$B/allot

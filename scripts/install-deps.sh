@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages allot needs to build and test. Idempotent and quiet when all is present.
-# Usage: scripts/install-deps.sh [build|test|run|deb]
+# Usage: scripts/install-deps.sh [build|test|run|deb|fuzz]
 set -euo pipefail
 need=(cmake ninja-build g++ pkg-config ccache libyaml-cpp-dev libsimdjson-dev libfyaml-dev nlohmann-json3-dev libgtest-dev libgmock-dev
       libbenchmark-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev curl python3 python3-dev pybind11-dev)
 case "${1:-build}" in
-  test) need+=(prometheus kubernetes-client etcd-server etcd-client redis-server python3-psutil python3-yaml python3-pytest
+  test) need+=(prometheus kubernetes-client etcd-server etcd-client redis-server python3-psutil python3-yaml python3-pytest openssl
                groff-base man-db zsh fish systemd dpkg-dev file chromium) ;;
   deb) need+=(dpkg-dev file) ;;
+  fuzz) need+=(clang-14 libclang-rt-14-dev) ;;
 esac
 # kubectl: Debian's kubernetes-client, unless a kubectl is already installed (another package, such as
 # Kubernetes' own `kubectl`, may own /usr/bin/kubectl; installing both fails).

@@ -27,7 +27,9 @@ class ApiClient {
   // `server` / `token` from flags ("" = use the environment; default server http://127.0.0.1:7070). The
   // server may be a comma-separated list of replicas (net::FailoverClient says how they are used).
   // `verbose`: each call says on stderr which replica answered, and every redirect and retry on the way.
-  static Result<ApiClient> Create(const std::string& server, const std::string& token, bool verbose = false);
+  // `tls` for https:// servers.
+  static Result<ApiClient> Create(const std::string& server, const std::string& token, bool verbose = false,
+                                  const net::TlsClientOptions& tls = {});
   // A call is repeated on another replica only when it is safe to repeat: GET, PUT, DELETE, and a POST
   // whose body carries an idempotency_key (or `idempotent` says so, e.g. a renewal).
   Result<ApiResult> Call(const std::string& method, const std::string& path,

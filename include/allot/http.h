@@ -17,7 +17,14 @@
 // Content-Type, ...) given twice, Transfer-Encoding with Content-Length, header names that are not tokens
 // and control characters in header values are answered 400.
 //
-// HttpClient: blocking, one keep-alive connection, reconnects once when the server closed it.
+// TLS (OpenSSL, TLS 1.2 and 1.3 only): an HttpServer given TlsServerOptions speaks only HTTPS on its port;
+// handshakes are non-blocking steps of the same state machine, and a plain-HTTP request that arrives
+// there is answered 400 in plain text before the connection closes. With a client CA, a client
+// certificate that verifies is passed to the handler (HttpRequest::peer_*); one that does not fails the
+// handshake. ReloadTls re-reads the files: connections accepted after it use the new certificate.
+//
+// HttpClient: blocking, one keep-alive connection, reconnects once when the server closed it; https://
+// URLs verify the server's certificate (TlsClientOptions::ca_file, else the system's CAs) and its name.
 // FailoverClient: HttpClients to several replicas of one service, with redirects and fail-over.
 // Thread-safety: HttpServer's public methods are thread-safe; an HttpClient is used by one thread.
 #pragma once
@@ -44,6 +51,10 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-cased; repeated list headers joined by ", "
   std::string body;
   std::string remote;  // peer address
+  // Over TLS with a client CA: the verified client certificate's subject (RFC 2253, "CN=a,O=b") and
+  // common name; empty without one.
+  std::string peer_subject;
+  std::string peer_cn;
 
   // The header value, or "" when absent. `name` must be lower-case.
   std::string Header(const std::string& name) const;
@@ -66,6 +77,7 @@ std::string PercentEncode(std::string_view s);
 
 class HttpServer;
 struct ResponderState;
+class ClientTls;
 
 // Completes one request exactly once. Copies share the request; the first Send wins. When the last copy
 // is dropped without a Send, the client gets a 500 (a handler bug must not hang a connection).
@@ -90,6 +102,20 @@ struct AccessRecord {
   int status = 0;
   int64_t micros = 0;   // from the request's arrival to its answer
   size_t bytes = 0;     // response body size
+};
+
+// PEM files of an HttpServer's TLS. An empty cert_file: plain HTTP.
+struct TlsServerOptions {
+  std::string cert_file;       // the server's certificate (and its chain)
+  std::string key_file;        // its private key
+  std::string client_ca_file;  // optional: client certificates signed by these CAs are asked for and verified
+};
+
+// What a client trusts and presents over https://. Empty ca_file: the system's CA store.
+struct TlsClientOptions {
+  std::string ca_file;
+  std::string cert_file;  // a client certificate (with key_file), for servers that map them to principals
+  std::string key_file;
 };
 
 struct HttpServerOptions {
@@ -123,6 +149,7 @@ struct HttpServerOptions {
   // Requests it accepts are handled on the I/O thread itself, skipping the admission queue and the hand-off
   // to a worker: only for handlers that answer from memory and never wait (rate-limit decisions).
   std::function<bool(const HttpRequest&)> run_inline;
+  TlsServerOptions tls;  // cert_file set: HTTPS only
 };
 
 // Connection counters of an HttpServer (read from any thread; each value is current but they are not one
@@ -132,6 +159,7 @@ struct HttpServerStats {
   uint64_t refused_max_connections = 0; // closed at accept: max_connections reached (or shutting down)
   uint64_t refused_per_address = 0;     // answered 503: max_connections_per_address reached
   uint64_t closed_write_timeout = 0;    // closed: pending answers made no progress for write_timeout_ms
+  uint64_t tls_handshake_failures = 0;  // TLS connections closed before their handshake completed
 };
 
 class HttpServer {
@@ -157,6 +185,9 @@ class HttpServer {
   size_t QueueDepth() const;
   uint64_t Rejected429() const;
   HttpServerStats Stats() const;
+  // Re-reads the TLS files of the options: connections accepted afterwards use them. On error (a file
+  // missing, a key that does not match) the old ones stay. Any thread; an error without TLS.
+  Status ReloadTls();
 
   struct Impl;
 
@@ -174,8 +205,10 @@ struct ClientResponse {
 // A blocking HTTP/1.1 client over one keep-alive TCP connection.
 class HttpClient {
  public:
-  // `base` is "http://host:port" (or "host:port"); https is not supported.
-  static Result<HttpClient> Create(const std::string& base, int64_t timeout_ms = 30'000);
+  // `base` is "http://host:port", "https://host:port" or "host:port" (http). `tls` is used for https
+  // (its files are read here; errors name them).
+  static Result<HttpClient> Create(const std::string& base, int64_t timeout_ms = 30'000,
+                                   const TlsClientOptions& tls = {});
   HttpClient(HttpClient&& other) noexcept;
   HttpClient& operator=(HttpClient&& other) noexcept;
   HttpClient(const HttpClient&) = delete;
@@ -191,6 +224,7 @@ class HttpClient {
   HttpClient() = default;
   Status Connect();
   Result<ClientResponse> TryOnce(const std::string& wire, bool* retryable);
+  std::unique_ptr<ClientTls> tls_;  // https: the context and this connection's session; null for http
   std::string host_;
   int port_ = 0;
   int64_t timeout_ms_ = 30'000;
@@ -218,6 +252,7 @@ struct FailoverOptions {
   int64_t backoff_ms = 50;
   int64_t max_backoff_ms = 1'000;
   int refused_rounds = 3;
+  TlsClientOptions tls;  // for https:// replicas
 };
 
 class FailoverClient {

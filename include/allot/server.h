@@ -16,6 +16,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,11 +29,41 @@
 
 namespace allot {
 
+// A principal's request rate limit (config `auth.rate_limit` and per token `rate_limit`): a GCRA bucket
+// of `burst` requests refilled at count per period_ns (throttle/rate.h). count 0: no limit.
+struct RequestRateLimit {
+  int64_t count = 0;
+  int64_t period_ns = 0;
+  int64_t burst = 0;
+};
+
 struct TokenConfig {
   std::string name;        // who: shown as the actor in logs and the audit log
   std::string role;        // admin | reader | writer | agent
   std::string tenant;      // writer: the subtree it may act on
   std::string sha256_hex;  // SHA-256 of the secret, lower-case hex (a plain `token:` is hashed on load)
+  int64_t expires_ms = 0;  // Unix ms after which it is refused (401); 0: never. A duration counts from load.
+  std::optional<RequestRateLimit> rate_limit = std::nullopt;  // unset: auth.rate_limit
+};
+
+// A client certificate mapped to a principal (config `auth.client_certs`): a request over TLS whose
+// verified certificate matches `subject` (RFC 2253, "CN=agent-1,O=example"; exact) or `cn` (its common
+// name) acts as this principal when it carries no bearer token.
+struct ClientCertConfig {
+  std::string name;     // the actor in logs and the audit log (default "cert:" + cn or subject)
+  std::string subject;  // one of subject / cn
+  std::string cn;
+  std::string role;                                           // admin | reader | writer | agent
+  std::string tenant;                                         // writer: the subtree it may act on
+  std::optional<RequestRateLimit> rate_limit = std::nullopt;  // unset: auth.rate_limit
+};
+
+// TLS of `allot serve` (config `tls`, flags --tls-cert, --tls-key, --tls-client-ca): PEM files. An empty
+// cert_file serves plain HTTP. SIGHUP (Server::Reload) re-reads the files.
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // client certificates signed by it are verified (and mapped by client_certs)
 };
 
 // An elastic pool (config `pools:`): nodes join it through NodeSpec.pool. The server sizes it every
@@ -69,6 +101,11 @@ struct ServerConfig {
   bool dashboard = true;
   std::string dashboard_dir;
   std::vector<TokenConfig> tokens;
+  std::vector<ClientCertConfig> client_certs;
+  RequestRateLimit rate_limit;  // auth.rate_limit: every principal's unless it sets its own (count 0: none)
+  TlsConfig tls;
+  // The files the config came from (`--config`): Server::Reload re-reads their `auth` section.
+  std::vector<std::string> config_files;
   EngineOptions policy;
   // Global limits (0: none). Active = queued + placed.
   size_t max_allocations_per_tenant = 0;
@@ -207,6 +244,10 @@ class Server {
   // A standby's records as its follower holds them (StoreFollower::Load), for its promotion.
   // REQUIRES: a standby whose Run has returned.
   Result<Snapshot> FollowedRecords();
+  // Re-reads what changes without a restart: the TLS files (connections accepted afterwards use them) and
+  // the `auth` section of config.config_files (tokens, client certificates). On error the old ones stay
+  // in force. Any thread (SIGHUP, POST /v1/admin/reload).
+  Status Reload();
   // Serves until Shutdown; then finishes in-flight requests and flushes the store.
   Status Run();
   void Shutdown();
@@ -231,6 +272,9 @@ class ServeLoop {
   // Serves until RequestStop (Ok), or until the store or the server fails to open or run.
   Status Run();
   void RequestStop();  // async-signal-safe
+  // Server::Reload of the server now serving, with a log line (an error when none is serving). Any thread
+  // but a signal handler.
+  Status Reload();
 
  private:
   class Standby;
@@ -239,6 +283,7 @@ class ServeLoop {
   ServerConfig config_;
   std::atomic<bool> stop_{false};
   std::atomic<Server*> server_{nullptr};
+  std::mutex reload_mu_;  // held while a reload runs and while the server is taken down
 };
 
 }  // namespace allot

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import socket
 import ssl
 import time
@@ -59,6 +60,22 @@ def split_urls(urls: str) -> List[Tuple[str, str, int, str]]:
     if not parts:
         raise ValueError(f"server: expected a URL such as http://127.0.0.1:7070, got {urls!r}")
     return [split_url(u) for u in parts]
+
+
+def tls_context(ca_cert: Optional[str] = None, client_cert: Optional[str] = None,
+                client_key: Optional[str] = None) -> ssl.SSLContext:
+    """The SSL context of https:// servers: TLS 1.2+, the server verified against ``ca_cert`` (default
+    ``ALLOT_CA_CERT``, else the system's CAs) and its name, and a client certificate when one is given
+    (``client_cert``/``client_key``, default ``ALLOT_CLIENT_CERT``/``ALLOT_CLIENT_KEY``)."""
+    ctx = ssl.create_default_context(cafile=ca_cert or os.environ.get("ALLOT_CA_CERT") or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    cert = client_cert or os.environ.get("ALLOT_CLIENT_CERT") or None
+    key = client_key or os.environ.get("ALLOT_CLIENT_KEY") or None
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    elif key:
+        raise ValueError("client_key: no client_cert is given")
+    return ctx
 
 
 def _decode(status: int, raw: bytes) -> Any:
@@ -139,7 +156,8 @@ class SyncTransport:
     """One keep-alive connection, reopened when the server closed it."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float, ca_cert: Optional[str] = None,
-                 failover_timeout: float = 30.0) -> None:
+                 failover_timeout: float = 30.0, client_cert: Optional[str] = None,
+                 client_key: Optional[str] = None) -> None:
         self._servers = split_urls(url)
         self._cur = 0
         self.scheme, self.host, self.port, self.base = self._servers[0]
@@ -149,7 +167,8 @@ class SyncTransport:
         self.answered_by: Optional[str] = None
         self.revision: Optional[int] = None
         self.trail: List[str] = []
-        self._ctx = ssl.create_default_context(cafile=ca_cert) if any(s[0] == "https" for s in self._servers) else None
+        https = any(s[0] == "https" for s in self._servers)
+        self._ctx = tls_context(ca_cert, client_cert, client_key) if https else None
         self._conn: Optional[http.client.HTTPConnection] = None
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
@@ -322,7 +341,8 @@ class AsyncTransport:
     """HTTP/1.1 over asyncio streams with a pool of at most `max_connections` keep-alive connections."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float, max_connections: int = 64,
-                 ca_cert: Optional[str] = None, failover_timeout: float = 30.0) -> None:
+                 ca_cert: Optional[str] = None, failover_timeout: float = 30.0,
+                 client_cert: Optional[str] = None, client_key: Optional[str] = None) -> None:
         self._servers = split_urls(url)
         self._cur = 0
         self.url = url
@@ -331,7 +351,8 @@ class AsyncTransport:
         self.answered_by: Optional[str] = None
         self.revision: Optional[int] = None
         self.trail: List[str] = []
-        self._ssl = ssl.create_default_context(cafile=ca_cert) if any(s[0] == "https" for s in self._servers) else None
+        https = any(s[0] == "https" for s in self._servers)
+        self._ssl = tls_context(ca_cert, client_cert, client_key) if https else None
         self._idle: List[_Conn] = []
         self._max = max_connections
         self._sem: Optional[asyncio.Semaphore] = None

@@ -557,10 +557,11 @@ class Client:
     def __init__(self, server: Optional[str] = None, token: Optional[str] = None, *, tenant_root: Optional[str] = None,
                  api_quota_pool: Optional[str] = None, api_quota_capacity: Optional[int] = None,
                  timeout: Optional[float] = None, config_path: Optional[str] = None, ca_cert: Optional[str] = None,
-                 failover_timeout: float = 30.0) -> None:
+                 failover_timeout: float = 30.0, client_cert: Optional[str] = None,
+                 client_key: Optional[str] = None) -> None:
         self._core = _Core(server, token, tenant_root, api_quota_pool, api_quota_capacity, timeout, config_path)
         self._t = SyncTransport(self._core.server, self._core.token, self._core.timeout, ca_cert,
-                                _failover_timeout(failover_timeout))
+                                _failover_timeout(failover_timeout), client_cert, client_key)
         self._lock = threading.Lock()
         self._tracker: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -722,12 +723,13 @@ class ResourceManager:
     def __init__(self, server: Optional[str] = None, token: Optional[str] = None, *, tenant_root: Optional[str] = None,
                  api_quota_pool: Optional[str] = None, api_quota_capacity: Optional[int] = None,
                  timeout: Optional[float] = None, config_path: Optional[str] = None, max_connections: int = 64,
-                 ca_cert: Optional[str] = None, failover_timeout: float = 30.0) -> None:
+                 ca_cert: Optional[str] = None, failover_timeout: float = 30.0,
+                 client_cert: Optional[str] = None, client_key: Optional[str] = None) -> None:
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections: expected an integer >= 1, got {max_connections!r}")
         self._core = _Core(server, token, tenant_root, api_quota_pool, api_quota_capacity, timeout, config_path)
         self._t = AsyncTransport(self._core.server, self._core.token, self._core.timeout, max_connections, ca_cert,
-                                 _failover_timeout(failover_timeout))
+                                 _failover_timeout(failover_timeout), client_cert, client_key)
         self._tracker: Optional["asyncio.Task[None]"] = None
         self.metrics: Optional[UtilizationMetrics] = None
 

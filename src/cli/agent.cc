@@ -22,7 +22,9 @@ int RunAgentCommand(const Argv& argv) {
       "agent", "--server URL [--name N] [--label k=v]... [--interval D] [--once]",
       "Discovers this node (cores, memory, disks, GPUs, labels), registers it with POST /v1/nodes and\n"
       "reports observed usage with POST /v1/nodes/{name}/heartbeat every --interval.");
-  p.Option("server", "URL", "allot server (default $ALLOT_SERVER), http://HOST:PORT")
+  p.Option("server", "URL",
+           "allot server (default $ALLOT_SERVER), http://HOST:PORT or https://HOST:PORT, or several\n"
+           "replicas' URLs comma-separated")
       .Option("token", "T", "bearer token (default $ALLOT_TOKEN)")
       .Option("name", "N", "node name (default: the host name)")
       .Option("label", "K=V", "node label (repeatable)")
@@ -33,6 +35,7 @@ int RunAgentCommand(const Argv& argv) {
       .Option("gpus", "FILE", "read GPUs from a recorded JSON list instead of NVML")
       .Flag("once", "register, send one heartbeat and exit (0 when both succeeded)")
       .Flag("quiet", "print only errors");
+  AddTlsClientOptions(p);
   int code = 0;
   auto a = p.Parse(argv, &code);
   if (!a) return code;
@@ -43,6 +46,7 @@ int RunAgentCommand(const Argv& argv) {
   if (o.server.empty()) return Fail("agent", "no server: give --server URL or set ALLOT_SERVER");
   const char* env_token = std::getenv("ALLOT_TOKEN");
   o.token = a->Get("token", env_token != nullptr ? env_token : "");
+  o.tls = TlsClientFromArgs(*a);
   o.name = a->Get("name");
   for (const auto& l : a->GetAll("label")) {
     if (auto st = host::AddLabel(l, &o.labels); !st.ok()) return Fail("agent", st.error());

@@ -82,6 +82,7 @@ int RunAlloc(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "tenant (default: the token's subtree, or \"default\")");
   p.Option("workflow", "NAME", "workflow label");
@@ -149,7 +150,8 @@ int RunAlloc(const Argv& argv) {
       args->Has("idempotency-key") ? args->Get("idempotency-key") : server::NewIdempotencyKey();
   if (args->Has("verbose"))
     std::cerr << "allot: alloc: idempotency key " << body["idempotency_key"].get<std::string>() << "\n";
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("alloc", client.error());
   auto r = client->Call("POST", "/v1/allocations", body);
   if (!r.ok()) return Fail("alloc", r.error());

@@ -107,6 +107,26 @@ ArgParser& ArgParser::Option(const std::string& name, const std::string& value_n
 
 std::string ArgParser::Help() const { return HelpText(spec_); }
 
+ArgParser& AddTlsClientOptions(ArgParser& p) {
+  return p
+      .Option("ca-cert", "FILE",
+              "CA certificate(s) an https:// server's certificate must chain to (default $ALLOT_CA_CERT, "
+              "else the system's CAs)")
+      .Option("client-cert", "FILE",
+              "TLS client certificate, for servers that map them to roles (default $ALLOT_CLIENT_CERT)")
+      .Option("client-key", "FILE", "the private key of --client-cert (default $ALLOT_CLIENT_KEY)");
+}
+
+net::TlsClientOptions TlsClientFromArgs(const ParsedArgs& args) {
+  auto value = [&](const char* flag, const char* env) {
+    if (args.Has(flag)) return args.Get(flag);
+    const char* e = std::getenv(env);
+    return std::string(e != nullptr ? e : "");
+  };
+  return {value("ca-cert", "ALLOT_CA_CERT"), value("client-cert", "ALLOT_CLIENT_CERT"),
+          value("client-key", "ALLOT_CLIENT_KEY")};
+}
+
 std::string HelpText(const ParserSpec& spec) {
   std::ostringstream o;
   o << "usage: allot " << spec.command << " " << spec.usage << "\n";

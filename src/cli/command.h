@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "allot/http.h"
 #include "allot/result.h"
 
 namespace allot::cli {
@@ -99,6 +100,11 @@ class ArgParser {
   ParserSpec spec_;
   bool stop_at_positional_ = false;
 };
+
+// Declares --ca-cert, --client-cert and --client-key: how a client command talks to an https:// server.
+ArgParser& AddTlsClientOptions(ArgParser& p);
+// Their values; an unset one comes from ALLOT_CA_CERT, ALLOT_CLIENT_CERT or ALLOT_CLIENT_KEY.
+net::TlsClientOptions TlsClientFromArgs(const ParsedArgs& args);
 
 // A registered command as its documentation sees it.
 struct CommandDoc {

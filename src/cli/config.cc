@@ -56,6 +56,15 @@ nlohmann::ordered_json Effective(const ServerConfig& c) {
   j["history"] = {
       {"interval_s", c.history.interval_s}, {"tiers", tiers}, {"node_resources", c.history.node_resources}};
   j["analytics"] = {{"prices", c.prices}, {"currency", c.currency}};
+  if (!c.client_certs.empty()) j["auth_client_certs"] = c.client_certs.size();
+  if (c.rate_limit.count > 0) {
+    j["auth_rate_limit"] = {{"per_second", static_cast<double>(c.rate_limit.count) * 1e9 /
+                                               static_cast<double>(c.rate_limit.period_ns)},
+                            {"burst", c.rate_limit.burst}};
+  }
+  if (!c.tls.cert_file.empty()) {
+    j["tls"] = {{"cert", c.tls.cert_file}, {"key", c.tls.key_file}, {"client_ca", c.tls.client_ca_file}};
+  }
   j["throttling"] = c.throttling_yaml;  // as the throttling module receives it (seeded sections included)
   return j;
 }

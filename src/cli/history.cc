@@ -15,6 +15,7 @@ int RunHistory(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "only events of this tenant subtree");
   p.Option("since", "WHEN", "a duration back from now (24h), an RFC 3339 time, or a sequence number");
@@ -28,7 +29,8 @@ int RunHistory(const Argv& argv) {
   for (const char* k : {"tenant", "since", "id"}) {
     if (args->Has(k)) q += std::string("&") + k + "=" + server::PathEscape(args->Get(k));
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("history", client.error());
   auto r = client->Call("GET", q);
   if (!r.ok()) return Fail("history", r.error());

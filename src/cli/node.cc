@@ -17,6 +17,7 @@ int RunNode(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("cpu", "Q", "add: cpu capacity (cores, e.g. 8 or 7500m)");
   p.Option("memory", "Q", "add: memory capacity (e.g. 32Gi)");
@@ -30,7 +31,8 @@ int RunNode(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("node", "missing subcommand (add, list, drain, remove)");
   const std::string sub = args->positionals[0];
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("node", client.error());
   bool as_json = args->Has("json");
   Result<server::ApiResult> r = Error{};

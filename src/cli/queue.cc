@@ -38,6 +38,7 @@ int RunQueue(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("tenant", "PATH", "only requests of this tenant subtree");
   p.Option("limit", "N", "at most N requests (default 100)");
@@ -50,7 +51,8 @@ int RunQueue(const Argv& argv) {
   for (const char* k : {"tenant", "offset"}) {
     if (args->Has(k)) q += std::string("&") + k + "=" + server::PathEscape(args->Get(k));
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("queue", client.error());
   auto r = client->Call("GET", q);
   if (!r.ok()) return Fail("queue", r.error());

@@ -17,6 +17,7 @@ int RunQuota(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("guaranteed", "k=v,...", "set: guaranteed resources");
   p.Option("max", "k=v,...", "set: maximum resources");
@@ -29,7 +30,8 @@ int RunQuota(const Argv& argv) {
   if (!args) return code;
   if (args->positionals.empty()) return Fail("quota", "missing subcommand (set, get, list)");
   const std::string sub = args->positionals[0];
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("quota", client.error());
   Result<server::ApiResult> r = Error{};
   if (sub == "list") {

@@ -29,6 +29,7 @@ int RunRateLimit(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("rate", "R", "define: units per period: 5/s, 100/m, 1000/h, 20/d, 100/10s");
   p.Option("burst", "B", "define: units available at once (default: the rate's count)");
@@ -105,7 +106,8 @@ int RunRateLimit(const Argv& argv) {
   } else if (sub != "list") {
     return Fail("ratelimit", "unknown subcommand \"" + sub + "\" (define, acquire, get, delete, list)");
   }
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("ratelimit", client.error());
   auto r = client->Call(method, target, body);
   if (!r.ok()) return Fail("ratelimit " + sub, r.error());

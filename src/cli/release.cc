@@ -14,12 +14,14 @@ int RunRelease(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON (an array of them for several IDs)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (args->positionals.empty()) return Fail("release", "give the allocation ID");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("release", client.error());
   int rc = 0;
   // --json: the released allocation; with several IDs, an array of those released (errors on stderr).

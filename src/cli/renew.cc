@@ -14,13 +14,15 @@ int RunRenew(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("duration", "D", "new TTL from now (90s, 10m, 1h)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (args->positionals.size() != 1) return Fail("renew", "give one allocation ID");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("renew", client.error());
   nlohmann::json body = nlohmann::json::object();
   if (args->Has("duration")) body["duration"] = args->Get("duration");

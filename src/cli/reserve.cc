@@ -17,6 +17,7 @@ int RunReserve(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   p.Option("id", "ID", "reservation id (default: assigned)");
   p.Option("tenant", "PATH", "tenant");
@@ -31,7 +32,8 @@ int RunReserve(const Argv& argv) {
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("reserve", client.error());
   bool as_json = args->Has("json");
   const std::string sub = args->positionals.empty() ? "" : args->positionals[0];

@@ -4,7 +4,9 @@
 #include <signal.h>
 
 #include <atomic>
+#include <ctime>
 #include <iostream>
+#include <thread>
 
 #include "allot/server.h"
 #include "allot/store.h"
@@ -18,11 +20,37 @@ void OnSignal(int) {
   if (ServeLoop* l = g_loop.load(); l != nullptr) l->RequestStop();
 }
 
+// SIGHUP reloads (certificates, tokens): a thread waits for it, so the reload runs as ordinary code.
+// REQUIRES: SIGHUP blocked in every thread (the caller blocks it before any thread starts).
+class HangupReloader {
+ public:
+  explicit HangupReloader(ServeLoop* loop)
+      : thread_([this, loop] {
+          sigset_t hup;
+          sigemptyset(&hup);
+          sigaddset(&hup, SIGHUP);
+          timespec tick{0, 200'000'000};
+          while (!done_.load()) {
+            if (sigtimedwait(&hup, nullptr, &tick) == SIGHUP) (void)loop->Reload();
+          }
+        }) {}
+  ~HangupReloader() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 int RunServe(const Argv& argv) {
-  ArgParser p("serve", "[--config FILE] [--listen HOST:PORT] [--data DIR] [--dev]",
-              "Runs the allocation server: the HTTP/JSON API under /v1, durable state in DIR (SQLite, WAL),\n"
-              "leases, audit log, bearer-token auth and Prometheus metrics at /metrics. SIGTERM stops it\n"
-              "gracefully: no new connections, in-flight requests finish, the store is flushed.");
+  ArgParser p(
+      "serve", "[--config FILE] [--listen HOST:PORT] [--data DIR] [--dev]",
+      "Runs the allocation server: the HTTP/JSON API under /v1, durable state in DIR (SQLite, WAL),\n"
+      "leases, audit log, bearer-token auth and Prometheus metrics at /metrics. SIGTERM stops it\n"
+      "gracefully: no new connections, in-flight requests finish, the store is flushed. SIGHUP re-reads\n"
+      "the TLS files and the auth section of the config files (tokens, client certificates).");
   p.Option("config", "FILE", "YAML config (listen, data, auth, policy, limits, tenants, nodes, ...); repeatable: merged in order");
   p.Option("listen", "HOST:PORT", "address to listen on (default 127.0.0.1:7070, or the config's)");
   p.Option("advertise", "URL",
@@ -44,6 +72,12 @@ int RunServe(const Argv& argv) {
            "this long");
   p.Option("etcd-max-txn-ops", "N", "keys per etcd transaction; match etcd's --max-txn-ops (default 128)");
   p.Option("hash-token", "SECRET", "print the sha256 of SECRET for the config's auth.tokens and exit");
+  p.Option("tls-cert", "FILE",
+           "serve HTTPS (TLS 1.2+) with this PEM certificate (chain); with --tls-key (config tls.cert)");
+  p.Option("tls-key", "FILE", "the PEM private key of --tls-cert (config tls.key)");
+  p.Option("tls-client-ca", "FILE",
+           "verify client certificates signed by these CAs; auth.client_certs maps them to roles (config "
+           "tls.client_ca)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
@@ -77,8 +111,23 @@ int RunServe(const Argv& argv) {
     if (auto st = SetStoreFlag(flag, args->Get(flag), &cfg.store); !st.ok()) return Fail("serve", st.error());
   }
   if (auto st = ValidateStoreConfig(cfg.store); !st.ok()) return Fail("serve", st.error());
+  if (args->Has("tls-cert")) cfg.tls.cert_file = args->Get("tls-cert");
+  if (args->Has("tls-key")) cfg.tls.key_file = args->Get("tls-key");
+  if (args->Has("tls-client-ca")) cfg.tls.client_ca_file = args->Get("tls-client-ca");
+  if (cfg.tls.cert_file.empty() != cfg.tls.key_file.empty()) {
+    return Fail("serve", "--tls-cert and --tls-key go together (or tls.cert and tls.key in the config)");
+  }
+  if (!cfg.tls.client_ca_file.empty() && cfg.tls.cert_file.empty()) {
+    return Fail("serve", "--tls-client-ca needs TLS: give --tls-cert and --tls-key too");
+  }
+  if (args->Has("config")) cfg.config_files = args->GetAll("config");
   ServeLoop loop(std::move(cfg));
   g_loop = &loop;
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);  // before any thread starts, so only the reloader takes it
+  HangupReloader reloader(&loop);
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);

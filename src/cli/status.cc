@@ -18,13 +18,15 @@ int RunStatus(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print the server's JSON");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   if (!args->positionals.empty())
     return Fail("status", "unexpected argument \"" + args->positionals[0] + "\"");
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("status", client.error());
   auto r = client->Call("GET", "/v1/utilization");
   if (!r.ok()) return Fail("status", r.error());

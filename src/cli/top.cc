@@ -89,6 +89,7 @@ int RunTop(const Argv& argv) {
            "server, or replicas comma-separated (default $ALLOT_SERVER or http://127.0.0.1:7070)");
   p.Option("token", "TOKEN", "bearer token (default $ALLOT_TOKEN)");
   p.Flag("verbose", "say on stderr which server answered, and each redirect and retry");
+  AddTlsClientOptions(p);
   p.Flag("json", "print one frame as JSON ({utilization, nodes, allocations}) and exit");
   p.Flag("once", "print one frame and exit");
   p.Option("interval", "D", "refresh interval: 2s (default), 500ms, 1m; a plain number is seconds");
@@ -99,7 +100,8 @@ int RunTop(const Argv& argv) {
   if (!args->positionals.empty()) return Fail("top", "unexpected argument \"" + args->positionals[0] + "\"");
   auto interval = ParseDurationFlag("interval", args->Get("interval", "2s"), 1000, 100);
   if (!interval.ok()) return Fail("top", interval.error());
-  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"));
+  auto client = server::ApiClient::Create(args->Get("server"), args->Get("token"), args->Has("verbose"),
+                                          TlsClientFromArgs(*args));
   if (!client.ok()) return Fail("top", client.error());
   bool once = args->Has("once") || args->Has("json");
   bool tty = isatty(1) != 0;

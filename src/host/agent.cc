@@ -51,21 +51,24 @@ class Agent {
   }
 
   int Run() {
-    // --server is http://HOST:PORT with an optional path prefix, or several replicas' URLs comma-separated:
-    // one keep-alive connection per replica; every call is safe to repeat (a registration replaces the
-    // node's spec, a heartbeat its usage), so each fails over to the next replica and follows redirects.
+    // --server is http(s)://HOST:PORT with an optional path prefix, or several replicas' URLs
+    // comma-separated: one keep-alive connection per replica; every call is safe to repeat (a registration
+    // replaces the node's spec, a heartbeat its usage), so each fails over to the next replica and follows
+    // redirects.
     for (size_t pos = 0; pos != std::string::npos;) {
       size_t comma = o_.server.find(',', pos);
       std::string url = o_.server.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       pos = comma == std::string::npos ? comma : comma + 1;
       url.erase(0, url.find_first_not_of(' '));
-      if (url.find("://") != std::string::npos && url.rfind("http://", 0) != 0) {
-        return Say("server " + url + ": only http:// is supported", 2);
+      if (url.find("://") != std::string::npos && url.rfind("http://", 0) != 0 &&
+          url.rfind("https://", 0) != 0) {
+        return Say("server " + url + ": expected an http:// or https:// URL", 2);
       }
     }
     net::FailoverOptions fo;
     fo.timeout_ms = 5000;
     fo.retry_for_ms = 10'000;
+    fo.tls = o_.tls;
     auto client = net::FailoverClient::Create(o_.server, fo);
     if (!client.ok()) return Say(client.error().message, 2);
     client_ = std::make_unique<net::FailoverClient>(std::move(*client));

@@ -52,9 +52,9 @@ Result<FailoverClient> FailoverClient::Create(const std::string& servers, const 
     if (url.find("://") == std::string::npos) url = "http://" + url;
     std::string base, prefix;
     if (!SplitUrl(url, &base, &prefix))
-      return InvalidArgument("server \"" + url + "\": expected http://HOST:PORT");
+      return InvalidArgument("server \"" + url + "\": expected http://HOST:PORT or https://HOST:PORT");
     // The same checks HttpClient makes, at once, so that a bad entry is named before anything is sent.
-    if (auto h = HttpClient::Create(base); !h.ok()) return h.error();
+    if (auto h = HttpClient::Create(base, c.opt_.timeout_ms, c.opt_.tls); !h.ok()) return h.error();
     c.urls_.push_back(url);
     c.bases_.push_back(base);
     c.prefixes_.push_back(prefix);
@@ -68,7 +68,7 @@ Result<HttpClient*> FailoverClient::ClientOf(const std::string& base) {
   for (auto& [b, client] : clients_) {
     if (b == base) return client.get();
   }
-  auto h = HttpClient::Create(base, opt_.timeout_ms);
+  auto h = HttpClient::Create(base, opt_.timeout_ms, opt_.tls);
   if (!h.ok()) return h.error();
   clients_.emplace_back(base, std::make_unique<HttpClient>(std::move(h.value())));
   return clients_.back().second.get();

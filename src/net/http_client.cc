@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "allot/http.h"
+#include "net/tls.h"
 
 namespace allot::net {
 
@@ -50,25 +51,40 @@ Status SplitHostPort(const std::string& s, std::string* host, int* port) {
   return Status::Ok();
 }
 
-Result<HttpClient> HttpClient::Create(const std::string& base, int64_t timeout_ms) {
+Result<HttpClient> HttpClient::Create(const std::string& base, int64_t timeout_ms,
+                                      const TlsClientOptions& tls) {
   std::string rest = base;
-  if (rest.rfind("https://", 0) == 0) return InvalidArgument("server " + base + ": https is not supported");
+  bool https = rest.rfind("https://", 0) == 0;
+  if (https) rest = rest.substr(8);
   if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.find('/') != std::string::npos) return InvalidArgument("server " + base + ": expected http://HOST:PORT");
+  if (rest.find('/') != std::string::npos) {
+    return InvalidArgument("server " + base + ": expected http://HOST:PORT or https://HOST:PORT");
+  }
   HttpClient c;
   if (auto s = SplitHostPort(rest, &c.host_, &c.port_); !s.ok()) return s.error();
   c.timeout_ms_ = timeout_ms;
+  if (https) {
+    auto ctx = MakeClientContext(tls);
+    if (!ctx.ok()) return ctx.error();
+    c.tls_ = std::make_unique<ClientTls>(std::move(*ctx));
+  }
   return c;
 }
 
 HttpClient::HttpClient(HttpClient&& o) noexcept
-    : host_(std::move(o.host_)), port_(o.port_), timeout_ms_(o.timeout_ms_), fd_(o.fd_), buf_(std::move(o.buf_)) {
+    : tls_(std::move(o.tls_)),
+      host_(std::move(o.host_)),
+      port_(o.port_),
+      timeout_ms_(o.timeout_ms_),
+      fd_(o.fd_),
+      buf_(std::move(o.buf_)) {
   o.fd_ = -1;
 }
 HttpClient& HttpClient::operator=(HttpClient&& o) noexcept {
   if (this != &o) {
     Close();
+    tls_ = std::move(o.tls_);
     host_ = std::move(o.host_);
     port_ = o.port_;
     timeout_ms_ = o.timeout_ms_;
@@ -81,6 +97,7 @@ HttpClient& HttpClient::operator=(HttpClient&& o) noexcept {
 HttpClient::~HttpClient() { Close(); }
 
 void HttpClient::Close() {
+  if (tls_ && fd_ >= 0) tls_->Close();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   buf_.clear();
@@ -112,13 +129,22 @@ Status HttpClient::Connect() {
   if (fd_ < 0) {
     return Error{ErrorCode::kUnavailable, "cannot connect to " + host_ + ":" + port + ": " + why};
   }
+  if (tls_) {
+    if (auto s = tls_->Handshake(fd_, host_, NowMs() + timeout_ms_); !s.ok()) {
+      close(fd_);
+      fd_ = -1;
+      return Error{s.code(), host_ + ":" + port + ": " + s.message()};
+    }
+  }
   return Status::Ok();
 }
 
 namespace {
 
-// Reads what the socket has into *buf, waiting until `deadline` (steady ms) at most.
-Status Fill(int fd, std::string* buf, int64_t deadline) {
+// Reads what the socket (or, with `tls`, the session) has into *buf, waiting until `deadline` (steady ms)
+// at most.
+Status Fill(int fd, ClientTls* tls, std::string* buf, int64_t deadline) {
+  if (tls != nullptr) return tls->Read(buf, deadline);
   char tmp[65536];
   for (;;) {
     int64_t left = deadline - NowMs();
@@ -138,10 +164,10 @@ Status Fill(int fd, std::string* buf, int64_t deadline) {
 }
 
 // Fills until *buf holds "\r\n" at or after `from`; returns its offset.
-Result<size_t> FillToLineEnd(int fd, std::string* buf, size_t from, int64_t deadline) {
+Result<size_t> FillToLineEnd(int fd, ClientTls* tls, std::string* buf, size_t from, int64_t deadline) {
   size_t eol;
   while ((eol = buf->find("\r\n", from)) == std::string::npos) {
-    if (auto st = Fill(fd, buf, deadline); !st.ok()) return st.error();
+    if (auto st = Fill(fd, tls, buf, deadline); !st.ok()) return st.error();
   }
   return eol;
 }
@@ -178,9 +204,9 @@ bool ParseHead(std::string_view head, ClientResponse* r, std::optional<size_t>* 
 
 // A chunked body starting at buf[p]: size line in hex, data, CRLF; a zero-size chunk and optional
 // trailers end it. Appends the data to *body and erases the response from *buf.
-Status ReadChunked(int fd, std::string* buf, size_t p, int64_t deadline, std::string* body) {
+Status ReadChunked(int fd, ClientTls* tls, std::string* buf, size_t p, int64_t deadline, std::string* body) {
   for (;;) {
-    auto eol = FillToLineEnd(fd, buf, p, deadline);
+    auto eol = FillToLineEnd(fd, tls, buf, p, deadline);
     if (!eol.ok()) return eol.error();
     size_t size = 0;
     auto [ptr, ec] = std::from_chars(buf->data() + p, buf->data() + *eol, size, 16);
@@ -191,7 +217,7 @@ Status ReadChunked(int fd, std::string* buf, size_t p, int64_t deadline, std::st
     if (size == 0) {
       // Trailer lines up to the empty one.
       for (;;) {
-        auto trailer_end = FillToLineEnd(fd, buf, p, deadline);
+        auto trailer_end = FillToLineEnd(fd, tls, buf, p, deadline);
         if (!trailer_end.ok()) return trailer_end.error();
         if (*trailer_end == p) break;
         p = *trailer_end + 2;
@@ -200,11 +226,24 @@ Status ReadChunked(int fd, std::string* buf, size_t p, int64_t deadline, std::st
       return Status::Ok();
     }
     while (buf->size() < p + size + 2) {
-      if (auto st = Fill(fd, buf, deadline); !st.ok()) return st;
+      if (auto st = Fill(fd, tls, buf, deadline); !st.ok()) return st;
     }
     body->append(*buf, p, size);
     p += size + 2;
   }
+}
+
+// Writes all of `wire` to the socket (or, with `tls`, the session).
+Status SendAll(int fd, ClientTls* tls, const std::string& wire, int64_t deadline) {
+  if (tls != nullptr) return tls->Write(wire, deadline);
+  size_t off = 0;
+  while (off < wire.size()) {
+    ssize_t n = send(fd, wire.data() + off, wire.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error{ErrorCode::kUnavailable, std::string("send: ") + std::strerror(errno)};
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -215,17 +254,10 @@ Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retrya
   if (fresh) {
     if (auto s = Connect(); !s.ok()) return s.error();
   }
-  size_t off = 0;
-  while (off < wire.size()) {
-    ssize_t n = send(fd_, wire.data() + off, wire.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string why = std::strerror(errno);
-      Close();
-      *retryable = !fresh;
-      return Error{ErrorCode::kUnavailable, "send: " + why};
-    }
-    off += static_cast<size_t>(n);
+  if (auto s = SendAll(fd_, tls_.get(), wire, NowMs() + timeout_ms_); !s.ok()) {
+    Close();
+    *retryable = !fresh;
+    return s.error();
   }
   int64_t deadline = NowMs() + timeout_ms_;
   auto fail = [&](Error e) -> Result<ClientResponse> {
@@ -235,7 +267,7 @@ Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retrya
   for (;;) {
     size_t end = buf_.find("\r\n\r\n");
     while (end == std::string::npos) {
-      if (auto s = Fill(fd_, &buf_, deadline); !s.ok()) {
+      if (auto s = Fill(fd_, tls_.get(), &buf_, deadline); !s.ok()) {
         *retryable = !fresh && buf_.empty();
         return fail(s.error());
       }
@@ -254,21 +286,22 @@ Result<ClientResponse> HttpClient::TryOnce(const std::string& wire, bool* retrya
     std::string te = r.headers["transfer-encoding"];
     for (char& c : te) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (te.find("chunked") != std::string::npos) {
-      if (auto st = ReadChunked(fd_, &buf_, end + 4, deadline, &r.body); !st.ok()) return fail(st.error());
+      if (auto st = ReadChunked(fd_, tls_.get(), &buf_, end + 4, deadline, &r.body); !st.ok())
+        return fail(st.error());
       if (close_after) Close();
       return r;
     }
     if (!length) {
       // Read to EOF.
       buf_.erase(0, end + 4);
-      while (Fill(fd_, &buf_, deadline).ok()) {
+      while (Fill(fd_, tls_.get(), &buf_, deadline).ok()) {
       }
       r.body = std::move(buf_);
       Close();
       return r;
     }
     while (buf_.size() < end + 4 + *length) {
-      if (auto s = Fill(fd_, &buf_, deadline); !s.ok()) return fail(s.error());
+      if (auto s = Fill(fd_, tls_.get(), &buf_, deadline); !s.ok()) return fail(s.error());
     }
     r.body = buf_.substr(end + 4, *length);
     buf_.erase(0, end + 4 + *length);

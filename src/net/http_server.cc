@@ -2,6 +2,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -21,6 +23,8 @@
 #include <utility>
 
 #include "allot/http.h"
+#include "net/http_parse.h"
+#include "net/tls.h"
 
 namespace allot::net {
 
@@ -36,51 +40,6 @@ constexpr uint64_t kListenId = 1;
 constexpr uint64_t kCompletionId = 2;
 constexpr uint64_t kShutdownId = 3;
 constexpr uint64_t kFirstConnId = 16;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-// RFC 9110 tchar: what a header name may be made of.
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0) continue;
-    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) return false;
-  }
-  return true;
-}
-
-// A header value without control characters (HTAB aside); bytes >= 0x80 are left to the application.
-bool IsFieldValue(std::string_view s) {
-  for (unsigned char c : s) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
-}
-
-// Headers a request may carry once: a second one is ambiguous (which credential, which host, how to read
-// the body), so it is refused rather than one of them silently winning. Content-Length is checked apart
-// (a repeat of the same value is allowed).
-const char* SingletonHeader(std::string_view lower_name) {
-  static constexpr std::pair<std::string_view, const char*> kSingletons[] = {
-      {"authorization", "Authorization"}, {"proxy-authorization", "Proxy-Authorization"},
-      {"host", "Host"},                   {"content-type", "Content-Type"},
-      {"expect", "Expect"},               {"transfer-encoding", "Transfer-Encoding"},
-  };
-  for (const auto& [name, display] : kSingletons) {
-    if (name == lower_name) return display;
-  }
-  return nullptr;
-}
 
 std::string ErrorJson(std::string_view code, std::string_view message) {
   std::string out = R"({"error":{"code":")";
@@ -114,79 +73,6 @@ std::string Serialize(const HttpResponse& r, bool close) {
 }
 
 }  // namespace
-
-std::string HttpRequest::Header(const std::string& name) const {
-  auto it = headers.find(name);
-  return it == headers.end() ? std::string() : it->second;
-}
-
-std::string HttpRequest::Query(const std::string& name, const std::string& fallback) const {
-  auto it = query.find(name);
-  return it == query.end() ? fallback : it->second;
-}
-
-const char* HttpReason(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-  }
-}
-
-bool PercentDecode(std::string_view s, std::string* out, bool plus_is_space) {
-  out->clear();
-  out->reserve(s.size());
-  for (size_t i = 0; i < s.size(); i++) {
-    char c = s[i];
-    if (c == '%') {
-      if (i + 2 >= s.size()) return false;
-      int v = 0;
-      auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-      if (ec != std::errc() || p != s.data() + i + 3) return false;
-      out->push_back(static_cast<char>(v));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out->push_back(' ');
-    } else {
-      out->push_back(c);
-    }
-  }
-  return true;
-}
-
-std::string PercentEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 // What Responders share with the server; outlives the server if a Responder does.
 struct Shared {
@@ -299,6 +185,11 @@ struct HttpServer::Impl {
     size_t in_need = 0;         // bytes the request being read needs in `in` (0: just the read-ahead)
     uint32_t events = 0;
     std::string remote;
+    SslPtr ssl;                   // TLS: the session (null for plain HTTP)
+    bool handshaking = false;     // TLS: the handshake is not done yet
+    bool tls_checked = false;     // TLS: the first byte was looked at (a plain-HTTP request is answered 400)
+    bool tls_want_write = false;  // TLS: the handshake or a read waits until the socket takes output
+    std::string peer_subject, peer_cn;  // TLS: the verified client certificate, once the handshake is done
   };
   std::unordered_map<uint64_t, Conn> conns;
   uint64_t next_id = kFirstConnId;
@@ -311,6 +202,12 @@ struct HttpServer::Impl {
   // Input read ahead of the parser: enough for the largest header block plus its terminator, so a block
   // that is too large is always seen whole enough to be refused (431).
   size_t read_ahead = 0;
+  ParseLimits limits;
+  // TLS: the context new connections get (ReloadTls swaps it; sessions keep the one they began with).
+  bool tls = false;
+  std::mutex tls_mu;
+  SslCtxPtr tls_ctx;
+  std::atomic<uint64_t> tls_failures{0};
   std::atomic<size_t> open_conns{0};
   std::atomic<uint64_t> refused_max{0}, refused_address{0}, closed_write_timeout{0};
 
@@ -362,7 +259,10 @@ struct HttpServer::Impl {
   // nothing is pending, no request is with a worker and the read-ahead has room; the half-close until seen.
   void Arm(uint64_t id, Conn& c) {
     uint32_t ev = c.peer_closed ? 0u : static_cast<uint32_t>(EPOLLRDHUP);
-    if (c.lingering) {
+    if (c.tls_want_write) ev |= EPOLLOUT;
+    if (c.handshaking) {
+      if (!c.tls_want_write) ev |= EPOLLIN;
+    } else if (c.lingering) {
       ev |= EPOLLIN;
     } else if (c.out_off < c.out.size()) {
       ev |= EPOLLOUT;
@@ -440,6 +340,10 @@ struct HttpServer::Impl {
       c.last_us = NowMicros();
       c.remote = host;
       c.refused = refuse;
+      if (tls && !StartTls(c)) {
+        CloseConn(id);
+        continue;
+      }
       epoll_event e{};
       e.events = EPOLLIN | EPOLLRDHUP;
       e.data.u64 = id;
@@ -461,17 +365,123 @@ struct HttpServer::Impl {
     }
   }
 
+  // A TLS session for a new connection, from the current context; false when none could be made.
+  bool StartTls(Conn& c) {
+    SslCtxPtr ctx;
+    {
+      std::lock_guard<std::mutex> l(tls_mu);
+      ctx = tls_ctx;
+    }
+    c.ssl.reset(SSL_new(ctx.get()));
+    if (!c.ssl || SSL_set_fd(c.ssl.get(), c.fd) != 1) return false;
+    SSL_set_accept_state(c.ssl.get());
+    c.handshaking = true;
+    return true;
+  }
+
+  // Takes the next step of a TLS handshake on an event with `events`; false if the connection was closed
+  // (or handed to a lingering close). Once done, answers queued meanwhile (a refused connection's 503)
+  // are written.
+  bool Handshake(uint64_t id, Conn& c, uint32_t events) {
+    if (!c.tls_checked) {
+      // A TLS record starts with 0x16 (a handshake); a letter is a plain-HTTP request line, which gets a
+      // plain answer saying so rather than a TLS alert the client cannot read.
+      char first = 0;
+      ssize_t n = recv(c.fd, &first, 1, MSG_PEEK);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        CloseConn(id);
+        return false;
+      }
+      if (n < 0) return true;
+      c.tls_checked = true;
+      if (std::isalpha(static_cast<unsigned char>(first)) != 0) {
+        tls_failures.fetch_add(1, std::memory_order_relaxed);
+        c.ssl.reset();
+        c.handshaking = false;
+        Reject(id, c, 400, "this port speaks HTTPS (TLS): use an https:// URL");
+        return false;
+      }
+    }
+    ERR_clear_error();
+    int r = SSL_do_handshake(c.ssl.get());
+    if (r == 1) {
+      c.handshaking = false;
+      c.tls_want_write = false;
+      PeerIdentity(c.ssl.get(), &c.peer_subject, &c.peer_cn);
+      return Flush(id, c);
+    }
+    int err = SSL_get_error(c.ssl.get(), r);
+    // A client that closed its side cannot finish a handshake (it has to send its Finished).
+    bool hung_up = (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if ((err == SSL_ERROR_WANT_READ && !hung_up) || err == SSL_ERROR_WANT_WRITE) {
+      c.tls_want_write = err == SSL_ERROR_WANT_WRITE;
+      Arm(id, c);
+      return true;
+    }
+    tls_failures.fetch_add(1, std::memory_order_relaxed);
+    ERR_clear_error();
+    CloseConn(id);
+    return false;
+  }
+
+  // One read: > 0 bytes; 0 when nothing can be read now (the next event says when); -1 at the end of the
+  // stream or on an error (the connection is to be closed).
+  ssize_t Receive(Conn& c, char* buf, size_t n) {
+    if (!c.ssl) {
+      for (;;) {
+        ssize_t r = recv(c.fd, buf, n, 0);
+        if (r > 0) return r;
+        if (r < 0 && errno == EINTR) continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+      }
+    }
+    ERR_clear_error();
+    int r = SSL_read(c.ssl.get(), buf, static_cast<int>(n));
+    if (r > 0) return r;
+    int err = SSL_get_error(c.ssl.get(), r);
+    if (err == SSL_ERROR_WANT_READ) return 0;
+    if (err == SSL_ERROR_WANT_WRITE) {  // a TLS 1.3 key update to answer while the socket is full
+      c.tls_want_write = true;
+      return 0;
+    }
+    ERR_clear_error();
+    return -1;
+  }
+
+  // One write: > 0 bytes taken; 0 when the socket is full; -1 on an error.
+  ssize_t Transmit(Conn& c, const char* data, size_t n) {
+    if (!c.ssl) {
+      for (;;) {
+        ssize_t r = send(c.fd, data, n, MSG_NOSIGNAL);
+        if (r > 0) return r;
+        if (r < 0 && errno == EINTR) continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+      }
+    }
+    ERR_clear_error();
+    int r = SSL_write(c.ssl.get(), data, static_cast<int>(std::min<size_t>(n, 1 << 30)));
+    if (r > 0) return r;
+    // Without renegotiation a write never needs to read first, so only a full socket waits.
+    if (SSL_get_error(c.ssl.get(), r) == SSL_ERROR_WANT_WRITE) return 0;
+    ERR_clear_error();
+    return -1;
+  }
+
   // Writes what it can and re-arms the connection's events; returns false if the connection was closed
   // (or handed to a lingering close), and then it must not be touched.
   bool Flush(uint64_t id, Conn& c) {
+    if (c.handshaking) {  // written once the handshake is done
+      Arm(id, c);
+      return true;
+    }
     size_t before = c.out_off;
     while (c.out_off < c.out.size()) {
-      ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      ssize_t n = Transmit(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
       if (n > 0) {
         c.out_off += static_cast<size_t>(n);
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (n == 0) {
         // The write timeout counts from the last progress (or from when answers started to wait).
         if (c.out_off != before || c.write_since_us == 0) c.write_since_us = NowMicros();
         // Drop what was written once it is most of the buffer, so a client that reads slowly but never
@@ -483,7 +493,6 @@ struct HttpServer::Impl {
         Arm(id, c);
         return true;
       }
-      if (n < 0 && errno == EINTR) continue;
       CloseConn(id);
       return false;
     }
@@ -495,6 +504,10 @@ struct HttpServer::Impl {
     c.out_off = 0;
     c.write_since_us = 0;
     if (c.close_after) {
+      if (c.ssl) {  // close_notify, so that the client knows the answer is whole
+        ERR_clear_error();
+        SSL_shutdown(c.ssl.get());
+      }
       if (c.in_unread) {
         // Lingering close (as web servers do): closing a socket with unread input makes the kernel send
         // a reset, and a client still sending its body (a 413) would lose the answer. Half-close, then
@@ -543,21 +556,21 @@ struct HttpServer::Impl {
       }
     }
     // Reads no further than the read-ahead (or the request being read): what a client sends beyond it
-    // waits in the kernel, which then stops the client.
+    // waits in the kernel, which then stops the client. Over TLS a read takes a whole record (at most
+    // 16 KiB past the bound), so that no input waits inside the session, where epoll cannot see it.
     for (;;) {
       size_t want = ReadWant(c);
-      if (c.in.size() >= want) break;
-      size_t room = std::min(sizeof buf, want - c.in.size());
-      ssize_t n = recv(c.fd, buf, room, 0);
+      if (c.in.size() >= want && !(c.ssl && SSL_pending(c.ssl.get()) > 0)) break;
+      size_t room = c.ssl ? sizeof buf : std::min(sizeof buf, want - c.in.size());
+      ssize_t n = Receive(c, buf, room);
       if (n > 0) {
         c.in.append(buf, static_cast<size_t>(n));
         c.last_us = NowMicros();
         if (c.started_us == 0) c.started_us = c.last_us;
-        if (static_cast<size_t>(n) < room) break;
+        if (!c.ssl && static_cast<size_t>(n) < room) break;
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) break;
       CloseConn(id);  // EOF or error
       return;
     }
@@ -576,142 +589,29 @@ struct HttpServer::Impl {
     // Backpressure: while more answers wait for this client than allowed, its next request waits.
     if (c.busy || c.close_after || c.in.empty() || Pending(c) > opt.max_pending_output_bytes) return true;
     if (c.started_us == 0) c.started_us = NowMicros();
-    size_t end = c.in.find("\r\n\r\n");
-    if (end == std::string::npos) {
-      if (c.in.size() > opt.max_header_bytes) {
-        Reject(id, c, 431, "request headers are too large");
-        return false;
-      }
-      return true;
-    }
-    if (end + 4 > opt.max_header_bytes) {
-      Reject(id, c, 431, "request headers are too large");
-      return false;
-    }
-    std::string_view head(c.in.data(), end);
-    size_t line_end = head.find("\r\n");
-    std::string_view line = head.substr(0, line_end);
-    size_t sp1 = line.find(' ');
-    size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-    if (sp1 == std::string_view::npos || sp2 == std::string_view::npos) {
-      Reject(id, c, 400, "malformed request line");
-      return false;
-    }
     HttpRequest req;
-    req.method = std::string(line.substr(0, sp1));
-    req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
-    std::string_view version = line.substr(sp2 + 1);
-    if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-      Reject(id, c, 400, "unsupported HTTP version");
+    ParsedRequest p = ParseRequest(c.in, limits, &req);
+    if (p.outcome == ParsedRequest::kError) {
+      Reject(id, c, p.error_status, p.error_message);
       return false;
     }
-    bool keep_alive = version == "HTTP/1.1";
-    size_t content_length = 0;
-    bool has_length = false, has_transfer_encoding = false;
-    size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string_view::npos) e = head.size();
-      std::string_view h = head.substr(pos, e - pos);
-      pos = e + 2;
-      size_t colon = h.find(':');
-      // A name must be a token: "Host : x" or a folded line is refused, not read as some other header.
-      if (colon == std::string_view::npos || !IsToken(h.substr(0, colon))) {
-        Reject(id, c, 400, "malformed header line");
-        return false;
-      }
-      std::string name = Lower(h.substr(0, colon));
-      std::string_view value = Trim(h.substr(colon + 1));
-      if (!IsFieldValue(value)) {
-        Reject(id, c, 400, "a control character in the value of header " + name.substr(0, 64));
-        return false;
-      }
-      if (name == "content-length") {
-        size_t v = 0;
-        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-        if (ec != std::errc() || p != value.data() + value.size()) {
-          Reject(id, c, 400, "invalid Content-Length");
-          return false;
-        }
-        if (has_length) {
-          if (v != content_length) {
-            Reject(id, c, 400, "Content-Length is given twice with different values");
-            return false;
-          }
-          continue;  // the same length again says nothing new
-        }
-        has_length = true;
-        content_length = v;
-      } else if (name == "transfer-encoding") {
-        has_transfer_encoding = true;
-      } else if (name == "connection") {
-        std::string v = Lower(value);
-        if (v.find("close") != std::string::npos) keep_alive = false;
-        if (v.find("keep-alive") != std::string::npos) keep_alive = true;
-      }
-      auto [it, inserted] = req.headers.try_emplace(std::move(name), value);
-      if (!inserted) {
-        if (const char* display = SingletonHeader(it->first)) {
-          Reject(id, c, 400, std::string(display) + " is given more than once");
-          return false;
-        }
-        it->second += ", ";  // a list header: repeated lines are one comma-separated value (RFC 9110 5.3)
-        it->second += value;
-      }
-    }
-    if (has_transfer_encoding) {
-      // Both framings at once is how requests are smuggled past proxies: refuse it outright.
-      if (has_length) {
-        Reject(id, c, 400, "Transfer-Encoding and Content-Length are both given");
-      } else {
-        Reject(id, c, 501, "Transfer-Encoding is not supported; send Content-Length");
-      }
-      return false;
-    }
-    if (content_length > opt.max_body_bytes) {
-      Reject(id, c, 413, "request body is larger than " + std::to_string(opt.max_body_bytes) + " bytes");
-      return false;
-    }
-    size_t total = end + 4 + content_length;
-    if (c.in.size() < total) {
-      c.in_need = total;
-      if (!c.sent_continue && Lower(req.Header("expect")) == "100-continue") {
+    if (p.outcome == ParsedRequest::kIncomplete) {
+      c.in_need = p.need;
+      if (p.expect_continue && !c.sent_continue) {
         c.sent_continue = true;
         c.out += "HTTP/1.1 100 Continue\r\n\r\n";
         return Flush(id, c);
       }
       return true;
     }
-    req.body = c.in.substr(end + 4, content_length);
-    c.in.erase(0, total);
+    c.in.erase(0, p.consumed);
     if (c.in.empty() && c.in.capacity() > kKeepCapacity) std::string().swap(c.in);
     c.in_need = 0;
     c.sent_continue = false;
-    size_t q = req.target.find('?');
-    std::string_view raw_path = std::string_view(req.target).substr(0, q);
-    if (!PercentDecode(raw_path, &req.path, false)) {
-      Reject(id, c, 400, "malformed percent-escape in the path");
-      return false;
-    }
-    if (q != std::string::npos) {
-      std::string_view qs = std::string_view(req.target).substr(q + 1);
-      while (!qs.empty()) {
-        size_t amp = qs.find('&');
-        std::string_view kv = qs.substr(0, amp);
-        qs = amp == std::string_view::npos ? std::string_view() : qs.substr(amp + 1);
-        if (kv.empty()) continue;
-        size_t eq = kv.find('=');
-        std::string k, v;
-        if (!PercentDecode(kv.substr(0, eq), &k, true) ||
-            !PercentDecode(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1), &v, true)) {
-          Reject(id, c, 400, "malformed percent-escape in the query");
-          return false;
-        }
-        req.query[k] = v;
-      }
-    }
     req.remote = c.remote;
-    return Dispatch(id, c, std::move(req), keep_alive);
+    req.peer_subject = c.peer_subject;
+    req.peer_cn = c.peer_cn;
+    return Dispatch(id, c, std::move(req), p.keep_alive);
   }
 
   // Returns false if the connection was closed (see Flush).
@@ -800,6 +700,10 @@ struct HttpServer::Impl {
     int64_t now = NowMicros();
     std::vector<uint64_t> idle, slow, stalled;
     for (auto& [id, c] : conns) {
+      if (c.handshaking) {  // a TLS handshake must finish within the request timeout
+        if (now - c.last_us > opt.request_timeout_ms * 1000 || draining) idle.push_back(id);
+        continue;
+      }
       if (c.lingering) {
         if (now - c.last_us > kLingerUs || draining) idle.push_back(id);
         continue;
@@ -884,6 +788,15 @@ struct HttpServer::Impl {
           auto it = conns.find(id);
           if (it == conns.end()) continue;
           Conn& c = it->second;
+          if (c.handshaking) {
+            if (Handshake(id, c, evs[i].events) && !c.handshaking) Read(id, c);
+            continue;
+          }
+          if ((evs[i].events & EPOLLOUT) && c.tls_want_write) {  // a TLS read waited for room to write
+            c.tls_want_write = false;
+            Read(id, c);
+            continue;
+          }
           if (evs[i].events & EPOLLOUT) {
             // Written down below the backpressure bound: the next pipelined request may go on.
             if (!Flush(id, c) || !Parse(id, c)) continue;
@@ -931,6 +844,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
   auto impl = std::make_unique<Impl>();
   impl->opt = options;
   impl->read_ahead = std::max<size_t>(16 * 1024, options.max_header_bytes + 4);
+  impl->limits.max_header_bytes = options.max_header_bytes;
+  impl->limits.max_body_bytes = options.max_body_bytes;
+  if (!options.tls.cert_file.empty()) {
+    auto ctx = MakeServerContext(options.tls);
+    if (!ctx.ok()) return ctx.error();
+    impl->tls = true;
+    impl->tls_ctx = std::move(*ctx);
+  }
   impl->handler = std::move(handler);
   // Each connection is a descriptor: the soft limit (often 1024) would cap connections long before
   // max_connections, and accept would fail with EMFILE.
@@ -1014,7 +935,17 @@ HttpServerStats HttpServer::Stats() const {
   s.refused_max_connections = impl_->refused_max.load(std::memory_order_relaxed);
   s.refused_per_address = impl_->refused_address.load(std::memory_order_relaxed);
   s.closed_write_timeout = impl_->closed_write_timeout.load(std::memory_order_relaxed);
+  s.tls_handshake_failures = impl_->tls_failures.load(std::memory_order_relaxed);
   return s;
+}
+
+Status HttpServer::ReloadTls() {
+  if (!impl_->tls) return InvalidArgument("this server does not serve TLS");
+  auto ctx = MakeServerContext(impl_->opt.tls);
+  if (!ctx.ok()) return ctx.error();
+  std::lock_guard<std::mutex> l(impl_->tls_mu);
+  impl_->tls_ctx = std::move(*ctx);
+  return Status::Ok();
 }
 
 }  // namespace allot::net

@@ -9,13 +9,16 @@
 
 namespace allot::server {
 
-Result<ApiClient> ApiClient::Create(const std::string& server, const std::string& token, bool verbose) {
+Result<ApiClient> ApiClient::Create(const std::string& server, const std::string& token, bool verbose,
+                                    const net::TlsClientOptions& tls) {
   std::string s = server;
   if (s.empty()) {
     const char* e = std::getenv("ALLOT_SERVER");
     s = e && *e ? e : "http://127.0.0.1:7070";
   }
-  auto http = net::FailoverClient::Create(s);
+  net::FailoverOptions options;
+  options.tls = tls;
+  auto http = net::FailoverClient::Create(s, options);
   if (!http.ok()) return http.error();
   ApiClient c(std::move(http.value()));
   c.verbose_ = verbose;
@@ -52,6 +55,10 @@ Result<ApiResult> ApiClient::Call(const std::string& method, const std::string& 
     if (e.code == ErrorCode::kUnavailable && e.message.rfind("cannot connect to", 0) == 0) {
       e.message += "; no allot server answers there: start one with `allot serve --dev` (or `make run` in the "
                    "source tree), or point --server / ALLOT_SERVER at a running one";
+    } else if (e.message.find("certificate is not trusted") != std::string::npos) {
+      e.message += "; pass the CA that signed it with --ca-cert FILE (or ALLOT_CA_CERT)";
+    } else if (e.message.find("TLS handshake failed") != std::string::npos) {
+      e.message += "; does the server serve TLS there (allot serve --tls-cert)?";
     }
     return e;
   }

@@ -9,11 +9,13 @@
 #include <set>
 #include <sstream>
 
+#include "allot/clock.h"
 #include "allot/policy.h"
 #include "allot/quantity.h"
 #include "allot/resources.h"
 #include "allot/server.h"
 #include "allot/store.h"
+#include "allot/throttle/rate.h"
 #include "server/auth.h"
 #include "server/util.h"
 
@@ -147,8 +149,106 @@ class Reader {
     }                                 \
   } while (0)
 
+// `role` and `tenant` of a token or a client certificate at `p`.
+Status ParseRole(const Reader& r, const YAML::Node& t, const std::string& p, const char* what,
+                 std::string* role, std::string* tenant) {
+  if (!t["role"]) return r.Err(t, p + ".role", "is required (admin, reader, writer or agent)");
+  ALLOT_TRY(r.Str(t["role"], p + ".role", role));
+  if (*role != "admin" && *role != "reader" && *role != "writer" && *role != "agent") {
+    return r.Err(t["role"], p + ".role", "unknown role \"" + *role + "\" (admin, reader, writer or agent)");
+  }
+  if (t["tenant"]) {
+    ALLOT_TRY(r.Str(t["tenant"], p + ".tenant", tenant));
+    if (auto e = server::ValidateTenant(*tenant, p + ".tenant"))
+      return r.Err(t["tenant"], p + ".tenant", e->message);
+  }
+  if (*role == "writer" && tenant->empty()) {
+    return r.Err(t, p + ".tenant",
+                 std::string("a writer ") + what + " needs the tenant subtree it may act on");
+  }
+  return Status::Ok();
+}
+
+// A request rate limit: "100/s" (burst 100), {rate: 100/s, burst: 200}, or none.
+Status ParseRequestRate(const Reader& r, const YAML::Node& n, const std::string& key, RequestRateLimit* out) {
+  std::string text;
+  int64_t burst = 0;
+  if (n.IsMap()) {
+    ALLOT_TRY(r.Keys(n, key, {"rate", "burst"}));
+    if (!n["rate"]) return r.Err(n, key + ".rate", "is required (e.g. 100/s)");
+    ALLOT_TRY(r.Str(n["rate"], key + ".rate", &text));
+    if (n["burst"]) ALLOT_TRY(r.Int(n["burst"], key + ".burst", 1, throttle::kMaxBurst, &burst));
+  } else {
+    ALLOT_TRY(r.Str(n, key, &text));
+    if (text == "none" || text == "off") {
+      *out = {};
+      return Status::Ok();
+    }
+  }
+  auto rate = throttle::ParseRate(text);
+  if (!rate.ok()) return r.Err(n, key, rate.error().message + " (or none)");
+  if (auto s = throttle::ValidateRate(*rate); !s.ok()) return r.Err(n, key, s.message());
+  *out = {rate->count, rate->period_ns, burst > 0 ? burst : std::min(rate->count, throttle::kMaxBurst)};
+  return Status::Ok();
+}
+
+// `expires`: an RFC 3339 time, or a duration counted from now (the load).
+Status ParseExpiry(const Reader& r, const YAML::Node& n, const std::string& key, int64_t* out) {
+  std::string text;
+  ALLOT_TRY(r.Str(n, key, &text));
+  if (auto t = server::ParseTime(text)) {
+    *out = *t;
+  } else if (auto d = server::ParseDurationMs(text); d && *d > 0) {
+    *out = server::WallNowMs() + *d;
+  } else {
+    return r.Err(n, key,
+                 "expected an RFC 3339 time (2030-01-31T00:00:00Z) or a duration from load (24h), not \"" +
+                     text + "\"");
+  }
+  return Status::Ok();
+}
+
+Status ParseClientCerts(const Reader& r, const YAML::Node& list, ServerConfig* c) {
+  if (!list.IsSequence()) return r.Err(list, "auth.client_certs", "must be a list");
+  std::set<std::string> names;
+  for (size_t i = 0; i < list.size(); i++) {
+    const YAML::Node& t = list[i];
+    std::string p = "auth.client_certs[" + std::to_string(i) + "]";
+    ALLOT_TRY(r.Keys(t, p, {"name", "subject", "cn", "role", "tenant", "rate_limit"}));
+    ClientCertConfig cc;
+    if (t["subject"]) ALLOT_TRY(r.Str(t["subject"], p + ".subject", &cc.subject));
+    if (t["cn"]) ALLOT_TRY(r.Str(t["cn"], p + ".cn", &cc.cn));
+    if (cc.subject.empty() == cc.cn.empty()) {
+      return r.Err(t, p, "give either subject (\"CN=agent-1,O=example\") or cn, not both");
+    }
+    ALLOT_TRY(ParseRole(r, t, p, "certificate", &cc.role, &cc.tenant));
+    cc.name = "cert:" + (cc.cn.empty() ? cc.subject : cc.cn);
+    if (t["name"]) ALLOT_TRY(r.Str(t["name"], p + ".name", &cc.name));
+    if (!names.insert(cc.name).second) return r.Err(t, p + ".name", "duplicate name \"" + cc.name + "\"");
+    if (t["rate_limit"])
+      ALLOT_TRY(ParseRequestRate(r, t["rate_limit"], p + ".rate_limit", &cc.rate_limit.emplace()));
+    c->client_certs.push_back(std::move(cc));
+  }
+  return Status::Ok();
+}
+
+Status ParseTls(const Reader& r, const YAML::Node& n, TlsConfig* tls) {
+  ALLOT_TRY(r.Keys(n, "tls", {"cert", "key", "client_ca"}));
+  if (n["cert"]) ALLOT_TRY(r.Str(n["cert"], "tls.cert", &tls->cert_file));
+  if (n["key"]) ALLOT_TRY(r.Str(n["key"], "tls.key", &tls->key_file));
+  if (n["client_ca"]) ALLOT_TRY(r.Str(n["client_ca"], "tls.client_ca", &tls->client_ca_file));
+  if (tls->cert_file.empty() != tls->key_file.empty()) return r.Err(n, "tls", "give both cert and key");
+  if (!tls->client_ca_file.empty() && tls->cert_file.empty()) {
+    return r.Err(n, "tls.client_ca", "client certificates need TLS: give cert and key too");
+  }
+  return Status::Ok();
+}
+
 Status ParseTokens(const Reader& r, const YAML::Node& auth, ServerConfig* c) {
-  ALLOT_TRY(r.Keys(auth, "auth", {"tokens"}));
+  ALLOT_TRY(r.Keys(auth, "auth", {"tokens", "client_certs", "rate_limit"}));
+  if (auth["rate_limit"])
+    ALLOT_TRY(ParseRequestRate(r, auth["rate_limit"], "auth.rate_limit", &c->rate_limit));
+  if (auth["client_certs"]) ALLOT_TRY(ParseClientCerts(r, auth["client_certs"], c));
   if (!auth["tokens"]) return Status::Ok();
   const YAML::Node& toks = auth["tokens"];
   if (!toks.IsSequence()) return r.Err(toks, "auth.tokens", "must be a list");
@@ -156,23 +256,15 @@ Status ParseTokens(const Reader& r, const YAML::Node& auth, ServerConfig* c) {
   for (size_t i = 0; i < toks.size(); i++) {
     const YAML::Node& t = toks[i];
     std::string p = "auth.tokens[" + std::to_string(i) + "]";
-    ALLOT_TRY(r.Keys(t, p, {"name", "role", "tenant", "sha256", "token"}));
+    ALLOT_TRY(r.Keys(t, p, {"name", "role", "tenant", "sha256", "token", "expires", "rate_limit"}));
     TokenConfig tc;
     if (!t["name"]) return r.Err(t, p + ".name", "is required");
     ALLOT_TRY(r.Str(t["name"], p + ".name", &tc.name));
     if (!names.insert(tc.name).second) return r.Err(t["name"], p + ".name", "duplicate token name \"" + tc.name + "\"");
-    if (!t["role"]) return r.Err(t, p + ".role", "is required (admin, reader, writer or agent)");
-    ALLOT_TRY(r.Str(t["role"], p + ".role", &tc.role));
-    if (tc.role != "admin" && tc.role != "reader" && tc.role != "writer" && tc.role != "agent") {
-      return r.Err(t["role"], p + ".role", "unknown role \"" + tc.role + "\" (admin, reader, writer or agent)");
-    }
-    if (t["tenant"]) {
-      ALLOT_TRY(r.Str(t["tenant"], p + ".tenant", &tc.tenant));
-      if (auto e = server::ValidateTenant(tc.tenant, p + ".tenant")) return r.Err(t["tenant"], p + ".tenant", e->message);
-    }
-    if (tc.role == "writer" && tc.tenant.empty()) {
-      return r.Err(t, p + ".tenant", "a writer token needs the tenant subtree it may act on");
-    }
+    ALLOT_TRY(ParseRole(r, t, p, "token", &tc.role, &tc.tenant));
+    if (t["expires"]) ALLOT_TRY(ParseExpiry(r, t["expires"], p + ".expires", &tc.expires_ms));
+    if (t["rate_limit"])
+      ALLOT_TRY(ParseRequestRate(r, t["rate_limit"], p + ".rate_limit", &tc.rate_limit.emplace()));
     if (t["sha256"] && t["token"]) return r.Err(t, p, "give either sha256 or token, not both");
     if (t["sha256"]) {
       ALLOT_TRY(r.Str(t["sha256"], p + ".sha256", &tc.sha256_hex));
@@ -683,10 +775,14 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
   Reader r(origin);
   ServerConfig c;
   if (root.IsNull()) return c;
-  ALLOT_TRY(r.Keys(root, "",
-                   {"listen", "advertise", "data", "dev", "dashboard", "auth", "policy", "limits",
-                    "heartbeat_timeout", "retention", "durability", "log", "tenants", "nodes", "throttling", "pools",
-                    "pool_interval", "forecast", "store", "units", "policies", "history", "analytics"}));
+  ALLOT_TRY(r.Keys(root, "", {"listen",    "advertise",     "data",
+                              "dev",       "dashboard",     "auth",
+                              "policy",    "limits",        "heartbeat_timeout",
+                              "retention", "durability",    "log",
+                              "tenants",   "nodes",         "throttling",
+                              "pools",     "pool_interval", "forecast",
+                              "store",     "units",         "policies",
+                              "history",   "analytics",     "tls"}));
   if (root["listen"]) ALLOT_TRY(r.Str(root["listen"], "listen", &c.listen));
   if (root["advertise"]) {
     ALLOT_TRY(r.Str(root["advertise"], "advertise", &c.advertise));
@@ -700,6 +796,7 @@ Result<ServerConfig> Parse(const YAML::Node& root, const std::string& origin) {
     if (d["dir"]) ALLOT_TRY(r.Str(d["dir"], "dashboard.dir", &c.dashboard_dir));
   }
   if (root["auth"]) ALLOT_TRY(ParseTokens(r, root["auth"], &c));
+  if (root["tls"]) ALLOT_TRY(ParseTls(r, root["tls"], &c.tls));
   // Seed 001's files (limits.global, limits.agent_types, policies) add tenants, caps, pools, rate limits
   // and degradation thresholds; where allot's own keys say the same (policy, limits.*, throttling), they win.
   YAML::Node seed_throttling(YAML::NodeType::Map);

@@ -142,8 +142,11 @@ class ServeLoop::Standby {
                                    {"revision", (*server)->Revision()}});
       Notify("READY=1\nSTATUS=standby on " + SafeUtf8(loop_->config_.listen, 200));
       (void)(*server)->Run();
-      Server* mine = server->get();
-      loop_->server_.compare_exchange_strong(mine, nullptr);
+      {
+        std::lock_guard<std::mutex> l(loop_->reload_mu_);  // a reload in progress finishes first
+        Server* mine = server->get();
+        loop_->server_.compare_exchange_strong(mine, nullptr);
+      }
       {
         std::lock_guard<std::mutex> l(mu_);
         last_ = {"standby", (*server)->Revision(), (*server)->LagSeconds()};
@@ -169,6 +172,22 @@ class ServeLoop::Standby {
   std::optional<Snapshot> handoff_;  // the records Handoff returns
   std::thread thread_;  // last: starts once the rest is set
 };
+
+Status ServeLoop::Reload() {
+  std::lock_guard<std::mutex> l(reload_mu_);
+  Server* s = server_.load();
+  if (s == nullptr) return Error{ErrorCode::kUnavailable, "reload: the server is not serving yet"};
+  Status st = s->Reload();
+  if (st.ok()) {
+    Log("reloaded", {{"tls", !config_.tls.cert_file.empty()}, {"config", config_.config_files}});
+  } else {
+    std::fprintf(
+        stderr,
+        "{\"level\":\"warn\",\"msg\":\"reload failed; the old settings stay in force\",\"error\":%s}\n",
+        server::Dump(SafeUtf8(st.message(), 500)).c_str());
+  }
+  return st;
+}
 
 void ServeLoop::RequestStop() {
   stop_ = true;
@@ -197,11 +216,15 @@ Status ServeLoop::Run() {
                     {"port", (*server)->port()},
                     {"store", sc.kind == "sqlite" && sc.data_dir == ":memory:" ? "memory" : sc.kind},
                     {"data", sc.data_dir},
-                    {"auth", !config_.dev}});
+                    {"auth", !config_.dev},
+                    {"tls", !config_.tls.cert_file.empty()}});
   Notify("READY=1\nSTATUS=serving on " + SafeUtf8(config_.listen, 200));
   Status s = (*server)->Run();
   Notify("STOPPING=1");
-  server_ = nullptr;
+  {
+    std::lock_guard<std::mutex> l(reload_mu_);  // a reload in progress finishes first
+    server_ = nullptr;
+  }
   server->reset();
   if (!s.ok()) return s;
   Log("stopped; store flushed");
@@ -264,11 +287,15 @@ Status ServeLoop::RunReplicated(StoreConfig sc) {
                       {"promotion_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                                            std::chrono::steady_clock::now() - t0)
                                            .count()},
-                      {"auth", !config_.dev}});
+                      {"auth", !config_.dev},
+                      {"tls", !config_.tls.cert_file.empty()}});
     Notify("READY=1\nSTATUS=leader on " + SafeUtf8(config_.listen, 200));
     Status s = (*server)->Run();
     Notify("STOPPING=1");
-    server_ = nullptr;
+    {
+      std::lock_guard<std::mutex> l(reload_mu_);  // a reload in progress finishes first
+      server_ = nullptr;
+    }
     MemberRegistry::Report last{"leader", (*server)->Revision(), 0};
     (*members)->Set([last] { return last; });
     leader->Resign();  // joins the keepalive before the server goes away

@@ -23,6 +23,7 @@ struct Server::Impl {
   server::State state;
   server::RouteTable routes;
   server::Dashboard dashboard;  // GET / and /assets/: public files, answered before authentication
+  std::mutex reload_mu;         // one Reload at a time (SIGHUP and POST /v1/admin/reload)
 
   // Text the request line carries: the method a token, the path and every query key and value valid UTF-8
   // without control characters (so no handler, log line or error text sees bytes it cannot encode).
@@ -39,6 +40,44 @@ struct Server::Impl {
     return std::nullopt;
   }
 
+  // 401, with the failure counted for the audit log (never the secret).
+  void Unauthenticated(const net::HttpRequest& req, const server::AuthResult& a, const net::Responder& r) {
+    std::string msg, reason = server::AuthFailureName(a.failure);
+    if (a.failure == server::AuthFailure::kExpired) {
+      msg = "the bearer token \"" + SafeUtf8(a.token_name, 100) + "\" expired at " +
+            server::FormatTime(a.expired_at_ms) + "; ask for a new one";
+      reason += ": " + SafeUtf8(a.token_name, 100);
+    } else if (a.failure == server::AuthFailure::kWrong) {
+      // Missing and wrong tokens are told apart (nothing about which tokens exist is revealed).
+      msg =
+          "the bearer token is wrong: it matches none of this server's tokens (Authorization: Bearer TOKEN)";
+    } else if (a.failure == server::AuthFailure::kMalformed) {
+      msg = "the Authorization header is not \"Bearer TOKEN\"";
+    } else if (!req.peer_subject.empty()) {
+      msg = "the client certificate (" + SafeUtf8(req.peer_subject, 200) +
+            ") maps to no principal (auth.client_certs) and no bearer token was sent";
+      reason = "unmapped_certificate: " + SafeUtf8(req.peer_subject, 200);
+    } else {
+      msg = "no bearer token was sent; this server needs one (Authorization: Bearer TOKEN)";
+    }
+    state.auth_failures.Record(req.remote, reason, server::WallNowMs());
+    state.Reject(r, {401, "unauthenticated", msg, ""}, "unauthenticated");
+  }
+
+  // 429 with Retry-After: the principal is over its request rate (auth.rate_limit).
+  void Throttled(const std::string& name, const throttle::Decision& d, const net::Responder& r) {
+    state.CountRejection("rate_limited");
+    std::string limit = state.rate_limits.Describe(name);
+    auto resp = ErrorResponse({429, "resource_exhausted",
+                               "\"" + SafeUtf8(name, 100) + "\" is over its request rate (" + limit +
+                                   "); retry after " + std::to_string(d.retry_after_s()) + " s",
+                               "auth.rate_limit"});
+    int64_t secs =
+        std::max<int64_t>(1, (d.retry_after_ns + throttle::kNanosPerSecond - 1) / throttle::kNanosPerSecond);
+    resp.headers.emplace_back("Retry-After", std::to_string(secs));
+    r.Send(std::move(resp));
+  }
+
   void Handle(net::HttpRequest&& req, const net::Responder& r) {
     if (auto e = CheckRequestLine(req)) return state.Invalid(r, *e);
     const std::string& p = req.path;
@@ -50,15 +89,22 @@ struct Server::Impl {
       return r.Send(JsonResponse(ok ? 200 : 503, body));
     }
     if (dashboard.Serves(req)) return r.Send(dashboard.Answer(req));
-    auto principal = state.auth->Authenticate(req.Header("authorization"));
+    auto auth = state.Auth();
+    const std::string authorization = req.Header("authorization");
+    // A verified client certificate stands for its principal unless a bearer token is sent.
+    auto principal = authorization.empty() && !auth->dev()
+                         ? auth->AuthenticateCert(req.peer_subject, req.peer_cn)
+                         : std::nullopt;
     if (!principal) {
-      // Missing and wrong tokens are told apart (nothing about which tokens exist is revealed).
-      std::string msg = req.Header("authorization").empty()
-                            ? "no bearer token was sent; this server needs one (Authorization: Bearer TOKEN)"
-                            : "the bearer token is wrong: it matches none of this server's tokens (Authorization: Bearer TOKEN)";
-      return state.Reject(r, {401, "unauthenticated", msg, ""}, "unauthenticated");
+      server::AuthResult checked = auth->Check(authorization, server::WallNowMs());
+      if (!checked.principal) return Unauthenticated(req, checked, r);
+      principal = std::move(checked.principal);
     }
     r.SetActor(principal->name);
+    if (auto d = state.rate_limits.Acquire(principal->name, server::SteadyMicros() * 1000);
+        d && !d->allowed()) {
+      return Throttled(principal->name, *d, r);
+    }
     server::PathParams params;
     server::RouteTable::Outcome outcome;
     const auto* route = routes.Find(req.method, p, &params, &outcome);
@@ -96,10 +142,14 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   if (config.dev && host != "127.0.0.1" && host != "::1" && host != "localhost") {
     return InvalidArgument("listen: --dev serves without authentication and only on loopback (127.0.0.1 or ::1), not " + host);
   }
-  if (!config.dev && config.tokens.empty()) {
+  if (!config.dev && config.tokens.empty() && config.client_certs.empty()) {
     return InvalidArgument("auth.tokens: the config names no token; add tokens or run with --dev (loopback only)");
   }
   if (auto s = history::ValidateOptions(config.history); !s.ok()) return s.error();
+  if (!config.client_certs.empty() && config.tls.client_ca_file.empty() && !config.dev) {
+    return InvalidArgument(
+        "auth.client_certs: client certificates need tls.client_ca (--tls-client-ca FILE)");
+  }
   auto engine = Engine::Create(config.policy);
   if (!engine.ok()) return Error{engine.error().code, "policy: " + engine.error().message};
   impl->state.engine = std::move(engine.value());
@@ -115,7 +165,9 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
     store = std::move(opened->store);
   }
   impl->state.store = std::move(store);
-  impl->state.auth = std::make_unique<server::Authenticator>(config.tokens, config.dev);
+  impl->state.auth = std::make_shared<server::Authenticator>(config.tokens, config.dev, config.client_certs,
+                                                             config.rate_limit);
+  impl->state.rate_limits.Configure(impl->state.auth->Limits(), server::SteadyMicros() * 1000);
   auto dashboard = server::Dashboard::Load({config.dashboard, config.dashboard_dir});
   if (!dashboard.ok()) return dashboard.error();
   impl->dashboard = std::move(*dashboard);
@@ -172,6 +224,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   ho.max_connections_per_address = config.max_connections_per_address;
   ho.max_pending_output_bytes = config.max_pending_output_bytes;
   ho.send_buffer_bytes = config.send_buffer_bytes;
+  ho.tls = {config.tls.cert_file, config.tls.key_file, config.tls.client_ca_file};
   Impl* p = impl.get();
   ho.on_response = [p](const net::AccessRecord& rec) { p->state.OnResponse(rec); };
   if (!replica.self_url.empty()) {
@@ -210,6 +263,45 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   // The throttling API (/v1/ratelimits, /v1/pools, /v1/breakers) registers its routes in the same table.
   if (Status t = server::MountThrottleRoutes(*server, config); !t.ok()) return t.error();
   if (!replica.self_url.empty()) server->AddMetrics([p] { return p->state.ReplicaMetrics(); });
+  // POST /v1/admin/reload (admin): Server::Reload, audited.
+  Server* srv = server.get();
+  server->AddRoute("POST", "/v1/admin/reload", [srv, p](const ApiCall& c) {
+    auto error = [](int status, const char* code, const std::string& msg, const char* field) {
+      return ApiAnswer{
+          status, server::Dump(Json{{"error", {{"code", code}, {"message", msg}, {"field", field}}}}), {}};
+    };
+    if (c.role != "admin") return error(403, "permission_denied", "only an admin token may reload", "");
+    if (Status s = srv->Reload(); !s.ok())
+      return error(422, "invalid_argument", SafeUtf8(s.message(), 500), "config");
+    AuditEvent e;
+    e.at = server::WallNowMs();
+    e.type = "auth_reloaded";
+    e.actor = c.actor;
+    (void)srv->Audit({e});
+    auto auth = p->state.Auth();
+    return ApiAnswer{200,
+                     server::Dump(Json{{"reloaded", true},
+                                       {"tokens", auth->token_count()},
+                                       {"client_certs", auth->cert_count()},
+                                       {"tls", !p->state.cfg.tls.cert_file.empty()}}),
+                     {}};
+  });
+  server->AddMetrics([p] {
+    std::string out;
+    auto counter = [&](const char* name, const char* help, uint64_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+             std::to_string(v) + "\n";
+    };
+    counter("allot_auth_failures_total",
+            "Requests refused as unauthenticated (missing, wrong or expired token).",
+            p->state.auth_failures.total());
+    counter("allot_auth_throttled_total",
+            "Requests refused because their principal was over auth.rate_limit.",
+            p->state.rate_limits.throttled());
+    counter("allot_tls_handshake_failures_total", "TLS connections closed before their handshake completed.",
+            p->state.http->Stats().tls_handshake_failures);
+    return out;
+  });
   return server;
 }
 
@@ -255,6 +347,31 @@ Result<Snapshot> Server::FollowedRecords() {
   return impl_->state.follower->Load();
 }
 
+Status Server::Reload() {
+  std::lock_guard<std::mutex> reloading(impl_->reload_mu);
+  server::State& st = impl_->state;
+  std::optional<ServerConfig> fresh;
+  if (!st.cfg.config_files.empty()) {
+    auto c = LoadServerConfigs(st.cfg.config_files);
+    if (!c.ok()) return c.error();
+    if (!st.cfg.dev && c->tokens.empty() && c->client_certs.empty()) {
+      return InvalidArgument("auth.tokens: the config names no token; the old tokens stay in force");
+    }
+    fresh = std::move(*c);
+  }
+  if (!st.cfg.tls.cert_file.empty()) {
+    if (Status s = st.http->ReloadTls(); !s.ok()) return s;
+  }
+  if (fresh) {
+    auto auth = std::make_shared<server::Authenticator>(fresh->tokens, st.cfg.dev, fresh->client_certs,
+                                                        fresh->rate_limit);
+    st.rate_limits.Configure(auth->Limits(), server::SteadyMicros() * 1000);
+    std::lock_guard<std::mutex> l(st.auth_mu);
+    st.auth = std::move(auth);
+  }
+  return Status::Ok();
+}
+
 Status Server::Run() {
   // A standby follows the leader's commits instead of scheduling.
   impl_->state.timer = std::thread([p = impl_.get()] {
@@ -273,6 +390,9 @@ Status Server::Run() {
     std::lock_guard<std::mutex> l(impl_->state.mu);
     impl_->state.watches.clear();
   }
+  std::vector<AuditEvent> failures;  // the auth failures of the last window
+  impl_->state.auth_failures.Drain(server::WallNowMs(), true, &failures);
+  (void)Audit(std::move(failures));
   Status s = impl_->state.store->Flush();
   impl_->state.store->Close();
   return s;

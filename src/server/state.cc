@@ -513,6 +513,7 @@ void State::TimerLoop() {
       }
     }
     PruneFinished(now, &b);
+    auth_failures.Drain(now, false, &b.events);
     if (!b.empty() || !fire.empty()) CommitThen(std::move(b), net::Responder(), {}, std::move(fire));
     if (history_sample) {
       l.unlock();  // the Db has its own lock: requests go on while it averages and encodes

@@ -27,12 +27,13 @@
 #include "allot/autoscale.h"
 #include "allot/engine.h"
 #include "allot/history.h"
+#include "allot/http.h"
 #include "allot/server.h"
 #include "allot/store.h"
 #include "allot/throttle/config.h"
 #include "allot/throttle/degradation.h"
-#include "allot/http.h"
 #include "server/auth.h"
+#include "server/auth_guard.h"
 #include "server/metrics.h"
 #include "server/records.h"
 #include "server/util.h"
@@ -67,7 +68,15 @@ struct State {
   ServerConfig cfg;
   std::unique_ptr<Store> store;
   std::unique_ptr<Engine> engine;
-  std::unique_ptr<server::Authenticator> auth;
+  // Replaced whole by Server::Reload: read it through Auth() (guarded by auth_mu).
+  std::shared_ptr<const server::Authenticator> auth;
+  mutable std::mutex auth_mu;
+  std::shared_ptr<const server::Authenticator> Auth() const {
+    std::lock_guard<std::mutex> l(auth_mu);
+    return auth;
+  }
+  server::AuthFailureLog auth_failures;     // drained into the audit log by the timer
+  server::PrincipalRateLimits rate_limits;  // auth.rate_limit per principal
   std::unique_ptr<net::HttpServer> http;
   std::vector<std::function<std::string()>> metric_sources;  // more families for /metrics (AddMetrics)
 

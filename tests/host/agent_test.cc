@@ -91,7 +91,8 @@ TEST(AgentTest, RefusalAndUnreachableServerFailOnce) {
   EXPECT_EQ(RunAgent(Options("idle", server.url())), 1);
   int port = testing::FreePort();
   EXPECT_EQ(RunAgent(Options("idle", "http://127.0.0.1:" + std::to_string(port))), 1);
-  EXPECT_EQ(RunAgent(Options("idle", "https://127.0.0.1:1")), 2);
+  EXPECT_EQ(RunAgent(Options("idle", "https://127.0.0.1:" + std::to_string(port))), 1);  // TLS, nothing there
+  EXPECT_EQ(RunAgent(Options("idle", "ftp://127.0.0.1:1")), 2);
   EXPECT_EQ(RunAgent(Options("broken", server.url())), 2);
 }
 

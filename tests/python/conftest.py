@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -55,10 +56,12 @@ def free_port() -> int:
 class Server:
     """One `allot serve` process."""
 
-    def __init__(self, args: List[str], config_text: Optional[str] = None) -> None:
+    def __init__(self, args: List[str], config_text: Optional[str] = None, ca_cert: Optional[str] = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="allot-py-")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # With ca_cert the server is started with --tls-cert in `args`: its URL is https://, trusted through it.
+        self.ca_cert = ca_cert
+        self.url = f"{'https' if ca_cert else 'http'}://127.0.0.1:{self.port}"
         argv = [allot_binary(), "serve", "--listen", f"127.0.0.1:{self.port}", "--data", os.path.join(self.dir, "data"),
                 "--quiet", "--no-fsync"]
         if config_text is not None:
@@ -84,7 +87,12 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"allot serve exited {self.proc.returncode}: {self.stderr()}")
             try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                if self.ca_cert:
+                    ctx = ssl.create_default_context(cafile=self.ca_cert)
+                    c: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=1,
+                                                                                context=ctx)
+                else:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
                 c.request("GET", "/readyz")
                 if c.getresponse().status == 200:
                     c.close()

@@ -64,7 +64,7 @@ class ServerProcess {
         pid_ = -1;
         return false;
       }
-      auto c = net::HttpClient::Create(url(), 1000);
+      auto c = net::HttpClient::Create(url(), 1000, tls_);
       if (c.ok()) {
         auto r = c->Request("GET", "/readyz");
         if (r.ok() && r->status == 200) return true;
@@ -73,6 +73,9 @@ class ServerProcess {
     }
     return false;
   }
+
+  // For a server started with --tls-cert: url() is https://, and Start checks readiness trusting `ca`.
+  void UseTls(const std::string& ca) { tls_.ca_file = ca; }
 
   // Sends `sig` and reaps the process; returns its exit status (or 128+signal).
   int Kill(int sig) {
@@ -84,7 +87,9 @@ class ServerProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const {
+    return (tls_.ca_file.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") + std::to_string(port_);
+  }
   int port() const { return port_; }
   std::string Log() const { return ReadFile(log_); }
   pid_t pid() const { return pid_; }
@@ -95,13 +100,14 @@ class ServerProcess {
   std::string log_;
   pid_t pid_ = -1;
   int port_ = 0;
+  net::TlsClientOptions tls_;
 };
 
 // One keep-alive connection with JSON in and out.
 class Api {
  public:
-  explicit Api(const std::string& url, std::string token = "")
-      : client_(std::move(net::HttpClient::Create(url, 15000).value())), token_(std::move(token)) {}
+  explicit Api(const std::string& url, std::string token = "", const net::TlsClientOptions& tls = {})
+      : client_(std::move(net::HttpClient::Create(url, 15000, tls).value())), token_(std::move(token)) {}
   Reply Call(const std::string& method, const std::string& path, const std::string& body = "") {
     std::vector<std::pair<std::string, std::string>> h;
     if (!token_.empty()) h.push_back({"Authorization", "Bearer " + token_});

@@ -63,7 +63,9 @@ void Exercise(Store& s) {
                  return Status::Ok();
                }).ok());
   EXPECT_EQ(rows, (std::vector<std::string>{"nodes:n1={cap:2}", "tenants:org/a={t}", "allocations:a0=w",
-                                            "allocations:a2=y"}));
+                                            "allocations:a2=y",
+                                            "history:" + snap->rows(Table::kHistory)[0].first + "=" +
+                                                std::string("\x01\x00\xff", 3)}));
   int seen = 0;
   Status stopped = s.LoadEach([&](Table, std::string_view, std::string_view) -> Status {
     if (++seen == 2) return InvalidArgument("enough");

@@ -19,18 +19,20 @@
 #include <nlohmann/json.hpp>
 
 #include "allot/host.h"
+#include "allot/http.h"
 #include "allot/result.h"
 
 namespace allot::host {
 
 struct AgentOptions {
-  std::string server;                         // http://HOST:PORT[/base]
+  std::string server;                         // http://HOST:PORT[/base] or https://...
   std::string name;                           // empty: the host name
   std::map<std::string, std::string> labels;  // from --label k=v
   std::chrono::milliseconds interval{10000};
   ProbeRoots roots;
   std::vector<std::string> disks{"/"};  // one path per filesystem; ephemeral-storage is their sum
   std::string token;                    // bearer token, if the server wants one
+  net::TlsClientOptions tls;            // https: the CA to trust, a client certificate
   bool once = false;                    // register, send one heartbeat, exit
   // Injected for tests; default std::this_thread::sleep_for (in slices, so `stop` is seen within 100 ms).
   std::function<void(std::chrono::milliseconds)> sleep;

@@ -321,7 +321,7 @@ void MountObserve(RouteTable& t, State& s) {
   t.Add("GET", "/v1/whoami", [&s](const Call& c) {
     Json tenant = c.who.tenant.empty() ? Json(nullptr) : Json(c.who.tenant);
     c.r.Send(JsonResponse(
-        200, {{"name", c.who.name}, {"role", c.who.role}, {"tenant", tenant}, {"auth", !s.auth->dev()}}));
+        200, {{"name", c.who.name}, {"role", c.who.role}, {"tenant", tenant}, {"auth", !s.Auth()->dev()}}));
   });
   t.Add("GET", "/v1/utilization", [&s](const Call& c) { Utilization(s, c.who, c.r); });
   t.Add("GET", "/v1/events", [&s](const Call& c) { Events(s, c.req, c.who, c.r); });
