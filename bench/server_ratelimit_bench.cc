@@ -1,35 +1,50 @@
-// Load generator for the rate-limit API of `allot serve` (driven by scripts/bench-ratelimit-api.sh).
+// Load generator for rate-limit decisions, one design for both sides of the comparison (driven by
+// scripts/bench-ratelimit-api.sh):
 //
-//   bench_server_ratelimit --url U [--connections 50] [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1]
+//   bench_server_ratelimit --url http://HOST:PORT [--connections 50] [--seconds 5] [--keys 10000]
+//                          [--prefix rl/] [--batch 1]
+//   bench_server_ratelimit --url redis://HOST:PORT --sha SHA [--connections 50] [--seconds 5] [--keys 10000]
+//                          [--prefix rl:] [--batch 1]
 //
-// Each connection is one thread with one keep-alive HTTP/1.1 connection that sends acquire requests back
-// to back for keys chosen at random among PREFIX0 .. PREFIX{keys-1} (as redis-benchmark -r does):
-// --batch 1 uses POST /v1/ratelimits/{key}/acquire, --batch B > 1 sends B acquires per
-// POST /v1/ratelimits:acquire (the HTTP analogue of redis-benchmark -P B pipelining).
-// Prints one JSON object: decisions/s, requests/s, allowed share, p50/p99 request latency.
+// Like redis-benchmark, it is one thread with one epoll loop over every connection; each connection has
+// one round trip in flight at a time and starts the next as soon as the answer is in. Keys are chosen at
+// random among PREFIX0 .. PREFIX{keys-1} (as redis-benchmark -r does), rate 1000/s, burst 100, cost 1.
+//   http://  allot serve: --batch 1 sends POST /v1/ratelimits/{key}/acquire; --batch B > 1 sends B acquires
+//            in one POST /v1/ratelimits:acquire (the HTTP analogue of pipelining B commands).
+//   redis:// Redis with a GCRA script loaded (SHA, e.g. ../shared/peers/redis-ratelimit.sh's): --batch B
+//            pipelines B EVALSHA commands per round trip (redis-benchmark -P B).
+// Prints one JSON object: decisions/s, round trips/s, allowed share, p50/p99 round-trip latency.
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <initializer_list>
 #include <iterator>
 #include <random>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
-
-#include "allot/http.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage =
-    "usage: bench_server_ratelimit --url http://HOST:PORT [--connections 50] [--seconds 5] [--keys 10000]\n"
-    "                              [--prefix rl/] [--batch 1]\n"
-    "Sends rate-limit acquires to a running `allot serve` (scripts/bench-ratelimit-api.sh starts one on a\n"
-    "free port) and prints one JSON object. --url has no default, so no server is loaded by accident.\n";
+    "usage: bench_server_ratelimit --url http://HOST:PORT | redis://HOST:PORT [--sha SHA] [--connections "
+    "50]\n"
+    "                              [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1]\n"
+    "Sends rate-limit decisions to a running `allot serve` (http://) or to Redis with a GCRA script loaded\n"
+    "(redis://, --sha: its SHA1) from one epoll thread, and prints one JSON object. --url has no default,\n"
+    "so nothing is loaded by accident (scripts/bench-ratelimit-api.sh starts both on free ports).\n";
 
 std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   for (int i = 1; i + 1 < argc; i++) {
@@ -41,24 +56,179 @@ std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
 // --help, unknown options and a missing --url are answered before any load starts: 0 after --help, 2 on
 // a usage error, -1 to go on.
 int CheckArgs(int argc, char** argv) {
-  static const char* kOptions[] = {"--url", "--connections", "--seconds", "--keys", "--prefix", "--batch"};
+  static const char* kOptions[] = {"--url",    "--connections", "--seconds", "--keys",
+                                   "--prefix", "--batch",       "--sha"};
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    bool known = std::any_of(std::begin(kOptions), std::end(kOptions), [&](const char* o) { return std::strcmp(argv[i], o) == 0; });
+    bool known = std::any_of(std::begin(kOptions), std::end(kOptions),
+                             [&](const char* o) { return std::strcmp(argv[i], o) == 0; });
     if (!known || i + 1 >= argc) {
-      std::fprintf(stderr, "bench_server_ratelimit: %s %s\n%s", argv[i], known ? "needs a value" : "is not an option", kUsage);
+      std::fprintf(stderr, "bench_server_ratelimit: %s %s\n%s", argv[i],
+                   known ? "needs a value" : "is not an option", kUsage);
       return 2;
     }
     i++;
   }
-  if (Arg(argc, argv, "--url", "").empty()) {
+  std::string url = Arg(argc, argv, "--url", "");
+  if (url.empty()) {
     std::fprintf(stderr, "bench_server_ratelimit: --url is required\n%s", kUsage);
     return 2;
   }
+  if (url.rfind("http://", 0) != 0 && url.rfind("redis://", 0) != 0) {
+    std::fprintf(stderr, "bench_server_ratelimit: --url %s: expected http://HOST:PORT or redis://HOST:PORT\n",
+                 url.c_str());
+    return 2;
+  }
+  if (url.rfind("redis://", 0) == 0 && Arg(argc, argv, "--sha", "").size() != 40) {
+    std::fprintf(stderr,
+                 "bench_server_ratelimit: redis:// needs --sha, the 40-digit SHA1 of the loaded script\n");
+    return 2;
+  }
   return -1;
+}
+
+// One complete RESP reply at `p` (any type, arrays nested): its end, or npos while it is incomplete. The
+// first integer seen (the GCRA script's "allowed") goes to *first_int when it is still -1.
+size_t RespReply(std::string_view s, size_t p, long long* first_int) {
+  if (p >= s.size()) return std::string_view::npos;
+  size_t eol = s.find("\r\n", p);
+  if (eol == std::string_view::npos) return eol;
+  char type = s[p];
+  long long n = std::atoll(std::string(s.substr(p + 1, eol - p - 1)).c_str());
+  size_t next = eol + 2;
+  switch (type) {
+    case ':':
+      if (*first_int < 0) *first_int = n;
+      return next;
+    case '+':
+    case '-':
+      return next;
+    case '$':
+      if (n < 0) return next;
+      if (s.size() < next + static_cast<size_t>(n) + 2) return std::string_view::npos;
+      return next + static_cast<size_t>(n) + 2;
+    case '*':
+      for (long long i = 0; i < n; i++) {
+        next = RespReply(s, next, first_int);
+        if (next == std::string_view::npos) return next;
+      }
+      return next;
+    default:
+      return std::string_view::npos;
+  }
+}
+
+struct Conn {
+  int fd = -1;
+  std::string out, in;
+  size_t out_off = 0;
+  Clock::time_point sent;
+};
+
+struct Load {
+  bool redis = false;
+  std::string host_header, sha, prefix;
+  int batch = 1, keys = 10000;
+  std::mt19937 rng{1};
+  uint64_t decisions = 0, allowed = 0, round_trips = 0, errors = 0;
+  std::vector<float> latency_ms;
+
+  std::string Key() { return prefix + std::to_string(std::uniform_int_distribution<int>(0, keys - 1)(rng)); }
+
+  void NextRequest(Conn* c) {
+    c->out.clear();
+    c->out_off = 0;
+    if (redis) {
+      for (int i = 0; i < batch; i++) {
+        std::string key = Key();
+        c->out += "*7\r\n$7\r\nEVALSHA\r\n$40\r\n" + sha + "\r\n$1\r\n1\r\n$" + std::to_string(key.size()) +
+                  "\r\n" + key + "\r\n$4\r\n1000\r\n$3\r\n100\r\n$1\r\n1\r\n";
+      }
+    } else {
+      std::string target, body;
+      if (batch == 1) {
+        target = "/v1/ratelimits/" + Key() + "/acquire";
+        body = R"({"n":1})";
+      } else {
+        target = "/v1/ratelimits:acquire";
+        body = R"({"requests":[)";
+        for (int i = 0; i < batch; i++)
+          body += (i ? "," : "") + std::string(R"({"key":")") + Key() + R"(","n":1})";
+        body += "]}";
+      }
+      c->out = "POST " + target + " HTTP/1.1\r\nHost: " + host_header +
+               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n\r\n" + body;
+    }
+    c->sent = Clock::now();
+  }
+
+  // Consumes a complete answer from c->in: true when one was there (counted), false while incomplete.
+  bool TakeAnswer(Conn* c) {
+    std::string_view s = c->in;
+    if (redis) {
+      size_t p = 0;
+      uint64_t ok = 0;
+      for (int i = 0; i < batch; i++) {
+        long long first = -1;
+        p = RespReply(s, p, &first);
+        if (p == std::string_view::npos) return false;
+        if (first == 1) ok++;
+        if (first < 0) errors++;
+      }
+      allowed += ok;
+      c->in.erase(0, p);
+    } else {
+      size_t head = s.find("\r\n\r\n");
+      if (head == std::string_view::npos) return false;
+      size_t len = 0;
+      std::string lower(s.substr(0, head));
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
+      if (size_t cl = lower.find("\r\ncontent-length:"); cl != std::string::npos) {
+        len = std::strtoull(lower.c_str() + cl + 17, nullptr, 10);
+      }
+      if (s.size() < head + 4 + len) return false;
+      std::string_view body = s.substr(head + 4, len);
+      if (s.substr(0, 12) != "HTTP/1.1 200") errors++;
+      for (size_t p = 0; (p = body.find("\"allowed\":true", p)) != std::string_view::npos; p += 14) allowed++;
+      c->in.erase(0, head + 4 + len);
+    }
+    decisions += static_cast<uint64_t>(batch);
+    round_trips++;
+    latency_ms.push_back(std::chrono::duration<float, std::milli>(Clock::now() - c->sent).count());
+    return true;
+  }
+};
+
+// Writes what it can of c->out; false on a broken connection.
+bool Flush(Conn* c) {
+  while (c->out_off < c->out.size()) {
+    ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+    c->out_off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+int Connect(const std::string& host, const std::string& port) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return -1;
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    ::close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
 }
 
 }  // namespace
@@ -66,78 +236,107 @@ int CheckArgs(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (int rc = CheckArgs(argc, argv); rc >= 0) return rc;
   const std::string url = Arg(argc, argv, "--url", "");
+  Load load;
+  load.redis = url.rfind("redis://", 0) == 0;
   const int conns = std::max(1, std::atoi(Arg(argc, argv, "--connections", "50").c_str()));
   const double seconds = std::atof(Arg(argc, argv, "--seconds", "5").c_str());
-  const int keys = std::max(1, std::atoi(Arg(argc, argv, "--keys", "10000").c_str()));
-  const int batch = std::max(1, std::atoi(Arg(argc, argv, "--batch", "1").c_str()));
-  const std::string prefix = Arg(argc, argv, "--prefix", "rl/");
+  load.keys = std::max(1, std::atoi(Arg(argc, argv, "--keys", "10000").c_str()));
+  load.batch = std::max(1, std::atoi(Arg(argc, argv, "--batch", "1").c_str()));
+  load.prefix = Arg(argc, argv, "--prefix", load.redis ? "rl:" : "rl/");
+  load.sha = Arg(argc, argv, "--sha", "");
+  std::string hostport = url.substr(url.find("://") + 3);
+  if (size_t slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
+  size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "bench_server_ratelimit: --url %s: no port\n", url.c_str());
+    return 2;
+  }
+  load.host_header = hostport;
+  load.latency_ms.reserve(1 << 20);
 
-  std::atomic<bool> stop{false};
-  std::vector<std::vector<float>> lat(static_cast<size_t>(conns));
-  std::vector<uint64_t> decisions(conns, 0), allowed(conns, 0), requests(conns, 0), errors(conns, 0);
-  std::vector<std::thread> ts;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  std::vector<Conn> cs(static_cast<size_t>(conns));
+  for (int i = 0; i < conns; i++) {
+    Conn& c = cs[static_cast<size_t>(i)];
+    c.fd = Connect(hostport.substr(0, colon), hostport.substr(colon + 1));
+    if (c.fd < 0) {
+      std::fprintf(stderr, "bench_server_ratelimit: cannot connect to %s: %s\n", hostport.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = static_cast<uint32_t>(i);
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  }
   const auto t0 = Clock::now();
-  for (int c = 0; c < conns; c++) {
-    ts.emplace_back([&, c] {
-      auto client = allot::net::HttpClient::Create(url, 10000);
-      if (!client.ok()) {
-        errors[c]++;
-        return;
-      }
-      std::mt19937 rng(static_cast<uint32_t>(c) * 7919u + 1);
-      std::uniform_int_distribution<int> pick(0, keys - 1);
-      lat[c].reserve(1 << 16);
-      std::string target, body;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (batch == 1) {
-          target = "/v1/ratelimits/" + prefix + std::to_string(pick(rng)) + "/acquire";
-          body = R"({"n":1})";
-        } else {
-          target = "/v1/ratelimits:acquire";
-          body = R"({"requests":[)";
-          for (int i = 0; i < batch; i++) {
-            body += (i ? "," : "") + std::string(R"({"key":")") + prefix + std::to_string(pick(rng)) + R"(","n":1})";
-          }
-          body += "]}";
-        }
-        const auto s = Clock::now();
-        auto r = client->Request("POST", target, body);
-        const auto e = Clock::now();
-        if (!r.ok() || r->status != 200) {
-          errors[c]++;
-          continue;
-        }
-        requests[c]++;
-        decisions[c] += static_cast<uint64_t>(batch);
-        // Count allowed decisions without a full JSON parse.
-        for (size_t p = 0; (p = r->body.find("\"allowed\":true", p)) != std::string::npos; p += 14) allowed[c]++;
-        lat[c].push_back(std::chrono::duration<float, std::milli>(e - s).count());
-      }
-    });
+  const auto until = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  for (auto& c : cs) {
+    load.NextRequest(&c);
+    if (!Flush(&c)) load.errors++;
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : ts) t.join();
+  std::vector<epoll_event> evs(static_cast<size_t>(conns));
+  char buf[65536];
+  bool stopping = false;
+  int in_flight = conns;
+  while (in_flight > 0) {
+    int n = epoll_wait(ep, evs.data(), conns, 1000);
+    if (n < 0 && errno != EINTR) break;
+    if (!stopping && Clock::now() >= until) stopping = true;
+    for (int k = 0; k < n; k++) {
+      Conn& c = cs[evs[static_cast<size_t>(k)].data.u32];
+      if (evs[static_cast<size_t>(k)].events & EPOLLOUT) {
+        if (!Flush(&c)) load.errors++;
+        if (c.out_off == c.out.size()) {
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.u32 = evs[static_cast<size_t>(k)].data.u32;
+          epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+        }
+      }
+      if (!(evs[static_cast<size_t>(k)].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      ssize_t got = ::recv(c.fd, buf, sizeof buf, 0);
+      if (got <= 0) {
+        if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        load.errors++;
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        in_flight--;
+        continue;
+      }
+      c.in.append(buf, static_cast<size_t>(got));
+      if (!load.TakeAnswer(&c)) continue;
+      if (stopping) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        in_flight--;
+        continue;
+      }
+      load.NextRequest(&c);
+      if (!Flush(&c)) load.errors++;
+      if (c.out_off < c.out.size()) {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT;
+        ev.data.u32 = evs[static_cast<size_t>(k)].data.u32;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+      }
+    }
+    if (stopping && Clock::now() > until + std::chrono::seconds(10)) break;  // answers that never come
+  }
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::vector<float> all;
-  uint64_t d = 0, a = 0, q = 0, err = 0;
-  for (int c = 0; c < conns; c++) {
-    all.insert(all.end(), lat[c].begin(), lat[c].end());
-    d += decisions[c];
-    a += allowed[c];
-    q += requests[c];
-    err += errors[c];
-  }
+  for (auto& c : cs) ::close(c.fd);
+  ::close(ep);
+  auto& all = load.latency_ms;
   std::sort(all.begin(), all.end());
   auto pct = [&](double x) {
     return all.empty() ? 0.0 : static_cast<double>(all[std::min(all.size() - 1, static_cast<size_t>(x * all.size()))]);
   };
   std::printf(
-      "{\"connections\": %d, \"batch\": %d, \"keys\": %d, \"seconds\": %.2f, \"decisions\": %llu, "
-      "\"decisions_per_s\": %.0f, \"requests_per_s\": %.0f, \"allowed_share\": %.3f, \"p50_ms\": %.3f, "
-      "\"p99_ms\": %.3f, \"errors\": %llu}\n",
-      conns, batch, keys, elapsed, static_cast<unsigned long long>(d), static_cast<double>(d) / elapsed,
-      static_cast<double>(q) / elapsed, d ? static_cast<double>(a) / static_cast<double>(d) : 0.0, pct(0.5), pct(0.99),
-      static_cast<unsigned long long>(err));
-  return err > q / 100 + 1 ? 1 : 0;
+      "{\"protocol\": \"%s\", \"connections\": %d, \"batch\": %d, \"keys\": %d, \"seconds\": %.2f, "
+      "\"decisions\": %llu, \"decisions_per_s\": %.0f, \"requests_per_s\": %.0f, \"allowed_share\": %.3f, "
+      "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"errors\": %llu}\n",
+      load.redis ? "resp" : "http", conns, load.batch, load.keys, elapsed,
+      static_cast<unsigned long long>(load.decisions), static_cast<double>(load.decisions) / elapsed,
+      static_cast<double>(load.round_trips) / elapsed,
+      load.decisions ? static_cast<double>(load.allowed) / static_cast<double>(load.decisions) : 0.0,
+      pct(0.5), pct(0.99), static_cast<unsigned long long>(load.errors));
+  return load.errors > load.round_trips / 100 + 1 ? 1 : 0;
 }

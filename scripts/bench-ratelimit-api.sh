@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Rate-limit decisions per second over HTTP on loopback: the real `allot serve` (POST
-# /v1/ratelimits/{key}/acquire, and the batch form) beside the Redis peer (Redis 7 + a GCRA Lua script,
-# ../shared/peers/redis-ratelimit.sh, driven by redis-benchmark), in the same run on the same machine.
+# Rate-limit decisions per second on loopback: the real `allot serve` (POST /v1/ratelimits/{key}/acquire,
+# and the batch form) beside the Redis peer (Redis 7 + a GCRA Lua script, ../shared/peers/redis-ratelimit.sh),
+# in the same run on the same machine. Both sides are driven by the same load generator design:
+# bench/bench_server_ratelimit, one epoll thread over all connections, HTTP for allot and RESP (EVALSHA of
+# the peer's GCRA script) for Redis; redis-benchmark's own figures follow for reference.
 # Both use 10,000 keys at rate 1000/s, burst 100, keys picked at random per call.
 #   allot c=1 single   <->  redis c=1 P=1
 #   allot c=50 single  <->  redis c=50 P=1
@@ -66,27 +68,43 @@ for cfg in "1 1" "50 1" "50 16"; do
 done
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
-echo "== Redis peer (redis-benchmark, GCRA Lua script) =="
+echo "== Redis peer: the same generator over RESP, then redis-benchmark (GCRA Lua script) =="
+: >"$work/redis-gen.txt"
 if ! command -v redis-server >/dev/null || [ ! -x "$peer" ]; then
   echo "redis-server or $peer missing: no peer figure" | tee "$work/redis.txt"
 else
   export RUN="$work/redis" PORT="$(free_port)"
   "$peer" start >/dev/null
   "$peer" check || echo "(peer check failed)"
+  # The peer's GCRA script, loaded by its check: its SHA1 is what EVALSHA names.
+  lua=$(sed -n "/^GCRA_LUA=\$(cat <<'EOF'/,/^EOF/p" "$peer" | sed '1d;$d')
+  sha=$(redis-cli -h 127.0.0.1 -p "$PORT" script load "$lua")
+  for cfg in "1 1" "50 1" "50 16"; do
+    read -r c b <<<"$cfg"
+    line=$("$gen" --url "redis://127.0.0.1:$PORT" --sha "$sha" --connections "$c" --batch "$b" --seconds "$secs" --keys 10000)
+    echo "$line" | tee -a "$work/redis-gen.txt"
+  done
   "$peer" bench "$redis_n" 1 | tee "$work/redis.txt"
   "$peer" stop >/dev/null
 fi
 
 echo
 echo "== side by side: rate-limit decisions/s over loopback, 10k keys, rate 1000/s burst 100 =="
-printf '%-34s %14s   %-34s %14s\n' "allot serve (HTTP/JSON)" "decisions/s" "redis GCRA Lua (RESP)" "decisions/s"
+printf '%-22s %26s %26s %8s %20s\n' "" "allot serve (HTTP/JSON)" "redis GCRA (RESP)" "ratio" "redis-benchmark"
 for cfg in "1 1 1" "50 1 1" "50 16 16"; do
   read -r c b p <<<"$cfg"
-  a=$(python3 -c "
+  pick() {
+    python3 -c "
 import json,sys
-for l in open('$work/allot.txt'):
+for l in open('$1'):
     j=json.loads(l)
-    if j['connections']==$c and j['batch']==$b: print(f\"{j['decisions_per_s']:.0f} (p50 {j['p50_ms']:.3f} ms)\")")
+    if j['connections']==$c and j['batch']==$b: print(f\"{j['decisions_per_s']:.0f} (p50 {j['p50_ms']:.3f} ms)\")" 2>/dev/null || true
+  }
+  a=$(pick "$work/allot.txt")
+  g=$(pick "$work/redis-gen.txt")
+  ratio=$(python3 -c "
+a='$a'.split();g='$g'.split()
+print(f'{float(a[0])/float(g[0]):.2f}' if a and g else 'n/a')")
   r=$(grep -E "c=$c P=$p keys=10000 GCRA:" "$work/redis.txt" 2>/dev/null | sed -E 's/.*mean=([0-9]+).*/\1/' || true)
-  printf '%-34s %14s   %-34s %14s\n' "c=$c batch=$b" "$a" "c=$c P=$p" "${r:-n/a}"
+  printf '%-22s %26s %26s %8s %20s\n' "c=$c batch/P=$b" "$a" "${g:-n/a}" "$ratio" "${r:-n/a}"
 done

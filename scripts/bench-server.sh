@@ -4,6 +4,8 @@
 #   2. GET /metrics latency at 10,000 nodes
 #   3. restart time with 1,000,000 active allocations in the store
 # Usage: scripts/bench-server.sh [BUILD_DIR]   (default build/). Prints one JSON line per measurement.
+#   env CONNS=16 SECONDS_RUN=5 ALLOCS=1000000 PARTS="1 2 3" (which measurements) ALLOT=PATH (another
+#   allot binary to measure, e.g. an older build, with this tree's load generator)
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
   sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -11,11 +13,13 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without ru
 fi
 cd "$(dirname "$0")/.."
 B=${1:-build}
-ALLOT=$B/allot
+ALLOT=${ALLOT:-$B/allot}
 BENCH=$B/bench/bench_server
 CONNS=${CONNS:-16}
 SECONDS_RUN=${SECONDS_RUN:-5}
 ALLOCS=${ALLOCS:-1000000}
+PARTS=${PARTS:-1 2 3}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 work=$(mktemp -d /tmp/allot-bench-XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -30,6 +34,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 wait_ready() { for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.01; done; return 1; }
 
 # 1. pairs
+if want 1; then
 port=$(free_port)
 cat > "$work/pairs.yaml" <<YAML
 nodes: [{name: big-1, capacity: {cpu: "100000", memory: 100Ti}}, {name: big-2, capacity: {cpu: "100000", memory: 100Ti}}]
@@ -39,16 +44,20 @@ pid=$!
 wait_ready $port
 $BENCH pairs --url http://127.0.0.1:$port --connections "$CONNS" --seconds "$SECONDS_RUN"
 kill $pid; wait $pid || true; pid=
+fi
 
 # 2. metrics at 10,000 nodes
+if want 2; then
 port=$(free_port)
 $ALLOT serve --dev --quiet --listen 127.0.0.1:$port --data "$work/metrics" 2>"$work/metrics.log" &
 pid=$!
 wait_ready $port
 $BENCH metrics --url http://127.0.0.1:$port --nodes 10000
 kill $pid; wait $pid || true; pid=
+fi
 
 # 3. restart with $ALLOCS active allocations
+if want 3; then
 $BENCH seed --data "$work/restart" --allocations "$ALLOCS"
 port=$(free_port)
 start=$(date +%s.%N)
@@ -60,3 +69,4 @@ restored=$(curl -s "http://127.0.0.1:$port/v1/utilization" | python3 -c 'import 
 rss=$(ps -o rss= -p $pid | tr -d ' ')
 echo "{\"restart_allocations\": $restored, \"restart_s\": $(python3 -c "print(round($end-$start,2))"), \"rss_mb\": $((rss/1024))}"
 kill $pid; wait $pid || true; pid=
+fi
