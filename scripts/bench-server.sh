@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of `allot serve` on loopback (keep-alive, durable group commit with fsync):
-#   1. allocate+release pairs/s with p50/p99 latency (bench_server pairs)
+#   1. allocate+release pairs/s with p50/p99 latency (bench_server pairs), and the request batches each
+#      durable store transaction (one fdatasync) carried
 #   2. GET /metrics latency at 10,000 nodes
 #   3. restart time with 1,000,000 active allocations in the store
 # Usage: scripts/bench-server.sh [BUILD_DIR]   (default build/). Prints one JSON line per measurement.
@@ -43,6 +44,9 @@ $ALLOT serve --dev --quiet --config "$work/pairs.yaml" --listen 127.0.0.1:$port 
 pid=$!
 wait_ready $port
 $BENCH pairs --url http://127.0.0.1:$port --connections "$CONNS" --seconds "$SECONDS_RUN"
+# Group commit: request batches made durable per store transaction (one fdatasync each).
+curl -s "http://127.0.0.1:$port/metrics" | awk '/^allot_store_transactions_total /{t=$2} /^allot_store_batches_total /{b=$2}
+  END{printf "{\"store_transactions\": %d, \"store_batches\": %d, \"batches_per_transaction\": %.2f}\n", t, b, t ? b/t : 0}'
 kill $pid; wait $pid || true; pid=
 fi
 
