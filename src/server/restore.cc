@@ -111,9 +111,9 @@ bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes) {
   }
   Meta& m = active[r.info.id];
   m.tenant = r.info.tenant;
-  m.idem = r.idem;
-  m.actor = r.actor;
-  m.agent = r.agent;
+  m.idem = std::move(r.idem);
+  m.actor = std::move(r.actor);
+  m.agent = std::move(r.agent);
   AddAgentUsage(m.agent, r.info.requests, r.info.count, +1);
   m.lease_ms = r.lease_ms;
   if (r.info.state == AllocState::kQueued) m.spec = std::make_unique<RequestSpec>(std::move(r.spec));
@@ -141,6 +141,7 @@ Status State::Restore() {
     t_head = SteadyMicros();
     return RestoreHead(head, now, &fix);
   };
+  if (size_t n = store->RowsHint(Table::kAllocations); n > 0) active.reserve(n);
   Status scanned = store->LoadEach([&](Table t, std::string_view k, std::string_view v) -> Status {
     int ti = static_cast<int>(t);
     if (ti < 3) {

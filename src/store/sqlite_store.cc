@@ -125,6 +125,14 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  size_t RowsHint(Table table) override {
+    std::lock_guard<std::mutex> l(reader_mu_);
+    Stmt q(reader_, "SELECT COUNT(*) FROM kv WHERE tbl = ?1");
+    if (!q) return 0;
+    sqlite3_bind_int(q.get(), 1, static_cast<int>(table));
+    return sqlite3_step(q.get()) == SQLITE_ROW ? static_cast<size_t>(sqlite3_column_int64(q.get(), 0)) : 0;
+  }
+
   void Commit(Batch batch, std::function<void(const Status&)> done) override {
     {
       std::lock_guard<std::mutex> l(mu_);

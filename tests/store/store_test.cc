@@ -130,6 +130,10 @@ TEST(StoreTest, SqliteStoreSurvivesReopen) {
   ASSERT_TRUE(snap.ok());
   EXPECT_EQ(snap->rows(Table::kAllocations).size(), 1u);
   EXPECT_EQ(snap->last_event_seq, 3);
+  // The presizing hint counts what is stored, table by table.
+  for (int t = 0; t < kNumTables; t++) {
+    EXPECT_EQ((*s)->RowsHint(static_cast<Table>(t)), snap->tables[t].size()) << TableName(static_cast<Table>(t));
+  }
   Batch b;
   b.events.push_back(Ev(400, "renewed", "org/a"));
   CommitSync(**s, std::move(b));
