@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "allot/duration.h"
 #include "allot/http.h"
 
 namespace {
@@ -29,7 +30,8 @@ constexpr const char* kUsage =
     "usage: bench_server_ratelimit --url http://HOST:PORT [--connections 50] [--seconds 5] [--keys 10000]\n"
     "                              [--prefix rl/] [--batch 1]\n"
     "Sends rate-limit acquires to a running `allot serve` (scripts/bench-ratelimit-api.sh starts one on a\n"
-    "free port) and prints one JSON object. --url has no default, so no server is loaded by accident.\n";
+    "free port) and prints one JSON object. --url has no default, so no server is loaded by accident.\n"
+    "--seconds takes a duration (30s, 2m; a plain number is seconds).\n";
 
 std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   for (int i = 1; i + 1 < argc; i++) {
@@ -67,7 +69,13 @@ int main(int argc, char** argv) {
   if (int rc = CheckArgs(argc, argv); rc >= 0) return rc;
   const std::string url = Arg(argc, argv, "--url", "");
   const int conns = std::max(1, std::atoi(Arg(argc, argv, "--connections", "50").c_str()));
-  const double seconds = std::atof(Arg(argc, argv, "--seconds", "5").c_str());
+  // --seconds: a duration (5s, 1m30s; a plain number is seconds), through the one parser.
+  auto ms = allot::ParseDurationFlag("seconds", Arg(argc, argv, "--seconds", "5"), 1000, 1);
+  if (!ms.ok()) {
+    std::fprintf(stderr, "bench_server_ratelimit: %s\n", ms.error().message.c_str());
+    return 2;
+  }
+  const double seconds = static_cast<double>(*ms) / 1000;
   const int keys = std::max(1, std::atoi(Arg(argc, argv, "--keys", "10000").c_str()));
   const int batch = std::max(1, std::atoi(Arg(argc, argv, "--batch", "1").c_str()));
   const std::string prefix = Arg(argc, argv, "--prefix", "rl/");
