@@ -57,7 +57,8 @@ std::array<YamlNode, N> Pick(const YamlNode& n, const std::array<std::string_vie
 class Loader {
  public:
   // Where streamed events go (with the head loaded so far): nullptr keeps them in Scenario::events.
-  using Sink = std::function<void(const Scenario& head, const Event&)>;
+  // `pos`: the event's byte offset in the text (for progress).
+  using Sink = std::function<void(const Scenario& head, const Event&, size_t pos)>;
   explicit Loader(const std::string& file, Sink sink = nullptr) : d_(file), sink_(std::move(sink)) {}
 
   Result<ResourceMap> Resources(const YamlNode& n, const KeyPath& path) {
@@ -815,7 +816,8 @@ class Loader {
     if (e.size() != 2) return d_.Err(e, p, "an event has `at` and exactly one action");
     Event ev;
     ev.at = *at;
-    ev.line = e.Mark().line + 1;
+    const YAML::Mark mark = e.Mark();
+    ev.line = mark.line + 1;
     if (f[kSubmit]) {
       ev.kind = Event::Kind::kSubmit;
       auto r = Submit(f[kSubmit], KeyPath(p, "submit"));
@@ -913,7 +915,7 @@ class Loader {
       ev.quota = std::make_shared<const TenantSpec>(std::move(quota));
     }
     if (streaming_ && sink_) {
-      sink_(sc, ev);
+      sink_(sc, ev, mark.pos > 0 ? static_cast<size_t>(mark.pos) : 0);
       return Status::Ok();
     }
     sc.events.push_back(std::move(ev));
@@ -938,8 +940,9 @@ Result<Scenario> ParseScenario(const std::string& text, const std::string& file)
   return Loader(file).Load(text);
 }
 
-Result<Loaded> LoadStreamed(const std::string& text, const std::string& file,
-                            const std::function<void(const Scenario& head, const Event& event)>& fn) {
+Result<Loaded> LoadStreamed(
+    const std::string& text, const std::string& file,
+    const std::function<void(const Scenario& head, const Event& event, size_t pos)>& fn) {
   Loader loader(file, fn);
   auto sc = loader.Load(text);
   if (!sc.ok()) return sc.error();
