@@ -63,35 +63,41 @@ std::optional<double> PlainNumber(const std::string& t) {
 
 }  // namespace
 
+Status Doc::ScalarTo(const YamlNode& n, const KeyPath& path, std::string* out) const {
+  if (!n.IsScalar()) return Err(n, path, "expected a single value");
+  *out = n.Scalar();
+  return Status::Ok();
+}
+
 Result<double> Doc::Number(const YamlNode& n, const KeyPath& path) const {
-  auto s = Scalar(n, path);
-  if (!s.ok()) return s.error();
-  auto v = PlainNumber(*s);
-  if (!v) return Err(n, path, "\"" + QuoteForError(*s) + "\" is not a number");
+  if (!n.IsScalar()) return Err(n, path, "expected a single value");
+  const std::string& s = n.Scalar();
+  auto v = PlainNumber(s);
+  if (!v) return Err(n, path, "\"" + QuoteForError(s) + "\" is not a number");
   return *v;
 }
 
 Result<int64_t> Doc::Integer(const YamlNode& n, const KeyPath& path) const {
-  auto s = Scalar(n, path);
-  if (!s.ok()) return s.error();
+  if (!n.IsScalar()) return Err(n, path, "expected a single value");
+  const std::string& s = n.Scalar();
   int64_t v = 0;
-  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
-  if (ec != std::errc() || p != s->data() + s->size())
-    return Err(n, path, "\"" + QuoteForError(*s) + "\" is not an integer");
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size())
+    return Err(n, path, "\"" + QuoteForError(s) + "\" is not an integer");
   return v;
 }
 
 Result<bool> Doc::Bool(const YamlNode& n, const KeyPath& path) const {
-  auto s = Scalar(n, path);
-  if (!s.ok()) return s.error();
-  if (*s == "true" || *s == "True" || *s == "yes") return true;
-  if (*s == "false" || *s == "False" || *s == "no") return false;
-  return Err(n, path, "\"" + QuoteForError(*s) + "\" is not true or false");
+  if (!n.IsScalar()) return Err(n, path, "expected a single value");
+  const std::string& s = n.Scalar();
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  return Err(n, path, "\"" + QuoteForError(s) + "\" is not true or false");
 }
 
 Result<TimeMs> Doc::Seconds(const YamlNode& n, const KeyPath& path) const {
-  auto s = Scalar(n, path);
-  if (!s.ok()) return s.error();
+  if (!n.IsScalar()) return Err(n, path, "expected a single value");
+  const std::string* s = &n.Scalar();
   if (auto v = PlainNumber(*s)) {
     if (*v < 0) return Err(n, path, "must not be negative");
     if (*v > kMaxSeconds) return Err(n, path, "is too large");
