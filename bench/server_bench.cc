@@ -20,8 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "allot/store.h"
+#include "allot/duration.h"
 #include "allot/http.h"
+#include "allot/store.h"
 #include "server/records.h"
 
 namespace {
@@ -187,6 +188,7 @@ static constexpr const char* kUsage =
     "       bench_server metrics --url http://HOST:PORT [--nodes 10000]\n"
     "       bench_server seed    [--data /tmp/allot-bench] [--allocations 1000000]\n"
     "       bench_server [Google Benchmark flags, e.g. --benchmark_filter=.]\n"
+    "--seconds takes a duration (30s, 2m; a plain number is seconds).\n"
     "pairs and metrics load a running `allot serve` (scripts/bench-server.sh starts one on a free port);\n"
     "--url has no default, so no server is loaded by accident. Each load mode prints one JSON object.\n";
 
@@ -221,8 +223,14 @@ int main(int argc, char** argv) {
   if (mode == "pairs") {
     if (int rc = CheckArgs(argc, argv, {"--url", "--connections", "--seconds", "--ca-cert"}, true); rc >= 0)
       return rc;
+    // --seconds: a duration (5s, 1m30s; a plain number is seconds), through the one parser.
+    auto ms = allot::ParseDurationFlag("seconds", Arg(argc, argv, "--seconds", "5"), 1000, 1);
+    if (!ms.ok()) {
+      std::fprintf(stderr, "bench_server pairs: %s\n", ms.error().message.c_str());
+      return 2;
+    }
     return Pairs(Arg(argc, argv, "--url", ""), std::stoi(Arg(argc, argv, "--connections", "16")),
-                 std::stod(Arg(argc, argv, "--seconds", "5")), {Arg(argc, argv, "--ca-cert", ""), "", ""});
+                 static_cast<double>(*ms) / 1000, {Arg(argc, argv, "--ca-cert", ""), "", ""});
   }
   if (mode == "metrics") {
     if (int rc = CheckArgs(argc, argv, {"--url", "--nodes"}, true); rc >= 0) return rc;

@@ -10,7 +10,7 @@
 //   bench_server_history fill --data DIR [--days 7] [--tenants 100] [--pools 10]
 //       Writes DIR/allot.db (the SQLite store) with `days` of history ending now, sampled every 15 s into
 //       the tiers 15s/24h, 1m/7d, 5m/30d (the config scripts/bench-history.sh serves it with).
-//   bench_server_history read [--days 7] [--step 60]
+//   bench_server_history read [--days 7] [--step 60]   (--step: seconds, or a duration: 5m)
 //       The same history in memory: times Db::Read of the cluster over `days` at `step` (median of 21).
 // Each prints one JSON object.
 #include <sys/resource.h>
@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "allot/duration.h"
 #include "allot/history.h"
 #include "allot/store.h"
 
@@ -257,7 +258,16 @@ int Fill(int argc, char** argv) {
 
 int Read(int argc, char** argv) {
   int days = std::stoi(Arg(argc, argv, "--days", "7"));
-  int64_t step = std::stoll(Arg(argc, argv, "--step", "60"));
+  // --step: a duration in whole seconds (60, 5m), through the one parser.
+  auto step_ms = allot::ParseDurationFlag("step", Arg(argc, argv, "--step", "60"), 1000, 1000);
+  if (!step_ms.ok() || *step_ms % 1000 != 0) {
+    std::fprintf(stderr, "bench_server_history read: %s\n",
+                 step_ms.ok()
+                     ? ("--step \"" + Arg(argc, argv, "--step", "") + "\": must be whole seconds").c_str()
+                     : step_ms.error().message.c_str());
+    return 2;
+  }
+  int64_t step = *step_ms / 1000;
   Db db(ThreeTiers());
   Cluster c(0, 100, 10, true);
   Feed(db, c, int64_t{days} * 5760, 15, false, nullptr);

@@ -34,6 +34,8 @@
 #include <string_view>
 #include <vector>
 
+#include "allot/duration.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -44,7 +46,8 @@ constexpr const char* kUsage =
     "                              [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1]\n"
     "Sends rate-limit decisions to a running `allot serve` (http://) or to Redis with a GCRA script loaded\n"
     "(redis://, --sha: its SHA1) from one epoll thread, and prints one JSON object. --url has no default,\n"
-    "so nothing is loaded by accident (scripts/bench-ratelimit-api.sh starts both on free ports).\n";
+    "so nothing is loaded by accident (scripts/bench-ratelimit-api.sh starts both on free ports).\n"
+    "--seconds takes a duration (30s, 2m; a plain number is seconds).\n";
 
 std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   for (int i = 1; i + 1 < argc; i++) {
@@ -239,7 +242,13 @@ int main(int argc, char** argv) {
   Load load;
   load.redis = url.rfind("redis://", 0) == 0;
   const int conns = std::max(1, std::atoi(Arg(argc, argv, "--connections", "50").c_str()));
-  const double seconds = std::atof(Arg(argc, argv, "--seconds", "5").c_str());
+  // --seconds: a duration (5s, 1m30s; a plain number is seconds), through the one parser.
+  auto ms = allot::ParseDurationFlag("seconds", Arg(argc, argv, "--seconds", "5"), 1000, 1);
+  if (!ms.ok()) {
+    std::fprintf(stderr, "bench_server_ratelimit: %s\n", ms.error().message.c_str());
+    return 2;
+  }
+  const double seconds = static_cast<double>(*ms) / 1000;
   load.keys = std::max(1, std::atoi(Arg(argc, argv, "--keys", "10000").c_str()));
   load.batch = std::max(1, std::atoi(Arg(argc, argv, "--batch", "1").c_str()));
   load.prefix = Arg(argc, argv, "--prefix", load.redis ? "rl:" : "rl/");

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "allot/duration.h"
 #include "allot/http.h"
 #include "allot/store.h"
 #include "store/etcd_client.h"
@@ -146,7 +147,8 @@ constexpr const char* kUsage =
     "                                [--value-bytes 200]\n"
     "allocs loads running replicas of `allot serve --store etcd`; puts loads etcd (keys under "
     "/bench-puts/).\n"
-    "scripts/bench-replicas.py starts both on free ports. Each prints one JSON object.\n";
+    "scripts/bench-replicas.py starts both on free ports. Each prints one JSON object.\n"
+    "--seconds takes a duration (30s, 2m; a plain number is seconds).\n";
 
 int CheckArgs(int argc, char** argv, std::initializer_list<const char*> options, const char* required) {
   for (int i = 2; i < argc; i++) {
@@ -175,11 +177,22 @@ int CheckArgs(int argc, char** argv, std::initializer_list<const char*> options,
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   int conns = std::stoi(Arg(argc, argv, "--connections", "32"));
-  double seconds = std::stod(Arg(argc, argv, "--seconds", "10"));
+  // --seconds: a duration (10s, 1m30s; a plain number is seconds), through the one parser; read once the
+  // options are known to be right.
+  auto seconds = [&]() -> double {
+    auto ms = allot::ParseDurationFlag("seconds", Arg(argc, argv, "--seconds", "10"), 1000, 1);
+    if (!ms.ok()) {
+      std::fprintf(stderr, "bench_store_replica %s: %s\n", mode.c_str(), ms.error().message.c_str());
+      return -1;
+    }
+    return static_cast<double>(*ms) / 1000;
+  };
   if (mode == "allocs") {
     if (int rc = CheckArgs(argc, argv, {"--servers", "--connections", "--seconds"}, "--servers"); rc >= 0)
       return rc;
-    return Allocs(Arg(argc, argv, "--servers", ""), conns, seconds);
+    double s = seconds();
+    if (s < 0) return 2;
+    return Allocs(Arg(argc, argv, "--servers", ""), conns, s);
   }
   if (mode == "puts") {
     if (int rc =
@@ -188,8 +201,9 @@ int main(int argc, char** argv) {
         rc >= 0) {
       return rc;
     }
-    return Puts(Arg(argc, argv, "--endpoints", ""), conns, seconds,
-                std::stoi(Arg(argc, argv, "--batch", "1")),
+    double s = seconds();
+    if (s < 0) return 2;
+    return Puts(Arg(argc, argv, "--endpoints", ""), conns, s, std::stoi(Arg(argc, argv, "--batch", "1")),
                 std::stoi(Arg(argc, argv, "--value-bytes", "200")));
   }
   std::fputs(kUsage, mode == "--help" || mode == "-h" ? stdout : stderr);

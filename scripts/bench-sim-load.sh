@@ -3,7 +3,8 @@
 #  1. a 300-node, 5,000-request JSON scenario through `allot sim --json` and through seed 001's own
 #     placement algorithm in Python (scripts/sim-seed.py seed), end to end (process start to exit, best
 #     of $REPEAT, alternating): wall and CPU seconds of each and the ratio;
-#  2. the loading rate: file size / `load_seconds` of allot's summary (read and validate the scenario);
+#  2. the loading rate: file size / `load_seconds` of allot's summary (read and validate the scenario),
+#     the best and the median of $REPEAT;
 #  3. a 100,000-event JSON scenario: peak RSS (/usr/bin/time -v) less that of the same nodes with no
 #     events, per event, and the wall time; with HUGE=1000000 also a 1M-event one.
 # It builds nothing: give the binary as $1 or ALLOT (default build/allot).
@@ -40,12 +41,13 @@ $seed gen "$NODES" "$REQUESTS" "$work/s.json"
 $seed gen "$NODES" 0 "$work/empty.json"
 size=$(stat -c %s "$work/s.json")
 echo "== $NODES nodes, $REQUESTS requests: $work/s.json, $size bytes (best of $REPEAT, alternating)"
-best_a=(1e9 1e9 0) best_s=(1e9 1e9 0) best_load=1e9
+best_a=(1e9 1e9 0) best_s=(1e9 1e9 0) best_load=1e9 loads=()
 for ((i = 0; i < REPEAT; i++)); do
   read -r w c m < <(run allot "$allot" sim "$work/s.json" --json)
   lt "$w" "${best_a[0]}" && best_a=("$w" "$c" "$m")
   l=$(load_seconds "$work/allot.out")
   lt "$l" "$best_load" && best_load=$l
+  loads+=("$l")
   read -r w c m < <(run seed $seed seed "$work/s.json")
   lt "$w" "${best_s[0]}" && best_s=("$w" "$c" "$m")
 done
@@ -59,7 +61,8 @@ printf '%-28s %8s %8s %10s\n' "" "wall s" "cpu s" "peak RSS"
 printf '%-28s %8.3f %8.3f %7d KB\n' "allot sim --json" "${best_a[0]}" "${best_a[1]}" "${best_a[2]}"
 printf '%-28s %8.3f %8.3f %7d KB\n' "seed 001 in Python" "${best_s[0]}" "${best_s[1]}" "${best_s[2]}"
 echo "ratio (seed / allot): wall $(ratio "${best_s[0]}" "${best_a[0]}")x, cpu $(ratio "${best_s[1]}" "${best_a[1]}")x"
-echo "load: ${best_load}s, $(ratio "$size" "$best_load" 1000000) MB/s"
+median_load=$(printf '%s\n' "${loads[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+echo "load: best ${best_load}s, $(ratio "$size" "$best_load" 1000000) MB/s; median ${median_load}s, $(ratio "$size" "$median_load" 1000000) MB/s"
 
 # big N: peak RSS per event over the same nodes without events, and the time.
 big() {

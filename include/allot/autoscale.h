@@ -219,6 +219,10 @@ struct UsageSample {
 // CSV header: time,namespace,workload,container,cpu,memory. time: seconds or RFC 3339; cpu: quantity
 // (cores), memory: quantity (bytes).
 Result<std::vector<UsageSample>> ParseUsageSamples(std::string_view csv, std::string_view source);
+// A time as the CSV's time column and `allot recommend --end` take it, in seconds since the epoch: Unix
+// seconds ("1700000000", "1700000000.5") or RFC 3339 ("2026-12-07T10:00:00Z"; a fraction and an offset
+// such as "+02:00" optional, none meaning UTC); nullopt for anything else.
+std::optional<double> ParseTimeSeconds(std::string_view text);
 
 struct RecommendOptions {
   double cpu_percentile = 0.95;        // target percentile of the decaying CPU histogram

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "allot/engine.h"
+#include "allot/progress.h"
 #include "allot/result.h"
 
 namespace allot::sim {
@@ -81,6 +82,10 @@ struct SimResult {
 
 struct SimOptions {
   bool explain = false;
+  // Called now and then while a run goes (allot/progress.h): "simulating" in bytes of the text read
+  // (RunText) or in events (Run), then "finishing" in passes (those due after the last event; no
+  // total). Empty: never called.
+  ProgressFn progress;
 };
 
 Result<SimResult> Run(const Scenario& scenario, const SimOptions& options = {});

@@ -88,22 +88,28 @@ std::vector<std::string> SplitCsv(const std::string& line) {
   return out;
 }
 
-// Seconds since the epoch from "1700000000", "1700000000.5" or RFC 3339 ("2024-01-02T03:04:05Z", offsets).
-bool ParseTime(const std::string& s, double* out) {
+std::string Key(const std::string& ns, const std::string& w, const std::string& c) {
+  return ns + "/" + w + "/" + c;
+}
+
+}  // namespace
+
+std::optional<double> ParseTimeSeconds(std::string_view text) {
+  const std::string s(text);
   try {
     size_t pos = 0;
     double v = std::stod(s, &pos);
-    if (pos == s.size() && std::isfinite(v)) {
-      *out = v;
-      return true;
-    }
+    if (pos == s.size() && std::isfinite(v)) return v;
   } catch (const std::exception&) {
   }
   std::tm tm{};
   int y, mo, d, h, mi;
   double sec;
   char tail[16] = {0};
-  if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf%15s", &y, &mo, &d, &h, &mi, &sec, tail) < 6) return false;
+  if (std::sscanf(s.c_str(), "%d-%d-%dT%d:%d:%lf%15s", &y, &mo, &d, &h, &mi, &sec, tail) < 6)
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || !(sec >= 0 && sec < 61))
+    return std::nullopt;
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
   tm.tm_mday = d;
@@ -115,17 +121,13 @@ bool ParseTime(const std::string& s, double* out) {
   if (!z.empty() && z != "Z" && z != "z") {
     int oh = 0, om = 0;
     char sign = z[0];
-    if ((sign != '+' && sign != '-') || std::sscanf(z.c_str() + 1, "%d:%d", &oh, &om) != 2) return false;
+    if ((sign != '+' && sign != '-') || std::sscanf(z.c_str() + 1, "%d:%d", &oh, &om) != 2)
+      return std::nullopt;
     double off = oh * 3600.0 + om * 60.0;
     t += sign == '+' ? -off : off;
   }
-  *out = t;
-  return true;
+  return t;
 }
-
-std::string Key(const std::string& ns, const std::string& w, const std::string& c) { return ns + "/" + w + "/" + c; }
-
-}  // namespace
 
 Result<std::vector<UsageSample>> ParseUsageSamples(std::string_view csv, std::string_view source) {
   std::istringstream in{std::string(csv)};
@@ -151,7 +153,10 @@ Result<std::vector<UsageSample>> ParseUsageSamples(std::string_view csv, std::st
     if (cells.size() != header.size())
       return InvalidArgument(where + "expected " + std::to_string(header.size()) + " columns, got " + std::to_string(cells.size()));
     UsageSample s;
-    if (!ParseTime(cells[col["time"]], &s.time)) return InvalidArgument(where + "time: not seconds or RFC 3339: \"" + cells[col["time"]] + "\"");
+    auto time = ParseTimeSeconds(cells[col["time"]]);
+    if (time) s.time = *time;
+    if (!time)
+      return InvalidArgument(where + "time: not seconds or RFC 3339: \"" + cells[col["time"]] + "\"");
     s.ns = cells[col["namespace"]].empty() ? "default" : cells[col["namespace"]];
     s.workload = cells[col["workload"]];
     s.container = cells[col["container"]];

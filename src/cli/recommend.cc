@@ -8,6 +8,7 @@
 #include "allot/autoscale.h"
 #include "allot/duration.h"
 #include "allot/resources.h"
+#include "allot/utf8.h"
 #include "cli/command.h"
 
 namespace allot::cli {
@@ -31,6 +32,18 @@ Result<double> Seconds(const ParsedArgs& a, const std::string& name, const std::
   auto ms = ParseDurationFlag(name, a.Get(name, fallback));
   if (!ms.ok()) return ms.error();
   return static_cast<double>(*ms) / 1000;
+}
+
+// --end: an RFC 3339 time or Unix seconds; now when not given.
+Result<double> End(const ParsedArgs& a) {
+  if (!a.Has("end")) return static_cast<double>(std::time(nullptr));
+  auto t = autoscale::ParseTimeSeconds(a.Get("end"));
+  if (!t) {
+    return InvalidArgument("--end \"" + QuoteForError(a.Get("end")) +
+                           "\": not a time (use RFC 3339, 2026-12-07T10:00:00Z or with an offset "
+                           "2026-12-07T11:00:00+01:00, or Unix seconds, 1796637600)");
+  }
+  return *t;
 }
 
 // --min-cpu / --min-memory: a quantity ("25m", "0.1"; "250Mi", "1G"); a plain integer keeps the unit the
@@ -64,7 +77,7 @@ int RunRecommend(const Argv& argv) {
       .Option("min-memory", "Q", "minimum memory request: 250Mi (default), 1Gi; a plain integer is bytes")
       .Option("prometheus", "URL", "query a Prometheus HTTP API (loopback) instead of reading USAGE.csv")
       .Option("range", "D", "with --prometheus: how far back to query (default 7d)")
-      .Option("end", "UNIX", "with --prometheus: end of the range (default now)")
+      .Option("end", "TIME", "with --prometheus: end of the range, RFC 3339 or Unix seconds (default now)")
       .Option("step", "D", "with --prometheus: query resolution (default 5m)")
       .Option("rate-window", "D", "with --prometheus: rate() window (default 5m)");
   int code = 0;
@@ -111,7 +124,7 @@ int RunRecommend(const Argv& argv) {
     if (!(*step > 0)) return Fail("recommend", "--step: must be longer than 0s");
     auto window = ParseDurationFlag("rate-window", args->Get("rate-window", "5m"), 1000, 1);
     if (!window.ok()) return Fail("recommend", window.error());
-    auto end = Number(*args, "end", static_cast<double>(std::time(nullptr)));
+    auto end = End(*args);
     if (!end.ok()) return Fail("recommend", end.error());
     q.end = *end;
     q.start = q.end - *range;

@@ -1,5 +1,7 @@
 // allot sim SCENARIO [--json] [--explain] | allot sim --trace FORMAT:PATH[,PATH] [...]
 // module: sim trace
+#include "allot/sim.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,9 +10,9 @@
 #include <iostream>
 
 #include "allot/policy.h"
-#include "allot/sim.h"
 #include "allot/trace.h"
 #include "cli/command.h"
+#include "cli/progress.h"
 
 namespace allot::cli {
 namespace {
@@ -56,12 +58,15 @@ int RunSim(const Argv& argv) {
   p.Option("scoring", "NAME",
            "with --trace: the scoring strategy, " + PolicyNames(PolicyKind::kScoring) + " (default least-allocated)");
   p.Flag("backfill", "with --trace: EASY backfill instead of strict FCFS");
+  p.Flag("quiet", "no progress line on the terminal (there is none when stderr is not one)");
   int code = 0;
   auto args = p.Parse(argv, &code);
   if (!args) return code;
   PrepareBatchHeap();
   sim::SimOptions opts;
   opts.explain = args->Has("explain");
+  ProgressLine progress(args->Has("quiet"));
+  opts.progress = progress.Fn();
   Result<sim::SimResult> res = InvalidArgument("not run");
   auto t0 = std::chrono::steady_clock::now();
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
@@ -80,8 +85,12 @@ int RunSim(const Argv& argv) {
       }
     }
     if (spec->format == trace::Format::kGoogle2011) lo.tick_ms = 1000;
+    lo.read.progress = progress.Fn();
     auto wl = trace::LoadWorkload(*spec, lo);
-    if (!wl.ok()) return Fail("sim", wl.error());
+    if (!wl.ok()) {
+      progress.Finish();  // the error starts on a clean line
+      return Fail("sim", wl.error());
+    }
     sim::Scenario s;
     s.file = args->Get("trace");
     s.policy.scoring = args->Get("scoring", "least-allocated");
@@ -112,6 +121,7 @@ int RunSim(const Argv& argv) {
     res = sim::RunText(*text, args->positionals[0] == "-" ? "<stdin>" : args->positionals[0], opts);
     if (res.ok()) res->summary.load_seconds += read;
   }
+  progress.Finish();
   if (!res.ok()) return Fail("sim", res.error());
   if (args->Has("json")) {
     sim::WriteJson(std::cout, *res, opts.explain);

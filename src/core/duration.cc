@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "allot/utf8.h"
+
 namespace allot {
 namespace {
 
@@ -34,7 +36,7 @@ size_t Number(std::string_view t, double* v) {
 }
 
 Error Bad(std::string_view text, const std::string& why) {
-  return InvalidArgument("\"" + std::string(text) + "\": " + why);
+  return InvalidArgument("\"" + QuoteForError(text) + "\": " + why);
 }
 
 // The duration as a double of nanoseconds (no upper limit checked here), or the error.
@@ -86,13 +88,13 @@ Result<int64_t> ParseDurationFlag(std::string_view flag, std::string_view text, 
   const std::string where = "--" + std::string(flag) + " ";
   auto ns = TotalNanos(text, bare_unit_ms * kNanosPerMs);
   if (!ns.ok()) return InvalidArgument(where + ns.error().message);
-  if (*ns / 1e6 > kMaxMillis) return InvalidArgument(where + "\"" + std::string(text) + "\": too long");
+  if (*ns / 1e6 > kMaxMillis) return InvalidArgument(where + "\"" + QuoteForError(text) + "\": too long");
   int64_t ms = static_cast<int64_t>(std::llround(*ns / 1e6));
   if (ms < min_ms || ms > max_ms) {
     std::string range = max_ms >= kMaxDurationMs
                             ? "at least " + FormatDurationMs(min_ms)
                             : "between " + FormatDurationMs(min_ms) + " and " + FormatDurationMs(max_ms);
-    return InvalidArgument(where + "\"" + std::string(text) + "\": must be " + range);
+    return InvalidArgument(where + "\"" + QuoteForError(text) + "\": must be " + range);
   }
   return ms;
 }

@@ -18,9 +18,14 @@ namespace od = simdjson::ondemand;
 
 class JsonBuilder {
  public:
-  JsonBuilder(YamlTree* tree, const char* base, const std::string& stream_key, const YamlTree::HeadFn& head,
-              const YamlTree::ElementFn& element)
-      : t_(tree), base_(base), stream_key_(stream_key), head_(head), element_(element) {}
+  JsonBuilder(YamlTree* tree, std::string_view text, const std::string& stream_key,
+              const YamlTree::HeadFn& head, const YamlTree::ElementFn& element)
+      : t_(tree),
+        base_(text.data()),
+        end_(text.data() + text.size()),
+        stream_key_(stream_key),
+        head_(head),
+        element_(element) {}
 
   // Builds the tree of `doc`, whose root must be an object. SUCCESS, or an error code; stopped() when a
   // callback said no (the tree is then incomplete).
@@ -42,12 +47,22 @@ class JsonBuilder {
  private:
   int32_t Pos(const char* p) const { return static_cast<int32_t>(p - base_); }
 
+  // The string that starts at `raw` (past its opening quote) as written, when it has no escape; a null
+  // view when it has one (the caller unescapes it through simdjson). Scenario strings are short: a loop
+  // beats memchr.
+  std::string_view RawUnescaped(const char* raw) const {
+    const char* q = raw;
+    while (q < end_ && *q != '"' && *q != '\\') q++;
+    if (q < end_ && *q == '"') return std::string_view(raw, static_cast<size_t>(q - raw));
+    return {};
+  }
+
   uint32_t New(int32_t pos, YAML::NodeType::value type, std::string_view scalar) {
     auto& recs = t_->recs_;
     recs.emplace_back();
     YamlTree::Rec& r = recs.back();
     r.type = type;
-    r.scalar.assign(scalar.data(), scalar.size());
+    if (!scalar.empty()) r.scalar.assign(scalar.data(), scalar.size());
     r.pos = pos;
     return static_cast<uint32_t>(recs.size() - 1);
   }
@@ -119,8 +134,11 @@ class JsonBuilder {
       od::field f;
       if (auto e = std::move(field_result).get(f)) return e;
       int32_t key_pos = Pos(f.key().raw()) - 1;  // the opening quote, where yaml-cpp marks a quoted key
-      std::string_view key;
-      if (auto e = f.unescaped_key().get(key)) return e;
+      // The key as written when it has no escape (no copy through simdjson's string buffer).
+      std::string_view key = RawUnescaped(f.key().raw());
+      if (key.data() == nullptr) {
+        if (auto e = f.unescaped_key().get(key)) return e;
+      }
       stack_.push_back(New(key_pos, YAML::NodeType::Scalar, key));
       if (top && after_stream_) t_->keys_after_stream_ = true;
       od::value v = f.value();
@@ -191,6 +209,7 @@ class JsonBuilder {
 
   YamlTree* t_;
   const char* base_;
+  const char* end_;  // of the text
   const std::string& stream_key_;
   const YamlTree::HeadFn& head_;
   const YamlTree::ElementFn& element_;
@@ -221,7 +240,7 @@ YamlTree::JsonStatus YamlTree::ParseJson(std::string_view text, size_t readable,
   od::parser parser;
   od::document doc;
   if (parser.iterate(view).get(doc) != simdjson::SUCCESS) return JsonStatus::kNotJson;
-  JsonBuilder b(this, view.data(), stream_key, head, element);
+  JsonBuilder b(this, std::string_view(view.data(), view.size()), stream_key, head, element);
   size_t lead = text.find_first_not_of(" \t\r\n");
   b.set_root_pos(lead == std::string_view::npos ? 0 : lead);
   simdjson::error_code e = b.Root(doc);

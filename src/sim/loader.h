@@ -17,10 +17,12 @@ struct Loaded {
 };
 
 // ParseScenario, but while the events stream (the usual layout, events last) each one goes to `fn` with
-// the head (policy, nodes, tenants: complete by then) instead of into Scenario::events. When the layout
+// the head (policy, nodes, tenants: complete by then) and its byte offset in `text` instead of into
+// Scenario::events. When the layout
 // cannot stream, or the text has an error (the first in file order is found from the whole tree), the
 // calls made so far were for nothing: the result then holds every event (or is the error).
-Result<Loaded> LoadStreamed(const std::string& text, const std::string& file,
-                            const std::function<void(const Scenario& head, const Event& event)>& fn);
+Result<Loaded> LoadStreamed(
+    const std::string& text, const std::string& file,
+    const std::function<void(const Scenario& head, const Event& event, size_t pos)>& fn);
 
 }  // namespace allot::sim

@@ -16,6 +16,10 @@ namespace allot::sim {
 
 namespace {
 
+// How often a run reports progress (SimOptions::progress): the reports stay well under 1% of the work.
+constexpr size_t kEventsPerReport = 256;
+constexpr uint64_t kPassesPerReport = 256;
+
 // Applies one scenario event at time t. A bad submit, node or quota event fails the run (with the
 // scenario file and line); a release, reservation or unreservation that does not apply becomes a note.
 Status ApplyEvent(Engine& eng, const std::string& file, const Event& e, TimeMs t, SimResult* out) {
@@ -98,7 +102,9 @@ class Simulation {
   // Runs the passes still due after the last event and builds the result.
   SimResult Finish() {
     if (open_) EndPass();
-    while (!stopped_) {
+    for (uint64_t passes = 0; !stopped_; passes++) {
+      if (options_.progress && passes % kPassesPerReport == 0)
+        options_.progress({"finishing", "passes", passes, 0});
       auto wake = eng_.NextWakeup();
       TimeMs t = wake ? *wake : INT64_MAX;
       if (t == INT64_MAX) break;
@@ -300,8 +306,10 @@ Result<SimResult> Run(const Scenario& sc, const SimOptions& options) {
   auto eng = StartEngine(sc, options);
   if (!eng.ok()) return eng.error();
   Simulation sim(**eng, sc.file, options);
-  for (const auto& e : sc.events) {
-    if (auto st = sim.Feed(e); !st.ok()) return st.error();
+  for (size_t i = 0; i < sc.events.size(); i++) {
+    if (options.progress && i % kEventsPerReport == 0)
+      options.progress({"simulating", "events", i, sc.events.size()});
+    if (auto st = sim.Feed(sc.events[i]); !st.ok()) return st.error();
   }
   return sim.Finish();
 }
@@ -314,8 +322,11 @@ Result<SimResult> RunText(const std::string& text, const std::string& file, cons
   std::unique_ptr<Engine> eng;
   std::unique_ptr<Simulation> sim;
   std::optional<Error> run_error;
-  auto feed = [&](const Scenario& head, const Event& e) {
+  size_t fed = 0;
+  auto feed = [&](const Scenario& head, const Event& e, size_t pos) {
     if (run_error) return;
+    if (options.progress && fed++ % kEventsPerReport == 0)
+      options.progress({"simulating", "bytes", pos, text.size()});
     auto t = std::chrono::steady_clock::now();
     if (!sim) {
       auto started = StartEngine(head, options);

@@ -57,7 +57,8 @@ std::array<YamlNode, N> Pick(const YamlNode& n, const std::array<std::string_vie
 class Loader {
  public:
   // Where streamed events go (with the head loaded so far): nullptr keeps them in Scenario::events.
-  using Sink = std::function<void(const Scenario& head, const Event&)>;
+  // `pos`: the event's byte offset in the text (for progress).
+  using Sink = std::function<void(const Scenario& head, const Event&, size_t pos)>;
   explicit Loader(const std::string& file, Sink sink = nullptr) : d_(file), sink_(std::move(sink)) {}
 
   Result<ResourceMap> Resources(const YamlNode& n, const KeyPath& path) {
@@ -76,8 +77,8 @@ class Loader {
         return d_.Err(amount.error().code == ErrorCode::kNotFound ? it->first : it->second, p,
                       amount.error().message);
       const auto& [canon, v] = **amount;
-      if (out.count(canon)) return d_.Err(it->first, p, "resource given twice (" + canon + ")");
-      out.emplace(canon, v);
+      if (!out.try_emplace(canon, v).second)
+        return d_.Err(it->first, p, "resource given twice (" + canon + ")");
     }
     return out;
   }
@@ -86,9 +87,8 @@ class Loader {
   // a few amounts thousands of times). A bad name is kNotFound (the message names the key), a bad
   // amount kInvalidArgument (it names the value).
   Result<const std::pair<std::string, int64_t>*> Amount(const std::string& name, const std::string& text) {
-    std::string key;
-    key.reserve(name.size() + 1 + text.size());
-    key.append(name).push_back('\0');
+    std::string& key = amount_key_;  // reused: no string is built per lookup
+    key.assign(name).push_back('\0');
     key.append(text);
     if (auto hit = amounts_.find(key); hit != amounts_.end()) return &hit->second;
     std::string canon = CanonicalResourceName(name);
@@ -96,7 +96,7 @@ class Loader {
     auto v = ParseResourceAmount(canon, text);
     if (!v.ok()) return Error{ErrorCode::kInvalidArgument, v.error().message};
     if (amounts_.size() >= kMaxRememberedAmounts) amounts_.clear();
-    return &amounts_.emplace(std::move(key), std::make_pair(std::move(canon), *v)).first->second;
+    return &amounts_.emplace(key, std::make_pair(std::move(canon), *v)).first->second;
   }
 
   Result<Labels> StringMap(const YamlNode& n, const KeyPath& path) {
@@ -482,8 +482,9 @@ class Loader {
     return out;
   }
 
-  Result<RequestSpec> Submit(const YamlNode& n, const KeyPath& p) {
-    RequestSpec r;
+  // Reads a submit into *out (a fresh RequestSpec: filled in place, never copied or moved).
+  Status Submit(const YamlNode& n, const KeyPath& p, RequestSpec* out) {
+    RequestSpec& r = *out;
     static constexpr std::array<std::string_view, 15> kKeys = {
         "id",     "tenant",   "workflow", "priority",    "requests",
         "limits", "duration", "selector", "tolerations", "preemptible",
@@ -492,11 +493,9 @@ class Loader {
     bool unknown = false;
     auto f = Pick(n, kKeys, &unknown);
     if (unknown || !n.IsMap()) {
-      return d_
-          .CheckKeys(n, p,
-                     {kKeys[0], kKeys[1], kKeys[2], kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7],
-                      kKeys[8], kKeys[9], kKeys[10], kKeys[11], kKeys[12], kKeys[13], kKeys[14]})
-          .error();
+      return d_.CheckKeys(n, p,
+                          {kKeys[0], kKeys[1], kKeys[2], kKeys[3], kKeys[4], kKeys[5], kKeys[6], kKeys[7],
+                           kKeys[8], kKeys[9], kKeys[10], kKeys[11], kKeys[12], kKeys[13], kKeys[14]});
     }
     enum : size_t {
       kId,
@@ -515,27 +514,15 @@ class Loader {
       kReservation,
       kGpuModel
     };
-    auto at = [&](std::string_view k) {
-      for (size_t i = 0; i < kKeys.size(); i++)
-        if (k == kKeys[i]) return f[i];
-      return YamlNode();
-    };
     if (!f[kId]) return d_.Err(n, p, "submit needs an id");
-    auto id = d_.Scalar(f[kId], KeyPath(p, "id"));
-    if (!id.ok()) return id.error();
-    r.id = *id;
+    if (auto st = d_.ScalarTo(f[kId], KeyPath(p, "id"), &r.id); !st.ok()) return st;
     if (r.id.empty()) return d_.Err(f[kId], KeyPath(p, "id"), "is empty");
-    for (const char* k : {"tenant", "workflow", "reservation", "gpu_model"}) {
-      if (!at(k)) continue;
-      auto v = d_.Scalar(at(k), KeyPath(p, k));
-      if (!v.ok()) return v.error();
-      std::string key = k;
-      (key == "tenant"        ? r.tenant
-       : key == "workflow"    ? r.workflow
-       : key == "reservation" ? r.reservation
-                              : r.gpu_model) = *v;
-      if (key == "tenant") {
-        if (auto st = TenantPath(at(k), KeyPath(p, "tenant"), *v); !st.ok()) return st.error();
+    for (auto [i, field] : {std::pair{kTenant, &r.tenant}, std::pair{kWorkflow, &r.workflow},
+                            std::pair{kReservation, &r.reservation}, std::pair{kGpuModel, &r.gpu_model}}) {
+      if (!f[i]) continue;
+      if (auto st = d_.ScalarTo(f[i], KeyPath(p, kKeys[i]), field); !st.ok()) return st;
+      if (i == kTenant) {
+        if (auto st = TenantPath(f[i], KeyPath(p, "tenant"), *field); !st.ok()) return st;
       }
     }
     if (auto g = r.requests.find("gpu"); g != r.requests.end() && g->second > 1000 && g->second % 1000 != 0) {
@@ -543,9 +530,9 @@ class Loader {
                     "a GPU request is a share of one device (below 1) or whole devices");
     }
     if (f[kPriority]) {
-      auto v = d_.Scalar(f[kPriority], KeyPath(p, "priority"));
-      if (!v.ok()) return v.error();
-      auto pr = ParsePriority(*v);
+      if (!f[kPriority].IsScalar())
+        return d_.Err(f[kPriority], KeyPath(p, "priority"), "expected a single value");
+      auto pr = ParsePriority(f[kPriority].Scalar());
       if (!pr.ok()) return d_.Err(f[kPriority], KeyPath(p, "priority"), pr.error().message);
       if (*pr < 0 || *pr > kMaxPriority) {
         return d_.Err(f[kPriority], KeyPath(p, "priority"),
@@ -603,11 +590,11 @@ class Loader {
         r.tolerations.push_back(t);
       }
     }
-    for (const char* k : {"preemptible", "spread"}) {
-      if (!at(k)) continue;
-      auto b = d_.Bool(at(k), KeyPath(p, k));
+    for (auto [i, field] : {std::pair{kPreemptible, &r.preemptible}, std::pair{kSpread, &r.spread}}) {
+      if (!f[i]) continue;
+      auto b = d_.Bool(f[i], KeyPath(p, kKeys[i]));
       if (!b.ok()) return b.error();
-      (std::string(k) == "preemptible" ? r.preemptible : r.spread) = *b;
+      *field = *b;
     }
     if (f[kCount]) {
       auto c = d_.Integer(f[kCount], KeyPath(p, "count"));
@@ -615,7 +602,7 @@ class Loader {
       if (*c < 1 || *c > 10000) return d_.Err(f[kCount], KeyPath(p, "count"), "must be within 1-10000");
       r.count = static_cast<int>(*c);
     }
-    return r;
+    return Status::Ok();
   }
 
   Result<ReservationSpec> Reserve(const YamlNode& n, const std::string& p) {
@@ -815,11 +802,12 @@ class Loader {
     if (e.size() != 2) return d_.Err(e, p, "an event has `at` and exactly one action");
     Event ev;
     ev.at = *at;
-    ev.line = e.Mark().line + 1;
+    const YAML::Mark mark = e.Mark();
+    ev.line = mark.line + 1;
     if (f[kSubmit]) {
       ev.kind = Event::Kind::kSubmit;
-      auto r = Submit(f[kSubmit], KeyPath(p, "submit"));
-      if (!r.ok()) return r.error();
+      if (auto st = Submit(f[kSubmit], KeyPath(p, "submit"), &ev.submit); !st.ok()) return st;
+      const RequestSpec* r = &ev.submit;
       if (!ids_.insert(r->id).second)
         return d_.Err(f[kSubmit]["id"], p + ".submit.id", "duplicate id \"" + QuoteForError(r->id) + "\"");
       if (!r->reservation.empty() && !reservation_ids_.count(r->reservation)) {
@@ -827,7 +815,6 @@ class Loader {
             f[kSubmit]["reservation"], p + ".submit.reservation",
             "unknown reservation \"" + QuoteForError(r->reservation) + "\" (reserve it in an earlier event)");
       }
-      ev.submit = std::move(*r);
     } else if (f[kRelease]) {
       ev.kind = Event::Kind::kRelease;
       auto s = d_.Scalar(f[kRelease], KeyPath(p, "release"));
@@ -913,7 +900,7 @@ class Loader {
       ev.quota = std::make_shared<const TenantSpec>(std::move(quota));
     }
     if (streaming_ && sink_) {
-      sink_(sc, ev);
+      sink_(sc, ev, mark.pos > 0 ? static_cast<size_t>(mark.pos) : 0);
       return Status::Ok();
     }
     sc.events.push_back(std::move(ev));
@@ -925,6 +912,7 @@ class Loader {
   // What the events so far have declared (and the nodes before them).
   std::unordered_set<std::string> node_names_, ids_, reservation_ids_;
   std::unordered_map<std::string, std::pair<std::string, int64_t>> amounts_;  // Amount's memory
+  std::string amount_key_;                                                    // Amount's lookup key
   TimeMs last_at_ = 0;
   Sink sink_;
   bool streaming_ = false;     // events go to sink_ (when set) while streaming
@@ -938,8 +926,9 @@ Result<Scenario> ParseScenario(const std::string& text, const std::string& file)
   return Loader(file).Load(text);
 }
 
-Result<Loaded> LoadStreamed(const std::string& text, const std::string& file,
-                            const std::function<void(const Scenario& head, const Event& event)>& fn) {
+Result<Loaded> LoadStreamed(
+    const std::string& text, const std::string& file,
+    const std::function<void(const Scenario& head, const Event& event, size_t pos)>& fn) {
   Loader loader(file, fn);
   auto sc = loader.Load(text);
   if (!sc.ok()) return sc.error();

@@ -15,22 +15,8 @@
 #include "allot/utf8.h"
 
 namespace allot::sim {
-namespace {
 
-const std::string& EmptyString() {
-  static const std::string e;
-  return e;
-}
-
-}  // namespace
-
-YAML::NodeType::value YamlNode::Type() const {
-  return tree_ == nullptr ? YAML::NodeType::Undefined : tree_->recs_[index_].type;
-}
-
-const std::string& YamlNode::Scalar() const {
-  return tree_ == nullptr ? EmptyString() : tree_->recs_[index_].scalar;
-}
+const std::string YamlNode::kEmpty;
 
 YAML::Mark YamlNode::Mark() const {
   YAML::Mark m = YAML::Mark::null_mark();
@@ -60,17 +46,6 @@ void YamlTree::LineOf(size_t pos, int32_t* line, int32_t* column) const {
   *column = static_cast<int32_t>(pos - cursor_line_start_);
 }
 
-size_t YamlNode::size() const {
-  switch (Type()) {
-    case YAML::NodeType::Sequence:
-      return tree_->recs_[index_].count;
-    case YAML::NodeType::Map:
-      return tree_->recs_[index_].count / 2;
-    default:
-      return 0;
-  }
-}
-
 YamlNode YamlNode::operator[](size_t i) const {
   if (!IsSequence()) return {};
   const auto& r = tree_->recs_[index_];
@@ -89,19 +64,6 @@ YamlNode YamlNode::operator[](std::string_view key) const {
     }
   }
   return {};
-}
-
-void YamlIterator::Load() {
-  cur_ = YamlEntry();
-  if (i_ >= owner_.size()) return;
-  const YamlTree* t = owner_.tree_;
-  const auto& r = t->recs_[owner_.index_];
-  if (owner_.IsSequence()) {
-    static_cast<YamlNode&>(cur_) = YamlNode(t, t->kids_[r.kids + i_]);
-  } else {
-    cur_.first = YamlNode(t, t->kids_[r.kids + 2 * i_]);
-    cur_.second = YamlNode(t, t->kids_[r.kids + 2 * i_ + 1]);
-  }
 }
 
 // Builds YamlTree records from a parser's events (as yaml-cpp's NodeBuilder builds its nodes), streaming
@@ -497,7 +459,7 @@ FyOutcome ParseFy(std::string_view text, TreeBuilder* b) {
 
 bool YamlTree::Parse(std::string_view text, const std::string& stream_key, const HeadFn& head,
                      const ElementFn& element, Reader reader) {
-  const std::string& key = (head && element) ? stream_key : EmptyString();
+  const std::string& key = (head && element) ? stream_key : YamlNode::kEmpty;
   auto reset = [this] {
     recs_.clear();
     kids_.clear();

@@ -42,7 +42,8 @@ class YamlNode {
   // The same node (an alias and its anchor are).
   bool is(const YamlNode& o) const { return tree_ == o.tree_ && index_ == o.index_; }
   explicit operator bool() const { return IsDefined(); }
-  // Undefined for a missing node.
+  // Undefined for a missing node. (Type, Scalar, size and the iterator are inline: the loader calls them
+  // for every node.)
   YAML::NodeType::value Type() const;
   bool IsNull() const { return Type() == YAML::NodeType::Null; }
   bool IsScalar() const { return Type() == YAML::NodeType::Scalar; }
@@ -68,6 +69,7 @@ class YamlNode {
  private:
   friend class YamlTree;
   friend class YamlIterator;
+  static const std::string kEmpty;
   const YamlTree* tree_ = nullptr;
   uint32_t index_ = 0;
 };
@@ -80,6 +82,9 @@ struct YamlEntry : YamlNode {
 class YamlIterator {
  public:
   YamlIterator(const YamlNode& owner, size_t i) : owner_(owner), i_(i) { Load(); }
+  // The end of `owner`'s iteration at `i` (== compares positions only; never dereferenced).
+  struct End {};
+  YamlIterator(const YamlNode& owner, size_t i, End) : owner_(owner), i_(i) {}
   const YamlEntry& operator*() const { return cur_; }
   const YamlEntry* operator->() const { return &cur_; }
   YamlIterator& operator++() {
@@ -98,7 +103,7 @@ class YamlIterator {
 };
 
 inline YamlIterator YamlNode::begin() const { return YamlIterator(*this, 0); }
-inline YamlIterator YamlNode::end() const { return YamlIterator(*this, size()); }
+inline YamlIterator YamlNode::end() const { return YamlIterator(*this, size(), YamlIterator::End{}); }
 
 class YamlTree {
  public:
@@ -163,5 +168,34 @@ class YamlTree {
   mutable size_t cursor_pos_ = 0, cursor_line_ = 0, cursor_line_start_ = 0;
   void LineOf(size_t pos, int32_t* line, int32_t* column) const;
 };
+
+inline YAML::NodeType::value YamlNode::Type() const {
+  return tree_ == nullptr ? YAML::NodeType::Undefined : tree_->recs_[index_].type;
+}
+
+inline const std::string& YamlNode::Scalar() const {
+  return tree_ == nullptr ? kEmpty : tree_->recs_[index_].scalar;
+}
+
+inline size_t YamlNode::size() const {
+  if (tree_ == nullptr) return 0;
+  const auto& r = tree_->recs_[index_];
+  return r.type == YAML::NodeType::Sequence ? r.count : r.type == YAML::NodeType::Map ? r.count / 2 : 0;
+}
+
+inline void YamlIterator::Load() {
+  cur_ = YamlEntry();
+  const YamlTree* t = owner_.tree_;
+  if (t == nullptr) return;
+  const auto& r = t->recs_[owner_.index_];
+  if (r.type == YAML::NodeType::Sequence) {
+    if (i_ < r.count) static_cast<YamlNode&>(cur_) = YamlNode(t, t->kids_[r.kids + i_]);
+  } else if (r.type == YAML::NodeType::Map) {
+    if (i_ < r.count / 2) {
+      cur_.first = YamlNode(t, t->kids_[r.kids + 2 * i_]);
+      cur_.second = YamlNode(t, t->kids_[r.kids + 2 * i_ + 1]);
+    }
+  }
+}
 
 }  // namespace allot::sim

@@ -42,6 +42,8 @@ class Doc {
   Status CheckKeys(const YamlNode& n, const KeyPath& path,
                    std::initializer_list<std::string_view> allowed) const;
   Result<std::string> Scalar(const YamlNode& n, const KeyPath& path) const;
+  // Scalar into *out (assigned in place: no copy of a Result).
+  Status ScalarTo(const YamlNode& n, const KeyPath& path, std::string* out) const;
   Result<double> Number(const YamlNode& n, const KeyPath& path) const;
   Result<int64_t> Integer(const YamlNode& n, const KeyPath& path) const;
   Result<bool> Bool(const YamlNode& n, const KeyPath& path) const;

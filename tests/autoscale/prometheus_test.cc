@@ -116,6 +116,28 @@ TEST(RecommendPrometheus, RealServer) {
     }
     EXPECT_GT(c["samples"].get<int>(), 100);
   }
+  // --end as RFC 3339 (issue 15): the same instant in UTC and with an offset asks for the same range.
+  auto rfc3339 = [](int64_t t, int offset_minutes) {
+    std::time_t local = static_cast<std::time_t>(t + offset_minutes * 60);
+    std::tm tm{};
+    gmtime_r(&local, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (offset_minutes == 0) return std::string(buf) + "Z";
+    char off[32];
+    std::snprintf(off, sizeof off, "+%02d:%02d", offset_minutes / 60, offset_minutes % 60);
+    return std::string(buf) + off;
+  };
+  for (int offset : {0, 90}) {
+    auto t = RunAllot({"recommend", "--prometheus", url, "--end", rfc3339(end, offset), "--range", "2h",
+                       "--step", "1m", "--format", "json"});
+    ASSERT_EQ(t.exit_code, 0) << rfc3339(end, offset) << ": " << t.err;
+    EXPECT_EQ(t.out, r.out) << rfc3339(end, offset);
+  }
+  auto bad_end = RunAllot({"recommend", "--prometheus", url, "--end", "yesterday"});
+  EXPECT_EQ(bad_end.exit_code, 2);
+  EXPECT_NE(bad_end.err.find("--end \"yesterday\": not a time (use RFC 3339"), std::string::npos)
+      << bad_end.err;
   // A non-loopback address is refused by the client.
   auto refused = RunAllot({"recommend", "--prometheus", "http://10.1.2.3:9090", "--range", "1h"});
   EXPECT_NE(refused.exit_code, 0);

@@ -120,6 +120,22 @@ TEST(Recommend, BadCsv) {
   EXPECT_DOUBLE_EQ((*t)[0].time, 1704067260.0);  // 2024-01-01T00:00:00Z is 1704067200
 }
 
+// The times the usage CSV and `recommend --end` take (issue 15): Unix seconds or RFC 3339.
+TEST(Recommend, TimesAreUnixSecondsOrRfc3339) {
+  // 2026-12-07: 20,794 days after 1970-01-01; × 86400 = 1,796,601,600; + 10 h = 1,796,637,600.
+  EXPECT_EQ(ParseTimeSeconds("2026-12-07T10:00:00Z"), 1796637600.0);
+  EXPECT_EQ(ParseTimeSeconds("2026-12-07T10:00:00"), 1796637600.0);  // no offset: UTC
+  EXPECT_EQ(ParseTimeSeconds("2026-12-07T11:30:00+01:30"), 1796637600.0);
+  EXPECT_EQ(ParseTimeSeconds("2026-12-07T05:00:00-05:00"), 1796637600.0);
+  EXPECT_EQ(ParseTimeSeconds("2026-12-07T10:00:00.250Z"), 1796637600.25);
+  EXPECT_EQ(ParseTimeSeconds("1796637600"), 1796637600.0);
+  EXPECT_EQ(ParseTimeSeconds("1796637600.5"), 1796637600.5);
+  for (const char* bad : {"", "tomorrow", "2026-12-07", "2026-13-07T10:00:00Z", "2026-12-07T24:00:00Z",
+                          "2026-12-07T10:60:00Z", "2026-12-07T10:00:00 UTC", "2026-12-07T10:00:00+0100"}) {
+    EXPECT_FALSE(ParseTimeSeconds(bad).has_value()) << bad;
+  }
+}
+
 TEST(Recommend, WorkloadFromPodName) {
   EXPECT_EQ(WorkloadFromPodName("web-7d4b9c8f6-x2x9z"), "web");
   EXPECT_EQ(WorkloadFromPodName("db-0"), "db");

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "../server/server_process.h"
 #include "support.h"
@@ -91,6 +93,46 @@ TEST(LoadGenerators, AnswerHelpAndNeedAUrl) {
   auto top = RunProgram({BenchDir() + "/bench_server", "--help"});
   EXPECT_EQ(top.exit_code, 0) << top.err;
   EXPECT_NE(top.out.find("bench_server metrics --url"), std::string::npos) << top.out;
+}
+
+// --seconds takes a duration through the one parser (issue 15): `300ms` is 0.3 s, not 300 s (std::stod read
+// the leading 300); a bad one is refused before any load starts.
+TEST(LoadGenerators, SecondsTakeDurations) {
+  const std::string bench = BenchDir() + "/bench_server";
+  if (!std::filesystem::exists(bench))
+    GTEST_SKIP() << bench << " not built (ALLOT_BENCH off or no Google Benchmark)";
+  TempDir dir;
+  std::string config =
+      dir.Write("pairs.yaml", "nodes: [{name: big-1, capacity: {cpu: \"100000\", memory: 100Ti}}]\n");
+  ServerProcess s(dir.path() + "/data", {"--dev", "--config", config});
+  ASSERT_TRUE(s.Start()) << s.Log();
+  auto r = RunProgram({bench, "pairs", "--url", s.url(), "--connections", "1", "--seconds", "300ms"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_GT(j["pairs"].get<double>(), 0) << r.out;
+  EXPECT_LT(j["seconds"].get<double>(), 60) << r.out;  // the load ran for 0.3 s (plus the machine's delays)
+
+  struct Case {
+    std::vector<std::string> argv;
+    std::string message;
+  } cases[] = {
+      {{bench, "pairs", "--url", s.url(), "--seconds", "5 minutes"},
+       "bench_server pairs: --seconds \"5 minutes\""},
+      {{bench, "pairs", "--url", s.url(), "--seconds", "0s"}, "--seconds \"0s\": must be at least 1ms"},
+      {{BenchDir() + "/bench_server_ratelimit", "--url", s.url(), "--seconds", "1x"},
+       "bench_server_ratelimit: --seconds \"1x\": unknown unit \"x\""},
+      {{BenchDir() + "/bench_store_replica", "allocs", "--servers", s.url(), "--seconds", "-5s"},
+       "bench_store_replica allocs: --seconds \"-5s\": must not be negative"},
+      {{BenchDir() + "/bench_server_history", "read", "--step", "1500ms"},
+       "bench_server_history read: --step \"1500ms\""},
+  };
+  for (const auto& c : cases) {
+    if (!std::filesystem::exists(c.argv[0])) continue;
+    auto bad = RunProgram(c.argv);
+    EXPECT_EQ(bad.exit_code, 2) << c.argv[0] << bad.out << bad.err;
+    EXPECT_NE(bad.err.find(c.message), std::string::npos) << "want " << c.message << "\ngot " << bad.err;
+  }
 }
 
 TEST(LoadGenerators, NoneDefaultsToTheDemoPort) {

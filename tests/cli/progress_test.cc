@@ -93,6 +93,64 @@ TEST(Progress, NeverWhenStderrIsNotATerminal) {
   }
 }
 
+// A scenario of `n` one-cpu submits on one 8-cpu node, each held 30 s: most of them queue, so passes go
+// on after the last event. JSON when `as_json`, else YAML.
+std::string SimScenario(const TempDir& dir, int n, bool as_json, const std::string& last_event = "") {
+  std::string s = as_json
+                      ? "{\"nodes\": [{\"name\": \"n1\", \"capacity\": {\"cpu\": \"8\"}}], \"events\": [\n"
+                      : "nodes: [{name: n1, capacity: {cpu: \"8\"}}]\nevents:\n";
+  for (int i = 0; i < n; i++) {
+    std::string id = "j" + std::to_string(i), at = std::to_string(i / 10);
+    s += as_json ? std::string(i ? ",\n" : "") + "{\"at\": " + at + ", \"submit\": {\"id\": \"" + id +
+                       "\", \"requests\": {\"cpu\": 1}, \"duration\": \"30s\"}}"
+                 : "  - {at: " + at + ", submit: {id: " + id + ", requests: {cpu: 1}, duration: 30s}}\n";
+  }
+  if (!last_event.empty()) s += as_json ? ",\n" + last_event : "  - " + last_event + "\n";
+  if (as_json) s += "]}\n";
+  return dir.Write(as_json ? "scenario.json" : "scenario.yaml", s);
+}
+
+TEST(Progress, SimShowsItsRunOnATerminal) {
+  TempDir dir;
+  for (bool as_json : {true, false}) {
+    std::string file = SimScenario(dir, 3000, as_json);
+    int rc = -1;
+    std::string screen = OnTerminal({AllotBinary(), "sim", file}, &rc);
+    EXPECT_EQ(rc, 0) << screen;
+    // The first report of each phase is drawn at once: the bytes of the file, then the passes after it.
+    size_t simulating = screen.find("\rsimulating: 0.0 MiB/");
+    size_t finishing = screen.find("\rfinishing: 0 passes");
+    ASSERT_NE(simulating, std::string::npos) << screen.substr(0, 500);
+    ASSERT_NE(finishing, std::string::npos) << screen.substr(0, 500);
+    EXPECT_LT(simulating, finishing);
+    size_t erased = screen.find("\r\x1b[K", finishing);
+    size_t report = screen.find("STATE", finishing);
+    ASSERT_NE(erased, std::string::npos) << screen.substr(0, 500);
+    EXPECT_LT(erased, report) << screen.substr(0, 500);
+    EXPECT_EQ(screen.find("\x1b[", erased + 4), std::string::npos);  // nothing of it after the report starts
+
+    std::string quiet = OnTerminal({AllotBinary(), "sim", file, "--quiet"}, &rc);
+    EXPECT_EQ(rc, 0) << quiet;
+    EXPECT_EQ(quiet.find("simulating:"), std::string::npos) << quiet.substr(0, 500);
+    EXPECT_EQ(quiet.find("\x1b["), std::string::npos) << quiet.substr(0, 500);
+    EXPECT_NE(quiet.find("summary: 3000 requests"), std::string::npos);
+
+    auto piped = RunAllot({"sim", file, "--json"});  // stderr a pipe: no line
+    EXPECT_EQ(piped.exit_code, 0) << piped.err;
+    EXPECT_TRUE(piped.err.empty()) << piped.err;
+    EXPECT_FALSE(json::parse(piped.out, nullptr, false).is_discarded());
+  }
+  // A load error found after events ran: the line is erased and the error starts on a clean line.
+  std::string bad = SimScenario(dir, 2000, false, "{at: 9999, release: nobody}");
+  int rc = -1;
+  std::string screen = OnTerminal({AllotBinary(), "sim", bad}, &rc);
+  EXPECT_EQ(rc, 2) << screen;
+  size_t error = screen.find("allot: sim: " + bad + ":2003:");
+  ASSERT_NE(error, std::string::npos) << screen.substr(0, 500);
+  EXPECT_NE(screen.find("\rsimulating:"), std::string::npos) << screen.substr(0, 500);
+  EXPECT_EQ(screen.rfind("\r\x1b[K", error) + 4, error) << screen.substr(0, 500);
+}
+
 TEST(Progress, NeverInJsonOutput) {
   // stdout to a file, stderr on the terminal: progress on the terminal, clean JSON in the file.
   TempDir dir;

@@ -74,6 +74,12 @@ TEST(Durations, TimeFlagsTakeUnitsAndPlainNumbersKeepTheirMeaning) {
   ASSERT_EQ(day.exit_code, 0) << day.err;
   EXPECT_EQ(day.out, secs.out);
   ExpectUsageError(RunAllot({"recommend", usage, "--half-life", "a day"}), "--half-life \"a day\"");
+  // --end is a point in time: RFC 3339 or Unix seconds, refused before Prometheus is asked
+  // (tests/autoscale/prometheus_test.cc runs the accepted forms against a real one).
+  for (const std::string bad : {"tomorrow", "2026-12-07", "2026-12-07T25:00:00Z", "1h"}) {
+    ExpectUsageError(RunAllot({"recommend", "--prometheus", "http://127.0.0.1:1", "--end", bad}),
+                     "--end \"" + bad + "\": not a time (use RFC 3339, 2026-12-07T10:00:00Z");
+  }
 }
 
 TEST(Durations, ClientAndServerFlags) {

@@ -110,7 +110,7 @@ const char* kJson = R"({
   "events": [
     {"at": 0, "submit": {"id": "j\u00e4\/1", "tenant": "org/a", "requests": {"cpu": 1.5, "memory": "1Gi"}, "duration": 10}},
     {"at": 0.5, "submit": {"id": "b", "tenant": "org/a", "priority": "high", "requests": {"cpu": "3"}, "selector": {"zone": "a"}, "preemptible": true}},
-    {"at": 2, "submit": {"id": "c", "tenant": "org/a", "requests": {"cpu": "2"}, "wait": 1e1}},
+    {"at": 2, "submit": {"id": "c", "ten\u0061nt": "org/a", "requests": {"cpu": "2"}, "w\u0061it": 1e1}},
     {"at": 20, "release": "b"}
   ]
 }
@@ -129,6 +129,7 @@ events:
   - {at: 20, release: b}
 )";
 
+// Escapes in keys too (the loader reads a key as written only when it has none).
 TEST(SimJson, EscapesNumbersAndBooleansReadAsYamlReadsThem) {
   TempDir dir;
   RunResult j = RunAllot({"sim", dir.Write("s.json", kJson), "--json", "--explain"});
