@@ -61,8 +61,8 @@ std::optional<ApiError> ParseGpus(const Json& v, const std::string& field, Json*
 }
 
 // GET /v1/nodes?view=usage: what a picture of every node needs, as columns (docs/http-api.md, "Nodes"):
-// one array per field, the i-th entry of each for the i-th node in registration order. 10,000 nodes are
-// a third of the bytes of the whole objects, and a client reads arrays without building an object per node.
+// one array per field, the i-th entry of each for the i-th node in registration order. 10,000 nodes are a
+// quarter of the bytes of the whole objects, and a client reads arrays without building an object per node.
 std::string UsageColumns(const std::vector<NodeInfo>& nodes) {
   std::set<std::string> resources, labels;
   for (const auto& n : nodes) {
