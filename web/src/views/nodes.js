@@ -59,7 +59,10 @@ export default {
 
     async function loadDetail() {
       const name = selected;
-      if (!name) return;
+      if (!name) {
+        showDetail(); // the hint
+        return;
+      }
       try {
         const n = await api.get(`/v1/nodes/${encodeURIComponent(name)}`);
         if (name === selected) node = n;
