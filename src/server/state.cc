@@ -315,30 +315,45 @@ std::optional<AllocationInfo> State::Lookup(const std::string& id) {
   return std::nullopt;
 }
 
-Json State::NodeJson(const NodeInfo& n) const {
-  Json taints = Json::array();
-  for (const auto& t : n.taints) taints.push_back({{"key", t.key}, {"value", t.value}, {"effect", t.effect}});
-  Json j = {{"name", n.name},
-            {"state", !n.up ? "down" : n.draining ? "draining" : "up"},
-            {"up", n.up},
-            {"draining", n.draining},
-            {"capacity", server::ResourcesJson(n.capacity)},
-            {"allocated", server::ResourcesJson(n.allocated)},
-            {"free", server::ResourcesJson(n.free)},
-            {"observed", server::ResourcesJson(n.observed)},
-            {"labels", n.labels},
-            {"taints", taints},
-            {"pool", n.pool},
-            {"allocations", n.allocations}};
+void State::WriteNode(server::JsonWriter& w, const NodeInfo& n) const {
+  // In key order, as a Json object (a std::map) writes them.
   auto m = node_meta.find(n.name);
-  if (m != node_meta.end() && m->second.last_heartbeat > 0) {
-    j["last_heartbeat"] = server::FormatTime(m->second.last_heartbeat);
+  const NodeMeta* meta = m != node_meta.end() ? &m->second : nullptr;
+  w.BeginObject();
+  if (meta != nullptr) w.Key("agent").Bool(meta->agent);
+  w.Key("allocated");
+  server::WriteResources(w, n.allocated);
+  w.Key("allocations").Int(static_cast<int64_t>(n.allocations));
+  w.Key("capacity");
+  server::WriteResources(w, n.capacity);
+  w.Key("draining").Bool(n.draining);
+  w.Key("free");
+  server::WriteResources(w, n.free);
+  if (meta != nullptr && !meta->gpus.empty()) w.Key("gpus").Value(meta->gpus);
+  w.Key("labels").BeginObject();
+  for (const auto& [k, v] : n.labels) w.Key(k).String(v);
+  w.EndObject();
+  if (meta != nullptr && meta->last_heartbeat > 0)
+    w.Key("last_heartbeat").String(server::FormatTime(meta->last_heartbeat));
+  w.Key("name").String(n.name);
+  w.Key("observed");
+  server::WriteResources(w, n.observed);
+  w.Key("pool").String(n.pool);
+  w.Key("state").String(!n.up ? "down" : n.draining ? "draining" : "up");
+  w.Key("taints").BeginArray();
+  for (const auto& t : n.taints) {
+    w.BeginObject().Key("effect").String(t.effect).Key("key").String(t.key);
+    w.Key("value").String(t.value).EndObject();
   }
-  if (m != node_meta.end()) {
-    j["agent"] = m->second.agent;
-    if (!m->second.gpus.empty()) j["gpus"] = m->second.gpus;
-  }
-  return j;
+  w.EndArray();
+  w.Key("up").Bool(n.up);
+  w.EndObject();
+}
+
+Json State::NodeJson(const NodeInfo& n) const {
+  server::JsonWriter w;
+  WriteNode(w, n);
+  return Json::parse(w.out());
 }
 
 namespace {

@@ -251,7 +251,11 @@ struct State {
   // The allocation's current info: the engine's, or the finished copy. REQUIRES: mu held.
   std::optional<AllocationInfo> Lookup(const std::string& id);
 
+  // The API's view of a node (docs/http-api.md, "Nodes"), with what node_meta knows of it.
   Json NodeJson(const NodeInfo& n) const;
+  // The same as an object written to `w`, keys in the order NodeJson's had: the one place a node's JSON
+  // is spelled (GET /v1/nodes writes 10,000 of them). NodeJson reads this text back. REQUIRES: mu held.
+  void WriteNode(server::JsonWriter& w, const NodeInfo& n) const;
 
   Json TenantJson(const std::string& path) const;
   // The same with the tenant's usage given (nullptr: none), for lists: Tenants() once, not once per tenant.

@@ -431,11 +431,19 @@ Json ResourcesJson(const ResourceMap& m) {
 }
 
 void WriteResources(JsonWriter& w, const ResourceMap& m) {
+  // Keys sorted, as ResourcesJson's object has them: gpu_milli goes where it sorts (after gpu-memory, say),
+  // and a resource of that name itself wins over gpu's milli-units there too.
+  auto gpu = m.find("gpu");
+  bool milli = gpu != m.end() && !m.contains("gpu_milli");
   w.BeginObject();
   for (const auto& [k, v] : m) {
+    if (milli && k > "gpu_milli") {
+      w.Key("gpu_milli").Int(gpu->second);
+      milli = false;
+    }
     w.Key(k).Int(ToOutputUnits(k, v));
-    if (k == "gpu") w.Key("gpu_milli").Int(v);
   }
+  if (milli) w.Key("gpu_milli").Int(gpu->second);
   w.EndObject();
 }
 

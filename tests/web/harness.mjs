@@ -70,7 +70,7 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A real `allot serve`. opts: config (YAML text), args (more flags), dev (bool), token (for api()),
-// dashboard (false: no --dashboard-dir).
+// dashboard (false: no --dashboard-dir), binary and dashboardDir (another build than env's).
 export class AllotServer {
   constructor(opts = {}) {
     this.opts = opts;
@@ -84,14 +84,14 @@ export class AllotServer {
     this.url = `http://127.0.0.1:${this.port}`;
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data', path.join(this.dir, 'data'), '--quiet',
       '--no-fsync'];
-    if (this.opts.dashboard !== false) args.push('--dashboard-dir', env.dashboard);
+    if (this.opts.dashboard !== false) args.push('--dashboard-dir', this.opts.dashboardDir || env.dashboard);
     if (this.opts.dev) args.push('--dev');
     if (this.opts.config) {
       fs.writeFileSync(path.join(this.dir, 'allot.yaml'), this.opts.config);
       args.push('--config', path.join(this.dir, 'allot.yaml'));
     }
     args.push(...(this.opts.args || []));
-    this.proc = spawn(env.allot, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = spawn(this.opts.binary || env.allot, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc.stderr.on('data', (d) => { this.log += d; });
     // A script that dies before stop() (an uncaught error) still ends its server (only one not yet
     // stopped and reaped: its PID is still its own).

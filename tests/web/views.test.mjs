@@ -56,6 +56,29 @@ test('overview: the cluster now, and an allocation made through the API appears'
   await screenshot(page, 'views-overview');
 });
 
+test('a first load asks for each call once: boot.js sends the view\'s first calls, the view takes their answers', async () => {
+  for (const view of ['overview', 'nodes', 'tenants', 'queue']) {
+    const tab = await browser.context.newPage(); // a new tab: its own sessionStorage, a real first load
+    const tabErrors = consoleErrors(tab, optionalRoute404);
+    const sent = [];
+    tab.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/v1/')) sent.push(u.pathname + u.search);
+    });
+    await tab.goto(`${server.url}/#/${view}`); // the next update is 5 s away
+    await tab.waitForFunction((name) => performance.getEntriesByName(name).length > 0, `allot:rendered:${view}`, { timeout: 20000 });
+    assert.equal(await tab.locator('head script[src^="/assets/boot-"]').count(), 1);
+    // Each call went out once (a view asking for something other than what first.js says would send it
+    // twice), and every early answer was taken.
+    assert.deepEqual(sent.filter((u, i) => sent.indexOf(u) !== i), [], `${view}: ${sent.join(' ')}`);
+    assert.ok(sent.includes('/v1/whoami'), sent.join(' '));
+    if (view === 'nodes') assert.ok(sent.includes('/v1/nodes?view=usage'), sent.join(' '));
+    assert.equal(await tab.evaluate(() => globalThis.allotEarly.size), 0, view);
+    assert.deepEqual(tabErrors, []);
+    await tab.close();
+  }
+});
+
 test('nodes: the heatmap, a node\'s details, and Drain through the API', async () => {
   await open('nodes');
   assert.equal(await page.locator('canvas.heatmap').getAttribute('data-nodes'), '5');
