@@ -145,10 +145,11 @@ void MountAdmin(Server* srv, Server::Impl* p) {
     e.actor = c.actor;
     (void)srv->Audit({e});
     auto auth = p->state.Auth();
-    return ApiAnswer{200, server::Dump(Json{{"reloaded", true},
-                                            {"tokens", auth->token_count()},
-                                            {"client_certs", auth->cert_count()},
-                                            {"tls", !p->state.cfg.tls.cert_file.empty()}}),
+    return ApiAnswer{200,
+                     server::Dump(Json{{"reloaded", true},
+                                       {"tokens", auth->token_count()},
+                                       {"client_certs", auth->cert_count()},
+                                       {"tls", !p->state.cfg.tls.cert_file.empty()}}),
                      {}};
   });
   srv->AddMetrics([p] {
