@@ -71,8 +71,13 @@ class InProcess {
     }
     server_ = std::move(*s);
     thread_ = std::thread([this] { (void)server_->Run(); });
-    client_ = std::make_unique<allot::net::HttpClient>(std::move(
-        *allot::net::HttpClient::Create("http://127.0.0.1:" + std::to_string(server_->port()), 30'000)));
+    auto client =
+        allot::net::HttpClient::Create("http://127.0.0.1:" + std::to_string(server_->port()), 30'000);
+    if (!client.ok()) {
+      std::fprintf(stderr, "api_body_fuzz: %s\n", client.error().message.c_str());
+      std::abort();
+    }
+    client_ = std::make_unique<allot::net::HttpClient>(std::move(*client));
   }
   ~InProcess() {
     client_.reset();
