@@ -168,12 +168,15 @@ def churner(port, stop, stats):
 
 
 def sample(pid):
-    rss = 0
+    """RSS in KiB, open descriptors, and RSS by kind (RssAnon: the heap; RssFile, RssShmem: mappings)."""
+    rss, parts = 0, {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+            elif line.startswith(("RssAnon:", "RssFile:", "RssShmem:")):
+                parts[line.split(":")[0][3:].lower() + "_kb"] = int(line.split()[1])
+    return rss, len(os.listdir(f"/proc/{pid}/fd")), parts
 
 
 def store_kb(data):
@@ -247,20 +250,23 @@ def main() -> int:
             if proc.poll() is not None:
                 print("soak: the server exited during the run; its log is in " + work, file=sys.stderr)
                 return 1
-            rss, fds = sample(proc.pid)
+            rss, fds, parts = sample(proc.pid)
             with stats.lock:
                 done = sum(stats.counts.values())
-            samples.append({"t": round(time.monotonic() - t0, 1), "rss_kb": rss, "fds": fds, "store_kb": store_kb(data), "requests": done})
+            samples.append({"t": round(time.monotonic() - t0, 1), "rss_kb": rss, "fds": fds, "store_kb": store_kb(data),
+                            "requests": done, **parts})
             time.sleep(args.interval)
         stop.set()
         for t in threads:
             t.join(timeout=60)
         time.sleep(1)
-        end_rss, end_fds = sample(proc.pid)
+        end_rss, end_fds, _ = sample(proc.pid)
         warm = [s for s in samples if s["t"] >= args.warmup * 60]
         first = [s["rss_kb"] for s in warm if s["t"] < args.warmup * 60 + 60]
         last = [s["rss_kb"] for s in warm if s["t"] >= samples[-1]["t"] - 60]
         base, final = statistics.median(first), statistics.median(last)
+        anon_first = statistics.median(s.get("anon_kb", 0) for s in warm if s["t"] < args.warmup * 60 + 60)
+        anon_last = statistics.median(s.get("anon_kb", 0) for s in warm if s["t"] >= samples[-1]["t"] - 60)
         growth = (final - base) / base
         fd_base = warm[0]["fds"]
         elapsed = samples[-1]["t"] if samples else 0
@@ -277,6 +283,7 @@ def main() -> int:
             "rss_mb_max": round(max(s["rss_kb"] for s in samples) / 1024, 1), "rss_growth": round(growth, 4),
             "fds_after_warmup": fd_base, "fds_end_under_load": warm[-1]["fds"], "fds_after_load": end_fds,
             "rss_mb_after_load": round(end_rss / 1024, 1),
+            "rss_anon_mb_after_warmup": round(anon_first / 1024, 1), "rss_anon_mb_end": round(anon_last / 1024, 1),
             "store_mb_after_warmup": round(warm[0]["store_kb"] / 1024, 1),
             "store_mb_end": round(samples[-1]["store_kb"] / 1024, 1),
         }
