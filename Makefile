@@ -44,7 +44,8 @@ bench: build
 	scripts/bench.sh
 
 # `make fuzz-smoke`: every libFuzzer target of fuzz/ for about a minute each (the `fuzz` preset, clang-14;
-# docs/fuzzing.md has the long run). Not part of `make test`: about 10 minutes on top of its own build.
+# docs/fuzzing.md has the long run). Not part of `make test`: about 10 minutes on top of its own build
+# (a second, clang + ASan build of most of the tree), three to four times the suite on a 2-core CI.
 fuzz-deps:
 	@scripts/install-deps.sh fuzz
 
