@@ -8,7 +8,7 @@ export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CCACHE_NOHASHDIR = 1
 export CCACHE_BASEDIR = $(CURDIR)
 
-.PHONY: all deps test-deps build run test bench clean format install deb
+.PHONY: all deps test-deps build run test bench clean format install deb fuzz-deps fuzz-smoke
 
 all: build
 
@@ -43,8 +43,17 @@ deb: build
 bench: build
 	scripts/bench.sh
 
+# `make fuzz-smoke`: every libFuzzer target of fuzz/ for about a minute each (the `fuzz` preset, clang-14;
+# docs/fuzzing.md has the long run). Not part of `make test`: about 10 minutes on top of its own build
+# (a second, clang + ASan build of most of the tree), three to four times the suite on a 2-core CI.
+fuzz-deps:
+	@scripts/install-deps.sh fuzz
+
+fuzz-smoke: fuzz-deps
+	SECONDS_EACH=$${SECONDS_EACH:-60} scripts/fuzz.sh
+
 clean:
-	rm -rf $(BUILD) build-dev build-bench
+	rm -rf $(BUILD) build-dev build-bench build-fuzz build-tsan
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

@@ -12,6 +12,18 @@ if(ALLOT_SANITIZE)
   target_compile_options(allot_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
   target_link_options(allot_options INTERFACE -fsanitize=address,undefined)
 endif()
+# The `fuzz` preset (clang): every library is instrumented for libFuzzer, ASan and UBSan (UBSan aborts,
+# so the fuzzer sees each finding); the fuzz/ targets link the fuzzer's main.
+if(ALLOT_FUZZ)
+  target_compile_options(allot_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+    -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
+  target_link_options(allot_options INTERFACE -fsanitize=address,undefined)
+endif()
+# The `tsan` preset: ThreadSanitizer (the server's concurrent tests).
+if(ALLOT_TSAN)
+  target_compile_options(allot_options INTERFACE -fsanitize=thread -fno-omit-frame-pointer -g)
+  target_link_options(allot_options INTERFACE -fsanitize=thread)
+endif()
 target_include_directories(allot_options INTERFACE ${CMAKE_SOURCE_DIR}/include)
 
 # The module boundary. include/allot/ is the contract between modules; a module's src/ headers are

@@ -87,7 +87,10 @@ ShapeVerdict Judge(const std::vector<NodeView>& nodes, const QueuedRequest& q) {
     if (CouldRun(n, q)) could.push_back(&n);
   }
   v.infeasible = could.empty();
-  for (const auto& [k, amount] : q.requests) {
+  for (const auto& request : q.requests) {
+    // Not a structured binding: clang 14 (the fuzz preset) cannot capture one in a lambda.
+    const auto& k = request.first;
+    const auto amount = request.second;
     if (amount <= 0 || v.infeasible) continue;
     bool some_free = std::any_of(could.begin(), could.end(),
                                  [&](const NodeView* n) { return Amount(n->free, k) >= amount; });

@@ -10,6 +10,7 @@
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
 #include "autoscale/yaml_util.h"
+#include "allot/yaml_load.h"
 #include "allot/yaml_utf8.h"
 
 namespace allot::autoscale {
@@ -109,7 +110,7 @@ Result<std::map<std::string, CurrentResources>> LoadManifestResources(const std:
     try {
       std::string text = ss.str();
       size_t budget = YamlVisitBound(text.size());
-      for (const auto& doc : YAML::LoadAll(text)) {
+      for (const auto& doc : YamlLoadAll(text)) {
         if (auto bad = FindInvalidUtf8(doc, &budget)) return InvalidArgument(internal::Where(f, bad->node, bad->path) + bad->message);
         if (auto s = LoadDocument(doc, f, out); !s.ok()) return s.error();
       }

@@ -561,8 +561,9 @@ Result<int64_t> ParseDockerMemory(std::string_view text) {
   }
   if (u == "b") u.clear();
   if (!u.empty()) return bad("unknown unit (use b, k, m, g, t, p; 1024 multiples)");
-  i128 bytes_nanos = nanos << shift;
-  i128 bytes = DivAway(bytes_nanos, kNano);
+  // nanos < 2^84 (ParseDecimalNanos): shifted by up to 50 (p) it would overflow i128, so compare first.
+  if (nanos > (kMaxValueNanos >> shift)) return bad("too large");
+  i128 bytes = DivAway(nanos << shift, kNano);
   if (bytes > std::numeric_limits<int64_t>::max()) return bad("too large");
   return static_cast<int64_t>(bytes);
 }
@@ -572,7 +573,11 @@ Result<int64_t> ParseDockerCpus(std::string_view text) {
   if (!ParseDecimalNanos(text, &nanos)) {
     return InvalidArgument("invalid cpus \"" + QuoteForError(text) + "\": expected a number of cores such as 0.5");
   }
-  return static_cast<int64_t>(DivAway(nanos, 1'000'000));
+  i128 milli = DivAway(nanos, 1'000'000);
+  if (milli > std::numeric_limits<int64_t>::max()) {
+    return InvalidArgument("invalid cpus \"" + QuoteForError(text) + "\": too large");
+  }
+  return static_cast<int64_t>(milli);
 }
 
 }  // namespace allot

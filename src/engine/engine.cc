@@ -155,9 +155,6 @@ void Engine::Impl::EnsureSlots() {
   present_cap.resize(r, 0);
   present_used.resize(r, 0);
   ResizeColumns();
-  // New slots need their columns (every block): O(nodes), only when a resource is first named.
-  if (grew)
-    for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
   for (auto& t : tenants) {
     t.used.resize(r, 0);
     t.guaranteed.resize(r, -1);
@@ -166,6 +163,10 @@ void Engine::Impl::EnsureSlots() {
     t.children_guaranteed.resize(r, 0);
   }
   for (auto& res : reservations) res.used.resize(r, 0);
+  // New slots need their columns (every block): O(nodes), only when a resource is first named. Last:
+  // UpdateBlock reads the reservations' `used` of every slot (HeldOnNode), so they are sized first.
+  if (grew)
+    for (uint32_t b = 0; b * kBlock < nodes.size(); b++) UpdateBlock(b);
 }
 
 Result<uint16_t> Engine::Impl::Slot(const std::string& name) {

@@ -13,6 +13,7 @@
 #include "allot/plan.h"
 #include "allot/resources.h"
 #include "allot/utf8.h"
+#include "allot/yaml_load.h"
 #include "plan/internal.h"
 #include "plan/tables.h"
 
@@ -222,7 +223,7 @@ class DocumentCache {
       ss << f.rdbuf();
       std::vector<YAML::Node> all;
       try {
-        all = YAML::LoadAll(ss.str());
+        all = YamlLoadAll(ss.str());
       } catch (const YAML::Exception& e) {
         return InvalidArgument(w.where.file + ": changed since it was read: " + e.msg);
       }

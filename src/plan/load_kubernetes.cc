@@ -14,6 +14,7 @@
 
 #include "allot/plan.h"
 #include "allot/resources.h"
+#include "allot/yaml_load.h"
 #include "allot/yaml_utf8.h"
 #include "plan/internal.h"
 
@@ -392,7 +393,7 @@ namespace {
 Status LoadSequential(const std::string& text, const std::string& source, const LoadOptions& options, Manifests* out) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(text);
+    docs = YamlLoadAll(text);
   } catch (const YAML::Exception& e) {
     return InvalidArgument(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg);
   }

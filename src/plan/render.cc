@@ -231,9 +231,10 @@ Table SizingTable(const Plan& plan) {
   for (auto [at, s] : {std::pair{"min", &plan.sizing.at_min}, std::pair{"max", &plan.sizing.at_max}}) {
     std::string shapes;
     for (const auto& b : s->by_shape) shapes += (shapes.empty() ? "" : " + ") + std::to_string(b.nodes) + " × " + b.shape;
-    auto pct = [&](const char* k) {
-      auto it = s->utilization.find(k);
-      if (it == s->utilization.end()) return std::string("-");
+    const SizingResult* sizing = s;  // a lambda may not capture a structured binding before C++20 in clang 14
+    auto pct = [sizing](const char* k) {
+      auto it = sizing->utilization.find(k);
+      if (it == sizing->utilization.end()) return std::string("-");
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.1f", it->second);
       return std::string(buf);

@@ -127,6 +127,51 @@ Server::~Server() {
   if (impl_->state.store) impl_->state.store->Close();
 }
 
+namespace {
+
+// POST /v1/admin/reload (admin): Server::Reload, audited; and the auth and TLS counters in /metrics.
+void MountAdmin(Server* srv, Server::Impl* p) {
+  srv->AddRoute("POST", "/v1/admin/reload", [srv, p](const ApiCall& c) {
+    auto error = [](int status, const char* code, const std::string& msg, const char* field) {
+      return ApiAnswer{
+          status, server::Dump(Json{{"error", {{"code", code}, {"message", msg}, {"field", field}}}}), {}};
+    };
+    if (c.role != "admin") return error(403, "permission_denied", "only an admin token may reload", "");
+    if (Status s = srv->Reload(); !s.ok())
+      return error(422, "invalid_argument", SafeUtf8(s.message(), 500), "config");
+    AuditEvent e;
+    e.at = server::WallNowMs();
+    e.type = "auth_reloaded";
+    e.actor = c.actor;
+    (void)srv->Audit({e});
+    auto auth = p->state.Auth();
+    return ApiAnswer{200,
+                     server::Dump(Json{{"reloaded", true},
+                                       {"tokens", auth->token_count()},
+                                       {"client_certs", auth->cert_count()},
+                                       {"tls", !p->state.cfg.tls.cert_file.empty()}}),
+                     {}};
+  });
+  srv->AddMetrics([p] {
+    std::string out;
+    auto counter = [&](const char* name, const char* help, uint64_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+             std::to_string(v) + "\n";
+    };
+    counter("allot_auth_failures_total",
+            "Requests refused as unauthenticated (missing, wrong or expired token).",
+            p->state.auth_failures.total());
+    counter("allot_auth_throttled_total",
+            "Requests refused because their principal was over auth.rate_limit.",
+            p->state.rate_limits.throttled());
+    counter("allot_tls_handshake_failures_total", "TLS connections closed before their handshake completed.",
+            p->state.http->Stats().tls_handshake_failures);
+    return out;
+  });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::unique_ptr<Store> store,
                                                const ReplicaOptions& replica) {
   auto impl = std::make_unique<Impl>();
@@ -263,45 +308,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   // The throttling API (/v1/ratelimits, /v1/pools, /v1/breakers) registers its routes in the same table.
   if (Status t = server::MountThrottleRoutes(*server, config); !t.ok()) return t.error();
   if (!replica.self_url.empty()) server->AddMetrics([p] { return p->state.ReplicaMetrics(); });
-  // POST /v1/admin/reload (admin): Server::Reload, audited.
-  Server* srv = server.get();
-  server->AddRoute("POST", "/v1/admin/reload", [srv, p](const ApiCall& c) {
-    auto error = [](int status, const char* code, const std::string& msg, const char* field) {
-      return ApiAnswer{
-          status, server::Dump(Json{{"error", {{"code", code}, {"message", msg}, {"field", field}}}}), {}};
-    };
-    if (c.role != "admin") return error(403, "permission_denied", "only an admin token may reload", "");
-    if (Status s = srv->Reload(); !s.ok())
-      return error(422, "invalid_argument", SafeUtf8(s.message(), 500), "config");
-    AuditEvent e;
-    e.at = server::WallNowMs();
-    e.type = "auth_reloaded";
-    e.actor = c.actor;
-    (void)srv->Audit({e});
-    auto auth = p->state.Auth();
-    return ApiAnswer{200,
-                     server::Dump(Json{{"reloaded", true},
-                                       {"tokens", auth->token_count()},
-                                       {"client_certs", auth->cert_count()},
-                                       {"tls", !p->state.cfg.tls.cert_file.empty()}}),
-                     {}};
-  });
-  server->AddMetrics([p] {
-    std::string out;
-    auto counter = [&](const char* name, const char* help, uint64_t v) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
-             std::to_string(v) + "\n";
-    };
-    counter("allot_auth_failures_total",
-            "Requests refused as unauthenticated (missing, wrong or expired token).",
-            p->state.auth_failures.total());
-    counter("allot_auth_throttled_total",
-            "Requests refused because their principal was over auth.rate_limit.",
-            p->state.rate_limits.throttled());
-    counter("allot_tls_handshake_failures_total", "TLS connections closed before their handshake completed.",
-            p->state.http->Stats().tls_handshake_failures);
-    return out;
-  });
+  MountAdmin(server.get(), p);
   return server;
 }
 

@@ -1,0 +1,33 @@
+// Quantities: Kubernetes (exact and int64, both ranges), docker memory and cpus, resource amounts, and
+// the round trip of what parses: its canonical form parses again to the same value.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "allot/quantity.h"
+#include "allot/resources.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  if (auto exact = allot::ParseQuantityExact(text); exact.ok()) {
+    (void)exact->MilliText();
+    auto again = allot::ParseQuantityExact(exact->canonical);
+    if (!again.ok() || again->canonical != exact->canonical) std::abort();
+  }
+  for (auto range : {allot::QuantityRange::kMilli, allot::QuantityRange::kValue}) {
+    if (auto q = allot::ParseQuantity(text, range); q.ok()) {
+      (void)q->Milli();
+      (void)q->Value();
+    }
+  }
+  if (auto m = allot::ParseDockerMemory(text); m.ok() && *m < 0) std::abort();
+  (void)allot::ParseDockerCpus(text);
+  for (const char* resource : {"cpu", "memory", "gpu", "nvidia.com/gpu", "example.com/widgets"}) {
+    if (auto v = allot::ParseResourceAmount(allot::CanonicalResourceName(resource), text); v.ok()) {
+      (void)allot::FormatMilli(*v);
+      (void)allot::FormatBytes(*v);
+    }
+  }
+  return 0;
+}

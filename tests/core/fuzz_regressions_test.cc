@@ -1,0 +1,35 @@
+// Inputs the fuzzers (fuzz/, docs/fuzzing.md) found in the core parsers, each with the answer it must get.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "allot/quantity.h"
+
+namespace allot {
+namespace {
+
+// quantity_fuzz: "819991118299987Pi" (a number below the parser's bound, times 2^50) overflowed the
+// 128-bit intermediate and came back as a negative size.
+TEST(QuantityFuzzRegression, DockerMemoryTooLargeForItsUnitIsAnError) {
+  for (const char* big : {"819991118299987Pi", "9223372036854775p", "9007199254740993t", "8589934592g"}) {
+    auto m = ParseDockerMemory(big);
+    ASSERT_FALSE(m.ok()) << big << " = " << *m;
+    EXPECT_NE(m.error().message.find("too large"), std::string::npos) << m.error().message;
+  }
+  // The largest sizes each unit allows still parse, exactly.
+  EXPECT_EQ(*ParseDockerMemory("8191p"), int64_t{8191} << 50);
+  EXPECT_EQ(*ParseDockerMemory("8589934591g"), int64_t{8589934591} << 30);
+}
+
+// The same class in ParseDockerCpus: the largest whole number of cores with a fraction rounded up past
+// int64's milli-cores and was narrowed to a negative value.
+TEST(QuantityFuzzRegression, DockerCpusBeyondInt64MilliIsAnError) {
+  auto c = ParseDockerCpus("9223372036854775.999");
+  ASSERT_FALSE(c.ok()) << *c;
+  EXPECT_NE(c.error().message.find("too large"), std::string::npos) << c.error().message;
+  EXPECT_EQ(*ParseDockerCpus("9223372036854775.807"), std::numeric_limits<int64_t>::max());
+}
+
+}  // namespace
+}  // namespace allot
