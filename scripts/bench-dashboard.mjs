@@ -119,6 +119,18 @@ try {
     console.log(`answer sizes${label ? ` (${label})` : ''}: /v1/nodes ${(sizes.nodes / 1e6).toFixed(1)} MB, ?view=usage ${sizes.usage ? `${(sizes.usage / 1e6).toFixed(2)} MB` : 'not served'}, ` +
       `/v1/quotas ${(sizes.quotas / 1e6).toFixed(2)} MB, /v1/utilization ${(sizes.utilization / 1e3).toFixed(0)} kB`);
   }
+  // The node answers alone (node's fetch, read whole): median of --runs, the servers taking turns.
+  for (const p of ['/v1/nodes', '/v1/nodes?view=usage']) {
+    const ms = servers.map(() => []);
+    for (let r = 0; r < opt.runs; r++) {
+      for (let k = 0; k < servers.length; k++) {
+        const t0 = performance.now();
+        await (await fetch(`${servers[k][1].url}${p}`)).arrayBuffer();
+        ms[k].push(performance.now() - t0);
+      }
+    }
+    console.log(`GET ${p}: ${servers.map(([label], k) => `${label ? `${label} ` : ''}${Math.round(median(ms[k]))} ms`).join(', ')}`);
+  }
 
   const rows = [];
   for (const view of opt.views.split(',')) {
