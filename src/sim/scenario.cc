@@ -1,5 +1,6 @@
 // Scenario loading and validation for `allot sim` (format: DESIGN.md).
 #include <array>
+#include <charconv>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -41,7 +42,8 @@ std::array<YamlNode, N> Pick(const YamlNode& n, const std::array<std::string_vie
     size_t i = 0;
     if (it->first.IsScalar()) {
       std::string_view k = it->first.Scalar();
-      while (i < N && k != want[i]) i++;
+      // Length and first byte before the bytes: most keys differ there (fewer memcmp calls).
+      while (i < N && !(k.size() == want[i].size() && !k.empty() && k[0] == want[i][0] && k == want[i])) i++;
     } else {
       i = N;
     }
@@ -696,7 +698,13 @@ class Loader {
     return LoadRoot(tree.root(), text.size(), /*check_utf8=*/false);
   }
 
-  static std::string EventPath(size_t i) { return "events[" + std::to_string(i) + "]"; }
+  // "events[i]", written into one reused buffer. REQUIRES: the result is not kept past the next call.
+  const std::string& EventPath(size_t i) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, i).ptr;
+    event_path_.assign("events[").append(digits, end).push_back(']');
+    return event_path_;
+  }
 
   // The scenario when every event streamed without an error; nullopt to load from the whole tree.
   std::optional<Scenario> LoadStreaming(const std::string& text) {
@@ -913,6 +921,7 @@ class Loader {
   std::unordered_set<std::string> node_names_, ids_, reservation_ids_;
   std::unordered_map<std::string, std::pair<std::string, int64_t>> amounts_;  // Amount's memory
   std::string amount_key_;                                                    // Amount's lookup key
+  std::string event_path_;                                                    // EventPath's buffer
   TimeMs last_at_ = 0;
   Sink sink_;
   bool streaming_ = false;     // events go to sink_ (when set) while streaming
