@@ -10,9 +10,14 @@
 #  4. the README's engine rows: 10,000 and 100 nodes, the preemption search, bytes per queued request.
 # A binary that predates the index takes minutes a run at 100,000 nodes (400 s of fill on a quiet
 # machine); BEFORE_100K=0 skips those runs of BEFORE.
-# It builds nothing. Usage: scripts/bench-engine-scale.sh BEFORE AFTER
+# It builds nothing (BEFORE and AFTER are two `allot` binaries, e.g. build/allot of two checkouts).
+# Usage: scripts/bench-engine-scale.sh BEFORE AFTER
 #   env REPEAT=3 CPU=1 REQUESTS=50000 BIG_REQUESTS=100000 BEFORE_100K=1
 set -euo pipefail
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 before=${1:?usage: bench-engine-scale.sh BEFORE AFTER}
 after=${2:?usage: bench-engine-scale.sh BEFORE AFTER}
 for b in "$before" "$after"; do
