@@ -399,7 +399,8 @@ TEST_F(HostileServer, Item7TenantPathsWithDotSegmentsAreRefused) {
   }
   EXPECT_EQ(admin.Call("GET", "/v1/allocations").body["count"], 0);
   EXPECT_EQ(admin.Call("GET", "/v1/reservations").body["reservations"].size(), 0u);
-  for (const auto& q : admin.Call("GET", "/v1/quotas").body["quotas"]) {
+  auto quotas = admin.Call("GET", "/v1/quotas");  // not in the loop header: the answer must outlive it
+  for (const auto& q : quotas.body["quotas"]) {
     EXPECT_EQ(q["tenant"].get<std::string>().find('.'), std::string::npos) << q.dump();
   }
   ExpectServing("dot-segment tenants");

@@ -6,6 +6,20 @@
 
 namespace allot::testing {
 
+// True in an AddressSanitizer build (the dev and fuzz presets): shadow memory and the quarantine make a
+// process's peak RSS several times larger, so tests do not assert memory bounds there.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+
 struct RunResult {
   int exit_code = -1;
   std::string out;
