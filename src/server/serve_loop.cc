@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "allot/http.h"
 #include "allot/server.h"
 #include "allot/utf8.h"
 #include "server/util.h"
@@ -201,6 +202,13 @@ Status ServeLoop::Run() {
                  "listening on loopback only\",\"listen\":%s}\n"
                  "allot: serve: WARNING: --dev runs WITHOUT AUTHENTICATION (loopback only). Do not use in production.\n",
                  server::Dump(SafeUtf8(config_.listen)).c_str());
+  }
+  // A listen address that cannot work is refused before the store is opened (or created) for nothing.
+  {
+    std::string host;
+    int port = 0;
+    if (auto s = net::SplitHostPort(config_.listen, &host, &port); !s.ok())
+      return Error{s.code(), "listen: " + s.message()};
   }
   StoreConfig sc = config_.store;
   sc.data_dir = config_.data_dir;

@@ -66,6 +66,15 @@ TEST(DemoLog, WithoutTheDemoConfigRequestsStayAtInfo) {
   EXPECT_NE(bad.err.find("--log-level must be debug, info or warn"), std::string::npos) << bad.err;
 }
 
+TEST(Serve, ABadListenAddressCreatesNoStore) {
+  TempDir dir;
+  auto r = RunAllot({"serve", "--dev", "--listen", "bad", "--data", dir.path() + "/data"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("listen: address \"bad\": expected HOST:PORT"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/data"))
+      << "the store was created before the address was checked";
+}
+
 TEST(LoadGenerators, AnswerHelpAndNeedAUrl) {
   for (const std::string name : {"bench_server_ratelimit", "bench_server"}) {
     std::string bin = BenchDir() + "/" + name;
