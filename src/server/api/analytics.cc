@@ -193,19 +193,9 @@ void Forecast(State& srv, const net::HttpRequest& req, const net::Responder& r) 
   const int64_t now = WallNowMs() / 1000;
   q.from = now - window;
   q.to = now;
-  history::SeriesData series;
-  {
-    std::lock_guard<std::mutex> l(srv.history_mu);
-    if (!srv.history) return r.Send(ErrorResponse(HistoryOff()));
-    history::ReadError err;
-    auto a = srv.history->Read(q, now, &err);
-    if (!a.ok()) {
-      if (a.error().code == ErrorCode::kNotFound)
-        return r.Send(ErrorResponse({404, "not_found", a.error().message, err.field}));
-      return srv.Invalid(r, Unprocessable(err.field, err.field + ": " + a.error().message));
-    }
-    series = std::move(a->series.front());
-  }
+  auto a = ReadHistory(srv, q, now, r);
+  if (!a) return;
+  history::SeriesData series = std::move(a->series.front());
   std::vector<int64_t> t;
   std::vector<double> values;
   for (size_t k = 0; k < series.t.size(); k++) {

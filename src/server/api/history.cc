@@ -102,23 +102,34 @@ void History(State& srv, const net::HttpRequest& req, const Principal& who, cons
   if (req.HasQuery("step")) {
     if (auto e = ParseSeconds(req.Query("step"), "step", 1, 366 * 86400, &q.step)) return srv.Invalid(r, *e);
   }
-  std::string body;
-  {
-    std::lock_guard<std::mutex> l(srv.history_mu);
-    if (!srv.history) return r.Send(ErrorResponse(HistoryOff()));
-    history::ReadError err;
-    auto a = srv.history->Read(q, now, &err);
-    if (!a.ok()) {
-      if (a.error().code == ErrorCode::kNotFound)
-        return r.Send(ErrorResponse({404, "not_found", a.error().message, err.field}));
-      return srv.Invalid(r, Unprocessable(err.field, err.field + ": " + a.error().message));
-    }
-    body = AnswerJson(q, *a);
-  }
+  auto a = ReadHistory(srv, q, now, r);
+  if (!a) return;
   net::HttpResponse resp;
-  resp.body = std::move(body);
+  resp.body = AnswerJson(q, *a);
   r.Send(std::move(resp));
 }
+
+}  // namespace
+
+std::optional<history::Answer> ReadHistory(State& srv, const history::Query& q, int64_t now,
+                                           const net::Responder& r) {
+  std::lock_guard<std::mutex> l(srv.history_mu);
+  if (!srv.history) {
+    r.Send(ErrorResponse(HistoryOff()));
+    return std::nullopt;
+  }
+  history::ReadError err;
+  auto a = srv.history->Read(q, now, &err);
+  if (a.ok()) return std::move(*a);
+  if (a.error().code == ErrorCode::kNotFound) {
+    r.Send(ErrorResponse({404, "not_found", a.error().message, err.field}));
+  } else {
+    srv.Invalid(r, Unprocessable(err.field, err.field + ": " + a.error().message));
+  }
+  return std::nullopt;
+}
+
+namespace {
 
 std::string HistoryMetrics(State& srv) {
   MetricsWriter w;

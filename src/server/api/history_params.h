@@ -76,4 +76,10 @@ inline ApiError HistoryOff() {
   return {404, "not_found", "the server keeps no history (history.interval is 0)", ""};
 }
 
+// Reads `q` from the server's history (under its lock). When there is no answer it answers the caller
+// itself (history off, nothing found: 404; a query the history refuses: 422 naming the field) and returns
+// nullopt. Defined in history.cc.
+std::optional<history::Answer> ReadHistory(State& srv, const history::Query& q, int64_t now,
+                                           const net::Responder& r);
+
 }  // namespace allot::server
