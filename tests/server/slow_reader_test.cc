@@ -149,8 +149,11 @@ TEST(SlowReaderTest, AThousandSlowReadersAreBoundedAndClosedWhileOthersAreServed
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     peak_rss = std::max(peak_rss, RssKb(pid));
     // ASan's shadow memory and quarantine triple a process's RSS; the bound still catches unbounded queues.
-    ASSERT_LT(peak_rss, (kAddressSanitizer ? 3 : 1) * 300 * 1024)
-        << "kB: the server queues what the slow readers do not read";
+    // TSan's shadow grows with what it has seen (320 MB to 960 MB between runs here): no bound there.
+    if (!kThreadSanitizer) {
+      ASSERT_LT(peak_rss, (kAddressSanitizer ? 3 : 1) * 300 * 1024)
+          << "kB: the server queues what the slow readers do not read";
+    }
     int64_t now = CpuTicks(pid);
     if (now - last <= 2) break;  // at most ~20 ms of CPU in 200 ms
     last = now;
@@ -184,7 +187,10 @@ TEST(SlowReaderTest, AThousandSlowReadersAreBoundedAndClosedWhileOthersAreServed
 
   // (b) Memory stays bounded: without the bound each client's 40 answers (~1.2 GB in all) would be queued.
   peak_rss = std::max(peak_rss, RssKb(pid));
-  EXPECT_LT(peak_rss, 300 * 1024) << "peak RSS " << peak_rss << " kB (at start " << base_rss << " kB)";
+  if (!kThreadSanitizer) {  // the same sanitizer allowances as above
+    EXPECT_LT(peak_rss, (kAddressSanitizer ? 3 : 1) * 300 * 1024)
+        << "peak RSS " << peak_rss << " kB (at start " << base_rss << " kB)";
+  }
 
   // (c) Once their answers made no progress for the write timeout, the slow connections are closed.
   auto held_at = Clock::now();
