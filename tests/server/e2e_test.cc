@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "allot/server.h"
 #include "server/util.h"
@@ -481,6 +482,32 @@ TEST(CrashTest, Kill9UnderLoadLosesNothingAcknowledged) {
     EXPECT_LE(cpu_on_node[name], listed_cpu[name]);
     EXPECT_EQ(n["allocated"]["cpu"].get<int64_t>(), listed_cpu[name]);
   }
+}
+
+// Audit events leave the store once older than retention.events, checked a tenth of it apart (at
+// least every second): not only at the hourly pass, which let the store grow through a soak.
+TEST(RetentionE2eTest, AuditEventsArePrunedOnceOlderThanTheirRetention) {
+  TempDir dir;
+  std::string cfg = dir.Write("c.yaml", "retention: {events: 2s}\n");
+  ServerProcess s(dir.path() + "/data", {"--dev", "--no-fsync", "--config", cfg});
+  ASSERT_TRUE(s.Start()) << s.Log();
+  Api api(s.url());
+  ASSERT_EQ(api.Call("POST", "/v1/nodes", Node("n1", "4")).status, 201);
+  auto a = api.Call("POST", "/v1/allocations", json{{"tenant", "org/a"}, {"requests", {{"cpu", "1"}}}});
+  ASSERT_EQ(a.status, 201) << a.body.dump();
+  std::string id = a.body["id"];
+  ASSERT_GE(api.Call("GET", "/v1/events?id=" + id).body["events"].size(), 1u);
+  // 2 s of retention plus the 1 s between passes: by 5 s the event is gone, and a newer one stays.
+  size_t left = 1;
+  for (int i = 0; i < 50 && left > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (i >= 25) left = api.Call("GET", "/v1/events?id=" + id).body["events"].size();
+  }
+  EXPECT_EQ(left, 0u);
+  ASSERT_EQ(api.Call("DELETE", "/v1/allocations/" + id).status, 200);
+  auto kept = api.Call("GET", "/v1/events?id=" + id).body["events"];
+  ASSERT_EQ(kept.size(), 1u) << kept.dump();
+  EXPECT_EQ(kept[0]["type"], "released");
 }
 
 }  // namespace
