@@ -4,11 +4,14 @@ descriptors.
 
 Load (threads, each on its own keep-alive connection): allocate, renew and release (with and without a
 lease); rate-limit acquires on a defined limit; long-poll watches (GET /v1/allocations/ID?wait=); GET
-/metrics scrapes; node churn (register, heartbeat, remove). Every few seconds the server's RSS
+/metrics scrapes; node churn (register, heartbeat, remove). The load is offered at a fixed rate
+(--cycles, --acquires: ~1,700 requests/s by default), not as fast as the machine allows, so that the
+store's steady size does not follow the machine's noise. Every few seconds the server's RSS
 (/proc/PID/status VmRSS) and open descriptors (/proc/PID/fd) are sampled.
 
 Pass: after the warm-up, RSS grows less than --max-growth (default 5 %) from the median of the first
-minute after the warm-up to the median of the last minute; and the descriptor count at the end is within
+minute after the warm-up to the median of the last minute, at the same achieved load (within 10 %: else
+the run measured nothing and fails); and the descriptor count at the end is within
 --fd-slack of where it was after the warm-up. Retention is configured short (finished allocations 60 s,
 at most 5,000; audit events 5 minutes, pruned every 30 s; history tiers of 2 and 5 minutes) so that the
 warm-up reaches the steady state the retention allows. The SQLite store's page cache (64 MiB,
@@ -89,6 +92,26 @@ class Conn:
         raise AssertionError("unreachable")
 
 
+class Pacer:
+    """A fixed offered load: wait() returns at `rate` calls per second, on a schedule fixed from the start (a
+    thread that falls behind catches up without sleeping), so the store's steady size (events within their
+    retention, finished allocations) does not follow the machine's noise."""
+
+    def __init__(self, rate: float) -> None:
+        self.period = 1.0 / rate if rate > 0 else 0.0
+        self.next = time.monotonic()
+
+    def wait(self, stop) -> None:
+        if self.period == 0.0:
+            return
+        self.next += self.period
+        delay = self.next - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+        elif delay < -1.0:  # more than a second behind: do not burst to catch up
+            self.next = time.monotonic()
+
+
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -103,10 +126,12 @@ class Stats:
                 self.errors[key] = self.errors.get(key, 0) + 1
 
 
-def allocator(port, stop, stats, worker):
+def allocator(port, stop, stats, rates, worker):
     c = Conn(port)
+    pace = Pacer(rates.cycles)
     i = 0
     while not stop.is_set():
+        pace.wait(stop)
         i += 1
         body = {"tenant": f"soak/t{worker % 8}", "requests": {"cpu": "100m", "memory": "64Mi"}}
         if i % 3 == 0:
@@ -123,14 +148,16 @@ def allocator(port, stop, stats, worker):
         stats.add("release", st)
 
 
-def acquirer(port, stop, stats):
+def acquirer(port, stop, stats, rates):
     c = Conn(port)
+    pace = Pacer(rates.acquires)
     while not stop.is_set():
+        pace.wait(stop)
         st, _ = c.call("POST", "/v1/ratelimits/soak/api/acquire", {"n": 1, "tenant": "soak/t1"})
         stats.add("ratelimit", st)
 
 
-def watcher(port, stop, stats):
+def watcher(port, stop, stats, rates):
     c = Conn(port, timeout=60)
     while not stop.is_set():
         st, a = c.call("POST", "/v1/allocations", {"tenant": "soak/watch", "requests": {"cpu": "1"}, "duration": "3s"})
@@ -142,7 +169,7 @@ def watcher(port, stop, stats):
         stats.add("watch", st)
 
 
-def scraper(port, stop, stats):
+def scraper(port, stop, stats, rates):
     c = Conn(port)
     while not stop.wait(1.0):
         st, _ = c.call("GET", "/metrics")
@@ -151,7 +178,7 @@ def scraper(port, stop, stats):
         stats.add("utilization", st)
 
 
-def churner(port, stop, stats):
+def churner(port, stop, stats, rates):
     c = Conn(port)
     i = 0
     while not stop.is_set():
@@ -200,6 +227,10 @@ def main() -> int:
     ap.add_argument("--max-growth", type=float, default=0.05)
     ap.add_argument("--fd-slack", type=int, default=4)
     ap.add_argument("--allocators", type=int, default=4)
+    ap.add_argument("--cycles", type=float, default=100,
+                    help="allocate/renew/release cycles per second per allocator (0: as fast as it goes)")
+    ap.add_argument("--acquires", type=float, default=300,
+                    help="rate-limit acquires per second per acquirer (0: as fast as it goes)")
     ap.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
     ap.add_argument("--json", help="write the summary and samples here")
     args = ap.parse_args()
@@ -240,7 +271,7 @@ def main() -> int:
         specs = [(allocator, (i,)) for i in range(args.allocators)] + [(acquirer, ()), (acquirer, ()), (watcher, ()),
                                                                        (watcher, ()), (scraper, ()), (churner, ())]
         for fn, extra in specs:
-            t = threading.Thread(target=fn, args=(port, stop, stats) + extra, daemon=True)
+            t = threading.Thread(target=fn, args=(port, stop, stats, args) + extra, daemon=True)
             t.start()
             threads.append(t)
         samples = []
@@ -268,6 +299,11 @@ def main() -> int:
         anon_first = statistics.median(s.get("anon_kb", 0) for s in warm if s["t"] < args.warmup * 60 + 60)
         anon_last = statistics.median(s.get("anon_kb", 0) for s in warm if s["t"] >= samples[-1]["t"] - 60)
         growth = (final - base) / base
+        # The load achieved in the first and the last minute after the warm-up (requests per second).
+        def rate(window):
+            return round((window[-1]["requests"] - window[0]["requests"]) / max(1e-9, window[-1]["t"] - window[0]["t"]), 1)
+        rate_first = rate([s for s in warm if s["t"] < args.warmup * 60 + 60])
+        rate_last = rate([s for s in warm if s["t"] >= samples[-1]["t"] - 60])
         fd_base = warm[0]["fds"]
         elapsed = samples[-1]["t"] if samples else 0
         with stats.lock:
@@ -277,7 +313,8 @@ def main() -> int:
         unexpected = {k: v for k, v in errors.items() if not k.endswith((" 409", " 429"))}
         summary = {
             "minutes": args.minutes, "warmup_minutes": args.warmup, "requests": sum(counts.values()),
-            "requests_per_s": round(sum(counts.values()) / max(1, elapsed), 1), "by_kind": counts,
+            "requests_per_s": round(sum(counts.values()) / max(1, elapsed), 1),
+            "requests_per_s_after_warmup": rate_first, "requests_per_s_end": rate_last, "by_kind": counts,
             "expected_refusals": {k: v for k, v in errors.items() if k not in unexpected}, "errors": unexpected,
             "rss_mb_after_warmup": round(base / 1024, 1), "rss_mb_end": round(final / 1024, 1),
             "rss_mb_max": round(max(s["rss_kb"] for s in samples) / 1024, 1), "rss_growth": round(growth, 4),
@@ -287,7 +324,9 @@ def main() -> int:
             "store_mb_after_warmup": round(warm[0]["store_kb"] / 1024, 1),
             "store_mb_end": round(samples[-1]["store_kb"] / 1024, 1),
         }
-        summary["pass"] = growth < args.max_growth and end_fds <= fd_base + args.fd_slack and not unexpected
+        summary["load_steady"] = rate_first > 0 and abs(rate_last - rate_first) <= 0.1 * rate_first
+        summary["pass"] = (growth < args.max_growth and end_fds <= fd_base + args.fd_slack and not unexpected and
+                           summary["load_steady"])
         print(json.dumps(summary, indent=2))
         if args.json:
             with open(args.json, "w") as f:
