@@ -22,6 +22,13 @@ namespace {
 std::string Amount(const ResourceRegistry& reg, uint16_t s, int64_t v) {
   return FormatResourceAmount(reg.Name(s), v);
 }
+
+// max × burst, saturating: a max near 2^63 (16Ei of memory) times a burst above 1 is past int64's range.
+int64_t BurstCap(int64_t max, double burst) {
+  double cap = static_cast<double>(max) * burst;
+  return cap >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(cap);
+}
+
 }  // namespace
 
 Status Engine::Impl::ValidateTenantTree(const std::vector<TenantSpec>& specs) const {
@@ -147,8 +154,7 @@ TryResult Engine::Impl::CheckQuota(const Alloc& a, std::string* why) const {
       int64_t after = SaturatingAdd(tx.used[s], r);
       if (tx.max[s] >= 0 && after > tx.max[s]) {
         bool in_grace = tx.burst > 1 && (tx.burst_since < 0 || tx.grace > 0);
-        double burst = static_cast<double>(tx.max[s]) * tx.burst;
-        int64_t burst_cap = burst >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(burst);
+        int64_t burst_cap = BurstCap(tx.max[s], tx.burst);
         if (!in_grace || after > burst_cap) {
           if (why) {
             *why = "tenant " + tx.path + " would exceed its max " + registry.Name(s) + ": " +
@@ -226,7 +232,7 @@ void Engine::Impl::ReclaimOverMax(TimeMs now, bool burst_only) {
     for (size_t s = 0; s < tn.used.size(); s++) {
       if (tn.max[s] < 0) continue;
       if (tn.used[s] > tn.max[s]) over_max = true;
-      if (tn.used[s] > static_cast<int64_t>(static_cast<double>(tn.max[s]) * tn.burst)) over_burst = true;
+      if (tn.used[s] > BurstCap(tn.max[s], tn.burst)) over_burst = true;
     }
     if (!over_max) {
       tn.burst_since = -1;

@@ -1,6 +1,8 @@
 // Inputs the fuzzers (fuzz/, docs/fuzzing.md) found, reduced to the engine calls that went wrong. Each
 // test names its target and what the sanitizer reported; under the dev preset (ASan) the old code fails
 // here, and every test also checks the behaviour the fix keeps.
+#include <limits>
+
 #include "engine_fixture.h"
 
 namespace allot::testing {
@@ -42,6 +44,36 @@ TEST_F(FuzzRegressionTest, ANewResourceNamedWhileAReservationIsLiveKeepsTheReser
   fits.duration = Sec(10);
   SubmitAndSchedule(fits, 121);
   EXPECT_EQ(State("fits"), "placed");
+}
+
+// api_body_fuzz: PUT /v1/quotas/... with {"max": {"cpu": "8", "memory": "16Ei"}, "burst": 1.5}. The
+// reclaim pass computed max × burst for memory as a double (about 1.4e19) and cast it to int64: undefined
+// behaviour (UBSan: "outside the range of representable values"), in practice INT64_MIN, so any tenant
+// over its cpu max counted as over its burst too and was reclaimed at once instead of after its grace.
+TEST_F(FuzzRegressionTest, AHugeMaxTimesBurstSaturatesAndTheGraceStillHolds) {
+  Make(EngineOptions{});
+  AddNode("n", CpuMem(16000, int64_t{1} << 40));
+  TenantSpec t;
+  t.path = "team";
+  t.max = {{"cpu", 4000}, {"memory", std::numeric_limits<int64_t>::max()}};
+  t.burst = 1.5;
+  t.grace = Sec(30);
+  Status st = eng().SetTenants({t}, 0);
+  ASSERT_TRUE(st.ok()) << st.message();
+  RequestSpec a = Req("t1", CpuMem(4000, 1 << 20));
+  a.tenant = "team";
+  SubmitAndSchedule(a);
+  RequestSpec b = Req("t2", CpuMem(2000, 1 << 20));  // 6 cpu: over the max of 4, within 1.5 × 4
+  b.tenant = "team";
+  SubmitAndSchedule(b, 10);
+  ASSERT_EQ(State("t2"), "placed");
+  st = eng().SetTenants({t}, 11);  // the reclaim pass runs on a quota change
+  ASSERT_TRUE(st.ok()) << st.message();
+  Schedule(12);
+  EXPECT_EQ(State("t1"), "placed");
+  EXPECT_EQ(State("t2"), "placed");  // still within its 30 s of grace
+  Schedule(41);
+  EXPECT_EQ(State("t2"), "preempted");
 }
 
 }  // namespace
