@@ -8,6 +8,10 @@
    two requests over one connection;
 3. asyncio ResourceManager with T tasks (default 50) vs raw http.client with T threads (one connection each).
 
+Beside each rate it prints the client's own CPU time per pair (user + system of this process): on a busy
+machine the rates follow the load, the CPU per pair much less, and 1e6 / (CPU per pair) is the rate the
+client could reach with a core of its own.
+
 It starts its own `allot serve --dev` (demo cluster, no fsync) on a free port and stops it by PID.
 
 Usage: PYTHONPATH=build/python python3 scripts/bench-python.py [--allot build/allot] [--seconds 3] [--tasks 50]
@@ -28,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, List
+from typing import Callable, List, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -123,12 +127,13 @@ def raw_pair(conn: http.client.HTTPConnection, i: int) -> None:
     assert r.status == 200
 
 
-def run_for(seconds: float, f: Callable[[int], None]) -> float:
-    n, t0 = 0, time.perf_counter()
+def run_for(seconds: float, f: Callable[[int], None]) -> Tuple[float, float]:
+    """Pairs per second, and this process's CPU time per pair in microseconds (user + system, all threads)."""
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         f(n)
         n += 1
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.process_time() - c0) / max(1, n) * 1e6
 
 
 def bench_sync(url: str, port: int, seconds: float) -> None:
@@ -138,7 +143,7 @@ def bench_sync(url: str, port: int, seconds: float) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
     conn.connect()
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    raw = run_for(seconds, lambda i: raw_pair(conn, i))
+    raw, raw_cpu = run_for(seconds, lambda i: raw_pair(conn, i))
     c = Client(url)
     request = ResourceRequest(agent_id="bench_01", workflow_id="bench", resources={"cpu": "10m", "memory": "1Mi"})
 
@@ -147,9 +152,10 @@ def bench_sync(url: str, port: int, seconds: float) -> None:
         assert r.success
         c.release(r)
 
-    ours = run_for(seconds, pair)
-    print(f"raw http.client                      {raw:8.0f} pairs/s")
-    print(f"allot.Client                         {ours:8.0f} pairs/s  ({ours / raw * 100:.0f} % of raw)")
+    ours, ours_cpu = run_for(seconds, pair)
+    print(f"raw http.client                      {raw:8.0f} pairs/s  client CPU {raw_cpu:6.0f} us/pair")
+    print(f"allot.Client                         {ours:8.0f} pairs/s  client CPU {ours_cpu:6.0f} us/pair  "
+          f"({ours / raw * 100:.0f} % of raw)")
 
 
 def bench_async(url: str, port: int, seconds: float, tasks: int) -> None:
@@ -167,15 +173,16 @@ def bench_async(url: str, port: int, seconds: float, tasks: int) -> None:
             i += 1
         counts[k] = i
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ts = [threading.Thread(target=worker, args=(k,)) for k in range(tasks)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
     raw = sum(counts) / (time.perf_counter() - t0)
+    raw_cpu = (time.process_time() - c0) / max(1, sum(counts)) * 1e6
 
-    async def main() -> float:
+    async def main() -> Tuple[float, float]:
         m = ResourceManager(url, max_connections=tasks)
         request = ResourceRequest(agent_id="bench_01", workflow_id="bench", resources={"cpu": "10m", "memory": "1Mi"})
         done = [0]
@@ -189,15 +196,17 @@ def bench_async(url: str, port: int, seconds: float, tasks: int) -> None:
                 await m.release(r)
                 done[0] += 1
 
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one() for _ in range(tasks)))
         rate = done[0] / (time.perf_counter() - t)
+        cpu = (time.process_time() - c) / max(1, done[0]) * 1e6
         await m.close()
-        return rate
+        return rate, cpu
 
-    ours = asyncio.run(main())
-    print(f"raw http.client, {tasks} threads        {raw:8.0f} pairs/s")
-    print(f"allot.ResourceManager, {tasks} tasks    {ours:8.0f} pairs/s  ({ours / raw * 100:.0f} % of raw)")
+    ours, ours_cpu = asyncio.run(main())
+    print(f"raw http.client, {tasks} threads        {raw:8.0f} pairs/s  client CPU {raw_cpu:6.0f} us/pair")
+    print(f"allot.ResourceManager, {tasks} tasks    {ours:8.0f} pairs/s  client CPU {ours_cpu:6.0f} us/pair  "
+          f"({ours / raw * 100:.0f} % of raw)")
 
 
 def main() -> int:

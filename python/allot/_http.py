@@ -1,8 +1,10 @@
-"""HTTP/1.1 transports of the allot client: one keep-alive connection (http.client) for the synchronous
-Client, and a small asyncio-streams client with a connection pool for ResourceManager.
+"""HTTP/1.1 transports of the allot client: one keep-alive socket for the synchronous Client, and an
+asyncio protocol with a pool of keep-alive connections for ResourceManager.
 
 Both send JSON bodies with Content-Length and read answers delimited by Content-Length (what
-``allot serve`` sends). Given several server URLs (``ALLOT_SERVER=http://a:7070,http://b:7070``: the
+``allot serve`` sends; an answer without one ends with the connection), parsed by one small reader
+(_Answer) rather than http.client and asyncio streams, whose generality costs more than the exchange
+itself on a loopback server. Given several server URLs (``ALLOT_SERVER=http://a:7070,http://b:7070``: the
 replicas of one server), a new connection goes to the first that accepts one, starting from the one that
 answered last. A request that fails on a reused keep-alive connection before any answer arrived is sent
 once more on a fresh connection when it is safe to repeat (``retry=True``: GET, PUT, DELETE and POSTs
@@ -23,7 +25,6 @@ event loop.
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import os
 import socket
@@ -38,6 +39,142 @@ Answer = Tuple[int, Any, Dict[str, str]]
 
 # asyncio.timeout (Python 3.11) costs less than wait_for, which wraps the coroutine in a task.
 _timeout = getattr(asyncio, "timeout", None)
+
+MAX_HEAD = 64 * 1024  # an answer's status line and headers
+
+
+def _head(buf: bytearray, end: int) -> Tuple[int, Dict[str, str], bool]:
+    """Status, lower-case headers and keep-alive of the head ``buf[:end]``; ValueError when it is not HTTP/1.x."""
+    lines = buf[:end].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ValueError(f"bad status line {lines[0][:100]!r}")
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        if line:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+    keep = parts[0] == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+    return int(parts[1]), headers, keep
+
+
+class _Answer:
+    """Reads one answer out of the bytes a connection receives: feed() them as they come; ``done`` once the
+    answer is whole, then (status, body, headers, keep). Bytes past the answer stay in ``buf``."""
+
+    __slots__ = ("buf", "status", "headers", "keep", "start", "length", "body")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.reset()
+
+    def reset(self) -> None:
+        self.status = 0
+        self.headers: Dict[str, str] = {}
+        self.keep = False
+        self.start = -1     # where the body starts; -1 until the head is whole
+        self.length = -1    # the body's length; -1: until the connection ends
+        self.body: Optional[bytes] = None
+
+    def feed(self, data: bytes) -> bool:
+        """Adds received bytes; True once the answer is whole. ValueError for a malformed answer."""
+        self.buf += data
+        return self.parse()
+
+    def parse(self) -> bool:
+        buf = self.buf
+        if self.start < 0:
+            i = buf.find(b"\r\n\r\n")
+            if i < 0:
+                if len(buf) > MAX_HEAD:
+                    raise ValueError(f"the answer's head is over {MAX_HEAD} bytes")
+                return False
+            self.status, self.headers, self.keep = _head(buf, i)
+            self.start = i + 4
+            cl = self.headers.get("content-length")
+            if cl is not None:
+                if not cl.isdigit():
+                    raise ValueError(f"bad Content-Length {cl[:40]!r}")
+                self.length = int(cl)
+            elif "transfer-encoding" in self.headers:
+                raise ValueError("chunked answers are not supported")
+            else:
+                self.keep = False
+        if self.length < 0:
+            return False
+        end = self.start + self.length
+        if len(buf) < end:
+            return False
+        self.body = bytes(buf[self.start:end])
+        del buf[:end]
+        return True
+
+    def eof(self) -> bool:
+        """The connection ended: True when that completes an answer delimited by the connection's end."""
+        if self.start >= 0 and self.length < 0:
+            self.body = bytes(self.buf[self.start:])
+            self.buf.clear()
+            return True
+        return False
+
+    def take(self) -> Tuple[int, bytes, Dict[str, str], bool]:
+        out = (self.status, self.body or b"", self.headers, self.keep)
+        self.reset()
+        return out
+
+
+def _request_bytes(method: str, target: str, head: str, data: Optional[bytes]) -> bytes:
+    n = len(data) if data else 0
+    wire = f"{method} {target} HTTP/1.1\r\n{head}Content-Length: {n}\r\n\r\n".encode()
+    return wire + data if data else wire
+
+
+def _host_header(host: str, port: int) -> str:
+    h = f"[{host}]" if ":" in host else host
+    return h if port in (80, 443) else f"{h}:{port}"
+
+
+class _SyncConn:
+    """One keep-alive socket (TLS-wrapped for https) and the reader of its answers."""
+
+    __slots__ = ("sock", "answer", "timeout")
+
+    def __init__(self, scheme: str, host: str, port: int, timeout: float, ctx: Optional[ssl.SSLContext]) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = (ctx or ssl.create_default_context()).wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.answer = _Answer()
+        self.timeout = timeout
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def exchange(self, wire: bytes, timeout: float) -> Tuple[int, bytes, Dict[str, str], bool]:
+        sock = self.sock
+        if timeout != self.timeout:  # settimeout is a system call or two: only when it changes
+            sock.settimeout(timeout)
+            self.timeout = timeout
+        sock.sendall(wire)
+        a = self.answer
+        if a.buf or a.start >= 0:
+            raise ValueError("the server sent bytes no request asked for")
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                if a.eof():
+                    return a.take()
+                raise ConnectionResetError("the server closed the connection before its answer was whole")
+            if a.feed(data):
+                return a.take()
 
 
 def split_url(url: str) -> Tuple[str, str, int, str]:
@@ -169,28 +306,25 @@ class SyncTransport:
         self.trail: List[str] = []
         https = any(s[0] == "https" for s in self._servers)
         self._ctx = tls_context(ca_cert, client_cert, client_key) if https else None
-        self._conn: Optional[http.client.HTTPConnection] = None
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self._conn: Optional[_SyncConn] = None
+        self._fixed = "Content-Type: application/json\r\nAccept: application/json\r\n"
         if token:
-            self._headers["Authorization"] = "Bearer " + token
+            self._fixed += f"Authorization: Bearer {token}\r\n"
+        # Per server: the request headers (Host first).
+        self._heads = [f"Host: {_host_header(s[1], s[2])}\r\n{self._fixed}" for s in self._servers]
 
-    def _open(self, timeout: float, only: bool = False) -> http.client.HTTPConnection:
+    def _open(self, timeout: float, only: bool = False) -> _SyncConn:
         """A connection to the first server that accepts one, from the current one on (``only``: the
         current one)."""
         err: Optional[OSError] = None
         for i in range(1 if only else len(self._servers)):
             k = (self._cur + i) % len(self._servers)
             scheme, host, port, base = self._servers[k]
-            if scheme == "https":
-                c: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ctx)
-            else:
-                c = http.client.HTTPConnection(host, port, timeout=timeout)
             try:
-                c.connect()
+                c = _SyncConn(scheme, host, port, timeout, self._ctx)
             except OSError as e:
                 err = e
                 continue
-            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._cur = k
             self.scheme, self.host, self.port, self.base = scheme, host, port, base
             return c
@@ -272,20 +406,17 @@ class SyncTransport:
                    t: float) -> Answer:
         """One exchange on a connection of its own with a server the list does not name (a redirect's)."""
         scheme, host, port, _ = server
-        c: http.client.HTTPConnection
-        if scheme == "https":
-            c = http.client.HTTPSConnection(host, port, timeout=t, context=self._ctx or ssl.create_default_context())
-        else:
-            c = http.client.HTTPConnection(host, port, timeout=t)
+        c: Optional[_SyncConn] = None
         try:
-            c.request(method, target, body=data, headers=self._headers)
-            resp = c.getresponse()
-            raw = resp.read()
-            return resp.status, _decode(resp.status, raw), {k.lower(): v for k, v in resp.getheaders()}
-        except (OSError, http.client.HTTPException) as e:
+            c = _SyncConn(scheme, host, port, t, self._ctx)
+            head = f"Host: {_host_header(host, port)}\r\n{self._fixed}"
+            status, raw, headers, _ = c.exchange(_request_bytes(method, target, head, data), t)
+            return status, _decode(status, raw), headers
+        except (OSError, ValueError) as e:
             raise AllotConnectionError(f"{method} {_url_of(server)}{target}: {type(e).__name__}: {e}") from e
         finally:
-            c.close()
+            if c is not None:
+                c.close()
 
     def _once(self, method: str, target: str, data: Optional[bytes], retry: bool, t: float,
               only: bool = False) -> Answer:
@@ -300,16 +431,12 @@ class SyncTransport:
                     raise AllotConnectionError(f"{method} {self.url}{target}: {type(e).__name__}: {e}",
                                                sent=False, everywhere=not only) from e
             try:
-                if reused and self._conn.sock is not None:
-                    self._conn.sock.settimeout(t)
-                self._conn.request(method, target, body=data, headers=self._headers)
-                resp = self._conn.getresponse()
-                raw = resp.read()
-                headers = {k.lower(): v for k, v in resp.getheaders()}
-                if resp.will_close:
+                status, raw, headers, keep = self._conn.exchange(
+                    _request_bytes(method, target, self._heads[self._cur], data), t)
+                if not keep:
                     self.close()
-                return resp.status, _decode(resp.status, raw), headers
-            except (OSError, http.client.HTTPException) as e:
+                return status, _decode(status, raw), headers
+            except (OSError, ValueError) as e:
                 self.close()
                 # A reused connection the server had closed: repeat once when that is safe.
                 if attempt == 0 and reused and retry and not isinstance(e, socket.timeout):
@@ -319,26 +446,90 @@ class SyncTransport:
         raise AssertionError("unreachable")
 
 
-class _Conn:
-    __slots__ = ("reader", "writer", "server", "base", "head")
+class _Proto(asyncio.Protocol):
+    """One keep-alive connection of the asyncio pool: the answer to the request in flight is read as its
+    bytes arrive (data_received) and handed to the waiting future, without a stream's buffering."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: int, base: str,
-                 head: str) -> None:
-        self.reader = reader
-        self.writer = writer
+    def __init__(self) -> None:
+        self.transport: Optional[asyncio.Transport] = None
+        self.answer = _Answer()
+        self.waiter: Optional[asyncio.Future] = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        w = self.waiter
+        try:
+            whole = self.answer.feed(data)
+        except ValueError as e:
+            if w is not None and not w.done():
+                w.set_exception(e)
+            self.waiter = None
+            return
+        if whole and w is not None:
+            self.waiter = None
+            if not w.done():
+                w.set_result(self.answer.take())
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.closed = True
+        w, self.waiter = self.waiter, None
+        if w is None or w.done():
+            return
+        if exc is None and self.answer.eof():
+            w.set_result(self.answer.take())
+        else:
+            w.set_exception(exc if isinstance(exc, OSError) else
+                            ConnectionResetError("the server closed the connection before its answer was whole"))
+
+
+def _expire(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
+
+
+class _Conn:
+    __slots__ = ("proto", "server", "base", "head")
+
+    def __init__(self, proto: _Proto, server: int, base: str, head: str) -> None:
+        self.proto = proto
         self.server = server  # index in the server list; -1 for a redirect's server the list does not name
         self.base = base      # the server's path prefix
         self.head = head      # the fixed request headers
 
     def close(self) -> None:
+        t = self.proto.transport
+        if t is not None:
+            try:
+                t.close()
+            except RuntimeError:  # its event loop is closed (an earlier asyncio.run): the socket goes with it
+                pass
+
+    async def exchange(self, method: str, target: str, data: bytes, t: float) -> Tuple[int, bytes, Dict[str, str], bool]:
+        p = self.proto
+        if p.closed or p.transport is None:
+            raise ConnectionResetError("the connection is closed")
+        if p.answer.buf or p.answer.start >= 0:
+            raise ValueError("the server sent bytes no request asked for")
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        p.waiter = fut
+        p.transport.write(_request_bytes(method, target, self.head, data))
+        timer = loop.call_later(t, _expire, fut)
         try:
-            self.writer.close()
-        except Exception:  # noqa: BLE001 - closing a broken transport
-            pass
+            return await fut
+        finally:
+            timer.cancel()
+            p.waiter = None
 
 
 class AsyncTransport:
-    """HTTP/1.1 over asyncio streams with a pool of at most `max_connections` keep-alive connections."""
+    """HTTP/1.1 over asyncio protocols (_Proto) with a pool of at most `max_connections` keep-alive connections."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float, max_connections: int = 64,
                  ca_cert: Optional[str] = None, failover_timeout: float = 30.0,
@@ -363,8 +554,7 @@ class AsyncTransport:
 
     def _head(self, server: Tuple[str, str, int, str]) -> str:
         _, host, port, _ = server
-        hostport = host if port in (80, 443) else f"{host}:{port}"
-        return f"Host: {hostport}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{self._auth}"
+        return f"Host: {_host_header(host, port)}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{self._auth}"
 
     async def close(self) -> None:
         if self._loop is not asyncio.get_running_loop():
@@ -373,21 +563,15 @@ class AsyncTransport:
             self._idle = []
             return
         while self._idle:
-            c = self._idle.pop()
-            c.close()
-            try:
-                await c.writer.wait_closed()
-            except Exception:  # noqa: BLE001
-                pass
+            self._idle.pop().close()
+        await asyncio.sleep(0)  # lets the transports finish closing
 
     async def _open(self, server: Tuple[str, str, int, str], k: int) -> _Conn:
         scheme, host, port, base = server
         ctx = (self._ssl or ssl.create_default_context()) if scheme == "https" else None
-        r, w = await asyncio.open_connection(host, port, ssl=ctx)
-        sock = w.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return _Conn(r, w, k, base, self._heads[k][1] if k >= 0 else self._head(server))
+        loop = asyncio.get_running_loop()
+        _, proto = await loop.create_connection(_Proto, host, port, ssl=ctx)  # asyncio sets TCP_NODELAY
+        return _Conn(proto, k, base, self._heads[k][1] if k >= 0 else self._head(server))
 
     async def _connect(self, only: bool = False) -> _Conn:
         """A connection to the first server that accepts one, from the current one on (``only``: the
@@ -484,26 +668,24 @@ class AsyncTransport:
                 for i in range(len(self._idle) - 1, -1, -1):
                     if self._idle[i].server == want:
                         conn = self._idle.pop(i)
+                        if conn.proto.closed:  # the server closed it while idle
+                            conn = None
+                            continue
                         break
             reused = conn is not None
             opening = conn is None
             try:
-                if _timeout is not None:
-                    async with _timeout(t):
-                        if conn is None:
-                            conn = await (self._open(to, -1) if isinstance(to, tuple) else self._connect(to is not None))
-                        opening = False
-                        target = conn.base + path if to is None else path
-                        status, raw, headers, keep = await self._exchange(conn, method, target, data)
-                else:
-                    if conn is None:
-                        conn = await asyncio.wait_for(
-                            self._open(to, -1) if isinstance(to, tuple) else self._connect(to is not None), t)
-                    opening = False
-                    target = conn.base + path if to is None else path
-                    status, raw, headers, keep = await asyncio.wait_for(self._exchange(conn, method, target, data), t)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                    ValueError) as e:
+                if conn is None:
+                    opener = self._open(to, -1) if isinstance(to, tuple) else self._connect(to is not None)
+                    if _timeout is not None:
+                        async with _timeout(t):
+                            conn = await opener
+                    else:
+                        conn = await asyncio.wait_for(opener, t)
+                opening = False
+                target = conn.base + path if to is None else path
+                status, raw, headers, keep = await conn.exchange(method, target, data, t)
+            except (OSError, asyncio.TimeoutError, ValueError) as e:
                 if conn is not None:
                     conn.close()
                 if attempt == 0 and reused and retry and not isinstance(e, asyncio.TimeoutError):
@@ -513,6 +695,10 @@ class AsyncTransport:
                 err = AllotConnectionError(f"{method} {_url_of(server)}{path}: {what}", sent=not opening)
                 err.everywhere = to is None
                 raise err from e
+            except BaseException:  # cancelled mid-exchange: the connection's state is unknown
+                if conn is not None:
+                    conn.close()
+                raise
             server = self._servers[conn.server] if conn.server >= 0 else to
             if keep and conn.server >= 0:
                 self._idle.append(conn)
@@ -520,28 +706,3 @@ class AsyncTransport:
                 conn.close()
             return (status, _decode(status, raw), headers), server
         raise AssertionError("unreachable")
-
-    async def _exchange(self, conn: _Conn, method: str, target: str, data: bytes) -> Tuple[int, bytes, Dict[str, str], bool]:
-        conn.writer.write(f"{method} {target} HTTP/1.1\r\n{conn.head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
-        head = await conn.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-            raise ValueError(f"bad status line {lines[0]!r}")
-        status = int(parts[1])
-        headers: Dict[str, str] = {}
-        for line in lines[1:]:
-            if not line:
-                continue
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        keep = headers.get("connection", "").lower() != "close" and parts[0] == "HTTP/1.1"
-        if "content-length" in headers:
-            n = int(headers["content-length"])
-            raw = await conn.reader.readexactly(n) if n else b""
-        elif "transfer-encoding" in headers:
-            raise ValueError("chunked answers are not supported")
-        else:
-            raw = await conn.reader.read()
-            keep = False
-        return status, raw, headers, keep

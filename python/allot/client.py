@@ -540,7 +540,7 @@ class _Core:
 
 
 class Client:
-    """Synchronous client of ``allot serve`` over one keep-alive connection (http.client).
+    """Synchronous client of ``allot serve`` over one keep-alive connection.
 
     ``server``: URL (default ``ALLOT_SERVER``, else http://127.0.0.1:7070); ``token``: bearer token
     (default ``ALLOT_TOKEN``); ``tenant_root``: prefix of agents' tenant paths (default
