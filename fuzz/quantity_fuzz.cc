@@ -1,5 +1,8 @@
 // Quantities: Kubernetes (exact and int64, both ranges), docker memory and cpus, resource amounts, and
-// the round trip of what parses: its canonical form parses again to the same value.
+// the round trip of what parses: its canonical form parses again to the same value, and to the same
+// canonical form where the format survives the trip (a BinarySI amount that is no whole number of Ki is
+// written as bare bytes, which read back as DecimalSI: "62.5Ki" is "64000", and "64000" is "64k", as in
+// Kubernetes).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,7 +16,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto exact = allot::ParseQuantityExact(text); exact.ok()) {
     (void)exact->MilliText();
     auto again = allot::ParseQuantityExact(exact->canonical);
-    if (!again.ok() || again->canonical != exact->canonical) std::abort();
+    if (!again.ok() || again->negative != exact->negative || again->digits != exact->digits ||
+        again->exp10 != exact->exp10) {
+      std::abort();
+    }
+    if (again->format == exact->format && again->canonical != exact->canonical) std::abort();
   }
   for (auto range : {allot::QuantityRange::kMilli, allot::QuantityRange::kValue}) {
     if (auto q = allot::ParseQuantity(text, range); q.ok()) {

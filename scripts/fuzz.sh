@@ -23,7 +23,9 @@ for t in "${targets[@]}"; do
   log="$B/logs/$t.log"
   rc=0
   # -timeout: one input taking this long is a finding (a hang); -rss_limit_mb: so is this much memory.
+  # fuzz/lsan.supp: leaks inside Debian's libraries (each with its reproduction), not allot's.
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
+    LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0} \
     "$B/fuzz/${t}_fuzz" -max_total_time="$SECONDS_EACH" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$B/artifacts/$t/" "$B/corpus/$t" >"$log" 2>&1 || rc=$?
   python3 - "$t" "$log" "$rc" <<'PY'

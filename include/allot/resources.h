@@ -48,6 +48,14 @@ inline int64_t SaturatingMul(int64_t a, int64_t b) {
   if (__builtin_mul_overflow(a, b, &r)) return (a > 0) == (b > 0) ? INT64_MAX : INT64_MIN;
   return r;
 }
+// A double (an amount times a ratio) as an amount, truncated toward zero, clamped to the int64 range: the
+// plain cast of a value past it is undefined behaviour. NaN is 0.
+inline int64_t SaturatingCast(double v) {
+  if (!(v == v)) return 0;
+  if (v >= 9223372036854775807.0) return INT64_MAX;  // 2^63: the first double past the range
+  if (v <= -9223372036854775808.0) return INT64_MIN;
+  return static_cast<int64_t>(v);
+}
 
 // Interns resource names to dense slots. Slots 0..4 are the well-known resources.
 class ResourceRegistry {

@@ -87,6 +87,7 @@ struct StoreStats {
   uint64_t batches = 0;       // Commit() calls made durable
   uint64_t failures = 0;
   size_t pending = 0;         // queued, not yet durable
+  int64_t memory_bytes = 0;  // heap the store's library holds (SQLite: page caches, statements); 0 if unknown
 };
 
 class Store {

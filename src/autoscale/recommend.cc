@@ -23,6 +23,7 @@
 
 #include "allot/autoscale.h"
 #include "allot/quantity.h"
+#include "allot/resources.h"
 #include "autoscale/yaml_util.h"
 
 namespace allot::autoscale {
@@ -206,13 +207,15 @@ std::vector<ContainerRecommendation> Recommend(const std::vector<UsageSample>& s
       mem.Add(static_cast<double>(p.first), weight(p.second));
       max_peak = std::max(max_peak, p.first);
     }
-    r.cpu_percentile_milli = static_cast<int64_t>(std::ceil(cpu.Percentile(opt.cpu_percentile) * 1000.0 - 1e-9));
-    r.memory_peak_bytes = static_cast<int64_t>(std::ceil(mem.Percentile(opt.memory_percentile) - 1e-6));
+    r.cpu_percentile_milli = SaturatingCast(std::ceil(cpu.Percentile(opt.cpu_percentile) * 1000.0 - 1e-9));
+    r.memory_peak_bytes = SaturatingCast(std::ceil(mem.Percentile(opt.memory_percentile) - 1e-6));
     r.cpu_request_milli = std::max<int64_t>(
-        opt.min_cpu_milli, static_cast<int64_t>(std::ceil(static_cast<double>(r.cpu_percentile_milli) * (1 + opt.cpu_margin) - 1e-9)));
+        opt.min_cpu_milli,
+        SaturatingCast(std::ceil(static_cast<double>(r.cpu_percentile_milli) * (1 + opt.cpu_margin) - 1e-9)));
     // Memory is rounded up to whole MiB so that manifests read well ("363Mi").
     const int64_t kMiB = 1024 * 1024;
-    int64_t with_margin = static_cast<int64_t>(std::ceil(static_cast<double>(r.memory_peak_bytes) * (1 + opt.memory_margin) - 1e-6));
+    int64_t with_margin =
+        SaturatingCast(std::ceil(static_cast<double>(r.memory_peak_bytes) * (1 + opt.memory_margin) - 1e-6));
     r.memory_request_bytes = std::max<int64_t>(opt.min_memory_bytes, (with_margin + kMiB - 1) / kMiB * kMiB);
 
     double days = std::min(r.span_seconds / 86400.0, static_cast<double>(r.samples) / 1440.0);
@@ -224,13 +227,13 @@ std::vector<ContainerRecommendation> Recommend(const std::vector<UsageSample>& s
       r.current = it->second;
       const auto& c = it->second;
       if (c.cpu_limit_milli && c.cpu_request_milli && *c.cpu_request_milli > 0)
-        r.cpu_limit_milli = static_cast<int64_t>(std::ceil(static_cast<double>(r.cpu_request_milli) *
-                                                           static_cast<double>(*c.cpu_limit_milli) /
-                                                           static_cast<double>(*c.cpu_request_milli)));
+        r.cpu_limit_milli = SaturatingCast(
+            std::ceil(static_cast<double>(r.cpu_request_milli) * static_cast<double>(*c.cpu_limit_milli) /
+                      static_cast<double>(*c.cpu_request_milli)));
       if (c.memory_limit_bytes && c.memory_request_bytes && *c.memory_request_bytes > 0)
-        r.memory_limit_bytes = static_cast<int64_t>(std::ceil(static_cast<double>(r.memory_request_bytes) *
-                                                              static_cast<double>(*c.memory_limit_bytes) /
-                                                              static_cast<double>(*c.memory_request_bytes)));
+        r.memory_limit_bytes = SaturatingCast(std::ceil(static_cast<double>(r.memory_request_bytes) *
+                                                        static_cast<double>(*c.memory_limit_bytes) /
+                                                        static_cast<double>(*c.memory_request_bytes)));
       double hours = 730.0 * c.replicas;
       if (c.cpu_request_milli)
         r.monthly_savings += static_cast<double>(*c.cpu_request_milli - r.cpu_request_milli) / 1000.0 *
@@ -240,10 +243,11 @@ std::vector<ContainerRecommendation> Recommend(const std::vector<UsageSample>& s
                              (1024.0 * 1024 * 1024) * opt.memory_cost_per_gib_hour * hours;
     }
     if (opt.limit_ratio_cpu > 0)
-      r.cpu_limit_milli = static_cast<int64_t>(std::ceil(static_cast<double>(r.cpu_request_milli) * opt.limit_ratio_cpu));
+      r.cpu_limit_milli =
+          SaturatingCast(std::ceil(static_cast<double>(r.cpu_request_milli) * opt.limit_ratio_cpu));
     if (opt.limit_ratio_memory > 0)
       r.memory_limit_bytes =
-          static_cast<int64_t>(std::ceil(static_cast<double>(r.memory_request_bytes) * opt.limit_ratio_memory));
+          SaturatingCast(std::ceil(static_cast<double>(r.memory_request_bytes) * opt.limit_ratio_memory));
     out.push_back(std::move(r));
   }
   return out;

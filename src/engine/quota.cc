@@ -24,10 +24,7 @@ std::string Amount(const ResourceRegistry& reg, uint16_t s, int64_t v) {
 }
 
 // max × burst, saturating: a max near 2^63 (16Ei of memory) times a burst above 1 is past int64's range.
-int64_t BurstCap(int64_t max, double burst) {
-  double cap = static_cast<double>(max) * burst;
-  return cap >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(cap);
-}
+int64_t BurstCap(int64_t max, double burst) { return SaturatingCast(static_cast<double>(max) * burst); }
 
 }  // namespace
 

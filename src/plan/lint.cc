@@ -33,9 +33,10 @@ std::string Lower(std::string s) {
 std::string Fmt(const std::string& res, int64_t v) { return FormatResourceAmount(res, v); }
 
 // Rounds bytes up to a whole MiB so suggested values read well.
+// Up to a whole Mi; the last whole Mi below 2^63 when that is past the int64 range.
 int64_t RoundMi(int64_t bytes) {
   const int64_t mi = 1 << 20;
-  return (bytes + mi - 1) / mi * mi;
+  return SaturatingAdd(bytes, mi - 1) / mi * mi;
 }
 
 // A strategic-merge patch that sets `resources` on one container of `w`.
@@ -147,7 +148,8 @@ void LintContainer(Ctx& ctx, const Workload& w, const Container& c) {
         ContainerPatch(w, c, {{"requests", req}}));
   }
   if (lint_missing && !has_mem_lim) {
-    int64_t suggest = RoundMi(static_cast<int64_t>(std::max(mem_req, cfg.default_memory_request) * cfg.memory_ratio_min));
+    int64_t suggest = RoundMi(SaturatingCast(
+        static_cast<double>(std::max(mem_req, cfg.default_memory_request)) * cfg.memory_ratio_min));
     Add(ctx, "missing-limits", Severity::kWarning, w, c.name,
         "container " + c.name + " has no memory limit; a leak can exhaust the node",
         "set " + place + ".limits.memory: " + Fmt("memory", suggest) + " (" + std::to_string(cfg.memory_ratio_min).substr(0, 3) +
@@ -155,7 +157,8 @@ void LintContainer(Ctx& ctx, const Workload& w, const Container& c) {
         ContainerPatch(w, c, {{"limits", {{"memory", Fmt("memory", suggest)}}}}));
   }
   if (lint_missing && !has_cpu_lim) {
-    int64_t suggest = static_cast<int64_t>(std::max(cpu_req, cfg.default_cpu_request) * cfg.cpu_ratio_min);
+    int64_t suggest =
+        SaturatingCast(static_cast<double>(std::max(cpu_req, cfg.default_cpu_request)) * cfg.cpu_ratio_min);
     Add(ctx, "missing-limits", Severity::kInfo, w, c.name,
         "container " + c.name + " has no cpu limit; it may use any idle cpu of the node",
         "set " + place + ".limits.cpu: " + Fmt("cpu", suggest) + " if bursts must be bounded",
@@ -178,7 +181,7 @@ void LintContainer(Ctx& ctx, const Workload& w, const Container& c) {
     std::snprintf(buf, sizeof buf, "%.2f", r);
     char guide[64];
     std::snprintf(guide, sizeof guide, "%g-%g", lo, hi);
-    int64_t target = static_cast<int64_t>(static_cast<double>(req) * (r > hi ? hi : lo));
+    int64_t target = SaturatingCast(static_cast<double>(req) * (r > hi ? hi : lo));
     if (res == "memory") target = RoundMi(target);
     Add(ctx, "limit-ratio", r > hi && warn_high ? Severity::kWarning : Severity::kInfo, w, c.name,
         "container " + c.name + ": " + res + " limit/request is " + buf + "× (" + Fmt(res, lim) + "/" + Fmt(res, req) +
@@ -289,8 +292,13 @@ void Lint(const Manifests& m, const std::vector<Hpa>& hpas, const Plan& plan, co
         containers.push_back(
             {{"name", c.name},
              {"resources",
-              {{"requests", {{"cpu", Fmt("cpu", cfg.default_cpu_request)}, {"memory", Fmt("memory", cfg.default_memory_request)}}},
-               {"limits", {{"memory", Fmt("memory", RoundMi(static_cast<int64_t>(cfg.default_memory_request * cfg.memory_ratio_min)))}}}}}});
+              {{"requests",
+                {{"cpu", Fmt("cpu", cfg.default_cpu_request)},
+                 {"memory", Fmt("memory", cfg.default_memory_request)}}},
+               {"limits",
+                {{"memory",
+                  Fmt("memory", RoundMi(SaturatingCast(static_cast<double>(cfg.default_memory_request) *
+                                                       cfg.memory_ratio_min)))}}}}}});
       }
       json pod_spec = {{"containers", containers}};
       json patch = w.kind == "Pod" ? json{{"spec", pod_spec}} : json{{"spec", {{"template", {{"spec", pod_spec}}}}}};

@@ -215,6 +215,7 @@ class SqliteStore final : public Store {
     std::lock_guard<std::mutex> l(mu_);
     StoreStats s = stats_;
     s.pending = queue_.size();
+    s.memory_bytes = sqlite3_memory_used();  // every connection's: this process has one store
     return s;
   }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <tuple>
 
 #include "allot/quantity.h"
 
@@ -29,6 +30,26 @@ TEST(QuantityFuzzRegression, DockerCpusBeyondInt64MilliIsAnError) {
   ASSERT_FALSE(c.ok()) << *c;
   EXPECT_NE(c.error().message.find("too large"), std::string::npos) << c.error().message;
   EXPECT_EQ(*ParseDockerCpus("9223372036854775.807"), std::numeric_limits<int64_t>::max());
+}
+
+// quantity_fuzz: "1000440005562.5Ki" (1,024,450,565,696,000 bytes, no whole number of Ki) is written as
+// those bare bytes; read back, a bare number is DecimalSI, whose canonical form takes the k: the value
+// survives the round trip, the string does not, as in Kubernetes. The harness asserted the string.
+TEST(QuantityFuzzRegression, ABinaryAmountWrittenAsBareBytesReadsBackAsDecimal) {
+  for (auto [in, first, second] :
+       {std::tuple{"1000440005562.5Ki", "1024450565696000", "1024450565696k"},
+        std::tuple{"62.5Ki", "64000", "64k"}, std::tuple{"1.5Ki", "1536", "1536"}}) {
+    auto q = ParseQuantityExact(in);
+    ASSERT_TRUE(q.ok()) << in;
+    EXPECT_EQ(q->canonical, first) << in;
+    EXPECT_EQ(q->format, QuantityFormat::kBinarySI) << in;
+    auto again = ParseQuantityExact(q->canonical);
+    ASSERT_TRUE(again.ok()) << first;
+    EXPECT_EQ(again->canonical, second) << first;
+    EXPECT_EQ(again->format, QuantityFormat::kDecimalSI) << first;
+    EXPECT_EQ(again->digits, q->digits) << in;
+    EXPECT_EQ(again->exp10, q->exp10) << in;
+  }
 }
 
 }  // namespace

@@ -47,5 +47,29 @@ TEST(PlanFuzzRegression, PlanOnAStrayCommaExitsTwo) {
   EXPECT_NE(r.err.find(f + ":2: malformed YAML"), std::string::npos) << r.err;
 }
 
+// manifest_fuzz: a memory request at the top of the range ("8Ei", capped at 2^63-1 bytes) and no memory
+// limit: the missing-limits finding suggested request × the minimum ratio, cast from a double past int64
+// (UBSan: "outside the range of representable values"; in practice INT64_MIN, a negative limit). The
+// suggestion now saturates at the last whole Mi below 2^63.
+TEST(PlanFuzzRegression, ALimitSuggestedForAHugeRequestSaturates) {
+  std::string text =
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  template:\n"
+      "    spec:\n      containers: [{name: app, resources: {requests: {cpu: 100m, memory: 8Ei}}}]\n";
+  Manifests m;
+  Status s = LoadText(text, "m.yaml", {}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  auto plan = MakePlan(m, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  bool found = false;
+  for (const Finding& f : plan->findings) {
+    if (f.rule != "missing-limits" || f.message.find("memory") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(f.fix.find('-'), std::string::npos) << f.fix;  // no negative amount
+    // 2^63 - 2^20 bytes: the last whole Mi below 2^63.
+    EXPECT_NE(f.fix.find("limits.memory: 8796093022207Mi"), std::string::npos) << f.fix;
+  }
+  EXPECT_TRUE(found);
+}
+
 }  // namespace
 }  // namespace allot::plan

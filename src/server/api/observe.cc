@@ -10,8 +10,8 @@
 #include "allot/autoscale.h"
 #include "allot/resources.h"
 #include "allot/utf8.h"
-#include "server/state.h"
 #include "server/api/api.h"
+#include "server/state.h"
 
 namespace allot::server {
 
@@ -298,6 +298,9 @@ std::string Metrics(State& srv) {
   w.SampleInt("allot_store_batches_total", {}, static_cast<int64_t>(ss.batches));
   w.Family("allot_store_pending", "gauge", "Batches waiting for the committer.");
   w.SampleInt("allot_store_pending", {}, static_cast<int64_t>(ss.pending));
+  w.Family("allot_store_memory_bytes", "gauge",
+           "Heap the store holds (SQLite: page caches, at most 64 MiB for the committer, and statements).");
+  w.SampleInt("allot_store_memory_bytes", {}, ss.memory_bytes);
   w.Family("allot_http_admission_queue", "gauge", "Requests waiting for a worker.");
   w.SampleInt("allot_http_admission_queue", {}, srv.http ? static_cast<int64_t>(srv.http->QueueDepth()) : 0);
   w.Family("allot_http_admission_rejected_total", "counter", "Requests answered 429 because the admission queue was full.");
