@@ -216,7 +216,7 @@ std::vector<ContainerRecommendation> Recommend(const std::vector<UsageSample>& s
     const int64_t kMiB = 1024 * 1024;
     int64_t with_margin =
         SaturatingCast(std::ceil(static_cast<double>(r.memory_peak_bytes) * (1 + opt.memory_margin) - 1e-6));
-    r.memory_request_bytes = std::max<int64_t>(opt.min_memory_bytes, (with_margin + kMiB - 1) / kMiB * kMiB);
+    r.memory_request_bytes = std::max<int64_t>(opt.min_memory_bytes, SaturatingAdd(with_margin, kMiB - 1) / kMiB * kMiB);
 
     double days = std::min(r.span_seconds / 86400.0, static_cast<double>(r.samples) / 1440.0);
     r.confidence_score = std::min(1.0, days / 7.0);

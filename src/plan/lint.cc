@@ -32,8 +32,8 @@ std::string Lower(std::string s) {
 
 std::string Fmt(const std::string& res, int64_t v) { return FormatResourceAmount(res, v); }
 
-// Rounds bytes up to a whole MiB so suggested values read well.
-// Up to a whole Mi; the last whole Mi below 2^63 when that is past the int64 range.
+// Rounds bytes up to a whole MiB so suggested values read well (down to the last whole MiB below 2^63
+// when up is past the int64 range).
 int64_t RoundMi(int64_t bytes) {
   const int64_t mi = 1 << 20;
   return SaturatingAdd(bytes, mi - 1) / mi * mi;

@@ -155,6 +155,14 @@ TEST_F(DevServer, MetricsPassPromtool) {
   EXPECT_NE(text.find("allot_allocations{state=\"placed\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("allot_decision_latency_seconds_count 1\n"), std::string::npos);
   EXPECT_NE(text.find("allot_tenant_quota_used{tenant=\"org/a\",resource=\"cpu\"} 1\n"), std::string::npos);
+  // The SQLite store's heap: its page cache holds at least the pages just written, at most its 64 MiB.
+  {
+    size_t at = text.find("\nallot_store_memory_bytes ");
+    ASSERT_NE(at, std::string::npos);
+    int64_t bytes = std::stoll(text.substr(at + 26));
+    EXPECT_GT(bytes, 16 * 1024);
+    EXPECT_LT(bytes, 72 * 1024 * 1024);
+  }
   // The throttling families are part of /metrics, per key.
   for (const char* sample : {
            "allot_ratelimit_decisions_total{key=\"api/x\",decision=\"allowed\"} 1\n",
