@@ -149,6 +149,11 @@ struct HttpServerOptions {
   // Requests it accepts are handled on the I/O thread itself, skipping the admission queue and the hand-off
   // to a worker: only for handlers that answer from memory and never wait (rate-limit decisions).
   std::function<bool(const HttpRequest&)> run_inline;
+  // Requests it accepts are handled on the I/O thread when no other request is in flight (none with a
+  // worker, none queued, no long poll waiting): a lone client's request skips the hand-off to a worker and
+  // back; under concurrency they go to the workers as usual. For handlers that never wait on I/O (they
+  // may hand work to the store's committer, which answers later).
+  std::function<bool(const HttpRequest&)> run_inline_when_idle;
   TlsServerOptions tls;  // cert_file set: HTTPS only
 };
 

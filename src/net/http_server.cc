@@ -617,7 +617,10 @@ struct HttpServer::Impl {
   // Returns false if the connection was closed (see Flush).
   bool Dispatch(uint64_t id, Conn& c, HttpRequest&& req, bool keep_alive) {
     c.busy = true;
-    bool inline_run = opt.run_inline && !draining && opt.run_inline(req);
+    bool inline_run =
+        !draining &&
+        ((opt.run_inline && opt.run_inline(req)) ||
+         (opt.run_inline_when_idle && shared->in_flight.load() == 0 && opt.run_inline_when_idle(req)));
     // A worker answers later: stop reading meanwhile. Inline, the answer is queued before the next read.
     if (!inline_run) Arm(id, c);
     auto st = std::make_shared<ResponderState>();

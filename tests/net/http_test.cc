@@ -1,17 +1,20 @@
 // The HTTP server and client over real loopback sockets.
-#include <gtest/gtest.h>
+#include "allot/http.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
 #include <thread>
-
-#include "allot/http.h"
 
 namespace allot::net {
 namespace {
@@ -33,6 +36,7 @@ class Running {
   }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
   HttpServer& server() { return *server_; }
+  std::thread::id io_thread() const { return thread_.get_id(); }  // Run() is the I/O loop
 
  private:
   std::unique_ptr<HttpServer> server_;
@@ -110,6 +114,55 @@ TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
     EXPECT_NE(r.find("POST /fast/x" + std::to_string(i) + " "), std::string::npos) << r;
   }
   close(fd);
+}
+
+// run_inline_when_idle: an accepted request runs on the I/O thread while nothing else is in flight, and
+// goes to a worker while another request is (here one that holds the only worker).
+TEST(HttpTest, InlineWhenIdleRunsOnTheIoThreadOnlyWhenNothingElseIsInFlight) {
+  HttpServerOptions o;
+  o.workers = 1;
+  o.run_inline_when_idle = [](const HttpRequest& r) { return r.path.rfind("/idle", 0) == 0; };
+  std::mutex mu;
+  std::map<std::string, std::thread::id> ran_on;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> holding{false};
+  Running s(o, [&](HttpRequest&& req, const Responder& r) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      ran_on[req.path] = std::this_thread::get_id();
+    }
+    if (req.path == "/hold") {
+      holding = true;
+      released.wait();
+    }
+    Echo(std::move(req), r);
+  });
+  auto c = HttpClient::Create(s.base());
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->Request("GET", "/idle/1", "")->status, 200);
+  // /hold takes the worker and stays in flight; /idle/2 meanwhile is queued for the worker.
+  std::thread holder([&] {
+    auto h = HttpClient::Create(s.base());
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ(h->Request("GET", "/hold", "")->status, 200);
+  });
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::thread second([&] { EXPECT_EQ(c->Request("GET", "/idle/2", "")->status, 200); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(ran_on.count("/idle/2"), 0u);  // not on the I/O thread: it waits for the busy worker
+  }
+  release.set_value();
+  holder.join();
+  second.join();
+  ASSERT_EQ(c->Request("GET", "/idle/3", "")->status, 200);
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(ran_on["/idle/1"], s.io_thread());
+  EXPECT_EQ(ran_on["/idle/3"], s.io_thread());
+  EXPECT_EQ(ran_on["/idle/2"], ran_on["/hold"]);  // the worker
+  EXPECT_NE(ran_on["/hold"], s.io_thread());
 }
 
 TEST(HttpTest, KeepAliveRequestsReuseOneConnection) {
