@@ -37,6 +37,10 @@ struct Engine::Impl {
   // Nodes (structure of arrays).
   std::vector<NodeMeta> nodes;
   std::unordered_map<std::string, uint32_t> node_index;
+  // Removed nodes' slots by name: a node added again under its old name takes its old slot back, so a
+  // cluster whose nodes leave and come back (agents re-registering, churn) does not grow its columns.
+  // Ended allocations that ran there still name it rightly. (Slots of names that never return stay.)
+  std::unordered_map<std::string, uint32_t> removed_slots;
   std::vector<std::vector<int64_t>> cap, used;  // [slot][node]
   std::vector<int64_t> nz_cpu, nz_mem;           // non-zero-adjusted requested cpu/memory per node
   std::vector<uint8_t> schedulable;

@@ -82,7 +82,6 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
       !s.ok()) {
     return s;
   }
-  uint32_t ni = static_cast<uint32_t>(m.nodes.size());
   NodeMeta meta;
   meta.name = spec.name;
   meta.pool = spec.pool;
@@ -90,12 +89,24 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
   meta.taints = spec.taints;
   for (const auto& t : spec.taints) meta.hard_taint |= t.effect != "PreferNoSchedule";
   meta.unmanaged = spec.allocated;
-  m.nodes.push_back(std::move(meta));
-  for (auto& col : m.cap) col.push_back(0);
-  for (auto& col : m.used) col.push_back(0);
-  m.nz_cpu.push_back(0);
-  m.nz_mem.push_back(0);
-  m.schedulable.push_back(1);
+  uint32_t ni;
+  if (auto old = m.removed_slots.find(spec.name); old != m.removed_slots.end()) {
+    ni = old->second;  // back under its old name: its slot, emptied when it was removed
+    m.removed_slots.erase(old);
+    m.nodes[ni] = std::move(meta);
+    for (auto& col : m.cap) col[ni] = 0;
+    for (auto& col : m.used) col[ni] = 0;
+    m.nz_cpu[ni] = m.nz_mem[ni] = 0;
+    m.schedulable[ni] = 1;
+  } else {
+    ni = static_cast<uint32_t>(m.nodes.size());
+    m.nodes.push_back(std::move(meta));
+    for (auto& col : m.cap) col.push_back(0);
+    for (auto& col : m.used) col.push_back(0);
+    m.nz_cpu.push_back(0);
+    m.nz_mem.push_back(0);
+    m.schedulable.push_back(1);
+  }
   for (auto [slot, v] : caps) m.cap[slot][ni] = v;
   for (auto [slot, v] : unmanaged) m.used[slot][ni] += v;
   m.nz_cpu[ni] = m.used[kCpu][ni];
@@ -208,6 +219,7 @@ Status Engine::RemoveNode(const std::string& name, TimeMs now) {
   m.nz_cpu[ni] = m.nz_mem[ni] = 0;
   m.UpdateBlock(ni / Impl::kBlock);
   m.node_index.erase(it);
+  m.removed_slots[name] = ni;
   m.topology_epoch++;
   m.Emit(EventType::kNodeRemoved, now, name);
   return Status::Ok();
