@@ -16,6 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto exact = allot::ParseQuantityExact(text); exact.ok()) {
     (void)exact->MilliText();
     auto again = allot::ParseQuantityExact(exact->canonical);
+    // Past 10^2147483647 the canonical form carries the excess as mantissa zeros, which can outgrow the
+    // parser's 4096 digits: such a form need not read back.
+    if (!again.ok() && exact->canonical.size() > 4096) return 0;
     if (!again.ok() || again->negative != exact->negative || again->digits != exact->digits ||
         again->exp10 != exact->exp10) {
       std::abort();

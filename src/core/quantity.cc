@@ -420,6 +420,13 @@ Result<ExactQuantity> ParseQuantityExact(std::string_view text) {
     m += '0';
     x--;
   }
+  // An exponent past what the parser reads (e2147483647) keeps the excess as zeros of the mantissa, so
+  // that the canonical form reads back: 1e13 × 1e2147483647 is "100000000000000e2147483646".
+  if (x > kMaxExponent) {
+    int64_t top = kMaxExponent - kMaxExponent % 3;
+    m.append(static_cast<size_t>(x - top), '0');
+    x = top;
+  }
   if (f == QuantityFormat::kDecimalExponent) {
     q.canonical = sign + m + (x == 0 ? "" : "e" + std::to_string(x));
     return q;

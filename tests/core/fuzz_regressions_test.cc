@@ -52,5 +52,19 @@ TEST(QuantityFuzzRegression, ABinaryAmountWrittenAsBareBytesReadsBackAsDecimal) 
   }
 }
 
+// quantity_fuzz: "10000000000000e2147483647" is 1e2147483660; its canonical form moved every zero into
+// the exponent ("100e2147483658"), past the e2147483647 the parser reads, so it did not read back.
+TEST(QuantityFuzzRegression, AnExponentPastTheParsersRangeStaysInTheMantissa) {
+  auto q = ParseQuantityExact("10000000000000e2147483647");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->canonical, "100000000000000e2147483646");
+  auto again = ParseQuantityExact(q->canonical);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->canonical, q->canonical);
+  EXPECT_EQ(again->digits, q->digits);
+  EXPECT_EQ(again->exp10, q->exp10);
+  EXPECT_EQ(ParseQuantityExact("1e2147483646")->canonical, "1e2147483646");  // within range: as before
+}
+
 }  // namespace
 }  // namespace allot
