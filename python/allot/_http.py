@@ -59,8 +59,8 @@ def _head(buf: bytearray, end: int) -> Tuple[int, Dict[str, str], bool]:
 
 
 class _Answer:
-    """Reads one answer out of the bytes a connection receives: feed() them as they come; ``done`` once the
-    answer is whole, then (status, body, headers, keep). Bytes past the answer stay in ``buf``."""
+    """Reads one answer out of the bytes a connection receives: feed() them as they come (True once the
+    answer is whole), then take() gives (status, body, headers, keep). Bytes past the answer stay in ``buf``."""
 
     __slots__ = ("buf", "status", "headers", "keep", "start", "length", "body")
 
