@@ -40,6 +40,22 @@ Status CheckClusterTotal(const std::vector<__int128>& totals, const std::vector<
   return Status::Ok();
 }
 
+// A node's GPUs are kept device by device (devices.cc), so their number is bounded: a capacity of 1e13
+// GPUs (which a POST /v1/nodes can ask for) would otherwise be a 20 TB device table.
+constexpr int64_t kMaxNodeGpus = 4096;
+
+Status CheckGpuCount(const NodeSpec& spec) {
+  auto it = spec.capacity.find("gpu");
+  if (it == spec.capacity.end() || it->second <= kMaxNodeGpus * 1000) return Status::Ok();
+  std::string gpus = std::to_string(it->second / 1000);
+  if (int64_t milli = it->second % 1000) {
+    std::string frac = std::to_string(1000 + milli).substr(1);
+    gpus += "." + frac.substr(0, frac.find_last_not_of('0') + 1);
+  }
+  return InvalidArgument("node " + spec.name + ": capacity.gpu is " + gpus + " GPUs; a node has at most " +
+                         std::to_string(kMaxNodeGpus));
+}
+
 // (slot or -1, amount) for each entry of `r`, without adding resources to the registry.
 std::vector<std::pair<int, int64_t>> KnownSlots(const ResourceRegistry& registry, const ResourceMap& r) {
   std::vector<std::pair<int, int64_t>> out;
@@ -59,6 +75,7 @@ Status Engine::AddNode(const NodeSpec& spec, TimeMs now) {
     if (!slot.ok()) return slot.error();
     caps.emplace_back(*slot, v);
   }
+  if (auto s = CheckGpuCount(spec); !s.ok()) return s;
   for (const auto& [k, v] : spec.allocated) {
     if (v < 0) return InvalidArgument("node " + spec.name + ": allocated." + k + " is negative");
     auto slot = m.Slot(k);
@@ -130,6 +147,7 @@ Status Engine::UpdateNode(const NodeSpec& spec, TimeMs now) {
   auto& meta = m.nodes[ni];
   for (const auto& [k, v] : spec.capacity)
     if (v < 0) return InvalidArgument("node " + spec.name + ": capacity." + k + " is negative");
+  if (auto s = CheckGpuCount(spec); !s.ok()) return s;
   if (auto s = CheckClusterTotal(m.present_cap, m.cap, ni, KnownSlots(m.registry, spec.capacity), m.registry,
                                  spec.name, "capacity");
       !s.ok()) {

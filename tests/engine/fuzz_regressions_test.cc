@@ -76,5 +76,40 @@ TEST_F(FuzzRegressionTest, AHugeMaxTimesBurstSaturatesAndTheGraceStillHolds) {
   EXPECT_EQ(State("t2"), "preempted");
 }
 
+// api_body_fuzz: POST /v1/nodes with {"capacity": {"gpu": 1111111111111}} (within the API's bound on
+// milli amounts, 2^50). The engine keeps a node's GPUs device by device, so it sized a table of 1.1e12
+// devices: a 2 TB allocation (ASan:
+// allocation-size-too-big; without ASan, std::bad_alloc through the server's worker thread). A node now has
+// at most 4096 GPUs, on add and on update, and a refused node changes nothing.
+TEST_F(FuzzRegressionTest, ANodeWithMoreGpusThanAnyMachineIsRefusedAndChangesNothing) {
+  Make(EngineOptions{});
+  AddNode("n0", {{"cpu", 8000}, {"gpu", 8000}});
+  NodeSpec huge;
+  huge.name = "n1";
+  huge.capacity = {{"cpu", 8000}, {"gpu", 11111111111111LL * 1000}};
+  Status st = eng().AddNode(huge, 0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("capacity.gpu is 11111111111111 GPUs; a node has at most 4096"),
+            std::string::npos)
+      << st.message();
+  EXPECT_FALSE(eng().Node("n1").ok());
+  huge.name = "n0";
+  st = eng().UpdateNode(huge, 1);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("a node has at most 4096"), std::string::npos) << st.message();
+  huge.capacity["gpu"] = 4096 * 1000 + 250;  // a quarter GPU past the bound
+  st = eng().UpdateNode(huge, 1);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("capacity.gpu is 4096.25 GPUs"), std::string::npos) << st.message();
+  EXPECT_EQ(eng().Node("n0")->capacity.at("gpu"), 8000);
+  EXPECT_EQ(eng().TotalCapacity().at("gpu"), 8000);
+  // The most a node may have still works, device by device.
+  AddNode("big", {{"cpu", 8000}, {"gpu", 4096 * 1000}});
+  SubmitAndSchedule(Req("all", {{"gpu", 4096 * 1000}}), 2);
+  EXPECT_EQ(State("all"), "placed");
+  EXPECT_EQ(NodeOf("all"), "big");
+}
+
 }  // namespace
 }  // namespace allot::testing
