@@ -718,18 +718,22 @@ class Client:
 
 class ResourceManager:
     """asyncio client of ``allot serve`` (seed 001's ResourceManager): the same methods as Client, as
-    coroutines, over a pool of keep-alive connections (``max_connections``, default 64)."""
+    coroutines, over a pool of at most ``max_connections`` keep-alive connections (default 64), each
+    carrying up to ``pipeline`` requests at a time (HTTP/1.1 pipelining, default 8; 1: none): concurrent
+    tasks share a few connections, and the requests of one event-loop turn leave in one write."""
 
     def __init__(self, server: Optional[str] = None, token: Optional[str] = None, *, tenant_root: Optional[str] = None,
                  api_quota_pool: Optional[str] = None, api_quota_capacity: Optional[int] = None,
                  timeout: Optional[float] = None, config_path: Optional[str] = None, max_connections: int = 64,
                  ca_cert: Optional[str] = None, failover_timeout: float = 30.0,
-                 client_cert: Optional[str] = None, client_key: Optional[str] = None) -> None:
+                 client_cert: Optional[str] = None, client_key: Optional[str] = None, pipeline: int = 8) -> None:
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections: expected an integer >= 1, got {max_connections!r}")
+        if isinstance(pipeline, bool) or not isinstance(pipeline, int) or not 1 <= pipeline <= 1024:
+            raise ValueError(f"pipeline: expected an integer 1-1024, got {pipeline!r}")
         self._core = _Core(server, token, tenant_root, api_quota_pool, api_quota_capacity, timeout, config_path)
         self._t = AsyncTransport(self._core.server, self._core.token, self._core.timeout, max_connections, ca_cert,
-                                 _failover_timeout(failover_timeout), client_cert, client_key)
+                                 _failover_timeout(failover_timeout), client_cert, client_key, pipeline)
         self._tracker: Optional["asyncio.Task[None]"] = None
         self.metrics: Optional[UtilizationMetrics] = None
 

@@ -31,7 +31,7 @@ def test_fifty_tasks_allocate_and_release(demo_server) -> None:
             assert len(set(ids)) == 50
             metrics = await m.get_utilization_metrics()
             assert metrics.active_allocations == 50 and metrics.cpu.allocated == 12.5
-            assert len(m._t._idle) <= 16  # noqa: SLF001 - the pool bound
+            assert m._t.connections <= 16  # noqa: SLF001 - the pool bound
             released = await asyncio.gather(*(m.release(i) for i in ids))
             assert {r.state for r in released} == {"released"}
             assert (await m.get_utilization_metrics()).active_allocations == 0
