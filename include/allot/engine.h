@@ -342,6 +342,11 @@ class Engine {
   Status Renew(const std::string& id, TimeMs extend_to, TimeMs now);  // new lease end (absolute)
   // Puts an allocation back as it was (recovery from a store): placed on its nodes, or queued.
   Status Restore(const AllocationInfo& info, TimeMs now);
+  // Many Restores at once: between BeginRestore and EndRestore the placement index is not kept up to date
+  // on each one (its upkeep is a third of a placed allocation's restore); EndRestore brings it up to date,
+  // once per node touched. In between, call only Restore and the calls that do not place or score.
+  void BeginRestore();
+  void EndRestore();
 
   // Reservations.
   Status Reserve(const ReservationSpec& r, TimeMs now);

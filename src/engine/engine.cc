@@ -228,7 +228,15 @@ void Engine::Impl::AddUsage(Alloc& a, uint32_t ni, int sign) {
   order->UsageChanged(a.tenant);
   nz_cpu[ni] += sign * (a.req.Has(kCpu) ? a.req.Get(kCpu) : engine::kDefaultMilliCpuRequest);
   nz_mem[ni] += sign * (a.req.Has(kMemory) ? a.req.Get(kMemory) : engine::kDefaultMemoryRequest);
-  RefreshNode(ni);
+  if (!defer_refresh) {
+    RefreshNode(ni);
+    return;
+  }
+  if (refresh_due.size() <= ni) refresh_due.resize(nodes.size());
+  if (!refresh_due[ni]) {
+    refresh_due[ni] = 1;
+    refresh_list.push_back(ni);
+  }
 }
 
 std::string Engine::Impl::NodeList(const Alloc& a) const {
@@ -499,6 +507,17 @@ Status Engine::Renew(const std::string& id, TimeMs extend_to, TimeMs now) {
   }
   m.Emit(EventType::kRenewed, now, a.id, m.NodeList(a), m.tenants[a.tenant].path);
   return Status::Ok();
+}
+
+void Engine::BeginRestore() { impl_->defer_refresh = true; }
+
+void Engine::EndRestore() {
+  auto& m = *impl_;
+  m.defer_refresh = false;
+  // Each refresh keeps its block's bound exact for that node's change, so one per node is enough.
+  for (uint32_t ni : m.refresh_list) m.RefreshNode(ni);
+  m.refresh_list = {};
+  m.refresh_due = {};
 }
 
 Status Engine::Restore(const AllocationInfo& info, TimeMs now) {

@@ -154,6 +154,11 @@ struct Engine::Impl {
   void EvictNode(uint32_t ni, TimeMs now, ReasonCode code, const std::string& why);
   void UpdateBlock(uint32_t block);     // refreshes every node column of the block and its summaries
   void RefreshNode(uint32_t ni);        // one node's columns and its block's summaries, after a usage change
+  // Between Engine::BeginRestore and EndRestore, AddUsage lists the nodes it changed (once each) instead
+  // of refreshing them; EndRestore refreshes each once.
+  bool defer_refresh = false;
+  std::vector<uint8_t> refresh_due;
+  std::vector<uint32_t> refresh_list;
   void ResizeColumns();                 // after nodes or slots were added
   void BlockMaxFree(uint32_t block);    // the block's most free per slot, into the index
   void CountNode(uint32_t ni, int sign);  // adds/removes a node's capacity and usage to/from cluster_cap/_used

@@ -114,7 +114,7 @@ std::optional<AllocRecord> DecodeAlloc(std::string_view bytes) {
   }
   if (!d.done()) {
     // A code this version does not know (written by a newer one) keeps its text and no code.
-    i.reason_code = ReasonCodeFromName(d.S()).value_or(ReasonCode::kNone);
+    i.reason_code = ReasonCodeFromName(d.SV()).value_or(ReasonCode::kNone);
   }
   if (!d.done()) r.agent = d.S();
   if (!d.ok()) return std::nullopt;

@@ -2,9 +2,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "allot/autoscale.h"
 #include "allot/resources.h"
@@ -122,6 +126,81 @@ bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes) {
   return true;
 }
 
+// The store's rows for Restore, read and decoded on a thread of their own (the reader) and handed to
+// `apply` on the calling thread in the store's order, in batches through a short queue. Only nodes,
+// tenants, reservations, history and allocations are handed on; an allocation that does not decode
+// comes with `alloc` empty. An error from `apply` stops the reader; an error of the store's is returned.
+Status State::ReadRowsAside(const std::function<Status(RestoreRow&)>& apply) {
+  constexpr size_t kBatch = 256, kQueued = 16;
+  std::mutex q_mu;
+  std::condition_variable cv;
+  std::deque<std::vector<RestoreRow>> full;
+  bool read_all = false;
+  bool stop = false;  // apply failed: the reader ends at its next row
+  Status read_status;
+  std::thread reader([&] {
+    std::vector<RestoreRow> batch;
+    batch.reserve(kBatch);
+    auto hand_on = [&]() -> bool {
+      std::unique_lock<std::mutex> l(q_mu);
+      cv.wait(l, [&] { return full.size() < kQueued || stop; });
+      if (stop) return false;
+      full.push_back(std::move(batch));
+      cv.notify_all();
+      batch = {};
+      batch.reserve(kBatch);
+      return true;
+    };
+    Status st = store->LoadEach([&](Table t, std::string_view k, std::string_view v) -> Status {
+      int ti = static_cast<int>(t);
+      RestoreRow row;
+      row.table = t;
+      if (t == Table::kAllocations) {
+        row.alloc = server::DecodeAlloc(v);
+        if (!row.alloc) row.key = std::string(k);
+      } else if (ti < 3 || t == Table::kHistory) {
+        row.key = std::string(k);
+        row.value = std::string(v);
+      } else {
+        return Status::Ok();
+      }
+      batch.push_back(std::move(row));
+      if (batch.size() == kBatch && !hand_on()) return FailedPrecondition("restore stopped");
+      return Status::Ok();
+    });
+    if (st.ok() && !batch.empty()) hand_on();
+    std::lock_guard<std::mutex> l(q_mu);
+    if (!stop) read_status = st;
+    read_all = true;
+    cv.notify_all();
+  });
+  Status out;
+  while (true) {
+    std::vector<RestoreRow> batch;
+    {
+      std::unique_lock<std::mutex> l(q_mu);
+      cv.wait(l, [&] { return !full.empty() || read_all; });
+      if (full.empty()) break;
+      batch = std::move(full.front());
+      full.pop_front();
+      cv.notify_all();
+    }
+    for (auto& row : batch) {
+      out = apply(row);
+      if (!out.ok()) break;
+    }
+    if (!out.ok()) {
+      std::lock_guard<std::mutex> l(q_mu);
+      stop = true;
+      cv.notify_all();
+      break;
+    }
+  }
+  reader.join();
+  if (!out.ok()) return out;
+  return read_status;
+}
+
 Status State::Restore() {
   int64_t t_start = SteadyMicros();
   int64_t now = server::WallNowMs();
@@ -139,37 +218,46 @@ Status State::Restore() {
     if (head_done) return Status::Ok();
     head_done = true;
     t_head = SteadyMicros();
-    return RestoreHead(head, now, &fix);
+    Status st = RestoreHead(head, now, &fix);
+    if (st.ok()) engine->BeginRestore();  // placed allocations follow: the index is brought up to date once
+    return st;
   };
+
   if (size_t n = store->RowsHint(Table::kAllocations); n > 0) active.reserve(n);
-  Status scanned = store->LoadEach([&](Table t, std::string_view k, std::string_view v) -> Status {
-    int ti = static_cast<int>(t);
+  // The rows are read and the allocations decoded on a second thread (the reader) while this one puts
+  // them back, a batch at a time: decoding is about as much work as restoring, so a restart takes about
+  // half as long when a second core is free. The order is the store's, as before.
+  Status scanned = ReadRowsAside([&](RestoreRow& row) -> Status {
+    int ti = static_cast<int>(row.table);
     if (ti < 3) {
-      head[ti].emplace_back(k, v);
+      head[ti].emplace_back(std::move(row.key), std::move(row.value));
       return Status::Ok();
     }
-    if (t == Table::kHistory) {
-      if (cfg.history.interval_s != 0) history_rows.emplace_back(k, v);
+    if (row.table == Table::kHistory) {
+      if (cfg.history.interval_s != 0) history_rows.emplace_back(std::move(row.key), std::move(row.value));
       return Status::Ok();
     }
-    if (t != Table::kAllocations) return Status::Ok();
     if (Status st = finish_head(); !st.ok()) return st;
-    auto r = server::DecodeAlloc(v);
-    if (!r) {
-      fix.Delete(Table::kAllocations, std::string(k));
+    if (!row.alloc) {
+      fix.Delete(Table::kAllocations, std::move(row.key));
       return Status::Ok();
     }
-    if (!IsActive(r->info.state)) {
-      done.push_back(std::move(*r));
-    } else if (r->info.state != AllocState::kPlaced) {
-      queued.push_back(std::move(*r));
+    server::AllocRecord& r = *row.alloc;
+    if (!IsActive(r.info.state)) {
+      done.push_back(std::move(r));
+    } else if (r.info.state != AllocState::kPlaced) {
+      queued.push_back(std::move(r));
     } else {
-      (RestoreAlloc(*r, now, &fix) ? restored : lost)++;
+      (RestoreAlloc(r, now, &fix) ? restored : lost)++;
     }
     return Status::Ok();
   });
-  if (!scanned.ok()) return scanned;
+  if (!scanned.ok()) {
+    engine->EndRestore();
+    return scanned;
+  }
   if (Status st = finish_head(); !st.ok()) return st;
+  engine->EndRestore();
   int64_t t_placed = SteadyMicros();
   std::sort(queued.begin(), queued.end(), [](const server::AllocRecord& a, const server::AllocRecord& b) {
     return a.info.submitted != b.info.submitted ? a.info.submitted < b.info.submitted : a.info.id < b.info.id;

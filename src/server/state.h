@@ -321,6 +321,14 @@ struct State {
   // One allocation back into the engine and the indexes; false (with a "lost" audit event in `fixes`)
   // when the engine refused it.
   bool RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes);
+  // A store row for Restore: nodes, tenants, reservations and history as they are stored, allocations
+  // decoded (`alloc` empty when one does not decode; then `key` names it).
+  struct RestoreRow {
+    Table table = Table::kNodes;
+    std::string key, value;
+    std::optional<server::AllocRecord> alloc;
+  };
+  Status ReadRowsAside(const std::function<Status(RestoreRow&)>& apply);
 
   // Safe with or without mu held.
   void CountRejection(const std::string& reason);

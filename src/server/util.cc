@@ -502,13 +502,13 @@ uint64_t Decoder::U() {
   ok_ = false;
   return 0;
 }
-std::string Decoder::S() {
+std::string_view Decoder::SV() {
   uint64_t n = U();
   if (!ok_ || n > in_.size() - pos_) {
     ok_ = false;
     return {};
   }
-  std::string s(in_.substr(pos_, n));
+  std::string_view s = in_.substr(pos_, n);
   pos_ += n;
   return s;
 }
@@ -516,8 +516,11 @@ ResourceMap Decoder::Map() {
   ResourceMap m;
   uint64_t n = U();
   for (uint64_t i = 0; ok_ && i < n; i++) {
-    std::string k = S();
-    m[std::move(k)] = I();
+    std::string_view k = SV();
+    int64_t v = I();
+    // Written from a map, so in key order: each goes at the end (one out of order still lands right, and
+    // a key given twice keeps the last amount, as before).
+    m.emplace_hint(m.end(), k, v)->second = v;
   }
   return m;
 }

@@ -141,7 +141,8 @@ class Decoder {
     uint64_t v = U();
     return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
   }
-  std::string S();
+  std::string S() { return std::string(SV()); }
+  std::string_view SV();  // a string, as a view into the input
   ResourceMap Map();
   allot::Labels Labels();
   bool ok() const { return ok_; }
