@@ -9,7 +9,7 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -274,19 +274,29 @@ def path_of(s: Scripted) -> bytes:
     return s.local.request.split(b" ")[1]
 
 
-def echo_path(s_ref: List[Scripted], delay: float = 0.0) -> Callable[[socket.socket, int], None]:
+def echo_path(s_ref: List[Scripted], delay: float = 0.0,
+              slow: Optional[Dict[bytes, float]] = None) -> Callable[[socket.socket, int], None]:
+    """A script answering each request with its path, after `delay` seconds (`slow`: per path)."""
     def echo(c: socket.socket, n: int) -> None:
-        if delay:
-            time.sleep(delay)
-        c.sendall(answer(200, b'{"path":"%s"}' % path_of(s_ref[0])))
+        path = path_of(s_ref[0])
+        pause = (slow or {}).get(path, delay)
+        if pause:
+            time.sleep(pause)
+        c.sendall(answer(200, b'{"path":"%s"}' % path))
     return echo
+
+
+def echoing(scripted, delay: float = 0.0, slow: Optional[Dict[bytes, float]] = None) -> Scripted:
+    """A scripted server that answers each request with its path (echo_path)."""
+    ref: List[Scripted] = []
+    s = scripted(echo_path(ref, delay, slow))
+    ref.append(s)
+    return s
 
 
 @pytest.mark.parametrize("pipeline", [8, 1])
 def test_concurrent_requests_share_pipelined_connections_and_each_gets_its_own_answer(scripted, pipeline):
-    ref: List[Scripted] = []
-    s = scripted(echo_path(ref))
-    ref.append(s)
+    s = echoing(scripted)
 
     async def run() -> int:
         t = AsyncTransport(s.url, None, 5.0, pipeline=pipeline)
@@ -309,8 +319,6 @@ def test_concurrent_requests_share_pipelined_connections_and_each_gets_its_own_a
 
 
 def test_requests_behind_an_answer_that_closes_the_connection_are_sent_again(scripted):
-    ref: List[Scripted] = []
-
     def close_after_the_second(c: socket.socket, n: int) -> None:
         if n == 1 and s.connections == 1:
             c.sendall(answer(200, b'{"path":"%s"}' % path_of(s), "Connection: close\r\n"))
@@ -321,7 +329,6 @@ def test_requests_behind_an_answer_that_closes_the_connection_are_sent_again(scr
         c.sendall(answer(200, b'{"path":"%s"}' % path_of(s)))
 
     s = scripted(close_after_the_second)
-    ref.append(s)
 
     async def run() -> None:
         t = AsyncTransport(s.url, None, 5.0)
@@ -339,15 +346,7 @@ def test_requests_behind_an_answer_that_closes_the_connection_are_sent_again(scr
 
 
 def test_a_long_poll_has_a_connection_of_its_own(scripted):
-    ref: List[Scripted] = []
-
-    def slow_poll(c: socket.socket, n: int) -> None:
-        if path_of(s) == b"/poll":
-            time.sleep(1.5)
-        c.sendall(answer(200, b'{"path":"%s"}' % path_of(s)))
-
-    s = scripted(slow_poll)
-    ref.append(s)
+    s = echoing(scripted, slow={b"/poll": 1.5})
 
     async def run() -> float:
         t = AsyncTransport(s.url, None, 5.0, max_connections=2)
@@ -369,15 +368,7 @@ def test_a_long_poll_has_a_connection_of_its_own(scripted):
 
 
 def test_a_timed_out_request_leaves_the_one_before_it_its_answer_and_the_next_a_new_connection(scripted):
-    ref: List[Scripted] = []
-
-    def late(c: socket.socket, n: int) -> None:
-        if path_of(s) == b"/late":
-            time.sleep(0.6)
-        c.sendall(answer(200, b'{"path":"%s"}' % path_of(s)))
-
-    s = scripted(late)
-    ref.append(s)
+    s = echoing(scripted, slow={b"/late": 0.6})
 
     async def run() -> None:
         t = AsyncTransport(s.url, None, 0.3, failover_timeout=0.1)
@@ -397,9 +388,7 @@ def test_a_timed_out_request_leaves_the_one_before_it_its_answer_and_the_next_a_
 
 
 def test_a_full_pool_holds_requests_until_there_is_room(scripted):
-    ref: List[Scripted] = []
-    s = scripted(echo_path(ref, delay=0.01))
-    ref.append(s)
+    s = echoing(scripted, delay=0.01)
 
     async def run() -> None:
         t = AsyncTransport(s.url, None, 5.0, max_connections=1, pipeline=2)
