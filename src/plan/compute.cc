@@ -268,7 +268,7 @@ void ComputeWorkload(Workload* w, const std::vector<LimitRange>& limit_ranges,
       AddScaled(&sum, w->overhead, 1);
     } else {
       // As PodLimits: overhead is added only to limits that are set.
-      for (auto& [k, v] : sum) v += Get(w->overhead, k);
+      for (auto& [k, v] : sum) v = SaturatingAdd(v, Get(w->overhead, k));
     }
     (pass == 0 ? w->pod_requests : w->pod_limits) = std::move(sum);
   }
@@ -278,12 +278,12 @@ void ComputeWorkload(Workload* w, const std::vector<LimitRange>& limit_ranges,
   bool guaranteed = true;
   for (const auto& c : w->containers) {
     for (const char* r : {"cpu", "memory"}) {
-      if (int64_t v = Get(c.requests, r); v > 0) req[r] += v;
+      if (int64_t v = Get(c.requests, r); v > 0) req[r] = SaturatingAdd(req[r], v);
     }
     int found = 0;
     for (const char* r : {"cpu", "memory"}) {
       if (int64_t v = Get(c.limits, r); v > 0) {
-        lim[r] += v;
+        lim[r] = SaturatingAdd(lim[r], v);
         found++;
       }
     }

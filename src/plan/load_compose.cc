@@ -7,10 +7,12 @@
 // deploy.resources.reservations.devices with capability gpu. The namespace is the compose project: the
 // top-level `name`, else the directory holding the file. `${VAR:-default}` is resolved from the
 // environment, then the default.
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 
 #include "allot/quantity.h"
+#include "allot/resources.h"
 #include "plan/internal.h"
 
 namespace allot::plan::internal {
@@ -158,12 +160,22 @@ Status LoadCompose(const YAML::Node& doc, const std::string& source, Manifests* 
               if (!gpu) continue;
               int64_t count = 1;
               if (d["count"] && d["count"].IsScalar() && d["count"].Scalar() != "all") {
-                count = std::strtoll(d["count"].Scalar().c_str(), nullptr, 10);
+                const std::string& text = d["count"].Scalar();
+                char* end = nullptr;
+                errno = 0;
+                count = std::strtoll(text.c_str(), &end, 10);
+                // A whole number of devices (compose: an integer or "all"); 2^50 keeps count × 1000 in range.
+                if (text.empty() || *end != '\0' || errno == ERANGE || count < 0 ||
+                    count > (int64_t{1} << 50)) {
+                  return InvalidArgument(Where(LocOf(source, d["count"])) + ": " + what +
+                                         ": deploy.resources.reservations.devices[].count \"" + text +
+                                         "\": expected a whole number of devices or \"all\"");
+                }
               } else if (d["device_ids"] && d["device_ids"].IsSequence()) {
                 count = static_cast<int64_t>(d["device_ids"].size());
               }
-              c.requests["gpu"] += count * 1000;
-              c.limits["gpu"] += count * 1000;
+              c.requests["gpu"] = SaturatingAdd(c.requests["gpu"], count * 1000);
+              c.limits["gpu"] = SaturatingAdd(c.limits["gpu"], count * 1000);
             }
           }
         }

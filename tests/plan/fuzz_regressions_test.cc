@@ -71,5 +71,57 @@ TEST(PlanFuzzRegression, ALimitSuggestedForAHugeRequestSaturates) {
   EXPECT_TRUE(found);
 }
 
+// manifest_fuzz: an init container requesting memory at the top of the range (a quantity of 120 digits
+// of Mi, read as 2^63-1 bytes) beside an app container requesting 33Mi: the QoS class sums every
+// container's requests, and that sum overflowed (UBSan: signed integer overflow in ComputeWorkload). It
+// saturates now, as the pod totals already did; the class is unchanged (requests without limits:
+// Burstable).
+TEST(PlanFuzzRegression, QosSumsOfHugeRequestsSaturate) {
+  std::string huge(120, '8');
+  std::string text =
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: orders}\nspec:\n  replicas: 1\n  template:\n"
+      "    spec:\n"
+      "      initContainers: [{name: wait, resources: {requests: {memory: " +
+      huge +
+      "Mi}}}]\n"
+      "      containers: [{name: app, resources: {requests: {cpu: 1m, memory: 33Mi}, limits: {cpu: 100m, "
+      "memory: 256Mi}}}]\n";
+  Manifests m;
+  Status s = LoadText(text, "m.yaml", {}, &m);
+  ASSERT_TRUE(s.ok()) << s.message();
+  auto plan = MakePlan(m, {});
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  ASSERT_EQ(plan->workloads.size(), 1u);
+  const Workload& w = plan->workloads[0];
+  EXPECT_EQ(w.qos, Qos::kBurstable);
+  EXPECT_EQ(w.pod_requests.at("memory"), INT64_MAX);  // the init container's, the larger phase
+}
+
+// compose_fuzz's reach (found reading the loader for the QoS finding above): a GPU device count past the
+// int64 range of milli-GPUs (count × 1000 overflowed), or negative, or not a number. Each is now an error
+// naming the line; "all" and whole numbers still load.
+TEST(PlanFuzzRegression, AComposeGpuCountMustBeAWholeNumberOfDevices) {
+  auto compose = [](const std::string& count) {
+    return "services:\n  train:\n    image: trainer\n    deploy:\n      resources:\n        reservations:\n"
+           "          devices:\n            - capabilities: [gpu]\n              count: " +
+           count + "\n";
+  };
+  for (const char* bad : {"99999999999999999", "-2", "two", "1.5", "99999999999999999999999"}) {
+    Manifests m;
+    Status s = LoadText(compose(bad), "docker-compose.yml", {}, &m);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("docker-compose.yml:9"), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("expected a whole number of devices"), std::string::npos) << s.message();
+  }
+  for (const auto& [count, milli] :
+       std::vector<std::pair<std::string, int64_t>>{{"2", 2000}, {"all", 1000}}) {
+    Manifests m;
+    Status s = LoadText(compose(count), "docker-compose.yml", {}, &m);
+    ASSERT_TRUE(s.ok()) << s.message();
+    ASSERT_EQ(m.workloads.size(), 1u);
+    EXPECT_EQ(m.workloads[0].containers[0].requests.at("gpu"), milli) << count;
+  }
+}
+
 }  // namespace
 }  // namespace allot::plan
