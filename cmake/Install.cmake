@@ -89,13 +89,21 @@ install(SCRIPT ${CMAKE_SOURCE_DIR}/packaging/install_system_files.cmake COMPONEN
 
 # ---- dev: headers, static libraries, CMake package ----
 # allot_options carries the build's warnings, sanitizers and the source include root; installed, it
-# carries only the C++ level and the installed include root.
+# carries only the C++ level, the installed include root and, from a sanitizer build, the sanitizer's
+# link option.
 foreach(_prop INTERFACE_COMPILE_OPTIONS INTERFACE_LINK_OPTIONS)
   get_target_property(_value allot_options ${_prop})
   if(_value)
     set_property(TARGET allot_options PROPERTY ${_prop} "$<BUILD_INTERFACE:${_value}>")
   endif()
 endforeach()
+# A sanitizer build's libraries call into the sanitizer's runtime: whoever links them links it too.
+if(ALLOT_SANITIZE)
+  set_property(TARGET allot_options APPEND PROPERTY INTERFACE_LINK_OPTIONS
+               "$<INSTALL_INTERFACE:-fsanitize=address,undefined>")
+elseif(ALLOT_TSAN)
+  set_property(TARGET allot_options APPEND PROPERTY INTERFACE_LINK_OPTIONS "$<INSTALL_INTERFACE:-fsanitize=thread>")
+endif()
 get_target_property(_value allot_options INTERFACE_INCLUDE_DIRECTORIES)
 set(_wrapped "")
 foreach(_d ${_value})
