@@ -1,5 +1,5 @@
 """HTTP/1.1 transports of the allot client: one keep-alive socket for the synchronous Client, and an
-asyncio protocol with a pool of pipelined keep-alive connections for ResourceManager (AsyncTransport).
+asyncio protocol with a pool of keep-alive connections (pipelined on request) for ResourceManager (AsyncTransport).
 
 Both send JSON bodies with Content-Length and read answers delimited by Content-Length (what
 ``allot serve`` sends; an answer without one ends with the connection), parsed by one small reader
@@ -574,21 +574,21 @@ class _Conn:
 
 class AsyncTransport:
     """HTTP/1.1 over asyncio protocols (_Proto): at most ``max_connections`` keep-alive connections, each
-    carrying up to ``pipeline`` requests in flight (HTTP/1.1 pipelining: the writes of one event-loop turn
-    leave in one send, the answers come back in order).
+    carrying up to ``pipeline`` requests in flight (1, the default: one at a time; more is HTTP/1.1
+    pipelining: the writes of one event-loop turn leave in one send, the answers come back in order).
 
     A request goes to the open connection with the fewest in flight; a new connection opens only once
     every open one carries ``pipeline`` requests (one opening at a time per server, the others wait for
-    it), so 50 tasks share about 50 / pipeline connections instead of holding one each: on a loopback
-    server that halves the client's system calls per request. ``pipeline=1`` is one request per
-    connection at a time. A long poll (a request with its own timeout, such as ``wait``) never shares a
-    connection: it would hold up every answer behind it. When every connection is full, requests wait
+    it). With pipelining, 50 tasks share about 50 / pipeline connections and the client makes far fewer
+    system calls; `allot serve` spends more CPU on a pipelined request than on one per connection, which is
+    why it is not the default. A long poll (a request with its own timeout, such as ``wait``) never shares
+    a connection: it would hold up every answer behind it. When every connection is full, requests wait
     for room. Timeouts are kept by one timer for the whole pool rather than one per request; a request
     that times out leaves its connection to the requests already on it and closes it after them."""
 
     def __init__(self, url: str, token: Optional[str], timeout: float, max_connections: int = 64,
                  ca_cert: Optional[str] = None, failover_timeout: float = 30.0,
-                 client_cert: Optional[str] = None, client_key: Optional[str] = None, pipeline: int = 8) -> None:
+                 client_cert: Optional[str] = None, client_key: Optional[str] = None, pipeline: int = 1) -> None:
         self._servers = split_urls(url)
         self._cur = 0
         self.url = url

@@ -719,14 +719,14 @@ class Client:
 class ResourceManager:
     """asyncio client of ``allot serve`` (seed 001's ResourceManager): the same methods as Client, as
     coroutines, over a pool of at most ``max_connections`` keep-alive connections (default 64), each
-    carrying up to ``pipeline`` requests at a time (HTTP/1.1 pipelining, default 8; 1: none): concurrent
-    tasks share a few connections, and the requests of one event-loop turn leave in one write."""
+    carrying up to ``pipeline`` requests at a time (default 1; more is HTTP/1.1 pipelining: concurrent
+    tasks share a few connections, and the requests of one event-loop turn leave in one write)."""
 
     def __init__(self, server: Optional[str] = None, token: Optional[str] = None, *, tenant_root: Optional[str] = None,
                  api_quota_pool: Optional[str] = None, api_quota_capacity: Optional[int] = None,
                  timeout: Optional[float] = None, config_path: Optional[str] = None, max_connections: int = 64,
                  ca_cert: Optional[str] = None, failover_timeout: float = 30.0,
-                 client_cert: Optional[str] = None, client_key: Optional[str] = None, pipeline: int = 8) -> None:
+                 client_cert: Optional[str] = None, client_key: Optional[str] = None, pipeline: int = 1) -> None:
         if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
             raise ValueError(f"max_connections: expected an integer >= 1, got {max_connections!r}")
         if isinstance(pipeline, bool) or not isinstance(pipeline, int) or not 1 <= pipeline <= 1024:

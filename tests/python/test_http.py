@@ -331,7 +331,7 @@ def test_requests_behind_an_answer_that_closes_the_connection_are_sent_again(scr
     s = scripted(close_after_the_second)
 
     async def run() -> None:
-        t = AsyncTransport(s.url, None, 5.0)
+        t = AsyncTransport(s.url, None, 5.0, pipeline=8)
         try:
             # POSTs without retry: resent all the same, since the server never read them (RFC 9112 9.3.2).
             got = await asyncio.gather(*(t.request("POST", f"/p{i}", {"i": i}) for i in range(5)))
@@ -349,7 +349,7 @@ def test_a_long_poll_has_a_connection_of_its_own(scripted):
     s = echoing(scripted, slow={b"/poll": 1.5})
 
     async def run() -> float:
-        t = AsyncTransport(s.url, None, 5.0, max_connections=2)
+        t = AsyncTransport(s.url, None, 5.0, max_connections=2, pipeline=8)
         try:
             poll = asyncio.ensure_future(t.request("GET", "/poll", timeout=5.0))  # its own timeout: a long poll
             await asyncio.sleep(0.05)
@@ -371,7 +371,7 @@ def test_a_timed_out_request_leaves_the_one_before_it_its_answer_and_the_next_a_
     s = echoing(scripted, slow={b"/late": 0.6})
 
     async def run() -> None:
-        t = AsyncTransport(s.url, None, 0.3, failover_timeout=0.1)
+        t = AsyncTransport(s.url, None, 0.3, failover_timeout=0.1, pipeline=8)
         try:
             a, b = await asyncio.gather(t.request("GET", "/a"), t.request("GET", "/late"), return_exceptions=True)
             assert a[1] == {"path": "/a"}
