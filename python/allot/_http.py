@@ -861,8 +861,11 @@ class AsyncTransport:
                     status, raw, headers, keep = await self._exchange(conn, method, target, data, t)
                 finally:
                     conn.held = False
-                    if self._room:
-                        self._room.popleft().set_result(None)  # wakes one request waiting for room
+                    while self._room:  # wakes one request waiting for room (one that gave up is skipped)
+                        waiting = self._room.popleft()
+                        if not waiting.done():
+                            waiting.set_result(None)
+                            break
             except (OSError, asyncio.TimeoutError, ValueError) as e:
                 unread = isinstance(e, _NotProcessed)
                 if conn is not None and not isinstance(e, asyncio.TimeoutError):

@@ -400,3 +400,27 @@ def test_a_full_pool_holds_requests_until_there_is_room(scripted):
 
     asyncio.run(run())
     assert s.connections == 1
+
+
+def test_a_request_that_gives_up_waiting_for_room_does_not_hold_up_the_next(scripted):
+    s = echoing(scripted, slow={b"/slow": 0.4})
+
+    async def run() -> None:
+        t = AsyncTransport(s.url, None, 5.0, max_connections=1)
+        try:
+            slow = asyncio.ensure_future(t.request("GET", "/slow"))
+            await asyncio.sleep(0.05)
+            impatient = asyncio.ensure_future(t.request("GET", "/impatient"))  # waits for room, then gives up
+            await asyncio.sleep(0.05)
+            impatient.cancel()
+            patient = asyncio.ensure_future(t.request("GET", "/patient"))
+            assert (await slow)[1] == {"path": "/slow"}
+            # The room the slow one leaves goes to the patient one, past the one that gave up.
+            assert (await asyncio.wait_for(patient, 2.0))[1] == {"path": "/patient"}
+            with pytest.raises(asyncio.CancelledError):
+                await impatient
+        finally:
+            await t.close()
+
+    asyncio.run(run())
+    assert [r.split(b" ")[1] for r in s.requests] == [b"/slow", b"/patient"]
