@@ -334,46 +334,53 @@ Status Engine::SetTenants(const std::vector<TenantSpec>& specs, TimeMs now) {
 Status Engine::SetTenant(const TenantSpec& spec, TimeMs now) { return SetTenants({spec}, now); }
 
 // ---- requests ----
-Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
-  auto& m = *impl_;
-  std::string id = r.id;
-  if (id.empty()) {
-    do {
-      id = "a-" + std::to_string(m.next_auto_id++);
-    } while (m.alloc_index.Find(id) != kNone);
-  }
+Result<uint32_t> Engine::Impl::Admit(const Admission& r, TimeMs now) {
+  auto& m = *this;
+  std::string_view id = r.id;
   if (id.size() > 253) return InvalidArgument("id is longer than 253 characters");
-  if (m.alloc_index.Find(id) != kNone) return AlreadyExists("duplicate request id \"" + id + "\"");
-  if (r.count < 1 || r.count > 10000) return InvalidArgument("request " + id + ": count must be within 1-10000");
-  if (r.duration && *r.duration <= 0) return InvalidArgument("request " + id + ": duration must be positive");
-  if (r.wait && *r.wait < 0) return InvalidArgument("request " + id + ": wait must not be negative");
-  if (r.requests.empty()) return InvalidArgument("request " + id + ": requests is empty");
-  for (const auto& t : r.tolerations) {
-    if (t.op != "Equal" && t.op != "Exists") {
-      return InvalidArgument("request " + id + ": toleration operator \"" + t.op + "\" (use Equal or Exists)");
+  if (m.alloc_index.Find(id) != kNone)
+    return AlreadyExists("duplicate request id \"" + std::string(id) + "\"");
+  auto fail = [&](std::string_view what) {
+    std::string msg = "request ";
+    msg += id;
+    msg += ": ";
+    msg += what;
+    return msg;
+  };
+  if (r.count < 1 || r.count > 10000) return InvalidArgument(fail("count must be within 1-10000"));
+  if (r.duration && *r.duration <= 0) return InvalidArgument(fail("duration must be positive"));
+  if (r.wait && *r.wait < 0) return InvalidArgument(fail("wait must not be negative"));
+  const ResourceMap& requests = *r.requests;
+  if (requests.empty()) return InvalidArgument(fail("requests is empty"));
+  if (r.tolerations) {
+    for (const auto& t : *r.tolerations) {
+      if (t.op != "Equal" && t.op != "Exists") {
+        return InvalidArgument(fail("toleration operator \"" + t.op + "\" (use Equal or Exists)"));
+      }
     }
   }
-  if (!r.tenant.empty()) {
-    if (r.tenant.front() == '/' || r.tenant.back() == '/' || r.tenant.find("//") != std::string::npos) {
-      return InvalidArgument("request " + id + ": tenant path \"" + r.tenant + "\" is malformed");
+  const std::string& tenant = *r.tenant;
+  if (!tenant.empty()) {
+    if (tenant.front() == '/' || tenant.back() == '/' || tenant.find("//") != std::string::npos) {
+      return InvalidArgument(fail("tenant path \"" + tenant + "\" is malformed"));
     }
   }
   int32_t res_idx = -1;
-  if (!r.reservation.empty()) {
-    auto it = m.reservation_index.find(r.reservation);
+  if (!r.reservation->empty()) {
+    auto it = m.reservation_index.find(*r.reservation);
     if (it == m.reservation_index.end()) {
-      return NotFound("request " + id + ": unknown reservation \"" + r.reservation + "\"");
+      return NotFound(fail("unknown reservation \"" + *r.reservation + "\""));
     }
     res_idx = it->second;
   }
   Alloc a;
   SmallRes req;
-  for (const auto& [k, v] : r.requests) {
-    if (v < 0) return InvalidArgument("request " + id + ": requests." + k + " is negative");
+  for (const auto& [k, v] : requests) {
+    if (v < 0) return InvalidArgument(fail("requests." + k + " is negative"));
     // Quota sums use amount × count: it must fit an int64 (no cluster could hold more anyway).
     if (int64_t total = 0; __builtin_mul_overflow(v, static_cast<int64_t>(r.count), &total)) {
-      return InvalidArgument("request " + id + ": requests." + k + " × count " + std::to_string(r.count) +
-                             " exceeds 2^63-1");
+      return InvalidArgument(
+          fail("requests." + k + " × count " + std::to_string(r.count) + " exceeds 2^63-1"));
     }
     int known = m.registry.Find(k);
     if (known >= 0) {
@@ -381,25 +388,26 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
       continue;
     }
     auto slot = m.Slot(k);
-    if (!slot.ok()) return Error{slot.error().code, "request " + id + ": " + slot.error().message};
+    if (!slot.ok()) return Error{slot.error().code, fail(slot.error().message)};
     req.Set(*slot, v);
   }
   if (int64_t g = req.Get(kGpu); g > 1000 && g % 1000 != 0) {
-    return InvalidArgument("request " + id + ": gpu " + FormatResourceAmount("gpu", g) +
-                           " is neither a share of one device (below 1) nor whole devices");
+    return InvalidArgument(fail("gpu " + FormatResourceAmount("gpu", g) +
+                                " is neither a share of one device (below 1) nor whole devices"));
   }
-  for (const auto& [k, v] : r.limits) {
-    if (v < 0) return InvalidArgument("request " + id + ": limits." + k + " is negative");
-    auto rq = r.requests.find(k);
-    if (rq != r.requests.end() && v < rq->second) {
-      return InvalidArgument("request " + id + ": limits." + k + " is below requests." + k);
+  const ResourceMap& limits = *r.limits;
+  for (const auto& [k, v] : limits) {
+    if (v < 0) return InvalidArgument(fail("limits." + k + " is negative"));
+    auto rq = requests.find(k);
+    if (rq != requests.end() && v < rq->second) {
+      return InvalidArgument(fail("limits." + k + " is below requests." + k));
     }
   }
   a.id = CompactId(id);
   a.req = m.request_shapes.Intern(req);
   a.seq = m.next_seq++;
   a.submitted = now;
-  a.tenant = m.TenantFor(r.tenant);
+  a.tenant = m.TenantFor(tenant);
   a.priority = r.priority;
   a.count = static_cast<uint16_t>(r.count);
   a.preemptible = r.preemptible;
@@ -408,15 +416,15 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   a.duration = r.duration ? *r.duration : -1;
   a.when = r.wait ? now + *r.wait : -1;
   a.reservation = res_idx;
-  if (!r.workflow.empty()) a.X().workflow = r.workflow;
-  if (!r.limits.empty()) {
-    a.X().limits = r.requests;
-    for (const auto& [k, v] : r.limits) a.X().limits[k] = v;
+  if (!r.workflow->empty()) a.X().workflow = *r.workflow;
+  if (!limits.empty()) {
+    a.X().limits = requests;
+    for (const auto& [k, v] : limits) a.X().limits[k] = v;
   }
-  if (!r.selector.empty()) a.X().selector = r.selector;
-  if (!r.tolerations.empty()) a.X().tolerations = r.tolerations;
-  if (!r.reservation.empty()) a.X().reservation = r.reservation;
-  if (!r.gpu_model.empty()) a.X().gpu_model = r.gpu_model;
+  if (r.selector && !r.selector->empty()) a.X().selector = *r.selector;
+  if (r.tolerations && !r.tolerations->empty()) a.X().tolerations = *r.tolerations;
+  if (!r.reservation->empty()) a.X().reservation = *r.reservation;
+  if (r.gpu_model && !r.gpu_model->empty()) a.X().gpu_model = *r.gpu_model;
 
   uint32_t ai;
   if (!m.free_slots.empty()) {
@@ -427,11 +435,41 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
     ai = static_cast<uint32_t>(m.allocs.size());
     m.allocs.push_back(std::move(a));
   }
-  Alloc& stored = m.allocs[ai];
   m.alloc_index.Insert(ai);
+  m.scorer->Observe(m.allocs[ai]);
+  return ai;
+}
+
+Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
+  auto& m = *impl_;
+  std::string auto_id;
+  if (r.id.empty()) {
+    do {
+      auto_id = "a-" + std::to_string(m.next_auto_id++);
+    } while (m.alloc_index.Find(auto_id) != kNone);
+  }
+  Impl::Admission adm{r.id.empty() ? std::string_view(auto_id) : std::string_view(r.id),
+                      &r.tenant,
+                      &r.workflow,
+                      r.priority,
+                      &r.requests,
+                      &r.limits,
+                      r.count,
+                      r.preemptible,
+                      r.ttl,
+                      r.spread,
+                      r.duration,
+                      r.wait,
+                      &r.reservation,
+                      &r.selector,
+                      &r.tolerations,
+                      &r.gpu_model};
+  auto admitted = m.Admit(adm, now);
+  if (!admitted.ok()) return admitted.error();
+  uint32_t ai = *admitted;
+  Alloc& stored = m.allocs[ai];
   m.last_id = stored.id.str();
   m.Emit(EventType::kSubmitted, now, stored.id, "", m.tenants[stored.tenant].path);
-  m.scorer->Observe(stored);
 
   if (m.opts.quota_mode == QuotaMode::kStrict) {
     Reason why{ReasonCode::kQuota, ""};
@@ -522,42 +560,60 @@ void Engine::EndRestore() {
 
 Status Engine::Restore(const AllocationInfo& info, TimeMs now) {
   auto& m = *impl_;
-  RequestSpec r;
-  r.id = info.id;
-  r.tenant = info.tenant;
-  r.workflow = info.workflow;
-  r.priority = info.priority;
-  r.requests = info.requests;
-  if (info.limits != info.requests) r.limits = info.limits;
-  r.count = info.count;
-  r.preemptible = info.preemptible;
-  r.reservation = info.reservation;
-  r.ttl = info.ttl;
-  if (info.expires >= 0) r.duration = std::max<TimeMs>(1, info.expires - std::max(info.started, TimeMs{0}));
-  auto st = Submit(r, info.submitted);
-  if (!st.ok()) return st.status();
-  if (m.events.size() > 0 && m.events.back().type == EventType::kSubmitted) m.events.pop_back();
-  uint32_t ai = m.alloc_index.Find(info.id);
+  (void)now;
+  std::optional<TimeMs> duration;
+  if (info.expires >= 0) duration = std::max<TimeMs>(1, info.expires - std::max(info.started, TimeMs{0}));
+  if (info.state == AllocState::kQueued) {
+    RequestSpec r;
+    r.id = info.id;
+    r.tenant = info.tenant;
+    r.workflow = info.workflow;
+    r.priority = info.priority;
+    r.requests = info.requests;
+    if (info.limits != info.requests) r.limits = info.limits;
+    r.count = info.count;
+    r.preemptible = info.preemptible;
+    r.reservation = info.reservation;
+    r.ttl = info.ttl;
+    r.duration = duration;
+    auto st = Submit(r, info.submitted);
+    if (!st.ok()) return st.status();
+    if (!m.events.empty() && m.events.back().type == EventType::kSubmitted) m.events.pop_back();
+    return Status::Ok();
+  }
+  // Placed or ended: recorded directly (no queue entry, no event), its nodes checked first so that a
+  // refusal leaves nothing behind.
+  std::vector<uint32_t> units;
+  if (info.state == AllocState::kPlaced) {
+    if (info.nodes.size() != static_cast<size_t>(info.count)) {
+      return InvalidArgument("restore " + info.id + ": " + std::to_string(info.nodes.size()) +
+                             " nodes for count " + std::to_string(info.count));
+    }
+    units.reserve(info.nodes.size());
+    for (const auto& n : info.nodes) {
+      auto it = m.node_index.find(n);
+      if (it == m.node_index.end()) return NotFound("restore " + info.id + ": unknown node \"" + n + "\"");
+      units.push_back(it->second);
+    }
+  }
+  static const ResourceMap kSameAsRequests;
+  Impl::Admission adm{info.id,          &info.tenant,
+                      &info.workflow,   info.priority,
+                      &info.requests,   info.limits != info.requests ? &info.limits : &kSameAsRequests,
+                      info.count,       info.preemptible,
+                      info.ttl,         false,
+                      duration,         std::nullopt,
+                      &info.reservation};
+  auto admitted = m.Admit(adm, info.submitted);
+  if (!admitted.ok()) return admitted.error();
+  uint32_t ai = *admitted;
   Alloc& a = m.allocs[ai];
-  if (info.state == AllocState::kQueued) return Status::Ok();
-  m.queue.Removed();
-  m.tenants[a.tenant].queued--;
   if (info.state != AllocState::kPlaced) {
     a.state = info.state;
     a.started = info.started;
     a.when = info.ended;
     m.SetReason(a, info.reason_code, info.reason);
     return Status::Ok();
-  }
-  if (info.nodes.size() != static_cast<size_t>(info.count)) {
-    return InvalidArgument("restore " + info.id + ": " + std::to_string(info.nodes.size()) + " nodes for count " +
-                           std::to_string(info.count));
-  }
-  std::vector<uint32_t> units;
-  for (const auto& n : info.nodes) {
-    auto it = m.node_index.find(n);
-    if (it == m.node_index.end()) return NotFound("restore " + info.id + ": unknown node \"" + n + "\"");
-    units.push_back(it->second);
   }
   for (uint32_t ni : units) m.PlaceUnit(ai, ni);
   a.state = AllocState::kPlaced;
@@ -566,7 +622,6 @@ Status Engine::Restore(const AllocationInfo& info, TimeMs now) {
   if (a.when >= 0) m.lease_heap.push({a.when, ai});
   m.running++;
   m.tenants[a.tenant].running++;
-  (void)now;
   return Status::Ok();
 }
 

@@ -137,6 +137,26 @@ struct Engine::Impl {
   void Emit(EventType t, TimeMs at, std::string_view id, std::string_view node = {}, std::string_view tenant = {},
             ReasonCode code = ReasonCode::kNone, std::string_view reason = {}, std::string_view by = {});
   uint32_t TenantFor(const std::string& path);
+  // A request's fields as Submit and Restore take them (by reference: Restore has an AllocationInfo, not
+  // a RequestSpec, and copying one into the other was a third of a restore's cost).
+  struct Admission {
+    std::string_view id;  // not empty
+    const std::string* tenant;
+    const std::string* workflow;
+    int priority = 2;
+    const ResourceMap* requests;
+    const ResourceMap* limits;
+    int count = 1;
+    bool preemptible = false, ttl = false, spread = false;
+    std::optional<TimeMs> duration, wait;
+    const std::string* reservation;
+    const Labels* selector = nullptr;                      // null: none
+    const std::vector<Toleration>* tolerations = nullptr;  // null: none
+    const std::string* gpu_model = nullptr;                // null: any
+  };
+  // Checks a request and records it as a new allocation (not yet queued, no event): its slot, or why
+  // not. Submit and Restore go on from there.
+  Result<uint32_t> Admit(const Admission& r, TimeMs now);
   void AddUsage(Alloc& a, uint32_t node, int sign);
   void Unplace(uint32_t ai, AllocState to, TimeMs at, ReasonCode code, const std::string& reason);
   std::string NodeList(const Alloc& a) const;

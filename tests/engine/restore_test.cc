@@ -89,5 +89,79 @@ TEST(BulkRestoreTest, WhatComesAfterIsPlacedAsAfterOneRestoreAtATime) {
   }
 }
 
+// A placed allocation comes back as it was recorded, and one that cannot come back (a node that is gone,
+// a node list that does not match its count, a duplicate id) is refused and leaves nothing behind: no
+// allocation, no usage, the id free for a new request.
+TEST(RestoreTest, APlacedAllocationComesBackAsRecordedAndARefusalLeavesNothing) {
+  auto made = Engine::Create({});
+  ASSERT_TRUE(made.ok());
+  Engine& e = **made;
+  NodeSpec n;
+  n.name = "n0";
+  n.capacity = {{"cpu", 8000}, {"memory", int64_t{16} << 30}};
+  ASSERT_TRUE(e.AddNode(n, 0).ok());
+  (void)e.TakeEvents();
+  AllocationInfo a;
+  a.id = "a1";
+  a.tenant = "team/x";
+  a.workflow = "wf";
+  a.priority = 3;
+  a.state = AllocState::kPlaced;
+  a.nodes = {"n0"};
+  a.requests = {{"cpu", 2000}, {"memory", int64_t{1} << 30}};
+  a.limits = {{"cpu", 4000}, {"memory", int64_t{1} << 30}};
+  a.submitted = 500;
+  a.started = 1000;
+  a.expires = 61000;
+  a.ttl = true;
+  ASSERT_TRUE(e.Restore(a, 2000).ok());
+  auto got = e.Get("a1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, AllocState::kPlaced);
+  EXPECT_EQ(got->tenant, "team/x");
+  EXPECT_EQ(got->workflow, "wf");
+  EXPECT_EQ(got->priority, 3);
+  EXPECT_EQ(got->nodes, std::vector<std::string>{"n0"});
+  EXPECT_EQ(got->requests, a.requests);
+  EXPECT_EQ(got->limits, a.limits);
+  EXPECT_EQ(got->submitted, 500);
+  EXPECT_EQ(got->started, 1000);
+  EXPECT_EQ(got->expires, 61000);
+  EXPECT_TRUE(got->ttl);
+  EXPECT_TRUE(e.TakeEvents().empty());  // old news: no submitted or placed event
+
+  auto free_cpu = [&] { return e.Nodes()[0].free.at("cpu"); };
+  ASSERT_EQ(free_cpu(), 6000);
+  AllocationInfo gone = a;
+  gone.id = "a2";
+  gone.nodes = {"n9"};
+  Status st = e.Restore(gone, 2000);
+  EXPECT_EQ(st.code(), ErrorCode::kNotFound);
+  EXPECT_NE(st.message().find("n9"), std::string::npos) << st.message();
+  AllocationInfo gang = a;
+  gang.id = "a3";
+  gang.count = 2;
+  EXPECT_EQ(e.Restore(gang, 2000).code(), ErrorCode::kInvalidArgument);
+  AllocationInfo dup = a;
+  EXPECT_EQ(e.Restore(dup, 2000).code(), ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(e.Get("a2").ok());
+  EXPECT_FALSE(e.Get("a3").ok());
+  EXPECT_EQ(free_cpu(), 6000);
+  size_t running = 0, queued = 0;
+  for (const auto& t : e.Tenants()) {
+    running += t.running;
+    queued += t.queued;
+  }
+  EXPECT_EQ(running, 1u);
+  EXPECT_EQ(queued, 0u);
+  RequestSpec r;
+  r.id = "a2";
+  r.requests = {{"cpu", 1000}};
+  EXPECT_TRUE(e.Submit(r, 3000).ok());
+  e.Schedule(3000);
+  EXPECT_EQ(e.Get("a2")->state, AllocState::kPlaced);
+  EXPECT_EQ(free_cpu(), 5000);
+}
+
 }  // namespace
 }  // namespace allot::testing
