@@ -177,6 +177,7 @@ struct Engine::Impl {
   // Between Engine::BeginRestore and EndRestore, AddUsage lists the nodes it changed (once each) instead
   // of refreshing them; EndRestore refreshes each once.
   bool defer_refresh = false;
+  std::vector<TimedItem> restored_leases;  // Restore's leases meanwhile, heaped by EndRestore
   std::vector<uint8_t> refresh_due;
   std::vector<uint32_t> refresh_list;
   void ResizeColumns();                 // after nodes or slots were added

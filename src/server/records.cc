@@ -61,41 +61,52 @@ std::string EncodeAlloc(const AllocRecord& r) {
 }
 
 std::optional<AllocRecord> DecodeAlloc(std::string_view bytes) {
+  std::optional<AllocRecord> r(std::in_place);
+  if (!DecodeAllocInto(bytes, &*r)) return std::nullopt;
+  return r;
+}
+
+bool DecodeAllocInto(std::string_view bytes, AllocRecord* out) {
   Decoder d(bytes);
-  if (d.U() != kAllocVersion) return std::nullopt;
-  AllocRecord r;
+  if (d.U() != kAllocVersion) return false;
+  AllocRecord& r = *out;
   AllocationInfo& i = r.info;
-  i.id = d.S();
-  i.tenant = d.S();
-  i.workflow = d.S();
+  i.id.assign(d.SV());
+  i.tenant.assign(d.SV());
+  i.workflow.assign(d.SV());
   i.priority = static_cast<int>(d.I());
   uint64_t st = d.U();
-  if (st > static_cast<uint64_t>(AllocState::kRejected)) return std::nullopt;
+  if (st > static_cast<uint64_t>(AllocState::kRejected)) return false;
   i.state = static_cast<AllocState>(st);
   uint64_t n = d.U();
-  if (n > 100000) return std::nullopt;
-  for (uint64_t k = 0; k < n && d.ok(); k++) i.nodes.push_back(d.S());
-  i.requests = d.Map();
-  i.limits = d.Map();
+  if (n > 100000) return false;
+  i.nodes.resize(n);
+  for (uint64_t k = 0; k < n && d.ok(); k++) i.nodes[k].assign(d.SV());
+  d.MapInto(&i.requests);
+  d.MapInto(&i.limits);
   i.count = static_cast<int>(d.U());
   i.preemptible = d.U() != 0;
   i.submitted = d.I();
   i.started = d.I();
   i.expires = d.I();
-  i.reason = d.S();
-  i.reservation = d.S();
+  i.reason.assign(d.SV());
+  i.reservation.assign(d.SV());
   i.qos = static_cast<QosClass>(d.U() % 3);
-  r.idem = d.S();
-  r.actor = d.S();
+  r.idem.assign(d.SV());
+  r.actor.assign(d.SV());
   r.lease_ms = d.I();
+  // What the record does not hold, as a new record has it.
+  i.ttl = false;
+  i.devices.clear();
   RequestSpec& s = r.spec;
+  s = RequestSpec{};
   bool has_duration = d.U() != 0;
   int64_t duration = d.I();
   if (has_duration) s.duration = duration;
   s.ttl = d.U() != 0;
   s.selector = d.Labels();
   uint64_t nt = d.U();
-  if (nt > 10000) return std::nullopt;
+  if (nt > 10000) return false;
   for (uint64_t k = 0; k < nt && d.ok(); k++) {
     Toleration t;
     t.key = d.S();
@@ -108,17 +119,21 @@ std::optional<AllocRecord> DecodeAlloc(std::string_view bytes) {
   int64_t wait = d.I();
   if (has_wait) s.wait = wait;
   s.spread = d.U() != 0;
+  // Added later (absent from older records).
+  i.ended = -1;
+  i.preempted_by.clear();
+  i.reason_code = ReasonCode::kNone;
+  r.agent.clear();
   if (!d.done()) {
     i.ended = d.I();
-    i.preempted_by = d.S();
+    i.preempted_by.assign(d.SV());
   }
   if (!d.done()) {
     // A code this version does not know (written by a newer one) keeps its text and no code.
     i.reason_code = ReasonCodeFromName(d.SV()).value_or(ReasonCode::kNone);
   }
-  if (!d.done()) r.agent = d.S();
-  if (!d.ok()) return std::nullopt;
-  return r;
+  if (!d.done()) r.agent.assign(d.SV());
+  return d.ok();
 }
 
 RequestSpec SubmittedSpec(const AllocRecord& r) {

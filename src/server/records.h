@@ -22,6 +22,9 @@ struct AllocRecord {
 };
 std::string EncodeAlloc(const AllocRecord& r);
 std::optional<AllocRecord> DecodeAlloc(std::string_view bytes);
+// The same into `out`, reusing its storage (a restart decodes a million into a few hundred records);
+// `out` ends as DecodeAlloc's record would be. False (and `out` unspecified) if `bytes` does not decode.
+bool DecodeAllocInto(std::string_view bytes, AllocRecord* out);
 // The request as it was submitted: `spec` with the fields `info` holds (id, tenant, requests, ...).
 RequestSpec SubmittedSpec(const AllocRecord& r);
 

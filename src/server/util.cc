@@ -514,15 +514,27 @@ std::string_view Decoder::SV() {
 }
 ResourceMap Decoder::Map() {
   ResourceMap m;
+  MapInto(&m);
+  return m;
+}
+void Decoder::MapInto(ResourceMap* out) {
   uint64_t n = U();
+  auto same = out->begin();  // the entries so far matched the old map's, key for key; `same` is next
   for (uint64_t i = 0; ok_ && i < n; i++) {
     std::string_view k = SV();
     int64_t v = I();
+    if (!ok_) break;
+    if (same != out->end() && same->first == k) {
+      (same++)->second = v;
+      continue;
+    }
+    out->erase(same, out->end());
+    same = out->end();
     // Written from a map, so in key order: each goes at the end (one out of order still lands right, and
     // a key given twice keeps the last amount, as before).
-    m.emplace_hint(m.end(), k, v)->second = v;
+    out->emplace_hint(out->end(), k, v)->second = v;
   }
-  return m;
+  out->erase(same, out->end());
 }
 allot::Labels Decoder::Labels() {
   allot::Labels m;

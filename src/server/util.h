@@ -144,6 +144,9 @@ class Decoder {
   std::string S() { return std::string(SV()); }
   std::string_view SV();  // a string, as a view into the input
   ResourceMap Map();
+  // A map into `out`, reusing its entries where the keys are the same and in the same order (a record
+  // decoded into the last one's storage allocates nothing when the resources are the same names).
+  void MapInto(ResourceMap* out);
   allot::Labels Labels();
   bool ok() const { return ok_; }
   bool done() const { return pos_ >= in_.size(); }  // no bytes left (fields added later are optional)

@@ -11,6 +11,7 @@ namespace {
 struct Outcome {
   std::vector<std::string> placed_on;  // the node of each later request ("" if it did not fit)
   std::vector<ResourceMap> free;       // each node's free amounts after them
+  std::vector<ResourceMap> free_later;  // and after the leases of the restored ones ending by then ran out
 };
 
 // 300 nodes of mixed sizes (cpu, memory, some with GPUs), 2,000 allocations restored as placed on
@@ -66,6 +67,8 @@ Outcome RestoreAndPlace(const std::string& scoring, bool bulk) {
     out.placed_on.push_back(got.ok() && !got->nodes.empty() ? got->nodes[0] : "");
   }
   for (const auto& n : e.Nodes()) out.free.push_back(n.free);
+  e.Schedule(3'601'000);
+  for (const auto& n : e.Nodes()) out.free_later.push_back(n.free);
   return out;
 }
 
@@ -77,6 +80,8 @@ TEST(BulkRestoreTest, WhatComesAfterIsPlacedAsAfterOneRestoreAtATime) {
     Outcome bulk = RestoreAndPlace(scoring, true);
     EXPECT_EQ(bulk.placed_on, one.placed_on);
     EXPECT_EQ(bulk.free, one.free);
+    EXPECT_EQ(bulk.free_later, one.free_later);
+    EXPECT_NE(one.free_later, one.free);  // some leases ended
     // Not vacuous: most of the later requests found a node, and not all the same one.
     size_t placed = 0;
     std::set<std::string> used;

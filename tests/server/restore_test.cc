@@ -1,7 +1,8 @@
 // Restore (src/server/restore.cc): the store's rows are read and decoded on a second thread and put
 // back on the first, a batch at a time. Many batches come back whole and in order, an allocation that
-// does not decode is dropped from the store, and a failure while the reader waits on a full queue ends
-// the start cleanly (an error, no hang).
+// does not decode is dropped from the store, a failure while the reader waits on a full queue ends the
+// start cleanly (an error, no hang), and the server's own record of each allocation comes back whether
+// the reader or the applying thread made it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -132,6 +133,83 @@ TEST(RestoreTest, AFailureWhileTheReaderWaitsEndsTheStartWithTheError) {
   std::thread run([&] { (void)(*again)->Run(); });
   EXPECT_EQ(Get(**again, "/v1/utilization")["allocations"]["placed"], 20'001);
   (*again)->Shutdown();
+  run.join();
+}
+
+// Each placed allocation's server-side record (idempotency key, agent) comes back whichever thread made
+// it (the reader makes those of every other batch), and an allocation that cannot go back (its node is
+// gone; half of those are in the reader's batches) is in none of the server's indexes: not listed, not
+// counted, its key free again.
+TEST(RestoreTest, EveryPlacedAllocationComesBackWithItsKeyAndAgentAndALostOneWithNothing) {
+  TempDir dir;
+  const int n = 20'000;  // ~80 batches
+  {
+    auto store = OpenSqliteStore(dir.path());
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    Batch b;
+    for (const char* name : {"n1", "n2"}) {
+      server::NodeRecord node;
+      node.spec.name = name;
+      node.spec.capacity = {{"cpu", int64_t{1} << 40}, {"memory", int64_t{1} << 50}};
+      b.Put(Table::kNodes, name, server::EncodeNode(node));
+    }
+    char id[32];
+    for (int i = 0; i < n; i++) {
+      std::snprintf(id, sizeof id, "p-%07d", i);
+      server::AllocRecord r;
+      r.info.id = id;
+      r.info.tenant = "org/t" + std::to_string(i % 3);
+      r.info.state = AllocState::kPlaced;
+      r.info.nodes = {i % 1000 == 999 ? "gone" : i % 2 ? "n2" : "n1"};
+      r.info.requests = {{"cpu", 100}, {"memory", 1 << 20}};
+      r.info.limits = r.info.requests;
+      r.info.submitted = 1'000;
+      r.info.started = 2'000;
+      r.idem = "key-" + std::to_string(i);
+      r.agent = "agent-" + std::to_string(i % 7);
+      r.actor = "bot";
+      b.Put(Table::kAllocations, id, server::EncodeAlloc(r));
+    }
+    (*store)->Commit(std::move(b), nullptr);
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  const int lost = n / 1000;
+  auto s = Server::Create(Config(dir.path()));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  std::thread run([&] { (void)(*s)->Run(); });
+  EXPECT_EQ(Get(**s, "/v1/utilization")["allocations"]["placed"], n - lost);
+  Json list = Get(**s, "/v1/allocations?state=placed&limit=100000");
+  ASSERT_EQ(list["count"], n - lost);
+  ASSERT_EQ(list["allocations"].size(), static_cast<size_t>(n - lost));
+  int checked = 0;
+  for (const auto& a : list["allocations"]) {
+    int i = std::stoi(a["id"].get<std::string>().substr(2));
+    ASSERT_NE(i % 1000, 999) << a.dump();
+    ASSERT_EQ(a.value("idempotency_key", ""), "key-" + std::to_string(i)) << a.dump();
+    ASSERT_EQ(a.value("agent_id", ""), "agent-" + std::to_string(i % 7)) << a.dump();
+    checked++;
+  }
+  EXPECT_EQ(checked, n - lost);
+  int with_agent3 = 0;
+  for (int i = 0; i < n; i++) with_agent3 += i % 7 == 3 && i % 1000 != 999;
+  EXPECT_EQ(Get(**s, "/v1/allocations?state=placed&agent_id=agent-3&limit=100000")["count"], with_agent3);
+  auto c = net::HttpClient::Create("http://127.0.0.1:" + std::to_string((*s)->port()), 30'000);
+  ASSERT_TRUE(c.ok());
+  auto gone = c->Request("GET", "/v1/allocations/p-0000999");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->status, 404) << gone->body;
+  // The last placed allocation's key replays it; a lost one's key makes a new allocation.
+  auto post = [&](const std::string& key) {
+    Json body = {{"tenant", "org/t" + std::to_string(std::stoi(key.substr(4)) % 3)},
+                 {"requests", {{"cpu", "100m"}}},
+                 {"idempotency_key", key}};
+    auto r = c->Request("POST", "/v1/allocations", body.dump());
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? Json::parse(r->body) : Json();
+  };
+  EXPECT_EQ(post("key-19998")["id"], "p-0019998");
+  EXPECT_NE(post("key-999")["id"], "p-0000999");
+  (*s)->Shutdown();
   run.join();
 }
 

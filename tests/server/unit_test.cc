@@ -241,6 +241,77 @@ TEST(RecordsTest, AllocationRoundTrip) {
   EXPECT_FALSE(DecodeAlloc(bytes.substr(0, bytes.size() / 2)).has_value());  // truncated
 }
 
+// A restart decodes each record into the storage of one decoded before it: whatever that one held
+// (more nodes, other resources, a selector, fields an older record lacks), the result is exactly what a
+// fresh decode gives.
+TEST(RecordsTest, DecodingIntoAUsedRecordGivesWhatAFreshDecodeGives) {
+  AllocRecord full;
+  full.info.id = "a-full";
+  full.info.tenant = "org/team-with-a-long-name";
+  full.info.workflow = "wf";
+  full.info.state = AllocState::kPreempted;
+  full.info.nodes = {"node-a", "node-b", "node-c"};
+  full.info.count = 3;
+  full.info.requests = {{"cpu", 1500}, {"gpu", 1000}, {"memory", int64_t{1} << 30}};
+  full.info.limits = {{"cpu", 3000}, {"memory", int64_t{1} << 30}};
+  full.info.reason = "preempted by urgent-1";
+  full.info.reason_code = ReasonCode::kPreempted;
+  full.info.reservation = "r1";
+  full.info.ended = 1700000000500;
+  full.info.preempted_by = "urgent-1";
+  full.spec.selector = {{"zone", "a"}};
+  full.spec.tolerations = {{"k", "v", "Equal", "NoSchedule"}};
+  full.spec.wait = 5000;
+  full.spec.duration = 60000;
+  full.spec.ttl = true;
+  full.spec.spread = true;
+  full.idem = "key-1";
+  full.actor = "bot";
+  full.agent = "agent-7";
+  full.lease_ms = 60000;
+  AllocRecord small;
+  small.info.id = "a-small";
+  small.info.state = AllocState::kPlaced;
+  small.info.nodes = {"node-z"};
+  small.info.requests = {{"cpu", 250}, {"memory", 1 << 20}};
+  small.info.limits = small.info.requests;
+  AllocRecord other = small;  // same count of resources as `small`, other names
+  other.info.id = "a-other";
+  other.info.requests = {{"cpu", 100}, {"example.com/foo", 3}};
+  other.info.limits = {};
+  std::string old_small = EncodeAlloc(small);
+  // Before the end, the preemptor, the reason code and the agent were added: 8 bytes for this record
+  // (-1, "", "none", ""), which an older server did not write.
+  ASSERT_EQ(old_small.substr(old_small.size() - 8), std::string("\x01\x00\x04none\x00", 8));
+  old_small.resize(old_small.size() - 8);
+  std::vector<std::string> encoded = {EncodeAlloc(full), EncodeAlloc(small), old_small, EncodeAlloc(other)};
+  for (const auto& first : encoded) {
+    for (const auto& second : encoded) {
+      AllocRecord used;
+      ASSERT_TRUE(DecodeAllocInto(first, &used));
+      used.info.ttl = true;                 // set by a caller, never stored
+      used.info.devices = {"node-a/gpu0"};  // likewise
+      ASSERT_TRUE(DecodeAllocInto(second, &used));
+      auto fresh = DecodeAlloc(second);
+      ASSERT_TRUE(fresh.has_value());
+      EXPECT_EQ(EncodeAlloc(used), EncodeAlloc(*fresh));
+      EXPECT_EQ(used.info.requests, fresh->info.requests);
+      EXPECT_EQ(used.info.limits, fresh->info.limits);
+      EXPECT_EQ(used.info.nodes, fresh->info.nodes);
+      EXPECT_EQ(used.info.ended, fresh->info.ended);
+      EXPECT_EQ(used.agent, fresh->agent);
+      EXPECT_EQ(used.spec.selector, fresh->spec.selector);
+      EXPECT_EQ(used.spec.tolerations.size(), fresh->spec.tolerations.size());
+      EXPECT_EQ(used.spec.wait, fresh->spec.wait);
+      EXPECT_EQ(used.spec.duration, fresh->spec.duration);
+      EXPECT_FALSE(used.info.ttl);
+      EXPECT_TRUE(used.info.devices.empty());
+    }
+  }
+  EXPECT_EQ(DecodeAlloc(old_small)->info.ended, -1);
+  EXPECT_EQ(DecodeAlloc(encoded[0])->info.requests, full.info.requests);
+}
+
 TEST(RecordsTest, FinishedAllocationKeepsItsEndAndPreemptor) {
   AllocRecord r;
   r.info.id = "a-2";
