@@ -2,7 +2,7 @@
 // scripts/bench-ratelimit-api.sh):
 //
 //   bench_server_ratelimit --url http://HOST:PORT [--connections 50] [--seconds 5] [--keys 10000]
-//                          [--prefix rl/] [--batch 1]
+//                          [--prefix rl/] [--batch 1] [--pipeline 1]
 //   bench_server_ratelimit --url redis://HOST:PORT --sha SHA [--connections 50] [--seconds 5] [--keys 10000]
 //                          [--prefix rl:] [--batch 1]
 //
@@ -10,7 +10,8 @@
 // one round trip in flight at a time and starts the next as soon as the answer is in. Keys are chosen at
 // random among PREFIX0 .. PREFIX{keys-1} (as redis-benchmark -r does), rate 1000/s, burst 100, cost 1.
 //   http://  allot serve: --batch 1 sends POST /v1/ratelimits/{key}/acquire; --batch B > 1 sends B acquires
-//            in one POST /v1/ratelimits:acquire (the HTTP analogue of pipelining B commands).
+//            in one POST /v1/ratelimits:acquire (the HTTP analogue of pipelining B commands); --pipeline P
+//            sends P such requests back to back per round trip (HTTP/1.1 pipelining, as Redis' -P does).
 //   redis:// Redis with a GCRA script loaded (SHA, e.g. ../shared/peers/redis-ratelimit.sh's): --batch B
 //            pipelines B EVALSHA commands per round trip (redis-benchmark -P B).
 // Prints one JSON object: decisions/s, round trips/s, allowed share, p50/p99 round-trip latency.
@@ -43,7 +44,7 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kUsage =
     "usage: bench_server_ratelimit --url http://HOST:PORT | redis://HOST:PORT [--sha SHA] [--connections "
     "50]\n"
-    "                              [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1]\n"
+    "                              [--seconds 5] [--keys 10000] [--prefix rl/] [--batch 1] [--pipeline 1]\n"
     "Sends rate-limit decisions to a running `allot serve` (http://) or to Redis with a GCRA script loaded\n"
     "(redis://, --sha: its SHA1) from one epoll thread, and prints one JSON object. --url has no default,\n"
     "so nothing is loaded by accident (scripts/bench-ratelimit-api.sh starts both on free ports).\n"
@@ -60,7 +61,7 @@ std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
 // a usage error, -1 to go on.
 int CheckArgs(int argc, char** argv) {
   static const char* kOptions[] = {"--url",    "--connections", "--seconds", "--keys",
-                                   "--prefix", "--batch",       "--sha"};
+                                   "--prefix", "--batch",       "--sha",     "--pipeline"};
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       std::fputs(kUsage, stdout);
@@ -135,6 +136,7 @@ struct Load {
   bool redis = false;
   std::string host_header, sha, prefix;
   int batch = 1, keys = 10000;
+  int pipeline = 1;  // http://: requests sent back to back per round trip (HTTP/1.1 pipelining)
   std::mt19937 rng{1};
   uint64_t decisions = 0, allowed = 0, round_trips = 0, errors = 0;
   std::vector<float> latency_ms;
@@ -151,20 +153,22 @@ struct Load {
                   "\r\n" + key + "\r\n$4\r\n1000\r\n$3\r\n100\r\n$1\r\n1\r\n";
       }
     } else {
-      std::string target, body;
-      if (batch == 1) {
-        target = "/v1/ratelimits/" + Key() + "/acquire";
-        body = R"({"n":1})";
-      } else {
-        target = "/v1/ratelimits:acquire";
-        body = R"({"requests":[)";
-        for (int i = 0; i < batch; i++)
-          body += (i ? "," : "") + std::string(R"({"key":")") + Key() + R"(","n":1})";
-        body += "]}";
+      for (int k = 0; k < pipeline; k++) {
+        std::string target, body;
+        if (batch == 1) {
+          target = "/v1/ratelimits/" + Key() + "/acquire";
+          body = R"({"n":1})";
+        } else {
+          target = "/v1/ratelimits:acquire";
+          body = R"({"requests":[)";
+          for (int i = 0; i < batch; i++)
+            body += (i ? "," : "") + std::string(R"({"key":")") + Key() + R"(","n":1})";
+          body += "]}";
+        }
+        c->out += "POST " + target + " HTTP/1.1\r\nHost: " + host_header +
+                  "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                  "\r\n\r\n" + body;
       }
-      c->out = "POST " + target + " HTTP/1.1\r\nHost: " + host_header +
-               "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-               "\r\n\r\n" + body;
     }
     c->sent = Clock::now();
   }
@@ -185,22 +189,31 @@ struct Load {
       allowed += ok;
       c->in.erase(0, p);
     } else {
-      size_t head = s.find("\r\n\r\n");
-      if (head == std::string_view::npos) return false;
-      size_t len = 0;
-      std::string lower(s.substr(0, head));
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char ch) { return std::tolower(ch); });
-      if (size_t cl = lower.find("\r\ncontent-length:"); cl != std::string::npos) {
-        len = std::strtoull(lower.c_str() + cl + 17, nullptr, 10);
+      // All `pipeline` answers, or none consumed yet.
+      size_t at = 0;
+      uint64_t ok = 0, bad = 0;
+      for (int k = 0; k < pipeline; k++) {
+        std::string_view a = s.substr(at);
+        size_t head = a.find("\r\n\r\n");
+        if (head == std::string_view::npos) return false;
+        size_t len = 0;
+        std::string lower(a.substr(0, head));
+        std::transform(lower.begin(), lower.end(), lower.begin(),
+                       [](unsigned char ch) { return std::tolower(ch); });
+        if (size_t cl = lower.find("\r\ncontent-length:"); cl != std::string::npos) {
+          len = std::strtoull(lower.c_str() + cl + 17, nullptr, 10);
+        }
+        if (a.size() < head + 4 + len) return false;
+        std::string_view body = a.substr(head + 4, len);
+        if (a.substr(0, 12) != "HTTP/1.1 200") bad++;
+        for (size_t p = 0; (p = body.find("\"allowed\":true", p)) != std::string_view::npos; p += 14) ok++;
+        at += head + 4 + len;
       }
-      if (s.size() < head + 4 + len) return false;
-      std::string_view body = s.substr(head + 4, len);
-      if (s.substr(0, 12) != "HTTP/1.1 200") errors++;
-      for (size_t p = 0; (p = body.find("\"allowed\":true", p)) != std::string_view::npos; p += 14) allowed++;
-      c->in.erase(0, head + 4 + len);
+      allowed += ok;
+      errors += bad;
+      c->in.erase(0, at);
     }
-    decisions += static_cast<uint64_t>(batch);
+    decisions += static_cast<uint64_t>(batch) * static_cast<uint64_t>(redis ? 1 : pipeline);
     round_trips++;
     latency_ms.push_back(std::chrono::duration<float, std::milli>(Clock::now() - c->sent).count());
     return true;
@@ -251,6 +264,7 @@ int main(int argc, char** argv) {
   const double seconds = static_cast<double>(*ms) / 1000;
   load.keys = std::max(1, std::atoi(Arg(argc, argv, "--keys", "10000").c_str()));
   load.batch = std::max(1, std::atoi(Arg(argc, argv, "--batch", "1").c_str()));
+  load.pipeline = std::max(1, std::atoi(Arg(argc, argv, "--pipeline", "1").c_str()));
   load.prefix = Arg(argc, argv, "--prefix", load.redis ? "rl:" : "rl/");
   load.sha = Arg(argc, argv, "--sha", "");
   std::string hostport = url.substr(url.find("://") + 3);
@@ -339,11 +353,12 @@ int main(int argc, char** argv) {
     return all.empty() ? 0.0 : static_cast<double>(all[std::min(all.size() - 1, static_cast<size_t>(x * all.size()))]);
   };
   std::printf(
-      "{\"protocol\": \"%s\", \"connections\": %d, \"batch\": %d, \"keys\": %d, \"seconds\": %.2f, "
+      "{\"protocol\": \"%s\", \"connections\": %d, \"batch\": %d, \"pipeline\": %d, \"keys\": %d, "
+      "\"seconds\": %.2f, "
       "\"decisions\": %llu, \"decisions_per_s\": %.0f, \"requests_per_s\": %.0f, \"allowed_share\": %.3f, "
       "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"errors\": %llu}\n",
-      load.redis ? "resp" : "http", conns, load.batch, load.keys, elapsed,
-      static_cast<unsigned long long>(load.decisions), static_cast<double>(load.decisions) / elapsed,
+      load.redis ? "resp" : "http", conns, load.batch, load.redis ? load.batch : load.pipeline, load.keys,
+      elapsed, static_cast<unsigned long long>(load.decisions), static_cast<double>(load.decisions) / elapsed,
       static_cast<double>(load.round_trips) / elapsed,
       load.decisions ? static_cast<double>(load.allowed) / static_cast<double>(load.decisions) : 0.0,
       pct(0.5), pct(0.99), static_cast<unsigned long long>(load.errors));

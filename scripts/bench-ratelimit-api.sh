@@ -8,6 +8,7 @@
 #   allot c=1 single   <->  redis c=1 P=1
 #   allot c=50 single  <->  redis c=50 P=1
 #   allot c=50 batch16 <->  redis c=50 P=16   (16 decisions per round trip in both)
+#   allot c=50 P=16    <->  redis c=50 P=16   (16 requests pipelined per round trip in both)
 #
 # Usage: scripts/bench-ratelimit-api.sh [SECONDS] [REDIS_N]   (defaults 5 and 200000)
 # Env:   BUILD=build                a build dir with allot and bench/bench_server_ratelimit (never built here)
@@ -61,9 +62,10 @@ curl -sf "http://127.0.0.1:$port/v1/ratelimits/rl/0" >/dev/null || { echo "allot
 
 echo "== allot serve, HTTP/1.1 keep-alive on loopback (${secs}s each) =="
 : >"$work/allot.txt"
-for cfg in "1 1" "50 1" "50 16"; do
-  read -r c b <<<"$cfg"
-  line=$("$gen" --url "http://127.0.0.1:$port" --connections "$c" --batch "$b" --seconds "$secs" --keys 10000)
+for cfg in "1 1 1" "50 1 1" "50 16 1" "50 1 16"; do
+  read -r c b p <<<"$cfg"
+  line=$("$gen" --url "http://127.0.0.1:$port" --connections "$c" --batch "$b" --pipeline "$p" --seconds "$secs" \
+    --keys 10000)
   echo "$line" | tee -a "$work/allot.txt"
 done
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
@@ -91,20 +93,21 @@ fi
 echo
 echo "== side by side: rate-limit decisions/s over loopback, 10k keys, rate 1000/s burst 100 =="
 printf '%-22s %26s %26s %8s %20s\n' "" "allot serve (HTTP/JSON)" "redis GCRA (RESP)" "ratio" "redis-benchmark"
-for cfg in "1 1 1" "50 1 1" "50 16 16"; do
-  read -r c b p <<<"$cfg"
-  pick() {
+# Each row: label, allot's batch and pipeline, Redis' pipeline (-P), at c connections.
+for cfg in "1 1 1 1 batch/P=1" "50 1 1 1 batch/P=1" "50 16 1 16 batch16/P=16" "50 1 16 16 pipeline16/P=16"; do
+  read -r c b p rp label <<<"$cfg"
+  pick() {  # file, batch, pipeline
     python3 -c "
 import json,sys
 for l in open('$1'):
     j=json.loads(l)
-    if j['connections']==$c and j['batch']==$b: print(f\"{j['decisions_per_s']:.0f} (p50 {j['p50_ms']:.3f} ms)\")" 2>/dev/null || true
+    if j['connections']==$c and j['batch']==$2 and j.get('pipeline',1)==$3: print(f\"{j['decisions_per_s']:.0f} (p50 {j['p50_ms']:.3f} ms)\")" 2>/dev/null || true
   }
-  a=$(pick "$work/allot.txt")
-  g=$(pick "$work/redis-gen.txt")
+  a=$(pick "$work/allot.txt" "$b" "$p")
+  g=$(pick "$work/redis-gen.txt" "$rp" "$rp")
   ratio=$(python3 -c "
 a='$a'.split();g='$g'.split()
 print(f'{float(a[0])/float(g[0]):.2f}' if a and g else 'n/a')")
-  r=$(grep -E "c=$c P=$p keys=10000 GCRA:" "$work/redis.txt" 2>/dev/null | sed -E 's/.*mean=([0-9]+).*/\1/' || true)
-  printf '%-22s %26s %26s %8s %20s\n' "c=$c batch/P=$b" "$a" "${g:-n/a}" "$ratio" "${r:-n/a}"
+  r=$(grep -E "c=$c P=$rp keys=10000 GCRA:" "$work/redis.txt" 2>/dev/null | sed -E 's/.*mean=([0-9]+).*/\1/' || true)
+  printf '%-22s %26s %26s %8s %20s\n' "c=$c $label" "$a" "${g:-n/a}" "$ratio" "${r:-n/a}"
 done

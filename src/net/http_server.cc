@@ -177,6 +177,7 @@ struct HttpServer::Impl {
     bool lingering = false;     // answered and half-closed: unread input is drained, then closed
     bool in_unread = false;     // rejected while the client may still be sending
     bool inline_queued = false; // busy only until an inline answer comes back through the completion queue
+    bool parse_on = false;      // an inline answer was queued with pipelined requests behind it
     bool peer_closed = false;   // the client half-closed (EPOLLRDHUP seen); no longer asked for
     bool refused = false;       // over the per-address limit: answered 503, then closed
     int64_t started_us = 0;     // first byte of the current request; 0: none
@@ -579,8 +580,25 @@ struct HttpServer::Impl {
 
   // Parses and dispatches the next request if one is whole, then re-arms the connection's events. Returns
   // false if the connection was closed (or handed to a lingering close), and then it must not be touched.
+  // Pipelined requests answered inline are answered in a run: each answer is queued and the next request
+  // parsed at once, and the run's answers go out in one write. After kInlineRun answers the rest wait for
+  // a later turn of the loop (through the completion queue), so that other connections get theirs.
+  static constexpr int kInlineRun = 32;
   bool Parse(uint64_t id, Conn& c) {
-    if (!ParseOne(id, c)) return false;
+    bool queued = false;
+    for (int run = 1;; run++) {
+      c.parse_on = false;
+      if (!ParseOne(id, c)) return false;
+      if (!c.parse_on) break;
+      queued = true;
+      if (run == kInlineRun) {
+        c.busy = true;
+        c.inline_queued = true;
+        shared->Complete(id, std::string(), false);
+        break;
+      }
+    }
+    if (queued) return Flush(id, c);  // writes the run's answers and re-arms
     Arm(id, c);
     return true;
   }
@@ -645,15 +663,14 @@ struct HttpServer::Impl {
       }
       while (!state->sync_sent.load(std::memory_order_acquire)) {
       }  // answered (perhaps from another thread that took the slot): wait for the write to finish
-      if (!c.in.empty()) {  // pipelined requests follow: let the loop write this one and parse on
-        c.inline_queued = true;
-        shared->Complete(id, std::move(wire), state->sync_close);
-        return true;
-      }
       c.busy = false;
       c.last_us = NowMicros();
       if (state->sync_close) c.close_after = true;
       Append(c, std::move(wire));
+      if (!c.in.empty() && !c.close_after) {  // pipelined requests follow: Parse goes on to the next
+        c.parse_on = true;
+        return true;
+      }
       return Flush(id, c);
     }
     {

@@ -116,6 +116,57 @@ TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
   close(fd);
 }
 
+// A long pipeline of inline requests is answered in runs (answers queued and written together, the rest
+// taken up on a later turn after 32): every answer comes, in order, also with worker requests among them
+// and past the run's end, and a request that asks to close ends the pipeline after its answer.
+TEST(HttpTest, ALongPipelineOfInlineRequestsIsAnsweredWholeAndInOrder) {
+  HttpServerOptions o;
+  o.run_inline = [](const HttpRequest& r) { return r.path.rfind("/fast", 0) == 0; };
+  std::atomic<int> inline_calls{0};
+  Running s(o, [&](HttpRequest&& req, const Responder& r) {
+    if (req.path.rfind("/fast", 0) == 0) inline_calls++;
+    Echo(std::move(req), r);
+  });
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(s.server().port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const int n = 150;
+  std::string wire;
+  std::vector<std::string> paths;
+  for (int i = 0; i < n; i++) {
+    std::string path = (i % 40 == 39 ? "/slow/" : "/fast/") + std::to_string(i);
+    paths.push_back(path);
+    wire += "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx";
+  }
+  // The last one asks to close: its answer is the last thing on the connection.
+  wire += "POST /fast/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx";
+  ASSERT_EQ(send(fd, wire.data(), wire.size(), 0), static_cast<ssize_t>(wire.size()));
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;  // the server closed after the last answer
+    got.append(buf, static_cast<size_t>(r));
+  }
+  close(fd);
+  size_t at = 0;
+  for (const auto& path : paths) {
+    size_t p = got.find("POST " + path + " ", at);
+    ASSERT_NE(p, std::string::npos) << path << " missing or out of order";
+    at = p;
+  }
+  EXPECT_NE(got.find("POST /fast/last ", at), std::string::npos);
+  size_t answers = 0;
+  for (size_t p = got.find("HTTP/1.1 200"); p != std::string::npos; p = got.find("HTTP/1.1 200", p + 1))
+    answers++;
+  EXPECT_EQ(answers, static_cast<size_t>(n + 1));
+  EXPECT_EQ(inline_calls.load(), n - n / 40 + 1);
+}
+
 // run_inline_when_idle: an accepted request runs on the I/O thread while nothing else is in flight, and
 // goes to a worker while another request is (here one that holds the only worker).
 TEST(HttpTest, InlineWhenIdleRunsOnTheIoThreadOnlyWhenNothingElseIsInFlight) {
