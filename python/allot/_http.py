@@ -744,6 +744,8 @@ class AsyncTransport:
             if c.server != want or p.closing or c.held:
                 continue
             n = len(p.waiters)
+            if n == 0:  # an idle one: none is better (and the pool's size does not matter)
+                return c, False
             if best is None or n < least:
                 best, least = c, n
         if best is not None and (least == 0 or (not alone and (least < self._pipeline or live >= self._max))):
