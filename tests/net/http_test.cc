@@ -77,6 +77,32 @@ std::string ReadResponses(int fd, int n) {
   return got;
 }
 
+// A raw loopback connection to `port`, from `source` (another 127/8 address) when given, with a small
+// receive buffer when `rcvbuf` > 0 (so a client that does not read fills quickly). -1 on failure.
+int Connect(int port, const char* source = nullptr, int rcvbuf = 0) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (source != nullptr) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    inet_pton(AF_INET, source, &src.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
   HttpServerOptions o;
   o.run_inline = [](const HttpRequest& r) { return r.path.rfind("/fast", 0) == 0; };
@@ -85,13 +111,8 @@ TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
     if (req.path.rfind("/fast", 0) == 0) inline_calls++;
     Echo(std::move(req), r);
   });
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = Connect(s.server().port());
   ASSERT_GE(fd, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(s.server().port()));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   // Three pipelined requests in one write: inline, worker, inline.
   std::string wire;
   for (const char* path : {"/fast/1", "/slow/2", "/fast/3"}) {
@@ -127,13 +148,8 @@ TEST(HttpTest, ALongPipelineOfInlineRequestsIsAnsweredWholeAndInOrder) {
     if (req.path.rfind("/fast", 0) == 0) inline_calls++;
     Echo(std::move(req), r);
   });
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = Connect(s.server().port());
   ASSERT_GE(fd, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(s.server().port()));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   const int n = 150;
   std::string wire;
   std::vector<std::string> paths;
@@ -334,32 +350,6 @@ TEST(HttpTest, MalformedRequestLineIs400) {
   auto r = c->Request("GET", "/ has spaces");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400);
-}
-
-// A raw loopback connection to `port`, from `source` (another 127/8 address) when given, with a small
-// receive buffer when `rcvbuf` > 0 (so a client that does not read fills quickly). -1 on failure.
-int Connect(int port, const char* source = nullptr, int rcvbuf = 0) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  if (source != nullptr) {
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    inet_pton(AF_INET, source, &src.sin_addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-      close(fd);
-      return -1;
-    }
-  }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // Everything the server sends until it closes the connection (or 5 s pass).

@@ -33,6 +33,16 @@ ServerConfig Config(const std::string& dir) {
   return cfg;
 }
 
+// Two big nodes, n1 and n2.
+void PutNodes(Batch* b) {
+  for (const char* name : {"n1", "n2"}) {
+    server::NodeRecord node;
+    node.spec.name = name;
+    node.spec.capacity = {{"cpu", int64_t{1} << 40}, {"memory", int64_t{1} << 50}};
+    b->Put(Table::kNodes, name, server::EncodeNode(node));
+  }
+}
+
 // A store of two nodes and `n` placed allocations (alternating between them, ids in store order), one
 // queued allocation (placed by the first pass after the start), one finished one, and one allocation row
 // that is not an allocation.
@@ -40,12 +50,7 @@ void Seed(const std::string& dir, int n) {
   auto store = OpenSqliteStore(dir);
   ASSERT_TRUE(store.ok()) << store.error().message;
   Batch b;
-  for (const char* name : {"n1", "n2"}) {
-    server::NodeRecord node;
-    node.spec.name = name;
-    node.spec.capacity = {{"cpu", int64_t{1} << 40}, {"memory", int64_t{1} << 50}};
-    b.Put(Table::kNodes, name, server::EncodeNode(node));
-  }
+  PutNodes(&b);
   auto alloc = [](const std::string& id, AllocState state, const std::string& node) {
     server::AllocRecord r;
     r.info.id = id;
@@ -147,12 +152,7 @@ TEST(RestoreTest, EveryPlacedAllocationComesBackWithItsKeyAndAgentAndALostOneWit
     auto store = OpenSqliteStore(dir.path());
     ASSERT_TRUE(store.ok()) << store.error().message;
     Batch b;
-    for (const char* name : {"n1", "n2"}) {
-      server::NodeRecord node;
-      node.spec.name = name;
-      node.spec.capacity = {{"cpu", int64_t{1} << 40}, {"memory", int64_t{1} << 50}};
-      b.Put(Table::kNodes, name, server::EncodeNode(node));
-    }
+    PutNodes(&b);
     char id[32];
     for (int i = 0; i < n; i++) {
       std::snprintf(id, sizeof id, "p-%07d", i);
