@@ -103,15 +103,24 @@ int Connect(int port, const char* source = nullptr, int rcvbuf = 0) {
   return fd;
 }
 
-TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
-  HttpServerOptions o;
-  o.run_inline = [](const HttpRequest& r) { return r.path.rfind("/fast", 0) == 0; };
+// An echoing server that runs requests for /fast... on its I/O thread (counting them), the rest on workers.
+struct FastInline {
+  static HttpServerOptions Options() {
+    HttpServerOptions o;
+    o.run_inline = [](const HttpRequest& r) { return r.path.rfind("/fast", 0) == 0; };
+    return o;
+  }
   std::atomic<int> inline_calls{0};
-  Running s(o, [&](HttpRequest&& req, const Responder& r) {
-    if (req.path.rfind("/fast", 0) == 0) inline_calls++;
-    Echo(std::move(req), r);
-  });
-  int fd = Connect(s.server().port());
+  Running s{Options(), [this](HttpRequest&& req, const Responder& r) {
+              if (req.path.rfind("/fast", 0) == 0) inline_calls++;
+              Echo(std::move(req), r);
+            }};
+};
+
+TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
+  FastInline f;
+  std::atomic<int>& inline_calls = f.inline_calls;
+  int fd = Connect(f.s.server().port());
   ASSERT_GE(fd, 0);
   // Three pipelined requests in one write: inline, worker, inline.
   std::string wire;
@@ -141,14 +150,9 @@ TEST(HttpTest, InlineRequestsAnswerInOrderWithPipeliningAndWorkers) {
 // taken up on a later turn after 32): every answer comes, in order, also with worker requests among them
 // and past the run's end, and a request that asks to close ends the pipeline after its answer.
 TEST(HttpTest, ALongPipelineOfInlineRequestsIsAnsweredWholeAndInOrder) {
-  HttpServerOptions o;
-  o.run_inline = [](const HttpRequest& r) { return r.path.rfind("/fast", 0) == 0; };
-  std::atomic<int> inline_calls{0};
-  Running s(o, [&](HttpRequest&& req, const Responder& r) {
-    if (req.path.rfind("/fast", 0) == 0) inline_calls++;
-    Echo(std::move(req), r);
-  });
-  int fd = Connect(s.server().port());
+  FastInline f;
+  std::atomic<int>& inline_calls = f.inline_calls;
+  int fd = Connect(f.s.server().port());
   ASSERT_GE(fd, 0);
   const int n = 150;
   std::string wire;
