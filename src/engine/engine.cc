@@ -480,7 +480,6 @@ Result<AllocState> Engine::Submit(const RequestSpec& r, TimeMs now) {
   }
   m.queue.Push(stored.priority, ai, stored.seq);
   m.tenants[stored.tenant].queued++;
-  m.tenants[stored.tenant].had_demand = true;
   if (stored.when >= 0) m.wait_heap.push({stored.when, ai});
   return AllocState::kQueued;
 }

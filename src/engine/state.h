@@ -275,7 +275,6 @@ struct Tenant {
   uint32_t reservations_owned = 0;  // live reservations it holds (usable by its subtree)
   // Time-weighted dominant share integral (for the fairness index).
   double share_integral = 0;
-  bool had_demand = false;
 };
 
 // Tenant `t`'s dominant share: the largest share over resources of its subtree's use in the cluster's
