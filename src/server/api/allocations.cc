@@ -306,9 +306,12 @@ void Submit(State& srv, const net::HttpRequest& req, const Principal& who, const
     }
   }
   if (auto e = AgentCapError(srv, agent, spec)) return limited(*e);
+  // Ids grow with time (the wall clock's milliseconds above 20 random bits), so the store's tables take
+  // new allocations at their end: a group commit writes a few pages, not one per allocation at random.
   do {
     char buf[24];
-    std::snprintf(buf, sizeof buf, "a-%016llx", static_cast<unsigned long long>(srv.rng()));
+    uint64_t v = (static_cast<uint64_t>(std::max<int64_t>(now, 0)) << 20) | (srv.rng() & 0xFFFFF);
+    std::snprintf(buf, sizeof buf, "a-%016llx", static_cast<unsigned long long>(v));
     spec.id = buf;
   } while (srv.active.count(spec.id) || srv.finished.count(spec.id));
   int64_t t0 = SteadyMicros();
