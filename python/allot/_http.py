@@ -30,6 +30,7 @@ import json
 import os
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from typing import Any, Deque, Dict, List, Optional, Tuple
@@ -40,6 +41,15 @@ Answer = Tuple[int, Any, Dict[str, str]]
 
 # asyncio.timeout (Python 3.11) costs less than wait_for, which wraps the coroutine in a task.
 _timeout = getattr(asyncio, "timeout", None)
+
+
+def _running_loop(bound: Optional[asyncio.AbstractEventLoop]) -> asyncio.AbstractEventLoop:
+    """The running event loop, ``bound`` when it is the one. Before Python 3.12, asyncio.get_running_loop()
+    makes a getpid() system call on every call (its check against fork); a loop that runs in this thread
+    is the running one (a thread runs one loop at a time), which comparing thread ids says without one."""
+    if bound is not None and getattr(bound, "_thread_id", None) == threading.get_ident():
+        return bound
+    return asyncio.get_running_loop()
 
 MAX_HEAD = 64 * 1024  # an answer's status line and headers
 
@@ -452,14 +462,21 @@ class _NotProcessed(ConnectionResetError):
     9.3.2), so it may be sent again whatever its method."""
 
 
-class _Proto(asyncio.Protocol):
+class _Proto(asyncio.BufferedProtocol):
     """One keep-alive connection of the asyncio pool, pipelined: requests are written in order and their
-    answers, read as their bytes arrive (data_received, without a stream's buffering), go to the waiting
-    futures in the same order. The requests of one event-loop turn leave in one write."""
+    answers, read as their bytes arrive (without a stream's buffering), go to the waiting futures in the
+    same order. The requests of one event-loop turn leave in one write.
+
+    The transport reads into this connection's own buffer (a BufferedProtocol): a plain Protocol gets a
+    new bytes object per read, which asyncio allocates at 256 KiB and shrinks; above glibc's mmap
+    threshold that is an mmap, an mremap and a munmap system call for every answer."""
+
+    READ_SIZE = 64 * 1024
 
     def __init__(self) -> None:
         self.transport: Optional[asyncio.Transport] = None
         self.answer = _Answer()
+        self.rbuf = memoryview(bytearray(self.READ_SIZE))
         self.waiters: Deque[asyncio.Future] = collections.deque()
         self.out: List[bytes] = []
         self.closed = False
@@ -484,7 +501,13 @@ class _Proto(asyncio.Protocol):
         if out and not self.closed and self.transport is not None:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.rbuf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self.rbuf[:nbytes])
+
+    def data_received(self, data: Any) -> None:
         a = self.answer
         a.buf += data
         while True:
@@ -668,7 +691,7 @@ class AsyncTransport:
 
     async def request(self, method: str, path: str, body: Any = None, retry: bool = False,
                       timeout: Optional[float] = None) -> Answer:
-        loop = asyncio.get_running_loop()
+        loop = _running_loop(self._loop)
         if loop is not self._loop:
             self._bind(loop)
         data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
