@@ -86,6 +86,7 @@ struct StoreStats {
   uint64_t transactions = 0;  // durable commits (fsyncs)
   uint64_t batches = 0;       // Commit() calls made durable
   uint64_t failures = 0;
+  uint64_t lingers = 0;       // transactions that waited for the clients just answered (sqlite, fsync on)
   size_t pending = 0;         // queued, not yet durable
   int64_t memory_bytes = 0;  // heap the store's library holds (SQLite: page caches, statements); 0 if unknown
 };

@@ -2,6 +2,8 @@
 // transaction (one fsync for many requests).
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -139,7 +141,7 @@ class SqliteStore final : public Store {
       if (!closed_) {
         bool wake = queue_.empty();
         queue_.push_back({std::move(batch), std::move(done)});
-        if (wake) cv_.notify_one();
+        if (wake || queue_.size() == linger_for_) cv_.notify_one();
         return;
       }
     }
@@ -303,12 +305,35 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  // Group commit with fsync lingers: the batches a transaction made durable were answered as it ended, and
+  // their clients (each waiting for its answer before sending the next) send again at once. Taking only what
+  // queued meanwhile would split the clients into two groups whose transactions alternate, each half full
+  // and each request waiting for two fsyncs; so the next transaction waits, up to half the last one's time
+  // (at most kMaxLinger), until as many batches as were answered have come in beside those queued. A lone
+  // client does not wait (its request is what the committer waits for anyway), and without fsync nothing
+  // lingers.
+  static constexpr auto kMaxLinger = std::chrono::microseconds(1000);
+
   void Committer() {
     std::vector<Pending> work;
+    size_t answered = 0;       // batches the last transaction made durable
+    size_t queued_at_end = 0;  // batches queued when it ended
+    std::chrono::steady_clock::time_point ended{};
+    std::chrono::nanoseconds took{0};
     for (;;) {
       {
         std::unique_lock<std::mutex> l(mu_);
         cv_.wait(l, [&] { return closed_ || !queue_.empty(); });
+        if (opt_.synchronous_full && answered > 0 && !closed_) {
+          size_t want = std::min(queued_at_end + answered, opt_.max_batches_per_transaction);
+          if (queue_.size() < want) {
+            linger_for_ = want;
+            stats_.lingers++;
+            cv_.wait_until(l, ended + std::min<std::chrono::nanoseconds>(took / 2, kMaxLinger),
+                           [&] { return closed_ || queue_.size() >= want; });
+            linger_for_ = 0;
+          }
+        }
         if (queue_.empty() && closed_) return;
         size_t n = std::min(queue_.size(), opt_.max_batches_per_transaction);
         for (size_t i = 0; i < n; i++) {
@@ -319,6 +344,7 @@ class SqliteStore final : public Store {
       }
       Status st;
       bool wrote = false;
+      auto began = std::chrono::steady_clock::now();
       {
         std::lock_guard<std::mutex> wl(write_mu_);
         for (auto& p : work) wrote |= !p.batch.empty();
@@ -333,9 +359,17 @@ class SqliteStore final : public Store {
           }
         }
       }
+      {
+        // What queued during the transaction, counted before its clients hear back (and send again).
+        std::lock_guard<std::mutex> l(mu_);
+        queued_at_end = queue_.size();
+      }
       for (auto& p : work) {
         if (p.done) p.done(st);
       }
+      ended = std::chrono::steady_clock::now();
+      took = ended - began;
+      answered = wrote ? work.size() : 0;
       {
         std::lock_guard<std::mutex> l(mu_);
         finished_total_ += work.size();
@@ -359,6 +393,7 @@ class SqliteStore final : public Store {
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
   std::deque<Pending> queue_;
+  size_t linger_for_ = 0;  // while the committer lingers: the queue length that wakes it (guarded by mu_)
   uint64_t enqueued_total_ = 0;  // taken by the committer
   uint64_t finished_total_ = 0;
   bool closed_ = false;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "support.h"
@@ -168,6 +169,44 @@ TEST(StoreTest, GroupCommitKeepsOrderAndCallsEveryDone) {
   EXPECT_EQ(st.batches, static_cast<uint64_t>(kThreads * kPer));
   EXPECT_LE(st.transactions, st.batches);
   EXPECT_EQ((*s)->Load()->rows(Table::kAllocations).size(), static_cast<size_t>(kThreads * kPer));
+}
+
+// With fsync, a transaction waits a little for the clients the last one answered (each sends its next batch
+// at once), so that their batches share one fsync; a lone client never waits (its batch is all there is),
+// and nothing is lost or answered twice either way.
+TEST(StoreTest, GroupCommitLingersForTheClientsItAnsweredButNeverForALoneOne) {
+  testing::TempDir dir;
+  auto s = OpenSqliteStore(dir.path());
+  ASSERT_TRUE(s.ok());
+  auto commit_and_wait = [&](const std::string& key) {
+    std::promise<bool> p;
+    Batch b;
+    b.Put(Table::kAllocations, key, "v");
+    (*s)->Commit(std::move(b), [&](const Status& st) { p.set_value(st.ok()); });
+    return p.get_future().get();
+  };
+  for (int i = 0; i < 30; i++) ASSERT_TRUE(commit_and_wait("lone-" + std::to_string(i)));
+  ASSERT_TRUE((*s)->Flush().ok());  // the committer's counts are kept after the answers
+  EXPECT_EQ((*s)->Stats().lingers, 0u);
+  EXPECT_EQ((*s)->Stats().transactions, 30u);
+
+  constexpr int kClients = 8, kPer = 40;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kClients; t++) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPer; i++)
+        ok += commit_and_wait(std::to_string(t) + "-" + std::to_string(i)) ? 1 : 0;
+    });
+  }
+  for (auto& t : ts) t.join();
+  ASSERT_TRUE((*s)->Flush().ok());
+  EXPECT_EQ(ok.load(), kClients * kPer);
+  auto st = (*s)->Stats();
+  EXPECT_GT(st.lingers, 0u);
+  EXPECT_EQ(st.batches, static_cast<uint64_t>(30 + kClients * kPer));
+  EXPECT_LT(st.transactions, st.batches);
+  EXPECT_EQ((*s)->Load()->rows(Table::kAllocations).size(), static_cast<size_t>(30 + kClients * kPer));
 }
 
 TEST(StoreTest, ClosedStoreRefusesCommits) {

@@ -296,6 +296,9 @@ std::string Metrics(State& srv) {
   w.SampleInt("allot_store_transactions_total", {}, static_cast<int64_t>(ss.transactions));
   w.Family("allot_store_batches_total", "counter", "Request batches made durable.");
   w.SampleInt("allot_store_batches_total", {}, static_cast<int64_t>(ss.batches));
+  w.Family("allot_store_lingers_total", "counter",
+           "Group commits that waited for the clients the last one answered (SQLite with fsync).");
+  w.SampleInt("allot_store_lingers_total", {}, static_cast<int64_t>(ss.lingers));
   w.Family("allot_store_pending", "gauge", "Batches waiting for the committer.");
   w.SampleInt("allot_store_pending", {}, static_cast<int64_t>(ss.pending));
   w.Family("allot_store_memory_bytes", "gauge",
