@@ -187,8 +187,9 @@ std::string HashToken(const std::string& secret);
 // (`thp_mode`, the selected word of /sys/kernel/mm/transparent_hugepage/enabled, is "never" or unknown),
 // or `current` already says something of glibc.malloc.hugetlb (a setting of the user's, =0 included, wins).
 std::optional<std::string> HugePageMallocTunables(const char* current, std::string_view thp_mode);
-// Before any thread starts (`allot serve` calls it first): re-executes this program (/proc/self/exe, the
-// same argv) with GLIBC_TUNABLES from HugePageMallocTunables. Returns only when it does not re-execute:
+// Before any thread starts (`allot serve` calls it first): re-executes this program (its path, read from
+// /proc/self/exe, so the process keeps its name; the same argv) with GLIBC_TUNABLES from
+// HugePageMallocTunables. Returns only when it does not re-execute:
 // nothing to do, a build with sanitizers (their allocator is not glibc's), not glibc, or exec failed.
 void ReexecWithHugePageMalloc(char** argv);
 

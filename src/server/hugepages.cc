@@ -47,9 +47,16 @@ void ReexecWithHugePageMalloc(char** argv) {
   if (kSanitized || argv == nullptr || argv[0] == nullptr) return;
   auto tunables = HugePageMallocTunables(std::getenv("GLIBC_TUNABLES"), ThpMode());
   if (!tunables) return;
+  // The program's own path, not /proc/self/exe: the kernel names the process after the file executed, and
+  // ps, top and pkill should go on seeing "allot".
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof self - 1) return;
+  self[n] = '\0';
   if (setenv("GLIBC_TUNABLES", tunables->c_str(), 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  // exec failed (no /proc, say): go on as we are. The variable stays set, which is harmless.
+  execv(self, argv);
+  // exec failed (the binary was replaced or removed since it started, say): go on as we are. The variable
+  // stays set, which is harmless.
 #else
   (void)argv;
 #endif

@@ -65,6 +65,11 @@ TEST(HugePagesTest, TheServerRunsWithTheTunableUnlessTheUserSetIt) {
     std::string mode = ThpMode();
     bool expected = !kSanitized && (mode == "madvise" || mode == "always");
     EXPECT_EQ(TunablesOf(s.pid()), expected ? "glibc.malloc.hugetlb=1" : "") << "THP mode " << mode;
+    // Re-executed, it keeps its name (ps, top, pkill allot).
+    std::ifstream comm("/proc/" + std::to_string(s.pid()) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    EXPECT_EQ(name, "allot");
   }
   setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0", 1);
   {
