@@ -84,7 +84,7 @@ Status State::RestoreHead(const Rows* tables, int64_t now, Batch* fixes) {
   return Status::Ok();
 }
 
-bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes, bool meta_made) {
+bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes) {
   Status s;
   if (r.info.state == AllocState::kPlaced) {
     s = engine->Restore(r.info, now);
@@ -116,7 +116,6 @@ bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes, bool
   AddAgentUsage(r.agent, r.info.requests, r.info.count, +1);
   tenant_active[r.info.tenant]++;
   if (!r.idem.empty()) idem_index[r.info.tenant + "\n" + r.idem] = r.info.id;
-  if (meta_made) return true;
   Meta& m = active[r.info.id];
   m.tenant = r.info.tenant;
   m.idem = std::move(r.idem);
@@ -133,17 +132,15 @@ bool State::RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes, bool
 // comes with `alloc` empty. An error from `apply` stops the reader; an error of the store's is returned.
 // Applied batches go back to the reader, which decodes the next rows into the same records: a restart
 // of a million allocations then allocates (and frees, across threads) a few thousand records, not a
-// million. For every other batch, the reader also makes the placed allocations' entries of `active` (in
-// `placed`, which this thread must not touch until the return; those rows say `meta_made`).
+// million. (The reader once made half the entries of `active` too; with the heap on huge pages the
+// calling thread makes them all sooner than the two threads did, whose heaps grew against each other.)
 // `expected`: how many allocations the store holds, set before the first row is applied.
-Status State::ReadRowsAside(const std::function<Status(RestoreRow&)>& apply,
-                            std::unordered_map<std::string, Meta>* placed, size_t* expected,
+Status State::ReadRowsAside(const std::function<Status(RestoreRow&)>& apply, size_t* expected,
                             int64_t* reader_cpu_ns) {
   constexpr size_t kBatch = 256, kQueued = 16;
   struct RowBatch {
     std::vector<RestoreRow> rows;  // rows[0, n) are this batch's; those after, storage to reuse
     size_t n = 0;
-    bool make_meta = false;  // the reader makes this batch's entries of `active` (in `placed`): every other
   };
   std::mutex q_mu;
   std::condition_variable cv;
@@ -156,14 +153,12 @@ Status State::ReadRowsAside(const std::function<Status(RestoreRow&)>& apply,
     // How many allocations follow (a scan of the store, but cheaper than growing the tables as they
     // come), for `expected` before the first batch goes.
     size_t hint = store->RowsHint(Table::kAllocations);
-    placed->reserve(hint / 2);
     {
       std::lock_guard<std::mutex> l(q_mu);
       *expected = hint;
     }
     RowBatch batch;
     batch.rows.reserve(kBatch);
-    size_t batches = 0;
     auto next_batch = [&] {
       std::lock_guard<std::mutex> l(q_mu);
       if (!spare.empty()) {
@@ -172,10 +167,6 @@ Status State::ReadRowsAside(const std::function<Status(RestoreRow&)>& apply,
       }
       batch.n = 0;
       batch.rows.reserve(kBatch);
-      // Every other batch, the reader makes the entries of `active` too: a share of the other side's
-      // work that leaves the two about even (measured: 1.9 s of CPU each for a million, where the
-      // other side alone took 3.1 s and the reader 1.2 s).
-      batch.make_meta = (++batches % 2) == 0;
     };
     auto hand_on = [&]() -> bool {
       {
@@ -195,21 +186,11 @@ Status State::ReadRowsAside(const std::function<Status(RestoreRow&)>& apply,
       if (batch.n == batch.rows.size()) batch.rows.emplace_back();
       RestoreRow& row = batch.rows[batch.n++];
       row.table = t;
-      row.meta_made = false;
       if (t == Table::kAllocations) {
         if (!row.alloc) row.alloc.emplace();
         if (!server::DecodeAllocInto(v, &*row.alloc)) {
           row.alloc.reset();
           row.key.assign(k);
-        } else if (const server::AllocRecord& r = *row.alloc;
-                   r.info.state == AllocState::kPlaced && batch.make_meta) {
-          Meta& m = (*placed)[r.info.id];
-          m.tenant = r.info.tenant;
-          m.idem = r.idem;
-          m.actor = r.actor;
-          m.agent = r.agent;
-          m.lease_ms = r.lease_ms;
-          row.meta_made = true;
         }
       } else {
         row.key.assign(k);
@@ -277,12 +258,8 @@ Status State::Restore() {
 
   // The rows are read and the allocations decoded on a second thread (the reader) while this one puts
   // them back, a batch at a time: decoding is about as much work as restoring, so a restart takes about
-  // half as long when a second core is free. The order is the store's, as before. The reader also
-  // makes some placed allocations' entries of `active` (in `placed`), merged at the end; those this
-  // thread could not put back (`lost_placed`) come out again then.
-  std::unordered_map<std::string, Meta> placed;
+  // half as long when a second core is free. The order is the store's, as before.
   size_t expected = 0;
-  std::vector<std::string> lost_placed;
   int64_t reader_cpu_ns = 0, cpu_start_ns = ThreadCpuNs();
   Status scanned = ReadRowsAside(
       [&](RestoreRow& row) -> Status {
@@ -308,24 +285,16 @@ Status State::Restore() {
           queued.push_back(std::move(r));
         } else {
           if (active.empty() && expected > 0) active.reserve(expected);
-          if (RestoreAlloc(r, now, &fix, row.meta_made)) {
-            restored++;
-          } else {
-            lost++;
-            lost_placed.push_back(r.info.id);
-          }
+          (RestoreAlloc(r, now, &fix) ? restored : lost)++;
         }
         return Status::Ok();
       },
-      &placed, &expected, &reader_cpu_ns);
+      &expected, &reader_cpu_ns);
   int64_t apply_cpu_ns = ThreadCpuNs() - cpu_start_ns;
   if (!scanned.ok()) {
     engine->EndRestore();
     return scanned;
   }
-  size_t made_aside = placed.size();
-  active.merge(placed);
-  for (const auto& id : lost_placed) active.erase(id);
   if (Status st = finish_head(); !st.ok()) return st;
   engine->EndRestore();
   int64_t t_placed = SteadyMicros();
@@ -360,11 +329,11 @@ Status State::Restore() {
         stderr,
         "{\"level\":\"info\",\"msg\":\"state restored\",\"nodes\":%zu,\"allocations\":%zu,"
         "\"reservations\":%zu,\"lost\":%zu,\"head_ms\":%lld,\"placed_ms\":%lld,\"rest_ms\":%lld,"
-        "\"read_cpu_ms\":%lld,\"apply_cpu_ms\":%lld,\"made_aside\":%zu}\n",
+        "\"read_cpu_ms\":%lld,\"apply_cpu_ms\":%lld}\n",
         node_meta.size(), restored, reservations.size(), lost,
         static_cast<long long>((t_head - t_start) / 1000), static_cast<long long>((t_placed - t_head) / 1000),
         static_cast<long long>((t_done - t_placed) / 1000), static_cast<long long>(reader_cpu_ns / 1'000'000),
-        static_cast<long long>(apply_cpu_ns / 1'000'000), made_aside);
+        static_cast<long long>(apply_cpu_ns / 1'000'000));
   // A standby neither schedules nor writes: the leader's next commits say what changed.
   if (replica.standby) return Status::Ok();
   std::lock_guard<std::mutex> l(mu);

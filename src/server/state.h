@@ -320,19 +320,16 @@ struct State {
   Status RestoreNodes(const Rows& rows, int64_t now, std::set<std::string>* known, Batch* fixes);
   // One allocation back into the engine and the indexes; false (with a "lost" audit event in `fixes`)
   // when the engine refused it.
-  // `meta_made`: its entry of `active` is made already (by the restore's reader, see ReadRowsAside).
-  bool RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes, bool meta_made = false);
+  bool RestoreAlloc(server::AllocRecord& r, int64_t now, Batch* fixes);
   // A store row for Restore: nodes, tenants, reservations and history as they are stored, allocations
   // decoded (`alloc` empty when one does not decode; then `key` names it).
   struct RestoreRow {
     Table table = Table::kNodes;
     std::string key, value;
     std::optional<server::AllocRecord> alloc;
-    bool meta_made = false;  // a placed allocation whose entry of `active` the reader made
   };
   // reader_cpu_ns: the CPU time the reader thread used (for the restore's log line).
-  Status ReadRowsAside(const std::function<Status(RestoreRow&)>& apply,
-                       std::unordered_map<std::string, Meta>* placed, size_t* expected,
+  Status ReadRowsAside(const std::function<Status(RestoreRow&)>& apply, size_t* expected,
                        int64_t* reader_cpu_ns);
 
   // Safe with or without mu held.

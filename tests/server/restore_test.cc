@@ -1,8 +1,7 @@
 // Restore (src/server/restore.cc): the store's rows are read and decoded on a second thread and put
 // back on the first, a batch at a time. Many batches come back whole and in order, an allocation that
 // does not decode is dropped from the store, a failure while the reader waits on a full queue ends the
-// start cleanly (an error, no hang), and the server's own record of each allocation comes back whether
-// the reader or the applying thread made it.
+// start cleanly (an error, no hang), and the server's own record of each allocation comes back.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -141,10 +140,9 @@ TEST(RestoreTest, AFailureWhileTheReaderWaitsEndsTheStartWithTheError) {
   run.join();
 }
 
-// Each placed allocation's server-side record (idempotency key, agent) comes back whichever thread made
-// it (the reader makes those of every other batch), and an allocation that cannot go back (its node is
-// gone; half of those are in the reader's batches) is in none of the server's indexes: not listed, not
-// counted, its key free again.
+// Each placed allocation's server-side record (idempotency key, agent) comes back, from every one of the
+// reader's batches, and an allocation that cannot go back (its node is gone) is in none of the server's
+// indexes: not listed, not counted, its key free again.
 TEST(RestoreTest, EveryPlacedAllocationComesBackWithItsKeyAndAgentAndALostOneWithNothing) {
   TempDir dir;
   const int n = 20'000;  // ~80 batches
