@@ -63,6 +63,7 @@ fi
 # 3. restart with $ALLOCS active allocations
 if want 3; then
 $BENCH seed --data "$work/restart" --allocations "$ALLOCS"
+sync  # the seeding's dirty pages go to disk first: the kernel's writeback is not the restart's time
 port=$(free_port)
 start=$(date +%s.%N)
 $ALLOT serve --dev --quiet --listen 127.0.0.1:$port --data "$work/restart" 2>"$work/restart.log" &
