@@ -597,60 +597,59 @@ TEST(HttpTest, ConnectionsPastThePerAddressLimitAre503) {
 
 // A client that half-closes while its request is with a worker still gets the answer, and the I/O thread
 // does not spin on the half-close meanwhile (it is level-triggered).
-TEST(HttpTest, HalfCloseWhileBusyIsAnsweredWithoutSpinning) {
-  Running s({}, [](HttpRequest&& req, const Responder& r) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+// A handler that answers (an echo) after `ms` milliseconds on its worker.
+Handler SlowEcho(int ms) {
+  return [ms](HttpRequest&& req, const Responder& r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     Echo(std::move(req), r);
-  });
+  };
+}
+
+// CPU time (user + system) this process has used, in microseconds: an I/O thread spinning shows in it.
+int64_t ProcessCpuUs() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000LL + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
+}
+
+TEST(HttpTest, HalfCloseWhileBusyIsAnsweredWithoutSpinning) {
+  Running s({}, SlowEcho(400));
   int fd = Connect(s.server().port());
   ASSERT_GE(fd, 0);
   std::string req = "GET /late HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the request is with the worker
-  rusage before{}, after{};
-  getrusage(RUSAGE_SELF, &before);
+  int64_t before = ProcessCpuUs();
   shutdown(fd, SHUT_WR);
   std::string got = ReadUntilClosed(fd);
-  getrusage(RUSAGE_SELF, &after);
+  int64_t used = ProcessCpuUs() - before;
   close(fd);
   EXPECT_EQ(StatusOf(got), 200) << got;
   EXPECT_NE(got.find("GET /late"), std::string::npos) << got;
-  auto cpu_us = [](const rusage& u) {
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000LL + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-  };
-  // Spinning would burn the whole ~350 ms wait on one core.
-  EXPECT_LT(cpu_us(after) - cpu_us(before), 150'000);
+  EXPECT_LT(used, 150'000);  // spinning would burn the whole ~350 ms wait on one core
 }
 
 // While a worker has the request, input stays asked for until some arrives (saving two epoll_ctl calls a
 // request); a request pipelined behind it then waits in the kernel, without the I/O thread spinning on it,
 // and is answered after the first.
 TEST(HttpTest, InputWhileAWorkerHasTheRequestWaitsWithoutSpinning) {
-  Running s({}, [](HttpRequest&& req, const Responder& r) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    Echo(std::move(req), r);
-  });
+  Running s({}, SlowEcho(300));
   int fd = Connect(s.server().port());
   ASSERT_GE(fd, 0);
   std::string first = "GET /first HTTP/1.1\r\nHost: x\r\n\r\n";
   std::string second = "GET /second HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(send(fd, first.data(), first.size(), 0), static_cast<ssize_t>(first.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the first is with the worker
-  rusage before{}, after{};
-  getrusage(RUSAGE_SELF, &before);
+  int64_t before = ProcessCpuUs();
   ASSERT_EQ(send(fd, second.data(), second.size(), 0), static_cast<ssize_t>(second.size()));
   std::string got = ReadResponses(fd, 2);
-  getrusage(RUSAGE_SELF, &after);
+  int64_t used = ProcessCpuUs() - before;
   close(fd);
   size_t p1 = got.find("GET /first"), p2 = got.find("GET /second");
   ASSERT_NE(p1, std::string::npos) << got;
   ASSERT_NE(p2, std::string::npos) << got;
   EXPECT_LT(p1, p2);
-  auto cpu_us = [](const rusage& u) {
-    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000LL + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
-  };
-  // Spinning on the unread input would burn most of the ~550 ms on one core.
-  EXPECT_LT(cpu_us(after) - cpu_us(before), 150'000);
+  EXPECT_LT(used, 150'000);  // spinning on the unread input would burn most of the ~550 ms on one core
 }
 
 TEST(HttpTest, CreateRaisesTheDescriptorSoftLimit) {
