@@ -33,7 +33,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .errors import AllotConnectionError, AllotError
 
@@ -482,6 +482,7 @@ class _Proto(asyncio.BufferedProtocol):
         self.closed = False
         self.closing = False  # no new requests: an answer said Connection: close, or one timed out
         self.told_close = False  # an answer said Connection: close: the server reads no request after it
+        self.on_idle: Optional[Callable[[], None]] = None  # called when the last answer asked for is in
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -529,6 +530,8 @@ class _Proto(asyncio.BufferedProtocol):
                 w.set_result(got)
             if self.closing and not self.waiters:
                 self.close()
+            elif not self.waiters and self.on_idle is not None:
+                self.on_idle()
 
     def _fail(self, e: Exception) -> None:
         """A malformed answer: every request in flight fails with it and the connection closes."""
@@ -623,6 +626,9 @@ class AsyncTransport:
         https = any(s[0] == "https" for s in self._servers)
         self._ssl = tls_context(ca_cert, client_cert, client_key) if https else None
         self._conns: List[_Conn] = []  # the pool: connections to listed servers
+        # Connections that became idle, most recent last: a request takes one without scanning the pool
+        # (entries gone stale meanwhile are skipped; _pick's scan still finds every connection).
+        self._idle: List[_Conn] = []
         self._max = max_connections
         self._pipeline = pipeline
         self._room: Deque[asyncio.Future] = collections.deque()  # requests waiting for room in a full pool
@@ -647,6 +653,7 @@ class AsyncTransport:
 
     async def close(self) -> None:
         conns, self._conns = self._conns, []
+        self._idle = []
         for c in conns:
             c.close()
         if self._watch is not None:
@@ -660,6 +667,7 @@ class AsyncTransport:
         for c in self._conns:
             c.close()
         self._conns = []
+        self._idle = []
         self._opening = {}
         self._deadlines = {}
         self._watch = None
@@ -671,7 +679,15 @@ class AsyncTransport:
         ctx = (self._ssl or ssl.create_default_context()) if scheme == "https" else None
         loop = asyncio.get_running_loop()
         _, proto = await loop.create_connection(_Proto, host, port, ssl=ctx)  # asyncio sets TCP_NODELAY
-        return _Conn(proto, k, base, self._heads[k][1] if k >= 0 else self._head(server))
+        conn = _Conn(proto, k, base, self._heads[k][1] if k >= 0 else self._head(server))
+        if k >= 0:  # a listed server's: back in the pool when idle (a redirect's own connection is retired)
+            proto.on_idle = lambda: self._became_idle(conn)
+        return conn
+
+    def _became_idle(self, conn: _Conn) -> None:
+        if len(self._idle) > 2 * self._max + 8:  # stale entries piled up: the scan finds them all anyway
+            self._idle.clear()
+        self._idle.append(conn)
 
     async def _connect(self, only: bool = False) -> _Conn:
         """A connection to the first server that accepts one, from the current one on (``only``: the
@@ -756,6 +772,12 @@ class AsyncTransport:
     def _pick(self, want: int, alone: bool) -> Tuple[Optional[_Conn], bool]:
         """The pooled connection to server ``want`` a request should go on (None: open one), and whether
         the pool is full (wait for room)."""
+        idle = self._idle
+        while idle:  # the connection that became idle last, if it still is one (an idle one: none is better)
+            c = idle.pop()
+            p = c.proto
+            if c.server == want and not (p.closed or p.closing or c.held or p.waiters):
+                return c, False
         best: Optional[_Conn] = None
         least = 0
         live = 0

@@ -32,6 +32,7 @@ class Scripted:
         self.connections = 0
         self.local = threading.local()  # .request: the request the script is answering (its thread's)
         self.pipelined = 0  # requests read while the one before them on its connection was not yet answered
+        self.accepted: List[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -41,6 +42,7 @@ class Scripted:
             except OSError:
                 return
             self.connections += 1
+            self.accepted.append(c)
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c: socket.socket) -> None:
@@ -75,6 +77,14 @@ class Scripted:
 
     def close(self) -> None:
         self.sock.close()
+
+    def close_all(self) -> None:
+        """Ends every connection accepted so far (as a server that restarts does)."""
+        for c in self.accepted:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def answer(status: int, body: bytes, extra: str = "") -> bytes:
@@ -316,6 +326,35 @@ def test_concurrent_requests_share_pipelined_connections_and_each_gets_its_own_a
         # One request at a time on each connection: never one sent before the last one's answer.
         assert s.connections > 1 and s.pipelined == 0
     assert sorted(r.split(b" ")[1] for r in s.requests) == sorted(b"/r%d" % i for i in range(50))
+
+
+def test_an_idle_connection_is_reused_and_one_the_server_closed_is_not(scripted):
+    """Requests one after another take the connection that became idle last (the pool's idle list), however
+    large the pool; a connection the server closed while idle is skipped, and a new one opened."""
+    s = echoing(scripted)
+
+    async def run() -> None:
+        t = AsyncTransport(s.url, None, 5.0, max_connections=16)
+        try:
+            for i in range(20):
+                assert (await t.request("GET", f"/seq{i}"))[1] == {"path": f"/seq{i}"}
+            assert s.connections == 1 and t.connections == 1
+            # Six at once open more; afterwards each of them is idle and reused, none opened.
+            await asyncio.gather(*(t.request("GET", f"/burst{i}") for i in range(6)))
+            opened = s.connections
+            assert opened > 1
+            for i in range(20):
+                await t.request("GET", f"/after{i}")
+            assert s.connections == opened
+            # The server closes every connection it holds: the idle ones are skipped, a new one opens.
+            s.close_all()
+            await asyncio.sleep(0.2)
+            assert (await t.request("GET", "/fresh"))[1] == {"path": "/fresh"}
+            assert s.connections == opened + 1
+        finally:
+            await t.close()
+
+    asyncio.run(run())
 
 
 def test_requests_behind_an_answer_that_closes_the_connection_are_sent_again(scripted):
