@@ -3,7 +3,9 @@
 # and the batch form) beside the Redis peer (Redis 7 + a GCRA Lua script, ../shared/peers/redis-ratelimit.sh),
 # in the same run on the same machine. Both sides are driven by the same load generator design:
 # bench/bench_server_ratelimit, one epoll thread over all connections, HTTP for allot and RESP (EVALSHA of
-# the peer's GCRA script) for Redis; redis-benchmark's own figures follow for reference.
+# the peer's GCRA script) for Redis; redis-benchmark's own figures follow for reference. Both servers are
+# up at once and the generator alternates between them run by run, ROUNDS times per row: each row gives
+# the medians and the median of the pairs' ratios (this machine's speed moves between minutes).
 # Both use 10,000 keys at rate 1000/s, burst 100, keys picked at random per call.
 #   allot c=1 single   <->  redis c=1 P=1
 #   allot c=50 single  <->  redis c=50 P=1
@@ -13,6 +15,7 @@
 # Usage: scripts/bench-ratelimit-api.sh [SECONDS] [REDIS_N]   (defaults 5 and 200000)
 # Env:   BUILD=build                a build dir with allot and bench/bench_server_ratelimit (never built here)
 #        WORKERS=2                  allot serve worker threads
+#        ROUNDS=3                   alternating runs per side and row
 #        PEER=../shared/peers/redis-ratelimit.sh
 # The server and Redis are stopped by their PIDs (the peer script's PID file), never by name.
 set -euo pipefail
@@ -25,6 +28,7 @@ build=${BUILD:-$here/build}
 peer=${PEER:-$here/../shared/peers/redis-ratelimit.sh}
 secs=${1:-5}
 redis_n=${2:-200000}
+rounds=${ROUNDS:-3}
 work=$(mktemp -d /tmp/allot-rlbench-XXXXXX)
 pid=
 cleanup() {
@@ -60,18 +64,10 @@ pid=$!
 for _ in $(seq 1 1000); do kill -0 "$pid" 2>/dev/null || break; curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.02; done
 curl -sf "http://127.0.0.1:$port/v1/ratelimits/rl/0" >/dev/null || { echo "allot serve did not come up"; cat "$work/serve.log"; exit 1; }
 
-echo "== allot serve, HTTP/1.1 keep-alive on loopback (${secs}s each) =="
-: >"$work/allot.txt"
-for cfg in "1 1 1" "50 1 1" "50 16 1" "50 1 16"; do
-  read -r c b p <<<"$cfg"
-  line=$("$gen" --url "http://127.0.0.1:$port" --connections "$c" --batch "$b" --pipeline "$p" --seconds "$secs" \
-    --keys 10000)
-  echo "$line" | tee -a "$work/allot.txt"
-done
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-
-echo "== Redis peer: the same generator over RESP, then redis-benchmark (GCRA Lua script) =="
-: >"$work/redis-gen.txt"
+# Redis runs beside it: both are up for the whole measurement and the generator alternates between
+# them run by run (allot, Redis, allot, Redis, ...), so that both sides of each pair see the same minute
+# of this machine; the ratio reported is the median of the pairs' ratios.
+have_redis=0
 if ! command -v redis-server >/dev/null || [ ! -x "$peer" ]; then
   echo "redis-server or $peer missing: no peer figure" | tee "$work/redis.txt"
 else
@@ -81,11 +77,29 @@ else
   # The peer's GCRA script, loaded by its check: its SHA1 is what EVALSHA names.
   lua=$(sed -n "/^GCRA_LUA=\$(cat <<'EOF'/,/^EOF/p" "$peer" | sed '1d;$d')
   sha=$(redis-cli -h 127.0.0.1 -p "$PORT" script load "$lua")
-  for cfg in "1 1" "50 1" "50 16"; do
-    read -r c b <<<"$cfg"
-    line=$("$gen" --url "redis://127.0.0.1:$PORT" --sha "$sha" --connections "$c" --batch "$b" --seconds "$secs" --keys 10000)
-    echo "$line" | tee -a "$work/redis-gen.txt"
+  have_redis=1
+fi
+
+echo "== allot serve (HTTP/1.1 keep-alive) and Redis (RESP), alternating, ${rounds} rounds of ${secs}s each =="
+: >"$work/allot.txt"
+: >"$work/redis-gen.txt"
+for cfg in "1 1 1 1" "50 1 1 1" "50 16 1 16" "50 1 16 16"; do
+  read -r c b p rp <<<"$cfg"
+  for _ in $(seq 1 "$rounds"); do
+    line=$("$gen" --url "http://127.0.0.1:$port" --connections "$c" --batch "$b" --pipeline "$p" --seconds "$secs" \
+      --keys 10000)
+    echo "$line" | tee -a "$work/allot.txt"
+    if [ "$have_redis" = 1 ]; then
+      line=$("$gen" --url "redis://127.0.0.1:$PORT" --sha "$sha" --connections "$c" --batch "$rp" --seconds "$secs" \
+        --keys 10000)
+      echo "$line" | tee -a "$work/redis-gen.txt"
+    fi
   done
+done
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+if [ "$have_redis" = 1 ]; then
+  echo "== redis-benchmark with the peer's GCRA script, for reference =="
   "$peer" bench "$redis_n" 1 | tee "$work/redis.txt"
   "$peer" stop >/dev/null
 fi
@@ -93,21 +107,31 @@ fi
 echo
 echo "== side by side: rate-limit decisions/s over loopback, 10k keys, rate 1000/s burst 100 =="
 printf '%-22s %26s %26s %8s %20s\n' "" "allot serve (HTTP/JSON)" "redis GCRA (RESP)" "ratio" "redis-benchmark"
-# Each row: label, allot's batch and pipeline, Redis' pipeline (-P), at c connections.
+# Each row: label, allot's batch and pipeline, Redis' pipeline (-P), at c connections. Figures are the
+# medians of the rounds; the ratio is the median of the ratios of the pairs run one after the other.
 for cfg in "1 1 1 1 batch/P=1" "50 1 1 1 batch/P=1" "50 16 1 16 batch16/P=16" "50 1 16 16 pipeline16/P=16"; do
   read -r c b p rp label <<<"$cfg"
-  pick() {  # file, batch, pipeline
-    python3 -c "
-import json,sys
-for l in open('$1'):
-    j=json.loads(l)
-    if j['connections']==$c and j['batch']==$2 and j.get('pipeline',1)==$3: print(f\"{j['decisions_per_s']:.0f} (p50 {j['p50_ms']:.3f} ms)\")" 2>/dev/null || true
-  }
-  a=$(pick "$work/allot.txt" "$b" "$p")
-  g=$(pick "$work/redis-gen.txt" "$rp" "$rp")
-  ratio=$(python3 -c "
-a='$a'.split();g='$g'.split()
-print(f'{float(a[0])/float(g[0]):.2f}' if a and g else 'n/a')")
+  row=$(python3 - "$work/allot.txt" "$work/redis-gen.txt" "$c" "$b" "$p" "$rp" <<'PY'
+import json, statistics, sys
+a_file, r_file, c, b, p, rp = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+def runs(path, batch, pipeline):
+    out = []
+    for line in open(path):
+        j = json.loads(line)
+        if j["connections"] == c and j["batch"] == batch and j.get("pipeline", 1) == pipeline:
+            out.append(j)
+    return out
+a, r = runs(a_file, b, p), runs(r_file, rp, rp)
+def fig(rs):
+    if not rs:
+        return "n/a"
+    return f"{statistics.median(x['decisions_per_s'] for x in rs):.0f} (p50 {statistics.median(x['p50_ms'] for x in rs):.3f} ms)"
+pairs = [x["decisions_per_s"] / y["decisions_per_s"] for x, y in zip(a, r) if y["decisions_per_s"] > 0]
+ratio = f"{statistics.median(pairs):.2f}" if pairs else "n/a"
+print(f"{fig(a)}|{fig(r)}|{ratio}|" + (" ".join(f"{q:.2f}" for q in pairs)))
+PY
+)
+  IFS='|' read -r a g ratio each <<<"$row"
   r=$(grep -E "c=$c P=$rp keys=10000 GCRA:" "$work/redis.txt" 2>/dev/null | sed -E 's/.*mean=([0-9]+).*/\1/' || true)
-  printf '%-22s %26s %26s %8s %20s\n' "c=$c $label" "$a" "${g:-n/a}" "$ratio" "${r:-n/a}"
+  printf '%-22s %26s %26s %8s %20s   pairs: %s\n' "c=$c $label" "$a" "$g" "$ratio" "${r:-n/a}" "$each"
 done

@@ -181,6 +181,7 @@ struct HttpServer::Impl {
     bool peer_closed = false;   // the client half-closed (EPOLLRDHUP seen); no longer asked for
     bool hold_input = false;    // input arrived while a worker has the request: not asked for until answered
     bool refused = false;       // over the per-address limit: answered 503, then closed
+    bool flush_due = false;     // answers wait in `out` for the end of this turn of the loop (see Flush)
     int64_t started_us = 0;     // first byte of the current request; 0: none
     int64_t last_us = 0;
     int64_t write_since_us = 0; // while answers are pending: when they last made progress
@@ -195,6 +196,8 @@ struct HttpServer::Impl {
   };
   std::unordered_map<uint64_t, Conn> conns;
   uint64_t next_id = kFirstConnId;
+  bool deferring = false;     // a turn's events are being handled: Flush queues instead of writing
+  std::vector<uint64_t> due;  // connections whose answers wait for the end of the turn
   // Open connections per peer address (refused ones apart: they only wait for their 503 to be read).
   struct AddressCount {
     size_t open = 0;
@@ -262,6 +265,7 @@ struct HttpServer::Impl {
   // request, input stays asked for until some arrives (hold_input): a client that waits for its answer
   // sends nothing meanwhile, and not switching input off and on saves two epoll_ctl calls a request.
   void Arm(uint64_t id, Conn& c) {
+    if (c.flush_due) return;  // FlushDue arms it once its answers are written
     uint32_t ev = c.peer_closed ? 0u : static_cast<uint32_t>(EPOLLRDHUP);
     if (c.tls_want_write) ev |= EPOLLOUT;
     if (c.handshaking) {
@@ -477,6 +481,16 @@ struct HttpServer::Impl {
   bool Flush(uint64_t id, Conn& c) {
     if (c.handshaking) {  // written once the handshake is done
       Arm(id, c);
+      return true;
+    }
+    if (deferring && c.out_off < c.out.size() && !c.close_after) {
+      // While a turn's events are handled, answers are only queued; they are written together when the
+      // turn ends (FlushDue), as Redis does: a client woken by the first answer then finds the others
+      // there too, instead of going back to sleep between them (on a VM each wake-up is costly).
+      if (!c.flush_due) {
+        c.flush_due = true;
+        due.push_back(id);
+      }
       return true;
     }
     size_t before = c.out_off;
@@ -794,12 +808,27 @@ struct HttpServer::Impl {
     Sweep();
   }
 
+  // Writes the answers queued during the turn (see Flush), then goes on with requests pipelined behind
+  // them, as a write that made room does.
+  void FlushDue() {
+    deferring = false;
+    for (size_t i = 0; i < due.size(); i++) {  // (Parse below may queue no more: deferring is off)
+      auto it = conns.find(due[i]);
+      if (it == conns.end()) continue;
+      Conn& c = it->second;
+      c.flush_due = false;
+      if (Flush(due[i], c) && !c.busy && !c.in.empty()) Parse(due[i], c);
+    }
+    due.clear();
+  }
+
   void Loop() {
     for (int i = 0; i < std::max(1, opt.workers); i++) workers.emplace_back([this] { WorkerLoop(); });
     epoll_event evs[256];
     int64_t last_sweep = NowMicros();
     for (;;) {
       int n = epoll_wait(epoll_fd, evs, 256, 200);
+      deferring = true;
       for (int i = 0; i < n; i++) {
         uint64_t id = evs[i].data.u64;
         if (id == kListenId) {
@@ -847,6 +876,7 @@ struct HttpServer::Impl {
           }
         }
       }
+      FlushDue();
       int64_t now = NowMicros();
       if (now - last_sweep > 200'000) {
         last_sweep = now;

@@ -187,6 +187,58 @@ TEST(HttpTest, ALongPipelineOfInlineRequestsIsAnsweredWholeAndInOrder) {
   EXPECT_EQ(inline_calls.load(), n - n / 40 + 1);
 }
 
+// Answers made during one turn of the I/O loop are written when the turn ends: requests that arrive on
+// many connections at once are each answered on their own connection, and a request pipelined behind an
+// answer larger than the backpressure bound is taken up once that answer is written, with no further
+// input from the client.
+TEST(HttpTest, AnswersOfOneTurnAreWrittenAtItsEndAndPipelinedRequestsGoOn) {
+  FastInline f;
+  std::vector<int> fds;
+  for (int i = 0; i < 20; i++) {
+    int fd = Connect(f.s.server().port());
+    ASSERT_GE(fd, 0);
+    timeval tv{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    fds.push_back(fd);
+  }
+  for (size_t i = 0; i < fds.size(); i++) {
+    std::string one =
+        "POST /fast/c" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+    ASSERT_EQ(send(fds[i], one.data(), one.size(), 0), static_cast<ssize_t>(one.size()));
+  }
+  for (size_t i = 0; i < fds.size(); i++) {
+    std::string r = ReadResponses(fds[i], 1);
+    EXPECT_NE(r.find("POST /fast/c" + std::to_string(i) + " "), std::string::npos) << i << ": " << r;
+    close(fds[i]);
+  }
+
+  // A 200 KiB answer (past the 64 KiB bound on pending output) with a small request pipelined behind it.
+  HttpServerOptions o;
+  o.run_inline = [](const HttpRequest&) { return true; };
+  Running big(o, [](HttpRequest&& req, const Responder& r) {
+    HttpResponse resp;
+    resp.content_type = "text/plain";
+    resp.body = req.path == "/big" ? std::string(200 * 1024, 'b') : "small answer";
+    r.Send(std::move(resp));
+  });
+  int fd = Connect(big.server().port());
+  ASSERT_GE(fd, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string wire = "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, wire.data(), wire.size(), 0), static_cast<ssize_t>(wire.size()));
+  std::string got;
+  char buf[65536];
+  while (got.find("small answer") == std::string::npos) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;  // closed, or 5 s without input: the second request was never taken up
+    got.append(buf, static_cast<size_t>(r));
+  }
+  close(fd);
+  EXPECT_GT(got.size(), 200u * 1024);
+  EXPECT_NE(got.find("small answer"), std::string::npos) << "the pipelined request was not answered";
+}
+
 // run_inline_when_idle: an accepted request runs on the I/O thread while nothing else is in flight, and
 // goes to a worker while another request is (here one that holds the only worker).
 TEST(HttpTest, InlineWhenIdleRunsOnTheIoThreadOnlyWhenNothingElseIsInFlight) {
