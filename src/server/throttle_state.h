@@ -140,6 +140,12 @@ struct ThrottleService::Impl {
 
   // One acquire; `item` is the request object (from a single call or one batch entry).
   AcquireOutcome AcquireOne(const ApiCall& c, const std::string& key, const Json& item, bool batch);
+  // The answer to a decision (or its error) on `key` for n units; breaker_json: the key's breaker state.
+  static AcquireOutcome Outcome(const std::string& key, int64_t n, const Result<th::RateDecision>& d,
+                                const Json& breaker_json);
+  // An allowed or denied decision's answer as text: the same text as Dump of Outcome's body for it (keys
+  // in order, numbers as Dump writes them), written without building that object (the single acquire).
+  static std::string DecisionText(const std::string& key, const th::RateDecision& d);
 
   ApiAnswer GetRateLimit(const ApiCall& c) { return RateLimitState(c.Param("key"), c); }
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "server/state.h"
+#include "server/throttle_state.h"
 #include "server/util.h"
 
 namespace allot::server {
@@ -139,6 +140,45 @@ TEST(JsonWriterTest, AnAllocationIsWhatTheJsonObjectWas) {
     EXPECT_EQ(w.out(), Dump(ReferenceAlloc(i, &idem, agent))) << k;
     EXPECT_EQ(s.AllocJson(i, &idem), ReferenceAlloc(i, &idem, agent)) << k;
   }
+}
+
+// A single rate-limit acquire is answered as text (DecisionText); the batch form and every other answer
+// build the object and Dump it (Outcome). Both must write the same bytes for every decision.
+TEST(DecisionTextTest, SaysWhatDumpOfTheOutcomeSays) {
+  std::mt19937_64 rng(11);
+  const int64_t fixed_ns[] = {0,
+                              1,
+                              999,
+                              1'000,
+                              50'000,
+                              999'999,
+                              1'000'000,
+                              10'000'000,
+                              123'456'789,
+                              999'999'999,
+                              1'000'000'000,
+                              1'500'000'000,
+                              86'400'000'000'000,
+                              3'600'000'000'001};
+  std::vector<int64_t> ns(std::begin(fixed_ns), std::end(fixed_ns));
+  for (int i = 0; i < 2000; i++)
+    ns.push_back(static_cast<int64_t>(rng() % 100'000'000'000'000ULL) >> (rng() % 40));
+  int checked = 0;
+  for (size_t i = 0; i < ns.size(); i++) {
+    th::RateDecision d;
+    d.verdict = i % 3 == 0 ? th::Verdict::kDenied : th::Verdict::kAllowed;
+    d.remaining = static_cast<int64_t>(rng() % 1000) - (i % 7 == 0 ? 5 : 0);
+    d.retry_after_ns = d.allowed() ? 0 : ns[i];
+    d.reset_after_ns = ns[(i * 7) % ns.size()];
+    d.limited_by = i % 2 ? "global" : "tenant \"a\"/é";
+    d.from_reservation = i % 5 == 0;
+    const std::string key = i % 4 ? "api/openai" : "k\u00e9y/\"quoted\"";
+    ThrottleService::Impl::AcquireOutcome o = ThrottleService::Impl::Outcome(key, 1, d, Json());
+    ASSERT_EQ(o.status, 200);
+    ASSERT_EQ(ThrottleService::Impl::DecisionText(key, d), Dump(o.body)) << i;
+    checked++;
+  }
+  EXPECT_EQ(checked, static_cast<int>(ns.size()));
 }
 
 }  // namespace
