@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "allot/store.h"
+#include "store/sqlite_wal_vfs.h"
 
 namespace allot {
 
@@ -255,8 +256,10 @@ class SqliteStore final : public Store {
   };
 
   Status OpenConn(sqlite3** db) {
+    // With a sync at every commit, the log's frames go to the file in one write (store/sqlite_wal_vfs.h).
+    const char* vfs = opt_.synchronous_full ? store::WalBatchingVfs() : nullptr;
     int rc = sqlite3_open_v2(path_.c_str(), db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) return Internal("cannot open " + path_ + ": " + sqlite3_errstr(rc));
     sqlite3_busy_timeout(*db, 5000);
     return Status::Ok();
