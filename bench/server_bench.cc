@@ -1,8 +1,10 @@
 // Load generator and microbenchmarks for `allot serve` (driven by scripts/bench-server.sh).
 //
-//   bench_server pairs   --url U [--connections 16] [--seconds 5] [--ca-cert F]
-//                                                                    allocate+release pairs over keep-alive
-//                                                                    (https:// with --ca-cert: over TLS)
+//   bench_server pairs   --url U [--connections 16] [--seconds 5] [--generator epoll|threads] [--ca-cert F]
+//                                                                    allocate+release pairs over keep-alive:
+//                                                                    one epoll thread over every connection,
+//                                                                    or a thread per connection (which also
+//                                                                    speaks TLS: https:// with --ca-cert)
 //   bench_server metrics --url U --nodes 10000                       registers nodes, times GET /metrics
 //   bench_server seed    --data DIR --allocations 1000000            writes a store with N placed allocations
 //   bench_server [google benchmark flags]                            record encode/decode microbenchmarks
@@ -11,18 +13,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "allot/duration.h"
 #include "allot/http.h"
 #include "allot/store.h"
+#include "epoll_load.h"
 #include "server/records.h"
 
 namespace {
@@ -36,7 +41,37 @@ std::string Arg(int argc, char** argv, const char* name, const char* fallback) {
   return fallback;
 }
 
-int Pairs(const std::string& url, int conns, double seconds, const allot::net::TlsClientOptions& tls) {
+// Latency percentiles and the JSON line both designs print.
+int ReportPairs(const char* design, int conns, double elapsed, uint64_t total, uint64_t errs,
+                std::vector<double>& all) {
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double q) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))];
+  };
+  std::printf(
+      "{\"generator\": \"%s\", \"connections\": %d, \"seconds\": %.2f, \"pairs\": %llu, \"pairs_per_s\": "
+      "%.0f, "
+      "\"requests_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": %llu}\n",
+      design, conns, elapsed, static_cast<unsigned long long>(total), total / elapsed, 2 * total / elapsed,
+      pct(0.5), pct(0.99), all.empty() ? 0.0 : all.back(), static_cast<unsigned long long>(errs));
+  return 0;
+}
+
+// The allocation's id in a 201 answer's body, or "".
+std::string AllocationId(std::string_view body) {
+  size_t p = body.find("\"id\":\"");
+  if (p == std::string_view::npos) return "";
+  size_t end = body.find('"', p + 6);
+  return end == std::string_view::npos ? "" : std::string(body.substr(p + 6, end - p - 6));
+}
+
+std::string PairsBody(int c) {
+  return R"({"tenant":"bench/t)" + std::to_string(c % 8) + R"(","requests":{"cpu":"100m","memory":"64Mi"}})";
+}
+
+// One thread per connection, each with the blocking client (allot::net::HttpClient): the design that
+// speaks TLS.
+int PairsThreads(const std::string& url, int conns, double seconds, const allot::net::TlsClientOptions& tls) {
   std::atomic<bool> stop{false};
   std::vector<std::vector<double>> lat(conns);
   std::vector<uint64_t> pairs(conns, 0), errors(conns, 0);
@@ -46,7 +81,7 @@ int Pairs(const std::string& url, int conns, double seconds, const allot::net::T
     ts.emplace_back([&, c] {
       auto client = allot::net::HttpClient::Create(url, 10000, tls);
       if (!client.ok()) return;
-      std::string body = R"({"tenant":"bench/t)" + std::to_string(c % 8) + R"(","requests":{"cpu":"100m","memory":"64Mi"}})";
+      std::string body = PairsBody(c);
       while (!stop.load(std::memory_order_relaxed)) {
         auto s = Clock::now();
         auto r = client->Request("POST", "/v1/allocations", body);
@@ -54,8 +89,7 @@ int Pairs(const std::string& url, int conns, double seconds, const allot::net::T
           errors[c]++;
           continue;
         }
-        size_t p = r->body.find("\"id\":\"");
-        std::string id = r->body.substr(p + 6, r->body.find('"', p + 6) - p - 6);
+        std::string id = AllocationId(r->body);
         auto m = Clock::now();
         auto d = client->Request("DELETE", "/v1/allocations/" + id);
         auto e = Clock::now();
@@ -80,13 +114,74 @@ int Pairs(const std::string& url, int conns, double seconds, const allot::net::T
     total += pairs[c];
     errs += errors[c];
   }
-  std::sort(all.begin(), all.end());
-  auto pct = [&](double q) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(q * all.size()))]; };
-  std::printf("{\"connections\": %d, \"seconds\": %.2f, \"pairs\": %llu, \"pairs_per_s\": %.0f, \"requests_per_s\": %.0f, "
-              "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": %llu}\n",
-              conns, elapsed, static_cast<unsigned long long>(total), total / elapsed, 2 * total / elapsed, pct(0.5),
-              pct(0.99), all.empty() ? 0.0 : all.back(), static_cast<unsigned long long>(errs));
-  return 0;
+  return ReportPairs("threads", conns, elapsed, total, errs, all);
+}
+
+// One thread, one epoll loop over every connection (bench/epoll_load.h): the generator takes a fraction
+// of the CPU the threads do, and that CPU is the server's on a shared machine.
+int PairsEpoll(const std::string& url, int conns, double seconds) {
+  std::string hostport = url.substr(url.find("://") + 3);
+  if (size_t slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
+  size_t colon = hostport.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "bench_server pairs: --url %s: no port\n", url.c_str());
+    return 2;
+  }
+  struct Pair {
+    std::string id;  // the allocation to release next, "" when the next request allocates
+  };
+  std::vector<Pair> state(static_cast<size_t>(conns));
+  std::vector<std::string> post(static_cast<size_t>(conns));
+  for (int c = 0; c < conns; c++) {
+    std::string body = PairsBody(c);
+    post[static_cast<size_t>(c)] =
+        "POST /v1/allocations HTTP/1.1\r\nHost: " + hostport +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+        body;
+  }
+  std::vector<double> all;
+  all.reserve(1 << 20);
+  uint64_t total = 0, errs = 0;
+  allot::bench::EpollLoad run;
+  run.host = hostport.substr(0, colon);
+  run.port = hostport.substr(colon + 1);
+  run.connections = conns;
+  run.seconds = seconds;
+  run.next = [&](allot::bench::LoadConn* c) {
+    const Pair& p = state[c->index];
+    if (p.id.empty())
+      c->out = post[c->index];
+    else
+      c->out = "DELETE /v1/allocations/" + p.id + " HTTP/1.1\r\nHost: " + hostport + "\r\n\r\n";
+  };
+  run.answer = [&](allot::bench::LoadConn* c) {
+    int status = 0;
+    std::string_view body;
+    size_t len = allot::bench::HttpAnswer(c->in, &status, &body);
+    if (len == 0) return false;
+    Pair& p = state[c->index];
+    all.push_back(std::chrono::duration<double, std::milli>(Clock::now() - c->sent).count());
+    if (p.id.empty()) {
+      p.id = status == 201 ? AllocationId(body) : "";
+      if (p.id.empty()) errs++;
+      c->mid_sequence = !p.id.empty();  // released even when the time is up: the server keeps nothing
+    } else {
+      if (status == 200)
+        total++;
+      else
+        errs++;
+      p.id.clear();
+      c->mid_sequence = false;
+    }
+    c->in.erase(0, len);
+    return true;
+  };
+  if (!allot::bench::RunEpollLoad(&run)) {
+    std::fprintf(stderr, "bench_server pairs: cannot connect to %s: %s\n", hostport.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  return ReportPairs("epoll", conns, run.elapsed, total, errs + run.broken, all);
 }
 
 int Metrics(const std::string& url, int nodes) {
@@ -183,12 +278,14 @@ BENCHMARK(BM_DecodeAlloc);
 }  // namespace
 
 static constexpr const char* kUsage =
-    "usage: bench_server pairs   --url http(s)://HOST:PORT [--connections 16] [--seconds 5] [--ca-cert "
-    "FILE]\n"
+    "usage: bench_server pairs   --url http(s)://HOST:PORT [--connections 16] [--seconds 5]\n"
+    "                            [--generator epoll|threads] [--ca-cert FILE]\n"
     "       bench_server metrics --url http://HOST:PORT [--nodes 10000]\n"
     "       bench_server seed    [--data /tmp/allot-bench] [--allocations 1000000]\n"
     "       bench_server [Google Benchmark flags, e.g. --benchmark_filter=.]\n"
-    "--seconds takes a duration (30s, 2m; a plain number is seconds).\n"
+    "--seconds takes a duration (30s, 2m; a plain number is seconds). pairs' --generator: epoll (the\n"
+    "default for http://) drives every connection from one thread; threads gives each its own thread and\n"
+    "blocking client, and is the one that speaks https://.\n"
     "pairs and metrics load a running `allot serve` (scripts/bench-server.sh starts one on a free port);\n"
     "--url has no default, so no server is loaded by accident. Each load mode prints one JSON object.\n";
 
@@ -221,7 +318,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "pairs") {
-    if (int rc = CheckArgs(argc, argv, {"--url", "--connections", "--seconds", "--ca-cert"}, true); rc >= 0)
+    if (int rc =
+            CheckArgs(argc, argv, {"--url", "--connections", "--seconds", "--generator", "--ca-cert"}, true);
+        rc >= 0)
       return rc;
     // --seconds: a duration (5s, 1m30s; a plain number is seconds), through the one parser.
     auto ms = allot::ParseDurationFlag("seconds", Arg(argc, argv, "--seconds", "5"), 1000, 1);
@@ -229,8 +328,23 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_server pairs: %s\n", ms.error().message.c_str());
       return 2;
     }
-    return Pairs(Arg(argc, argv, "--url", ""), std::stoi(Arg(argc, argv, "--connections", "16")),
-                 static_cast<double>(*ms) / 1000, {Arg(argc, argv, "--ca-cert", ""), "", ""});
+    const std::string url = Arg(argc, argv, "--url", "");
+    const bool tls = url.rfind("https://", 0) == 0;
+    const std::string generator = Arg(argc, argv, "--generator", tls ? "threads" : "epoll");
+    if (generator != "epoll" && generator != "threads") {
+      std::fprintf(stderr, "bench_server pairs: --generator %s: expected epoll or threads\n",
+                   generator.c_str());
+      return 2;
+    }
+    if (tls && generator == "epoll") {
+      std::fprintf(stderr,
+                   "bench_server pairs: --generator epoll speaks plain http://; https:// needs threads\n");
+      return 2;
+    }
+    const int conns = std::max(1, std::stoi(Arg(argc, argv, "--connections", "16")));
+    const double seconds = static_cast<double>(*ms) / 1000;
+    if (generator == "epoll") return PairsEpoll(url, conns, seconds);
+    return PairsThreads(url, conns, seconds, {Arg(argc, argv, "--ca-cert", ""), "", ""});
   }
   if (mode == "metrics") {
     if (int rc = CheckArgs(argc, argv, {"--url", "--nodes"}, true); rc >= 0) return rc;

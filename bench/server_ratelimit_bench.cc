@@ -6,23 +6,16 @@
 //   bench_server_ratelimit --url redis://HOST:PORT --sha SHA [--connections 50] [--seconds 5] [--keys 10000]
 //                          [--prefix rl:] [--batch 1]
 //
-// Like redis-benchmark, it is one thread with one epoll loop over every connection; each connection has
-// one round trip in flight at a time and starts the next as soon as the answer is in. Keys are chosen at
-// random among PREFIX0 .. PREFIX{keys-1} (as redis-benchmark -r does), rate 1000/s, burst 100, cost 1.
+// Like redis-benchmark, it is one thread with one epoll loop over every connection (bench/epoll_load.h);
+// each connection has one round trip in flight at a time and starts the next as soon as the answer is in.
+// Keys are chosen at random among PREFIX0 .. PREFIX{keys-1} (as redis-benchmark -r does), rate 1000/s, burst
+// 100, cost 1.
 //   http://  allot serve: --batch 1 sends POST /v1/ratelimits/{key}/acquire; --batch B > 1 sends B acquires
 //            in one POST /v1/ratelimits:acquire (the HTTP analogue of pipelining B commands); --pipeline P
 //            sends P such requests back to back per round trip (HTTP/1.1 pipelining, as Redis' -P does).
 //   redis:// Redis with a GCRA script loaded (SHA, e.g. ../shared/peers/redis-ratelimit.sh's): --batch B
 //            pipelines B EVALSHA commands per round trip (redis-benchmark -P B).
 // Prints one JSON object: decisions/s, round trips/s, allowed share, p50/p99 round-trip latency.
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -36,10 +29,11 @@
 #include <vector>
 
 #include "allot/duration.h"
+#include "epoll_load.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using allot::bench::LoadConn;
 
 constexpr const char* kUsage =
     "usage: bench_server_ratelimit --url http://HOST:PORT | redis://HOST:PORT [--sha SHA] [--connections "
@@ -125,13 +119,6 @@ size_t RespReply(std::string_view s, size_t p, long long* first_int) {
   }
 }
 
-struct Conn {
-  int fd = -1;
-  std::string out, in;
-  size_t out_off = 0;
-  Clock::time_point sent;
-};
-
 struct Load {
   bool redis = false;
   std::string host_header, sha, prefix;
@@ -143,9 +130,7 @@ struct Load {
 
   std::string Key() { return prefix + std::to_string(std::uniform_int_distribution<int>(0, keys - 1)(rng)); }
 
-  void NextRequest(Conn* c) {
-    c->out.clear();
-    c->out_off = 0;
+  void NextRequest(LoadConn* c) {
     if (redis) {
       for (int i = 0; i < batch; i++) {
         std::string key = Key();
@@ -170,11 +155,10 @@ struct Load {
                   "\r\n\r\n" + body;
       }
     }
-    c->sent = Clock::now();
   }
 
   // Consumes a complete answer from c->in: true when one was there (counted), false while incomplete.
-  bool TakeAnswer(Conn* c) {
+  bool TakeAnswer(LoadConn* c) {
     std::string_view s = c->in;
     if (redis) {
       size_t p = 0;
@@ -193,21 +177,13 @@ struct Load {
       size_t at = 0;
       uint64_t ok = 0, bad = 0;
       for (int k = 0; k < pipeline; k++) {
-        std::string_view a = s.substr(at);
-        size_t head = a.find("\r\n\r\n");
-        if (head == std::string_view::npos) return false;
-        size_t len = 0;
-        std::string lower(a.substr(0, head));
-        std::transform(lower.begin(), lower.end(), lower.begin(),
-                       [](unsigned char ch) { return std::tolower(ch); });
-        if (size_t cl = lower.find("\r\ncontent-length:"); cl != std::string::npos) {
-          len = std::strtoull(lower.c_str() + cl + 17, nullptr, 10);
-        }
-        if (a.size() < head + 4 + len) return false;
-        std::string_view body = a.substr(head + 4, len);
-        if (a.substr(0, 12) != "HTTP/1.1 200") bad++;
+        int status = 0;
+        std::string_view body;
+        size_t len = allot::bench::HttpAnswer(s.substr(at), &status, &body);
+        if (len == 0) return false;
+        if (status != 200) bad++;
         for (size_t p = 0; (p = body.find("\"allowed\":true", p)) != std::string_view::npos; p += 14) ok++;
-        at += head + 4 + len;
+        at += len;
       }
       allowed += ok;
       errors += bad;
@@ -215,37 +191,11 @@ struct Load {
     }
     decisions += static_cast<uint64_t>(batch) * static_cast<uint64_t>(redis ? 1 : pipeline);
     round_trips++;
-    latency_ms.push_back(std::chrono::duration<float, std::milli>(Clock::now() - c->sent).count());
+    latency_ms.push_back(
+        std::chrono::duration<float, std::milli>(allot::bench::LoadClock::now() - c->sent).count());
     return true;
   }
 };
-
-// Writes what it can of c->out; false on a broken connection.
-bool Flush(Conn* c) {
-  while (c->out_off < c->out.size()) {
-    ssize_t n = ::send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL);
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-    c->out_off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-int Connect(const std::string& host, const std::string& port) {
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) return -1;
-  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-    ::close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(res);
-  if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 }  // namespace
 
@@ -277,76 +227,20 @@ int main(int argc, char** argv) {
   load.host_header = hostport;
   load.latency_ms.reserve(1 << 20);
 
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  std::vector<Conn> cs(static_cast<size_t>(conns));
-  for (int i = 0; i < conns; i++) {
-    Conn& c = cs[static_cast<size_t>(i)];
-    c.fd = Connect(hostport.substr(0, colon), hostport.substr(colon + 1));
-    if (c.fd < 0) {
-      std::fprintf(stderr, "bench_server_ratelimit: cannot connect to %s: %s\n", hostport.c_str(),
-                   std::strerror(errno));
-      return 1;
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u32 = static_cast<uint32_t>(i);
-    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  allot::bench::EpollLoad run;
+  run.host = hostport.substr(0, colon);
+  run.port = hostport.substr(colon + 1);
+  run.connections = conns;
+  run.seconds = seconds;
+  run.next = [&](LoadConn* c) { load.NextRequest(c); };
+  run.answer = [&](LoadConn* c) { return load.TakeAnswer(c); };
+  if (!allot::bench::RunEpollLoad(&run)) {
+    std::fprintf(stderr, "bench_server_ratelimit: cannot connect to %s: %s\n", hostport.c_str(),
+                 std::strerror(errno));
+    return 1;
   }
-  const auto t0 = Clock::now();
-  const auto until = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  for (auto& c : cs) {
-    load.NextRequest(&c);
-    if (!Flush(&c)) load.errors++;
-  }
-  std::vector<epoll_event> evs(static_cast<size_t>(conns));
-  char buf[65536];
-  bool stopping = false;
-  int in_flight = conns;
-  while (in_flight > 0) {
-    int n = epoll_wait(ep, evs.data(), conns, 1000);
-    if (n < 0 && errno != EINTR) break;
-    if (!stopping && Clock::now() >= until) stopping = true;
-    for (int k = 0; k < n; k++) {
-      Conn& c = cs[evs[static_cast<size_t>(k)].data.u32];
-      if (evs[static_cast<size_t>(k)].events & EPOLLOUT) {
-        if (!Flush(&c)) load.errors++;
-        if (c.out_off == c.out.size()) {
-          epoll_event ev{};
-          ev.events = EPOLLIN;
-          ev.data.u32 = evs[static_cast<size_t>(k)].data.u32;
-          epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
-        }
-      }
-      if (!(evs[static_cast<size_t>(k)].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
-      ssize_t got = ::recv(c.fd, buf, sizeof buf, 0);
-      if (got <= 0) {
-        if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        load.errors++;
-        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-        in_flight--;
-        continue;
-      }
-      c.in.append(buf, static_cast<size_t>(got));
-      if (!load.TakeAnswer(&c)) continue;
-      if (stopping) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
-        in_flight--;
-        continue;
-      }
-      load.NextRequest(&c);
-      if (!Flush(&c)) load.errors++;
-      if (c.out_off < c.out.size()) {
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT;
-        ev.data.u32 = evs[static_cast<size_t>(k)].data.u32;
-        epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
-      }
-    }
-    if (stopping && Clock::now() > until + std::chrono::seconds(10)) break;  // answers that never come
-  }
-  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  for (auto& c : cs) ::close(c.fd);
-  ::close(ep);
+  load.errors += run.broken;
+  const double elapsed = run.elapsed;
   auto& all = load.latency_ms;
   std::sort(all.begin(), all.end());
   auto pct = [&](double x) {

@@ -144,6 +144,48 @@ TEST(LoadGenerators, SecondsTakeDurations) {
   }
 }
 
+// Both designs of the pairs generator release every allocation they make, the time being up or not, and
+// count exactly the releases the server made; an unknown design, or TLS from the epoll one, is refused.
+TEST(LoadGenerators, PairsReleaseWhatTheyAllocateInBothDesigns) {
+  const std::string bench = BenchDir() + "/bench_server";
+  if (!std::filesystem::exists(bench))
+    GTEST_SKIP() << bench << " not built (ALLOT_BENCH off or no Google Benchmark)";
+  TempDir dir;
+  std::string config =
+      dir.Write("pairs.yaml", "nodes: [{name: big-1, capacity: {cpu: \"100000\", memory: 100Ti}}]\n");
+  for (const std::string generator : {"epoll", "threads"}) {
+    ServerProcess s(dir.path() + "/data-" + generator, {"--dev", "--config", config});
+    ASSERT_TRUE(s.Start()) << s.Log();
+    auto r = RunProgram({bench, "pairs", "--url", s.url(), "--connections", "5", "--seconds", "400ms",
+                         "--generator", generator});
+    ASSERT_EQ(r.exit_code, 0) << generator << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    EXPECT_EQ(j["generator"], generator) << r.out;
+    EXPECT_EQ(j["errors"], 0) << r.out;
+    const int64_t pairs = j["pairs"].get<int64_t>();
+    EXPECT_GT(pairs, 0) << r.out;
+    Api api(s.url());
+    auto u = api.Call("GET", "/v1/utilization");
+    ASSERT_EQ(u.status, 200);
+    EXPECT_EQ(u.body["allocations"]["placed"], 0)
+        << generator << " left allocations behind: " << u.body.dump();
+    auto m = api.Call("GET", "/metrics");
+    ASSERT_EQ(m.status, 200);
+    const std::string text = m.body.get<std::string>();
+    const std::string key = "allot_allocations{state=\"released\"} ";
+    size_t at = text.find(key);
+    ASSERT_NE(at, std::string::npos) << text.substr(0, 2000);
+    EXPECT_EQ(std::stoll(text.substr(at + key.size())), pairs) << generator << ": " << r.out;
+  }
+  auto bogus = RunProgram({bench, "pairs", "--url", "http://127.0.0.1:1", "--generator", "fibers"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_NE(bogus.err.find("--generator fibers: expected epoll or threads"), std::string::npos) << bogus.err;
+  auto tls = RunProgram({bench, "pairs", "--url", "https://127.0.0.1:1", "--generator", "epoll"});
+  EXPECT_EQ(tls.exit_code, 2);
+  EXPECT_NE(tls.err.find("https:// needs threads"), std::string::npos) << tls.err;
+}
+
 TEST(LoadGenerators, NoneDefaultsToTheDemoPort) {
   for (const auto& e : std::filesystem::directory_iterator(SourceDir() + "/bench")) {
     std::string text = ReadFile(e.path().string());
