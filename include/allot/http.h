@@ -154,6 +154,9 @@ struct HttpServerOptions {
   // back; under concurrency they go to the workers as usual. For handlers that never wait on I/O (they
   // may hand work to the store's committer, which answers later).
   std::function<bool(const HttpRequest&)> run_inline_when_idle;
+  // run_inline_when_idle's requests run on the I/O thread even while others are in flight: for machines
+  // where a worker has no core of its own, so that handing off costs wake-ups and buys no parallelism.
+  bool run_inline_when_busy = false;
   TlsServerOptions tls;  // cert_file set: HTTPS only
 };
 

@@ -133,6 +133,15 @@ struct ServerConfig {
   size_t max_queue = 4096;
   size_t max_connections = 20000;
   int workers = 2;
+  // Where submit, renew and release run (limits.allocations_on_io_thread): kWhenIdle, on the I/O thread
+  // when no other request is in flight and else on a worker; kAlways, on the I/O thread (a worker only
+  // adds a hand-off and a wake-up each way unless it has a core of its own); kAuto, kAlways where the
+  // process may run on at most 2 CPUs, else kWhenIdle.
+  enum class IoThreadAllocations { kAuto, kAlways, kWhenIdle };
+  IoThreadAllocations allocations_on_io_thread = IoThreadAllocations::kAuto;
+  // What allocations_on_io_thread comes to on this machine: true when they run on the I/O thread also
+  // under load.
+  bool AllocationsOnIoThreadUnderLoad() const;
   int64_t request_timeout_ms = 10'000;
   int64_t idle_timeout_ms = 120'000;
   int64_t write_timeout_ms = 10'000;       // answers a client does not take for this long: closed (0: never)

@@ -654,10 +654,10 @@ struct HttpServer::Impl {
   bool Dispatch(uint64_t id, Conn& c, HttpRequest&& req, bool keep_alive) {
     c.busy = true;
     c.hold_input = false;
-    bool inline_run =
-        !draining &&
-        ((opt.run_inline && opt.run_inline(req)) ||
-         (opt.run_inline_when_idle && shared->in_flight.load() == 0 && opt.run_inline_when_idle(req)));
+    bool inline_run = !draining && ((opt.run_inline && opt.run_inline(req)) ||
+                                    (opt.run_inline_when_idle &&
+                                     (opt.run_inline_when_busy || shared->in_flight.load() == 0) &&
+                                     opt.run_inline_when_idle(req)));
     // A worker answers later: nothing is read meanwhile (see Arm). Inline, the answer is queued before the
     // next read.
     if (!inline_run) Arm(id, c);

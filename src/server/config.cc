@@ -610,11 +610,12 @@ Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out, YAML
                    std::vector<std::string>* agent_types) {
   ServerConfig& c = *out;
   ALLOT_TRY(ParseSeedLimits(r, l, out, pools, agent_types));
-  ALLOT_TRY(r.Keys(l, "limits", {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease",
-                                 "max_body_bytes", "max_json_depth", "max_queue", "max_connections", "workers",
-                                 "request_timeout", "idle_timeout", "max_watch", "write_timeout",
-                                 "max_connections_per_address", "max_pending_output_bytes", "send_buffer_bytes",
-                                 "global", "agent_types"}));
+  ALLOT_TRY(
+      r.Keys(l, "limits",
+             {"max_allocations_per_tenant", "max_concurrent_allocations", "max_lease", "max_body_bytes",
+              "max_json_depth", "max_queue", "max_connections", "workers", "allocations_on_io_thread",
+              "request_timeout", "idle_timeout", "max_watch", "write_timeout", "max_connections_per_address",
+              "max_pending_output_bytes", "send_buffer_bytes", "global", "agent_types"}));
   int64_t v;
   if (l["max_allocations_per_tenant"]) {
     ALLOT_TRY(r.Int(l["max_allocations_per_tenant"], "limits.max_allocations_per_tenant", 0, 1LL << 40, &v));
@@ -644,6 +645,20 @@ Status ParseLimits(const Reader& r, const YAML::Node& l, ServerConfig* out, YAML
   if (l["workers"]) {
     ALLOT_TRY(r.Int(l["workers"], "limits.workers", 1, 64, &v));
     c.workers = static_cast<int>(v);
+  }
+  if (l["allocations_on_io_thread"]) {
+    std::string m;
+    ALLOT_TRY(r.Str(l["allocations_on_io_thread"], "limits.allocations_on_io_thread", &m));
+    using W = ServerConfig::IoThreadAllocations;
+    if (m == "auto")
+      c.allocations_on_io_thread = W::kAuto;
+    else if (m == "always")
+      c.allocations_on_io_thread = W::kAlways;
+    else if (m == "when_idle")
+      c.allocations_on_io_thread = W::kWhenIdle;
+    else
+      return r.Err(l["allocations_on_io_thread"], "limits.allocations_on_io_thread",
+                   "must be auto, always or when_idle, not \"" + m + "\"");
   }
   if (l["request_timeout"]) ALLOT_TRY(r.Duration(l["request_timeout"], "limits.request_timeout", &c.request_timeout_ms));
   if (l["idle_timeout"]) ALLOT_TRY(r.Duration(l["idle_timeout"], "limits.idle_timeout", &c.idle_timeout_ms));

@@ -220,12 +220,14 @@ Status ServeLoop::Run() {
   if (!server.ok()) return server.error();
   server_ = server->get();
   if (stop_) (*server)->RequestShutdown();  // a signal while the state was loading
-  Log("listening", {{"listen", config_.listen},
-                    {"port", (*server)->port()},
-                    {"store", sc.kind == "sqlite" && sc.data_dir == ":memory:" ? "memory" : sc.kind},
-                    {"data", sc.data_dir},
-                    {"auth", !config_.dev},
-                    {"tls", !config_.tls.cert_file.empty()}});
+  Log("listening",
+      {{"listen", config_.listen},
+       {"port", (*server)->port()},
+       {"store", sc.kind == "sqlite" && sc.data_dir == ":memory:" ? "memory" : sc.kind},
+       {"data", sc.data_dir},
+       {"auth", !config_.dev},
+       {"tls", !config_.tls.cert_file.empty()},
+       {"allocations_on_io_thread", config_.AllocationsOnIoThreadUnderLoad() ? "always" : "when_idle"}});
   Notify("READY=1\nSTATUS=serving on " + SafeUtf8(config_.listen, 200));
   Status s = (*server)->Run();
   Notify("STOPPING=1");

@@ -1,11 +1,14 @@
 // Server: the composition of the layers. Create opens the store (unless given), rebuilds the state,
 // mounts every route family in the one route table (the core API and the throttling API) and binds the
 // listener; each request is checked, authenticated and dispatched here, and nothing else is.
-#include <future>
+#include "allot/server.h"
 
+#include <sched.h>
 #include <yaml-cpp/yaml.h>
 
-#include "allot/server.h"
+#include <future>
+#include <thread>
+
 #include "allot/utf8.h"
 #include "server/api/api.h"
 #include "server/dashboard.h"
@@ -172,6 +175,17 @@ void MountAdmin(Server* srv, Server::Impl* p) {
 
 }  // namespace
 
+bool ServerConfig::AllocationsOnIoThreadUnderLoad() const {
+  if (allocations_on_io_thread != IoThreadAllocations::kAuto)
+    return allocations_on_io_thread == IoThreadAllocations::kAlways;
+  cpu_set_t set;  // the CPUs this process may run on (taskset, cgroup cpusets), not the machine's
+  CPU_ZERO(&set);
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                 ? CPU_COUNT(&set)
+                 : static_cast<int>(std::thread::hardware_concurrency());
+  return cpus > 0 && cpus <= 2;
+}
+
 Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::unique_ptr<Store> store,
                                                const ReplicaOptions& replica) {
   auto impl = std::make_unique<Impl>();
@@ -293,7 +307,10 @@ Result<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, std::
   };
   // The allocation hot path (submit, renew, release) when the server is otherwise idle: a lone client's
   // request is handled on the I/O thread and answered when its batch is durable, one thread hand-off
-  // fewer per request. The handlers decide from memory and hand the batch to the store's committer.
+  // fewer per request. The handlers decide from memory and hand the batch to the store's committer. Where
+  // the process has at most 2 CPUs (or limits.allocations_on_io_thread says always) also under load: the
+  // I/O thread and the committer already have the cores, and a worker would only add wake-ups.
+  ho.run_inline_when_busy = config.AllocationsOnIoThreadUnderLoad();
   ho.run_inline_when_idle = [](const net::HttpRequest& req) {
     constexpr std::string_view kAllocs = "/v1/allocations";
     std::string_view path = req.path;

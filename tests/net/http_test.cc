@@ -288,6 +288,48 @@ TEST(HttpTest, InlineWhenIdleRunsOnTheIoThreadOnlyWhenNothingElseIsInFlight) {
   EXPECT_NE(ran_on["/hold"], s.io_thread());
 }
 
+// run_inline_when_busy: the same requests run on the I/O thread while another is in flight too (one that
+// holds the only worker: /idle/2 and /idle/3 are answered before it lets go).
+TEST(HttpTest, InlineWhenBusyRunsOnTheIoThreadWhileOthersAreInFlight) {
+  HttpServerOptions o;
+  o.workers = 1;
+  o.run_inline_when_idle = [](const HttpRequest& r) { return r.path.rfind("/idle", 0) == 0; };
+  o.run_inline_when_busy = true;
+  std::mutex mu;
+  std::map<std::string, std::thread::id> ran_on;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> holding{false};
+  Running s(o, [&](HttpRequest&& req, const Responder& r) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      ran_on[req.path] = std::this_thread::get_id();
+    }
+    if (req.path == "/hold") {
+      holding = true;
+      released.wait();
+    }
+    Echo(std::move(req), r);
+  });
+  std::thread holder([&] {
+    auto h = HttpClient::Create(s.base());
+    ASSERT_TRUE(h.ok());
+    EXPECT_EQ(h->Request("GET", "/hold", "")->status, 200);
+  });
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  auto c = HttpClient::Create(s.base());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->Request("GET", "/idle/2", "")->status, 200);  // while /hold is in flight
+  EXPECT_EQ(c->Request("GET", "/idle/3", "")->status, 200);
+  EXPECT_FALSE(released.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
+  release.set_value();
+  holder.join();
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(ran_on["/idle/2"], s.io_thread());
+  EXPECT_EQ(ran_on["/idle/3"], s.io_thread());
+  EXPECT_NE(ran_on["/hold"], s.io_thread());
+}
+
 TEST(HttpTest, KeepAliveRequestsReuseOneConnection) {
   Running s({}, Echo);
   auto c = HttpClient::Create(s.base());

@@ -1,5 +1,6 @@
 // Unit tests of the server module's pieces: config, auth, JSON validation, durations, records, metrics.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include "allot/server.h"
 #include "server/auth.h"
@@ -64,6 +65,34 @@ TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   c = ParseServerConfig("nodes: [{name: n, capacity: {cpu: lots}}]\n", "c.yaml");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(c.error().message.find("nodes[0].capacity.cpu"), std::string::npos) << c.error().message;
+}
+
+// limits.allocations_on_io_thread: always and when_idle say it outright; auto (the default) follows the
+// CPUs this process may use (at most 2: always); anything else is refused by key and line.
+TEST(ConfigTest, AllocationsOnTheIoThreadFollowTheSettingOrTheCpus) {
+  using W = ServerConfig::IoThreadAllocations;
+  auto c = ParseServerConfig("limits:\n  allocations_on_io_thread: always\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->allocations_on_io_thread, W::kAlways);
+  EXPECT_TRUE(c->AllocationsOnIoThreadUnderLoad());
+  c = ParseServerConfig("limits: {allocations_on_io_thread: when_idle}\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->AllocationsOnIoThreadUnderLoad());
+  c = ParseServerConfig("limits: {allocations_on_io_thread: auto}\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->allocations_on_io_thread, W::kAuto);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  EXPECT_EQ(c->AllocationsOnIoThreadUnderLoad(), CPU_COUNT(&set) <= 2) << CPU_COUNT(&set) << " CPUs";
+  EXPECT_EQ(ServerConfig{}.allocations_on_io_thread, W::kAuto);
+  c = ParseServerConfig("limits:\n  allocations_on_io_thread: sometimes\n", "c.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("c.yaml:2"), std::string::npos) << c.error().message;
+  EXPECT_NE(c.error().message.find("limits.allocations_on_io_thread: must be auto, always or when_idle, not "
+                                   "\"sometimes\""),
+            std::string::npos)
+      << c.error().message;
 }
 
 TEST(ConfigTest, StoreSectionAsTheFlagsSpellIt) {
