@@ -51,6 +51,19 @@ struct EpollLoad {
   double elapsed = 0;   // seconds from the first request to the last answer
 };
 
+// The HOST:PORT of a scheme://HOST:PORT[/...] address into load->host and load->port: false without a port.
+// Returns HOST:PORT (an HTTP Host header).
+inline bool SetAddress(const std::string& url, EpollLoad* load, std::string* hostport) {
+  std::string hp = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+  if (size_t slash = hp.find('/'); slash != std::string::npos) hp.resize(slash);
+  size_t colon = hp.rfind(':');
+  if (colon == std::string::npos) return false;
+  load->host = hp.substr(0, colon);
+  load->port = hp.substr(colon + 1);
+  *hostport = hp;
+  return true;
+}
+
 // An HTTP/1.1 answer at the front of `s` (status line, headers, Content-Length body): its length, or 0
 // while it is incomplete; its status and body go to *status and *body.
 inline size_t HttpAnswer(std::string_view s, int* status, std::string_view* body) {

@@ -120,10 +120,9 @@ int PairsThreads(const std::string& url, int conns, double seconds, const allot:
 // One thread, one epoll loop over every connection (bench/epoll_load.h): the generator takes a fraction
 // of the CPU the threads do, and that CPU is the server's on a shared machine.
 int PairsEpoll(const std::string& url, int conns, double seconds) {
-  std::string hostport = url.substr(url.find("://") + 3);
-  if (size_t slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
-  size_t colon = hostport.rfind(':');
-  if (colon == std::string::npos) {
+  allot::bench::EpollLoad run;
+  std::string hostport;
+  if (!allot::bench::SetAddress(url, &run, &hostport)) {
     std::fprintf(stderr, "bench_server pairs: --url %s: no port\n", url.c_str());
     return 2;
   }
@@ -142,9 +141,6 @@ int PairsEpoll(const std::string& url, int conns, double seconds) {
   std::vector<double> all;
   all.reserve(1 << 20);
   uint64_t total = 0, errs = 0;
-  allot::bench::EpollLoad run;
-  run.host = hostport.substr(0, colon);
-  run.port = hostport.substr(colon + 1);
   run.connections = conns;
   run.seconds = seconds;
   run.next = [&](allot::bench::LoadConn* c) {

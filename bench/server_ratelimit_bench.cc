@@ -217,19 +217,15 @@ int main(int argc, char** argv) {
   load.pipeline = std::max(1, std::atoi(Arg(argc, argv, "--pipeline", "1").c_str()));
   load.prefix = Arg(argc, argv, "--prefix", load.redis ? "rl:" : "rl/");
   load.sha = Arg(argc, argv, "--sha", "");
-  std::string hostport = url.substr(url.find("://") + 3);
-  if (size_t slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
-  size_t colon = hostport.rfind(':');
-  if (colon == std::string::npos) {
+  allot::bench::EpollLoad run;
+  std::string hostport;
+  if (!allot::bench::SetAddress(url, &run, &hostport)) {
     std::fprintf(stderr, "bench_server_ratelimit: --url %s: no port\n", url.c_str());
     return 2;
   }
   load.host_header = hostport;
   load.latency_ms.reserve(1 << 20);
 
-  allot::bench::EpollLoad run;
-  run.host = hostport.substr(0, colon);
-  run.port = hostport.substr(colon + 1);
   run.connections = conns;
   run.seconds = seconds;
   run.next = [&](LoadConn* c) { load.NextRequest(c); };

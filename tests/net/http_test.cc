@@ -239,95 +239,90 @@ TEST(HttpTest, AnswersOfOneTurnAreWrittenAtItsEndAndPipelinedRequestsGoOn) {
   EXPECT_NE(got.find("small answer"), std::string::npos) << "the pipelined request was not answered";
 }
 
+// A server with one worker whose handler records the thread each path ran on; /hold keeps the worker
+// (and stays in flight) until Release. Requests under /idle are run_inline_when_idle's.
+struct InlineProbe {
+  explicit InlineProbe(bool when_busy) : released(release.get_future().share()) {
+    HttpServerOptions o;
+    o.workers = 1;
+    o.run_inline_when_idle = [](const HttpRequest& r) { return r.path.rfind("/idle", 0) == 0; };
+    o.run_inline_when_busy = when_busy;
+    server = std::make_unique<Running>(o, [this](HttpRequest&& req, const Responder& r) {
+      {
+        std::lock_guard<std::mutex> l(mu);
+        ran_on[req.path] = std::this_thread::get_id();
+      }
+      if (req.path == "/hold") {
+        holding = true;
+        released.wait();
+      }
+      Echo(std::move(req), r);
+    });
+  }
+  ~InlineProbe() {
+    if (holder.joinable()) Release();  // a test that failed half way
+  }
+  // Sends /hold from another thread and returns once its handler holds the worker.
+  void Hold() {
+    holder = std::thread([this] {
+      auto h = HttpClient::Create(server->base());
+      ASSERT_TRUE(h.ok());
+      EXPECT_EQ(h->Request("GET", "/hold", "")->status, 200);
+    });
+    while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  void Release() {
+    release.set_value();
+    holder.join();
+  }
+  std::thread::id RanOn(const std::string& path) {
+    std::lock_guard<std::mutex> l(mu);
+    return ran_on.count(path) ? ran_on[path] : std::thread::id();
+  }
+
+  std::mutex mu;
+  std::map<std::string, std::thread::id> ran_on;
+  std::promise<void> release;
+  std::shared_future<void> released;
+  std::atomic<bool> holding{false};
+  std::thread holder;
+  std::unique_ptr<Running> server;  // last: stopped first, while the rest is still there
+};
+
 // run_inline_when_idle: an accepted request runs on the I/O thread while nothing else is in flight, and
 // goes to a worker while another request is (here one that holds the only worker).
 TEST(HttpTest, InlineWhenIdleRunsOnTheIoThreadOnlyWhenNothingElseIsInFlight) {
-  HttpServerOptions o;
-  o.workers = 1;
-  o.run_inline_when_idle = [](const HttpRequest& r) { return r.path.rfind("/idle", 0) == 0; };
-  std::mutex mu;
-  std::map<std::string, std::thread::id> ran_on;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> holding{false};
-  Running s(o, [&](HttpRequest&& req, const Responder& r) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      ran_on[req.path] = std::this_thread::get_id();
-    }
-    if (req.path == "/hold") {
-      holding = true;
-      released.wait();
-    }
-    Echo(std::move(req), r);
-  });
-  auto c = HttpClient::Create(s.base());
+  InlineProbe p(false);
+  auto c = HttpClient::Create(p.server->base());
   ASSERT_TRUE(c.ok());
   ASSERT_EQ(c->Request("GET", "/idle/1", "")->status, 200);
-  // /hold takes the worker and stays in flight; /idle/2 meanwhile is queued for the worker.
-  std::thread holder([&] {
-    auto h = HttpClient::Create(s.base());
-    ASSERT_TRUE(h.ok());
-    EXPECT_EQ(h->Request("GET", "/hold", "")->status, 200);
-  });
-  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  p.Hold();  // /idle/2 meanwhile is queued for the worker
   std::thread second([&] { EXPECT_EQ(c->Request("GET", "/idle/2", "")->status, 200); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  {
-    std::lock_guard<std::mutex> l(mu);
-    EXPECT_EQ(ran_on.count("/idle/2"), 0u);  // not on the I/O thread: it waits for the busy worker
-  }
-  release.set_value();
-  holder.join();
+  EXPECT_EQ(p.RanOn("/idle/2"), std::thread::id());  // not on the I/O thread: it waits for the busy worker
+  p.Release();
   second.join();
   ASSERT_EQ(c->Request("GET", "/idle/3", "")->status, 200);
-  std::lock_guard<std::mutex> l(mu);
-  EXPECT_EQ(ran_on["/idle/1"], s.io_thread());
-  EXPECT_EQ(ran_on["/idle/3"], s.io_thread());
-  EXPECT_EQ(ran_on["/idle/2"], ran_on["/hold"]);  // the worker
-  EXPECT_NE(ran_on["/hold"], s.io_thread());
+  EXPECT_EQ(p.RanOn("/idle/1"), p.server->io_thread());
+  EXPECT_EQ(p.RanOn("/idle/3"), p.server->io_thread());
+  EXPECT_EQ(p.RanOn("/idle/2"), p.RanOn("/hold"));  // the worker
+  EXPECT_NE(p.RanOn("/hold"), p.server->io_thread());
 }
 
-// run_inline_when_busy: the same requests run on the I/O thread while another is in flight too (one that
-// holds the only worker: /idle/2 and /idle/3 are answered before it lets go).
+// run_inline_when_busy: the same requests run on the I/O thread while another is in flight too (/idle/2
+// and /idle/3 are answered while /hold keeps the only worker).
 TEST(HttpTest, InlineWhenBusyRunsOnTheIoThreadWhileOthersAreInFlight) {
-  HttpServerOptions o;
-  o.workers = 1;
-  o.run_inline_when_idle = [](const HttpRequest& r) { return r.path.rfind("/idle", 0) == 0; };
-  o.run_inline_when_busy = true;
-  std::mutex mu;
-  std::map<std::string, std::thread::id> ran_on;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  std::atomic<bool> holding{false};
-  Running s(o, [&](HttpRequest&& req, const Responder& r) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      ran_on[req.path] = std::this_thread::get_id();
-    }
-    if (req.path == "/hold") {
-      holding = true;
-      released.wait();
-    }
-    Echo(std::move(req), r);
-  });
-  std::thread holder([&] {
-    auto h = HttpClient::Create(s.base());
-    ASSERT_TRUE(h.ok());
-    EXPECT_EQ(h->Request("GET", "/hold", "")->status, 200);
-  });
-  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto c = HttpClient::Create(s.base());
+  InlineProbe p(true);
+  p.Hold();
+  auto c = HttpClient::Create(p.server->base());
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->Request("GET", "/idle/2", "")->status, 200);  // while /hold is in flight
+  EXPECT_EQ(c->Request("GET", "/idle/2", "")->status, 200);
   EXPECT_EQ(c->Request("GET", "/idle/3", "")->status, 200);
-  EXPECT_FALSE(released.wait_for(std::chrono::seconds(0)) == std::future_status::ready);
-  release.set_value();
-  holder.join();
-  std::lock_guard<std::mutex> l(mu);
-  EXPECT_EQ(ran_on["/idle/2"], s.io_thread());
-  EXPECT_EQ(ran_on["/idle/3"], s.io_thread());
-  EXPECT_NE(ran_on["/hold"], s.io_thread());
+  EXPECT_TRUE(p.holding);
+  p.Release();
+  EXPECT_EQ(p.RanOn("/idle/2"), p.server->io_thread());
+  EXPECT_EQ(p.RanOn("/idle/3"), p.server->io_thread());
+  EXPECT_NE(p.RanOn("/hold"), p.server->io_thread());
 }
 
 TEST(HttpTest, KeepAliveRequestsReuseOneConnection) {
