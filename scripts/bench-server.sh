@@ -11,7 +11,8 @@
 # Usage: scripts/bench-server.sh [BUILD_DIR]   (default build/). Prints one JSON line per measurement.
 #   env CONNS=16 SECONDS_RUN=5 ALLOCS=1000000 PARTS="1 2 3" (which measurements) ALLOT=PATH (another
 #   allot binary to measure, e.g. an older build, with this tree's load generator) ROUNDS=1 PEER=1
-#   GENERATOR=epoll (or threads: a thread and a blocking client per connection)
+#   GENERATOR=epoll (or threads: a thread and a blocking client per connection) PAIR_NODES=N (part 1 on a
+#   cluster of N nodes of 64 CPUs instead of two large ones)
 set -euo pipefail
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then  # the comment above, without running anything
   sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -48,9 +49,17 @@ wait_ready() { for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$1/readyz" 
 # 1. pairs
 if want 1; then
 port=$(free_port)
-cat > "$work/pairs.yaml" <<YAML
+if [ -n "${PAIR_NODES:-}" ]; then  # a cluster of PAIR_NODES nodes of 64 CPUs (the server's per-request cost at scale)
+  python3 -c 'import sys
+print("nodes:")
+for i in range(int(sys.argv[1])):
+    print("  - {name: node-%d, capacity: {cpu: \"64\", memory: 256Gi, gpu: \"8\", ephemeral-storage: 2Ti}}" % i)' \
+    "$PAIR_NODES" > "$work/pairs.yaml"
+else
+  cat > "$work/pairs.yaml" <<YAML
 nodes: [{name: big-1, capacity: {cpu: "100000", memory: 100Ti}}, {name: big-2, capacity: {cpu: "100000", memory: 100Ti}}]
 YAML
+fi
 $ALLOT serve --dev --quiet --config "$work/pairs.yaml" --listen 127.0.0.1:$port --data "$work/pairs" 2>"$work/pairs.log" &
 pid=$!
 wait_ready $port

@@ -379,6 +379,9 @@ class Engine {
   std::vector<ReservationInfo> Reservations() const;
   ResourceMap TotalCapacity() const;   // schedulable nodes
   ResourceMap TotalAllocated() const;  // managed + unmanaged on schedulable nodes
+  // The same totals for every resource the engine knows (zeros included), in ResourceNames() order,
+  // without building maps: fn(name, capacity, allocated). O(resources).
+  void ForEachResourceTotal(const std::function<void(std::string_view, int64_t, int64_t)>& fn) const;
   size_t QueueDepth() const;
   // The submit time of the longest-waiting queued request, or -1 when none waits. O(queue length).
   TimeMs OldestQueuedSubmitted() const;

@@ -138,29 +138,37 @@ void Engine::ForEachDominantShare(const std::function<void(size_t, std::string_v
 }
 
 ResourceMap Engine::TotalCapacity() const {
+  // Kept by node changes (CountNode): O(resources), not O(nodes). A sum over up nodes never passes the sum
+  // over present ones, which AddNode and UpdateNode keep within int64.
   auto& m = *impl_;
   ResourceMap out;
-  for (size_t s = 0; s < m.registry.size(); s++) {
-    int64_t sum = 0;
-    for (size_t i = 0; i < m.nodes.size(); i++)
-      // Saturating: node registration keeps the cluster total within int64, but never wrap.
-      if (m.nodes[i].up && !m.nodes[i].removed && __builtin_add_overflow(sum, m.cap[s][i], &sum)) sum = INT64_MAX;
-    if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
-  }
+  for (size_t s = 0; s < m.registry.size() && s < m.cluster_cap.size(); s++)
+    if (m.cluster_cap[s]) out[m.registry.Name(static_cast<uint16_t>(s))] = m.cluster_cap[s];
   return out;
 }
+
+namespace {
+// Unmanaged usage may exceed capacity, so a cluster's allocated sum is clamped rather than wrapped.
+int64_t Saturated(__int128 sum) {
+  if (sum > INT64_MAX) return INT64_MAX;
+  if (sum < INT64_MIN) return INT64_MIN;
+  return static_cast<int64_t>(sum);
+}
+}  // namespace
 
 ResourceMap Engine::TotalAllocated() const {
   auto& m = *impl_;
   ResourceMap out;
-  for (size_t s = 0; s < m.registry.size() && s < m.cluster_used.size(); s++) {
-    // Saturating: unmanaged usage may exceed capacity, so the sum is clamped rather than wrapped.
-    __int128 sum = m.cluster_used[s];
-    if (sum > INT64_MAX) sum = INT64_MAX;
-    if (sum < INT64_MIN) sum = INT64_MIN;
-    if (sum) out[m.registry.Name(static_cast<uint16_t>(s))] = static_cast<int64_t>(sum);
-  }
+  for (size_t s = 0; s < m.registry.size() && s < m.cluster_used.size(); s++)
+    if (int64_t sum = Saturated(m.cluster_used[s])) out[m.registry.Name(static_cast<uint16_t>(s))] = sum;
   return out;
+}
+
+void Engine::ForEachResourceTotal(const std::function<void(std::string_view, int64_t, int64_t)>& fn) const {
+  auto& m = *impl_;
+  for (size_t s = 0; s < m.registry.size(); s++)
+    fn(m.registry.Name(static_cast<uint16_t>(s)), s < m.cluster_cap.size() ? m.cluster_cap[s] : 0,
+       s < m.cluster_used.size() ? Saturated(m.cluster_used[s]) : 0);
 }
 
 size_t Engine::QueueDepth() const { return impl_->queue.size(); }

@@ -113,8 +113,9 @@ void State::RefreshPressure(int64_t now_ms, Batch* b, history::Frame* history_no
 // The allocated totals (kept incrementally by the engine): fresh at every submission. REQUIRES: mu held.
 void State::ObserveAllocated(int64_t now_ms, Batch* b) {
   int before = degradation->level();
-  ResourceMap cap = engine->TotalCapacity(), alloc = engine->TotalAllocated();
-  for (const auto& name : engine->ResourceNames()) degradation->Record("allocated", name, Get(alloc, name), Get(cap, name));
+  engine->ForEachResourceTotal([&](std::string_view name, int64_t cap, int64_t alloc) {
+    degradation->Record("allocated", name, alloc, cap);
+  });
   degradation->Evaluate(Ns(now_ms));
   AuditLevel("cluster", *degradation, before, now_ms, b);
 }

@@ -1,6 +1,6 @@
 // Engine::TotalAllocated and TotalCapacity are kept incrementally (usage and node changes update
 // them); after every step of a random mix of node and allocation changes they must equal the sums
-// over the up nodes that Engine::Nodes() reports.
+// over the up nodes that Engine::Nodes() reports, and ForEachResourceTotal must say the same.
 #include <random>
 
 #include "engine_fixture.h"
@@ -50,7 +50,10 @@ TEST_F(EngineTest, TotalsFollowEveryUsageAndNodeChange) {
         n.name = node;
         n.capacity = {{"cpu", 4000 + 1000 * pick(8)}, {"memory", 32 * kGi}, {"gpu", 2}};
         n.allocated = {{"cpu", 100 * pick(5)}, {"memory", kMi * pick(100)}};
-        (void)eng().UpdateNode(n, Sec(t));  // NotFound once removed
+        // A removed node comes back under its old name (and takes its old slot back).
+        if (auto st = eng().UpdateNode(n, Sec(t)); !st.ok() && st.error().code == ErrorCode::kNotFound) {
+          ASSERT_TRUE(eng().AddNode(n, Sec(t)).ok()) << "step " << step;
+        }
         break;
       }
       case 6:
@@ -65,6 +68,17 @@ TEST_F(EngineTest, TotalsFollowEveryUsageAndNodeChange) {
     auto nodes = eng().Nodes();
     ASSERT_EQ(eng().TotalAllocated(), SumUp(nodes, false)) << "step " << step;
     ASSERT_EQ(eng().TotalCapacity(), SumUp(nodes, true)) << "step " << step;
+    // The same totals resource by resource, zeros included, in ResourceNames() order.
+    std::vector<std::string> names;
+    ResourceMap cap, alloc;
+    eng().ForEachResourceTotal([&](std::string_view name, int64_t c, int64_t a) {
+      names.emplace_back(name);
+      if (c) cap[std::string(name)] = c;
+      if (a) alloc[std::string(name)] = a;
+    });
+    ASSERT_EQ(names, eng().ResourceNames()) << "step " << step;
+    ASSERT_EQ(cap, SumUp(nodes, true)) << "step " << step;
+    ASSERT_EQ(alloc, SumUp(nodes, false)) << "step " << step;
   }
 }
 
