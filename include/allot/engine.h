@@ -216,6 +216,7 @@ struct NodeInfo {
 // A light row per node for bulk reporting (metrics): amounts are indexed like Engine::ResourceNames().
 struct NodeRow {
   std::string_view name;
+  uint32_t slot = 0;  // the node's place in the engine's table (a caller may index its own data by it)
   bool up = true, draining = false;
   size_t allocations = 0;
   std::vector<int64_t> capacity, allocated;  // allocated includes unmanaged work
@@ -371,6 +372,10 @@ class Engine {
   std::vector<std::string> ResourceNames() const;
   // Calls fn for every node in the order they were added, reusing one row (cheap: no maps).
   void ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const;
+  // The same over the node slots [from, from + slots): returns the slot to go on from, or 0 once the last
+  // was visited. A node keeps its slot while it is there and takes its old slot back when added again, so
+  // a caller that lets changes in between parts still visits each node at most once per pass.
+  size_t ForEachNodeRow(size_t from, size_t slots, const std::function<void(const NodeRow&)>& fn) const;
   Result<NodeInfo> Node(const std::string& name) const;
   std::vector<TenantUsage> Tenants() const;
   // Each tenant's dominant share now, as Tenants() reports it, without building its maps: fn(index, path,

@@ -47,15 +47,22 @@ std::vector<std::string> Engine::ResourceNames() const {
 }
 
 void Engine::ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const {
+  ForEachNodeRow(0, impl_->nodes.size(), fn);
+}
+
+size_t Engine::ForEachNodeRow(size_t from, size_t slots,
+                              const std::function<void(const NodeRow&)>& fn) const {
   auto& m = *impl_;
   NodeRow row;
   size_t r = m.registry.size();
   row.capacity.assign(r, 0);
   row.allocated.assign(r, 0);
-  for (uint32_t ni = 0; ni < m.nodes.size(); ni++) {
+  size_t end = from + std::min(slots, m.nodes.size() - std::min(from, m.nodes.size()));
+  for (size_t ni = from; ni < end; ni++) {
     const auto& meta = m.nodes[ni];
     if (meta.removed) continue;
     row.name = meta.name;
+    row.slot = static_cast<uint32_t>(ni);
     row.up = meta.up;
     row.draining = meta.draining;
     row.allocations = meta.allocs.size();
@@ -65,6 +72,7 @@ void Engine::ForEachNodeRow(const std::function<void(const NodeRow&)>& fn) const
     }
     fn(row);
   }
+  return end < m.nodes.size() ? end : 0;
 }
 
 Result<NodeInfo> Engine::Node(const std::string& name) const {

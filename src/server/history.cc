@@ -16,11 +16,12 @@ int64_t ThreadCpuNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-void State::HistoryNode(const NodeRow& n, const NodeMeta* meta, history::Frame* f) {
+void State::HistoryNode(const NodeRow& n, const NodeMeta* meta, const std::vector<std::string>& resources,
+                        history::Frame* f) {
   const bool reports = meta != nullptr && !meta->observed.empty();
   const auto& keep = cfg.history.node_resources;
-  for (size_t i = 0; i < scan_resources.size(); i++) {
-    const std::string& res = scan_resources[i];
+  for (size_t i = 0; i < resources.size(); i++) {
+    const std::string& res = resources[i];
     int64_t c = i < n.capacity.size() ? n.capacity[i] : 0;
     int64_t a = i < n.allocated.size() ? n.allocated[i] : 0;
     if (c == 0 && a == 0) continue;

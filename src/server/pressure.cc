@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "allot/autoscale.h"
 #include "allot/resources.h"
@@ -18,29 +19,43 @@ Json State::LevelJson(const throttle::DegradationMonitor* m) {
   return {{"level", level}, {"name", LevelName(level)}, {"scale_factor", m ? m->scale() : 1.0}};
 }
 
-// Walks the node table once: sums over schedulable nodes, cluster-wide and per pool. REQUIRES: mu held.
-void State::Scan(history::Frame* history_nodes) {
-  scan_resources = engine->ResourceNames();
-  const size_t n_res = scan_resources.size();
-  cluster_sums = Sums{};
-  cluster_sums.Resize(n_res);
-  for (auto& [name, ps] : pool_sums) {
-    ps = Sums{};
-    ps.Resize(n_res);
-  }
+// Walks the node table once: sums over schedulable nodes, cluster-wide and per pool. REQUIRES: mu held
+// (through *lock when given: then it is let go between slices of a large cluster, state.h says why).
+void State::Scan(std::unique_lock<std::mutex>* lock, history::Frame* history_nodes) {
+  std::vector<std::string> resources = engine->ResourceNames();
+  const size_t n_res = resources.size();
+  Sums cluster;
+  cluster.Resize(n_res);
+  std::map<std::string, Sums> by_pool;
+  for (const auto& [name, ps] : pool_sums)
+    by_pool[name].Resize(n_res);  // a pool left with no nodes sums to 0
   std::string key;
-  engine->ForEachNodeRow([&](const NodeRow& n) {
-    key.assign(n.name);
-    auto m = node_meta.find(key);
-    const NodeMeta* meta = m == node_meta.end() ? nullptr : &m->second;
-    if (history_nodes != nullptr) HistoryNode(n, meta, history_nodes);
+  auto row = [&](const NodeRow& n) {
+    auto& cache = scan_meta;
+    if (cache.size != node_meta.size() || cache.erased != node_meta_erased) {
+      cache.known.assign(cache.known.size(), 0);
+      cache.size = node_meta.size();
+      cache.erased = node_meta_erased;
+    }
+    if (n.slot >= cache.known.size()) {
+      cache.known.resize(n.slot + 1, 0);
+      cache.meta.resize(n.slot + 1, nullptr);
+    }
+    if (!cache.known[n.slot]) {
+      key.assign(n.name);
+      auto m = node_meta.find(key);
+      cache.meta[n.slot] = m == node_meta.end() ? nullptr : &m->second;
+      cache.known[n.slot] = 1;
+    }
+    const NodeMeta* meta = cache.meta[n.slot];
+    if (history_nodes != nullptr) HistoryNode(n, meta, resources, history_nodes);
     if (!n.up || n.draining) return;
     Sums* ps = nullptr;
     if (meta != nullptr && !meta->pool.empty()) {
-      ps = &pool_sums[meta->pool];
+      ps = &by_pool[meta->pool];
       if (ps->capacity.size() != n_res) ps->Resize(n_res);
     }
-    cluster_sums.nodes++;
+    cluster.nodes++;
     if (ps != nullptr) ps->nodes++;
     for (size_t i = 0; i < n_res; i++) {
       int64_t c = i < n.capacity.size() ? n.capacity[i] : 0;
@@ -48,12 +63,12 @@ void State::Scan(history::Frame* history_nodes) {
       int64_t o = 0;
       bool reported = false;
       if (meta != nullptr && !meta->observed.empty()) {
-        auto it = meta->observed.find(scan_resources[i]);
+        auto it = meta->observed.find(resources[i]);
         reported = it != meta->observed.end();
         o = reported ? it->second : 0;
       }
       int64_t e = std::max(a, o);
-      for (Sums* t : {&cluster_sums, ps}) {
+      for (Sums* t : {&cluster, ps}) {
         if (t == nullptr) continue;
         t->reporting[i] += reported ? 1 : 0;
         t->capacity[i] += c;
@@ -62,7 +77,21 @@ void State::Scan(history::Frame* history_nodes) {
         t->effective[i] += e;
       }
     }
-  });
+  };
+  for (size_t next = 0;;) {
+    next = engine->ForEachNodeRow(next, kScanSlice, row);
+    if (next == 0) break;
+    if (lock != nullptr) {
+      lock->unlock();
+      // Long enough for a request that waits for mu to take it: a thread woken as the lock is let go
+      // would mostly find it taken again if this one went straight on.
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      lock->lock();
+    }
+  }
+  scan_resources = std::move(resources);
+  cluster_sums = std::move(cluster);
+  pool_sums = std::move(by_pool);
 }
 
 // An audit event (and a log line) when a monitor's level moved. REQUIRES: mu held.
@@ -84,8 +113,9 @@ void State::AuditLevel(const std::string& scope, const throttle::DegradationMoni
 }
 
 // Feeds every monitor from a fresh scan. REQUIRES: mu held.
-void State::RefreshPressure(int64_t now_ms, Batch* b, history::Frame* history_nodes) {
-  Scan(history_nodes);
+void State::RefreshPressure(std::unique_lock<std::mutex>* lock, int64_t now_ms, Batch* b,
+                            history::Frame* history_nodes) {
+  Scan(lock, history_nodes);
   last_pressure_ms = now_ms;
   int before = degradation->level();
   for (size_t i = 0; i < scan_resources.size(); i++) {

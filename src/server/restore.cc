@@ -38,7 +38,10 @@ Status State::RestoreNodes(const Rows& rows, int64_t now, std::set<std::string>*
     m.owner = n->owner;
     m.draining = n->draining;
     m.down = n->down;
-    if (n->agent) m.last_heartbeat = now;  // a grace of one timeout after the restart
+    if (n->agent) {
+      m.last_heartbeat = now;  // a grace of one timeout after the restart
+      WatchHeartbeat(n->spec.name, m);
+    }
     if (n->draining) (void)engine->DrainNode(n->spec.name, now);
     if (n->down) {
       (void)engine->SetNodeDown(n->spec.name, now);

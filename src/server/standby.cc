@@ -92,6 +92,7 @@ Status State::Rebuild() {
   tenant_active.clear();
   agent_usage.clear();
   node_meta.clear();
+  node_meta_erased++;
   tenant_specs.clear();
   reservations.clear();
   registered_allocated.clear();

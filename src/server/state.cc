@@ -481,6 +481,35 @@ void State::PersistNode(const std::string& name, Batch* b, const NodeSpec* spec_
   b->Put(Table::kNodes, name, server::EncodeNode({spec, m.draining, m.down, m.agent, m.owner}));
 }
 
+void State::WatchHeartbeat(const std::string& name, NodeMeta& m) {
+  if (m.heartbeat_due != 0) return;  // its entry, when it comes up, looks at the latest heartbeat
+  m.heartbeat_due = m.last_heartbeat + cfg.heartbeat_timeout_ms;
+  heartbeat_queue.emplace(m.heartbeat_due, name);
+}
+
+void State::CheckHeartbeats(int64_t now, Batch* b) {
+  while (!heartbeat_queue.empty() && heartbeat_queue.top().first < now) {
+    auto [due, name] = heartbeat_queue.top();
+    heartbeat_queue.pop();
+    auto it = node_meta.find(name);
+    if (it == node_meta.end() || it->second.heartbeat_due != due) continue;  // gone, or queued again since
+    NodeMeta& m = it->second;
+    m.heartbeat_due = 0;
+    if (!m.agent || m.down_by_heartbeat || m.last_heartbeat <= 0) continue;  // the next heartbeat queues it
+    if (now - m.last_heartbeat <= cfg.heartbeat_timeout_ms) {
+      WatchHeartbeat(name, m);  // heartbeats came since: due a timeout after the last one
+      continue;
+    }
+    if (engine->SetNodeDown(name, now).ok()) {
+      m.down_by_heartbeat = true;
+      m.down = true;
+      PersistNode(name, b);
+      std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"node down: heartbeats stopped\",\"node\":%s}\n",
+                   server::Dump(Json(name)).c_str());
+    }
+  }
+}
+
 void State::TimerLoop() {
   std::unique_lock<std::mutex> l(mu);
   int64_t last_schedule = 0;
@@ -492,28 +521,20 @@ void State::TimerLoop() {
       last_schedule = now;
       engine->Schedule(now);
     }
-    for (auto& [name, m] : node_meta) {
-      if (m.agent && !m.down_by_heartbeat && m.last_heartbeat > 0 && now - m.last_heartbeat > cfg.heartbeat_timeout_ms) {
-        if (engine->SetNodeDown(name, now).ok()) {
-          m.down_by_heartbeat = true;
-          m.down = true;
-          PersistNode(name, &b);
-          std::fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"node down: heartbeats stopped\",\"node\":%s}\n",
-                       server::Dump(Json(name)).c_str());
-        }
-      }
-    }
     bool history_sample = HistoryDue(now);
     if (history_sample) {
       // One scan feeds the pressure monitors and the history's node amounts.
       int64_t cpu0 = server::ThreadCpuNs();
       bool nodes = std::any_of(cfg.history.tiers.begin(), cfg.history.tiers.end(),
                                [](const auto& t) { return t.nodes; });
-      RefreshPressure(now, &b, nodes ? &history_frame : nullptr);
+      RefreshPressure(&l, now, &b, nodes ? &history_frame : nullptr);
       TakeHistorySample(now, cpu0);
     } else if (now - last_pressure_ms >= 200) {
-      RefreshPressure(now, &b);
+      RefreshPressure(&l, now, &b);
     }
+    // After the scan, which lets mu go between slices: from here to the commit the batch's records are
+    // made and committed under one hold, so none can land after a newer one of the same node.
+    CheckHeartbeats(now, &b);
     if (!pools.empty() && now - last_pool_eval_ms >= cfg.pool_interval_ms) EvaluatePools(now, &b);
     ReapCommands(now, &b);
     auto fire = Collect("server", &b);

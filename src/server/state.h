@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <random>
 #include <set>
 #include <string>
@@ -109,11 +110,33 @@ struct State {
     bool agent = false, down_by_heartbeat = false, draining = false, down = false;
     std::string owner;  // the agent token that registered the node ("": an admin or the config)
     int64_t last_heartbeat = 0;
+    int64_t heartbeat_due = 0;  // when its entry in heartbeat_queue falls due (0: it has none)
     std::string pool;
     ResourceMap observed;       // the last heartbeat's usage (empty: never reported)
     Json gpus = Json::array();  // the agent's GPU list (registration, then heartbeats)
   };
   std::unordered_map<std::string, NodeMeta> node_meta;
+  uint64_t node_meta_erased = 0;  // entries taken out of node_meta, ever (Scan's cache below)
+  // Scan's node_meta entry of each engine slot (NodeRow::slot), found once rather than looked up per node
+  // and scan: an entry's address holds until it is erased. Valid while node_meta has the size and erasures
+  // it had when the cache was started (a slot keeps its node; a name added again takes its old slot).
+  struct ScanMetaCache {
+    std::vector<const NodeMeta*> meta;
+    std::vector<uint8_t> known;
+    size_t size = 0;
+    uint64_t erased = ~uint64_t{0};
+  } scan_meta;
+  // Agent nodes by when their heartbeats run out (a heartbeat's time + the timeout), earliest first: the
+  // timer looks at the front only, so a quiet second costs nothing however many nodes there are. One live
+  // entry per node (NodeMeta::heartbeat_due); an entry whose node has another due time, or is gone, is
+  // dropped when it comes up.
+  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
+                      std::greater<>>
+      heartbeat_queue;
+  // After m.last_heartbeat was set: queues the node's check unless one is queued. REQUIRES: mu held.
+  void WatchHeartbeat(const std::string& name, NodeMeta& m);
+  // Marks down the agent nodes whose heartbeats ran out by `now`. REQUIRES: mu held.
+  void CheckHeartbeats(int64_t now, Batch* b);
   std::map<std::string, TenantSpec> tenant_specs;
   std::map<std::string, ReservationSpec> reservations;
   struct Watch {
@@ -275,8 +298,12 @@ struct State {
   Json DegradationJson() const { return LevelJson(degradation.get()); }
 
   // Walks the node table once: sums over schedulable nodes, cluster-wide and per pool; with `history_nodes`,
-  // every node's amounts go into it too (history.cc). REQUIRES: mu held.
-  void Scan(history::Frame* history_nodes = nullptr);
+  // every node's amounts go into it too (history.cc). REQUIRES: mu held. With `lock` (which holds mu), a
+  // cluster of more than kScanSlice nodes is walked a slice at a time, mu let go in between: at 100,000
+  // nodes a whole walk holds it for tens of milliseconds, every request waiting behind it. The sums then
+  // mix moments a millisecond or so apart (each node counted once), and are published at the end.
+  void Scan(std::unique_lock<std::mutex>* lock, history::Frame* history_nodes = nullptr);
+  static constexpr size_t kScanSlice = 4096;
 
   // An audit event (and a log line) when a monitor's level moved. REQUIRES: mu held.
   void AuditLevel(const std::string& scope, const throttle::DegradationMonitor& m, int before, int64_t now_ms,
@@ -284,7 +311,8 @@ struct State {
 
   // Feeds every monitor from a fresh scan (which also samples the nodes into `history_nodes` if given).
   // REQUIRES: mu held.
-  void RefreshPressure(int64_t now_ms, Batch* b, history::Frame* history_nodes = nullptr);
+  void RefreshPressure(std::unique_lock<std::mutex>* lock, int64_t now_ms, Batch* b,
+                       history::Frame* history_nodes = nullptr);
 
   // The allocated totals (kept incrementally by the engine): fresh at every submission. REQUIRES: mu held.
   void ObserveAllocated(int64_t now_ms, Batch* b);
@@ -361,7 +389,8 @@ struct State {
   std::atomic<bool> history_resync{false};  // a history commit failed: the next rows are full
   bool HistoryDue(int64_t now_ms) const { return history != nullptr && now_ms >= next_history_ms; }
   // Adds the node amounts of one scan to `f`. REQUIRES: mu held.
-  void HistoryNode(const NodeRow& n, const NodeMeta* meta, history::Frame* f);
+  void HistoryNode(const NodeRow& n, const NodeMeta* meta, const std::vector<std::string>& resources,
+                   history::Frame* f);
   // Completes history_frame with the sample due at now_ms (the nodes are in it from the scan before);
   // `cpu0_ns` is this thread's CPU time before that scan. REQUIRES: mu held.
   void TakeHistorySample(int64_t now_ms, int64_t cpu0_ns);

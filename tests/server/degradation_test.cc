@@ -4,6 +4,8 @@
 // audit events; adaptive admission visible in metrics; bad config named by file and key.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "server_process.h"
 
 namespace allot::testing {
@@ -173,6 +175,39 @@ TEST(DegradationTest, ObservedUsageCountsAndPoolsHaveTheirOwnLevel) {
   std::string text = api.Call("GET", "/metrics").body.get<std::string>();
   EXPECT_NE(text.find("allot_pool_degradation_level{pool=\"gpu\"} 3"), std::string::npos) << text;
   EXPECT_NE(text.find("allot_node_observed{node=\"n2\",resource=\"cpu\"} 9.8"), std::string::npos);
+}
+
+// The periodic scan finds each node's record once and keeps it by the node's engine slot; a node removed
+// and registered again under its name (same slot, new record) must be read from its new record.
+TEST(DegradationTest, ANodeRemovedAndRegisteredAgainIsScannedAsItIsNow) {
+  TempDir dir;
+  ServerProcess s(dir.path() + "/data", {"--dev", "--config", Config(dir, "100ms")});
+  ASSERT_TRUE(s.Start()) << s.Log();
+  Api api(s.url());
+  auto levels = [&](const std::function<bool(const json&)>& done) {
+    json u;
+    for (int i = 0; i < 600; i++) {  // ~60 s at most: a bound for a loaded machine
+      u = api.Call("GET", "/v1/utilization").body;
+      if (done(u["degradation"]["pools"])) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return u["degradation"]["pools"];
+  };
+  json n1 = Node("n1", "10");
+  n1["pool"] = "a";
+  ASSERT_EQ(api.Call("POST", "/v1/nodes", n1).status, 201);
+  ASSERT_EQ(api.Call("POST", "/v1/nodes", Node("n2", "10")).status, 201);
+  ASSERT_EQ(api.Call("POST", "/v1/nodes/n1/heartbeat", json{{"usage", {{"cpu", "9600m"}}}}).status, 200);
+  json p = levels([](const json& q) { return q.contains("a") && q["a"]["level"] == 3; });
+  ASSERT_EQ(p["a"]["level"], 3) << p.dump();
+  ASSERT_EQ(api.Call("DELETE", "/v1/nodes/n1").status, 200);
+  n1["pool"] = "b";
+  ASSERT_EQ(api.Call("POST", "/v1/nodes", n1).status, 201);
+  ASSERT_EQ(api.Call("POST", "/v1/nodes/n1/heartbeat", json{{"usage", {{"cpu", "9700m"}}}}).status, 200);
+  // Pool b now has n1 at 97 %; pool a has no node left and falls to 0 after the dwell.
+  p = levels([](const json& q) { return q.contains("b") && q["b"]["level"] == 3 && q["a"]["level"] == 0; });
+  EXPECT_EQ(p["b"]["level"], 3) << p.dump();
+  EXPECT_EQ(p["a"]["level"], 0) << p.dump();
 }
 
 TEST(AdmissionTest, TheAdaptiveLimitIsVisibleInMetrics) {

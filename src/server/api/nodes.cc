@@ -265,6 +265,7 @@ void AddNode(State& srv, const net::HttpRequest& req, const Principal& who, cons
     m.agent = true;
     m.owner = who.name;
     m.last_heartbeat = now;
+    srv.WatchHeartbeat(spec.name, m);
   }
   Batch b;
   b.Put(Table::kNodes, spec.name, server::EncodeNode({spec, m.draining, m.down, m.agent, m.owner}));
@@ -282,6 +283,7 @@ void RemoveNode(State& srv, const std::string& name, const Principal& who, const
   if (!n.ok()) return srv.NotFound(r, "node " + name + " is not registered");
   if (auto s = srv.engine->RemoveNode(name, now); !s.ok()) return srv.Invalid(r, server::FromError(s.error()));
   srv.node_meta.erase(name);
+  srv.node_meta_erased++;
   srv.registered_allocated.erase(name);
   Batch b;
   b.Delete(Table::kNodes, name);
@@ -337,6 +339,7 @@ void Heartbeat(State& srv, const std::string& name, const net::HttpRequest& req,
   bool changed = !m.agent || m.down_by_heartbeat;
   m.agent = true;
   m.last_heartbeat = now;
+  srv.WatchHeartbeat(name, m);
   m.observed = usage;
   if (has_gpus) m.gpus = std::move(gpus);
   Json resp = {{"node", name},
