@@ -4,7 +4,9 @@
 // audit events; adaptive admission visible in metrics; bad config named by file and key.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
+#include <thread>
 
 #include "server_process.h"
 
@@ -208,6 +210,52 @@ TEST(DegradationTest, ANodeRemovedAndRegisteredAgainIsScannedAsItIsNow) {
   p = levels([](const json& q) { return q.contains("b") && q["b"]["level"] == 3 && q["a"]["level"] == 0; });
   EXPECT_EQ(p["b"]["level"], 3) << p.dump();
   EXPECT_EQ(p["a"]["level"], 0) << p.dump();
+}
+
+// A cluster of more than one scan slice (State::kScanSlice nodes) is scanned a slice at a time with the
+// state lock let go in between, while requests come and go: nodes of the first and of the last slice
+// both count.
+TEST(DegradationTest, AClusterScannedInSlicesCountsEveryNode) {
+  TempDir dir;
+  std::string nodes = "nodes:\n";
+  const int kNodes = 5000;
+  for (int i = 0; i < kNodes; i++) {
+    nodes += "  - {name: n" + std::to_string(i) + ", capacity: {cpu: \"10\", memory: 1Ti}" +
+             (i == 0            ? ", pool: first"
+              : i == kNodes - 1 ? ", pool: last"
+                                : "") +
+             "}\n";
+  }
+  ServerProcess s(dir.path() + "/data", {"--dev", "--config", Config(dir, "100ms", nodes)});
+  ASSERT_TRUE(s.Start()) << s.Log();
+  std::atomic<bool> stop{false};
+  std::atomic<int> pairs{0};
+  std::thread load([&] {
+    Api api(s.url());
+    while (!stop.load()) {
+      auto a = api.Call("POST", "/v1/allocations", Req("1", "high"));
+      if (a.status != 201) continue;
+      api.Call("DELETE", "/v1/allocations/" + a.body["id"].get<std::string>());
+      pairs++;
+    }
+  });
+  Api api(s.url());
+  ASSERT_EQ(api.Call("POST", "/v1/nodes/n0/heartbeat", json{{"usage", {{"cpu", "9600m"}}}}).status, 200);
+  ASSERT_EQ(api.Call("POST", "/v1/nodes/n4999/heartbeat", json{{"usage", {{"cpu", "9700m"}}}}).status, 200);
+  json u;
+  for (int i = 0; i < 600; i++) {  // ~60 s at most: a bound for a loaded machine
+    u = api.Call("GET", "/v1/utilization").body;
+    const json& p = u["degradation"]["pools"];
+    if (p.contains("first") && p.contains("last") && p["first"]["level"] == 3 && p["last"]["level"] == 3)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stop = true;
+  load.join();
+  EXPECT_EQ(u["degradation"]["pools"]["first"]["level"], 3) << u.dump();
+  EXPECT_EQ(u["degradation"]["pools"]["last"]["level"], 3) << u.dump();
+  EXPECT_EQ(u["degradation"]["level"], 0);  // 19.3 of 50,000 cores
+  EXPECT_GT(pairs.load(), 0);
 }
 
 TEST(AdmissionTest, TheAdaptiveLimitIsVisibleInMetrics) {
