@@ -93,6 +93,7 @@ Status State::Rebuild() {
   agent_usage.clear();
   node_meta.clear();
   node_meta_erased++;
+  heartbeat_queue = {};
   tenant_specs.clear();
   reservations.clear();
   registered_allocated.clear();
